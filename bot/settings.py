@@ -1,0 +1,48 @@
+"""Deployment settings from the environment, read once at start-up and checked."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from bot.errors import ConfigError, Problem
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Where state and playbooks live, where to listen, and the chat platforms' secrets."""
+
+    db_path: str = "allhands.db"
+    playbooks: str = "playbooks"
+    host: str = "0.0.0.0"
+    port: int = 8080
+    slack_bot_token: str = ""
+    slack_signing_secret: str = ""
+    slack_app_token: str = ""
+    slack_api_url: str = ""
+    microsoft_app_id: str = ""
+    microsoft_app_password: str = ""
+    microsoft_app_tenant_id: str = ""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read the settings from environment variables; ConfigError names any bad one."""
+        env = os.environ if env is None else env
+        port_text = env.get("PORT", "8080")
+        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise ConfigError(
+                [Problem(f"{port_text!r} is not a port number", key="PORT", hint="1-65535")]
+            )
+        return cls(
+            db_path=env.get("ALLHANDS_DB", "allhands.db"),
+            playbooks=env.get("ALLHANDS_PLAYBOOKS", "playbooks"),
+            port=int(port_text),
+            slack_bot_token=env.get("SLACK_BOT_TOKEN", ""),
+            slack_signing_secret=env.get("SLACK_SIGNING_SECRET", ""),
+            slack_app_token=env.get("SLACK_APP_TOKEN", ""),
+            slack_api_url=env.get("SLACK_API_URL", ""),
+            microsoft_app_id=env.get("MICROSOFT_APP_ID", ""),
+            microsoft_app_password=env.get("MICROSOFT_APP_PASSWORD", ""),
+            microsoft_app_tenant_id=env.get("MICROSOFT_APP_TENANT_ID", ""),
+        )
