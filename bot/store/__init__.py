@@ -1,0 +1,1 @@
+"""SQLite storage: one writer thread, migrations, keyword-only query functions per table."""

@@ -1,0 +1,135 @@
+"""The database handle: every write goes through one writer thread; reads use their own."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ParamSpec, TypeVar
+
+import sqlite_utils
+
+from bot.store.migrations import migrations
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+_STOP = object()
+
+
+def connect(path: str) -> sqlite_utils.Database:
+    """Open one connection with the settings every connection here uses."""
+    conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
+    db = sqlite_utils.Database(conn)
+    if path != ":memory:":
+        conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return db
+
+
+class Database:
+    """Async access to the store: `await db.write(fn, **kw)` runs `fn(conn, **kw)` in one
+    transaction on the writer thread; `await db.read(fn, **kw)` runs it on a reader thread."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._writer: threading.Thread | None = None
+        self._readers: ThreadPoolExecutor | None = None
+        self._local = threading.local()
+        self._reader_dbs: list[sqlite_utils.Database] = []
+        self._lock = threading.Lock()
+
+    async def open(self) -> Database:
+        """Start the writer thread and bring the schema up to date."""
+        ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._writer = threading.Thread(
+            target=self._write_loop, args=(asyncio.get_running_loop(), ready), daemon=True
+        )
+        self._writer.name = "allhands-db-writer"
+        self._writer.start()
+        await ready
+        if self.path != ":memory:":
+            self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="allhands-db-read")
+        return self
+
+    def _write_loop(self, loop: asyncio.AbstractEventLoop, ready: asyncio.Future[None]) -> None:
+        try:
+            db = connect(self.path)
+            migrations.apply(db)
+        except BaseException as exc:  # report to the opener, then stop the thread
+            loop.call_soon_threadsafe(_settle, ready, None, exc)
+            return
+        self._writer_db = db
+        loop.call_soon_threadsafe(_settle, ready, None, None)
+        while True:
+            job = self._queue.get()
+            if job is _STOP:
+                break
+            fn, args, kwargs, fut_loop, fut = job
+            try:
+                with db.atomic():
+                    result = fn(db, *args, **kwargs)
+            except BaseException as exc:
+                fut_loop.call_soon_threadsafe(_settle, fut, None, exc)
+            else:
+                fut_loop.call_soon_threadsafe(_settle, fut, result, None)
+        db.close()
+
+    async def write(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run `fn(db, *args, **kwargs)` in one transaction on the writer thread."""
+        if self._writer is None:
+            raise RuntimeError("Database.open() was not awaited")
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[T] = loop.create_future()
+        self._queue.put((fn, args, kwargs, loop, fut))
+        return await fut
+
+    async def read(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run `fn(db, *args, **kwargs)` on a reader connection (WAL lets it see committed data)."""
+        if self._readers is None:  # an in-memory database has only the writer's connection
+            return await self.write(fn, *args, **kwargs)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._readers, lambda: fn(self._reader(), *args, **kwargs)
+        )
+
+    def _reader(self) -> sqlite_utils.Database:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = connect(self.path)
+            self._local.db = db
+            with self._lock:
+                self._reader_dbs.append(db)
+        return db
+
+    async def close(self) -> None:
+        """Finish queued writes, then close every connection."""
+        if self._writer is not None:
+            self._queue.put(_STOP)
+            await asyncio.get_running_loop().run_in_executor(None, self._writer.join)
+            self._writer = None
+        if self._readers is not None:
+            self._readers.shutdown(wait=True)
+            self._readers = None
+        with self._lock:
+            for db in self._reader_dbs:
+                db.close()
+            self._reader_dbs.clear()
+
+
+def _settle(fut: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
+    if fut.cancelled():
+        return
+    if exc is not None:
+        fut.set_exception(exc)
+    else:
+        fut.set_result(result)

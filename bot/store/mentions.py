@@ -1,0 +1,368 @@
+"""Mentions and their audit log: ingest, look-up, and conditional state changes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlite_utils
+
+from bot.domain.mentions import (
+    ACTIVE,
+    Action,
+    Author,
+    Event,
+    Item,
+    Mention,
+    State,
+    Triage,
+    next_state,
+)
+from bot.errors import TransitionError
+from bot.store import outbox
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def row_to_mention(row: dict[str, Any]) -> Mention:
+    """Build a Mention from a `mentions` row."""
+    return Mention(
+        number=row["number"],
+        source=row["source"],
+        external_id=row["external_id"],
+        url=row["url"],
+        author=Author(
+            handle=row["author_handle"],
+            name=row["author_name"],
+            audience=row["author_audience"],
+            url=row["author_url"],
+        ),
+        text=row["text"],
+        state=State(row["state"]),
+        team=row["team"],
+        kind=row["kind"],
+        urgency=row["urgency"],
+        sentiment=row["sentiment"],
+        created_at=datetime.fromisoformat(row["created_at"]),
+        received_at=datetime.fromisoformat(row["received_at"]),
+        language=row["language"],
+        title=row["title"],
+        parent_id=row["parent_id"],
+        conversation_id=row["conversation_id"],
+        claimed_by=row["claimed_by"],
+        snoozed_until=_time(row["snoozed_until"]),
+        root_number=row["root_number"],
+    )
+
+
+def _rows(db: sqlite_utils.Database, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+    cursor = db.execute(sql, list(params))
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+
+
+def get(db: sqlite_utils.Database, *, number: int) -> Mention | None:
+    """The mention with this number, or None."""
+    rows = _rows(db, "SELECT * FROM mentions WHERE number = ?", [number])
+    return row_to_mention(rows[0]) if rows else None
+
+
+def find(
+    db: sqlite_utils.Database,
+    *,
+    states: Iterable[State] | None = None,
+    team: str | None = None,
+    claimed_by: str | None = None,
+    roots_only: bool = True,
+    limit: int = 50,
+) -> list[Mention]:
+    """Mentions matching every filter given, oldest first."""
+    where, params = [], []
+    if states is not None:
+        wanted = [s.value for s in states]
+        where.append(f"state IN ({', '.join('?' * len(wanted))})")
+        params.extend(wanted)
+    if team is not None:
+        where.append("team = ?")
+        params.append(team)
+    if claimed_by is not None:
+        where.append("claimed_by = ?")
+        params.append(claimed_by)
+    if roots_only:
+        where.append("root_number IS NULL")
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    sql = f"SELECT * FROM mentions {clause} ORDER BY number LIMIT ?"
+    return [row_to_mention(r) for r in _rows(db, sql, [*params, limit])]
+
+
+def follow_ups(db: sqlite_utils.Database, *, number: int) -> list[Mention]:
+    """The customer's later posts in this mention's conversation, oldest first."""
+    rows = _rows(db, "SELECT * FROM mentions WHERE root_number = ? ORDER BY number", [number])
+    return [row_to_mention(r) for r in rows]
+
+
+def events(db: sqlite_utils.Database, *, number: int) -> list[Event]:
+    """The audit log of one mention, oldest first."""
+    rows = _rows(db, "SELECT * FROM events WHERE mention = ? ORDER BY id", [number])
+    return [
+        Event(
+            id=r["id"],
+            mention=r["mention"],
+            action=Action(r["action"]),
+            actor=r["actor"],
+            at=datetime.fromisoformat(r["at"]),
+            from_state=State(r["from_state"]) if r["from_state"] else None,
+            to_state=State(r["to_state"]),
+            detail=json.loads(r["detail"]),
+        )
+        for r in rows
+    ]
+
+
+def record_event(db: sqlite_utils.Database, *, event: Event) -> int:
+    """Append one event to the log."""
+    cursor = db.execute(
+        "INSERT INTO events (mention, action, actor, at, from_state, to_state, detail)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            event.mention,
+            event.action.value,
+            event.actor,
+            event.at.isoformat(),
+            event.from_state.value if event.from_state else None,
+            event.to_state.value,
+            json.dumps(event.detail, ensure_ascii=False, sort_keys=True),
+        ],
+    )
+    return int(cursor.lastrowid or 0)
+
+
+_CHANGEABLE = frozenset({"claimed_by", "snoozed_until"})
+
+
+def transition(
+    db: sqlite_utils.Database,
+    *,
+    mention: Mention,
+    action: Action,
+    actor: str,
+    now: datetime,
+    changes: dict[str, Any] | None = None,
+    detail: dict[str, Any] | None = None,
+) -> Mention:
+    """Move `mention` by `action` if it is still in the state it was read in; log the event.
+
+    `changes` may set `claimed_by` and `snoozed_until`. The UPDATE is conditional on the
+    state and claimer that were read, so that of two people acting at once exactly one
+    wins; the loser gets TransitionError.
+    """
+    target = next_state(mention.state, action, number=mention.number)
+    sets: dict[str, Any] = {"state": target.value, "updated_at": now.isoformat()}
+    for column, value in (changes or {}).items():
+        if column not in _CHANGEABLE:
+            raise ValueError(f"{column} cannot be changed by a transition")
+        sets[column] = _iso(value) if isinstance(value, datetime) else value
+    if "claimed_by" in sets:
+        sets["claimed_at"] = now.isoformat() if sets["claimed_by"] else None
+    assignments = ", ".join(f"{k} = ?" for k in sets)
+    cursor = db.execute(
+        f"UPDATE mentions SET {assignments} WHERE number = ? AND state = ? AND claimed_by IS ?",
+        [*sets.values(), mention.number, mention.state.value, mention.claimed_by],
+    )
+    if cursor.rowcount != 1:
+        raise TransitionError(f"{mention.ref} was changed by someone else just now; try again.")
+    record_event(
+        db,
+        event=Event(
+            mention=mention.number,
+            action=action,
+            actor=actor,
+            at=now,
+            from_state=mention.state,
+            to_state=target,
+            detail=detail or {},
+        ),
+    )
+    updated = get(db, number=mention.number)
+    assert updated is not None
+    return updated
+
+
+@dataclass(frozen=True, slots=True)
+class Ingested:
+    """What storing one item did: a new mention, a follow-up to one, or nothing (a repeat)."""
+
+    number: int | None
+    root: int | None = None
+    duplicate: bool = False
+
+
+def _conversation_root(db: sqlite_utils.Database, *, source: str, item: Item) -> Mention | None:
+    """The mention an item answers or continues, if it is known."""
+    keys = [k for k in (item.parent_id, item.conversation_id) if k]
+    if not keys:
+        return None
+    marks = ", ".join("?" * len(keys))
+    rows = _rows(
+        db,
+        "SELECT * FROM mentions WHERE source = ?"
+        f" AND (external_id IN ({marks}) OR conversation_id IN ({marks}))"
+        " ORDER BY number LIMIT 1",
+        [source, *keys, *keys],
+    )
+    if not rows:
+        return None
+    found = row_to_mention(rows[0])
+    if found.root_number is not None:
+        return get(db, number=found.root_number)
+    return found
+
+
+def ingest(
+    db: sqlite_utils.Database,
+    *,
+    source: str,
+    items: list[tuple[Item, Triage]],
+    cursor: str | None,
+    now: datetime,
+    channel_of: dict[str, str],
+) -> list[Ingested]:
+    """Store a batch of triaged items and the source's new cursor in one transaction.
+
+    New posts become mentions in state `new` with a card queued for their team's channel;
+    a post continuing a known conversation is stored under it, queued for the card's
+    thread, and reopens the mention if it was resolved. Repeats are skipped.
+    """
+    results: list[Ingested] = []
+    for item, triage in items:
+        exists = db.execute(
+            "SELECT number FROM mentions WHERE source = ? AND external_id = ?",
+            [source, item.external_id],
+        ).fetchone()
+        if exists:
+            results.append(Ingested(number=exists[0], duplicate=True))
+            continue
+        root = _conversation_root(db, source=source, item=item)
+        number = _insert(db, source=source, item=item, triage=triage, now=now, root=root)
+        if root is None:
+            record_event(
+                db,
+                event=Event(
+                    mention=number,
+                    action=Action.INGEST,
+                    actor="allhands",
+                    at=now,
+                    from_state=None,
+                    to_state=State.NEW,
+                    detail={"team": triage.team, "kind": triage.kind, "rule": triage.rule},
+                ),
+            )
+            outbox.enqueue(
+                db,
+                kind=outbox.Kind.CARD_POST,
+                mention=number,
+                target=channel_of.get(triage.team, ""),
+                now=now,
+            )
+            results.append(Ingested(number=number))
+            continue
+        updated = transition(
+            db,
+            mention=root,
+            action=Action.FOLLOW_UP,
+            actor=f"{source}:{item.author.handle}",
+            now=now,
+            detail={"follow_up": number},
+        )
+        outbox.enqueue(
+            db,
+            kind=outbox.Kind.THREAD_POST,
+            mention=root.number,
+            payload={"follow_up": number},
+            now=now,
+        )
+        if updated.state != root.state:
+            outbox.enqueue(db, kind=outbox.Kind.CARD_UPDATE, mention=root.number, now=now)
+        results.append(Ingested(number=number, root=root.number))
+    save_cursor(db, source=source, cursor=cursor, now=now)
+    return results
+
+
+def _insert(
+    db: sqlite_utils.Database,
+    *,
+    source: str,
+    item: Item,
+    triage: Triage,
+    now: datetime,
+    root: Mention | None,
+) -> int:
+    row = {
+        "source": source,
+        "external_id": item.external_id,
+        "url": item.url,
+        "author_handle": item.author.handle,
+        "author_name": item.author.name,
+        "author_audience": item.author.audience,
+        "author_url": item.author.url,
+        "text": item.text,
+        "title": item.title,
+        "language": item.language,
+        "created_at": (item.created_at or now).isoformat(),
+        "received_at": now.isoformat(),
+        "parent_id": item.parent_id,
+        "conversation_id": item.conversation_id,
+        "root_number": root.number if root else None,
+        "state": State.NEW.value if root is None else root.state.value,
+        "team": root.team if root else triage.team,
+        "kind": triage.kind,
+        "urgency": triage.urgency,
+        "sentiment": triage.sentiment,
+        "rule": triage.rule,
+        "updated_at": now.isoformat(),
+    }
+    columns = ", ".join(row)
+    cursor = db.execute(
+        f"INSERT INTO mentions ({columns}) VALUES ({', '.join('?' * len(row))})", list(row.values())
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def save_cursor(
+    db: sqlite_utils.Database, *, source: str, cursor: str | None, now: datetime
+) -> None:
+    """Remember how far a source has been read."""
+    db.execute(
+        "INSERT INTO cursors (source, cursor, updated_at) VALUES (?, ?, ?)"
+        " ON CONFLICT(source) DO UPDATE SET cursor = excluded.cursor,"
+        " updated_at = excluded.updated_at",
+        [source, cursor, now.isoformat()],
+    )
+
+
+def load_cursor(db: sqlite_utils.Database, *, source: str) -> str | None:
+    """How far a source has been read, or None if never."""
+    row = db.execute("SELECT cursor FROM cursors WHERE source = ?", [source]).fetchone()
+    return row[0] if row else None
+
+
+def count_by_state(db: sqlite_utils.Database) -> dict[str, int]:
+    """How many top-level mentions are in each state."""
+    rows = db.execute(
+        "SELECT state, count(*) FROM mentions WHERE root_number IS NULL GROUP BY state"
+    ).fetchall()
+    return {state: n for state, n in rows}
+
+
+def is_active(mention: Mention) -> bool:
+    """Whether the mention still needs someone."""
+    return mention.state in ACTIVE

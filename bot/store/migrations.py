@@ -1,0 +1,116 @@
+"""The schema, as numbered migrations recorded in the `_sqlite_migrations` table."""
+
+from __future__ import annotations
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("allhands")
+
+
+@migrations(name="0001_core")
+def core(db: sqlite_utils.Database) -> None:
+    """Mentions, the event log, cursors, chat cards, replies and the outbox."""
+    db.executescript(
+        """
+        CREATE TABLE mentions (
+            number INTEGER PRIMARY KEY AUTOINCREMENT,
+            source TEXT NOT NULL,
+            external_id TEXT NOT NULL,
+            url TEXT NOT NULL DEFAULT '',
+            author_handle TEXT NOT NULL,
+            author_name TEXT NOT NULL DEFAULT '',
+            author_audience INTEGER,
+            author_url TEXT NOT NULL DEFAULT '',
+            text TEXT NOT NULL,
+            title TEXT NOT NULL DEFAULT '',
+            language TEXT,
+            created_at TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            parent_id TEXT,
+            conversation_id TEXT,
+            root_number INTEGER REFERENCES mentions(number),
+            state TEXT NOT NULL,
+            team TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            urgency TEXT NOT NULL,
+            sentiment REAL NOT NULL,
+            rule TEXT NOT NULL DEFAULT '',
+            claimed_by TEXT,
+            claimed_at TEXT,
+            snoozed_until TEXT,
+            updated_at TEXT NOT NULL,
+            UNIQUE (source, external_id)
+        );
+        CREATE INDEX mentions_state ON mentions (state, team);
+        CREATE INDEX mentions_conversation ON mentions (source, conversation_id);
+        CREATE INDEX mentions_root ON mentions (root_number);
+
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            mention INTEGER NOT NULL REFERENCES mentions(number),
+            action TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            at TEXT NOT NULL,
+            from_state TEXT,
+            to_state TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX events_mention ON events (mention, id);
+        CREATE INDEX events_at ON events (at);
+        CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+            BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+        CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+            BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+
+        CREATE TABLE cursors (
+            source TEXT PRIMARY KEY,
+            cursor TEXT,
+            updated_at TEXT NOT NULL
+        );
+
+        CREATE TABLE source_health (
+            source TEXT PRIMARY KEY,
+            last_success TEXT,
+            last_error TEXT,
+            last_error_at TEXT,
+            items_seen INTEGER NOT NULL DEFAULT 0
+        );
+
+        CREATE TABLE cards (
+            mention INTEGER PRIMARY KEY REFERENCES mentions(number),
+            platform TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            posted_at TEXT NOT NULL
+        );
+
+        CREATE TABLE replies (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            mention INTEGER NOT NULL REFERENCES mentions(number),
+            actor TEXT NOT NULL,
+            text TEXT NOT NULL,
+            at TEXT NOT NULL,
+            status TEXT NOT NULL,
+            external_id TEXT,
+            url TEXT
+        );
+        CREATE INDEX replies_mention ON replies (mention);
+
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,
+            mention INTEGER REFERENCES mentions(number),
+            target TEXT NOT NULL DEFAULT '',
+            payload TEXT NOT NULL DEFAULT '{}',
+            state TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_at TEXT NOT NULL,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            done_at TEXT,
+            result TEXT
+        );
+        CREATE INDEX outbox_due ON outbox (state, next_at);
+        """
+    )

@@ -1,0 +1,131 @@
+"""The store: migrations, WAL, the append-only log, atomic batches, one winner per claim."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from bot.clock import FakeClock
+from bot.domain.mentions import Author, Item, State, Triage
+from bot.store import mentions, outbox
+from bot.store.db import Database
+from tests.conftest import ConsoleHarness
+
+TRIAGE = Triage(kind="complaint", sentiment=-0.5, urgency="normal", team="support", rule="test")
+
+
+def item(external_id: str, *, parent: str | None = None, handle: str = "ann") -> Item:
+    return Item(
+        external_id=external_id, text=f"post {external_id}", author=Author(handle), parent_id=parent
+    )
+
+
+async def test_migrations_are_recorded_once(tmp_path: Path) -> None:
+    path = str(tmp_path / "m.db")
+    for _ in range(2):
+        db = await Database(path).open()
+        await db.close()
+    conn = sqlite3.connect(path)
+    names = [r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations")]
+    assert names == ["0001_core"]
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_event_log_is_append_only(database: Database, clock: FakeClock) -> None:
+    await database.write(
+        mentions.ingest, source="s", items=[(item("1"), TRIAGE)], cursor="c1", now=clock.now(),
+        channel_of={"support": "console:#support"},
+    )  # fmt: skip
+    for sql in ("UPDATE events SET actor = 'mallory'", "DELETE FROM events"):
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            await database.write(lambda db, sql=sql: db.execute(sql))
+    history = await database.read(mentions.events, number=1)
+    assert [(e.action.value, e.actor) for e in history] == [("ingest", "allhands")]
+
+
+async def test_batch_and_cursor_are_one_transaction(database: Database, clock: FakeClock) -> None:
+    good = [(item("1"), TRIAGE)]
+    await database.write(
+        mentions.ingest, source="s", items=good, cursor="after-1", now=clock.now(), channel_of={}
+    )
+    broken = Item(external_id="3", text="x", author=Author(None))  # type: ignore[arg-type]
+    with pytest.raises(sqlite3.IntegrityError):
+        await database.write(
+            mentions.ingest, source="s", items=[(item("2"), TRIAGE), (broken, TRIAGE)],
+            cursor="after-3", now=clock.now(), channel_of={},
+        )  # fmt: skip
+    assert await database.read(mentions.load_cursor, source="s") == "after-1"
+    assert await database.read(mentions.get, number=2) is None  # item 2 rolled back too
+    counts = await database.read(outbox.counts)
+    assert counts == {"pending": 1}  # only the first batch's card
+
+
+async def test_repeats_are_skipped_and_replies_join_the_conversation(
+    database: Database, clock: FakeClock
+) -> None:
+    args = {"source": "s", "cursor": None, "now": clock.now(), "channel_of": {}}
+    first = await database.write(mentions.ingest, items=[(item("1"), TRIAGE)], **args)
+    again = await database.write(
+        mentions.ingest, items=[(item("1"), TRIAGE), (item("2", parent="1"), TRIAGE)], **args
+    )
+    assert first[0].number == 1 and not first[0].duplicate
+    assert again[0].duplicate
+    assert again[1].root == 1
+    # a reply to the reply still lands in the first mention's conversation
+    third = await database.write(mentions.ingest, items=[(item("3", parent="2"), TRIAGE)], **args)
+    assert third[0].root == 1
+    roots = await database.read(mentions.find)
+    assert [m.number for m in roots] == [1]
+
+
+async def test_follow_up_reopens_a_resolved_mention(harness: ConsoleHarness) -> None:
+    await harness.app.poll_all()
+    await harness.app.outbox.drain()
+    assert "is resolved" in await harness.say("resolve 1")
+    with harness.replay.open("a", encoding="utf-8") as f:
+        f.write('{"id": "a9", "text": "still no refund!", "in_reply_to": "a1",'
+                ' "author": {"handle": "ann"}}\n')  # fmt: skip
+    harness.output()
+    await harness.app.poll_all()
+    await harness.app.outbox.drain()
+    shown = harness.output()
+    assert "@ann wrote again: still no refund!" in shown
+    assert "#1 reopened" in shown
+    m = await harness.app.database.read(mentions.get, number=1)
+    assert m is not None and m.state == State.REOPENED
+
+
+async def test_fifty_claims_one_winner(harness: ConsoleHarness) -> None:
+    await harness.app.poll_all()
+    answers = await asyncio.gather(*(harness.say("claim 2", actor=f"person{i}") for i in range(50)))
+    winners = [a for a in answers if a.startswith("#2 is yours")]
+    assert len(winners) == 1
+    assert all("already claimed by" in a for a in answers if a not in winners)
+    history = await harness.app.database.read(mentions.events, number=2)
+    assert [e.action.value for e in history].count("claim") == 1
+
+
+async def test_conditional_update_refuses_a_stale_read(
+    database: Database, clock: FakeClock
+) -> None:
+    await database.write(
+        mentions.ingest, source="s", items=[(item("1"), TRIAGE)], cursor=None, now=clock.now(),
+        channel_of={},
+    )  # fmt: skip
+    from bot.domain.mentions import Action
+    from bot.errors import TransitionError
+
+    stale = await database.read(mentions.get, number=1)
+    assert stale is not None
+    await database.write(
+        mentions.transition, mention=stale, action=Action.CLAIM, actor="a", now=clock.now(),
+        changes={"claimed_by": "a"},
+    )  # fmt: skip
+    with pytest.raises(TransitionError, match="changed by someone else"):
+        await database.write(
+            mentions.transition, mention=stale, action=Action.CLAIM, actor="b", now=clock.now(),
+            changes={"claimed_by": "b"},
+        )  # fmt: skip
