@@ -1,0 +1,91 @@
+"""What every connector is: typed config, `fetch(cursor)`, optional `reply`, length rules.
+
+This is the extension point for new sources. A connector subclasses `Connector`, names
+its `kind`, declares a pydantic `Config`, implements `fetch`, and (if the platform lets
+us answer) `reply`. It is then listed in `connectors.registry` — built-ins are
+registered exactly as a third-party connector would be.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import aiohttp
+from pydantic import BaseModel, ConfigDict
+
+from bot.domain.mentions import Item, Mention
+
+
+class ConnectorConfig(BaseModel):
+    """Base for connector settings: unknown keys are refused, not ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """What one fetch returned: new items and the cursor that covers them.
+
+    The cursor is opaque text the connector alone understands; the store saves it in
+    the same transaction as the items, so it never runs ahead of what was stored.
+    """
+
+    items: list[Item] = field(default_factory=list)
+    cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalRef:
+    """Where something we posted lives on the platform."""
+
+    id: str
+    url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """How a platform measures a reply: its maximum and the function that counts."""
+
+    max_length: int | None = None
+    count: Callable[[str], int] = len
+
+    def remaining(self, text: str) -> int | None:
+        """How much room is left for `text`, or None when the platform sets no limit."""
+        return None if self.max_length is None else self.max_length - self.count(text)
+
+
+class Connector(ABC):
+    """A source of mentions. Subclasses set `kind` and `Config` and implement `fetch`."""
+
+    kind: ClassVar[str]
+    Config: ClassVar[type[ConnectorConfig]]
+    can_reply: ClassVar[bool] = False
+    limits: Limits = Limits()
+
+    def __init__(self, *, source_id: str, config: ConnectorConfig, http: aiohttp.ClientSession):
+        self.source_id = source_id
+        self.config = config
+        self.http = http
+
+    @abstractmethod
+    async def fetch(self, cursor: str | None) -> Batch:
+        """Return items newer than `cursor` and the cursor to pass next time.
+
+        Raise `bot.errors.SourceError` (or a subclass) when the source cannot be read;
+        never return a cursor past items that are not in the batch.
+        """
+
+    async def reply(self, mention: Mention, text: str, *, key: str) -> ExternalRef:
+        """Post `text` publicly as an answer to `mention`, in its thread.
+
+        `key` is stable across retries of the same reply so that a platform that supports
+        idempotency keys never posts it twice.
+        """
+        raise NotImplementedError(f"{self.kind} sources cannot be answered from chat")
+
+    def where_to_answer(self, mention: Mention) -> str:
+        """For sources that cannot reply: where a person should post the answer by hand."""
+        return mention.url or "the original post"

@@ -1,0 +1,21 @@
+"""The connectors allhands knows, listed explicitly: kind -> class."""
+
+from __future__ import annotations
+
+from connectors.base import Connector
+from connectors.replay import ReplayConnector
+from connectors.rss import RssConnector
+
+BUILT_IN: dict[str, type[Connector]] = {
+    RssConnector.kind: RssConnector,
+    ReplayConnector.kind: ReplayConnector,
+}
+
+
+def connector_class(kind: str) -> type[Connector]:
+    """The connector class for a source kind; KeyError names the kinds there are."""
+    try:
+        return BUILT_IN[kind]
+    except KeyError:
+        known = ", ".join(sorted(BUILT_IN))
+        raise KeyError(f"unknown source kind {kind!r}; known kinds: {known}") from None
