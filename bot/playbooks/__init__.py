@@ -1,0 +1,21 @@
+"""Playbooks: the admins' YAML files, their schema, and the one loader that checks them."""
+
+from bot.playbooks.loader import (
+    ChannelRef,
+    Playbooks,
+    RouteSpec,
+    SourceSpec,
+    TeamSpec,
+    load_playbooks,
+    playbook_files,
+)
+
+__all__ = [
+    "ChannelRef",
+    "Playbooks",
+    "RouteSpec",
+    "SourceSpec",
+    "TeamSpec",
+    "load_playbooks",
+    "playbook_files",
+]
