@@ -1,0 +1,150 @@
+"""How well triage finds complaints, measured on the labelled tweets of Preoțiuc-Pietro et al. 2019.
+
+Run from the repository root:
+
+    .venv/bin/python benchmarks/triage_eval.py [--data PATH] [--errors N]
+
+The data is read from ../shared/data/complaints-acl2019.csv (never copied into this
+repository); without it the script says so and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+from bot.domain.normalise import clean_text
+from bot.domain.triage import kind_of
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "complaints-acl2019.csv"
+VADER_THRESHOLD = -0.05  # VADER's own cut-off for "negative"
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One labelled tweet with its VADER compound score."""
+
+    text: str
+    is_complaint: bool
+    domain: str
+    compound: float
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    """Precision, recall and F1 of one yes/no decision against the labels."""
+
+    tp: int
+    fp: int
+    fn: int
+
+    @property
+    def precision(self) -> float:
+        """Share of flagged posts that are complaints."""
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
+
+    @property
+    def recall(self) -> float:
+        """Share of complaints that were flagged."""
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
+
+    @property
+    def f1(self) -> float:
+        """Harmonic mean of precision and recall."""
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+
+def load_rows(path: Path, analyzer: SentimentIntensityAnalyzer) -> list[Row]:
+    """The labelled tweets (tweet_id, text, is_complaint, domain; no header), normalised as the
+    bot normalises posts (the tweets carry HTML entities such as &amp;) and scored."""
+    rows = []
+    with path.open(newline="", encoding="utf-8") as f:
+        for _tweet_id, raw, label, domain in csv.reader(f):
+            text = clean_text(raw)
+            compound = float(analyzer.polarity_scores(text)["compound"])
+            rows.append(Row(text, label.strip() == "1", domain.strip(), compound))
+    return rows
+
+
+def score(rows: Iterable[Row], flagged: Callable[[Row], bool]) -> Score:
+    """Count hits, false alarms and misses of `flagged` against the labels."""
+    tp = fp = fn = 0
+    for row in rows:
+        said = flagged(row)
+        tp += said and row.is_complaint
+        fp += said and not row.is_complaint
+        fn += not said and row.is_complaint
+    return Score(tp, fp, fn)
+
+
+def ours(row: Row) -> bool:
+    """Our triage calls it a complaint."""
+    return kind_of(row.text, compound=row.compound) == "complaint"
+
+
+def vader_alone(row: Row) -> bool:
+    """VADER's compound alone calls it negative."""
+    return row.compound <= VADER_THRESHOLD
+
+
+def report(rows: list[Row], *, errors: int) -> None:
+    """Print the overall scores, the per-domain table and, if asked, some mistakes."""
+    complaints = sum(r.is_complaint for r in rows)
+    print(f"rows: {len(rows)}  complaints: {complaints}")
+    print()
+    print(f"{'complaint detection':<34} {'precision':>9} {'recall':>7} {'F1':>6}")
+    for name, decide in (
+        ("allhands kind_of", ours),
+        (f"VADER compound <= {VADER_THRESHOLD}", vader_alone),
+    ):
+        s = score(rows, decide)
+        print(f"{name:<34} {s.precision:>9.3f} {s.recall:>7.3f} {s.f1:>6.3f}")
+    print()
+    print("per domain (F1; for domains without complaints, the false alarms instead)")
+    print(f"{'domain':<14} {'rows':>5} {'compl.':>6} {'ours F1':>8} {'VADER F1':>9}")
+    for domain in sorted({r.domain for r in rows}):
+        subset = [r for r in rows if r.domain == domain]
+        positives = sum(r.is_complaint for r in subset)
+        mine, vader = score(subset, ours), score(subset, vader_alone)
+        if positives:
+            cells = f"{mine.f1:>8.3f} {vader.f1:>9.3f}"
+        else:
+            cells = f"{f'{mine.fp} FP':>8} {f'{vader.fp} FP':>9}"
+        print(f"{domain:<14} {len(subset):>5} {positives:>6} {cells}")
+    if errors:
+        _print_errors(rows, limit=errors)
+
+
+def _print_errors(rows: list[Row], *, limit: int) -> None:
+    missed = [r for r in rows if r.is_complaint and not ours(r)]
+    false_alarms = [r for r in rows if not r.is_complaint and ours(r)]
+    for title, found in (("missed complaints", missed), ("false alarms", false_alarms)):
+        print(f"\n{title} ({len(found)}, first {min(limit, len(found))}):")
+        for r in found[:limit]:
+            print(f"  {r.compound:+.2f} [{r.domain}] {' '.join(r.text.split())[:160]}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Evaluate complaint detection on the shared data set."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the labelled CSV")
+    parser.add_argument("--errors", type=int, default=0, help="print up to N mistakes of each kind")
+    args = parser.parse_args(argv)
+    if not args.data.is_file():
+        print(f"skipped: no data at {args.data} (see ../shared/data/README.md)")
+        return 0
+    rows = load_rows(args.data, SentimentIntensityAnalyzer())
+    report(rows, errors=args.errors)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""The composition root: everything the bot is made of, built from settings, in one place."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+
+import aiohttp
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+from bot.chat import ChatAdapter
+from bot.clock import Clock, SystemClock
+from bot.delivery import OutboxWorker
+from bot.domain.triage import Route, Router, Triager
+from bot.ingest import PollResult, poll
+from bot.playbooks import Playbooks, SourceSpec, load_playbooks
+from bot.reload import PlaybookReloader
+from bot.scheduler import sync_poll_jobs
+from bot.settings import Settings
+from bot.store.db import Database
+from bot.workflow import Workflow
+from connectors.base import Connector
+from connectors.registry import connector_class
+
+log = logging.getLogger(__name__)
+
+
+def build_triager(playbooks: Playbooks, analyzer: SentimentIntensityAnalyzer) -> Triager:
+    """The triager for these playbooks: keyword routes in team order, then the default."""
+    routes = [Route(team=t.id, keywords=t.keywords) for t in playbooks.teams.values()]
+    return Triager(analyzer, Router(routes, default_team=playbooks.default_team))
+
+
+class App:
+    """A running allhands: store, connectors, triage, workflow and outbox worker."""
+
+    playbooks: Playbooks
+    triager: Triager
+    outbox: OutboxWorker
+    workflow: Workflow
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        adapters: Mapping[str, ChatAdapter],
+        clock: Clock | None = None,
+        playbooks: Playbooks | None = None,
+    ):
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.adapters = dict(adapters)
+        self._given_playbooks = playbooks
+        self.database = Database(settings.db_path)
+        self.connectors: dict[str, Connector] = {}
+        self.http: aiohttp.ClientSession | None = None
+        self.scheduler: AsyncIOScheduler | None = None
+        self.reloader = PlaybookReloader(self, settings.playbooks)
+
+    async def start(self) -> None:
+        """Load playbooks (ConfigError if bad), open the store, build connectors, recover."""
+        if self._given_playbooks is not None:
+            self.playbooks = self._given_playbooks
+        else:
+            self.playbooks = await asyncio.to_thread(load_playbooks, self.settings.playbooks)
+        self.analyzer = await asyncio.to_thread(SentimentIntensityAnalyzer)
+        self.triager = build_triager(self.playbooks, self.analyzer)
+        await self.database.open()
+        self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+        self.connectors = {
+            spec.id: self._connector(spec) for spec in self.playbooks.sources if spec.enabled
+        }
+        self.outbox = OutboxWorker(
+            database=self.database,
+            clock=self.clock,
+            adapters=self.adapters,
+            connectors=lambda: self.connectors,
+        )
+        self.workflow = Workflow(
+            database=self.database,
+            clock=self.clock,
+            playbooks=lambda: self.playbooks,
+            connectors=self.connectors,
+            on_change=self.outbox.wake,
+        )
+        await self.outbox.recover()
+        await self.reloader.remember_current()
+
+    def apply_playbooks(self, playbooks: Playbooks) -> None:
+        """Put new playbooks in force: routing, teams, and sources added, changed or gone."""
+        old = {s.id: s for s in self.playbooks.sources if s.enabled}
+        new = {s.id: s for s in playbooks.sources if s.enabled}
+        for gone in old.keys() - new.keys():
+            del self.connectors[gone]  # in place: the workflow and worker share this dict
+        for source_id, spec in new.items():
+            if old.get(source_id) != spec:
+                self.connectors[source_id] = self._connector(spec)
+        self.playbooks = playbooks
+        self.triager = build_triager(playbooks, self.analyzer)
+        if self.scheduler is not None:
+            sync_poll_jobs(self.scheduler, self)
+
+    def _connector(self, spec: SourceSpec) -> Connector:
+        assert self.http is not None
+        cls = connector_class(spec.kind)
+        return cls(source_id=spec.id, config=spec.config, http=self.http)
+
+    async def poll_source(self, source_id: str) -> PollResult:
+        """Poll one source now and wake the outbox if anything came in."""
+        result = await poll(
+            self.connectors[source_id],
+            database=self.database,
+            triager=self.triager,
+            channel_of=self.playbooks.channel_of(),
+            clock=self.clock,
+        )
+        if result.new or result.follow_ups:
+            self.outbox.wake()
+        return result
+
+    async def poll_all(self) -> list[PollResult]:
+        """Poll every source once."""
+        return [await self.poll_source(source_id) for source_id in self.connectors]
+
+    async def stop(self) -> None:
+        """Stop the worker, close HTTP and the store."""
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        if hasattr(self, "outbox"):
+            await self.outbox.stop()
+        if self.http is not None:
+            await self.http.close()
+            self.http = None
+        await self.database.close()

@@ -1,0 +1,50 @@
+"""Chat platforms: one ChatAdapter protocol, one module per platform, pure card builders.
+
+Adapters treat every string they are given as untrusted plain text and escape it for
+their platform; they never interpret markup found in it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.chat.cards import Card
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRef:
+    """A message the bot posted: where it lives, so it can be updated or replied under."""
+
+    platform: str
+    channel: str
+    id: str
+
+
+class ChatAdapter(Protocol):
+    """What allhands needs of a chat platform. Each method raises DeliveryError on failure."""
+
+    platform: str
+
+    async def post_card(self, channel: str, card: Card) -> MessageRef:
+        """Post a mention card in a channel and return where it is."""
+        ...
+
+    async def post_message(self, channel: str, text: str) -> MessageRef:
+        """Post a plain message in a channel (admin notices, escalations, digests)."""
+        ...
+
+    async def update_card(self, ref: MessageRef, card: Card) -> None:
+        """Replace a posted card with its new state."""
+        ...
+
+    async def post_in_thread(self, ref: MessageRef, text: str) -> MessageRef:
+        """Post a message in a card's thread."""
+        ...
+
+    async def tell(self, person: str, text: str, *, channel: str | None = None) -> None:
+        """Tell one person something only they see (in `channel` where the platform needs one)."""
+        ...
+
+
+__all__ = ["Card", "ChatAdapter", "MessageRef"]

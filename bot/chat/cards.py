@@ -1,0 +1,124 @@
+"""The mention card, platform-neutral: what every adapter shows for one mention. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.chat.text import reveal_invisible
+from bot.domain.durations import format_duration
+from bot.domain.mentions import Mention, State
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyView:
+    """An answer given to a mention, as the card shows it."""
+
+    actor: str
+    text: str
+    status: str  # queued | sent | manual | failed
+    url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    """Everything a card shows. Text fields are untrusted and escaped by each adapter."""
+
+    number: int
+    state: State
+    title: str
+    author: str
+    where: str
+    text: str
+    url: str
+    status: str
+    actions: tuple[str, ...]
+
+
+_ACTIONS: dict[State, tuple[str, ...]] = {
+    State.NEW: ("claim", "reply", "resolve", "snooze"),
+    State.OPEN: ("claim", "reply", "resolve", "snooze"),
+    State.REOPENED: ("claim", "reply", "resolve", "snooze"),
+    State.CLAIMED: ("reply", "resolve", "snooze", "release"),
+    State.ANSWERED: ("reply", "resolve", "snooze"),
+    State.RESOLVED: ("reopen",),
+    State.IGNORED: ("reopen",),
+}
+
+
+def audience_label(audience: int | None) -> str:
+    """`18,250 followers`, or empty when unknown."""
+    if audience is None:
+        return ""
+    return f"{audience:,} follower" + ("" if audience == 1 else "s")
+
+
+def build_card(
+    mention: Mention,
+    *,
+    now: datetime,
+    replies: list[ReplyView] | None = None,
+    closed_by: str | None = None,
+    closed_at: datetime | None = None,
+    follow_ups: int = 0,
+) -> Card:
+    """The card for a mention in its current state."""
+    author = mention.author
+    who = f"{author.name} (@{author.handle})" if author.name else f"@{author.handle}"
+    audience = audience_label(author.audience)
+    status = _status(mention, replies or [], closed_by, closed_at, now)
+    if follow_ups:
+        status += f" · {follow_ups} later message{'s' if follow_ups != 1 else ''} in the thread"
+    return Card(
+        number=mention.number,
+        state=mention.state,
+        title=f"#{mention.number} {mention.kind} · {mention.urgency} · {mention.team}",
+        author=reveal_invisible(f"{who} · {audience}" if audience else who),
+        where=mention.source,
+        text=reveal_invisible(mention.text),
+        url=mention.url,
+        status=status,
+        actions=_ACTIONS[mention.state],
+    )
+
+
+def _status(
+    mention: Mention,
+    replies: list[ReplyView],
+    closed_by: str | None,
+    closed_at: datetime | None,
+    now: datetime,
+) -> str:
+    waited = format_duration(now - mention.received_at)
+    state = mention.state
+    if state in (State.NEW, State.OPEN):
+        text = f"Unclaimed for {waited}"
+    elif state == State.REOPENED:
+        text = "Reopened: the customer wrote again"
+    elif state == State.CLAIMED:
+        text = f"Claimed by {mention.claimed_by}"
+    elif state == State.ANSWERED:
+        text = f"Answered by {mention.claimed_by}"
+    elif state == State.RESOLVED:
+        text = f"Resolved by {closed_by or 'someone'}"
+        if closed_at is not None:
+            text += f" at {closed_at:%Y-%m-%d %H:%M} UTC"
+    else:
+        text = f"Ignored by {closed_by or 'someone'}"
+    if replies:
+        last = replies[-1]
+        text += f" · answer by {last.actor} {_REPLY_STATUS.get(last.status, last.status)}"
+        if last.url:
+            text += f": {last.url}"
+    if mention.snoozed_until is not None and mention.snoozed_until > now:
+        text += f" · snoozed until {mention.snoozed_until:%Y-%m-%d %H:%M} UTC"
+    return text
+
+
+_REPLY_STATUS = {
+    "queued": "is being sent",
+    "sent": "posted",
+    "manual": "recorded (to be posted by hand)",
+    "failed": "could not be posted",
+    "unknown": "may not have been posted: check by hand",
+}

@@ -1,0 +1,103 @@
+"""A terminal chat: cards, threads and private notes printed; commands read from a prompt."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import textwrap
+from collections.abc import Awaitable, Callable
+from typing import TextIO
+
+from bot.chat import MessageRef
+from bot.chat.cards import Card
+from bot.chat.text import reveal_invisible
+
+CommandHandler = Callable[[str, str], Awaitable[str]]
+"""(line, who typed it) -> the answer to show."""
+
+# What a terminal could act on: escape sequences and other control characters.
+_CONTROL = {c: None for c in [*range(0, 9), *range(11, 32), 127]}
+
+
+def terminal_safe(text: str) -> str:
+    """Text with control characters dropped and invisible ones shown, safe to print."""
+    return reveal_invisible(text.translate(_CONTROL))
+
+
+class ConsoleAdapter:
+    """The ChatAdapter for a terminal: every channel is printed to one stream."""
+
+    platform = "console"
+
+    def __init__(self, out: TextIO | None = None, *, width: int = 78):
+        self.out = out or sys.stdout
+        self.width = width
+        self._ids = itertools.count(1)
+
+    def _print(self, text: str) -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    async def post_card(self, channel: str, card: Card) -> MessageRef:
+        """Print the whole card under its channel's name."""
+        safe = terminal_safe
+        rule = "─" * self.width
+        body = textwrap.fill(safe(card.text), self.width - 4, initial_indent="  │ ")
+        body = body.replace("\n", "\n  │ ")
+        lines = [
+            rule,
+            f"{safe(channel)}  {safe(card.title)}",
+            f"  {safe(card.author)} on {safe(card.where)}",
+            body,
+            f"  {safe(card.url)}" if card.url else "",
+            f"  {safe(card.status)}",
+            f"  [{'] ['.join(card.actions)}]   e.g. /allhands {card.actions[0]} {card.number}",
+        ]
+        self._print("\n".join(line for line in lines if line))
+        return MessageRef(self.platform, channel, f"{channel}/{next(self._ids)}")
+
+    async def post_message(self, channel: str, text: str) -> MessageRef:
+        """Print a message under its channel's name."""
+        self._print(f"{terminal_safe(channel)}  {terminal_safe(text)}")
+        return MessageRef(self.platform, channel, f"{channel}/{next(self._ids)}")
+
+    async def update_card(self, ref: MessageRef, card: Card) -> None:
+        """Print the card's new status line."""
+        self._print(f"  ~ #{card.number} {card.state.value}: {terminal_safe(card.status)}")
+
+    async def post_in_thread(self, ref: MessageRef, text: str) -> MessageRef:
+        """Print a thread message indented under the card's channel."""
+        self._print(f"  ↳ {terminal_safe(ref.channel)} thread: {terminal_safe(text)}")
+        return MessageRef(self.platform, ref.channel, f"{ref.id}/{next(self._ids)}")
+
+    async def tell(self, person: str, text: str, *, channel: str | None = None) -> None:
+        """Print a note marked as private to one person."""
+        self._print(f"  (only {terminal_safe(person)} sees this) {terminal_safe(text)}")
+
+
+class ConsoleSession:
+    """Reads command lines and answers them: the console's side of the command grammar.
+
+    `/as NAME` switches who is typing, so one terminal can play a whole team.
+    """
+
+    def __init__(self, *, handle: CommandHandler, adapter: ConsoleAdapter, actor: str):
+        self.handle = handle
+        self.adapter = adapter
+        self.actor = actor
+
+    async def feed(self, line: str) -> None:
+        """Run one line typed at the prompt and print the answer."""
+        text = line.strip()
+        if not text:
+            return
+        if text.startswith("/as"):
+            name = text[3:].strip().removeprefix("@")
+            if not name or " " in name:
+                self.adapter._print("  Write `/as NAME`, e.g. `/as dana`.")
+                return
+            self.actor = terminal_safe(name)[:40]
+            self.adapter._print(f"  You are now {self.actor}.")
+            return
+        answer = await self.handle(text, self.actor)
+        self.adapter._print("\n".join(f"  {terminal_safe(line)}" for line in answer.splitlines()))

@@ -1,0 +1,191 @@
+"""The `allhands` command: run, demo, check."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import getpass
+import logging
+import signal
+import sys
+import tempfile
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import click
+from aiohttp import web
+
+from bot.chat.console import ConsoleAdapter, ConsoleSession
+from bot.errors import AllhandsError, ConfigError
+from bot.playbooks import Playbooks, SourceSpec, load_playbooks
+from bot.settings import Settings
+from bot.workflow import Context
+from connectors.replay import ReplayConfig
+
+log = logging.getLogger(__name__)
+
+
+def _fail_config(exc: ConfigError) -> None:
+    click.echo(f"{len(exc.problems)} problem(s):", err=True)
+    for problem in exc.problems:
+        click.echo(f"  {problem}", err=True)
+    sys.exit(2)
+
+
+class _Group(click.Group):
+    """Turns allhands' own errors into a clean message and exit status, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            _fail_config(exc)
+        except AllhandsError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        return None
+
+
+@click.group(cls=_Group)
+@click.option("-v", "--verbose", is_flag=True, help="Log more.")
+def main(verbose: bool) -> None:
+    """allhands: public customer mentions into your team chat, where anyone can answer them."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@main.command()
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+def check(path: Path | None) -> None:
+    """Check the playbooks (default: $ALLHANDS_PLAYBOOKS or ./playbooks); exit 2 on problems."""
+    target = path or Path(Settings.from_env().playbooks)
+    playbooks = load_playbooks(target)
+    keywords = sum(len(t.keywords) for t in playbooks.teams.values())
+    click.echo(
+        f"ok: {len(playbooks.files)} file(s), {len(playbooks.sources)} source(s),"
+        f" {len(playbooks.teams)} team(s), {keywords} routing keyword(s);"
+        f" default team {playbooks.default_team}"
+    )
+
+
+@main.command()
+@click.option("--port", type=int, default=None, help="Port to listen on (default: $PORT or 8080).")
+@click.option("--host", default=None, help="Address to listen on (default 0.0.0.0).")
+def run(port: int | None, host: str | None) -> None:
+    """Run the service: web server, source polling, outbox delivery."""
+    settings = Settings.from_env()
+    settings = replace(settings, port=port or settings.port, host=host or settings.host)
+    asyncio.run(_serve(settings))
+
+
+async def _serve(settings: Settings) -> None:
+    from bot.app import App
+    from bot.scheduler import build_scheduler
+    from bot.web import build_web_app
+
+    console = ConsoleAdapter()
+    # Slack and Teams adapters plug in here; until they are configured, every channel's
+    # cards are printed by the console adapter so nothing is lost.
+    adapters = {"console": console, "slack": console, "teams": console}
+    app = App(settings=settings, adapters=adapters)
+    await app.start()
+    runner = web.AppRunner(build_web_app(app))
+    scheduler = build_scheduler(app)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await runner.setup()
+        await web.TCPSite(runner, settings.host, settings.port).start()
+        app.outbox.start()
+        scheduler.start()
+        log.info("allhands listening on %s:%d", settings.host, settings.port)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+        await app.stop()
+
+
+def _demo_playbooks(path: str, every: float) -> Playbooks:
+    """The playbooks' teams with only replay sources (the demo reaches no network)."""
+    playbooks = load_playbooks(path)
+    replays = tuple(
+        replace(s, every=timedelta(seconds=every)) for s in playbooks.sources if s.kind == "replay"
+    )
+    if not replays:
+        replays = (
+            SourceSpec(
+                id="demo", kind="replay", every=timedelta(seconds=every), config=ReplayConfig()
+            ),
+        )
+    return replace(playbooks, sources=replays)
+
+
+@main.command()
+@click.option("--playbooks", "playbooks_path", default=None, help="Playbooks file or folder.")
+@click.option("--db", default=None, help="Keep state in this file (default: a throwaway one).")
+@click.option("--as", "actor", default=None, help="Who you are in the demo chat.")
+@click.option("--every", default=20.0, show_default=True, help="Seconds between new posts.")
+def demo(playbooks_path: str | None, db: str | None, actor: str | None, every: float) -> None:
+    """Try allhands in the terminal: sample posts arrive as cards; type commands to handle them."""
+    logging.getLogger().setLevel(logging.WARNING)
+    settings = Settings.from_env()
+    playbooks = _demo_playbooks(playbooks_path or settings.playbooks, every)
+    with tempfile.TemporaryDirectory(prefix="allhands-demo-") as tmp:
+        db_path = db or str(Path(tmp) / "demo.db")
+        settings = replace(settings, db_path=db_path)
+        asyncio.run(_demo(settings, playbooks, actor or _whoami()))
+
+
+def _whoami() -> str:
+    with contextlib.suppress(Exception):
+        return getpass.getuser()
+    return "you"
+
+
+async def _demo(settings: Settings, playbooks: Playbooks, actor: str) -> None:
+    from bot.app import App
+    from bot.scheduler import build_scheduler
+
+    console = ConsoleAdapter()
+    adapters = {"console": console, "slack": console, "teams": console}
+    app = App(settings=settings, adapters=adapters, playbooks=playbooks)
+    await app.start()
+    interactive = sys.stdin.isatty()
+    teams = ", ".join(f"{t.id} ({t.channel})" for t in playbooks.teams.values())
+    console._print(
+        f"allhands demo: sample posts arrive as cards for the teams {teams}.\n"
+        f"You are {actor}. Type `help` for commands, `/as NAME` to be someone else,"
+        " Ctrl-D to leave."
+    )
+
+    async def handle(line: str, who: str) -> str:
+        answer = await app.workflow.handle(line, Context(actor=who, platform="console"))
+        return answer.text
+
+    session = ConsoleSession(handle=handle, adapter=console, actor=actor)
+    scheduler = build_scheduler(app, poll_now=False, reload=False) if interactive else None
+    try:
+        await app.poll_all()
+        await app.outbox.drain()
+        if scheduler is not None:
+            scheduler.start()
+            app.outbox.start()
+        while True:
+            if interactive:
+                console.out.write(f"{session.actor}> ")
+                console.out.flush()
+            line = await asyncio.to_thread(sys.stdin.readline)
+            if not line:
+                break
+            await session.feed(line)
+            await app.outbox.drain()
+    finally:
+        await app.outbox.drain()
+        await app.stop()
+        if interactive:
+            console._print("\nBye.")

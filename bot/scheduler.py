@@ -1,0 +1,65 @@
+"""The scheduler: a polling job per source and the playbook reload check.
+
+The SLA sweep and the digests join here later. Jobs are short calls into the app.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+RELOAD_EVERY = timedelta(seconds=5)
+
+
+def build_scheduler(app: App, *, poll_now: bool = True, reload: bool = True) -> AsyncIOScheduler:
+    """A scheduler with the app's jobs, kept on `app.scheduler`; start it inside the loop.
+
+    Each source is first polled at once, or after one interval when `poll_now` is false.
+    """
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    app.scheduler = scheduler
+    sync_poll_jobs(scheduler, app, poll_now=poll_now)
+    if reload:
+        scheduler.add_job(
+            app.reloader.check,
+            "interval",
+            seconds=RELOAD_EVERY.total_seconds(),
+            id="reload-playbooks",
+            name="reload playbooks",
+            max_instances=1,
+            coalesce=True,
+        )
+    return scheduler
+
+
+def sync_poll_jobs(scheduler: AsyncIOScheduler, app: App, *, poll_now: bool = True) -> None:
+    """Make the polling jobs match the app's sources: add new, reschedule changed, drop gone."""
+    wanted = {spec.id: spec for spec in app.playbooks.sources if spec.id in app.connectors}
+    for job in scheduler.get_jobs():
+        if job.id.startswith("poll:") and job.id.removeprefix("poll:") not in wanted:
+            job.remove()
+    now = datetime.now(UTC)
+    for spec in wanted.values():
+        job_id = f"poll:{spec.id}"
+        existing = scheduler.get_job(job_id)
+        seconds = spec.every.total_seconds()
+        if existing is not None:
+            if existing.trigger.interval.total_seconds() != seconds:
+                existing.reschedule("interval", seconds=seconds)
+            continue
+        scheduler.add_job(
+            app.poll_source,
+            "interval",
+            seconds=seconds,
+            args=[spec.id],
+            id=job_id,
+            name=f"poll {spec.id}",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=now if poll_now else now + spec.every,
+        )

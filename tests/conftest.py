@@ -1,0 +1,106 @@
+"""Shared fixtures: a controllable clock, a store on disk, and a whole app on the console."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.app import App
+from bot.chat.console import ConsoleAdapter
+from bot.clock import FakeClock
+from bot.playbooks import load_playbooks
+from bot.settings import Settings
+from bot.store.db import Database
+
+PLAYBOOK = """\
+sources:
+  - id: social
+    kind: replay
+    file: {replay}
+    batch: 50
+  - id: blog
+    kind: rss
+    url: http://127.0.0.1:9/feed.xml
+teams:
+  billing:
+    channel: console:#billing
+    keywords: [refund, invoice, charged]
+  support:
+    channel: console:#support
+    leads: [dana]
+default_team: support
+"""
+
+POSTS = [
+    {"id": "a1", "text": "I was charged twice, I want a refund", "author": {"handle": "ann"}},
+    {"id": "a2", "text": "How do I change my password?", "author": {"handle": "bob"}},
+    {"id": "a3", "text": "Love the new release!", "author": {"handle": "cy", "followers": 90}},
+]
+
+
+def write_posts(path: Path, posts: list[dict[str, Any]]) -> None:
+    """Write replay posts as JSON Lines."""
+    path.write_text("".join(json.dumps(p) + "\n" for p in posts), encoding="utf-8")
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A clock the test moves by hand."""
+    return FakeClock()
+
+
+@pytest.fixture
+async def database(tmp_path: Path) -> AsyncIterator[Database]:
+    """An opened store in a temporary file."""
+    db = await Database(str(tmp_path / "test.db")).open()
+    yield db
+    await db.close()
+
+
+class ConsoleHarness:
+    """An App on the console adapter, with the printed output kept for assertions."""
+
+    def __init__(self, app: App, out: io.StringIO, replay: Path):
+        self.app = app
+        self.out = out
+        self.replay = replay
+
+    def output(self) -> str:
+        """Everything printed so far, then forget it."""
+        text = self.out.getvalue()
+        self.out.seek(0)
+        self.out.truncate()
+        return text
+
+    async def say(self, line: str, actor: str = "alice") -> str:
+        """Type a command as `actor`; deliver what it caused; return the bot's answer."""
+        from bot.workflow import Context
+
+        answer = await self.app.workflow.handle(line, Context(actor=actor))
+        await self.app.outbox.drain()
+        return answer.text
+
+
+@pytest.fixture
+async def harness(tmp_path: Path, clock: FakeClock) -> AsyncIterator[ConsoleHarness]:
+    """A whole allhands on the console, with a replay source of three posts."""
+    replay = tmp_path / "posts.jsonl"
+    write_posts(replay, POSTS)
+    book = tmp_path / "playbook.yaml"
+    book.write_text(PLAYBOOK.format(replay=replay), encoding="utf-8")
+    out = io.StringIO()
+    console = ConsoleAdapter(out)
+    app = App(
+        settings=Settings(db_path=str(tmp_path / "app.db")),
+        adapters={"console": console},
+        clock=clock,
+        playbooks=load_playbooks(book),
+    )
+    await app.start()
+    yield ConsoleHarness(app, out, replay)
+    await app.stop()
