@@ -39,7 +39,7 @@ def _listed(text: str) -> list[str]:
     return [w.strip() for w in text.split(",") if w.strip()]
 
 
-# Shaped like playbooks/allhands.yaml: three teams in order, then the default.
+# Shaped like playbooks/teams.yaml: three teams in order, then the default.
 NETWORK = "outage, no signal, signal, internet, wifi, router, down, slow, speed, fibre, line"
 BILLING = (
     "bill, invoice, invoices, charged, refund, payment, price, prices, subscription, discount, "

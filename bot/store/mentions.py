@@ -212,12 +212,13 @@ def _conversation_root(db: sqlite_utils.Database, *, source: str, item: Item) ->
     if not keys:
         return None
     marks = ", ".join("?" * len(keys))
+    # Two indexed look-ups: with OR, SQLite scans every mention of the source.
     rows = _rows(
         db,
-        "SELECT * FROM mentions WHERE source = ?"
-        f" AND (external_id IN ({marks}) OR conversation_id IN ({marks}))"
+        f"SELECT * FROM mentions WHERE source = ? AND external_id IN ({marks})"
+        f" UNION SELECT * FROM mentions WHERE source = ? AND conversation_id IN ({marks})"
         " ORDER BY number LIMIT 1",
-        [source, *keys, *keys],
+        [source, *keys, source, *keys],
     )
     if not rows:
         return None

@@ -112,5 +112,6 @@ def core(db: sqlite_utils.Database) -> None:
             result TEXT
         );
         CREATE INDEX outbox_due ON outbox (state, next_at);
+        CREATE INDEX outbox_mention ON outbox (mention, id);
         """
     )
