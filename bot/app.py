@@ -11,10 +11,13 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from bot.chat import ChatAdapter
+from bot.chat.slack_app import SlackBot, check_settings
 from bot.clock import Clock, SystemClock
 from bot.delivery import OutboxWorker
 from bot.domain.triage import Route, Router, Triager
+from bot.drafts import ReplyDrafts
 from bot.ingest import PollResult, poll
+from bot.people import PeopleDirectory
 from bot.playbooks import Playbooks, SourceSpec, load_playbooks
 from bot.reload import PlaybookReloader
 from bot.scheduler import sync_poll_jobs
@@ -58,9 +61,13 @@ class App:
         self.http: aiohttp.ClientSession | None = None
         self.scheduler: AsyncIOScheduler | None = None
         self.reloader = PlaybookReloader(self, settings.playbooks)
+        self.people = PeopleDirectory(database=self.database, clock=self.clock)
+        self.slack: SlackBot | None = None
 
     async def start(self) -> None:
         """Load playbooks (ConfigError if bad), open the store, build connectors, recover."""
+        if self.settings.slack_bot_token:
+            check_settings(self.settings)  # before anything is opened
         if self._given_playbooks is not None:
             self.playbooks = self._given_playbooks
         else:
@@ -85,6 +92,25 @@ class App:
             connectors=self.connectors,
             on_change=self.outbox.wake,
         )
+        self.drafts = ReplyDrafts(
+            database=self.database,
+            clock=self.clock,
+            playbooks=lambda: self.playbooks,
+            connectors=self.connectors,
+            people=self.people,
+        )
+        if self.settings.slack_bot_token:
+            self.slack = SlackBot(
+                settings=self.settings,
+                clock=self.clock,
+                database=self.database,
+                workflow=self.workflow,
+                drafts=self.drafts,
+                people=self.people,
+                playbooks=lambda: self.playbooks,
+            )
+            self.adapters["slack"] = self.slack.adapter  # the worker shares this dict
+            await self.slack.start()
         await self.outbox.recover()
         await self.reloader.remember_current()
 
@@ -128,6 +154,9 @@ class App:
         """Stop the worker, close HTTP and the store."""
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        if self.slack is not None:
+            await self.slack.stop()
+            self.slack = None
         if hasattr(self, "outbox"):
             await self.outbox.stop()
         if self.http is not None:

@@ -87,9 +87,15 @@ async def _serve(settings: Settings) -> None:
     from bot.web import build_web_app
 
     console = ConsoleAdapter()
-    # Slack and Teams adapters plug in here; until they are configured, every channel's
-    # cards are printed by the console adapter so nothing is lost.
-    adapters = {"console": console, "slack": console, "teams": console}
+    # The App builds the Slack adapter when SLACK_BOT_TOKEN is set. A chat that is not
+    # configured has its channels' cards printed by the console adapter, so nothing is lost.
+    adapters = {"console": console, "teams": console}
+    if not settings.slack_bot_token:
+        adapters["slack"] = console
+        log.info(
+            "Slack is not configured (SLACK_BOT_TOKEN is not set): cards for slack: channels"
+            " are printed on the console instead"
+        )
     app = App(settings=settings, adapters=adapters)
     await app.start()
     runner = web.AppRunner(build_web_app(app))
@@ -135,6 +141,8 @@ def demo(playbooks_path: str | None, db: str | None, actor: str | None, every: f
     logging.getLogger().setLevel(logging.WARNING)
     settings = Settings.from_env()
     playbooks = _demo_playbooks(playbooks_path or settings.playbooks, every)
+    # The demo stays in the terminal and off the network, even where Slack is configured.
+    settings = replace(settings, slack_bot_token="", slack_app_token="")
     with tempfile.TemporaryDirectory(prefix="allhands-demo-") as tmp:
         db_path = db or str(Path(tmp) / "demo.db")
         settings = replace(settings, db_path=db_path)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
 class Clock(Protocol):
-    """Tells the current time as an aware UTC datetime."""
+    """Tells the current time as an aware UTC datetime, and waits for time to pass."""
 
     def now(self) -> datetime: ...
+
+    async def sleep(self, seconds: float) -> None: ...
 
 
 class SystemClock:
@@ -18,6 +21,10 @@ class SystemClock:
     def now(self) -> datetime:
         """The current UTC time."""
         return datetime.now(UTC)
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait for `seconds` of real time."""
+        await asyncio.sleep(max(0.0, seconds))
 
 
 class FakeClock:
@@ -29,6 +36,11 @@ class FakeClock:
     def now(self) -> datetime:
         """The time the test has set."""
         return self._now
+
+    async def sleep(self, seconds: float) -> None:
+        """Let `seconds` pass at once (and let other tasks run)."""
+        self._now += timedelta(seconds=max(0.0, seconds))
+        await asyncio.sleep(0)
 
     def advance(self, delta: timedelta) -> None:
         """Move time forward."""

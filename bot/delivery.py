@@ -25,7 +25,7 @@ from bot.clock import Clock
 from bot.domain.mentions import CLOSED, Action, State
 from bot.errors import DeliveryError
 from bot.playbooks import ChannelRef
-from bot.store import mentions, outbox, replies
+from bot.store import mentions, outbox, people, replies
 from bot.store.db import Database
 from connectors.base import Connector
 
@@ -41,13 +41,16 @@ def load_card(db: sqlite_utils.Database, *, number: int, now: datetime) -> Card:
     if mention.state in CLOSED:
         last = mentions.events(db, number=number)[-1]
         closed_by, closed_at = last.actor, last.at
+    answers = replies.for_mention(db, mention=number)
+    actors = [mention.claimed_by, closed_by, *(a.actor for a in answers)]
     return build_card(
         mention,
         now=now,
-        replies=replies.for_mention(db, mention=number),
+        replies=answers,
         closed_by=closed_by,
         closed_at=closed_at,
         follow_ups=len(mentions.follow_ups(db, number=number)),
+        names=people.names(db, actors=actors),
     )
 
 
@@ -93,7 +96,8 @@ def _reply_posted(
 ) -> None:
     replies.mark(db, id=reply_id, status="sent", external_id=external_id, url=url)
     outbox.finish(db, id=effect_id, now=now, result={"id": external_id, "url": url})
-    text = f"{actor}'s answer is posted in the customer's thread: {url or external_id}"
+    who = people.display_name(db, actor=actor)
+    text = f"{who}'s answer is posted in the customer's thread: {url or external_id}"
     outbox.enqueue(
         db, kind=outbox.Kind.THREAD_POST, mention=number, payload={"text": text}, now=now
     )
@@ -227,7 +231,11 @@ class OutboxWorker:
             await self._send(effect)
         except DeliveryError as exc:
             await self._failed(
-                effect, str(exc), retry_after=exc.retry_after, permanent=exc.permanent
+                effect,
+                str(exc),
+                retry_after=exc.retry_after,
+                permanent=exc.permanent,
+                transient=exc.transient,
             )
         except (TimeoutError, OSError) as exc:  # aiohttp.ClientError is an OSError subclass
             await self._failed(effect, f"{type(exc).__name__}: {exc}")
@@ -244,10 +252,12 @@ class OutboxWorker:
         *,
         retry_after: float | None = None,
         permanent: bool = False,
+        transient: bool = False,
     ) -> None:
         now = self.clock.now()
-        # take_due counted this try already.
-        give_up = permanent or effect.attempts + 1 >= self.max_attempts
+        # take_due counted this try already. A platform that is busy or down does not use
+        # up attempts: what it has not taken yet is kept until it is back.
+        give_up = permanent or (not transient and effect.attempts + 1 >= self.max_attempts)
         log.warning(
             "outbox %s %s for #%s failed (try %d): %s%s",
             effect.id,

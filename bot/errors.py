@@ -65,9 +65,21 @@ class FeedError(SourceError):
 
 
 class DeliveryError(AllhandsError):
-    """An effect on the outside world failed; `retry_after` says when it may be tried again."""
+    """An effect on the outside world failed; `retry_after` says when it may be tried again.
 
-    def __init__(self, message: str, *, retry_after: float | None = None, permanent: bool = False):
+    `transient` means the platform is busy or down (rate limited, 5xx, timed out): the
+    effect is retried for as long as that lasts, without using up its attempts.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        permanent: bool = False,
+        transient: bool = False,
+    ):
         self.retry_after = retry_after
         self.permanent = permanent
+        self.transient = transient
         super().__init__(message)

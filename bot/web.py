@@ -1,4 +1,4 @@
-"""The HTTP side: /healthz now; chat platforms and webhooks mount here later."""
+"""The HTTP side: /healthz, and /slack/events when Slack is configured; webhooks later."""
 
 from __future__ import annotations
 
@@ -29,4 +29,6 @@ def build_web_app(app: App) -> web.Application:
     web_app = web.Application(client_max_size=1024 * 1024)
     web_app[APP_KEY] = app
     web_app.router.add_get("/healthz", healthz)
+    if app.slack is not None:
+        app.slack.mount(web_app)
     return web_app

@@ -22,7 +22,7 @@ from bot.domain.durations import format_duration
 from bot.domain.mentions import ACTIVE, UNCLAIMED, Action, Mention, State, authorise
 from bot.errors import CommandError
 from bot.playbooks import Playbooks
-from bot.store import mentions, outbox, replies
+from bot.store import mentions, outbox, people, replies
 from bot.store.db import Database
 from connectors.base import Connector
 
@@ -58,6 +58,11 @@ def _load(db: sqlite_utils.Database, number: int) -> Mention:
     return mention
 
 
+def _holder(db: sqlite_utils.Database, mention: Mention) -> str | None:
+    """The name to show for whoever has claimed the mention."""
+    return people.display_name(db, actor=mention.claimed_by) or None
+
+
 def act(
     db: sqlite_utils.Database,
     *,
@@ -70,7 +75,7 @@ def act(
 ) -> Mention:
     """Apply one action to a mention and queue its card update (runs in a transaction)."""
     mention = _load(db, number)
-    authorise(mention, action, actor)
+    authorise(mention, action, actor, holder_name=_holder(db, mention))
     updated = mentions.transition(
         db, mention=mention, action=action, actor=actor, now=now, changes=changes, detail=detail
     )
@@ -89,7 +94,7 @@ def answer(
 ) -> Mention:
     """Record an answer, claiming the mention first if nobody has; queue the public reply."""
     mention = _load(db, number)
-    authorise(mention, Action.ANSWER, actor)
+    authorise(mention, Action.ANSWER, actor, holder_name=_holder(db, mention))
     if mention.state in UNCLAIMED:
         mention = mentions.transition(
             db,
@@ -147,7 +152,10 @@ def assign(
         target=platform,
         payload={
             "person": person,
-            "text": f"{actor} gave you #{number}: {shorten(updated.text, 120)} {updated.url}",
+            "text": (
+                f"{people.display_name(db, actor=actor)} gave you #{number}:"
+                f" {shorten(updated.text, 120)} {updated.url}"
+            ),
         },
         now=now,
     )
@@ -243,7 +251,8 @@ class Workflow:
                 platform=ctx.platform,
                 now=self.clock.now(),
             )
-            result = f"#{number} is now {cmd.text}'s; they have been told."
+            shown = await self.database.read(people.display_name, actor=cmd.text)
+            result = f"#{number} is now {shown}'s; they have been told."
         else:
             now = self.clock.now()
             action, changes, detail, result = _plan(cmd, number, ctx.actor, now)
@@ -313,9 +322,10 @@ class Workflow:
         if not found:
             return f"{title}: nothing. Well done."
         now = self.clock.now()
+        names = await self.database.read(people.names, actors=[m.claimed_by for m in found])
         lines = [f"{title} ({len(found)}):"]
         for m in found:
-            extra = f" {m.claimed_by}" if m.claimed_by else ""
+            extra = f" {names.get(m.claimed_by, m.claimed_by)}" if m.claimed_by else ""
             if m.snoozed_until and m.snoozed_until > now:
                 extra += " (snoozed)"
             lines.append(
@@ -337,6 +347,9 @@ class Workflow:
         thread = await self.database.read(mentions.follow_ups, number=number)
         answers = await self.database.read(replies.for_mention, mention=number)
         history = await self.database.read(mentions.events, number=number)
+        names = await self.database.read(
+            people.names, actors=[*(a.actor for a in answers), *(e.actor for e in history)]
+        )
         author = mention.author
         audience = audience_label(author.audience)
         lines = [
@@ -352,12 +365,14 @@ class Workflow:
         for later in thread:
             lines.append(f"  ↳ @{later.author.handle}: {later.text}")
         for reply in answers:
-            lines.append(f"  ⤷ answer by {reply.actor} [{reply.status}]: {reply.text}")
+            who = names.get(reply.actor, reply.actor)
+            lines.append(f"  ⤷ answer by {who} [{reply.status}]: {reply.text}")
         lines.append("History:")
         for event in history:
             arrow = f"{event.from_state.value} -> " if event.from_state else ""
             lines.append(
-                f"  {event.at:%Y-%m-%d %H:%M} {event.actor} {event.action.value}"
+                f"  {event.at:%Y-%m-%d %H:%M} {names.get(event.actor, event.actor)}"
+                f" {event.action.value}"
                 f" ({arrow}{event.to_state.value})"
             )
         return "\n".join(line for line in lines if line)

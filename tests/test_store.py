@@ -7,11 +7,13 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+import sqlite_utils
 
 from bot.clock import FakeClock
 from bot.domain.mentions import Author, Item, State, Triage
 from bot.store import mentions, outbox
 from bot.store.db import Database
+from bot.store.migrations import migrations
 from tests.conftest import ConsoleHarness
 
 TRIAGE = Triage(kind="complaint", sentiment=-0.5, urgency="normal", team="support", rule="test")
@@ -30,7 +32,8 @@ async def test_migrations_are_recorded_once(tmp_path: Path) -> None:
         await db.close()
     conn = sqlite3.connect(path)
     names = [r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations")]
-    assert names == ["0001_core"]
+    assert names[0] == "0001_core" and len(names) == len(set(names))
+    assert migrations.pending(sqlite_utils.Database(conn)) == []
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 

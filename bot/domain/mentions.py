@@ -173,28 +173,32 @@ class Event:
     id: int | None = None
 
 
-def authorise(mention: Mention, action: Action, actor: str) -> None:
+def authorise(
+    mention: Mention, action: Action, actor: str, *, holder_name: str | None = None
+) -> None:
     """Refuse what would step on someone else's claim; TransitionError says who has it.
 
     Everyone may act on any mention, except that a mention someone has claimed is theirs
     to answer, release, resolve or ignore, so that two people never answer one customer.
+    `holder_name` is how to call the claimer in the refusal (default: their id).
     """
     holder = mention.claimed_by
+    shown = holder_name or holder
     ref = mention.ref
     mine = holder == actor
     if action == Action.CLAIM and holder and mention.state in (State.CLAIMED, State.ANSWERED):
         if mine:
             raise TransitionError(f"You already have {ref}.")
-        raise TransitionError(f"{ref} is already claimed by {holder}.")
+        raise TransitionError(f"{ref} is already claimed by {shown}.")
     if holder is None or mine:
         return
     if action == Action.ANSWER and mention.state in (State.CLAIMED, State.ANSWERED):
         raise TransitionError(
-            f"{ref} is claimed by {holder}; ask them, or `assign {mention.number} <you>` first."
+            f"{ref} is claimed by {shown}; ask them, or `assign {mention.number} <you>` first."
         )
     if action == Action.RELEASE:
-        raise TransitionError(f"{ref} is claimed by {holder}; only they can release it.")
+        raise TransitionError(f"{ref} is claimed by {shown}; only they can release it.")
     if action in (Action.RESOLVE, Action.IGNORE) and mention.state == State.CLAIMED:
         raise TransitionError(
-            f"{ref} is claimed by {holder}, who may be answering it now; ask them first."
+            f"{ref} is claimed by {shown}, who may be answering it now; ask them first."
         )

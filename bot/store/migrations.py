@@ -115,3 +115,25 @@ def core(db: sqlite_utils.Database) -> None:
         CREATE INDEX outbox_mention ON outbox (mention, id);
         """
     )
+
+
+@migrations(name="0002_slack")
+def slack(db: sqlite_utils.Database) -> None:
+    """People's display names (cached from the chat platform) and requests already handled."""
+    db.executescript(
+        """
+        CREATE TABLE people (
+            actor TEXT PRIMARY KEY,          -- platform:id, e.g. slack:U0123ABCD
+            name TEXT NOT NULL,
+            fetched_at TEXT NOT NULL
+        );
+
+        -- Signatures of signed requests and ids of platform events, so that a replayed
+        -- request is refused and a retried event is not processed twice.
+        CREATE TABLE seen_requests (
+            key TEXT PRIMARY KEY,
+            seen_at TEXT NOT NULL
+        );
+        CREATE INDEX seen_requests_at ON seen_requests (seen_at);
+        """
+    )

@@ -1,0 +1,353 @@
+"""The Slack ChatAdapter: cards and messages through Slack's Web API, paced per channel.
+
+Every failure becomes a DeliveryError the outbox understands: a 429 carries Slack's
+Retry-After (and holds the channel back for that long), 5xx answers, timeouts and
+broken connections are transient (retried with backoff for as long as Slack is down),
+and a request Slack will never accept (bad blocks, a deleted message) is permanent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any, TypeVar
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.chat import MessageRef
+from bot.chat.cards import Card
+from bot.chat.slack_blocks import card_message, text_message
+from bot.clock import Clock
+from bot.errors import DeliveryError
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "slack"
+# What the Web API methods allhands calls need, and nothing more (docs/slack/manifest.yaml):
+# chat.postMessage/update/postEphemeral: chat:write; users.info: users:read;
+# conversations.list and users.conversations: channels:read (public), groups:read
+# (private channels the bot is in); the slash command: commands.
+SCOPES = ("channels:read", "chat:write", "commands", "groups:read", "users:read")
+
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
+_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
+# Slack errors that no retry can fix.
+_PERMANENT = frozenset(
+    {
+        "invalid_blocks",
+        "invalid_blocks_format",
+        "msg_too_long",
+        "no_text",
+        "invalid_arguments",
+        "message_not_found",
+        "cant_update_message",
+        "edit_window_closed",
+        "user_not_found",
+        "user_not_in_channel",
+    }
+)
+# Slack errors that mean Slack itself is in trouble: retried without using up attempts.
+_OUTAGE = frozenset({"ratelimited", "fatal_error", "internal_error", "service_unavailable"})
+_DEFAULT_RETRY_AFTER = 5.0
+
+T = TypeVar("T")
+
+
+class ChannelPacer:
+    """Spaces messages to one channel (Slack allows about one a second per channel).
+
+    Each call reserves the channel's next free slot and waits for it, so concurrent
+    senders to one channel queue up instead of all waking at once; a 429 pushes the
+    channel's next slot back by Slack's Retry-After.
+    """
+
+    def __init__(self, *, clock: Clock, per_second: float = 1.0, margin: float = 0.05):
+        self.clock = clock
+        self.interval = timedelta(seconds=1.0 / per_second + margin)
+        self._free: dict[str, datetime] = {}
+
+    async def wait(self, channel: str) -> None:
+        """Wait until `channel` may take another message."""
+        now = self.clock.now()
+        slot = max(now, self._free.get(channel, now))
+        self._free[channel] = slot + self.interval
+        delay = (slot - now).total_seconds()
+        if delay > 0:
+            await self.clock.sleep(delay)
+
+    def hold(self, channel: str, seconds: float) -> None:
+        """Send nothing more to `channel` for `seconds` (Slack said so)."""
+        until = self.clock.now() + timedelta(seconds=seconds)
+        if until > self._free.get(channel, until - self.interval):
+            self._free[channel] = until
+
+
+def _status_of(exc: SlackApiError) -> int | None:
+    response = exc.response
+    status = getattr(response, "status_code", None) or getattr(response, "status", None)
+    return int(status) if status is not None else None
+
+
+def _error_of(exc: SlackApiError) -> str:
+    try:
+        return str(exc.response.get("error") or "")
+    except (AttributeError, TypeError):
+        return ""
+
+
+def _retry_after(exc: SlackApiError) -> float:
+    headers = getattr(exc.response, "headers", None) or {}
+    value = headers.get("Retry-After") or headers.get("retry-after")
+    try:
+        return max(1.0, float(value)) if value is not None else _DEFAULT_RETRY_AFTER
+    except ValueError:
+        return _DEFAULT_RETRY_AFTER
+
+
+def delivery_error(exc: BaseException, method: str) -> DeliveryError:
+    """The DeliveryError for a failed Web API call, classified for the outbox."""
+    if isinstance(exc, SlackApiError):
+        status = _status_of(exc)
+        error = _error_of(exc) or f"HTTP {status}"
+        if status == 429 or error == "ratelimited":
+            wait = _retry_after(exc)
+            return DeliveryError(
+                f"Slack {method}: rate limited; retry after {wait:g}s",
+                retry_after=wait,
+                transient=True,
+            )
+        if (status is not None and status >= 500) or error in _OUTAGE:
+            return DeliveryError(f"Slack {method}: {error} (HTTP {status})", transient=True)
+        hint = ""
+        if error == "not_in_channel":
+            hint = ": invite @allhands to the channel (/invite @allhands)"
+        elif error in ("invalid_auth", "not_authed", "token_revoked", "account_inactive"):
+            hint = ": check SLACK_BOT_TOKEN"
+        return DeliveryError(f"Slack {method}: {error}{hint}", permanent=error in _PERMANENT)
+    if isinstance(exc, TimeoutError):
+        return DeliveryError(f"Slack {method}: timed out", transient=True)
+    return DeliveryError(f"Slack {method}: {type(exc).__name__}: {exc}", transient=True)
+
+
+async def call_slack(method: str, call: Callable[[], Awaitable[T]]) -> T:
+    """Run one Web API call; any failure comes out as a classified DeliveryError."""
+    try:
+        return await call()
+    except (SlackApiError, TimeoutError, aiohttp.ClientError) as exc:
+        raise delivery_error(exc, method) from exc
+
+
+class SlackChannels:
+    """Channel names and ids: playbooks may write `#name`; Slack's API wants ids.
+
+    Names come from conversations.list and are cached; a name not found triggers one
+    fresh listing at most every `recheck`, so a typo cannot hammer Slack.
+    """
+
+    def __init__(
+        self, *, client: AsyncWebClient, clock: Clock, recheck: timedelta = timedelta(minutes=1)
+    ):
+        self.client = client
+        self.clock = clock
+        self.recheck = recheck
+        self._ids: dict[str, str] = {}
+        self._names: dict[str, str] = {}
+        self._listed_at: datetime | None = None
+        self._lock = asyncio.Lock()
+        self._members: dict[str, tuple[datetime, frozenset[str]]] = {}
+
+    async def resolve(self, channel: str) -> str:
+        """The id of a channel written `#name` or as an id."""
+        if not channel.startswith("#"):
+            return channel
+        name = channel[1:]
+        if name in self._ids:
+            return self._ids[name]
+        async with self._lock:
+            now = self.clock.now()
+            if name not in self._ids and (
+                self._listed_at is None or now - self._listed_at >= self.recheck
+            ):
+                await self._list()
+                self._listed_at = now
+        if name in self._ids:
+            return self._ids[name]
+        raise DeliveryError(
+            f"Slack has no channel #{name} that allhands can see: create it, or invite"
+            " @allhands to it if it is private"
+        )
+
+    def cached_id(self, channel: str) -> str | None:
+        """The id of `channel` if known without asking Slack."""
+        return channel if not channel.startswith("#") else self._ids.get(channel[1:])
+
+    def forget(self, channel_id: str) -> None:
+        """Drop what is known of a channel (it was renamed, archived or deleted)."""
+        name = self._names.pop(channel_id, None)
+        if name is not None:
+            self._ids.pop(name, None)
+
+    async def _pages(
+        self, method: str, fetch: Callable[[str | None], Awaitable[Any]]
+    ) -> list[dict[str, Any]]:
+        """Every channel of a paginated listing (Slack's cursor pagination)."""
+        found: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            page = await call_slack(method, partial(fetch, cursor))
+            found.extend(page.get("channels") or [])
+            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+            if cursor is None:
+                return found
+
+    async def _list(self) -> None:
+        def fetch(cursor: str | None) -> Awaitable[Any]:
+            return self.client.conversations_list(
+                types="public_channel,private_channel",
+                exclude_archived=True,
+                limit=1000,
+                cursor=cursor,
+            )
+
+        channels = await self._pages("conversations.list", fetch)
+        self._ids = {str(c["name"]): str(c["id"]) for c in channels}
+        self._names = {v: k for k, v in self._ids.items()}
+        log.info("Slack: %d channels listed", len(self._ids))
+
+    async def member_of(
+        self, user_id: str, *, max_age: timedelta = timedelta(minutes=5)
+    ) -> frozenset[str]:
+        """The ids of the channels a person is in (cached for `max_age`)."""
+        now = self.clock.now()
+        cached = self._members.get(user_id)
+        if cached is not None and now - cached[0] < max_age:
+            return cached[1]
+
+        def fetch(cursor: str | None) -> Awaitable[Any]:
+            return self.client.users_conversations(
+                user=user_id,
+                types="public_channel,private_channel",
+                exclude_archived=True,
+                limit=1000,
+                cursor=cursor,
+            )
+
+        channels = await self._pages("users.conversations", fetch)
+        found = frozenset(str(c["id"]) for c in channels)
+        self._members[user_id] = (now, found)
+        return found
+
+
+def slack_user(person: str) -> str:
+    """The Slack user id of an actor (`slack:U123` or `U123`); DeliveryError if it is none."""
+    user = person.removeprefix(f"{PLATFORM}:")
+    if not _USER_ID.fullmatch(user):
+        raise DeliveryError(
+            f"{person!r} is not a Slack user; name people with an @mention", permanent=True
+        )
+    return user
+
+
+class SlackAdapter:
+    """The ChatAdapter for Slack."""
+
+    platform = PLATFORM
+
+    def __init__(self, *, client: AsyncWebClient, clock: Clock, per_second: float = 1.0):
+        self.client = client
+        self.clock = clock
+        self.pacer = ChannelPacer(clock=clock, per_second=per_second)
+        self.channels = SlackChannels(client=client, clock=clock)
+
+    async def _send(self, channel_id: str, method: str, call: Callable[[], Awaitable[T]]) -> T:
+        """A paced call that writes to `channel_id`."""
+        await self.pacer.wait(channel_id)
+        try:
+            return await call_slack(method, call)
+        except DeliveryError as exc:
+            if exc.retry_after is not None:
+                self.pacer.hold(channel_id, exc.retry_after)
+            if "channel_not_found" in str(exc) or "is_archived" in str(exc):
+                self.channels.forget(channel_id)
+            raise
+
+    async def _post(self, channel_id: str, message: dict[str, Any], **extra: Any) -> MessageRef:
+        response = await self._send(
+            channel_id,
+            "chat.postMessage",
+            lambda: self.client.chat_postMessage(
+                channel=channel_id,
+                unfurl_links=False,
+                unfurl_media=False,
+                link_names=False,
+                **message,
+                **extra,
+            ),
+        )
+        return MessageRef(PLATFORM, str(response["channel"]), str(response["ts"]))
+
+    async def post_card(self, channel: str, card: Card) -> MessageRef:
+        """Post a mention card (Block Kit) in a channel given as `#name` or id."""
+        channel_id = await self.channels.resolve(channel)
+        return await self._post(channel_id, card_message(card))
+
+    async def post_message(self, channel: str, text: str) -> MessageRef:
+        """Post a plain message (escaped) in a channel given as `#name` or id."""
+        channel_id = await self.channels.resolve(channel)
+        return await self._post(channel_id, text_message(text))
+
+    async def update_card(self, ref: MessageRef, card: Card) -> None:
+        """Replace a posted card with its new state, in place (chat.update)."""
+        message = card_message(card)
+        await self._send(
+            ref.channel,
+            "chat.update",
+            lambda: self.client.chat_update(
+                channel=ref.channel, ts=ref.id, link_names=False, **message
+            ),
+        )
+
+    async def post_in_thread(self, ref: MessageRef, text: str) -> MessageRef:
+        """Post a message (escaped) in a card's thread."""
+        return await self._post(ref.channel, text_message(text), thread_ts=ref.id)
+
+    async def tell(self, person: str, text: str, *, channel: str | None = None) -> None:
+        """Tell one person something: ephemeral in `channel`, else in their DM with the app."""
+        user = slack_user(person)
+        message = text_message(text)
+        if channel is not None:
+            channel_id = await self.channels.resolve(channel)
+            await self._send(
+                channel_id,
+                "chat.postEphemeral",
+                lambda: self.client.chat_postEphemeral(
+                    channel=channel_id, user=user, link_names=False, **message
+                ),
+            )
+            return
+        await self._post(user, message)
+
+    async def person_name(self, user_id: str) -> str:
+        """The name Slack shows for a user (users.info): display name, else real name."""
+        response = await call_slack("users.info", lambda: self.client.users_info(user=user_id))
+        user = response.get("user") or {}
+        profile = user.get("profile") or {}
+        name = (
+            profile.get("display_name")
+            or profile.get("real_name")
+            or user.get("real_name")
+            or user.get("name")
+            or user_id
+        )
+        return str(name)[:80]
+
+
+def is_channel_id(text: str) -> bool:
+    """Whether `text` looks like a Slack conversation id (C…, G…, D…)."""
+    return bool(_CHANNEL_ID.fullmatch(text))

@@ -1,0 +1,594 @@
+"""allhands as a Slack app: slack-bolt's AsyncApp, served at /slack/events or by Socket Mode.
+
+Listeners only translate Slack's requests into the shared command grammar and call
+`Workflow.handle`. Each acknowledges first (Slack wants an answer within 3 seconds) and
+does the rest in a background task it keeps track of; the only work before an ack is
+checking a reply dialog, because its errors must be shown in the dialog itself.
+
+Over HTTP every request's signature is checked against the Clock (stale after five
+minutes) and each signature is accepted once, so a replayed request is refused; events
+Slack delivers again (X-Slack-Retry-Num, or a Socket Mode retry) are recognised by their
+event id and not processed twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.response import BoltResponse
+from slack_sdk.signature import Clock as SignatureClock
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.chat.slack import PLATFORM, SlackAdapter, call_slack
+from bot.chat.slack_blocks import (
+    REPLY_TEXT_BLOCK,
+    REPLY_VIEW,
+    SNOOZE_CHOICES,
+    TEMPLATE_BLOCK,
+    ActionId,
+    HomeQueue,
+    ReplyForm,
+    home_view,
+    reply_modal,
+    text_message,
+)
+from bot.chat.slack_text import command_from_slack
+from bot.clock import Clock
+from bot.delivery import load_card
+from bot.domain.mentions import UNCLAIMED, State
+from bot.drafts import ReplyDrafts
+from bot.errors import CommandError, ConfigError, DeliveryError, Problem
+from bot.people import PeopleDirectory, actor_id
+from bot.playbooks import Playbooks
+from bot.settings import Settings
+from bot.store import mentions, seen
+from bot.store.db import Database
+from bot.workflow import Context, Workflow
+
+log = logging.getLogger(__name__)
+
+COMMAND = "/allhands"
+DEFAULT_API_URL = "https://slack.com/api/"
+REQUEST_TIMEOUT = 10.0  # seconds for one Web API call; the outbox retries after that
+SIGNATURE_WINDOW = timedelta(minutes=5)  # Slack's own rule for a request's timestamp
+HOME_MINE = 10
+HOME_QUEUE = 8
+_STATE_BUTTONS = re.compile(r"^allhands_(claim|resolve|release|reopen)$")
+_NUMBER = re.compile(r"\d{1,9}")
+_SNOOZE = re.compile(r"(\d{1,9}) (" + "|".join(d for d, _ in SNOOZE_CHOICES) + ")")
+_AUTH_ERRORS = ("invalid_auth", "not_authed", "token_revoked", "account_inactive")
+
+
+def check_settings(settings: Settings) -> None:
+    """Refuse Slack settings that cannot work, each problem with a hint; ConfigError."""
+    problems: list[Problem] = []
+    if not settings.slack_bot_token.startswith("xoxb-"):
+        problems.append(
+            Problem(
+                "is not a bot token",
+                key="SLACK_BOT_TOKEN",
+                hint="it starts with xoxb-: OAuth & Permissions > Bot User OAuth Token",
+            )
+        )
+    if settings.slack_app_token and not settings.slack_app_token.startswith("xapp-"):
+        problems.append(
+            Problem(
+                "is not an app-level token",
+                key="SLACK_APP_TOKEN",
+                hint="it starts with xapp-: Basic Information > App-Level Tokens,"
+                " scope connections:write",
+            )
+        )
+    if not settings.slack_signing_secret and not settings.slack_app_token:
+        problems.append(
+            Problem(
+                "is not set",
+                key="SLACK_SIGNING_SECRET",
+                hint="Basic Information > App Credentials > Signing Secret; or set"
+                " SLACK_APP_TOKEN to use Socket Mode instead of a public URL",
+            )
+        )
+    if settings.slack_api_url:
+        parts = urlsplit(settings.slack_api_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            problems.append(
+                Problem(
+                    f"{settings.slack_api_url!r} is not a URL",
+                    key="SLACK_API_URL",
+                    hint="leave it unset for Slack itself, e.g. https://slack.com/api/",
+                )
+            )
+    if problems:
+        raise ConfigError(problems)
+
+
+class _ClockForSignatures(SignatureClock):
+    """slack_sdk's signature clock, reading allhands' Clock."""
+
+    def __init__(self, clock: Clock):
+        self.clock = clock
+
+    def now(self) -> float:
+        """Seconds since the epoch, as the Clock says."""
+        return self.clock.now().timestamp()
+
+
+def _text_value(view: Mapping[str, Any]) -> tuple[str, str]:
+    """The reply dialog's text input: (its block id, what was typed)."""
+    values = (view.get("state") or {}).get("values") or {}
+    for block_id, actions in values.items():
+        if block_id.startswith(REPLY_TEXT_BLOCK) and ActionId.REPLY_TEXT.value in actions:
+            return block_id, str(actions[ActionId.REPLY_TEXT.value].get("value") or "")
+    return f"{REPLY_TEXT_BLOCK}_0", ""
+
+
+def _selected_template(view: Mapping[str, Any]) -> str | None:
+    values = (view.get("state") or {}).get("values") or {}
+    picked = (values.get(TEMPLATE_BLOCK) or {}).get(ActionId.TEMPLATE.value) or {}
+    option = picked.get("selected_option") or {}
+    return option.get("value")
+
+
+def _metadata(view: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        meta = json.loads(view.get("private_metadata") or "{}")
+    except json.JSONDecodeError:
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+class SlackBot:
+    """allhands on Slack: the ChatAdapter, the bolt app answering Slack, and its transport."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        clock: Clock,
+        database: Database,
+        workflow: Workflow,
+        drafts: ReplyDrafts,
+        people: PeopleDirectory,
+        playbooks: Callable[[], Playbooks],
+        per_second: float = 1.0,
+    ):
+        check_settings(settings)
+        self.settings = settings
+        self.clock = clock
+        self.database = database
+        self.workflow = workflow
+        self.drafts = drafts
+        self.people = people
+        self.playbooks = playbooks
+        self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT))
+        base_url = settings.slack_api_url or DEFAULT_API_URL
+        self.client = AsyncWebClient(
+            token=settings.slack_bot_token,
+            base_url=base_url if base_url.endswith("/") else base_url + "/",
+            session=self.http,
+            logger=logging.getLogger("bot.chat.slack.web"),
+        )
+        self.adapter = SlackAdapter(client=self.client, clock=clock, per_second=per_second)
+        secret = settings.slack_signing_secret
+        self.verifier = (
+            SignatureVerifier(secret, clock=_ClockForSignatures(clock)) if secret else None
+        )
+        self.bolt = AsyncApp(
+            name="allhands",
+            client=self.client,
+            signing_secret=secret,
+            # Signatures are checked in handle_http, against the Clock, with replays refused.
+            request_verification_enabled=False,
+            logger=logging.getLogger("bot.chat.slack.bolt"),
+        )
+        self.socket: AsyncSocketModeHandler | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        people.register(PLATFORM, self.adapter.person_name)
+        self._listen()
+
+    # ---- lifecycle
+
+    async def start(self) -> None:
+        """Check the token with Slack (ConfigError if refused), then connect Socket Mode."""
+        try:
+            who = await call_slack("auth.test", self.client.auth_test)
+        except DeliveryError as exc:
+            if any(code in str(exc) for code in _AUTH_ERRORS):
+                raise ConfigError(
+                    [
+                        Problem(
+                            f"Slack refused it: {exc}",
+                            key="SLACK_BOT_TOKEN",
+                            hint="reinstall the app and copy its Bot User OAuth Token",
+                        )
+                    ]
+                ) from None
+            log.warning("Slack did not answer auth.test (%s); going on, cards will wait", exc)
+        else:
+            log.info("Slack: connected to %s as @%s", who.get("team"), who.get("user"))
+        if self.settings.slack_app_token:
+            self.socket = AsyncSocketModeHandler(
+                self.bolt, app_token=self.settings.slack_app_token, web_client=self.client
+            )
+            self.spawn(self.socket.connect_async(), "Socket Mode connection")
+            log.info("Slack: Socket Mode (no public URL needed)")
+        else:
+            log.info("Slack: HTTP mode; Slack's Request URL is https://<this host>/slack/events")
+
+    def mount(self, web_app: web.Application) -> None:
+        """Serve Slack's requests (commands, interactivity, events) at /slack/events."""
+        web_app.router.add_post("/slack/events", self.handle_http)
+
+    async def idle(self) -> None:
+        """Wait until every background task started so far (and those they start) is done."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def stop(self) -> None:
+        """Close Socket Mode, let background work finish (briefly), close HTTP."""
+        if self.socket is not None:
+            await self.socket.close_async()
+        if self._tasks:
+            _, pending = await asyncio.wait(list(self._tasks), timeout=5)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        await self.http.close()
+
+    def spawn(self, work: Coroutine[Any, Any, Any], what: str) -> None:
+        """Run `work` after the ack, tracked, its failure logged rather than lost."""
+
+        async def guarded() -> None:
+            try:
+                await work
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("Slack: %s failed", what)
+
+        task = asyncio.create_task(guarded(), name=f"slack: {what}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ---- HTTP mode
+
+    async def handle_http(self, request: web.Request) -> web.StreamResponse:
+        """Check a request's signature (401 if forged, stale or replayed), then dispatch it."""
+        body = await request.read()
+        timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
+        signature = request.headers.get("X-Slack-Signature", "")
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return web.json_response({"error": "invalid request"}, status=400)
+        if (
+            self.verifier is None
+            or not timestamp.isdigit()
+            or not self.verifier.is_valid(text, timestamp, signature)
+        ):
+            log.warning("Slack: refused a request with a bad or stale signature")
+            return web.json_response({"error": "invalid request"}, status=401)
+        first = await self.database.write(
+            seen.first_time,
+            key=f"slack-signature:{signature}",
+            now=self.clock.now(),
+            keep=2 * SIGNATURE_WINDOW,
+        )
+        if not first:
+            log.warning("Slack: refused a replayed request (signature seen before)")
+            return web.json_response({"error": "invalid request"}, status=401)
+        response = await self.bolt.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(response)
+
+    # ---- listeners
+
+    def _listen(self) -> None:
+        bolt = self.bolt
+        bolt.middleware(self._skip_repeated_events)
+        bolt.command(COMMAND)(self._on_command)
+        bolt.action(_STATE_BUTTONS)(self._on_button)
+        bolt.action(ActionId.SNOOZE.value)(self._on_snooze)
+        bolt.action(ActionId.REPLY.value)(self._on_reply_button)
+        bolt.action(ActionId.TEMPLATE.value)(self._on_template)
+        bolt.action(ActionId.REPLY_TEXT.value)(self._on_typing)
+        bolt.view(REPLY_VIEW)(self._on_reply_submit)
+        bolt.event("app_home_opened")(self._on_home_opened)
+
+    async def _skip_repeated_events(
+        self, body: dict[str, Any], next: Callable[[], Awaitable[BoltResponse]]
+    ) -> BoltResponse:
+        event_id = body.get("event_id") if body.get("type") == "event_callback" else None
+        if event_id:
+            first = await self.database.write(
+                seen.first_time, key=f"slack-event:{event_id}", now=self.clock.now()
+            )
+            if not first:
+                log.info("Slack: event %s delivered again; it was handled already", event_id)
+                return BoltResponse(status=200, body="")
+        return await next()
+
+    async def _on_command(
+        self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        self.spawn(self._run_command(command, respond), "slash command")
+
+    async def _run_command(self, command: dict[str, Any], respond: AsyncRespond) -> None:
+        user = str(command.get("user_id", ""))
+        actor = actor_id(PLATFORM, user)
+        try:
+            line = command_from_slack(str(command.get("text", "")))
+        except CommandError as exc:
+            await self._respond(respond, str(exc))
+            return
+        await self.people.ensure(actor)
+        if line.startswith("assign ") and f" {PLATFORM}:" in line:
+            await self.people.ensure(line.rsplit(" ", 1)[1])
+        context = Context(
+            actor=actor,
+            platform=PLATFORM,
+            channel=self._playbook_channel(command.get("channel_id"), command.get("channel_name")),
+        )
+        answer = await self.workflow.handle(line, context)
+        await self._respond(respond, answer.text)
+
+    async def _respond(self, respond: AsyncRespond, text: str) -> None:
+        """Answer only the person who asked (the command's or button's response_url)."""
+        await respond(
+            response_type="ephemeral",
+            replace_original=False,
+            unfurl_links=False,
+            unfurl_media=False,
+            **text_message(text),
+        )
+
+    async def _on_button(
+        self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        value = str(action.get("value", ""))
+        if not _NUMBER.fullmatch(value):
+            return
+        verb = str(action["action_id"]).removeprefix("allhands_")
+        self.spawn(self._run_click(f"{verb} {value}", body, respond), f"{verb} button")
+
+    async def _on_snooze(
+        self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        value = str((action.get("selected_option") or {}).get("value", ""))
+        if not _SNOOZE.fullmatch(value):
+            return
+        self.spawn(self._run_click(f"snooze {value}", body, respond), "snooze menu")
+
+    async def _run_click(self, line: str, body: dict[str, Any], respond: AsyncRespond) -> None:
+        user = str(body["user"]["id"])
+        actor = actor_id(PLATFORM, user)
+        await self.people.ensure(actor)
+        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
+            "channel_id"
+        )
+        context = Context(actor=actor, platform=PLATFORM, channel=self._playbook_channel(channel))
+        answer = await self.workflow.handle(line, context)
+        if self._from_home(body):
+            await self.publish_home(user, notice=None if answer.ok else answer.text)
+        elif not answer.ok:
+            # A refusal is news only to whoever clicked; success shows on the card itself.
+            await self._respond(respond, answer.text)
+
+    @staticmethod
+    def _from_home(body: Mapping[str, Any]) -> bool:
+        return (body.get("view") or {}).get("type") == "home"
+
+    # ---- the reply dialog
+
+    async def _on_reply_button(
+        self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        value = str(action.get("value", ""))
+        if _NUMBER.fullmatch(value):
+            self.spawn(self._open_reply(int(value), body, respond), "reply dialog")
+
+    async def _open_reply(self, number: int, body: dict[str, Any], respond: AsyncRespond) -> None:
+        user = str(body["user"]["id"])
+        try:
+            mention = await self.drafts.mention(number)
+        except CommandError as exc:
+            if self._from_home(body):
+                await self.publish_home(user, notice=str(exc))
+            else:
+                await self._respond(respond, str(exc))
+            return
+        channel = (body.get("channel") or {}).get("id")
+        origin = {"home": "1"} if self._from_home(body) or not channel else {"channel": channel}
+        form = ReplyForm(
+            number=number,
+            author=f"@{mention.author.handle}",
+            source=mention.source,
+            mention_text=mention.text,
+            templates=self.drafts.template_names(),
+            text="",
+            count_note=self.drafts.count(mention, "").note,
+            origin=origin,
+        )
+        trigger = str(body.get("trigger_id", ""))
+        await call_slack(
+            "views.open", lambda: self.client.views_open(trigger_id=trigger, view=reply_modal(form))
+        )
+        # Templates say who answers: have the name ready for when one is picked.
+        await self.people.ensure(actor_id(PLATFORM, user))
+
+    async def _redraw(self, body: dict[str, Any], *, template: str | None, typed: str) -> None:
+        """views.update the dialog: a picked template refills the text, typing recounts."""
+        view = body.get("view") or {}
+        meta = _metadata(view)
+        number = meta.get("number")
+        if not isinstance(number, int):
+            return
+        mention = await self.drafts.mention(number)
+        version = int(meta.get("version", 0))
+        text = typed
+        if template is not None:
+            actor = actor_id(PLATFORM, str(body["user"]["id"]))
+            text = await self.drafts.from_template(mention, template, actor=actor)
+            version += 1  # a new block id makes Slack show the new text
+        form = ReplyForm(
+            number=number,
+            author=f"@{mention.author.handle}",
+            source=mention.source,
+            mention_text=mention.text,
+            templates=self.drafts.template_names(),
+            text=text,
+            count_note=self.drafts.count(mention, text).note,
+            version=version,
+            template=template or _selected_template(view),
+            origin=meta.get("origin") or {},
+        )
+        try:
+            await call_slack(
+                "views.update",
+                lambda: self.client.views_update(
+                    view_id=str(view.get("id")), hash=view.get("hash"), view=reply_modal(form)
+                ),
+            )
+        except DeliveryError as exc:
+            if "hash_conflict" not in str(exc):
+                raise
+            log.debug("Slack: reply dialog changed meanwhile; a newer update follows")
+
+    async def _on_template(
+        self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]
+    ) -> None:
+        await ack()
+        name = str((action.get("selected_option") or {}).get("value", ""))
+        _, typed = _text_value(body.get("view") or {})
+        self.spawn(self._redraw(body, template=name, typed=typed), "template pick")
+
+    async def _on_typing(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        typed = str(action.get("value") or "")
+        self.spawn(self._redraw(body, template=None, typed=typed), "reply count")
+
+    async def _on_reply_submit(
+        self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]
+    ) -> None:
+        # Checked before the ack: Slack shows these errors in the dialog, under the text.
+        user = str(body["user"]["id"])
+        actor = actor_id(PLATFORM, user)
+        block_id, text = _text_value(view)
+        meta = _metadata(view)
+        number = meta.get("number")
+        if not isinstance(number, int):
+            await ack(response_action="errors", errors={block_id: "This dialog is out of date."})
+            return
+        problem = await self.drafts.problem(number, actor=actor, text=text)
+        if problem is not None:
+            await ack(response_action="errors", errors={block_id: problem[:300]})
+            return
+        await ack()
+        origin = meta.get("origin") or {}
+        self.spawn(self._send_reply(number, text.strip(), user, origin), "reply")
+
+    async def _send_reply(self, number: int, text: str, user: str, origin: dict[str, str]) -> None:
+        actor = actor_id(PLATFORM, user)
+        await self.people.ensure(actor)
+        channel = origin.get("channel")
+        context = Context(actor=actor, platform=PLATFORM, channel=self._playbook_channel(channel))
+        answer = await self.workflow.handle(f"reply {number} {text}", context)
+        if channel:
+            await self.adapter.tell(actor, answer.text, channel=channel)
+        else:
+            await self.publish_home(user, notice=answer.text)
+
+    # ---- App Home
+
+    async def _on_home_opened(self, event: dict[str, Any]) -> None:
+        if event.get("tab", "home") == "home" and event.get("user"):
+            self.spawn(self.publish_home(str(event["user"])), "App Home")
+
+    async def publish_home(self, user: str, *, notice: str | None = None) -> None:
+        """Show a person their claimed mentions and their teams' open queues (views.publish)."""
+        actor = actor_id(PLATFORM, user)
+        await self.people.ensure(actor)
+        now = self.clock.now()
+        mine = await self.database.read(
+            mentions.find, states=(State.CLAIMED, State.ANSWERED), claimed_by=actor, limit=500
+        )
+        teams, note = await self._teams_of(user)
+        queues = []
+        for team in teams:
+            waiting = await self.database.read(
+                mentions.find, states=UNCLAIMED, team=team, limit=500
+            )
+            cards = [
+                await self.database.read(load_card, number=m.number, now=now)
+                for m in waiting[:HOME_QUEUE]
+            ]
+            label = self.playbooks().teams[team].name or team
+            queues.append(HomeQueue(team=label, cards=tuple(cards), total=len(waiting)))
+        my_cards = [
+            await self.database.read(load_card, number=m.number, now=now) for m in mine[:HOME_MINE]
+        ]
+        view = home_view(
+            mine=my_cards, mine_total=len(mine), queues=queues, notice=notice, note=note
+        )
+        await call_slack(
+            "views.publish", lambda: self.client.views_publish(user_id=user, view=view)
+        )
+
+    async def _teams_of(self, user: str) -> tuple[list[str], str | None]:
+        """The teams whose Slack channel the person is in; all teams (with a note) if none."""
+        slack_teams = {
+            team.id: team.channel.channel
+            for team in self.playbooks().teams.values()
+            if team.channel.platform == PLATFORM
+        }
+        try:
+            member_of = await self.adapter.channels.member_of(user)
+        except DeliveryError as exc:
+            log.warning("Slack: could not list %s's channels: %s", user, exc)
+            member_of = frozenset()
+        mine = []
+        for team_id, channel in slack_teams.items():
+            try:
+                channel_id = await self.adapter.channels.resolve(channel)
+            except DeliveryError:
+                continue
+            if channel_id in member_of:
+                mine.append(team_id)
+        if mine:
+            return mine, None
+        note = "You are in none of the teams' channels, so here is every team's queue."
+        return list(slack_teams), note
+
+    def _playbook_channel(
+        self, channel_id: str | None, channel_name: str | None = None
+    ) -> str | None:
+        """A Slack channel as the playbooks write it (`#name` or id), so teams are found."""
+        if not channel_id:
+            return None
+        for team in self.playbooks().teams.values():
+            if team.channel.platform != PLATFORM:
+                continue
+            written = team.channel.channel
+            if (
+                written == channel_id
+                or self.adapter.channels.cached_id(written) == channel_id
+                or (channel_name and written == f"#{channel_name}")
+            ):
+                return written
+        return channel_id
