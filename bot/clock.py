@@ -38,8 +38,13 @@ class FakeClock:
         return self._now
 
     async def sleep(self, seconds: float) -> None:
-        """Let `seconds` pass at once (and let other tasks run)."""
-        self._now += timedelta(seconds=max(0.0, seconds))
+        """Let time reach `seconds` from now at once (and let other tasks run).
+
+        Sleepers overlapping in time move the clock to the latest of their ends, not by
+        the sum of their waits.
+        """
+        end = self._now + timedelta(seconds=max(0.0, seconds))
+        self._now = max(self._now, end)
         await asyncio.sleep(0)
 
     def advance(self, delta: timedelta) -> None:

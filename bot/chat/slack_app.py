@@ -290,7 +290,12 @@ class SlackBot:
         if not first:
             log.warning("Slack: refused a replayed request (signature seen before)")
             return web.json_response({"error": "invalid request"}, status=401)
-        response = await self.bolt.async_dispatch(await to_bolt_request(request))
+        try:
+            bolt_request = await to_bolt_request(request)
+        except ValueError:  # a body Slack would never send, e.g. a payload that is not JSON
+            log.warning("Slack: refused a signed request whose body cannot be read")
+            return web.json_response({"error": "unreadable body"}, status=400)
+        response = await self.bolt.async_dispatch(bolt_request)
         return await to_aiohttp_response(response)
 
     # ---- listeners

@@ -254,14 +254,14 @@ def reply_modal(form: ReplyForm) -> dict[str, Any]:
     }
 
 
-def _card_summary(card: Card) -> list[Block]:
+def _card_summary(card: Card, place: int) -> list[Block]:
     text = (
         f"*{fit(card.title, 300)}*\n{fit(card.author, 500)}: {fit(shorten(card.text, 280), 2000)}"
         f"\n_{fit(card.status, 1000)}_"
     )
     blocks: list[Block] = [{"type": "section", "text": mrkdwn_text(text)}]
     if card.actions:
-        blocks.append(card_actions(card, block_id=f"allhands_home_{card.number}"))
+        blocks.append(card_actions(card, block_id=f"allhands_home_{place}_{card.number}"))
     return blocks
 
 
@@ -290,21 +290,21 @@ def home_view(
     blocks.append({"type": "header", "text": plain_text(f"Yours ({mine_total})", HEADER_TEXT)})
     if not mine:
         blocks.append({"type": "context", "elements": [mrkdwn_text("Nothing claimed. Well done.")]})
-    for card in mine:
-        blocks.extend(_card_summary(card))
+    for place, card in enumerate(mine):
+        blocks.extend(_card_summary(card, place))
     if mine_total > len(mine):
         more = f"and {mine_total - len(mine)} more: `/allhands list mine`"
         blocks.append({"type": "context", "elements": [mrkdwn_text(more)]})
     if note:
         blocks.append({"type": "context", "elements": [mrkdwn_text(fit(note, CONTEXT_TEXT))]})
-    for queue in queues:
+    for number, queue in enumerate(queues, start=1):
         blocks.append({"type": "divider"})
         title = f"Open in {queue.team} ({queue.total})"
         blocks.append({"type": "header", "text": plain_text(title, HEADER_TEXT)})
         if not queue.cards:
             blocks.append({"type": "context", "elements": [mrkdwn_text("Nothing waiting.")]})
-        for card in queue.cards:
-            blocks.extend(_card_summary(card))
+        for place, card in enumerate(queue.cards):
+            blocks.extend(_card_summary(card, 1000 * number + place))
         if queue.total > len(queue.cards):
             more = (
                 f"and {queue.total - len(queue.cards)} more: `/allhands list team` in its channel"
