@@ -39,6 +39,7 @@ def test_run_serves_healthz_and_stops_on_sigterm(tmp_path: Path) -> None:
         "ALLHANDS_PLAYBOOKS": str(book),
         "PORT": str(port),
     }
+    env.pop("SLACK_BOT_TOKEN", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "bot", "run", "--host", "127.0.0.1"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -63,6 +64,7 @@ def test_run_serves_healthz_and_stops_on_sigterm(tmp_path: Path) -> None:
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     assert out.count("[claim]") == 6
+    assert "Slack is not configured (SLACK_BOT_TOKEN is not set)" in err
 
 
 def test_run_refuses_bad_playbooks_with_exit_2(tmp_path: Path) -> None:

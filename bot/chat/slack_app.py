@@ -61,6 +61,7 @@ from bot.workflow import Context, Workflow
 log = logging.getLogger(__name__)
 
 COMMAND = "/allhands"
+EVENTS = ("app_home_opened",)  # the bot events the manifest subscribes to
 DEFAULT_API_URL = "https://slack.com/api/"
 REQUEST_TIMEOUT = 10.0  # seconds for one Web API call; the outbox retries after that
 SIGNATURE_WINDOW = timedelta(minutes=5)  # Slack's own rule for a request's timestamp
@@ -310,7 +311,7 @@ class SlackBot:
         bolt.action(ActionId.TEMPLATE.value)(self._on_template)
         bolt.action(ActionId.REPLY_TEXT.value)(self._on_typing)
         bolt.view(REPLY_VIEW)(self._on_reply_submit)
-        bolt.event("app_home_opened")(self._on_home_opened)
+        bolt.event(EVENTS[0])(self._on_home_opened)
 
     async def _skip_repeated_events(
         self, body: dict[str, Any], next: Callable[[], Awaitable[BoltResponse]]

@@ -11,6 +11,7 @@ Everything received is recorded for assertions; failures can be injected per met
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import math
@@ -204,7 +205,7 @@ class SlackFake:
         self._ts = itertools.count(1)
         self._views = itertools.count(1)
         self._sockets: list[web.WebSocketResponse] = []
-        self._acked = asyncio.Event()
+        self._changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -291,6 +292,7 @@ class SlackFake:
 
     async def _respond(self, request: web.Request) -> web.Response:
         self.responses.append((request.match_info["name"], await request.json()))
+        self._changed.set()
         return web.Response(text="ok")
 
     async def _args(self, request: web.Request) -> dict[str, Any]:
@@ -307,6 +309,7 @@ class SlackFake:
         args = await self._args(request)
         status, body, headers = await self._answer(method, request, args)
         self.calls.append(Call(method, args, status, None if body.get("ok") else body.get("error")))
+        self._changed.set()
         return web.json_response(body, status=status, headers=headers)
 
     async def _answer(
@@ -581,7 +584,7 @@ class SlackFake:
         async for message in ws:
             if message.type == WSMsgType.TEXT:
                 self.socket_acks.append(json.loads(message.data))
-                self._acked.set()
+                self._changed.set()
         return ws
 
     async def socket_send(self, envelope: dict[str, Any]) -> None:
@@ -592,18 +595,21 @@ class SlackFake:
             await asyncio.sleep(0.02)
         await self._sockets[-1].send_json(envelope)
 
-    async def socket_ack(self, envelope_id: str, *, within: float = 5.0) -> dict[str, Any]:
-        """Wait (up to `within` seconds) for the client's acknowledgement of an envelope."""
+    async def until(self, ready: Callable[[], bool], *, within: float = 10.0) -> None:
+        """Wait (up to `within` seconds of real time) until `ready()` holds after a request."""
         deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            for ack in self.socket_acks:
-                if ack.get("envelope_id") == envelope_id:
-                    return ack
-            self._acked.clear()
-            try:
-                await asyncio.wait_for(
-                    self._acked.wait(), timeout=max(0.01, deadline - time.monotonic())
-                )
-            except TimeoutError:
-                break
-        raise AssertionError(f"no acknowledgement of {envelope_id}")
+        while not ready():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("the fake Slack did not get what was expected in time")
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), timeout=min(left, 0.1))
+
+    async def socket_ack(self, envelope_id: str, *, within: float = 5.0) -> dict[str, Any]:
+        """Wait for the client's acknowledgement of an envelope, and return it."""
+        await self.until(
+            lambda: any(a.get("envelope_id") == envelope_id for a in self.socket_acks),
+            within=within,
+        )
+        return next(a for a in self.socket_acks if a.get("envelope_id") == envelope_id)
