@@ -64,28 +64,36 @@ class ChannelPacer:
 
     Each call reserves the channel's next free slot and waits for it, so concurrent
     senders to one channel queue up instead of all waking at once; a 429 pushes the
-    channel's next slot back by Slack's Retry-After.
+    key's next slot back by Slack's Retry-After. Keys are channel ids, or a method's
+    name for limits Slack sets per workspace.
     """
 
-    def __init__(self, *, clock: Clock, per_second: float = 1.0, margin: float = 0.05):
+    def __init__(self, *, clock: Clock, per_second: float = 1.0):
         self.clock = clock
-        self.interval = timedelta(seconds=1.0 / per_second + margin)
+        self.interval = timedelta()
+        self.set_rate(per_second)
         self._free: dict[str, datetime] = {}
 
-    async def wait(self, channel: str) -> None:
-        """Wait until `channel` may take another message."""
+    def set_rate(self, per_second: float) -> None:
+        """Allow `per_second` messages a second per channel (5% under, for clock jitter)."""
+        self.interval = timedelta(seconds=1.05 / per_second)
+
+    async def wait(self, key: str, *, reserve: bool = True) -> None:
+        """Wait until `key` may take another message; without `reserve`, only wait out
+        a hold (a 429), taking no slot."""
         now = self.clock.now()
-        slot = max(now, self._free.get(channel, now))
-        self._free[channel] = slot + self.interval
+        slot = max(now, self._free.get(key, now))
+        if reserve:
+            self._free[key] = slot + self.interval
         delay = (slot - now).total_seconds()
         if delay > 0:
             await self.clock.sleep(delay)
 
-    def hold(self, channel: str, seconds: float) -> None:
-        """Send nothing more to `channel` for `seconds` (Slack said so)."""
+    def hold(self, key: str, seconds: float) -> None:
+        """Send nothing more to `key` for `seconds` (Slack said so)."""
         until = self.clock.now() + timedelta(seconds=seconds)
-        if until > self._free.get(channel, until - self.interval):
-            self._free[channel] = until
+        if until > self._free.get(key, until - self.interval):
+            self._free[key] = until
 
 
 def _status_of(exc: SlackApiError) -> int | None:
@@ -265,19 +273,29 @@ class SlackAdapter:
         self.pacer = ChannelPacer(clock=clock, per_second=per_second)
         self.channels = SlackChannels(client=client, clock=clock)
 
-    async def _send(self, channel_id: str, method: str, call: Callable[[], Awaitable[T]]) -> T:
-        """A paced call that writes to `channel_id`."""
-        await self.pacer.wait(channel_id)
+    async def _send(
+        self,
+        channel_id: str,
+        method: str,
+        call: Callable[[], Awaitable[T]],
+        *,
+        pace: str | None = None,
+    ) -> T:
+        """A call that writes to `channel_id`, paced under the key `pace` if given, else
+        only held back while Slack's last Retry-After for this method runs."""
+        key = pace or method
+        await self.pacer.wait(key, reserve=pace is not None)
         try:
             return await call_slack(method, call)
         except DeliveryError as exc:
             if exc.retry_after is not None:
-                self.pacer.hold(channel_id, exc.retry_after)
+                self.pacer.hold(key, exc.retry_after)
             if "channel_not_found" in str(exc) or "is_archived" in str(exc):
                 self.channels.forget(channel_id)
             raise
 
     async def _post(self, channel_id: str, message: dict[str, Any], **extra: Any) -> MessageRef:
+        # chat.postMessage is the method Slack limits per channel (about 1 a second).
         response = await self._send(
             channel_id,
             "chat.postMessage",
@@ -289,6 +307,7 @@ class SlackAdapter:
                 **message,
                 **extra,
             ),
+            pace=channel_id,
         )
         return MessageRef(PLATFORM, str(response["channel"]), str(response["ts"]))
 
@@ -303,7 +322,11 @@ class SlackAdapter:
         return await self._post(channel_id, text_message(text))
 
     async def update_card(self, ref: MessageRef, card: Card) -> None:
-        """Replace a posted card with its new state, in place (chat.update)."""
+        """Replace a posted card with its new state, in place (chat.update).
+
+        Not paced per channel: Slack limits chat.update per workspace (Tier 3), so a card
+        update never queues behind a channel's backlog of new cards; its 429s are obeyed.
+        """
         message = card_message(card)
         await self._send(
             ref.channel,
@@ -318,7 +341,8 @@ class SlackAdapter:
         return await self._post(ref.channel, text_message(text), thread_ts=ref.id)
 
     async def tell(self, person: str, text: str, *, channel: str | None = None) -> None:
-        """Tell one person something: ephemeral in `channel`, else in their DM with the app."""
+        """Tell one person something: ephemeral in `channel` (not paced: Slack does not count
+        it against the channel), else in their DM with the app."""
         user = slack_user(person)
         message = text_message(text)
         if channel is not None:

@@ -314,7 +314,7 @@ class SlackBot:
         bolt.event(EVENTS[0])(self._on_home_opened)
 
     async def _skip_repeated_events(
-        self, body: dict[str, Any], next: Callable[[], Awaitable[BoltResponse]]
+        self, body: dict[str, Any], next_: Callable[[], Awaitable[BoltResponse]]
     ) -> BoltResponse:
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
         if event_id:
@@ -324,7 +324,7 @@ class SlackBot:
             if not first:
                 log.info("Slack: event %s delivered again; it was handled already", event_id)
                 return BoltResponse(status=200, body="")
-        return await next()
+        return await next_()
 
     async def _on_command(
         self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond

@@ -41,6 +41,7 @@ class Call:
     args: dict[str, Any]
     status: int
     error: str | None = None
+    at: float = 0.0  # when it arrived, by the fake's clock
 
 
 @dataclass
@@ -175,8 +176,9 @@ def check_view(view: Any) -> list[str]:
 class SlackFake:
     """A Slack workspace on a random port of 127.0.0.1. `clock()` is seconds since the epoch.
 
-    `per_second` and `burst` set the posting budget per channel (chat.postMessage and
-    chat.update): a token bucket, as Slack's "about one message per second" allows.
+    `per_second` and `burst` set chat.postMessage's budget per channel: a token bucket,
+    as Slack's "about one message per second" allows. chat.update has Tier 3's budget,
+    per workspace.
     """
 
     def __init__(
@@ -307,8 +309,10 @@ class SlackFake:
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         args = await self._args(request)
+        arrived = self.clock()
         status, body, headers = await self._answer(method, request, args)
-        self.calls.append(Call(method, args, status, None if body.get("ok") else body.get("error")))
+        error = None if body.get("ok") else body.get("error")
+        self.calls.append(Call(method, args, status, error, at=arrived))
         self._changed.set()
         return web.json_response(body, status=status, headers=headers)
 
@@ -331,7 +335,10 @@ class SlackFake:
         if handler is None:
             return 404, {"ok": False, "error": "unknown_method"}, {}
         if method in ("chat.postMessage", "chat.update"):
-            limited = self._over_budget(str(args.get("channel", "")))
+            # chat.postMessage: about one a second per channel; chat.update: Tier 3, per
+            # workspace (50 a minute, with bursts).
+            key = str(args.get("channel", "")) if method == "chat.postMessage" else method
+            limited = self._over_budget(key)
             if limited is not None:
                 headers = {"Retry-After": str(limited)}
                 return 429, {"ok": False, "error": "ratelimited"}, headers
@@ -339,18 +346,19 @@ class SlackFake:
         return 200, result, {}
 
     def _over_budget(self, channel: str) -> int | None:
-        """Seconds to wait if `channel` has no budget left now, else None (budget spent)."""
+        """Seconds to wait if `channel` (or chat.update) has no budget left now, else None."""
         forced = self._forced_429.pop(channel, None)
         if forced is not None:
             self.rate_limited[channel] = self.rate_limited.get(channel, 0) + 1
             return forced
         now = self.clock()
-        tokens, last = self._buckets.get(channel, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - last) * self.per_second)
+        rate, burst = (50 / 60, 50.0) if channel == "chat.update" else (self.per_second, self.burst)
+        tokens, last = self._buckets.get(channel, (burst, now))
+        tokens = min(burst, tokens + (now - last) * rate)
         if tokens < 1.0:
             self._buckets[channel] = (tokens, now)
             self.rate_limited[channel] = self.rate_limited.get(channel, 0) + 1
-            return max(1, math.ceil((1.0 - tokens) / self.per_second))
+            return max(1, math.ceil((1.0 - tokens) / rate))
         self._buckets[channel] = (tokens - 1.0, now)
         return None
 

@@ -10,9 +10,11 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import App
+from bot.chat.cards import build_card
 from bot.chat.console import ConsoleAdapter
 from bot.chat.slack import SlackAdapter
 from bot.clock import FakeClock
+from bot.domain.mentions import Author, Mention, State
 from bot.errors import DeliveryError
 from bot.store import outbox
 from tests.conftest import write_posts
@@ -138,3 +140,34 @@ async def test_timeouts_and_broken_connections_are_transient() -> None:
     finally:
         await http.close()
         await fake.close()
+
+
+async def test_card_updates_do_not_queue_behind_a_channels_new_cards() -> None:
+    clock = FakeClock()
+    fake = await SlackFake(clock=lambda: clock.now().timestamp()).start()
+    fake.add_channel(BILLING, "billing")
+    http = aiohttp.ClientSession()
+    try:
+        adapter = SlackAdapter(
+            client=AsyncWebClient(token=BOT_TOKEN, base_url=fake.api_url, session=http),
+            clock=clock,
+        )
+        card = await adapter.post_message(BILLING, "a card")
+        adapter.pacer.hold(BILLING, 3600)  # as if an hour of new cards were queued
+        started = clock.now()
+        await adapter.update_card(card, build_card(sample(), now=started))
+        assert clock.now() == started and fake.calls_to("chat.update")[-1].status == 200
+        await adapter.post_message(BILLING, "the next card")
+        assert clock.now() - started >= timedelta(hours=1)  # new posts do wait their turn
+    finally:
+        await http.close()
+        await fake.close()
+
+
+def sample() -> Mention:
+    now = FakeClock().now()
+    return Mention(
+        number=1, source="s", external_id="1", url="", author=Author("ann"), text="hi",
+        state=State.CLAIMED, team="billing", kind="question", urgency="normal", sentiment=0.0,
+        created_at=now, received_at=now, claimed_by="slack:U0DANA0001",
+    )  # fmt: skip

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from bot.store import mentions, outbox, people
 from tests.conftest import write_posts
+from tests.fakes.slack_api import Failure
 from tests.slack.conftest import BILLING, DANA, FELIX, POSTS, SUPPORT, SlackHarness
 
 
@@ -150,3 +153,27 @@ async def test_assign_names_the_person_and_tells_them(slack: SlackHarness) -> No
     assert len(dm) == 1 and dm[0]["text"].startswith("Dana Scully gave you #2:")
     assert "Claimed by Felix" in str(slack.card(SUPPORT, 2)["blocks"])
     assert await slack.app.database.read(outbox.counts) == {"done": 5}  # 3 cards, 1 update, 1 note
+
+
+async def test_team_lists_know_the_channel_and_names_are_refreshed(slack: SlackHarness) -> None:
+    await slack.app.poll_all()
+    await slack.settle()
+    await slack.command("claim 1")  # typed in #billing, which the playbook names by name
+    await slack.command("list team")
+    await slack.command("show 1")
+    await slack.settle()
+    listed, shown = (r[1]["text"] for r in slack.fake.responses[-2:])
+    assert listed.startswith("Team billing (1):") and "claimed Dana Scully" in listed
+    assert "Dana Scully claim (open -&gt; claimed)" in shown  # escaped, as all answers are
+    # A day later the name is looked up again; a failing look-up keeps the last one known.
+    slack.fake.add_user(DANA, "Dana S.")
+    slack.clock.advance(timedelta(days=1, seconds=1))
+    await slack.command("list mine")
+    await slack.settle()
+    assert "claimed Dana S." in slack.fake.responses[-1][1]["text"]
+    slack.fake.fail("users.info", Failure(status=500, error="internal_error", times=5))
+    slack.clock.advance(timedelta(days=1, seconds=1))
+    await slack.command("list mine")
+    await slack.settle()
+    assert "claimed Dana S." in slack.fake.responses[-1][1]["text"]
+    assert len(slack.fake.calls_to("users.info")) == 3
