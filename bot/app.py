@@ -27,10 +27,32 @@ from connectors.registry import connector_class
 log = logging.getLogger(__name__)
 
 
+def build_router(playbooks: Playbooks) -> Router:
+    """Routing as the playbooks say: `routes` in order, then team keywords, then the default."""
+    routes = []
+    for i, spec in enumerate(playbooks.routes):
+        rule = spec.rule
+        name = repr(rule.name) if rule.name else f"routes[{i}]"
+        routes.append(
+            Route(
+                team=rule.team,
+                keywords=tuple(rule.keywords),
+                phrases=tuple(rule.phrases),
+                regex=rule.regex,
+                sources=tuple(rule.sources),
+                kinds=tuple(rule.kinds),
+                languages=tuple(rule.languages),
+                authors=tuple(rule.authors),
+                label=f"route {name} ({spec.where})",
+            )
+        )
+    routes += [Route(team=t.id, keywords=t.keywords) for t in playbooks.teams.values()]
+    return Router(routes, default_team=playbooks.default_team)
+
+
 def build_triager(playbooks: Playbooks, analyzer: SentimentIntensityAnalyzer) -> Triager:
-    """The triager for these playbooks: keyword routes in team order, then the default."""
-    routes = [Route(team=t.id, keywords=t.keywords) for t in playbooks.teams.values()]
-    return Triager(analyzer, Router(routes, default_team=playbooks.default_team))
+    """The triager for these playbooks."""
+    return Triager(analyzer, build_router(playbooks))
 
 
 class App:

@@ -59,16 +59,41 @@ def main(verbose: bool) -> None:
 
 @main.command()
 @click.argument("path", required=False, type=click.Path(path_type=Path))
-def check(path: Path | None) -> None:
+@click.option("--route", "sample", metavar="TEXT", help="Show where a post with this text goes.")
+@click.option("--source", default="", help="With --route: the source id the post came from.")
+@click.option("--author", default="", help="With --route: the author's handle.")
+@click.option("--language", default=None, help="With --route: the post's language, e.g. pt.")
+def check(
+    path: Path | None, sample: str | None, source: str, author: str, language: str | None
+) -> None:
     """Check the playbooks (default: $ALLHANDS_PLAYBOOKS or ./playbooks); exit 2 on problems."""
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    from bot.app import build_triager
+    from bot.domain.mentions import Author, Item
+    from bot.domain.normalise import normalise
+
     target = path or Path(Settings.from_env().playbooks)
     playbooks = load_playbooks(target)
     keywords = sum(len(t.keywords) for t in playbooks.teams.values())
     click.echo(
         f"ok: {len(playbooks.files)} file(s), {len(playbooks.sources)} source(s),"
-        f" {len(playbooks.teams)} team(s), {keywords} routing keyword(s);"
-        f" default team {playbooks.default_team}"
+        f" {len(playbooks.teams)} team(s), {len(playbooks.routes)} route(s),"
+        f" {keywords} team keyword(s); default team {playbooks.default_team}"
     )
+    if sample is None:
+        return
+    triager = build_triager(playbooks, SentimentIntensityAnalyzer())
+    item = normalise(
+        Item(external_id="sample", text=sample, author=Author(author), language=language)
+    )
+    triage = triager(item, source=source)
+    team = playbooks.teams[triage.team]
+    click.echo(f"team:    {team.id} ({team.name}, {team.channel})")
+    click.echo(
+        f"kind:    {triage.kind} · urgency {triage.urgency} · sentiment {triage.sentiment:+.2f}"
+    )
+    click.echo(f"rule:    {triage.rule}")
 
 
 @main.command()

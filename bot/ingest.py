@@ -35,10 +35,10 @@ class PollResult:
     error: str | None = None
 
 
-def prepare(items: list[Item], triager: Triager) -> list[tuple[Item, Triage]]:
-    """Normalise and triage a batch (CPU only)."""
+def prepare(items: list[Item], triager: Triager, *, source: str) -> list[tuple[Item, Triage]]:
+    """Normalise and triage a batch from `source` (CPU only)."""
     cleaned = [normalise(item) for item in items]
-    return [(item, triager(item)) for item in cleaned]
+    return [(item, triager(item, source=source)) for item in cleaned]
 
 
 async def store_batch(
@@ -52,9 +52,9 @@ async def store_batch(
 ) -> PollResult:
     """Normalise, triage and store one batch with its cursor, in one transaction."""
     if len(batch.items) > INLINE_TRIAGE:
-        prepared = await asyncio.to_thread(prepare, batch.items, triager)
+        prepared = await asyncio.to_thread(prepare, batch.items, triager, source=source)
     else:
-        prepared = prepare(batch.items, triager)
+        prepared = prepare(batch.items, triager, source=source)
     now = clock.now()
     results = await database.write(
         _store_and_record,

@@ -274,9 +274,7 @@ CASES = [
     ),
     pytest.param(
         "teams:\n  support:\n    channel: slack:#support\nroutes:\n  - team: support\n    regex: '(unclosed'\n",
-        [
-            "book.yaml:6: routes[0].regex: regex does not compile: missing ), unterminated subpattern at position 0"
-        ],
+        ["book.yaml:6: routes[0].regex: regex does not compile: missing ) at position 9"],
         id="route-bad-regex",
     ),
     pytest.param(
@@ -350,7 +348,7 @@ CASES = [
     pytest.param(
         "teams:\n  support:\n    channel: slack:#support\nguardrails:\n  account_patterns: ['[0-9']\n",
         [
-            "book.yaml:5: guardrails.account_patterns[0]: regex does not compile: unterminated character set at position 0"
+            "book.yaml:5: guardrails.account_patterns[0]: regex does not compile: unterminated character set at position 4"
         ],
         id="guardrails-bad-pattern",
     ),

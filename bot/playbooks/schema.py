@@ -13,6 +13,7 @@ from datetime import date, time, timedelta
 from functools import cache
 from typing import Annotated, Any, Literal
 
+import regex
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from bot.domain.durations import parse_duration
@@ -53,8 +54,8 @@ def _time_of_day(value: Any) -> time:
 
 def _regex(value: str) -> str:
     try:
-        re.compile(value)
-    except re.error as exc:
+        regex.compile(value)
+    except regex.error as exc:
         raise ValueError(f"regex does not compile: {exc.msg} at position {exc.pos}") from None
     return value
 
