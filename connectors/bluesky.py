@@ -329,8 +329,12 @@ class BlueskyConnector(Connector):
                 if edge is not None and entry.indexedAt < edge.at:
                     older = True
                     break
-                if entry.uri not in seen:
-                    entries.append(entry)
+                if entry.uri in seen:
+                    # The edge of the last poll: no page after this one is needed, but
+                    # posts of the very same instant may follow on this page.
+                    older = older or (edge is not None and entry.indexedAt <= edge.at)
+                    continue
+                entries.append(entry)
             next_cursor = data.get("cursor")
             if older:
                 reached = True
