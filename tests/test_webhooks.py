@@ -1,4 +1,4 @@
-"""`POST /webhooks/{source}` over real HTTP: signed mentions become cards; nothing else is stored."""
+"""`POST /webhooks/{source}` over real HTTP: signed mentions become cards; nothing else is."""
 
 from __future__ import annotations
 
