@@ -134,3 +134,9 @@ def sources_backoff_and_webhooks(db: sqlite_utils.Database) -> None:
         CREATE INDEX webhook_signatures_seen ON webhook_signatures (seen_at);
         """
     )
+
+
+@migrations(name="0008_reply_threads")
+def reply_threads(db: sqlite_utils.Database) -> None:
+    """A customer answering one of our replies joins that mention's conversation."""
+    db.execute("CREATE INDEX replies_external ON replies (external_id)")
