@@ -1,4 +1,4 @@
-"""The `allhands` command: run, demo, check."""
+"""The `allhands` command: run, demo, check, digest."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import tempfile
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import NoReturn
 
 import click
 from aiohttp import web
@@ -94,6 +95,49 @@ def check(
         f"kind:    {triage.kind} · urgency {triage.urgency} · sentiment {triage.sentiment:+.2f}"
     )
     click.echo(f"rule:    {triage.rule}")
+
+
+def _refuse(message: str) -> NoReturn:
+    """A one-line error and exit status 2: the command was asked something it cannot do."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+@main.command()
+@click.option("--team", "team_id", required=True, help="The team's id in the playbooks.")
+@click.option("--preview", is_flag=True, help="Print the digest here instead of sending it.")
+@click.option("--date", "day", metavar="YYYY-MM-DD", help="The day (default: yesterday).")
+@click.option("--weekly", is_flag=True, help="The weekly digest of the seven days to --date.")
+@click.option("--chart", type=click.Path(path_type=Path), default=None, help="Save the chart here.")
+@click.option("--playbooks", "playbooks_path", default=None, help="Playbooks file or folder.")
+def digest(
+    team_id: str,
+    preview: bool,
+    day: str | None,
+    weekly: bool,
+    chart: Path | None,
+    playbooks_path: str | None,
+) -> None:
+    """Print a team's digest as its leads get it, from the store at $ALLHANDS_DB."""
+    from bot.digests import PreviewError, preview_digest
+
+    if not preview:
+        _refuse("the running bot sends digests at the playbook's time; add --preview to print one")
+    settings = Settings.from_env()
+    playbooks = load_playbooks(playbooks_path or settings.playbooks)
+    try:
+        text, png = preview_digest(
+            playbooks, team_id=team_id, day=day, weekly=weekly, db_path=settings.db_path
+        )
+    except PreviewError as exc:
+        _refuse(str(exc))
+    click.echo(text)
+    if chart is not None:
+        try:
+            chart.write_bytes(png)
+        except OSError as exc:
+            _refuse(f"cannot write the chart to {chart}: {exc.strerror or exc}")
+        click.echo(f"\nChart: {chart}")
 
 
 @main.command()
