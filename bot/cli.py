@@ -237,7 +237,10 @@ async def _demo(settings: Settings, playbooks: Playbooks, actor: str) -> None:
         return answer.text
 
     session = ConsoleSession(handle=handle, adapter=console, actor=actor)
-    scheduler = build_scheduler(app, poll_now=False, reload=False) if interactive else None
+    # No digests in the demo: yesterday's would be empty and interrupt it.
+    scheduler = (
+        build_scheduler(app, poll_now=False, reload=False, digests=False) if interactive else None
+    )
     try:
         await app.poll_all()
         await app.outbox.drain()

@@ -27,9 +27,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from typing import Literal
+from typing import Any, Literal
 
 from bot.domain.mentions import ACTIVE, CLOSED, Action, Event, Mention, State
 
@@ -61,16 +61,13 @@ class Period:
     first: date
     last: date
     zone: tzinfo
+    start: datetime = field(init=False, compare=False)  # when the first day starts, in UTC
+    end: datetime = field(init=False, compare=False)  # when the last day ends (exclusive)
 
-    @property
-    def start(self) -> datetime:
-        """When the first day starts, in UTC."""
-        return local_midnight(self.first, self.zone)
-
-    @property
-    def end(self) -> datetime:
-        """When the last day ends, in UTC (exclusive)."""
-        return local_midnight(self.last + _DAY, self.zone)
+    def __post_init__(self) -> None:
+        # Worked out once: the numbers ask for the bounds for every event.
+        object.__setattr__(self, "start", local_midnight(self.first, self.zone))
+        object.__setattr__(self, "end", local_midnight(self.last + _DAY, self.zone))
 
     @property
     def key(self) -> str:
@@ -194,32 +191,29 @@ class Episode:
 def episodes(history: History, *, until: datetime) -> list[Episode]:
     """Cut a mention's events before `until` into episodes, oldest first."""
     found: list[Episode] = []
-    current: Episode | None = None
+    current: dict[str, Any] | None = None  # the fields of the episode being read
     for event in sorted(history.events, key=lambda e: (e.at, e.id or 0)):
         if event.at >= until:
             break
         reopening = event.to_state == State.REOPENED and event.from_state in CLOSED
         if event.action == Action.INGEST or reopening:
             if current is not None:
-                found.append(current)
-            current = Episode(history.mention, start=event.at, reopened=reopening)
+                found.append(Episode(history.mention, **current))
+            current = {"start": event.at, "reopened": reopening}
             continue
-        if current is None or current.closed_at is not None:
+        if current is None or "closed_at" in current:
             continue
-        changes: dict[str, object] = {}
-        if event.action in _TAKEN and current.taken_at is None:
-            changes["taken_at"] = event.at
-        if event.action in _CLAIMED and current.claimed_at is None:
-            changes["claimed_at"] = event.at
-        if event.action == Action.ANSWER and current.answered_at is None:
-            changes["answered_at"] = event.at
+        if event.action in _TAKEN:
+            current.setdefault("taken_at", event.at)
+        if event.action in _CLAIMED:
+            current.setdefault("claimed_at", event.at)
+        if event.action == Action.ANSWER:
+            current.setdefault("answered_at", event.at)
         if event.action in _CLOSING:
-            changes["closed_at"] = event.at
-            changes["closed_by"] = event.action
-        if changes:
-            current = replace(current, **changes)  # type: ignore[arg-type]
+            current["closed_at"] = event.at
+            current["closed_by"] = event.action
     if current is not None:
-        found.append(current)
+        found.append(Episode(history.mention, **current))
     return found
 
 
@@ -406,61 +400,14 @@ def build_report(
         (b for e in every for b in _breaches(e, sla, period)), key=lambda b: (b.due, b.number)
     )
 
-    open_items = []
-    for history, eps in by_mention.values():
-        state = state_at(history, end)
-        if state not in ACTIVE or not eps or eps[-1].closed_at is not None:
-            continue
-        last = eps[-1]
-        open_items.append(
-            OpenItem(
-                mention=history.mention,
-                state=state,
-                since=last.start,
-                overdue=_overdue(last, sla, end),
-                claimed_by=(
-                    _claimer_at(history, end) if state in (State.CLAIMED, State.ANSWERED) else None
-                ),
-            )
-        )
-    # Unanswered before answered, overdue first, then the longest waiting.
-    open_items.sort(key=lambda i: (i.state == State.ANSWERED, not i.overdue, i.since))
-
+    open_items = _open_items(by_mention.values(), sla, end)
     helpers = Counter(
         e.actor
         for h in mine
         for e in h.events
         if e.action == Action.ANSWER and period.contains(e.at)
     )
-
-    waiting = Counter(
-        audience_bucket(i.mention.author.audience) for i in open_items if i.state != State.ANSWERED
-    )
-    audiences = []
-    for label in [*(b[0] for b in AUDIENCE_BUCKETS), UNKNOWN_AUDIENCE]:
-        times = [
-            e.answered_at - e.start
-            for e in first
-            if e.answered_at is not None and audience_bucket(e.mention.author.audience) == label
-        ]
-        audiences.append(AudienceRow(label, spread(times), waiting.get(label, 0)))
-
-    days = []
-    for offset in range(chart_days - 1, -1, -1):
-        day = day_period(period.last - offset * _DAY, period.zone)
-        day_in = sum(
-            1
-            for h in mine
-            for e in h.events
-            if e.action == Action.INGEST and day.contains(e.at) and e.at < end
-        )
-        day_first = [
-            e.answered_at - e.start
-            for e in _first_responses(every, day.start, day.end)
-            if e.answered_at is not None
-        ]
-        days.append(DayPoint(day.first, day_in, percentile(day_first, 0.5)))
-
+    arrivals = [e.at for h in mine for e in h.events if e.action == Action.INGEST and e.at < end]
     return Report(
         team=team,
         team_name=team_name,
@@ -479,10 +426,68 @@ def build_report(
         breaches=tuple(breaches),
         open_items=tuple(open_items),
         helpers=tuple(sorted(helpers.items(), key=lambda kv: (-kv[1], kv[0]))),
-        audiences=tuple(audiences),
-        days=tuple(days),
+        audiences=_audience_rows(first, open_items),
+        days=_chart_points(arrivals, every, period, chart_days),
         sla=sla,
     )
+
+
+def _open_items(
+    mentions: Iterable[tuple[History, list[Episode]]], sla: SlaTerms, end: datetime
+) -> tuple[OpenItem, ...]:
+    """What is active at `end`: unanswered before answered, overdue first, oldest first."""
+    found = []
+    for history, eps in mentions:
+        state = state_at(history, end)
+        if state not in ACTIVE or not eps or eps[-1].closed_at is not None:
+            continue
+        held = state in (State.CLAIMED, State.ANSWERED)
+        found.append(
+            OpenItem(
+                mention=history.mention,
+                state=state,
+                since=eps[-1].start,
+                overdue=_overdue(eps[-1], sla, end),
+                claimed_by=_claimer_at(history, end) if held else None,
+            )
+        )
+    found.sort(key=lambda i: (i.state == State.ANSWERED, not i.overdue, i.since))
+    return tuple(found)
+
+
+def _audience_rows(
+    first: list[Episode], open_items: tuple[OpenItem, ...]
+) -> tuple[AudienceRow, ...]:
+    """First-response times and the still waiting, per audience bucket."""
+    waiting = Counter(
+        audience_bucket(i.mention.author.audience) for i in open_items if i.state != State.ANSWERED
+    )
+    rows = []
+    for label in [*(b[0] for b in AUDIENCE_BUCKETS), UNKNOWN_AUDIENCE]:
+        times = [
+            e.answered_at - e.start
+            for e in first
+            if e.answered_at is not None and audience_bucket(e.mention.author.audience) == label
+        ]
+        rows.append(AudienceRow(label, spread(times), waiting.get(label, 0)))
+    return tuple(rows)
+
+
+def _chart_points(
+    arrivals: list[datetime], every: list[Episode], period: Period, chart_days: int
+) -> tuple[DayPoint, ...]:
+    """Mentions in and the median first response for each of the days up to the period's end."""
+    points = []
+    for offset in range(chart_days - 1, -1, -1):
+        day = day_period(period.last - offset * _DAY, period.zone)
+        day_first = [
+            e.answered_at - e.start
+            for e in _first_responses(every, day.start, day.end)
+            if e.answered_at is not None
+        ]
+        day_in = sum(1 for at in arrivals if day.contains(at))
+        points.append(DayPoint(day.first, day_in, percentile(day_first, 0.5)))
+    return tuple(points)
 
 
 def _claimer_at(history: History, at: datetime) -> str | None:
