@@ -108,6 +108,10 @@ async def test_a_future_date_and_a_missing_store_are_refused(store: Bot, tmp_pat
     line = one_line_error(preview(store, "--team", "support", "--preview", db=str(missing)))
     assert line == f"error: no database at {missing}; set ALLHANDS_DB to the bot's database"
     assert not missing.exists()  # a preview never creates a store
+    line = one_line_error(
+        preview(store, "--team", "support", "--preview", "--chart", str(tmp_path / "no/such.png"))
+    )
+    assert line.startswith(f"error: cannot write the chart to {tmp_path / 'no/such.png'}:")
     not_ours = tmp_path / "other.db"
     not_ours.write_bytes(b"this is not sqlite at all" * 100)
     line = one_line_error(preview(store, "--team", "support", "--preview", db=str(not_ours)))

@@ -53,7 +53,14 @@ def build_chart(days: tuple[DayPoint, ...], *, title: str, zone: str) -> Figure:
     for x, m in zip(positions, minutes, strict=True):
         if not math.isnan(m):
             speed.annotate(
-                f"{m:.0f}", (x, m), textcoords="offset points", xytext=(0, 6), ha="center"
+                f"{m:.0f}",
+                (x, m),
+                textcoords="offset points",
+                xytext=(0, 7),
+                ha="center",
+                color=_LINE,
+                # A white backing keeps the figure readable where it falls on a bar.
+                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},
             )
     handles = volume.get_legend_handles_labels()[0] + speed.get_legend_handles_labels()[0]
     volume.legend(handles=handles, loc="upper left", fontsize=8, frameon=False)
