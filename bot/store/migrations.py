@@ -117,6 +117,25 @@ def core(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations(name="0004_sources")
+def sources_backoff_and_webhooks(db: sqlite_utils.Database) -> None:
+    """Failing sources back off; webhook signatures are remembered to refuse replays."""
+    db.executescript(
+        """
+        ALTER TABLE source_health ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE source_health ADD COLUMN retry_at TEXT;
+
+        CREATE TABLE webhook_signatures (
+            source TEXT NOT NULL,
+            signature TEXT NOT NULL,
+            seen_at TEXT NOT NULL,
+            PRIMARY KEY (source, signature)
+        );
+        CREATE INDEX webhook_signatures_seen ON webhook_signatures (seen_at);
+        """
+    )
+
+
 @migrations(name="0006_digest")
 def digest(db: sqlite_utils.Database) -> None:
     """Digests made: one per team and period, so a restart never sends one twice."""
