@@ -136,6 +136,29 @@ def sources_backoff_and_webhooks(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations(name="0006_digest")
+def digest(db: sqlite_utils.Database) -> None:
+    """Digests made: one per team and period, so a restart never sends one twice."""
+    db.executescript(
+        """
+        CREATE TABLE digests (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            team TEXT NOT NULL,
+            period TEXT NOT NULL,
+            starts_at TEXT NOT NULL,
+            ends_at TEXT NOT NULL,
+            text TEXT NOT NULL,
+            chart_text TEXT NOT NULL DEFAULT '',
+            chart BLOB,
+            recipients TEXT NOT NULL DEFAULT '[]',
+            created_at TEXT NOT NULL,
+            UNIQUE (team, period)
+        );
+        CREATE INDEX mentions_team_updated ON mentions (team, updated_at);
+        """
+    )
+
+
 @migrations(name="0008_reply_threads")
 def reply_threads(db: sqlite_utils.Database) -> None:
     """A customer answering one of our replies joins that mention's conversation."""
