@@ -1,4 +1,4 @@
-"""The HTTP side: /healthz now; chat platforms and webhooks mount here later."""
+"""The HTTP side: /healthz, Teams' /api/messages; other chat platforms and webhooks mount here."""
 
 from __future__ import annotations
 
@@ -29,4 +29,9 @@ def build_web_app(app: App) -> web.Application:
     web_app = web.Application(client_max_size=1024 * 1024)
     web_app[APP_KEY] = app
     web_app.router.add_get("/healthz", healthz)
+    from bot.chat.teams import TeamsAdapter  # here: botbuilder is slow to import
+
+    teams = app.adapters.get("teams")
+    if isinstance(teams, TeamsAdapter):
+        web_app.router.add_post("/api/messages", teams.endpoint(app.workflow.handle))
     return web_app
