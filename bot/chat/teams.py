@@ -109,7 +109,9 @@ class BotAuthenticator:
         try:
             activity = SdkActivity().deserialize(body)
             asyncio.run(self._auth.authenticate_request(activity, header or None))
-        except OSError as exc:  # requests' errors (the SDK fetches keys with requests)
+        except PermissionError as exc:  # the SDK's "not authorized" (an OSError)
+            raise Unauthorized(str(exc)) from exc
+        except OSError as exc:  # requests' errors: the SDK fetches keys with requests
             raise KeysUnavailable(f"cannot fetch the Bot Framework signing keys: {exc}") from exc
         except Exception as exc:
             # The SDK raises PermissionError for a refused token, but a malformed one

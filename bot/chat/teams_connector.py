@@ -92,7 +92,9 @@ class AppToken:
                         ),
                     )
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise DeliveryError(f"Microsoft login is unreachable: {exc!r}") from exc
+            raise DeliveryError(
+                f"Microsoft login is unreachable: {type(exc).__name__}: {exc}"
+            ) from exc
         lifetime = body.get("expires_in", 3600)
         lifetime = int(lifetime) if str(lifetime).isdigit() else 3600
         self._token = body["access_token"]
@@ -134,7 +136,7 @@ class BotConnector:
                     return answer
                 self._refused(response, answer)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise DeliveryError(f"Teams is unreachable: {exc!r}") from exc
+            raise DeliveryError(f"Teams is unreachable: {type(exc).__name__}: {exc}") from exc
         raise AssertionError("unreachable")  # _refused always raises
 
     def _refused(self, response: aiohttp.ClientResponse, answer: dict[str, Any]) -> None:

@@ -91,6 +91,7 @@ class BotFrameworkFake:
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1_700_000_000_001))
     _runner: web.AppRunner | None = None
     _site: web.SockSite | None = None
+    _down: bool = False
     _port: int = 0
 
     # -- addresses ------------------------------------------------------------------
@@ -118,7 +119,7 @@ class BotFrameworkFake:
 
     async def start(self) -> BotFrameworkFake:
         """Listen on a free port of 127.0.0.1."""
-        app = web.Application()
+        app = web.Application(middlewares=[self._outage])
         app.router.add_get("/v1/.well-known/openidconfiguration", self._openid)
         app.router.add_get("/v1/.well-known/keys", self._keys)
         app.router.add_post("/{tenant}/oauth2/v2.0/token", self._token)
@@ -143,14 +144,24 @@ class BotFrameworkFake:
         await self._site.start()
 
     async def stop_listening(self) -> None:
-        """An outage: the port stops answering (connections are refused)."""
+        """An outage: new connections are refused, open ones are dropped."""
+        self._down = True
         if self._site is not None:
             await self._site.stop()
             self._site = None
 
     async def resume(self) -> None:
         """The outage is over: listen again on the same port."""
+        self._down = False
         await self._listen()
+
+    @web.middleware
+    async def _outage(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if self._down and request.transport is not None:
+            request.transport.close()  # a kept-alive connection dies with the service
+            raise web.HTTPServiceUnavailable()
+        response: web.StreamResponse = await handler(request)
+        return response
 
     async def close(self) -> None:
         """Stop listening for good."""
