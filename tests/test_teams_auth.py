@@ -86,8 +86,12 @@ async def test_missing_forged_and_unknown_key_tokens_get_401(
         forged = h.fake.sign(key=signing_key("attacker"))  # same kid, another key
         assert await h.post(activity, token=forged) == 401
         assert await h.post(activity, token=h.fake.sign(kid="unknown-key")) == 401
-        claims = {"iss": "https://api.botframework.com", "aud": h.fake.app_id,
-                  "serviceurl": h.fake.service_url, "exp": int(time.time()) + 600}  # fmt: skip
+        claims = {
+            "iss": "https://api.botframework.com",
+            "aud": h.fake.app_id,
+            "serviceurl": h.fake.service_url,
+            "exp": int(time.time()) + 600,
+        }
         assert await h.post(activity, token=unsigned(claims)) == 401
         # A token endorsed for another channel does not authenticate a Teams activity.
         assert await h.post({**activity, "channelId": "webchat"}) == 401
@@ -116,11 +120,20 @@ async def test_unreachable_key_service_is_503_not_401(tmp_path: Path, clock: Fak
 async def test_bodies_that_are_not_activities_get_400(tmp_path: Path, clock: FakeClock) -> None:
     async with teams_app(tmp_path, clock) as h:
         token = f"Bearer {h.fake.sign()}"
-        for body in (b"not json", b"[1, 2]", b'"text"', b"{}", b'{"type": "message"}',
-                     json.dumps({**h.command("x"), "conversation": "not an object"}).encode(),
-                     json.dumps({**h.command("x"), "text": "y" * 50_000}).encode()):  # fmt: skip
-            async with h.http.post(h.url, data=body, headers={"Authorization": token,
-                                   "Content-Type": "application/json"}) as response:  # fmt: skip
+        for body in (
+            b"not json",
+            b"[1, 2]",
+            b'"text"',
+            b"{}",
+            b'{"type": "message"}',
+            json.dumps({**h.command("x"), "conversation": "not an object"}).encode(),
+            json.dumps({**h.command("x"), "text": "y" * 50_000}).encode(),
+        ):
+            async with h.http.post(
+                h.url,
+                data=body,
+                headers={"Authorization": token, "Content-Type": "application/json"},
+            ) as response:
                 assert response.status in (400, 401), body[:40]
         async with h.http.post(
             h.url, data=b"x" * (2 * 1024 * 1024), headers={"Authorization": token}
@@ -143,8 +156,12 @@ async def test_emulator_mode_runs_without_authentication(
 ) -> None:
     async with teams_app(tmp_path, clock, microsoft_app_id="", microsoft_app_password="") as h:
         assert "NOT authenticated" in caplog.text
-        activity = h.activity(conversation="8f3c2b1a-emulator|livechat", conversation_type="personal",
-                              text="list", channelId="emulator")  # fmt: skip
+        activity = h.activity(
+            conversation="8f3c2b1a-emulator|livechat",
+            conversation_type="personal",
+            text="list",
+            channelId="emulator",
+        )
         del activity["channelData"]["tenant"]
         assert await h.post(activity, token=None) == 200
         assert (

@@ -91,8 +91,10 @@ async def test_nothing_is_lost_while_teams_is_unreachable(tmp_path: Path, clock:
         assert await h.post(h.submit(card.id, {"allhands": "claim", "number": 1})) == 200
 
         await h.fake.stop_listening()
-        more = [{"id": f"o{i}", "text": f"refund please, invoice {i}", "author": {"handle": f"u{i}"}}
-                for i in range(5)]  # fmt: skip
+        more = [
+            {"id": f"o{i}", "text": f"refund please, invoice {i}", "author": {"handle": f"u{i}"}}
+            for i in range(5)
+        ]
         write_posts(h.replay, [*POSTS, *more])
         await h.app.poll_all()
         for _ in range(4):  # the outage lasts through several tries

@@ -40,8 +40,11 @@ async def test_card_claim_reply_resolve_updates_the_card(tmp_path: Path, clock: 
         await h.deliver()
         [post] = h.fake.channel_posts(BILLING)  # a channel the bot was never addressed in
         card = h.fake.card(post)
-        assert runs(card)[:3] == ["#1 complaint · normal · billing", "@ann on social",
-                                  "I was charged twice, I want a refund"]  # fmt: skip
+        assert runs(card)[:3] == [
+            "#1 complaint · normal · billing",
+            "@ann on social",
+            "I was charged twice, I want a refund",
+        ]
         assert buttons(card) == ["Claim", "Reply", "Resolve", "Snooze", "Open the post"]
         assert len(h.fake.channel_posts(SUPPORT)) == 1 + 2  # the welcome and two cards
         thread = f"{BILLING};messageid={post.id}"
@@ -57,8 +60,10 @@ async def test_card_claim_reply_resolve_updates_the_card(tmp_path: Path, clock: 
         assert await h.post(h.submit(post.id, reply)) == 200
         await h.deliver()
         assert h.app.connectors["social"].sent == [("a1", "Sorry! We refunded it today.")]  # type: ignore[attr-defined]
-        assert any("Dana Scully's answer is posted in the customer's thread" in t
-                   for t in h.answers(thread))  # fmt: skip
+        assert any(
+            "Dana Scully's answer is posted in the customer's thread" in t
+            for t in h.answers(thread)
+        )
         assert (
             "Answered by Dana Scully · answer by Dana Scully posted: https://social.example/@ann/a1#"
             in runs(h.fake.card(post))[-1]
@@ -75,15 +80,22 @@ async def test_card_claim_reply_resolve_updates_the_card(tmp_path: Path, clock: 
 
         history = await h.app.database.read(mentions.events, number=1)
         assert [(e.action.value, e.actor) for e in history] == [
-            ("ingest", "allhands"), ("announce", "allhands"), ("claim", DANA["aadObjectId"]),
-            ("answer", DANA["aadObjectId"]), ("resolve", BOB["aadObjectId"]),
-        ]  # fmt: skip
-        assert set((await h.app.database.read(outbox.counts))) == {"done"}
+            ("ingest", "allhands"),
+            ("announce", "allhands"),
+            ("claim", DANA["aadObjectId"]),
+            ("answer", DANA["aadObjectId"]),
+            ("resolve", BOB["aadObjectId"]),
+        ]
+        assert set(await h.app.database.read(outbox.counts)) == {"done"}
         # Every card update went to the card itself, in its channel.
         updates = h.fake.connector_calls("PUT")
         assert updates and all(c.activity_id == post.id for c in updates)
-        assert all(c.raw_path.startswith("/amer/v3/conversations/19%3Abilling-mentions%40thread.tacv2%3Bmessageid%3D")
-                   for c in updates)  # fmt: skip
+        assert all(
+            c.raw_path.startswith(
+                "/amer/v3/conversations/19%3Abilling-mentions%40thread.tacv2%3Bmessageid%3D"
+            )
+            for c in updates
+        )
 
 
 async def test_typed_commands_with_the_bots_mention(tmp_path: Path, clock: FakeClock) -> None:
@@ -115,8 +127,11 @@ async def test_assign_by_mention_tells_the_person_privately(
 ) -> None:
     async with teams_app(tmp_path, clock) as h:
         await installed_with_cards(h)
-        carmen = {"type": "mention", "text": "<at>Carmen Ruiz</at>",
-                  "mentioned": {"id": CARMEN["id"], "name": "Carmen Ruiz"}}  # fmt: skip
+        carmen = {
+            "type": "mention",
+            "text": "<at>Carmen Ruiz</at>",
+            "mentioned": {"id": CARMEN["id"], "name": "Carmen Ruiz"},
+        }
         command = h.command("assign 2 <at>Carmen Ruiz</at>", entities=[carmen])
         assert await h.post(command) == 200
         assert h.answers(command["conversation"]["id"]) == [
@@ -131,10 +146,20 @@ async def test_assign_by_mention_tells_the_person_privately(
         [(chat, notes)] = h.fake.chats.items()
         assert chat == "a:1" + CARMEN["id"][3:]
         assert notes[0]["text"].startswith("Dana Scully gave you #2:")
-        creates = [c.body for c in h.fake.connector_calls("POST") if c.raw_path.endswith("/v3/conversations")
-                   and not c.body.get("isGroup")]  # fmt: skip
-        assert creates == [{"isGroup": False, "bot": {"id": h.bot["id"]}, "members": [{"id": CARMEN["id"]}],
-                            "tenantId": creates[0]["tenantId"], "channelData": {"tenant": {"id": creates[0]["tenantId"]}}}]  # fmt: skip
+        creates = [
+            c.body
+            for c in h.fake.connector_calls("POST")
+            if c.raw_path.endswith("/v3/conversations") and not c.body.get("isGroup")
+        ]
+        assert creates == [
+            {
+                "isGroup": False,
+                "bot": {"id": h.bot["id"]},
+                "members": [{"id": CARMEN["id"]}],
+                "tenantId": creates[0]["tenantId"],
+                "channelData": {"tenant": {"id": creates[0]["tenantId"]}},
+            }
+        ]
 
 
 async def test_follow_ups_go_in_the_cards_reply_chain(tmp_path: Path, clock: FakeClock) -> None:
@@ -152,6 +177,8 @@ async def test_follow_ups_go_in_the_cards_reply_chain(tmp_path: Path, clock: Fak
         clock.advance(timedelta(minutes=5))
         await h.app.poll_all()
         await h.deliver()
-        assert any("@ann wrote again: Still waiting for that refund" in t
-                   for t in h.answers(f"{BILLING};messageid={post.id}"))  # fmt: skip
+        assert any(
+            "@ann wrote again: Still waiting for that refund" in t
+            for t in h.answers(f"{BILLING};messageid={post.id}")
+        )
         assert len(h.fake.channel_posts(BILLING)) == 1  # no second card for the same customer

@@ -25,10 +25,10 @@ from functools import cache
 from typing import Any
 
 import jwt
-from jwt.algorithms import RSAAlgorithm
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
 
 ISSUER = "https://api.botframework.com"
 KEY_ID = "allhands-test-key"
