@@ -26,7 +26,6 @@ from typing import Any
 
 import jwt
 from aiohttp import web
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
@@ -38,14 +37,6 @@ KEY_ID = "allhands-test-key"
 def signing_key(name: str = "channel") -> rsa.RSAPrivateKey:
     """An RSA key made once per test run (`name` gives a second, unrelated key)."""
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def _pem(key: rsa.RSAPrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
 
 
 @dataclass(frozen=True)
@@ -189,9 +180,7 @@ class BotFrameworkFake:
         }
         payload.update(claims)
         payload = {k: v for k, v in payload.items() if v is not None}
-        return jwt.encode(
-            payload, _pem(key or signing_key()), algorithm="RS256", headers={"kid": kid}
-        )
+        return jwt.encode(payload, key or signing_key(), algorithm="RS256", headers={"kid": kid})
 
     def connector_calls(self, method: str | None = None) -> list[Call]:
         """The connector requests received (not tokens or keys), optionally of one method."""
