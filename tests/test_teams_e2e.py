@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import html
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from bot.clock import FakeClock
 from bot.store import mentions, outbox
+from tests.conftest import write_posts
 from tests.fakes.teams_connector import Post
 from tests.teams_harness import BILLING, BOB, CARMEN, DANA, SUPPORT, TEAM, TeamsHarness, teams_app
 
@@ -182,3 +184,57 @@ async def test_follow_ups_go_in_the_cards_reply_chain(tmp_path: Path, clock: Fak
             for t in h.answers(f"{BILLING};messageid={post.id}")
         )
         assert len(h.fake.channel_posts(BILLING)) == 1  # no second card for the same customer
+
+
+async def test_hostile_posts_and_names_reach_teams_inert(tmp_path: Path, clock: FakeClock) -> None:
+    hostile = (
+        "<at>Dana Scully</at> [refund here](https://evil.example) **now** &lt;at&gt;x&lt;/at&gt;"
+    )
+    async with teams_app(tmp_path, clock) as h:
+        assert await h.post(h.installed()) == 200
+        write_posts(
+            h.replay, [{"id": "h1", "text": f"refund {hostile}", "author": {"handle": "x"}}]
+        )
+        await h.app.poll_all()
+        await h.deliver()
+        [post] = h.fake.channel_posts(BILLING)
+        activity = post.activity
+        assert "entities" not in activity and "<" not in activity["summary"]
+        # The post, normalised (entities decoded), in a TextRun: shown as text, not rendered.
+        assert "refund " + html.unescape(hostile) in runs(h.fake.card(post))
+        sneaky = {**DANA, "name": "**Boss** <at>General</at> [x](https://evil.example)"}
+        assert (
+            await h.post(h.submit(post.id, {"allhands": "claim", "number": 1}, user=sneaky)) == 200
+        )
+        [answer] = h.answers(f"{BILLING};messageid={post.id}")
+        assert answer.startswith(
+            "\\*\\*Boss\\*\\* &lt;at&gt;General&lt;/at&gt; \\[x\\](https://evil"
+        )
+        await h.deliver()
+        assert f"Claimed by {sneaky['name']}" in runs(h.fake.card(post))
+        await h.post(h.command(f"show 1 {hostile}"))  # an argument the grammar refuses, echoed
+        await h.post(h.command("show 1"))
+        shown = h.fake.posts[max(h.fake.posts)].replies
+        assert (
+            "&lt;at&gt;Dana Scully&lt;/at&gt; \\[refund here\\](https://evil.example)"
+            in shown[-1]["text"]
+        )
+        assert all(
+            "<at>" not in r["text"] and "](" not in r["text"].replace("\\](", "") for r in shown
+        )
+
+
+async def test_welcome_is_sent_once_per_install_and_removal_forgets(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    from bot.store import teams as store
+
+    async with teams_app(tmp_path, clock) as h:
+        install = h.activity("installationUpdate", conversation=TEAM, action="add")
+        assert await h.post(install) == 200
+        assert await h.post(h.installed()) == 200
+        assert len(h.fake.channel_posts(TEAM)) == 1
+        removed = h.activity("conversationUpdate", conversation=TEAM, membersRemoved=[h.bot])
+        removed["channelData"]["eventType"] = "teamMemberRemoved"
+        assert await h.post(removed) == 200
+        assert await h.app.database.read(store.conversation, id=TEAM) is None

@@ -427,7 +427,7 @@ class TeamsAdapter:
     async def _on_update(self, activity: Activity) -> None:
         bot_id = activity.recipient.id
         removed = any(m.id == bot_id for m in activity.members_removed) or (
-            activity.type == "installationUpdate" and activity.action.startswith("remove")
+            activity.type == "installationUpdate" and activity.action == "remove"
         )
         if removed:
             log.info("Teams: allhands was removed from %s", activity.base_conversation_id)
@@ -436,10 +436,8 @@ class TeamsAdapter:
         if activity.event_type == "channelDeleted" and activity.created_channel_id:
             await self.database.write(store.forget_conversation, id=activity.created_channel_id)
             return
-        added = any(m.id == bot_id for m in activity.members_added) or (
-            activity.type == "installationUpdate" and activity.action.startswith("add")
-        )
-        if added:
+        # Teams sends an installationUpdate too when the app is added: welcome only once.
+        if any(m.id == bot_id for m in activity.members_added):
             log.info(
                 "Teams: allhands was added to %s %s", activity.kind, activity.base_conversation_id
             )
