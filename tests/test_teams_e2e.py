@@ -212,16 +212,17 @@ async def test_hostile_posts_and_names_reach_teams_inert(tmp_path: Path, clock: 
         )
         await h.deliver()
         assert f"Claimed by {sneaky['name']}" in runs(h.fake.card(post))
-        await h.post(h.command(f"show 1 {hostile}"))  # an argument the grammar refuses, echoed
-        await h.post(h.command("show 1"))
-        shown = h.fake.posts[max(h.fake.posts)].replies
-        assert (
-            "&lt;at&gt;Dana Scully&lt;/at&gt; \\[refund here\\](https://evil.example)"
-            in shown[-1]["text"]
-        )
-        assert all(
-            "<at>" not in r["text"] and "](" not in r["text"].replace("\\](", "") for r in shown
-        )
+        refused = h.command(f"show 1 {hostile}")  # an argument the grammar refuses, echoed
+        assert await h.post(refused) == 200
+        show = h.command("show 1")
+        assert await h.post(show) == 200
+        for text in (
+            *h.answers(refused["conversation"]["id"]),
+            *h.answers(show["conversation"]["id"]),
+        ):
+            assert "<at>" not in text and "](" not in text.replace("\\](", "")
+        [shown] = h.answers(show["conversation"]["id"])
+        assert "&lt;at&gt;Dana Scully&lt;/at&gt; \\[refund here\\](https://evil.example)" in shown
 
 
 async def test_welcome_is_sent_once_per_install_and_removal_forgets(
