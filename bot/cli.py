@@ -187,6 +187,12 @@ async def _serve(settings: Settings) -> None:
     # cards are printed by the console adapter so nothing is lost.
     adapters = {"console": console, "slack": console, "teams": console}
     app = App(settings=settings, adapters=adapters)
+    teams = None
+    if settings.microsoft_app_id or settings.teams_emulator:
+        from bot.chat.teams import TeamsAdapter
+
+        teams = TeamsAdapter.from_settings(settings, database=app.database, clock=app.clock)
+        app.adapters["teams"] = teams
     await app.start()
     runner = web.AppRunner(build_web_app(app))
     scheduler = build_scheduler(app)
@@ -203,6 +209,8 @@ async def _serve(settings: Settings) -> None:
         await stop.wait()
     finally:
         await runner.cleanup()
+        if teams is not None:
+            await teams.close()
         await app.stop()
 
 
