@@ -160,6 +160,16 @@ class App:
             if connector.polls
         ]
 
+    async def deliver_before_stopping(self, *, grace: float) -> None:
+        """For a graceful stop: no new polls, then deliver what is due for up to `grace` s."""
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        await self.outbox.stop()
+        try:
+            await asyncio.wait_for(self.outbox.drain(), timeout=grace)
+        except TimeoutError:
+            log.warning("stopping with outbox effects undelivered; they go out after a restart")
+
     async def stop(self) -> None:
         """Stop the worker, close HTTP and the store."""
         if self.scheduler is not None and self.scheduler.running:

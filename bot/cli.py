@@ -26,6 +26,8 @@ from connectors.replay import ReplayConfig
 
 log = logging.getLogger(__name__)
 
+SHUTDOWN_GRACE = 10.0  # seconds `run` spends delivering what is due after SIGTERM
+
 
 def _fail_config(exc: ConfigError) -> None:
     click.echo(f"{len(exc.problems)} problem(s):", err=True)
@@ -209,6 +211,7 @@ async def _serve(settings: Settings) -> None:
         await stop.wait()
     finally:
         await runner.cleanup()
+        await app.deliver_before_stopping(grace=SHUTDOWN_GRACE)
         if teams is not None:
             await teams.close()
         await app.stop()
