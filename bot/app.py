@@ -106,6 +106,7 @@ class App:
             playbooks=lambda: self.playbooks,
             connectors=self.connectors,
             on_change=self.outbox.wake,
+            analyzer=self.analyzer,
         )
         await self.outbox.recover()
         await self.reloader.remember_current()
