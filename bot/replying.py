@@ -1,11 +1,11 @@
 """The one way an answer goes out: guardrails check it, and a lead approves it if it must wait.
 
-`ReplyDesk` runs the commands `reply`, `preview`, `approve`, `edit` and `reject`. A reply
-is checked against its team's guardrails (`bot.domain.guardrails`) before anything is
-stored. A refused one changes nothing; a held one is stored as `held` and the team's leads
-are asked; one that may go out is queued by `send_answer`, which is also what releases an
-approved answer, through `replies.queue_public`, the only function that queues a public
-reply.
+`ReplyDesk` runs the commands `reply` and `preview` (`bot.approving` runs the leads'
+`approve`, `edit` and `reject`). A reply is checked against its team's guardrails
+(`bot.domain.guardrails`) before anything is stored. A refused one changes nothing; a held
+one is stored as `held` and the team's leads are asked; one that may go out is queued by
+`send_answer`, which is also what releases an approved answer, through
+`replies.queue_public`, the only function that queues a public reply.
 
 Internal by default: no other command queues a public reply, and a message typed in a
 card's thread is an internal note (`Workflow.thread_message`), never posted.
@@ -23,7 +23,6 @@ from typing import Any
 import sqlite_utils
 
 from bot.chat.approval import ApprovalRequest
-from bot.chat.text import shorten
 from bot.clock import Clock
 from bot.domain.guardrails import (
     PRIVATE_TEMPLATE,
@@ -35,9 +34,8 @@ from bot.domain.guardrails import (
     check_reply,
     decide,
     fill_template,
-    same_person,
 )
-from bot.domain.mentions import CLOSED, UNCLAIMED, Action, Mention, authorise
+from bot.domain.mentions import UNCLAIMED, Action, Mention, authorise
 from bot.domain.triage import SentimentAnalyzer
 from bot.errors import CommandError, TransitionError
 from bot.playbooks import Playbooks, TeamSpec
@@ -227,7 +225,7 @@ def submit(
             payload=request.payload(),
             now=now,
         )
-    _thread(
+    thread_note(
         db,
         number,
         f"{actor}'s answer waits for a lead's approval ({', '.join(rules_tripped)});"
@@ -238,183 +236,11 @@ def submit(
     return Submitted(decision, updated, reply_id)
 
 
-def _thread(db: sqlite_utils.Database, number: int, text: str, now: datetime) -> None:
+def thread_note(db: sqlite_utils.Database, number: int, text: str, now: datetime) -> None:
+    """Queue a message in the mention card's thread (internal, never posted publicly)."""
     outbox.enqueue(
         db, kind=outbox.Kind.THREAD_POST, mention=number, payload={"text": text}, now=now
     )
-
-
-def _tell(
-    db: sqlite_utils.Database, number: int, platform: str, person: str, text: str, now: datetime
-) -> None:
-    outbox.enqueue(
-        db,
-        kind=outbox.Kind.PRIVATE_NOTE,
-        mention=number,
-        target=platform,
-        payload={"person": person, "text": text},
-        now=now,
-    )
-
-
-def _waiting_for_lead(
-    db: sqlite_utils.Database,
-    *,
-    number: int,
-    lead: str,
-    leads: tuple[str, ...],
-    team: str,
-    verb: str,
-) -> tuple[Mention, approvals.Held]:
-    mention = load_root(db, number)
-    if not any(same_person(lead, someone) for someone in leads):
-        names = ", ".join(leads) or "none are set"
-        raise CommandError(
-            f"Only the leads of team {team} ({names}) can {verb} answers to #{number}."
-        )
-    held = approvals.waiting(db, mention=number)
-    if held is None:
-        last = approvals.latest(db, mention=number)
-        if last is None:
-            raise CommandError(f"No answer to #{number} waits for approval.")
-        raise CommandError(
-            f"No answer to #{number} waits for approval: {last.decided_by} {last.state}"
-            f" {last.responder}'s answer at {last.decided_at:%H:%M}."
-        )
-    return mention, held
-
-
-def _others(held: approvals.Held, lead: str) -> list[str]:
-    return [a for a in held.approvers if not same_person(a, lead)]
-
-
-def approve_held(
-    db: sqlite_utils.Database,
-    *,
-    number: int,
-    lead: str,
-    leads: tuple[str, ...],
-    team: str,
-    lead_platform: str,
-    can_reply: bool,
-    where: str,
-    now: datetime,
-    text: str | None = None,
-) -> approvals.Held:
-    """A lead lets a held answer go out, as written or with their `text` (in a transaction)."""
-    verb = "edit" if text is not None else "approve"
-    mention, held = _waiting_for_lead(
-        db, number=number, lead=lead, leads=leads, team=team, verb=verb
-    )
-    responder = held.responder
-    if same_person(lead, responder):
-        raise CommandError(f"You wrote this answer; another lead of team {team} must {verb} it.")
-    if mention.state in CLOSED:
-        raise CommandError(
-            f"#{number} is {mention.state.value}, so {responder}'s answer cannot be sent;"
-            f" `reopen {number}` first, or `reject {number} <reason>`."
-        )
-    holder = mention.claimed_by
-    if holder and not same_person(holder, responder):
-        raise CommandError(
-            f"#{number} is now claimed by {holder}, so {responder}'s answer cannot be sent;"
-            f" `reject {number} <reason>`, or `assign {number} {responder}` and {verb} again."
-        )
-    approvals.settle(db, reply=held.reply, state="edited" if text else "approved", by=lead, now=now)
-    detail: dict[str, Any] = {"reply": held.reply}
-    if text is not None:
-        detail.update(before=held.text, after=text)
-    mention = mentions.transition(
-        db,
-        mention=mention,
-        action=Action.EDIT if text is not None else Action.APPROVE,
-        actor=lead,
-        now=now,
-        detail=detail,
-    )
-    final = text if text is not None else held.text
-    replies.release(db, id=held.reply, status="queued" if can_reply else "manual", text=text)
-    try:
-        authorise(mention, Action.ANSWER, responder)
-        send_answer(
-            db,
-            mention=mention,
-            reply_id=held.reply,
-            actor=responder,
-            text=final,
-            now=now,
-            can_reply=can_reply,
-            detail={"approved_by": lead, "edited": text is not None},
-        )
-    except TransitionError as exc:
-        raise CommandError(f"{responder}'s answer cannot be sent: {exc}") from None
-    done = "edited and approved" if text is not None else "approved"
-    outcome = "it is being posted" if can_reply else f"post it by hand at {where}"
-    told = f"{lead} {done} your answer to #{number}; {outcome}."
-    if text is not None:
-        told += f" It now reads: {shorten(text, 300)}"
-    _tell(db, number, held.platform, responder, told, now)
-    for other in _others(held, lead):
-        _tell(
-            db,
-            number,
-            lead_platform,
-            other,
-            f"{lead} {done} {responder}'s answer to #{number}; nothing more to do.",
-            now,
-        )
-    _thread(db, number, f"{lead} {done} {responder}'s answer.", now)
-    return held
-
-
-def reject_held(
-    db: sqlite_utils.Database,
-    *,
-    number: int,
-    lead: str,
-    leads: tuple[str, ...],
-    team: str,
-    lead_platform: str,
-    reason: str,
-    now: datetime,
-) -> approvals.Held:
-    """A lead stops a held answer; the writer is told why (in a transaction)."""
-    mention, held = _waiting_for_lead(
-        db, number=number, lead=lead, leads=leads, team=team, verb="reject"
-    )
-    approvals.settle(db, reply=held.reply, state="rejected", by=lead, now=now, note=reason)
-    replies.mark(db, id=held.reply, status="rejected")
-    mentions.transition(
-        db,
-        mention=mention,
-        action=Action.REJECT,
-        actor=lead,
-        now=now,
-        detail={"reply": held.reply, "reason": reason},
-    )
-    responder = held.responder
-    if not same_person(lead, responder):
-        _tell(
-            db,
-            number,
-            held.platform,
-            responder,
-            f"{lead} rejected your answer to #{number}: {reason}. Nothing was posted; write a"
-            f" new one with `reply {number} <text>` (`preview {number} <text>` checks it first).",
-            now,
-        )
-    for other in _others(held, lead):
-        _tell(
-            db,
-            number,
-            lead_platform,
-            other,
-            f"{lead} rejected {responder}'s answer to #{number}; nothing more to do.",
-            now,
-        )
-    _thread(db, number, f"{lead} rejected {responder}'s answer; nothing was posted.", now)
-    outbox.enqueue(db, kind=outbox.Kind.CARD_UPDATE, mention=number, now=now)
-    return held
 
 
 def preview_decision(
@@ -472,12 +298,19 @@ def approval_rules(guardrails: Guardrails) -> ApprovalRules:
     )
 
 
-def _lines(findings: tuple[Finding, ...]) -> list[str]:
+def lines_of(findings: tuple[Finding, ...]) -> list[str]:
     return [f"- {f.line()}" for f in findings]
 
 
+def _then_held(decision: Decision) -> list[str]:
+    if not decision.notes:
+        return []
+    rules = ", ".join(f.rule.value for f in decision.notes)
+    return [f"Once fixed, it would wait for a lead's approval ({rules})."]
+
+
 @dataclass(frozen=True, slots=True)
-class _Setting:
+class Setting:
     """Everything the playbooks and connectors say about answering one mention."""
 
     mention: Mention
@@ -488,23 +321,27 @@ class _Setting:
 
     @property
     def team_id(self) -> str:
+        """The mention's team, even if the playbooks no longer define it."""
         return self.team.id if self.team is not None else self.mention.team
 
     @property
     def leads(self) -> tuple[str, ...]:
+        """Who may approve answers for the team (none if the team is gone)."""
         return self.team.leads if self.team is not None else ()
 
     def lead_platform(self, fallback: str) -> str:
+        """The chat platform where the team's leads are told things."""
         return self.team.channel.platform if self.team is not None else fallback
 
     def where(self) -> str:
+        """Where a person posts an answer by hand when the source cannot take replies."""
         if self.connector is not None:
             return self.connector.where_to_answer(self.mention)
         return self.mention.url or "the post"
 
 
 class ReplyDesk:
-    """Runs the answering commands: reply, preview, approve, edit, reject."""
+    """Runs the answering commands `reply` and `preview`; the leads' desk builds on it."""
 
     def __init__(
         self,
@@ -521,21 +358,23 @@ class ReplyDesk:
         self.connectors = connectors
         self.analyzer = analyzer
 
-    async def _setting(self, number: int) -> _Setting:
+    async def setting(self, number: int) -> Setting:
+        """What the playbooks and connectors say about answering mention `number`."""
         mention = await self.database.read(load_root, number)
         books = self.playbooks()
         team = books.teams.get(mention.team)
         guardrails = team.guardrails if team is not None else books.guardrails
         connector = self.connectors.get(mention.source)
         can_reply = connector is not None and connector.can_reply
-        return _Setting(mention, team, guardrails, connector, can_reply)
+        return Setting(mention, team, guardrails, connector, can_reply)
 
-    async def _check(self, setting: _Setting, text: str) -> Verdict:
+    async def check(self, setting: Setting, text: str) -> Verdict:
+        """The guardrails' verdict on `text` as an answer in `setting`."""
         policy = policy_for(setting.guardrails, setting.connector, setting.mention.source)
         # Phone-number parsing and VADER are CPU work: off the event loop.
         return await asyncio.to_thread(check_reply, text, policy, analyzer=self.analyzer)
 
-    async def _private_reply(self, setting: _Setting, actor: str) -> str | None:
+    async def _private_reply(self, setting: Setting, actor: str) -> str | None:
         """The ready "please write to us privately" answer, if it passes the checks itself."""
         mention = setting.mention
         template = self.playbooks().templates.get("private", PRIVATE_TEMPLATE)
@@ -554,19 +393,19 @@ class ReplyDesk:
         sign_off = setting.guardrails.sign_off
         if sign_off and sign_off.casefold() not in text.casefold():
             text = f"{text} {sign_off}"
-        verdict = await self._check(setting, text)
+        verdict = await self.check(setting, text)
         return None if verdict.refusals else " ".join(text.split())
 
     async def _refusal(
-        self, setting: _Setting, decision: Decision, verdict: Verdict, actor: str
+        self, setting: Setting, decision: Decision, verdict: Verdict, actor: str
     ) -> str:
         number = setting.mention.number
         count = len(decision.refused)
         lines = [
             f"Not sent: your reply to #{number} breaks {count} rule{'s' if count != 1 else ''}"
             " (nothing was stored).",
-            *_lines(decision.refused),
-            *_lines(decision.notes),
+            *lines_of(decision.refused),
+            *_then_held(decision),
         ]
         if verdict.private_data and (private := await self._private_reply(setting, actor)):
             lines.append(f"Ready to send instead: reply {number} {private}")
@@ -574,8 +413,8 @@ class ReplyDesk:
 
     async def reply(self, number: int, text: str, *, actor: str, platform: str) -> str:
         """`reply N <text>`: check, then send, hold for a lead, or refuse with the reasons."""
-        setting = await self._setting(number)
-        verdict = await self._check(setting, text)
+        setting = await self.setting(number)
+        verdict = await self.check(setting, text)
         submitted = await self.database.write(
             submit,
             number=number,
@@ -600,7 +439,7 @@ class ReplyDesk:
                 [
                     f"Your reply to #{number} waits for a lead's approval; nothing is posted"
                     " until then.",
-                    *_lines(decision.held),
+                    *lines_of(decision.held),
                     f"Asked: {', '.join(decision.approvers)}. You will be told what they decide.",
                 ]
             )
@@ -613,8 +452,8 @@ class ReplyDesk:
 
     async def preview(self, number: int, text: str, *, actor: str) -> str:
         """`preview N <text>`: exactly what would be posted, where, as whom; sends nothing."""
-        setting = await self._setting(number)
-        verdict = await self._check(setting, text)
+        setting = await self.setting(number)
+        verdict = await self.check(setting, text)
         decision, blockers = await self.database.read(
             preview_decision,
             number=number,
@@ -652,7 +491,7 @@ class ReplyDesk:
         lines += [f"  {line}" for line in text.splitlines() or [""]]
         if decision.outcome == "refuse":
             lines.append("Verdict: it would be refused.")
-            lines += _lines(decision.refused) + _lines(decision.notes)
+            lines += lines_of(decision.refused) + _then_held(decision)
             if verdict.private_data and (private := await self._private_reply(setting, actor)):
                 lines.append(f"Ready to send instead: reply {number} {private}")
         elif decision.outcome == "hold":
@@ -660,61 +499,10 @@ class ReplyDesk:
                 "Verdict: it would wait for a lead's approval"
                 f" ({', '.join(decision.approvers)} would be asked)."
             )
-            lines += _lines(decision.held)
+            lines += lines_of(decision.held)
         else:
             lines.append(
                 f"Verdict: it passes every check; `reply {number} <the same text>` sends it."
             )
         lines += [f"But: {b}" for b in blockers]
         return "\n".join(lines)
-
-    async def approve(
-        self, number: int, *, actor: str, platform: str, text: str | None = None
-    ) -> str:
-        """`approve N` / `edit N <text>`: a lead lets the held answer go out."""
-        setting = await self._setting(number)
-        if text is not None:
-            verdict = await self._check(setting, text)
-            if verdict.refusals:
-                # A lead's text is not held (they are the approval), but it is never
-                # allowed to break a rule.
-                raise CommandError(
-                    "\n".join(
-                        [
-                            f"Not sent: your text for #{number} breaks a rule; the answer still"
-                            " waits.",
-                            *_lines(verdict.refusals),
-                        ]
-                    )
-                )
-        held = await self.database.write(
-            approve_held,
-            number=number,
-            lead=actor,
-            leads=setting.leads,
-            team=setting.team_id,
-            lead_platform=setting.lead_platform(platform),
-            can_reply=setting.can_reply,
-            where=setting.where(),
-            now=self.clock.now(),
-            text=text,
-        )
-        done = "Edited and approved" if text is not None else "Approved"
-        if setting.can_reply:
-            return f"{done} {held.responder}'s answer to #{number}; it is being posted."
-        return f"{done} {held.responder}'s answer to #{number}; they will post it by hand."
-
-    async def reject(self, number: int, reason: str, *, actor: str, platform: str) -> str:
-        """`reject N <reason>`: a lead stops the held answer; the writer is told why."""
-        setting = await self._setting(number)
-        held = await self.database.write(
-            reject_held,
-            number=number,
-            lead=actor,
-            leads=setting.leads,
-            team=setting.team_id,
-            lead_platform=setting.lead_platform(platform),
-            reason=reason,
-            now=self.clock.now(),
-        )
-        return f"Rejected {held.responder}'s answer to #{number}; nothing was posted."

@@ -18,6 +18,7 @@ from typing import Any
 
 import sqlite_utils
 
+from bot.approving import ApprovalDesk
 from bot.chat.cards import audience_label
 from bot.chat.text import shorten
 from bot.clock import Clock
@@ -217,6 +218,7 @@ class Workflow:
             connectors=connectors,
             analyzer=analyzer,
         )
+        self.leads_desk = ApprovalDesk(self.desk)
 
     async def handle(self, line: str, ctx: Context) -> Answer:
         """Parse and run one command line; every refusal is a one-line Answer, never a raise."""
@@ -267,14 +269,14 @@ class Workflow:
 
     async def _answering(self, cmd: Command, ctx: Context) -> str:
         assert cmd.number is not None
-        desk, number, who = self.desk, cmd.number, {"actor": ctx.actor, "platform": ctx.platform}
+        number, who = cmd.number, {"actor": ctx.actor, "platform": ctx.platform}
         if cmd.verb == "reply":
-            return await desk.reply(number, cmd.text, **who)
+            return await self.desk.reply(number, cmd.text, **who)
         if cmd.verb == "approve":
-            return await desk.approve(number, **who)
+            return await self.leads_desk.approve(number, **who)
         if cmd.verb == "edit":
-            return await desk.approve(number, **who, text=cmd.text)
-        return await desk.reject(number, cmd.text, **who)
+            return await self.leads_desk.approve(number, **who, text=cmd.text)
+        return await self.leads_desk.reject(number, cmd.text, **who)
 
     async def thread_message(self, number: int, text: str, ctx: Context) -> Answer:
         """Something typed in a card's thread: kept as an internal note, never posted.

@@ -13,10 +13,10 @@ from bot.domain.guardrails import (
     check_reply,
     decide,
     fill_template,
-    fold,
     links,
     phrase_pattern,
 )
+from bot.domain.lookalikes import fold
 
 ZW = "\u200b"  # zero-width space
 POLICY = Policy(

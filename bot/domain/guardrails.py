@@ -16,24 +16,18 @@ address, digits spaced out or written as words.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
 from typing import Any
 
-import phonenumbers
-import regex
-import tldextract
-from stdnum import iban, luhn
-
+from bot.domain import private_data as private
+from bot.domain.lookalikes import fold, join_spaced_digits, squeeze_digits, words_to_digits
+from bot.domain.private_data import is_domain
 from bot.domain.triage import SentimentAnalyzer
 
-REGEX_TIMEOUT = 0.05  # seconds an admin's account pattern may run on one reply
 DEFAULT_PHONE_REGIONS = ("US", "GB")
-# Reserved for documentation and tests (RFC 2606, 6761): links there are links too.
-_RESERVED_TLDS = ("example", "test", "invalid", "localhost")
 
 
 class Rule(StrEnum):
@@ -105,264 +99,19 @@ class Verdict:
         return any(f.rule == Rule.PRIVATE_DATA for f in self.findings)
 
 
-# --- Folding: the text as the checks read it ------------------------------------------
-
-# Invisible letters that are not format characters (category Cf) but show as nothing.
-_INVISIBLE_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u180e")
-_DOTS = {"\u3002": ".", "\uff61": ".", "\u00b7": ".", "\u2022": ".", "\u2219": "."}
-_AT_LIKE = {"\ufe6b": "@", "\uff20": "@"}
-
-
-@cache
-def _confusable_table() -> dict[int, str]:
-    """Non-ASCII characters that look like one ASCII character, from Unicode's confusables."""
-    from confusable_homoglyphs.confusables import confusables_data
-
-    table: dict[int, str] = {}
-    for char, glyphs in confusables_data.items():
-        if len(char) != 1 or char.isascii():
-            continue
-        for glyph in glyphs:
-            look = glyph["c"]
-            if len(look) == 1 and look.isascii() and (look.isalnum() or look in "@.-_/:"):
-                table[ord(char)] = look
-                break
-    return table
-
-
-def _fold_char(char: str, table: dict[int, str]) -> str:
-    if char.isascii():
-        return char
-    if char in _INVISIBLE_LETTERS:
-        return ""
-    category = unicodedata.category(char)
-    if category in ("Mn", "Me", "Cf"):  # accents, combining marks, zero-width and bidi marks
-        return ""
-    digit = unicodedata.decimal(char, None)
-    if digit is not None:
-        return str(digit)
-    if category == "Pd" or char == "\u2212":
-        return "-"
-    if category in ("Zs", "Zl", "Zp"):
-        return " "
-    if char in _DOTS:
-        return _DOTS[char]
-    if char in _AT_LIKE:
-        return _AT_LIKE[char]
-    return table.get(ord(char), char)
-
-
-def fold(text: str) -> str:
-    """The text with look-alikes made plain ASCII where they can be, invisible marks dropped.
-
-    Compatibility forms are unfolded (fullwidth, mathematical letters, ligatures), accents
-    dropped, digits of any script made 0-9, dashes made `-`, and letters that look like
-    an ASCII letter (Cyrillic а, Greek ο, dotless ı) replaced by it. Case is kept.
-    """
-    table = _confusable_table()
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(_fold_char(c, table) for c in decomposed)
-
-
-_NUMBER_WORDS = {
-    "zero": "0",
-    "one": "1",
-    "two": "2",
-    "three": "3",
-    "four": "4",
-    "five": "5",
-    "six": "6",
-    "seven": "7",
-    "eight": "8",
-    "nine": "9",
-}
-# Five or more number words in a row is a number spelled out, not a sentence.
-_SPELLED_NUMBER = re.compile(
-    rf"\b(?:{'|'.join(_NUMBER_WORDS)})(?:[\s,-]+(?:{'|'.join(_NUMBER_WORDS)})){{4,}}\b",
-    re.IGNORECASE,
-)
-_DIGIT_GAP = re.compile(r"(?<=\d)[\s.\-_/]{1,3}(?=\d)")
-_SPACED_DIGITS = re.compile(r"(?<!\d)\d(?:[\s.\-_/]{1,3}\d){5,}(?!\d)")
-
-
-def _words_to_digits(text: str) -> str:
-    return _SPELLED_NUMBER.sub(
-        lambda m: " ".join(_NUMBER_WORDS[w.lower()] for w in re.findall(r"[a-zA-Z]+", m[0])),
-        text,
-    )
-
-
-def _join_spaced_digits(text: str) -> str:
-    """`0 2 0 7 9 4 6` -> `0207946`: digits typed one by one with gaps are one number."""
-    return _SPACED_DIGITS.sub(lambda m: re.sub(r"\D", "", m[0]), text)
-
-
-def squeeze_digits(text: str) -> str:
-    """Digits with spaces, dots, dashes or slashes between them written as one run."""
-    return _DIGIT_GAP.sub("", text)
-
-
-# --- Private data ----------------------------------------------------------------------
-
-# Bounded everywhere, so that no text makes the search slow: addresses are short.
-_ATOM = r"[a-z0-9!#$%&'*+=?^_`{|}~-]{1,64}"
-_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-_AT = r"(?P<at>\s{0,3}@\s{0,3}|\s{0,3}[(\[{<]\s{0,3}at\s{0,3}[)\]}>]\s{0,3}|\s{1,3}at\s{1,3})"
-# A real dot has no spaces around it ("to show. More at ..." is two sentences).
-_DOT = r"(?:\.|\s{0,3}[(\[{<]\s{0,3}dot\s{0,3}[)\]}>]\s{0,3}|\s{1,3}dot\s{1,3})"
-_EMAIL = regex.compile(
-    rf"(?<![a-z0-9._%+-])(?P<local>{_ATOM}(?:{_DOT}{_ATOM}){{0,8}}){_AT}"
-    rf"(?P<domain>{_LABEL}(?:{_DOT}{_LABEL}){{1,8}})",
-    regex.IGNORECASE,
-)
-_DOT_FORM = re.compile(r"\s*[(\[{<]\s*dot\s*[)\]}>]\s*|\s+dot\s+|\.", re.IGNORECASE)
-_MAILBOX_SIGNS = re.compile(r"[._+\-0-9]")
-
-
-@cache
-def _suffixes() -> tldextract.TLDExtract:
-    # The public suffix list shipped with tldextract; never fetched.
-    return tldextract.TLDExtract(cache_dir=None, suffix_list_urls=(), extra_suffixes=_RESERVED_TLDS)
-
-
-def is_domain(host: str) -> bool:
-    """Whether `host` ends in a public suffix (or a reserved one such as `.example`)."""
-    labels = host.lower().strip(".").split(".")
-    if len(labels) < 2 or not all(labels):
-        return False
-    result = _suffixes()(host.lower())
-    return bool(result.suffix) and bool(result.domain)
-
-
-def _emails(text: str) -> list[tuple[str, tuple[int, int]]]:
-    """E-mail addresses in folded text, written plainly or disguised, with where they are."""
-    found: list[tuple[str, tuple[int, int]]] = []
-    # Overlapped: "me at jo.smith@mail.com" first tries `me at jo.smith`, which fails.
-    for match in _EMAIL.finditer(text, overlapped=True):
-        labels = [part for part in _DOT_FORM.split(match["domain"]) if part]
-        # The domain may have run into the next sentence ("at lumo.example. Thanks"):
-        # drop labels from the end until it is a real domain.
-        while len(labels) >= 2 and not is_domain(".".join(labels)):
-            labels.pop()
-        if len(labels) < 2:
-            continue
-        local = ".".join(part for part in _DOT_FORM.split(match["local"]) if part)
-        bare_at = match["at"].strip().lower() == "at"
-        dots_spelled = bool(re.search(r"dot", match["domain"], re.IGNORECASE))
-        # "find us at lumo.example" is a sentence; "jo.smith at mail.com" is an address.
-        if bare_at and not dots_spelled and not _MAILBOX_SIGNS.search(local):
-            continue
-        start, end = match.span()
-        if any(start < seen_end and seen_start < end for _, (seen_start, seen_end) in found):
-            continue  # "smith at mail dot com" inside "jo dot smith at mail dot com"
-        found.append((f"{local}@{'.'.join(labels)}".lower(), (start, end)))
-    return found
-
-
-def _phones(variants: Sequence[str], regions: Sequence[str]) -> list[str]:
-    found: dict[str, str] = {}
-    for text in dict.fromkeys(variants):  # the same text once
-        for region in regions or ("ZZ",):
-            for match in phonenumbers.PhoneNumberMatcher(
-                text, region, leniency=phonenumbers.Leniency.VALID
-            ):
-                key = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
-                found.setdefault(key, match.raw_string)
-    return list(found.values())
-
-
-_DIGIT_RUN = re.compile(r"\d(?:[ \-.]{0,2}\d)*")
-_CARD_FIRST_DIGITS = "23456"  # Mastercard 2-series, Amex/Diners/JCB, Visa, Mastercard, Discover
-
-
-def _cards(text: str) -> list[str]:
-    found = []
-    for run in _DIGIT_RUN.finditer(text):
-        groups = re.split(r"[ \-.]{1,2}", run[0])
-        for start in range(len(groups)):
-            digits = ""
-            for group in groups[start:]:
-                digits += group
-                if len(digits) > 19:
-                    break
-                if (
-                    len(digits) >= 13
-                    and digits[0] in _CARD_FIRST_DIGITS
-                    and luhn.is_valid(digits)
-                    and digits not in found
-                ):
-                    found.append(digits)
-    return found
-
-
-_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{1,4}){3,8}")
-
-
-def _ibans(text: str) -> list[str]:
-    found = []
-    for match in _IBAN.finditer(text.upper()):
-        parts = match[0].split(" ")
-        while parts:
-            candidate = "".join(parts)
-            if len(candidate) >= 15 and iban.is_valid(candidate):
-                found.append(candidate)
-                break
-            parts.pop()
-    return found
-
-
-def _accounts(variants: Sequence[str], patterns: Sequence[str]) -> tuple[list[str], list[int]]:
-    """Matches of the playbook's account patterns, and the patterns that ran out of time."""
-    found: list[str] = []
-    slow: list[int] = []
-    for index, pattern in enumerate(patterns):
-        compiled = regex.compile(pattern, regex.IGNORECASE)
-        for text in variants:
-            try:
-                match = compiled.search(text, timeout=REGEX_TIMEOUT)
-            except TimeoutError:
-                slow.append(index)
-                break
-            if match and match[0].strip():
-                found.append(match[0].strip())
-                break
-    return found, slow
-
-
-def mask(value: str) -> str:
-    """Enough of a private value to recognise it, not enough to leak it: `jo…om`."""
-    value = value.strip()
-    if len(value) <= 6:
-        return value[0] + "…" if value else "…"
-    return f"{value[:2]}…{value[-2:]}"
-
-
-def _mask_email(address: str) -> str:
-    local, _, domain = address.partition("@")
-    return f"{local[:1]}…@{domain}"
-
-
-def _listed(values: Iterable[str]) -> str:
-    return ", ".join(mask(v) for v in values)
-
-
 _MOVE = "remove it and ask the customer to write to us privately"
 
 
 def _private_findings(folded: str, emails: list[str], policy: Policy) -> list[Finding]:
     findings = []
-    numbers = _words_to_digits(folded)
-    variants = [numbers, _join_spaced_digits(numbers)]
-    squeezed = squeeze_digits(numbers)
+    numbers = words_to_digits(folded)
+    variants = [numbers, join_spaced_digits(numbers)]
     if policy.private_data:
         if emails:
-            findings.append(
-                Finding(
-                    Rule.PRIVATE_DATA,
-                    f"an e-mail address ({', '.join(_mask_email(e) for e in emails)}); {_MOVE}",
-                )
-            )
-        if cards := _cards(numbers):
+            shown = ", ".join(private.mask_email(e) for e in emails)
+            findings.append(Finding(Rule.PRIVATE_DATA, f"an e-mail address ({shown}); {_MOVE}"))
+        cards = private.cards(numbers)
+        if cards:
             findings.append(
                 Finding(
                     Rule.PRIVATE_DATA,
@@ -370,27 +119,30 @@ def _private_findings(folded: str, emails: list[str], policy: Policy) -> list[Fi
                     f" {_MOVE}, and never to send us the card number",
                 )
             )
-        card_digits = set(cards)
         phones = [
             p
-            for p in _phones(variants, policy.phone_regions)
-            if re.sub(r"\D", "", p) not in card_digits
+            for p in private.phones(variants, policy.phone_regions)
+            if re.sub(r"\D", "", p) not in cards
         ]
         if phones:
             findings.append(
-                Finding(Rule.PRIVATE_DATA, f"a phone number ({_listed(phones)}); {_MOVE}")
+                Finding(Rule.PRIVATE_DATA, f"a phone number ({private.listed(phones)}); {_MOVE}")
             )
-        if ibans := _ibans(squeeze_digits(folded)):
+        if ibans := private.ibans(squeeze_digits(folded)):
             findings.append(
-                Finding(Rule.PRIVATE_DATA, f"a bank account number ({_listed(ibans)}); {_MOVE}")
+                Finding(
+                    Rule.PRIVATE_DATA, f"a bank account number ({private.listed(ibans)}); {_MOVE}"
+                )
             )
     if policy.account_patterns:
-        accounts, slow = _accounts([*variants, squeezed], policy.account_patterns)
+        accounts, slow = private.account_numbers(
+            [*variants, squeeze_digits(numbers)], policy.account_patterns
+        )
         if accounts:
             findings.append(
                 Finding(
                     Rule.PRIVATE_DATA,
-                    f"an order or account number ({_listed(accounts)}); {_MOVE}",
+                    f"an order or account number ({private.listed(accounts)}); {_MOVE}",
                 )
             )
         for index in slow:
@@ -585,7 +337,7 @@ def check_reply(text: str, policy: Policy, *, analyzer: SentimentAnalyzer | None
                 " retype it without them",
             )
         )
-    addresses = _emails(folded)
+    addresses = private.emails(folded)
     findings += _private_findings(folded, [a for a, _ in addresses], policy)
     if hits := _phrase_hits(folded, policy.banned_phrases):
         quoted = ", ".join(f'"{h}"' for h in hits)
