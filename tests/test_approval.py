@@ -459,3 +459,103 @@ def test_approval_request_payload_round_trips() -> None:
     request = ApprovalRequest.from_payload(_payload(text="<!channel> hi", author="x"))
     assert request.text == "<!channel> hi" and request.reasons == ("tone: x",)
     assert ApprovalRequest.from_payload(request.payload()) == request
+
+
+async def test_a_held_answer_on_a_source_without_replies_is_posted_by_hand(
+    ready: ConsoleHarness,
+) -> None:
+    from bot.domain.mentions import Author, Item, Triage
+
+    h = ready
+    await h.app.database.write(
+        mentions.ingest, source="blog",
+        items=[(Item(external_id="e1", text="Outage post", author=Author("status"),
+                     url="https://blog.example/outage"),
+                Triage("complaint", -0.5, "high", "support", "test"))],
+        cursor=None, now=h.app.clock.now(), channel_of={"support": "console:#support"},
+    )  # fmt: skip
+    assert "waits for a lead's approval" in await h.say("reply 4 Calm down, it is fixed.")
+    assert await h.say("approve 4", "dana") == (
+        "Approved alice's answer to #4; they will post it by hand."
+    )
+    told = "dana approved your answer to #4; post it by hand at https://blog.example/outage."
+    assert f"(only alice sees this) {told}" in h.output()
+    stored = await h.app.database.read(replies.for_mention, mention=4)
+    assert [r.status for r in stored] == ["manual"]
+    events = await h.app.database.read(mentions.events, number=4)
+    assert events[-1].action.value == "answer" and events[-1].detail["public"] is False
+    assert public_rows(h) == 0
+
+
+async def test_template_answers_skip_the_guardrails_but_share_the_queue(
+    ready: ConsoleHarness,
+) -> None:
+    """An answer with the playbook's own text (an SLA holding reply) is not checked, but is
+    queued by the same function as every other public reply."""
+    from bot.workflow import answer
+
+    h = ready
+    await h.app.database.write(
+        answer, number=2, actor="allhands", text="Back at 9, calm down!", now=h.app.clock.now(),
+        can_reply=True,
+    )  # fmt: skip
+    await h.app.outbox.drain()
+    assert sent(h) == [("a2", "Back at 9, calm down!")] and public_rows(h) == 1
+
+
+async def test_hostile_text_in_approvals_cannot_drive_the_terminal(ready: ConsoleHarness) -> None:
+    h = ready
+    await h.say("reply 2 Calm down <!channel> @here")
+    await h.say("reject 2 no\x1b[2J\x07 <!everyone>", "dana")
+    await h.say("reply 3 Shut up\u202e")  # refused: hidden text
+    printed = h.output()
+    assert "\x1b" not in printed and "\x07" not in printed
+    assert "> Calm down <!channel> @here" in printed  # shown as text: a terminal pings no one
+    assert "rejected your answer to #2: no[2J <!everyone>." in printed
+
+
+async def test_thread_messages_on_unknown_mentions_are_refused(ready: ConsoleHarness) -> None:
+    answer = await ready.app.workflow.thread_message(99, "hi", Context(actor="alice"))
+    assert (answer.ok, answer.text) == (False, "There is no #99. `list` shows what is open.")
+
+
+@pytest.mark.parametrize(
+    ("guardrails", "problem"),
+    [
+        ("phone_regions: [XX]", "guardrails.phone_regions[0]: 'XX' is not a country code; write"
+         " two letters, e.g. US, GB, PT"),
+        ("link_domains: ['https://lumo.example/x']", "guardrails.link_domains[0]:"
+         " 'https://lumo.example/x' is not a domain; write it like lumo.example (no https://"
+         " and no path)"),
+        ("account_patterns: ['LU-(']", "guardrails.account_patterns[0]: regex does not"
+         " compile"),
+        ("approval: {first_replies: -1}", "guardrails.approval.first_replies: must be 0 or"
+         " more, not -1"),
+        ("approval: {on_hodl: true}", "guardrails.approval.on_hodl: unknown key (did you mean"
+         " 'on_hold'?)"),
+    ],
+)  # fmt: skip
+def test_bad_guardrails_are_refused_with_file_and_line(
+    tmp_path: Path, guardrails: str, problem: str
+) -> None:
+    from bot.errors import ConfigError
+
+    book = tmp_path / "book.yaml"
+    book.write_text(
+        f"teams:\n  care:\n    channel: console:#care\nguardrails:\n  {guardrails}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_playbooks(book)
+    assert f"{book}:5: {problem}" in str(caught.value)
+
+
+def test_phone_regions_and_domains_are_read_as_written(tmp_path: Path) -> None:
+    book = tmp_path / "book.yaml"
+    book.write_text(
+        "teams:\n  care:\n    channel: console:#care\nguardrails:\n"
+        "  phone_regions: [pt, ES]\n  link_domains: [WWW.Lumo.example]\n",
+        encoding="utf-8",
+    )
+    rails = load_playbooks(book).teams["care"].guardrails
+    assert rails.phone_regions == ["PT", "ES"] and rails.link_domains == ["lumo.example"]

@@ -140,6 +140,8 @@ TABLE: list[tuple[str, str]] = [
     ("Visit еvil.com", "refused:link_domain"),  # Cyrillic е
     # Hidden or empty text, and length.
     ("\u202eThanks, fixed", "refused:hidden_text"),
+    ("Thanks\x1b[2J, fixed", "refused:hidden_text"),
+    ("Thanks 👩\u200d💻 team", "allowed"),  # a zero-width joiner inside an emoji is fine
     (".", "refused:empty"),
     (f"{ZW}{ZW}", "refused:empty"),
     ("A" + "a" * 280, "refused:length"),

@@ -308,7 +308,9 @@ def _tone_findings(
 
 # --- The check -------------------------------------------------------------------------
 
-_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
+# Text-reordering (bidi) controls and control characters: what they do on a platform is
+# not what the writer saw. Zero-width joiners stay allowed: emoji sequences need them.
+_HIDDEN = re.compile("[\u202a-\u202e\u2066-\u2069\x00-\x08\x0b-\x1f\x7f]")
 
 
 def check_reply(text: str, policy: Policy, *, analyzer: SentimentAnalyzer | None = None) -> Verdict:
@@ -329,11 +331,11 @@ def check_reply(text: str, policy: Policy, *, analyzer: SentimentAnalyzer | None
                     f" {policy.max_length:,}. Shorten it by {length - policy.max_length:,}.",
                 )
             )
-    if _BIDI.search(text):
+    if _HIDDEN.search(text):
         findings.append(
             Finding(
                 Rule.HIDDEN_TEXT,
-                "the reply has characters that reverse or reorder text (bidi controls);"
+                "the reply has invisible control characters or characters that reorder text;"
                 " retype it without them",
             )
         )
