@@ -128,24 +128,30 @@ class App:
     def _connector(self, spec: SourceSpec) -> Connector:
         assert self.http is not None
         cls = connector_class(spec.kind)
-        return cls(source_id=spec.id, config=spec.config, http=self.http)
+        return cls(source_id=spec.id, config=spec.config, http=self.http, clock=self.clock)
 
     async def poll_source(self, source_id: str) -> PollResult:
         """Poll one source now and wake the outbox if anything came in."""
+        every = next((s.every for s in self.playbooks.sources if s.id == source_id), None)
         result = await poll(
             self.connectors[source_id],
             database=self.database,
             triager=self.triager,
             channel_of=self.playbooks.channel_of(),
             clock=self.clock,
+            every=every,
         )
         if result.new or result.follow_ups:
             self.outbox.wake()
         return result
 
     async def poll_all(self) -> list[PollResult]:
-        """Poll every source once."""
-        return [await self.poll_source(source_id) for source_id in self.connectors]
+        """Poll every source that polls (webhook sources are pushed to) once."""
+        return [
+            await self.poll_source(source_id)
+            for source_id, connector in self.connectors.items()
+            if connector.polls
+        ]
 
     async def stop(self) -> None:
         """Stop the worker, close HTTP and the store."""

@@ -1,4 +1,4 @@
-"""The `allhands` command: run, demo, check."""
+"""The `allhands` command: run, demo, check, sources."""
 
 from __future__ import annotations
 
@@ -94,6 +94,33 @@ def check(
         f"kind:    {triage.kind} · urgency {triage.urgency} · sentiment {triage.sentiment:+.2f}"
     )
     click.echo(f"rule:    {triage.rule}")
+
+
+@main.command(name="sources")
+def sources_command() -> None:
+    """Show how each source is doing: last success, last error, items seen.
+
+    Reads the store at $ALLHANDS_DB and the playbooks; exits 1 when a source is failing.
+    """
+    from bot import source_report
+    from bot.clock import SystemClock
+
+    settings = Settings.from_env()
+    configured: dict[str, tuple[str, bool]] = {}
+    try:
+        playbooks = load_playbooks(settings.playbooks)
+        configured = {s.id: (s.kind, s.enabled) for s in playbooks.sources}
+    except AllhandsError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        click.echo(f"(playbooks not read: {first}; showing what the store knows)", err=True)
+    health = source_report.read_health(settings.db_path)
+    if health is None:
+        click.echo(f"No store at {settings.db_path} (ALLHANDS_DB): nothing was read yet.", err=True)
+        health = {}
+    found = source_report.lines(health, configured, now=SystemClock().now())
+    click.echo(source_report.render(found))
+    if any(not line.healthy for line in found):
+        sys.exit(1)
 
 
 @main.command()

@@ -269,9 +269,20 @@ def preview_decision(
     return decision, blockers
 
 
-def policy_for(guardrails: Guardrails, connector: Connector | None, source: str) -> Policy:
-    """The text rules for a reply on `source` under these guardrails."""
+def policy_for(guardrails: Guardrails, connector: Connector | None, mention: Mention) -> Policy:
+    """The text rules for a reply to `mention` under these guardrails.
+
+    Length is measured on the text as the platform will receive it (`reply_text` may put
+    the author's handle in front) and counted the platform's way.
+    """
     limits = connector.limits if connector is not None and connector.can_reply else None
+    count: Callable[[str], int] = len
+    if connector is not None and limits is not None:
+        measure, posted = limits.count, connector.reply_text
+
+        def count(text: str) -> int:
+            return measure(posted(mention, text))
+
     return Policy(
         private_data=guardrails.private_data,
         account_patterns=tuple(guardrails.account_patterns),
@@ -283,8 +294,8 @@ def policy_for(guardrails: Guardrails, connector: Connector | None, source: str)
         tone_check=guardrails.tone_check,
         phone_regions=tuple(guardrails.phone_regions),
         max_length=limits.max_length if limits is not None else None,
-        count=limits.count if limits is not None else len,
-        platform=source,
+        count=count,
+        platform=mention.source,
     )
 
 
@@ -370,7 +381,7 @@ class ReplyDesk:
 
     async def check(self, setting: Setting, text: str) -> Verdict:
         """The guardrails' verdict on `text` as an answer in `setting`."""
-        policy = policy_for(setting.guardrails, setting.connector, setting.mention.source)
+        policy = policy_for(setting.guardrails, setting.connector, setting.mention)
         # Phone-number parsing and VADER are CPU work: off the event loop.
         return await asyncio.to_thread(check_reply, text, policy, analyzer=self.analyzer)
 
@@ -465,7 +476,7 @@ class ReplyDesk:
         )
         mention = setting.mention
         connector = setting.connector
-        policy = policy_for(setting.guardrails, connector, mention.source)
+        policy = policy_for(setting.guardrails, connector, mention)
         lines = [f"Preview of your reply to #{number}; nothing is sent."]
         if setting.can_reply and connector is not None:
             post = f"post {mention.url}" if mention.url else "post"
@@ -487,8 +498,11 @@ class ReplyDesk:
             )
         else:
             lines.append(f"Length: {length:,} characters; {mention.source} sets no limit.")
-        lines.append("Text:")
-        lines += [f"  {line}" for line in text.splitlines() or [""]]
+        posted = text
+        if setting.can_reply and connector is not None:
+            posted = connector.reply_text(mention, text)
+        lines.append("Text, exactly as it would be posted:")
+        lines += [f"  {line}" for line in posted.splitlines() or [""]]
         if decision.outcome == "refuse":
             lines.append("Verdict: it would be refused.")
             lines += lines_of(decision.refused) + _then_held(decision)

@@ -39,7 +39,11 @@ def build_scheduler(app: App, *, poll_now: bool = True, reload: bool = True) -> 
 
 def sync_poll_jobs(scheduler: AsyncIOScheduler, app: App, *, poll_now: bool = True) -> None:
     """Make the polling jobs match the app's sources: add new, reschedule changed, drop gone."""
-    wanted = {spec.id: spec for spec in app.playbooks.sources if spec.id in app.connectors}
+    wanted = {
+        spec.id: spec
+        for spec in app.playbooks.sources
+        if spec.id in app.connectors and app.connectors[spec.id].polls
+    }
     for job in scheduler.get_jobs():
         if job.id.startswith("poll:") and job.id.removeprefix("poll:") not in wanted:
             job.remove()

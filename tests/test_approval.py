@@ -235,7 +235,7 @@ async def test_preview_shows_what_where_and_as_whom_and_sends_nothing(
         " customer's thread.",
         "As: the demo account of 'social' (replay: replies stay on this machine).",
         "Length: 24 of 500 characters, as social counts them.",
-        "Text:",
+        "Text, exactly as it would be posted:",
         "  Settings, then Security.",
         "Verdict: it passes every check; `reply 2 <the same text>` sends it.",
     ]

@@ -117,6 +117,31 @@ def core(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations(name="0004_sources")
+def sources_backoff_and_webhooks(db: sqlite_utils.Database) -> None:
+    """Failing sources back off; webhook signatures are remembered to refuse replays."""
+    db.executescript(
+        """
+        ALTER TABLE source_health ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE source_health ADD COLUMN retry_at TEXT;
+
+        CREATE TABLE webhook_signatures (
+            source TEXT NOT NULL,
+            signature TEXT NOT NULL,
+            seen_at TEXT NOT NULL,
+            PRIMARY KEY (source, signature)
+        );
+        CREATE INDEX webhook_signatures_seen ON webhook_signatures (seen_at);
+        """
+    )
+
+
+@migrations(name="0008_reply_threads")
+def reply_threads(db: sqlite_utils.Database) -> None:
+    """A customer answering one of our replies joins that mention's conversation."""
+    db.execute("CREATE INDEX replies_external ON replies (external_id)")
+
+
 @migrations(name="0007_guardrails")
 def guardrails(db: sqlite_utils.Database) -> None:
     """Replies held for a lead's approval, and what the lead decided."""
