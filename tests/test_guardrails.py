@@ -156,6 +156,9 @@ TABLE: list[tuple[str, str]] = [
     ("Whatever.", "held:tone"),
     ("Y0u are an idi0t", "held:tone"),
     ("Honestly, your complaint is pathetic.", "held:tone"),
+    ("You ruined it yourself.", "held:tone"),  # VADER: mostly negative, aimed at "you"
+    ("Which of your stores sell the new Star Wars ice cream? All of them!", "allowed"),
+    ("@SEPTA_SOCIAL @LUMO_HELP thank you!", "allowed"),  # handles are not shouting
 ]
 
 

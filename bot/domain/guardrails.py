@@ -264,11 +264,16 @@ HOSTILE_PHRASES = (
     "clueless",
     "whatever",
 )
-HOSTILE_COMPOUND = -0.5  # VADER compound at or below which a sentence aimed at "you" is hostile
+# A sentence aimed at "you" is hostile when VADER reads it as clearly negative and mostly
+# made of negative words: compound alone also flags "the new Star Wars ice cream".
+HOSTILE_COMPOUND = -0.4
+HOSTILE_NEGATIVE_SHARE = 0.4
 _SECOND_PERSON = re.compile(r"\b(?:you|your|yours|yourself|yourselves|u|ur|ya)\b", re.I)
 _EMPATHY = re.compile(r"\b(?:sorry|apolog\w*|regret\w*|unfortunately|understand\w*)\b", re.I)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _CAPS_WORDS = re.compile(r"\b[A-Z]{2,}(?:[\s,.!?]+[A-Z]{2,}\b){2,}")
+# Handles, hashtags and links are names, not tone: "@SEPTA_SOCIAL" is not shouting.
+_NAMES = re.compile(r"[@#][\w.@-]+|(?:https?://|www\.)\S+", re.IGNORECASE)
 
 
 def _shouting(text: str) -> bool:
@@ -282,6 +287,7 @@ def _tone_findings(
     folded: str, analyzer: SentimentAnalyzer | None, *, already: Sequence[str] = ()
 ) -> list[Finding]:
     hold = " A lead checks it first; to send it without waiting, rephrase it calmly."
+    folded = _NAMES.sub(" ", folded)
     banned = {" ".join(fold(p).casefold().split()) for p in already}
     if hits := [h for h in _phrase_hits(folded, HOSTILE_PHRASES) if h not in banned]:
         quoted = ", ".join(f'"{h}"' for h in hits[:3])
@@ -293,8 +299,8 @@ def _tone_findings(
     for sentence in _SENTENCE.split(folded):
         if not _SECOND_PERSON.search(sentence) or _EMPATHY.search(sentence):
             continue
-        compound = float(analyzer.polarity_scores(sentence[:1000])["compound"])
-        if compound <= HOSTILE_COMPOUND:
+        scores = analyzer.polarity_scores(sentence[:1000])
+        if scores["compound"] <= HOSTILE_COMPOUND and scores["neg"] >= HOSTILE_NEGATIVE_SHARE:
             quote = " ".join(sentence.split())[:60]
             return [
                 Finding(
