@@ -97,7 +97,9 @@ def approve_held(
             f"#{number} is now claimed by {holder}, so {responder}'s answer cannot be sent;"
             f" `reject {number} <reason>`, or `assign {number} {responder}` and {verb} again."
         )
-    approvals.settle(db, reply=held.reply, state="edited" if text else "approved", by=lead, now=now)
+    approvals.settle(
+        db, reply=held.reply, state="edited" if text is not None else "approved", by=lead, now=now
+    )
     detail: dict[str, Any] = {"reply": held.reply}
     if text is not None:
         detail.update(before=held.text, after=text)

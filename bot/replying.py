@@ -310,6 +310,7 @@ def approval_rules(guardrails: Guardrails) -> ApprovalRules:
 
 
 def lines_of(findings: tuple[Finding, ...]) -> list[str]:
+    """Findings as the lines of a chat answer: `- rule: what and how to fix it`."""
     return [f"- {f.line()}" for f in findings]
 
 

@@ -153,7 +153,8 @@ TABLE: list[tuple[str, str]] = [
     ("PLEASE READ THE FAQ BEFORE WRITING", "held:tone"),
     ("You are wrong and rude.", "held:tone"),
     ("Shut up.", "held:tone"),
-    ("Whatever.", "held:tone"),
+    ("Deal with it.", "held:tone"),
+    ("Whatever works for you: chat, phone or the shop.", "allowed"),
     ("Y0u are an idi0t", "held:tone"),
     ("Honestly, your complaint is pathetic.", "held:tone"),
     ("You ruined it yourself.", "held:tone"),  # VADER: mostly negative, aimed at "you"

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
 from typing import Any
@@ -262,7 +262,6 @@ HOSTILE_PHRASES = (
     "dumb",
     "pathetic",
     "clueless",
-    "whatever",
 )
 # A sentence aimed at "you" is hostile when VADER reads it as clearly negative and mostly
 # made of negative words: compound alone also flags "the new Star Wars ice cream".
@@ -406,7 +405,7 @@ class Decision:
     refused: tuple[Finding, ...] = ()
     held: tuple[Finding, ...] = ()
     approvers: tuple[str, ...] = ()
-    notes: tuple[Finding, ...] = field(default_factory=tuple)
+    notes: tuple[Finding, ...] = ()  # holds that would apply once the refusals are fixed
 
     @property
     def outcome(self) -> str:
