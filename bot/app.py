@@ -13,6 +13,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 from bot.chat import ChatAdapter
 from bot.clock import Clock, SystemClock
 from bot.delivery import OutboxWorker
+from bot.digests import DigestSender
 from bot.domain.triage import Route, Router, Triager
 from bot.ingest import PollResult, poll
 from bot.playbooks import Playbooks, SourceSpec, load_playbooks
@@ -62,6 +63,7 @@ class App:
     triager: Triager
     outbox: OutboxWorker
     workflow: Workflow
+    digests: DigestSender
 
     def __init__(
         self,
@@ -107,6 +109,12 @@ class App:
             connectors=self.connectors,
             on_change=self.outbox.wake,
             analyzer=self.analyzer,
+        )
+        self.digests = DigestSender(
+            database=self.database,
+            clock=self.clock,
+            playbooks=lambda: self.playbooks,
+            on_queued=self.outbox.wake,
         )
         await self.outbox.recover()
         await self.reloader.remember_current()

@@ -1,4 +1,4 @@
-"""The `allhands` command: run, demo, check, sources."""
+"""The `allhands` command: run, demo, check, sources, digest."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import tempfile
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import NoReturn
 
 import click
 from aiohttp import web
@@ -123,6 +124,49 @@ def sources_command() -> None:
         sys.exit(1)
 
 
+def _refuse(message: str) -> NoReturn:
+    """A one-line error and exit status 2: the command was asked something it cannot do."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+@main.command()
+@click.option("--team", "team_id", required=True, help="The team's id in the playbooks.")
+@click.option("--preview", is_flag=True, help="Print the digest here instead of sending it.")
+@click.option("--date", "day", metavar="YYYY-MM-DD", help="The day (default: yesterday).")
+@click.option("--weekly", is_flag=True, help="The weekly digest of the seven days to --date.")
+@click.option("--chart", type=click.Path(path_type=Path), default=None, help="Save the chart here.")
+@click.option("--playbooks", "playbooks_path", default=None, help="Playbooks file or folder.")
+def digest(
+    team_id: str,
+    preview: bool,
+    day: str | None,
+    weekly: bool,
+    chart: Path | None,
+    playbooks_path: str | None,
+) -> None:
+    """Print a team's digest as its leads get it, from the store at $ALLHANDS_DB."""
+    from bot.digests import PreviewError, preview_digest
+
+    if not preview:
+        _refuse("the running bot sends digests at the playbook's time; add --preview to print one")
+    settings = Settings.from_env()
+    playbooks = load_playbooks(playbooks_path or settings.playbooks)
+    try:
+        text, png = preview_digest(
+            playbooks, team_id=team_id, day=day, weekly=weekly, db_path=settings.db_path
+        )
+    except PreviewError as exc:
+        _refuse(str(exc))
+    click.echo(text)
+    if chart is not None:
+        try:
+            chart.write_bytes(png)
+        except OSError as exc:
+            _refuse(f"cannot write the chart to {chart}: {exc.strerror or exc}")
+        click.echo(f"\nChart: {chart}")
+
+
 @main.command()
 @click.option("--port", type=int, default=None, help="Port to listen on (default: $PORT or 8080).")
 @click.option("--host", default=None, help="Address to listen on (default 0.0.0.0).")
@@ -143,6 +187,12 @@ async def _serve(settings: Settings) -> None:
     # cards are printed by the console adapter so nothing is lost.
     adapters = {"console": console, "slack": console, "teams": console}
     app = App(settings=settings, adapters=adapters)
+    teams = None
+    if settings.microsoft_app_id or settings.teams_emulator:
+        from bot.chat.teams import TeamsAdapter
+
+        teams = TeamsAdapter.from_settings(settings, database=app.database, clock=app.clock)
+        app.adapters["teams"] = teams
     await app.start()
     runner = web.AppRunner(build_web_app(app))
     scheduler = build_scheduler(app)
@@ -159,6 +209,8 @@ async def _serve(settings: Settings) -> None:
         await stop.wait()
     finally:
         await runner.cleanup()
+        if teams is not None:
+            await teams.close()
         await app.stop()
 
 
@@ -220,7 +272,10 @@ async def _demo(settings: Settings, playbooks: Playbooks, actor: str) -> None:
         return answer.text
 
     session = ConsoleSession(handle=handle, adapter=console, actor=actor)
-    scheduler = build_scheduler(app, poll_now=False, reload=False) if interactive else None
+    # No digests in the demo: yesterday's would be empty and interrupt it.
+    scheduler = (
+        build_scheduler(app, poll_now=False, reload=False, digests=False) if interactive else None
+    )
     try:
         await app.poll_all()
         await app.outbox.drain()

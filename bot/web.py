@@ -1,4 +1,4 @@
-"""The HTTP side: /healthz and /webhooks/{source}; chat platforms mount here later."""
+"""The HTTP side: /healthz, /webhooks/{source}, Teams' /api/messages; Slack mounts here later."""
 
 from __future__ import annotations
 
@@ -36,4 +36,9 @@ def build_web_app(app: App) -> web.Application:
     web_app[APP_KEY] = app
     web_app.router.add_get("/healthz", healthz)
     web_app.router.add_post("/webhooks/{source}", webhook)
+    from bot.chat.teams import TeamsAdapter  # here: botbuilder is slow to import
+
+    teams = app.adapters.get("teams")
+    if isinstance(teams, TeamsAdapter):
+        web_app.router.add_post("/api/messages", teams.endpoint(app.workflow.handle))
     return web_app

@@ -171,6 +171,7 @@ class Digest(Strict):
     weekly: Weekday | None = None
     recipients: list[NonEmpty] = []
     enabled: bool = True
+    timezone: TimeZone | None = None
 
 
 class Approval(Strict):
