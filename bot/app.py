@@ -108,6 +108,7 @@ class App:
             playbooks=lambda: self.playbooks,
             connectors=self.connectors,
             on_change=self.outbox.wake,
+            analyzer=self.analyzer,
         )
         self.digests = DigestSender(
             database=self.database,

@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlite_utils
 
-from bot.chat import ChatAdapter, MessageRef
+from bot.chat import ChatAdapter, MessageRef, approval
 from bot.chat.cards import Card, build_card
 from bot.chat.text import shorten
 from bot.clock import Clock
@@ -299,6 +299,8 @@ class OutboxWorker:
             await self._adapter(platform).tell(effect.payload["person"], effect.payload["text"])
         elif kind == outbox.Kind.REPORT:
             await self._report(effect)
+        elif kind == outbox.Kind.APPROVAL_REQUEST:
+            await approval.deliver(self._adapter(effect.target or "console"), effect.payload)
         elif kind == outbox.Kind.PUBLIC_REPLY:
             assert number is not None
             await self._public_reply(effect, number)

@@ -108,3 +108,7 @@ class Connector(ABC):
     def where_to_answer(self, mention: Mention) -> str:
         """For sources that cannot reply: where a person should post the answer by hand."""
         return mention.url or "the original post"
+
+    def posting_as(self) -> str:
+        """Whose name a reply appears under on the platform, for previews."""
+        return f"the account configured for source {self.source_id!r}"

@@ -420,6 +420,11 @@ class BlueskyConnector(Connector):
 
     # Answering
 
+    def posting_as(self) -> str:
+        """The Bluesky account this source signs in as."""
+        handle = self.settings.identifier.removeprefix("@")
+        return f"@{handle} on Bluesky ({self.settings.service})"
+
     async def reply(self, mention: Mention, text: str, *, key: str) -> ExternalRef:
         """Post the answer in the customer's thread (root and parent), with link facets."""
         if key in self._sent:

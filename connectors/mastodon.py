@@ -371,6 +371,11 @@ class MastodonConnector(Connector):
 
     # Answering
 
+    def posting_as(self) -> str:
+        """The account whose access token this source holds."""
+        instance = self.settings.instance
+        return f"the account of source {self.source_id!r}'s access token on {instance}"
+
     def reply_text(self, mention: Mention, text: str) -> str:
         """The reply with the author's @acct in front, unless the text already names them."""
         acct = mention.author.handle

@@ -16,7 +16,7 @@ class ReplyView:
 
     actor: str
     text: str
-    status: str  # queued | sent | manual | failed
+    status: str  # queued | sent | manual | failed | unknown | held | rejected
     url: str = ""
 
 
@@ -121,4 +121,6 @@ _REPLY_STATUS = {
     "manual": "recorded (to be posted by hand)",
     "failed": "could not be posted",
     "unknown": "may not have been posted: check by hand",
+    "held": "waits for a lead's approval",
+    "rejected": "was rejected by a lead",
 }

@@ -36,6 +36,11 @@ class Action(StrEnum):
     IGNORE = "ignore"
     SNOOZE = "snooze"
     FOLLOW_UP = "follow_up"
+    HOLD = "hold"  # an answer waits for a lead's approval; nothing is sent
+    APPROVE = "approve"
+    EDIT = "edit"  # a lead approves with their own text
+    REJECT = "reject"
+    NOTE = "note"  # something said in the card's thread: internal, never posted
 
 
 UNCLAIMED = frozenset({State.NEW, State.OPEN, State.REOPENED})
@@ -63,6 +68,14 @@ TRANSITIONS: dict[Action, dict[State, State]] = {
         State.RESOLVED: State.REOPENED,
         State.IGNORED: State.IGNORED,
     },
+    # Holding an answer keeps the mention where it is: claimed by the writer, not answered.
+    Action.HOLD: {State.CLAIMED: State.CLAIMED, State.ANSWERED: State.ANSWERED},
+    # A lead's decision and a thread note are recorded whatever the state; sending the
+    # approved answer is a separate ANSWER, checked on its own.
+    Action.APPROVE: {s: s for s in State},
+    Action.EDIT: {s: s for s in State},
+    Action.REJECT: {s: s for s in State},
+    Action.NOTE: {s: s for s in State},
 }
 
 _REFUSALS: dict[Action, str] = {
@@ -77,6 +90,11 @@ _REFUSALS: dict[Action, str] = {
     Action.IGNORE: "cannot be ignored now",
     Action.SNOOZE: "is closed; snoozing only applies to open mentions",
     Action.FOLLOW_UP: "cannot take a follow-up",
+    Action.HOLD: "must be claimed before an answer can wait for approval",
+    Action.APPROVE: "cannot be approved now",
+    Action.EDIT: "cannot be edited now",
+    Action.REJECT: "cannot be rejected now",
+    Action.NOTE: "cannot take a note",
 }
 
 

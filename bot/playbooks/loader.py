@@ -102,6 +102,7 @@ class Playbooks:
     business_hours: dict[str, BusinessHours] = field(default_factory=dict)
     templates: dict[str, str] = field(default_factory=dict)
     admin_channel: ChannelRef | None = None
+    guardrails: Guardrails = field(default_factory=Guardrails)  # the top level, for all teams
 
     def channel_of(self) -> dict[str, str]:
         """team id -> `platform:channel`, for queuing cards."""
@@ -613,6 +614,7 @@ def _resolve(merged: _Merged, reader: _Reader, root: Path, files: list[Path]) ->
         business_hours={k: v for k, (v, _) in merged.hours.items()},
         templates={k: v for k, (v, _) in merged.templates.items()},
         admin_channel=ChannelRef.parse(merged.admin_channel[0]) if merged.admin_channel else None,
+        guardrails=base_guardrails,
     )
 
 

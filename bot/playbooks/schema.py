@@ -182,14 +182,37 @@ class Approval(Strict):
     first_replies: int = Field(default=0, ge=0)
 
 
+def _phone_region(value: str) -> str:
+    import phonenumbers
+
+    code = value.strip().upper()
+    if code not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"{value!r} is not a country code; write two letters, e.g. US, GB, PT")
+    return code
+
+
+def _link_domain(value: str) -> str:
+    domain = value.strip().lower().removeprefix("www.")
+    if not re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", domain):
+        raise ValueError(
+            f"{value!r} is not a domain; write it like lumo.example (no https:// and no path)"
+        )
+    return domain
+
+
+PhoneRegion = Annotated[str, AfterValidator(_phone_region)]
+LinkDomain = Annotated[str, AfterValidator(_link_domain)]
+
+
 class Guardrails(Strict):
     """What must never go out in public, and when a second pair of eyes is needed."""
 
     private_data: bool = True
+    phone_regions: list[PhoneRegion] = ["US", "GB"]
     account_patterns: list[Regex] = []
     banned_phrases: list[NonEmpty] = []
     sign_off: str | None = None
-    link_domains: list[NonEmpty] | None = None
+    link_domains: list[LinkDomain] | None = None
     tone_check: bool = True
     approval: Approval = Approval()
 

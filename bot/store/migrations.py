@@ -200,3 +200,28 @@ def teams(db: sqlite_utils.Database) -> None:
         CREATE INDEX teams_members_user ON teams_members (user_id);
         """
     )
+
+
+@migrations(name="0007_guardrails")
+def guardrails(db: sqlite_utils.Database) -> None:
+    """Replies held for a lead's approval, and what the lead decided."""
+    db.executescript(
+        """
+        CREATE TABLE approvals (
+            reply INTEGER PRIMARY KEY REFERENCES replies(id),
+            mention INTEGER NOT NULL REFERENCES mentions(number),
+            responder TEXT NOT NULL,
+            platform TEXT NOT NULL,
+            reasons TEXT NOT NULL DEFAULT '[]',
+            approvers TEXT NOT NULL DEFAULT '[]',
+            state TEXT NOT NULL DEFAULT 'waiting',
+            asked_at TEXT NOT NULL,
+            decided_by TEXT,
+            decided_at TEXT,
+            note TEXT,
+            original_text TEXT NOT NULL
+        );
+        -- One reply waits per mention at a time.
+        CREATE UNIQUE INDEX approvals_waiting ON approvals (mention) WHERE state = 'waiting';
+        """
+    )

@@ -21,6 +21,7 @@ class Kind(StrEnum):
     CHANNEL_NOTE = "channel_note"
     PUBLIC_REPLY = "public_reply"
     REPORT = "report"  # a digest for one person: text and an optional chart image
+    APPROVAL_REQUEST = "approval_request"  # a lead is asked to approve a held answer
 
 
 class Status(StrEnum):
