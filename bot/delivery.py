@@ -146,6 +146,7 @@ class OutboxWorker:
         self.batch = batch
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def wake(self) -> None:
         """Something was queued: look now rather than at the next tick."""
@@ -172,18 +173,27 @@ class OutboxWorker:
 
     def start(self) -> None:
         """Run in the background until `stop()`."""
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name="allhands-outbox")
 
-    async def stop(self) -> None:
-        """Stop the background loop (effects in flight finish first)."""
-        if self._task is not None:
+    async def stop(self, *, grace: float = 10.0) -> None:
+        """Stop the background loop once the pass in flight is done (cancelled after `grace`
+        seconds): an effect cut off mid-send would wait for a restart, or need a person."""
+        if self._task is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout=grace)
+        except TimeoutError:
+            log.warning("outbox pass still running after %.0f s; cancelling it", grace)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            self._task = None
+        self._task = None
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 delivered = await self.drain_once()
             except Exception:
@@ -192,6 +202,8 @@ class OutboxWorker:
             if delivered:
                 continue
             self._wake.clear()
+            if self._stopping:
+                break
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=await self._idle_time())
 
