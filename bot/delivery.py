@@ -18,14 +18,14 @@ from typing import Any
 
 import sqlite_utils
 
-from bot.chat import ChatAdapter, MessageRef
+from bot.chat import ChatAdapter, MessageRef, approval
 from bot.chat.cards import Card, build_card
 from bot.chat.text import shorten
 from bot.clock import Clock
 from bot.domain.mentions import CLOSED, Action, State
 from bot.errors import DeliveryError
 from bot.playbooks import ChannelRef
-from bot.store import mentions, outbox, people, replies
+from bot.store import digests, mentions, outbox, replies
 from bot.store.db import Database
 from connectors.base import Connector
 
@@ -41,16 +41,13 @@ def load_card(db: sqlite_utils.Database, *, number: int, now: datetime) -> Card:
     if mention.state in CLOSED:
         last = mentions.events(db, number=number)[-1]
         closed_by, closed_at = last.actor, last.at
-    answers = replies.for_mention(db, mention=number)
-    actors = [mention.claimed_by, closed_by, *(a.actor for a in answers)]
     return build_card(
         mention,
         now=now,
-        replies=answers,
+        replies=replies.for_mention(db, mention=number),
         closed_by=closed_by,
         closed_at=closed_at,
         follow_ups=len(mentions.follow_ups(db, number=number)),
-        names=people.names(db, actors=actors),
     )
 
 
@@ -96,8 +93,7 @@ def _reply_posted(
 ) -> None:
     replies.mark(db, id=reply_id, status="sent", external_id=external_id, url=url)
     outbox.finish(db, id=effect_id, now=now, result={"id": external_id, "url": url})
-    who = people.display_name(db, actor=actor)
-    text = f"{who}'s answer is posted in the customer's thread: {url or external_id}"
+    text = f"{actor}'s answer is posted in the customer's thread: {url or external_id}"
     outbox.enqueue(
         db, kind=outbox.Kind.THREAD_POST, mention=number, payload={"text": text}, now=now
     )
@@ -150,6 +146,7 @@ class OutboxWorker:
         self.batch = batch
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def wake(self) -> None:
         """Something was queued: look now rather than at the next tick."""
@@ -176,18 +173,27 @@ class OutboxWorker:
 
     def start(self) -> None:
         """Run in the background until `stop()`."""
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name="allhands-outbox")
 
-    async def stop(self) -> None:
-        """Stop the background loop (effects in flight finish first)."""
-        if self._task is not None:
+    async def stop(self, *, grace: float = 10.0) -> None:
+        """Stop the background loop once the pass in flight is done (cancelled after `grace`
+        seconds): an effect cut off mid-send would wait for a restart, or need a person."""
+        if self._task is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout=grace)
+        except TimeoutError:
+            log.warning("outbox pass still running after %.0f s; cancelling it", grace)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            self._task = None
+        self._task = None
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 delivered = await self.drain_once()
             except Exception:
@@ -196,6 +202,8 @@ class OutboxWorker:
             if delivered:
                 continue
             self._wake.clear()
+            if self._stopping:
+                break
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=await self._idle_time())
 
@@ -307,6 +315,10 @@ class OutboxWorker:
         elif kind == outbox.Kind.PRIVATE_NOTE:
             platform = effect.target or "console"
             await self._adapter(platform).tell(effect.payload["person"], effect.payload["text"])
+        elif kind == outbox.Kind.REPORT:
+            await self._report(effect)
+        elif kind == outbox.Kind.APPROVAL_REQUEST:
+            await approval.deliver(self._adapter(effect.target or "console"), effect.payload)
         elif kind == outbox.Kind.PUBLIC_REPLY:
             assert number is not None
             await self._public_reply(effect, number)
@@ -331,6 +343,18 @@ class OutboxWorker:
                 text = await self._thread_text(effect.payload)
                 await self._adapter(ref_or_none.platform).post_in_thread(ref_or_none, text)
         await self.database.write(outbox.finish, id=effect.id, now=self.clock.now(), result=done)
+
+    async def _report(self, effect: outbox.Effect) -> None:
+        stored = await self.database.read(digests.load, id=effect.payload["digest"])
+        if stored is None:
+            raise DeliveryError(f"digest {effect.payload['digest']} is not stored", permanent=True)
+        await self._adapter(effect.target or "console").send_report(
+            effect.payload["person"],
+            stored.text,
+            image=stored.chart,
+            image_name=f"digest-{stored.team}-{stored.period.replace(':', '-')}.png",
+            image_text=stored.chart_text,
+        )
 
     async def _thread_text(self, payload: dict[str, Any]) -> str:
         if "follow_up" in payload:

@@ -1,24 +1,29 @@
 """Reply drafts for chat dialogs: templates filled in, length counted as the platform counts.
 
-Platform-neutral: a chat adapter's reply dialog asks for the templates, the filled text
-of one, a running count and the problems that stop a draft from being sent, and shows
-them its own way.
+Platform-neutral, built on `bot.replying.ReplyDesk`: a chat adapter's reply dialog asks
+for the templates, the filled text of one, a running count, and the problems that would
+stop a draft (the same checks `reply` makes: claims, state, guardrails, length), and
+shows them its own way. Sending still goes through `reply N <text>`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from bot.clock import Clock
-from bot.domain import templates
-from bot.domain.mentions import UNCLAIMED, Action, Mention, State, authorise, next_state
+from bot.domain.guardrails import fill_template
+from bot.domain.hours import next_opening
+from bot.domain.mentions import UNCLAIMED, Action, State, next_state
 from bot.errors import CommandError, TransitionError
-from bot.people import PeopleDirectory
-from bot.playbooks import Playbooks
-from bot.store import mentions, people
+from bot.replying import (
+    ReplyDesk,
+    Setting,
+    approval_rules,
+    lines_of,
+    policy_for,
+    preview_decision,
+)
 from bot.store.db import Database
-from connectors.base import Connector
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,64 +35,47 @@ class Count:
 
 
 class ReplyDrafts:
-    """What a reply dialog needs: the mention, its templates, counts and checks."""
+    """What a reply dialog needs: the mention's setting, its templates, counts and checks."""
 
-    def __init__(
-        self,
-        *,
-        database: Database,
-        clock: Clock,
-        playbooks: Callable[[], Playbooks],
-        connectors: Mapping[str, Connector],
-        people: PeopleDirectory,
-    ):
+    def __init__(self, *, desk: ReplyDesk, database: Database, clock: Clock):
+        self.desk = desk
         self.database = database
         self.clock = clock
-        self.playbooks = playbooks
-        self.connectors = connectors
-        self.people = people
 
-    async def mention(self, number: int) -> Mention:
-        """The mention a reply would answer; CommandError if there is none to answer."""
-        mention = await self.database.read(mentions.get, number=number)
-        if mention is None:
-            raise CommandError(f"There is no #{number}. `list` shows what is open.")
-        if mention.root_number is not None:
-            raise CommandError(
-                f"#{number} is a later message in the conversation of #{mention.root_number};"
-                f" answer #{mention.root_number}."
-            )
-        return mention
+    async def setting(self, number: int) -> Setting:
+        """Everything about answering mention `number`; CommandError if there is none."""
+        return await self.desk.setting(number)
 
     def template_names(self) -> tuple[str, ...]:
         """The playbooks' template ids, in order."""
-        return tuple(self.playbooks().templates)
+        return tuple(self.desk.playbooks().templates)
 
-    async def from_template(self, mention: Mention, name: str, *, actor: str) -> str:
-        """Template `name` filled in for `mention`, answered by `actor`; empty if unknown."""
-        book = self.playbooks()
-        text = book.templates.get(name)
-        if text is None:
+    def from_template(self, setting: Setting, name: str, *, agent: str) -> str:
+        """Template `name` filled in for the mention, answered by `agent`; empty if unknown."""
+        template = self.desk.playbooks().templates.get(name)
+        if template is None:
             return ""
-        agent = await self.database.read(people.display_name, actor=actor)
-        team = book.teams.get(mention.team)
-        values = templates.values_for(
-            mention,
-            agent=agent,
-            team=(team.name or team.id) if team else mention.team,
-            opens_at=self._opens_at(mention.team),
-        )
-        return templates.fill(text, values).strip()
+        mention = setting.mention
+        values = {
+            "author": mention.author.handle,
+            "name": mention.author.name or mention.author.handle,
+            "number": mention.number,
+            "team": (setting.team.name or setting.team.id) if setting.team else mention.team,
+            "agent": agent,
+            "url": mention.url,
+            "opens_at": self._opens_at(setting),
+        }
+        return " ".join(fill_template(template, values).split())
 
-    def _opens_at(self, team_id: str) -> str:
-        book = self.playbooks()
-        team = book.teams.get(team_id)
-        hours_name = getattr(getattr(team, "sla", None), "hours", None)
-        hours = book.business_hours.get(hours_name) if hours_name else None
+    def _opens_at(self, setting: Setting) -> str:
+        book = self.desk.playbooks()
+        hours_id = getattr(getattr(setting.team, "sla", None), "hours", None)
+        hours = book.business_hours.get(hours_id) if hours_id else None
         if hours is None:
             return "our next working hours"
-        when = templates.next_opening(
-            now=self.clock.now(),
+        now = self.clock.now()
+        when = next_opening(
+            now=now,
             timezone=hours.timezone,
             weekdays=hours.weekdays,
             opens=hours.open,
@@ -96,51 +84,60 @@ class ReplyDrafts:
         )
         if when is None:
             return "our next working hours"
-        if when <= self.clock.now():
-            return "now"
-        return f"{when:%A %H:%M} ({hours.timezone})"
+        return "now" if when <= now else f"{when:%A %H:%M} ({hours.timezone})"
 
-    def count(self, mention: Mention, text: str) -> Count:
-        """How much room `text` leaves, counted the way the mention's platform counts."""
-        connector = self.connectors.get(mention.source)
-        if connector is None or not connector.can_reply:
+    def count(self, setting: Setting, text: str) -> Count:
+        """How much room `text` leaves, counted as the mention's platform will receive it."""
+        source = setting.mention.source
+        if not setting.can_reply:
             return Count(
                 None,
-                f"{mention.source} cannot be answered from chat: your answer is recorded and"
-                " you post it there yourself.",
+                f"{source} cannot be answered from chat: your answer is recorded and you"
+                f" post it there yourself.",
             )
-        limits = connector.limits
-        left = limits.remaining(text)
-        if left is None or limits.max_length is None:
-            return Count(None, f"{len(text):,} characters; {mention.source} sets no limit.")
+        policy = policy_for(setting.guardrails, setting.connector, setting.mention)
+        if policy.max_length is None:
+            return Count(None, f"{policy.count(text):,} characters; {source} sets no limit.")
+        left = policy.max_length - policy.count(text)
         if left >= 0:
             return Count(
-                left,
-                f"{left:,} of {limits.max_length:,} characters left, as {mention.source}"
-                " counts them.",
+                left, f"{left:,} of {policy.max_length:,} characters left, as {source} counts them."
             )
-        return Count(
-            left,
-            f"{-left:,} characters too many: {mention.source} allows {limits.max_length:,}.",
-        )
+        return Count(left, f"{-left:,} characters too many: {source} allows {policy.max_length:,}.")
 
     async def problem(self, number: int, *, actor: str, text: str) -> str | None:
-        """Why this draft cannot be sent as it is, or None when it can."""
+        """Why this draft would not go out as it is (one line each), or None when it would.
+
+        A draft that would wait for a lead's approval is not a problem: sending it asks
+        the lead, and the writer is told.
+        """
         if not text.strip():
             return "Write a reply first."
         try:
-            mention = await self.mention(number)
+            setting = await self.setting(number)
         except CommandError as exc:
             return str(exc)
-        count = self.count(mention, text)
-        if count.left is not None and count.left < 0:
-            return count.note + " Shorten it."
-        holder = await self.database.read(people.display_name, actor=mention.claimed_by)
+        mention = setting.mention
         try:
-            authorise(mention, Action.ANSWER, actor, holder_name=holder or None)
             # An unclaimed mention is claimed by its first answer.
             state = State.CLAIMED if mention.state in UNCLAIMED else mention.state
             next_state(state, Action.ANSWER, number=number)
         except TransitionError as exc:
             return str(exc)
-        return None
+        count = self.count(setting, text)
+        if count.left is not None and count.left < 0:
+            return count.note + " Shorten it."
+        verdict = await self.desk.check(setting, text)
+        decision, blockers = await self.database.read(
+            preview_decision,
+            number=number,
+            actor=actor,
+            verdict=verdict,
+            rules=approval_rules(setting.guardrails),
+            leads=setting.leads,
+            team=setting.team_id,
+        )
+        problems = [*blockers]
+        if decision.outcome == "refuse":
+            problems += lines_of(decision.refused)
+        return "\n".join(problems) or None

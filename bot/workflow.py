@@ -2,6 +2,10 @@
 
 Every state change, its audit event and the outbox rows for its effects are written in
 one transaction on the store's writer thread.
+
+Internal by default: only `reply` (checked by the guardrails) and a lead's `approve` or
+`edit` of a held answer can post anything publicly (see `bot.replying`); every other
+command, and anything typed in a card's thread (`thread_message`), stays in chat.
 """
 
 from __future__ import annotations
@@ -14,15 +18,18 @@ from typing import Any
 
 import sqlite_utils
 
+from bot.approving import ApprovalDesk
 from bot.chat.cards import audience_label
 from bot.chat.text import shorten
 from bot.clock import Clock
 from bot.domain.commands import HELP, Command, parse
 from bot.domain.durations import format_duration
 from bot.domain.mentions import ACTIVE, UNCLAIMED, Action, Mention, State, authorise
+from bot.domain.triage import SentimentAnalyzer
 from bot.errors import CommandError
 from bot.playbooks import Playbooks
-from bot.store import mentions, outbox, people, replies
+from bot.replying import ReplyDesk, load_root, send_answer
+from bot.store import mentions, outbox, replies
 from bot.store.db import Database
 from connectors.base import Connector
 
@@ -46,21 +53,7 @@ class Answer:
     ok: bool = True
 
 
-def _load(db: sqlite_utils.Database, number: int) -> Mention:
-    mention = mentions.get(db, number=number)
-    if mention is None:
-        raise CommandError(f"There is no #{number}. `list` shows what is open.")
-    if mention.root_number is not None:
-        raise CommandError(
-            f"#{number} is a later message in the conversation of #{mention.root_number};"
-            f" use #{mention.root_number}."
-        )
-    return mention
-
-
-def _holder(db: sqlite_utils.Database, mention: Mention) -> str | None:
-    """The name to show for whoever has claimed the mention."""
-    return people.display_name(db, actor=mention.claimed_by) or None
+_load = load_root
 
 
 def act(
@@ -75,7 +68,7 @@ def act(
 ) -> Mention:
     """Apply one action to a mention and queue its card update (runs in a transaction)."""
     mention = _load(db, number)
-    authorise(mention, action, actor, holder_name=_holder(db, mention))
+    authorise(mention, action, actor)
     updated = mentions.transition(
         db, mention=mention, action=action, actor=actor, now=now, changes=changes, detail=detail
     )
@@ -92,38 +85,24 @@ def answer(
     now: datetime,
     can_reply: bool,
 ) -> Mention:
-    """Record an answer, claiming the mention first if nobody has; queue the public reply."""
+    """Record an answer, claiming the mention first if nobody has; queue the public reply.
+
+    No guardrails here: a person's reply is checked by `bot.replying` before it comes this
+    far; callers with their own text (templates) call this directly.
+    """
     mention = _load(db, number)
-    authorise(mention, Action.ANSWER, actor, holder_name=_holder(db, mention))
-    if mention.state in UNCLAIMED:
-        mention = mentions.transition(
-            db,
-            mention=mention,
-            action=Action.CLAIM,
-            actor=actor,
-            now=now,
-            changes={"claimed_by": actor},
-        )
+    authorise(mention, Action.ANSWER, actor)
     status = "queued" if can_reply else "manual"
     reply_id = replies.add(db, mention=number, actor=actor, text=text, status=status, now=now)
-    updated = mentions.transition(
+    return send_answer(
         db,
         mention=mention,
-        action=Action.ANSWER,
+        reply_id=reply_id,
         actor=actor,
+        text=text,
         now=now,
-        detail={"reply": reply_id, "public": can_reply},
+        can_reply=can_reply,
     )
-    if can_reply:
-        outbox.enqueue(
-            db,
-            kind=outbox.Kind.PUBLIC_REPLY,
-            mention=number,
-            payload={"reply": reply_id, "text": text, "actor": actor},
-            now=now,
-        )
-    outbox.enqueue(db, kind=outbox.Kind.CARD_UPDATE, mention=number, now=now)
-    return updated
 
 
 def assign(
@@ -152,14 +131,24 @@ def assign(
         target=platform,
         payload={
             "person": person,
-            "text": (
-                f"{people.display_name(db, actor=actor)} gave you #{number}:"
-                f" {shorten(updated.text, 120)} {updated.url}"
-            ),
+            "text": f"{actor} gave you #{number}: {shorten(updated.text, 120)} {updated.url}",
         },
         now=now,
     )
     return updated
+
+
+def _note(db: sqlite_utils.Database, *, number: int, actor: str, text: str, now: datetime) -> None:
+    """Record an internal note on a mention (runs in a transaction)."""
+    mention = _load(db, number)
+    mentions.transition(
+        db,
+        mention=mention,
+        action=Action.NOTE,
+        actor=actor,
+        now=now,
+        detail={"text": shorten(text, 2000)},
+    )
 
 
 def _plan(
@@ -215,12 +204,21 @@ class Workflow:
         playbooks: Callable[[], Playbooks],
         connectors: Mapping[str, Connector],
         on_change: Callable[[], None] = lambda: None,
+        analyzer: SentimentAnalyzer | None = None,
     ):
         self.database = database
         self.clock = clock
         self.playbooks = playbooks
         self.connectors = connectors
         self.on_change = on_change
+        self.desk = ReplyDesk(
+            database=database,
+            clock=clock,
+            playbooks=playbooks,
+            connectors=connectors,
+            analyzer=analyzer,
+        )
+        self.leads_desk = ApprovalDesk(self.desk)
 
     async def handle(self, line: str, ctx: Context) -> Answer:
         """Parse and run one command line; every refusal is a one-line Answer, never a raise."""
@@ -240,9 +238,11 @@ class Workflow:
         number = cmd.number
         if cmd.verb == "show":
             return await self._show(number)
-        if cmd.verb == "reply":
-            return await self._reply(number, cmd.text, ctx)
-        if cmd.verb == "assign":
+        if cmd.verb == "preview":
+            return await self.desk.preview(number, cmd.text, actor=ctx.actor)
+        if cmd.verb in ("reply", "approve", "edit", "reject"):
+            result = await self._answering(cmd, ctx)
+        elif cmd.verb == "assign":
             await self.database.write(
                 assign,
                 number=number,
@@ -251,9 +251,8 @@ class Workflow:
                 platform=ctx.platform,
                 now=self.clock.now(),
             )
-            shown = await self.database.read(people.display_name, actor=cmd.text)
-            result = f"#{number} is now {shown}'s; they have been told."
-        else:
+            result = f"#{number} is now {cmd.text}'s; they have been told."
+        else:  # a plain state change
             now = self.clock.now()
             action, changes, detail, result = _plan(cmd, number, ctx.actor, now)
             await self.database.write(
@@ -268,36 +267,32 @@ class Workflow:
         self.on_change()
         return result
 
-    async def _reply(self, number: int, text: str, ctx: Context) -> str:
-        mention = await self.database.read(mentions.get, number=number)
-        if mention is None:
-            raise CommandError(f"There is no #{number}. `list` shows what is open.")
-        connector = self.connectors.get(mention.source)
-        can_reply = connector is not None and connector.can_reply
-        if connector is not None and can_reply:
-            left = connector.limits.remaining(text)
-            if left is not None and left < 0:
-                assert connector.limits.max_length is not None
-                raise CommandError(
-                    f"Your reply is {connector.limits.count(text):,} characters;"
-                    f" {mention.source} allows {connector.limits.max_length:,}."
-                    f" Shorten it by {-left:,}."
-                )
-        await self.database.write(
-            answer,
-            number=number,
-            actor=ctx.actor,
-            text=text,
-            now=self.clock.now(),
-            can_reply=can_reply,
-        )
-        self.on_change()
-        if can_reply:
-            return f"Sending your reply to #{number} on {mention.source}, in the customer's thread."
-        where = connector.where_to_answer(mention) if connector else (mention.url or "the post")
-        return (
-            f"Recorded your answer to #{number} and marked it answered. {mention.source} cannot"
-            f" be answered from chat: post it by hand at {where}"
+    async def _answering(self, cmd: Command, ctx: Context) -> str:
+        assert cmd.number is not None
+        number, who = cmd.number, {"actor": ctx.actor, "platform": ctx.platform}
+        if cmd.verb == "reply":
+            return await self.desk.reply(number, cmd.text, **who)
+        if cmd.verb == "approve":
+            return await self.leads_desk.approve(number, **who)
+        if cmd.verb == "edit":
+            return await self.leads_desk.approve(number, **who, text=cmd.text)
+        return await self.leads_desk.reject(number, cmd.text, **who)
+
+    async def thread_message(self, number: int, text: str, ctx: Context) -> Answer:
+        """Something typed in a card's thread: kept as an internal note, never posted.
+
+        Chat adapters call this for thread messages; whatever the text says (even
+        `reply 42 ...`), it is recorded in the mention's history and goes nowhere else.
+        """
+        try:
+            await self.database.write(
+                _note, number=number, actor=ctx.actor, text=text, now=self.clock.now()
+            )
+        except CommandError as exc:
+            return Answer(str(exc), ok=False)
+        return Answer(
+            f"Noted in #{number}'s history; the customer does not see it."
+            f" To answer them, use `reply {number} <text>`."
         )
 
     async def _list(self, scope: str, ctx: Context) -> str:
@@ -322,10 +317,9 @@ class Workflow:
         if not found:
             return f"{title}: nothing. Well done."
         now = self.clock.now()
-        names = await self.database.read(people.names, actors=[m.claimed_by for m in found])
         lines = [f"{title} ({len(found)}):"]
         for m in found:
-            extra = f" {names.get(m.claimed_by, m.claimed_by)}" if m.claimed_by else ""
+            extra = f" {m.claimed_by}" if m.claimed_by else ""
             if m.snoozed_until and m.snoozed_until > now:
                 extra += " (snoozed)"
             lines.append(
@@ -347,9 +341,6 @@ class Workflow:
         thread = await self.database.read(mentions.follow_ups, number=number)
         answers = await self.database.read(replies.for_mention, mention=number)
         history = await self.database.read(mentions.events, number=number)
-        names = await self.database.read(
-            people.names, actors=[*(a.actor for a in answers), *(e.actor for e in history)]
-        )
         author = mention.author
         audience = audience_label(author.audience)
         lines = [
@@ -365,14 +356,12 @@ class Workflow:
         for later in thread:
             lines.append(f"  ↳ @{later.author.handle}: {later.text}")
         for reply in answers:
-            who = names.get(reply.actor, reply.actor)
-            lines.append(f"  ⤷ answer by {who} [{reply.status}]: {reply.text}")
+            lines.append(f"  ⤷ answer by {reply.actor} [{reply.status}]: {reply.text}")
         lines.append("History:")
         for event in history:
             arrow = f"{event.from_state.value} -> " if event.from_state else ""
             lines.append(
-                f"  {event.at:%Y-%m-%d %H:%M} {names.get(event.actor, event.actor)}"
-                f" {event.action.value}"
+                f"  {event.at:%Y-%m-%d %H:%M} {event.actor} {event.action.value}"
                 f" ({arrow}{event.to_state.value})"
             )
         return "\n".join(line for line in lines if line)

@@ -103,6 +103,10 @@ class ReplayConnector(Connector):
             is_html=bool(post.get("html", False)),
         )
 
+    def posting_as(self) -> str:
+        """The demo's stand-in account."""
+        return f"the demo account of {self.source_id!r} (replay: replies stay on this machine)"
+
     async def reply(self, mention: Mention, text: str, *, key: str) -> ExternalRef:
         """Keep the reply in memory, as if posted under the customer's post."""
         self.sent.append((mention.external_id, text))

@@ -155,7 +155,10 @@ async def test_reply_claims_and_posts_on_the_platform(ready: ConsoleHarness) -> 
 async def test_reply_too_long_is_refused_before_anything_is_stored(ready: ConsoleHarness) -> None:
     h = ready
     answer = await h.say("reply 2 " + "y" * 612)
-    assert answer == "Your reply is 612 characters; social allows 500. Shorten it by 112."
+    assert answer == (
+        "Not sent: your reply to #2 breaks 1 rule (nothing was stored).\n"
+        "- length: your reply is 612 characters; social allows 500. Shorten it by 112."
+    )
     assert await state_of(h, 2) == State.OPEN
     assert h.app.connectors["social"].sent == []  # type: ignore[attr-defined]
 

@@ -47,6 +47,12 @@ ALLOWED: dict[tuple[Action, State], State] = {
     (Action.FOLLOW_UP, S.ANSWERED): S.ANSWERED,
     (Action.FOLLOW_UP, S.RESOLVED): S.REOPENED,
     (Action.FOLLOW_UP, S.IGNORED): S.IGNORED,
+    (Action.HOLD, S.CLAIMED): S.CLAIMED,
+    (Action.HOLD, S.ANSWERED): S.ANSWERED,
+    **{(Action.APPROVE, s): s for s in S},
+    **{(Action.EDIT, s): s for s in S},
+    **{(Action.REJECT, s): s for s in S},
+    **{(Action.NOTE, s): s for s in S},
 }
 PAIRS = [(a, s) for a, s in itertools.product(Action, State) if a != Action.INGEST]
 

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
@@ -25,6 +26,8 @@ from bot.chat.cards import Card
 from bot.chat.slack_blocks import card_message, text_message
 from bot.clock import Clock
 from bot.errors import DeliveryError
+from bot.store import people
+from bot.store.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,8 @@ PLATFORM = "slack"
 SCOPES = ("channels:read", "chat:write", "commands", "groups:read", "users:read")
 
 _USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
+# Slack user ids where our own texts name people (claims and events record the id).
+_USER_IN_TEXT = re.compile(r"\b[UW][A-Z0-9]{8,}\b")
 _CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
 # Slack errors that no retry can fix.
 _PERMANENT = frozenset(
@@ -253,25 +258,89 @@ class SlackChannels:
 
 
 def slack_user(person: str) -> str:
-    """The Slack user id of an actor (`slack:U123` or `U123`); DeliveryError if it is none."""
-    user = person.removeprefix(f"{PLATFORM}:")
-    if not _USER_ID.fullmatch(user):
+    """The Slack user id of an actor; DeliveryError if it is not one."""
+    if not _USER_ID.fullmatch(person):
         raise DeliveryError(
             f"{person!r} is not a Slack user; name people with an @mention", permanent=True
         )
-    return user
+    return person
+
+
+class SlackPeople:
+    """Slack users' names from users.info, kept in the people directory (bot.store.people).
+
+    A name is looked up when its person acts and at most once per `max_age`; a failed
+    look-up keeps the name already known (or the id) rather than stopping anything.
+    """
+
+    def __init__(
+        self,
+        *,
+        client: AsyncWebClient,
+        database: Database,
+        clock: Clock,
+        max_age: timedelta = timedelta(days=1),
+    ):
+        self.client = client
+        self.database = database
+        self.clock = clock
+        self.max_age = max_age
+        self._fetched: dict[str, datetime] = {}
+
+    async def ensure(self, user_id: str) -> str:
+        """The name of a Slack user, looked up if not done within `max_age`; never raises."""
+        now = self.clock.now()
+        fetched = self._fetched.get(user_id)
+        if fetched is None or now - fetched >= self.max_age:
+            try:
+                name = await self.lookup(user_id)
+            except DeliveryError as exc:
+                log.warning("Slack: could not look up the name of %s: %s", user_id, exc)
+            else:
+                await self.database.write(
+                    people.remember, id=user_id, name=name, platform=PLATFORM, now=now
+                )
+                self._fetched[user_id] = now
+        known = await self.database.read(people.names, ids=[user_id])
+        return known.get(user_id, user_id)
+
+    async def lookup(self, user_id: str) -> str:
+        """The name Slack shows for a user (users.info): display name, else real name."""
+        response = await call_slack("users.info", lambda: self.client.users_info(user=user_id))
+        user = response.get("user") or {}
+        profile = user.get("profile") or {}
+        name = (
+            profile.get("display_name")
+            or profile.get("real_name")
+            or user.get("real_name")
+            or user.get("name")
+            or user_id
+        )
+        return str(name)[:80]
+
+    async def named(self, text: str) -> str:
+        """`text` with the Slack user ids it holds replaced by the people's names."""
+        ids = set(_USER_IN_TEXT.findall(text))
+        if not ids:
+            return text
+        names = await self.database.read(people.names, ids=ids)
+        return _USER_IN_TEXT.sub(lambda m: names.get(m.group(0), m.group(0)), text)
 
 
 class SlackAdapter:
-    """The ChatAdapter for Slack."""
+    """The ChatAdapter for Slack. People are named by their Slack user id in our texts and
+    shown by name (`SlackPeople.named`) as each message is made."""
 
     platform = PLATFORM
 
-    def __init__(self, *, client: AsyncWebClient, clock: Clock, per_second: float = 1.0):
+    def __init__(
+        self, *, client: AsyncWebClient, clock: Clock, database: Database, per_second: float = 1.0
+    ):
         self.client = client
         self.clock = clock
         self.pacer = ChannelPacer(clock=clock, per_second=per_second)
         self.channels = SlackChannels(client=client, clock=clock)
+        self.people = SlackPeople(client=client, database=database, clock=clock)
 
     async def _send(
         self,
@@ -311,15 +380,22 @@ class SlackAdapter:
         )
         return MessageRef(PLATFORM, str(response["channel"]), str(response["ts"]))
 
+    async def named_card(self, card: Card) -> Card:
+        """The card with people's names where its status has their Slack ids."""
+        return replace(card, status=await self.people.named(card.status))
+
+    async def _card(self, card: Card) -> dict[str, Any]:
+        return card_message(await self.named_card(card))
+
     async def post_card(self, channel: str, card: Card) -> MessageRef:
         """Post a mention card (Block Kit) in a channel given as `#name` or id."""
         channel_id = await self.channels.resolve(channel)
-        return await self._post(channel_id, card_message(card))
+        return await self._post(channel_id, await self._card(card))
 
     async def post_message(self, channel: str, text: str) -> MessageRef:
         """Post a plain message (escaped) in a channel given as `#name` or id."""
         channel_id = await self.channels.resolve(channel)
-        return await self._post(channel_id, text_message(text))
+        return await self._post(channel_id, text_message(await self.people.named(text)))
 
     async def update_card(self, ref: MessageRef, card: Card) -> None:
         """Replace a posted card with its new state, in place (chat.update).
@@ -327,7 +403,7 @@ class SlackAdapter:
         Not paced per channel: Slack limits chat.update per workspace (Tier 3), so a card
         update never queues behind a channel's backlog of new cards; its 429s are obeyed.
         """
-        message = card_message(card)
+        message = await self._card(card)
         await self._send(
             ref.channel,
             "chat.update",
@@ -338,13 +414,14 @@ class SlackAdapter:
 
     async def post_in_thread(self, ref: MessageRef, text: str) -> MessageRef:
         """Post a message (escaped) in a card's thread."""
-        return await self._post(ref.channel, text_message(text), thread_ts=ref.id)
+        message = text_message(await self.people.named(text))
+        return await self._post(ref.channel, message, thread_ts=ref.id)
 
     async def tell(self, person: str, text: str, *, channel: str | None = None) -> None:
         """Tell one person something: ephemeral in `channel` (not paced: Slack does not count
         it against the channel), else in their DM with the app."""
         user = slack_user(person)
-        message = text_message(text)
+        message = text_message(await self.people.named(text))
         if channel is not None:
             channel_id = await self.channels.resolve(channel)
             await self._send(
@@ -357,19 +434,21 @@ class SlackAdapter:
             return
         await self._post(user, message)
 
-    async def person_name(self, user_id: str) -> str:
-        """The name Slack shows for a user (users.info): display name, else real name."""
-        response = await call_slack("users.info", lambda: self.client.users_info(user=user_id))
-        user = response.get("user") or {}
-        profile = user.get("profile") or {}
-        name = (
-            profile.get("display_name")
-            or profile.get("real_name")
-            or user.get("real_name")
-            or user.get("name")
-            or user_id
-        )
-        return str(name)[:80]
+    async def send_report(
+        self,
+        person: str,
+        text: str,
+        *,
+        image: bytes | None = None,
+        image_name: str = "",
+        image_text: str = "",
+    ) -> None:
+        """Send a digest in the person's DM with the app, its chart as the figures' table.
+
+        Showing the image itself would need the files:write scope; the table says the same.
+        """
+        body = f"{text}\n```\n{image_text}\n```" if image_text else text
+        await self._post(slack_user(person), text_message(await self.people.named(body)))
 
 
 def is_channel_id(text: str) -> bool:

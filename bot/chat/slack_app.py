@@ -32,6 +32,7 @@ from slack_sdk.signature import Clock as SignatureClock
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.chat.cards import Card
 from bot.chat.slack import PLATFORM, SlackAdapter, call_slack
 from bot.chat.slack_blocks import (
     REPLY_TEXT_BLOCK,
@@ -51,10 +52,10 @@ from bot.delivery import load_card
 from bot.domain.mentions import UNCLAIMED, State
 from bot.drafts import ReplyDrafts
 from bot.errors import CommandError, ConfigError, DeliveryError, Problem
-from bot.people import PeopleDirectory, actor_id
 from bot.playbooks import Playbooks
+from bot.replying import Setting
 from bot.settings import Settings
-from bot.store import mentions, seen
+from bot.store import mentions, webhooks
 from bot.store.db import Database
 from bot.workflow import Context, Workflow
 
@@ -65,11 +66,13 @@ EVENTS = ("app_home_opened",)  # the bot events the manifest subscribes to
 DEFAULT_API_URL = "https://slack.com/api/"
 REQUEST_TIMEOUT = 10.0  # seconds for one Web API call; the outbox retries after that
 SIGNATURE_WINDOW = timedelta(minutes=5)  # Slack's own rule for a request's timestamp
+EVENT_MEMORY = timedelta(hours=1)  # Slack retries an event three times within minutes
 HOME_MINE = 10
 HOME_QUEUE = 8
 _STATE_BUTTONS = re.compile(r"^allhands_(claim|resolve|release|reopen)$")
 _NUMBER = re.compile(r"\d{1,9}")
 _SNOOZE = re.compile(r"(\d{1,9}) (" + "|".join(d for d, _ in SNOOZE_CHOICES) + ")")
+ERROR_TEXT = 1500  # what a dialog error shows at most
 _AUTH_ERRORS = ("invalid_auth", "not_authed", "token_revoked", "account_inactive")
 
 
@@ -162,7 +165,6 @@ class SlackBot:
         database: Database,
         workflow: Workflow,
         drafts: ReplyDrafts,
-        people: PeopleDirectory,
         playbooks: Callable[[], Playbooks],
         per_second: float = 1.0,
     ):
@@ -172,7 +174,6 @@ class SlackBot:
         self.database = database
         self.workflow = workflow
         self.drafts = drafts
-        self.people = people
         self.playbooks = playbooks
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT))
         base_url = settings.slack_api_url or DEFAULT_API_URL
@@ -182,7 +183,10 @@ class SlackBot:
             session=self.http,
             logger=logging.getLogger("bot.chat.slack.web"),
         )
-        self.adapter = SlackAdapter(client=self.client, clock=clock, per_second=per_second)
+        self.adapter = SlackAdapter(
+            client=self.client, clock=clock, database=database, per_second=per_second
+        )
+        self.people = self.adapter.people
         secret = settings.slack_signing_secret
         self.verifier = (
             SignatureVerifier(secret, clock=_ClockForSignatures(clock)) if secret else None
@@ -197,7 +201,6 @@ class SlackBot:
         )
         self.socket: AsyncSocketModeHandler | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        people.register(PLATFORM, self.adapter.person_name)
         self._listen()
 
     # ---- lifecycle
@@ -283,8 +286,9 @@ class SlackBot:
             log.warning("Slack: refused a request with a bad or stale signature")
             return web.json_response({"error": "invalid request"}, status=401)
         first = await self.database.write(
-            seen.first_time,
-            key=f"slack-signature:{signature}",
+            webhooks.remember,
+            source="slack",
+            signature=signature,
             now=self.clock.now(),
             keep=2 * SIGNATURE_WINDOW,
         )
@@ -319,7 +323,11 @@ class SlackBot:
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
         if event_id:
             first = await self.database.write(
-                seen.first_time, key=f"slack-event:{event_id}", now=self.clock.now()
+                webhooks.remember,
+                source="slack-event",
+                signature=str(event_id),
+                now=self.clock.now(),
+                keep=EVENT_MEMORY,
             )
             if not first:
                 log.info("Slack: event %s delivered again; it was handled already", event_id)
@@ -333,16 +341,15 @@ class SlackBot:
         self.spawn(self._run_command(command, respond), "slash command")
 
     async def _run_command(self, command: dict[str, Any], respond: AsyncRespond) -> None:
-        user = str(command.get("user_id", ""))
-        actor = actor_id(PLATFORM, user)
+        actor = str(command.get("user_id", ""))
         try:
             line = command_from_slack(str(command.get("text", "")))
         except CommandError as exc:
             await self._respond(respond, str(exc))
             return
         await self.people.ensure(actor)
-        if line.startswith("assign ") and f" {PLATFORM}:" in line:
-            await self.people.ensure(line.rsplit(" ", 1)[1])
+        if line.startswith("assign "):
+            await self.people.ensure(line.rsplit(" ", 1)[1])  # the person given the mention
         context = Context(
             actor=actor,
             platform=PLATFORM,
@@ -358,7 +365,7 @@ class SlackBot:
             replace_original=False,
             unfurl_links=False,
             unfurl_media=False,
-            **text_message(text),
+            **text_message(await self.people.named(text)),
         )
 
     async def _on_button(
@@ -382,12 +389,11 @@ class SlackBot:
 
     async def _run_click(self, line: str, body: dict[str, Any], respond: AsyncRespond) -> None:
         user = str(body["user"]["id"])
-        actor = actor_id(PLATFORM, user)
-        await self.people.ensure(actor)
+        await self.people.ensure(user)
         channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
             "channel_id"
         )
-        context = Context(actor=actor, platform=PLATFORM, channel=self._playbook_channel(channel))
+        context = Context(actor=user, platform=PLATFORM, channel=self._playbook_channel(channel))
         answer = await self.workflow.handle(line, context)
         if self._from_home(body):
             await self.publish_home(user, notice=None if answer.ok else answer.text)
@@ -412,7 +418,7 @@ class SlackBot:
     async def _open_reply(self, number: int, body: dict[str, Any], respond: AsyncRespond) -> None:
         user = str(body["user"]["id"])
         try:
-            mention = await self.drafts.mention(number)
+            setting = await self.drafts.setting(number)
         except CommandError as exc:
             if self._from_home(body):
                 await self.publish_home(user, notice=str(exc))
@@ -421,22 +427,36 @@ class SlackBot:
             return
         channel = (body.get("channel") or {}).get("id")
         origin = {"home": "1"} if self._from_home(body) or not channel else {"channel": channel}
-        form = ReplyForm(
-            number=number,
-            author=f"@{mention.author.handle}",
-            source=mention.source,
-            mention_text=mention.text,
-            templates=self.drafts.template_names(),
-            text="",
-            count_note=self.drafts.count(mention, "").note,
-            origin=origin,
-        )
+        form = self._form(setting, text="", version=0, template=None, origin=origin)
         trigger = str(body.get("trigger_id", ""))
         await call_slack(
             "views.open", lambda: self.client.views_open(trigger_id=trigger, view=reply_modal(form))
         )
         # Templates say who answers: have the name ready for when one is picked.
-        await self.people.ensure(actor_id(PLATFORM, user))
+        await self.people.ensure(user)
+
+    def _form(
+        self,
+        setting: Setting,
+        *,
+        text: str,
+        version: int,
+        template: str | None,
+        origin: dict[str, str],
+    ) -> ReplyForm:
+        mention = setting.mention
+        return ReplyForm(
+            number=mention.number,
+            author=f"@{mention.author.handle}",
+            source=mention.source,
+            mention_text=mention.text,
+            templates=self.drafts.template_names(),
+            text=text,
+            count_note=self.drafts.count(setting, text).note,
+            version=version,
+            template=template,
+            origin=origin,
+        )
 
     async def _redraw(self, body: dict[str, Any], *, template: str | None, typed: str) -> None:
         """views.update the dialog: a picked template refills the text, typing recounts."""
@@ -445,21 +465,16 @@ class SlackBot:
         number = meta.get("number")
         if not isinstance(number, int):
             return
-        mention = await self.drafts.mention(number)
+        setting = await self.drafts.setting(number)
         version = int(meta.get("version", 0))
         text = typed
         if template is not None:
-            actor = actor_id(PLATFORM, str(body["user"]["id"]))
-            text = await self.drafts.from_template(mention, template, actor=actor)
+            agent = await self.people.ensure(str(body["user"]["id"]))
+            text = self.drafts.from_template(setting, template, agent=agent)
             version += 1  # a new block id makes Slack show the new text
-        form = ReplyForm(
-            number=number,
-            author=f"@{mention.author.handle}",
-            source=mention.source,
-            mention_text=mention.text,
-            templates=self.drafts.template_names(),
+        form = self._form(
+            setting,
             text=text,
-            count_note=self.drafts.count(mention, text).note,
             version=version,
             template=template or _selected_template(view),
             origin=meta.get("origin") or {},
@@ -494,29 +509,28 @@ class SlackBot:
     ) -> None:
         # Checked before the ack: Slack shows these errors in the dialog, under the text.
         user = str(body["user"]["id"])
-        actor = actor_id(PLATFORM, user)
         block_id, text = _text_value(view)
         meta = _metadata(view)
         number = meta.get("number")
         if not isinstance(number, int):
             await ack(response_action="errors", errors={block_id: "This dialog is out of date."})
             return
-        problem = await self.drafts.problem(number, actor=actor, text=text)
+        problem = await self.drafts.problem(number, actor=user, text=text)
         if problem is not None:
-            await ack(response_action="errors", errors={block_id: problem[:300]})
+            shown = await self.people.named(problem)
+            await ack(response_action="errors", errors={block_id: shown[:ERROR_TEXT]})
             return
         await ack()
         origin = meta.get("origin") or {}
         self.spawn(self._send_reply(number, text.strip(), user, origin), "reply")
 
     async def _send_reply(self, number: int, text: str, user: str, origin: dict[str, str]) -> None:
-        actor = actor_id(PLATFORM, user)
-        await self.people.ensure(actor)
+        await self.people.ensure(user)
         channel = origin.get("channel")
-        context = Context(actor=actor, platform=PLATFORM, channel=self._playbook_channel(channel))
+        context = Context(actor=user, platform=PLATFORM, channel=self._playbook_channel(channel))
         answer = await self.workflow.handle(f"reply {number} {text}", context)
         if channel:
-            await self.adapter.tell(actor, answer.text, channel=channel)
+            await self.adapter.tell(user, answer.text, channel=channel)
         else:
             await self.publish_home(user, notice=answer.text)
 
@@ -528,11 +542,9 @@ class SlackBot:
 
     async def publish_home(self, user: str, *, notice: str | None = None) -> None:
         """Show a person their claimed mentions and their teams' open queues (views.publish)."""
-        actor = actor_id(PLATFORM, user)
-        await self.people.ensure(actor)
-        now = self.clock.now()
+        await self.people.ensure(user)
         mine = await self.database.read(
-            mentions.find, states=(State.CLAIMED, State.ANSWERED), claimed_by=actor, limit=500
+            mentions.find, states=(State.CLAIMED, State.ANSWERED), claimed_by=user, limit=500
         )
         teams, note = await self._teams_of(user)
         queues = []
@@ -540,20 +552,29 @@ class SlackBot:
             waiting = await self.database.read(
                 mentions.find, states=UNCLAIMED, team=team, limit=500
             )
-            cards = [
-                await self.database.read(load_card, number=m.number, now=now)
-                for m in waiting[:HOME_QUEUE]
-            ]
             label = self.playbooks().teams[team].name or team
-            queues.append(HomeQueue(team=label, cards=tuple(cards), total=len(waiting)))
-        my_cards = [
-            await self.database.read(load_card, number=m.number, now=now) for m in mine[:HOME_MINE]
-        ]
+            cards = await self._cards([m.number for m in waiting[:HOME_QUEUE]])
+            queues.append(HomeQueue(team=label, cards=cards, total=len(waiting)))
         view = home_view(
-            mine=my_cards, mine_total=len(mine), queues=queues, notice=notice, note=note
+            mine=await self._cards([m.number for m in mine[:HOME_MINE]]),
+            mine_total=len(mine),
+            queues=queues,
+            notice=await self.people.named(notice) if notice else None,
+            note=note,
         )
         await call_slack(
             "views.publish", lambda: self.client.views_publish(user_id=user, view=view)
+        )
+
+    async def _cards(self, numbers: list[int]) -> tuple[Card, ...]:
+        now = self.clock.now()
+        return tuple(
+            [
+                await self.adapter.named_card(
+                    await self.database.read(load_card, number=number, now=now)
+                )
+                for number in numbers
+            ]
         )
 
     async def _teams_of(self, user: str) -> tuple[list[str], str | None]:

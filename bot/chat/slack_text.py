@@ -127,7 +127,7 @@ def mentioned_user(text: str) -> str | None:
 def command_from_slack(text: str) -> str:
     """A slash command's text in the shared grammar, Slack's markup undone.
 
-    `assign` keeps the person as their Slack id (`slack:U0123ABCD`), which is what claims
+    `assign` keeps the person as their Slack user id (`U0123ABCD`), which is what claims
     record; CommandError if the person is not an @mention.
     """
     verb, _, rest = text.strip().partition(" ")
@@ -139,4 +139,4 @@ def command_from_slack(text: str) -> str:
     user = mentioned_user(person)
     if user is None:
         raise CommandError("Name the person with an @mention, e.g. `/allhands assign 42 @dana`.")
-    return f"assign {from_slack(number)} slack:{user}"
+    return f"assign {from_slack(number)} {user}"

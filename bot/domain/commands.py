@@ -16,11 +16,15 @@ allhands commands (type them after /allhands):
   claim N                 take #N: you answer it
   release N               give #N back to the team
   reply N <text>          answer #N publicly, in the customer's thread
+  preview N <text>        what `reply` would post, where and as whom; sends nothing
   resolve N               #N is done
   reopen N                #N needs attention again
   ignore N <reason>       #N needs no answer (say why)
   snooze N <duration>     hide #N for a while: 30m, 4h, 2d
   assign N <person>       give #N to someone
+  approve N               (leads) post the answer to #N that waits for approval
+  edit N <text>           (leads) post your text instead of the waiting answer
+  reject N <reason>       (leads) do not post the waiting answer; its writer is told why
   help                    this list"""
 
 LIST_SCOPES = ("open", "mine", "team", "all")
@@ -44,8 +48,11 @@ _NEEDS_TEXT = {
     "ignore": "why, e.g. `ignore 42 spam`",
     "snooze": "for how long, e.g. `snooze 42 2h`",
     "assign": "to whom, e.g. `assign 42 @dana`",
+    "preview": "the reply to check, e.g. `preview 42 Thanks, we are on it`",
+    "edit": "the text to post instead, e.g. `edit 42 Sorry about that, we are on it`",
+    "reject": "why, e.g. `reject 42 too sharp, please soften it`",
 }
-_NUMBER_ONLY = ("show", "claim", "release", "resolve", "reopen")
+_NUMBER_ONLY = ("show", "claim", "release", "resolve", "reopen", "approve")
 VERBS = ("help", "list", *_NUMBER_ONLY, *_NEEDS_TEXT)
 
 

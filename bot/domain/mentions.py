@@ -36,6 +36,11 @@ class Action(StrEnum):
     IGNORE = "ignore"
     SNOOZE = "snooze"
     FOLLOW_UP = "follow_up"
+    HOLD = "hold"  # an answer waits for a lead's approval; nothing is sent
+    APPROVE = "approve"
+    EDIT = "edit"  # a lead approves with their own text
+    REJECT = "reject"
+    NOTE = "note"  # something said in the card's thread: internal, never posted
 
 
 UNCLAIMED = frozenset({State.NEW, State.OPEN, State.REOPENED})
@@ -63,6 +68,14 @@ TRANSITIONS: dict[Action, dict[State, State]] = {
         State.RESOLVED: State.REOPENED,
         State.IGNORED: State.IGNORED,
     },
+    # Holding an answer keeps the mention where it is: claimed by the writer, not answered.
+    Action.HOLD: {State.CLAIMED: State.CLAIMED, State.ANSWERED: State.ANSWERED},
+    # A lead's decision and a thread note are recorded whatever the state; sending the
+    # approved answer is a separate ANSWER, checked on its own.
+    Action.APPROVE: {s: s for s in State},
+    Action.EDIT: {s: s for s in State},
+    Action.REJECT: {s: s for s in State},
+    Action.NOTE: {s: s for s in State},
 }
 
 _REFUSALS: dict[Action, str] = {
@@ -77,6 +90,11 @@ _REFUSALS: dict[Action, str] = {
     Action.IGNORE: "cannot be ignored now",
     Action.SNOOZE: "is closed; snoozing only applies to open mentions",
     Action.FOLLOW_UP: "cannot take a follow-up",
+    Action.HOLD: "must be claimed before an answer can wait for approval",
+    Action.APPROVE: "cannot be approved now",
+    Action.EDIT: "cannot be edited now",
+    Action.REJECT: "cannot be rejected now",
+    Action.NOTE: "cannot take a note",
 }
 
 
@@ -173,32 +191,28 @@ class Event:
     id: int | None = None
 
 
-def authorise(
-    mention: Mention, action: Action, actor: str, *, holder_name: str | None = None
-) -> None:
+def authorise(mention: Mention, action: Action, actor: str) -> None:
     """Refuse what would step on someone else's claim; TransitionError says who has it.
 
     Everyone may act on any mention, except that a mention someone has claimed is theirs
     to answer, release, resolve or ignore, so that two people never answer one customer.
-    `holder_name` is how to call the claimer in the refusal (default: their id).
     """
     holder = mention.claimed_by
-    shown = holder_name or holder
     ref = mention.ref
     mine = holder == actor
     if action == Action.CLAIM and holder and mention.state in (State.CLAIMED, State.ANSWERED):
         if mine:
             raise TransitionError(f"You already have {ref}.")
-        raise TransitionError(f"{ref} is already claimed by {shown}.")
+        raise TransitionError(f"{ref} is already claimed by {holder}.")
     if holder is None or mine:
         return
     if action == Action.ANSWER and mention.state in (State.CLAIMED, State.ANSWERED):
         raise TransitionError(
-            f"{ref} is claimed by {shown}; ask them, or `assign {mention.number} <you>` first."
+            f"{ref} is claimed by {holder}; ask them, or `assign {mention.number} <you>` first."
         )
     if action == Action.RELEASE:
-        raise TransitionError(f"{ref} is claimed by {shown}; only they can release it.")
+        raise TransitionError(f"{ref} is claimed by {holder}; only they can release it.")
     if action in (Action.RESOLVE, Action.IGNORE) and mention.state == State.CLAIMED:
         raise TransitionError(
-            f"{ref} is claimed by {shown}, who may be answering it now; ask them first."
+            f"{ref} is claimed by {holder}, who may be answering it now; ask them first."
         )

@@ -13,6 +13,7 @@ from datetime import date, time, timedelta
 from functools import cache
 from typing import Annotated, Any, Literal
 
+import regex
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from bot.domain.durations import parse_duration
@@ -53,8 +54,8 @@ def _time_of_day(value: Any) -> time:
 
 def _regex(value: str) -> str:
     try:
-        re.compile(value)
-    except re.error as exc:
+        regex.compile(value)
+    except regex.error as exc:
         raise ValueError(f"regex does not compile: {exc.msg} at position {exc.pos}") from None
     return value
 
@@ -170,6 +171,7 @@ class Digest(Strict):
     weekly: Weekday | None = None
     recipients: list[NonEmpty] = []
     enabled: bool = True
+    timezone: TimeZone | None = None
 
 
 class Approval(Strict):
@@ -180,14 +182,37 @@ class Approval(Strict):
     first_replies: int = Field(default=0, ge=0)
 
 
+def _phone_region(value: str) -> str:
+    import phonenumbers
+
+    code = value.strip().upper()
+    if code not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"{value!r} is not a country code; write two letters, e.g. US, GB, PT")
+    return code
+
+
+def _link_domain(value: str) -> str:
+    domain = value.strip().lower().removeprefix("www.")
+    if not re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", domain):
+        raise ValueError(
+            f"{value!r} is not a domain; write it like lumo.example (no https:// and no path)"
+        )
+    return domain
+
+
+PhoneRegion = Annotated[str, AfterValidator(_phone_region)]
+LinkDomain = Annotated[str, AfterValidator(_link_domain)]
+
+
 class Guardrails(Strict):
     """What must never go out in public, and when a second pair of eyes is needed."""
 
     private_data: bool = True
+    phone_regions: list[PhoneRegion] = ["US", "GB"]
     account_patterns: list[Regex] = []
     banned_phrases: list[NonEmpty] = []
     sign_off: str | None = None
-    link_domains: list[NonEmpty] | None = None
+    link_domains: list[LinkDomain] | None = None
     tone_check: bool = True
     approval: Approval = Approval()
 

@@ -117,23 +117,111 @@ def core(db: sqlite_utils.Database) -> None:
     )
 
 
-@migrations(name="0002_slack")
-def slack(db: sqlite_utils.Database) -> None:
-    """People's display names (cached from the chat platform) and requests already handled."""
+@migrations(name="0004_sources")
+def sources_backoff_and_webhooks(db: sqlite_utils.Database) -> None:
+    """Failing sources back off; webhook signatures are remembered to refuse replays."""
     db.executescript(
         """
-        CREATE TABLE people (
-            actor TEXT PRIMARY KEY,          -- platform:id, e.g. slack:U0123ABCD
+        ALTER TABLE source_health ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE source_health ADD COLUMN retry_at TEXT;
+
+        CREATE TABLE webhook_signatures (
+            source TEXT NOT NULL,
+            signature TEXT NOT NULL,
+            seen_at TEXT NOT NULL,
+            PRIMARY KEY (source, signature)
+        );
+        CREATE INDEX webhook_signatures_seen ON webhook_signatures (seen_at);
+        """
+    )
+
+
+@migrations(name="0006_digest")
+def digest(db: sqlite_utils.Database) -> None:
+    """Digests made: one per team and period, so a restart never sends one twice."""
+    db.executescript(
+        """
+        CREATE TABLE digests (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            team TEXT NOT NULL,
+            period TEXT NOT NULL,
+            starts_at TEXT NOT NULL,
+            ends_at TEXT NOT NULL,
+            text TEXT NOT NULL,
+            chart_text TEXT NOT NULL DEFAULT '',
+            chart BLOB,
+            recipients TEXT NOT NULL DEFAULT '[]',
+            created_at TEXT NOT NULL,
+            UNIQUE (team, period)
+        );
+        CREATE INDEX mentions_team_updated ON mentions (team, updated_at);
+        """
+    )
+
+
+@migrations(name="0008_reply_threads")
+def reply_threads(db: sqlite_utils.Database) -> None:
+    """A customer answering one of our replies joins that mention's conversation."""
+    db.execute("CREATE INDEX replies_external ON replies (external_id)")
+
+
+@migrations(name="0003_teams")
+def teams(db: sqlite_utils.Database) -> None:
+    """People's display names, and where the bot can reach Teams conversations and people."""
+    db.executescript(
+        """
+        CREATE TABLE IF NOT EXISTS people (
+            id TEXT PRIMARY KEY,
+            platform TEXT NOT NULL,
             name TEXT NOT NULL,
-            fetched_at TEXT NOT NULL
+            updated_at TEXT NOT NULL
         );
 
-        -- Signatures of signed requests and ids of platform events, so that a replayed
-        -- request is refused and a retried event is not processed twice.
-        CREATE TABLE seen_requests (
-            key TEXT PRIMARY KEY,
-            seen_at TEXT NOT NULL
+        CREATE TABLE teams_conversations (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            service_url TEXT NOT NULL,
+            tenant_id TEXT NOT NULL DEFAULT '',
+            bot_id TEXT NOT NULL,
+            team_id TEXT,
+            name TEXT NOT NULL DEFAULT '',
+            updated_at TEXT NOT NULL
         );
-        CREATE INDEX seen_requests_at ON seen_requests (seen_at);
+
+        CREATE TABLE teams_members (
+            person TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            tenant_id TEXT NOT NULL DEFAULT '',
+            service_url TEXT NOT NULL,
+            bot_id TEXT NOT NULL,
+            chat_id TEXT,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX teams_members_user ON teams_members (user_id);
+        """
+    )
+
+
+@migrations(name="0007_guardrails")
+def guardrails(db: sqlite_utils.Database) -> None:
+    """Replies held for a lead's approval, and what the lead decided."""
+    db.executescript(
+        """
+        CREATE TABLE approvals (
+            reply INTEGER PRIMARY KEY REFERENCES replies(id),
+            mention INTEGER NOT NULL REFERENCES mentions(number),
+            responder TEXT NOT NULL,
+            platform TEXT NOT NULL,
+            reasons TEXT NOT NULL DEFAULT '[]',
+            approvers TEXT NOT NULL DEFAULT '[]',
+            state TEXT NOT NULL DEFAULT 'waiting',
+            asked_at TEXT NOT NULL,
+            decided_by TEXT,
+            decided_at TEXT,
+            note TEXT,
+            original_text TEXT NOT NULL
+        );
+        -- One reply waits per mention at a time.
+        CREATE UNIQUE INDEX approvals_waiting ON approvals (mention) WHERE state = 'waiting';
         """
     )

@@ -20,6 +20,8 @@ class Kind(StrEnum):
     PRIVATE_NOTE = "private_note"
     CHANNEL_NOTE = "channel_note"
     PUBLIC_REPLY = "public_reply"
+    REPORT = "report"  # a digest for one person: text and an optional chart image
+    APPROVAL_REQUEST = "approval_request"  # a lead is asked to approve a held answer
 
 
 class Status(StrEnum):

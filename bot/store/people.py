@@ -1,4 +1,8 @@
-"""People's display names, cached from their chat platform; actors are `platform:id`."""
+"""The people directory: the name to show for each person id a chat platform gives us.
+
+Actors are recorded by the platform's stable id (a Teams user's AAD object id, say);
+chat shows their names. Platform-neutral: every adapter may add to it.
+"""
 
 from __future__ import annotations
 
@@ -8,34 +12,26 @@ from datetime import datetime
 import sqlite_utils
 
 
-def remember(db: sqlite_utils.Database, *, actor: str, name: str, now: datetime) -> None:
-    """Store (or refresh) the name shown for an actor."""
+def remember(
+    db: sqlite_utils.Database, *, id: str, name: str, platform: str, now: datetime
+) -> None:
+    """Record (or refresh) the name of a person."""
+    if not id or not name:
+        return
     db.execute(
-        "INSERT INTO people (actor, name, fetched_at) VALUES (?, ?, ?)"
-        " ON CONFLICT(actor) DO UPDATE SET name = excluded.name, fetched_at = excluded.fetched_at",
-        [actor, name, now.isoformat()],
+        "INSERT INTO people (id, platform, name, updated_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (id) DO UPDATE SET name = excluded.name, platform = excluded.platform,"
+        " updated_at = excluded.updated_at WHERE people.name != excluded.name",
+        [id, platform, name[:200], now.isoformat()],
     )
 
 
-def known(db: sqlite_utils.Database, *, actor: str) -> tuple[str, datetime] | None:
-    """The stored name of an actor and when it was fetched, or None."""
-    row = db.execute("SELECT name, fetched_at FROM people WHERE actor = ?", [actor]).fetchone()
-    return (row[0], datetime.fromisoformat(row[1])) if row else None
-
-
-def names(db: sqlite_utils.Database, *, actors: Iterable[str | None]) -> dict[str, str]:
-    """actor -> name for those of `actors` whose name is known."""
-    wanted = sorted({a for a in actors if a})
+def names(db: sqlite_utils.Database, *, ids: Iterable[str]) -> dict[str, str]:
+    """The known names of these people, by id (unknown ids are left out)."""
+    wanted = sorted(set(ids))
     if not wanted:
         return {}
     rows = db.execute(
-        f"SELECT actor, name FROM people WHERE actor IN ({', '.join('?' * len(wanted))})", wanted
+        f"SELECT id, name FROM people WHERE id IN ({', '.join('?' * len(wanted))})", wanted
     ).fetchall()
-    return {actor: name for actor, name in rows}
-
-
-def display_name(db: sqlite_utils.Database, *, actor: str | None) -> str:
-    """The name to show for an actor: its stored name, else the actor as written."""
-    if not actor:
-        return ""
-    return names(db, actors=[actor]).get(actor, actor)
+    return dict(rows)

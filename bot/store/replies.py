@@ -7,12 +7,13 @@ from datetime import datetime
 import sqlite_utils
 
 from bot.chat.cards import ReplyView
+from bot.store import outbox
 
 
 def add(
     db: sqlite_utils.Database, *, mention: int, actor: str, text: str, status: str, now: datetime
 ) -> int:
-    """Record an answer; status is `queued` (to be posted) or `manual` (post it by hand)."""
+    """Record an answer: `queued` (to be posted), `manual` (post it by hand) or `held`."""
     cursor = db.execute(
         "INSERT INTO replies (mention, actor, text, at, status) VALUES (?, ?, ?, ?, ?)",
         [mention, actor, text, now.isoformat(), status],
@@ -36,3 +37,38 @@ def for_mention(db: sqlite_utils.Database, *, mention: int) -> list[ReplyView]:
         "SELECT actor, text, status, url FROM replies WHERE mention = ? ORDER BY id", [mention]
     ).fetchall()
     return [ReplyView(actor=a, text=t, status=s, url=u or "") for a, t, s, u in rows]
+
+
+def queue_public(
+    db: sqlite_utils.Database, *, mention: int, reply: int, text: str, actor: str, now: datetime
+) -> int:
+    """Queue an answer to be posted in the customer's thread; the only place that does.
+
+    Every public reply (a person's, one a lead approved, an SLA holding reply) is queued
+    here, inside the transaction that records it.
+    """
+    return outbox.enqueue(
+        db,
+        kind=outbox.Kind.PUBLIC_REPLY,
+        mention=mention,
+        payload={"reply": reply, "text": text, "actor": actor},
+        now=now,
+    )
+
+
+def release(db: sqlite_utils.Database, *, id: int, status: str, text: str | None = None) -> bool:
+    """A held answer goes ahead (`queued` or `manual`), with a lead's text if edited."""
+    cursor = db.execute(
+        "UPDATE replies SET status = ?, text = coalesce(?, text) WHERE id = ? AND status = 'held'",
+        [status, text, id],
+    )
+    return cursor.rowcount == 1
+
+
+def count_given(db: sqlite_utils.Database, *, actor: str) -> int:
+    """How many answers a person has given that went out or are going (not held or rejected)."""
+    row = db.execute(
+        "SELECT count(*) FROM replies WHERE actor = ? AND status NOT IN ('held', 'rejected')",
+        [actor],
+    ).fetchone()
+    return int(row[0])

@@ -17,6 +17,7 @@ from bot.clock import FakeClock
 from bot.domain.mentions import Author, Mention, State
 from bot.errors import DeliveryError
 from bot.store import outbox
+from bot.store.db import Database
 from tests.conftest import write_posts
 from tests.fakes.slack_api import BOT_TOKEN, Failure, SlackFake
 from tests.slack.conftest import BILLING, SUPPORT, SlackHarness
@@ -117,21 +118,23 @@ async def test_nothing_is_sent_twice_after_a_restart(slack: SlackHarness, tmp_pa
     slack.app = app  # for the fixture's clean-up
 
 
-async def test_timeouts_and_broken_connections_are_transient() -> None:
+async def test_timeouts_and_broken_connections_are_transient(database: Database) -> None:
     clock = FakeClock()
     fake = await SlackFake(clock=lambda: clock.now().timestamp()).start()
     fake.add_channel(BILLING, "billing")
     http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=0.2))
     try:
         client = AsyncWebClient(token=BOT_TOKEN, base_url=fake.api_url, session=http)
-        adapter = SlackAdapter(client=client, clock=clock)
+        adapter = SlackAdapter(client=client, clock=clock, database=database)
         fake.fail("chat.postMessage", Failure(delay=1.0))
         with pytest.raises(DeliveryError) as slow:
             await adapter.post_message(BILLING, "hello")
         assert slow.value.transient and "timed out" in str(slow.value)
         closed = AsyncWebClient(token=BOT_TOKEN, base_url="http://127.0.0.1:9/api/", session=http)
         with pytest.raises(DeliveryError) as refused:
-            await SlackAdapter(client=closed, clock=clock).post_message(BILLING, "hello")
+            await SlackAdapter(client=closed, clock=clock, database=database).post_message(
+                BILLING, "hello"
+            )
         assert refused.value.transient
         with pytest.raises(DeliveryError) as missing:
             await adapter.post_message("#nowhere", "hello")
@@ -142,7 +145,7 @@ async def test_timeouts_and_broken_connections_are_transient() -> None:
         await fake.close()
 
 
-async def test_card_updates_do_not_queue_behind_a_channels_new_cards() -> None:
+async def test_card_updates_do_not_queue_behind_a_channels_new_cards(database: Database) -> None:
     clock = FakeClock()
     fake = await SlackFake(clock=lambda: clock.now().timestamp()).start()
     fake.add_channel(BILLING, "billing")
@@ -151,6 +154,7 @@ async def test_card_updates_do_not_queue_behind_a_channels_new_cards() -> None:
         adapter = SlackAdapter(
             client=AsyncWebClient(token=BOT_TOKEN, base_url=fake.api_url, session=http),
             clock=clock,
+            database=database,
         )
         card = await adapter.post_message(BILLING, "a card")
         adapter.pacer.hold(BILLING, 3600)  # as if an hour of new cards were queued
@@ -169,5 +173,5 @@ def sample() -> Mention:
     return Mention(
         number=1, source="s", external_id="1", url="", author=Author("ann"), text="hi",
         state=State.CLAIMED, team="billing", kind="question", urgency="normal", sentiment=0.0,
-        created_at=now, received_at=now, claimed_by="slack:U0DANA0001",
+        created_at=now, received_at=now, claimed_by="U0DANA0001",
     )  # fmt: skip

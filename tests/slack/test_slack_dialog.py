@@ -118,6 +118,12 @@ async def test_reply_dialog_refuses_what_the_workflow_would(slack: SlackHarness)
     _, body, _ = await slack.send(slack.submission_body(view, "Thanks!"))
     assert "#3 is resolved" in json.loads(body)["errors"]["allhands_reply_text_0"]
     assert await slack.app.database.read(replies.for_mention, mention=2) == []
+    # The team's guardrails speak in the dialog too, before anything is stored.
+    view = await _open_dialog(slack, 1, BILLING)
+    _, body, _ = await slack.send(slack.submission_body(view, "Mail me at dana.s@lumo.example"))
+    error = json.loads(body)["errors"]["allhands_reply_text_0"]
+    assert error.startswith("- private_data: an e-mail address (")
+    assert await slack.app.database.read(replies.for_mention, mention=1) == []
     # A dialog whose metadata was tampered with is refused, not crashed on.
     forged = {**view, "private_metadata": "{not json"}
     _, body, _ = await slack.send(slack.submission_body(forged, "Thanks!"))
@@ -160,7 +166,7 @@ async def test_app_home_shows_mine_and_my_teams_queue_with_buttons(slack: SlackH
     await slack.settle()
     assert "Yours (2)" in json.dumps(slack.fake.homes[DANA]["blocks"])
     mention = await slack.app.database.read(mentions.get, number=1)
-    assert mention is not None and mention.claimed_by == f"slack:{DANA}"
+    assert mention is not None and mention.claimed_by == DANA
     # ... and a refusal is shown at the top of App Home.
     await slack.click(
         {"action_id": "allhands_claim", "type": "button", "value": "1",

@@ -46,7 +46,7 @@ async def test_slash_command_is_acked_fast_and_answered_privately(slack: SlackHa
     assert answer["response_type"] == "ephemeral"
     assert answer["text"].startswith("#1 is yours.")
     mention = await slack.app.database.read(mentions.get, number=1)
-    assert mention is not None and mention.claimed_by == f"slack:{DANA}"
+    assert mention is not None and mention.claimed_by == DANA
     card = slack.card(BILLING, 1)
     assert "Claimed by Dana Scully" in str(card["blocks"])
     assert [e.get("action_id") for e in card["blocks"][-1]["elements"]] == [
@@ -58,9 +58,7 @@ async def test_slash_command_is_acked_fast_and_answered_privately(slack: SlackHa
     assert "Yours (1):" in slack.fake.responses[-1][1]["text"]
     assert "Dana Scully" in slack.fake.responses[-1][1]["text"]
     assert len(slack.fake.calls_to("users.info")) == 1
-    assert await slack.app.database.read(people.display_name, actor=f"slack:{DANA}") == (
-        "Dana Scully"
-    )
+    assert await slack.app.database.read(people.names, ids=[DANA]) == {DANA: "Dana Scully"}
 
 
 async def test_buttons_act_and_refusals_reach_only_the_clicker(slack: SlackHarness) -> None:
@@ -104,7 +102,7 @@ async def test_buttons_act_and_refusals_reach_only_the_clicker(slack: SlackHarne
     assert [e.get("action_id") for e in card["blocks"][-1]["elements"]] == ["allhands_reopen"]
     history = await slack.app.database.read(mentions.events, number=1)
     assert [(e.action.value, e.actor) for e in history][-3:] == [
-        ("claim", f"slack:{DANA}"), ("snooze", f"slack:{DANA}"), ("resolve", f"slack:{DANA}"),
+        ("claim", DANA), ("snooze", DANA), ("resolve", DANA),
     ]  # fmt: skip
     # One chat.update per change, each to the card's own message.
     updates = slack.fake.calls_to("chat.update")

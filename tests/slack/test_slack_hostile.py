@@ -157,7 +157,7 @@ def test_what_people_type_in_slack_is_read_back_as_plain_text() -> None:
     )
     assert from_slack(typed) == "reply 4 see https://lumo.example/help & lumo.example @dana"
     assert from_slack("<!here> <!subteam^S1|@ops> <#C1|general> &lt;3") == "@here @ops #general <3"
-    assert command_from_slack("assign 4 <@U0FELIX001|felix>") == "assign 4 slack:U0FELIX001"
+    assert command_from_slack("assign 4 <@U0FELIX001|felix>") == "assign 4 U0FELIX001"
     assert command_from_slack("assign 4") == "assign 4"
     with pytest.raises(CommandError):
         command_from_slack("assign 4 felix")

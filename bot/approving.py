@@ -1,0 +1,254 @@
+"""A lead's decision on a held answer: approve it, edit it, or reject it.
+
+Only the team's leads decide, never on their own answer. Approving releases the answer
+through `bot.replying.send_answer`, the same path an unheld reply takes, so it is queued
+once by `replies.queue_public`; the writer is told the outcome, the other leads are told
+nothing more is needed, and each step is an event in the mention's history.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlite_utils
+
+from bot.chat.text import shorten
+from bot.domain.guardrails import same_person
+from bot.domain.mentions import CLOSED, Action, Mention, authorise
+from bot.errors import CommandError, TransitionError
+from bot.replying import ReplyDesk, lines_of, load_root, send_answer, thread_note
+from bot.store import approvals, mentions, outbox, replies
+
+
+def _tell(
+    db: sqlite_utils.Database, number: int, platform: str, person: str, text: str, now: datetime
+) -> None:
+    outbox.enqueue(
+        db,
+        kind=outbox.Kind.PRIVATE_NOTE,
+        mention=number,
+        target=platform,
+        payload={"person": person, "text": text},
+        now=now,
+    )
+
+
+def _waiting_for_lead(
+    db: sqlite_utils.Database,
+    *,
+    number: int,
+    lead: str,
+    leads: tuple[str, ...],
+    team: str,
+    verb: str,
+) -> tuple[Mention, approvals.Held]:
+    mention = load_root(db, number)
+    if not any(same_person(lead, someone) for someone in leads):
+        names = ", ".join(leads) or "none are set"
+        raise CommandError(
+            f"Only the leads of team {team} ({names}) can {verb} answers to #{number}."
+        )
+    held = approvals.waiting(db, mention=number)
+    if held is None:
+        last = approvals.latest(db, mention=number)
+        if last is None:
+            raise CommandError(f"No answer to #{number} waits for approval.")
+        raise CommandError(
+            f"No answer to #{number} waits for approval: {last.decided_by} {last.state}"
+            f" {last.responder}'s answer at {last.decided_at:%Y-%m-%d %H:%M} UTC."
+        )
+    return mention, held
+
+
+def _others(held: approvals.Held, lead: str) -> list[str]:
+    return [a for a in held.approvers if not same_person(a, lead)]
+
+
+def approve_held(
+    db: sqlite_utils.Database,
+    *,
+    number: int,
+    lead: str,
+    leads: tuple[str, ...],
+    team: str,
+    lead_platform: str,
+    can_reply: bool,
+    where: str,
+    now: datetime,
+    text: str | None = None,
+) -> approvals.Held:
+    """A lead lets a held answer go out, as written or with their `text` (in a transaction)."""
+    verb = "edit" if text is not None else "approve"
+    mention, held = _waiting_for_lead(
+        db, number=number, lead=lead, leads=leads, team=team, verb=verb
+    )
+    responder = held.responder
+    if same_person(lead, responder):
+        raise CommandError(f"You wrote this answer; another lead of team {team} must {verb} it.")
+    if mention.state in CLOSED:
+        raise CommandError(
+            f"#{number} is {mention.state.value}, so {responder}'s answer cannot be sent;"
+            f" `reopen {number}` first, or `reject {number} <reason>`."
+        )
+    holder = mention.claimed_by
+    if holder and not same_person(holder, responder):
+        raise CommandError(
+            f"#{number} is now claimed by {holder}, so {responder}'s answer cannot be sent;"
+            f" `reject {number} <reason>`, or `assign {number} {responder}` and {verb} again."
+        )
+    approvals.settle(
+        db, reply=held.reply, state="edited" if text is not None else "approved", by=lead, now=now
+    )
+    detail: dict[str, Any] = {"reply": held.reply}
+    if text is not None:
+        detail.update(before=held.text, after=text)
+    mention = mentions.transition(
+        db,
+        mention=mention,
+        action=Action.EDIT if text is not None else Action.APPROVE,
+        actor=lead,
+        now=now,
+        detail=detail,
+    )
+    final = text if text is not None else held.text
+    replies.release(db, id=held.reply, status="queued" if can_reply else "manual", text=text)
+    try:
+        authorise(mention, Action.ANSWER, responder)
+        send_answer(
+            db,
+            mention=mention,
+            reply_id=held.reply,
+            actor=responder,
+            text=final,
+            now=now,
+            can_reply=can_reply,
+            detail={"approved_by": lead, "edited": text is not None},
+        )
+    except TransitionError as exc:
+        raise CommandError(f"{responder}'s answer cannot be sent: {exc}") from None
+    done = "edited and approved" if text is not None else "approved"
+    outcome = "it is being posted" if can_reply else f"post it by hand at {where}"
+    told = f"{lead} {done} your answer to #{number}; {outcome}."
+    if text is not None:
+        told += f" It now reads: {shorten(text, 300)}"
+    _tell(db, number, held.platform, responder, told, now)
+    for other in _others(held, lead):
+        _tell(
+            db,
+            number,
+            lead_platform,
+            other,
+            f"{lead} {done} {responder}'s answer to #{number}; nothing more to do.",
+            now,
+        )
+    thread_note(db, number, f"{lead} {done} {responder}'s answer.", now)
+    return held
+
+
+def reject_held(
+    db: sqlite_utils.Database,
+    *,
+    number: int,
+    lead: str,
+    leads: tuple[str, ...],
+    team: str,
+    lead_platform: str,
+    reason: str,
+    now: datetime,
+) -> approvals.Held:
+    """A lead stops a held answer; the writer is told why (in a transaction)."""
+    mention, held = _waiting_for_lead(
+        db, number=number, lead=lead, leads=leads, team=team, verb="reject"
+    )
+    approvals.settle(db, reply=held.reply, state="rejected", by=lead, now=now, note=reason)
+    replies.mark(db, id=held.reply, status="rejected")
+    mentions.transition(
+        db,
+        mention=mention,
+        action=Action.REJECT,
+        actor=lead,
+        now=now,
+        detail={"reply": held.reply, "reason": reason},
+    )
+    responder = held.responder
+    if not same_person(lead, responder):
+        _tell(
+            db,
+            number,
+            held.platform,
+            responder,
+            f"{lead} rejected your answer to #{number}: {reason}. Nothing was posted; write a"
+            f" new one with `reply {number} <text>` (`preview {number} <text>` checks it first).",
+            now,
+        )
+    for other in _others(held, lead):
+        _tell(
+            db,
+            number,
+            lead_platform,
+            other,
+            f"{lead} rejected {responder}'s answer to #{number}; nothing more to do.",
+            now,
+        )
+    thread_note(db, number, f"{lead} rejected {responder}'s answer; nothing was posted.", now)
+    outbox.enqueue(db, kind=outbox.Kind.CARD_UPDATE, mention=number, now=now)
+    return held
+
+
+class ApprovalDesk:
+    """Runs the leads' commands: approve, edit, reject."""
+
+    def __init__(self, desk: ReplyDesk):
+        self.desk = desk
+
+    async def approve(
+        self, number: int, *, actor: str, platform: str, text: str | None = None
+    ) -> str:
+        """`approve N` / `edit N <text>`: a lead lets the held answer go out."""
+        setting = await self.desk.setting(number)
+        if text is not None:
+            verdict = await self.desk.check(setting, text)
+            if verdict.refusals:
+                # A lead's text is not held (they are the approval), but it is never
+                # allowed to break a rule.
+                raise CommandError(
+                    "\n".join(
+                        [
+                            f"Not sent: your text for #{number} breaks a rule; the answer still"
+                            " waits.",
+                            *lines_of(verdict.refusals),
+                        ]
+                    )
+                )
+        held = await self.desk.database.write(
+            approve_held,
+            number=number,
+            lead=actor,
+            leads=setting.leads,
+            team=setting.team_id,
+            lead_platform=setting.lead_platform(platform),
+            can_reply=setting.can_reply,
+            where=setting.where(),
+            now=self.desk.clock.now(),
+            text=text,
+        )
+        done = "Edited and approved" if text is not None else "Approved"
+        if setting.can_reply:
+            return f"{done} {held.responder}'s answer to #{number}; it is being posted."
+        return f"{done} {held.responder}'s answer to #{number}; they will post it by hand."
+
+    async def reject(self, number: int, reason: str, *, actor: str, platform: str) -> str:
+        """`reject N <reason>`: a lead stops the held answer; the writer is told why."""
+        setting = await self.desk.setting(number)
+        held = await self.desk.database.write(
+            reject_held,
+            number=number,
+            lead=actor,
+            leads=setting.leads,
+            team=setting.team_id,
+            lead_platform=setting.lead_platform(platform),
+            reason=reason,
+            now=self.desk.clock.now(),
+        )
+        return f"Rejected {held.responder}'s answer to #{number}; nothing was posted."
