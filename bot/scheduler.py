@@ -1,6 +1,6 @@
-"""The scheduler: a polling job per source and the playbook reload check.
+"""The scheduler: a polling job per source, the playbook reload check and the SLA sweep.
 
-The SLA sweep and the digests join here later. Jobs are short calls into the app.
+The digests join here later. Jobs are short calls into the app.
 """
 
 from __future__ import annotations
@@ -14,9 +14,13 @@ if TYPE_CHECKING:
     from bot.app import App
 
 RELOAD_EVERY = timedelta(seconds=5)
+# One sweep for every mention, not one job per mention; SLA steps are minutes apart.
+SLA_SWEEP_EVERY = timedelta(minutes=1)
 
 
-def build_scheduler(app: App, *, poll_now: bool = True, reload: bool = True) -> AsyncIOScheduler:
+def build_scheduler(
+    app: App, *, poll_now: bool = True, reload: bool = True, sla: bool = True
+) -> AsyncIOScheduler:
     """A scheduler with the app's jobs, kept on `app.scheduler`; start it inside the loop.
 
     Each source is first polled at once, or after one interval when `poll_now` is false.
@@ -31,6 +35,16 @@ def build_scheduler(app: App, *, poll_now: bool = True, reload: bool = True) -> 
             seconds=RELOAD_EVERY.total_seconds(),
             id="reload-playbooks",
             name="reload playbooks",
+            max_instances=1,
+            coalesce=True,
+        )
+    if sla:
+        scheduler.add_job(
+            app.sla.sweep,
+            "interval",
+            seconds=SLA_SWEEP_EVERY.total_seconds(),
+            id="sla-sweep",
+            name="SLA sweep",
             max_instances=1,
             coalesce=True,
         )

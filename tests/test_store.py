@@ -30,7 +30,7 @@ async def test_migrations_are_recorded_once(tmp_path: Path) -> None:
         await db.close()
     conn = sqlite3.connect(path)
     names = [r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations")]
-    assert names == ["0001_core"]
+    assert names == ["0001_core", "0005_sla"]
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 

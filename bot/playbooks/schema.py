@@ -131,7 +131,7 @@ class BusinessHours(Strict):
     """When a team is at work: time zone, weekdays, opening hours, holidays."""
 
     timezone: TimeZone
-    weekdays: list[Weekday] = ["mon", "tue", "wed", "thu", "fri"]
+    weekdays: Annotated[list[Weekday], Field(min_length=1)] = ["mon", "tue", "wed", "thu", "fri"]
     open: TimeOfDay = time(9, 0)
     close: TimeOfDay = time(17, 0)
     holidays: list[date] = []
@@ -160,6 +160,11 @@ class Sla(Strict):
     def _hours_for_business_clock(self) -> Sla:
         if self.clock == "business_hours" and not self.hours:
             raise ValueError("clock: business_hours needs hours: naming a business_hours entry")
+        if self.holding_reply and not self.hours:
+            raise ValueError(
+                "holding_reply needs hours: naming a business_hours entry (it is sent out of"
+                " those hours)"
+            )
         return self
 
 

@@ -115,3 +115,29 @@ def core(db: sqlite_utils.Database) -> None:
         CREATE INDEX outbox_mention ON outbox (mention, id);
         """
     )
+
+
+@migrations(name="0005_sla")
+def sla(db: sqlite_utils.Database) -> None:
+    """The SLA sweep's log of steps taken, and the indexes its queries use."""
+    db.executescript(
+        """
+        CREATE TABLE sla_steps (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            mention INTEGER NOT NULL REFERENCES mentions(number),
+            step TEXT NOT NULL,
+            anchor TEXT NOT NULL,
+            round INTEGER NOT NULL DEFAULT 0,
+            due_at TEXT NOT NULL,
+            next_due TEXT,
+            at TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT '{}',
+            UNIQUE (mention, step, anchor, round)
+        );
+        CREATE INDEX sla_steps_next ON sla_steps (mention, step, anchor, next_due);
+        CREATE INDEX events_reopened ON events (mention, at)
+            WHERE to_state = 'reopened' AND from_state IN ('resolved', 'ignored');
+        CREATE INDEX mentions_snoozed ON mentions (snoozed_until)
+            WHERE snoozed_until IS NOT NULL;
+        """
+    )
