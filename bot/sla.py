@@ -383,7 +383,13 @@ class SlaSweeper:
                     (
                         Step.NUDGE,
                         store.due_since_waiting,
-                        {**common, "step": Step.NUDGE, "states": UNCLAIMED, "cutoff": cutoff},
+                        {
+                            **common,
+                            "step": Step.NUDGE,
+                            "states": UNCLAIMED,
+                            "cutoff": cutoff,
+                            "unclaimed": True,
+                        },
                     )
                 )
             if quiet:

@@ -198,6 +198,7 @@ class Waiting:
     state: State
     team: str
     since: datetime  # when the customer started waiting: arrival, or the last reopening
+    unclaimed_since: datetime | None = None  # since, or the last time a claim was released
     claimed_by: str | None = None
     claimed_at: datetime | None = None
     snoozed_until: datetime | None = None
@@ -276,10 +277,11 @@ def plan_step(step: Step, waiting: Waiting, policy: Policy, now: datetime) -> Du
         received = waiting.received_at or waiting.since
         return Due(number, step, anchor=received, round=0, due_at=waiting.since, next_due=None)
     if step == Step.NUDGE and state in UNCLAIMED and policy.claim_within is not None:
+        # A released claim gives the team claim_within to pick the mention up again.
         return _rounds(
             number,
             step,
-            waiting.since,
+            waiting.unclaimed_since or waiting.since,
             policy.claim_within,
             policy.renudge_every,
             counting,

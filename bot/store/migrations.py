@@ -135,8 +135,8 @@ def sla(db: sqlite_utils.Database) -> None:
             UNIQUE (mention, step, anchor, round)
         );
         CREATE INDEX sla_steps_next ON sla_steps (mention, step, anchor, next_due);
-        CREATE INDEX events_reopened ON events (mention, at)
-            WHERE to_state = 'reopened' AND from_state IN ('resolved', 'ignored');
+        CREATE INDEX events_waiting ON events (mention, at, from_state)
+            WHERE to_state IN ('new', 'open', 'reopened');
         CREATE INDEX mentions_snoozed ON mentions (snoozed_until)
             WHERE snoozed_until IS NOT NULL;
         """

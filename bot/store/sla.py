@@ -21,17 +21,27 @@ import sqlite_utils
 from bot.domain.mentions import ACTIVE, UNCLAIMED, State
 from bot.domain.sla import Due, Step, Waiting
 
-# When the customer started waiting: the last time the mention was reopened, else when it
-# arrived. The partial index events_reopened makes this one small look-up.
+# The events by which a mention starts waiting for someone: it arrives (no from_state), a
+# closed one is reopened, a claim is released. The partial index events_waiting holds
+# (mention, at, from_state) of every event ending in a waiting state, so each look-up
+# below reads a few index entries and no table rows.
+_BECAME = "e.mention = m.number AND e.to_state IN ('new', 'open', 'reopened')"
+# When the customer started waiting: the mention's arrival or its last reopening.
 SINCE = (
-    "coalesce((SELECT max(e.at) FROM events e WHERE e.mention = m.number"
-    " AND e.to_state = 'reopened' AND e.from_state IN ('resolved', 'ignored')),"
-    " m.received_at)"
+    f"coalesce((SELECT max(e.at) FROM events e WHERE {_BECAME}"
+    " AND (e.from_state IS NULL OR e.from_state IN ('resolved', 'ignored'))), m.received_at)"
+)
+# When it was last left without anyone on it: the above, or the last release of a claim.
+UNCLAIMED_SINCE = (
+    f"coalesce((SELECT max(e.at) FROM events e WHERE {_BECAME}"
+    " AND (e.from_state IS NULL OR e.from_state IN ('claimed', 'answered', 'resolved',"
+    " 'ignored'))), m.received_at)"
 )
 _COLUMNS = (
     "m.number, m.state, m.team, m.claimed_by, m.claimed_at, m.snoozed_until, m.source, m.url,"
     " m.author_handle, m.author_name, m.received_at"
 )
+_SELECT = f"{_COLUMNS}, {SINCE} AS since, {UNCLAIMED_SINCE} AS unclaimed_since"
 
 
 def iso(at: datetime) -> str:
@@ -44,12 +54,13 @@ def _time(text: str | None) -> datetime | None:
 
 
 def _waiting(row: tuple[Any, ...]) -> Waiting:
-    number, state, team, by, at, snoozed, source, url, author, name, received, since = row
+    number, state, team, by, at, snoozed, source, url, author, name, received, since, free = row
     return Waiting(
         number=number,
         state=State(state),
         team=team,
         since=datetime.fromisoformat(since),
+        unclaimed_since=datetime.fromisoformat(free),
         claimed_by=by,
         claimed_at=_time(at),
         snoozed_until=_time(snoozed),
@@ -74,20 +85,23 @@ def due_since_waiting(
     states: Iterable[State],
     cutoff: datetime,
     now: datetime,
+    unclaimed: bool = False,
 ) -> list[Waiting]:
-    """Mentions of `team` in `states` waiting since `cutoff` or earlier, not snoozed, whose
-    `step` for this wait has not been taken (or whose next round is due)."""
+    """Mentions of `team` in `states`, not snoozed, waiting since `cutoff` or earlier (left
+    unclaimed since then, with `unclaimed`), whose `step` for this wait is not taken or
+    whose next round is due."""
     marks, wanted = _marks(s.value for s in states)
+    anchor = "unclaimed_since" if unclaimed else "since"
     sql = f"""
         SELECT * FROM (
-            SELECT {_COLUMNS}, {SINCE} AS since FROM mentions m
+            SELECT {_SELECT} FROM mentions m
             WHERE m.team = ? AND m.state IN ({marks}) AND m.root_number IS NULL
               AND m.received_at <= ?
               AND (m.snoozed_until IS NULL OR m.snoozed_until <= ?)
         ) w
-        WHERE w.since <= ? AND NOT EXISTS (
+        WHERE w.{anchor} <= ? AND NOT EXISTS (
             SELECT 1 FROM sla_steps s
-            WHERE s.mention = w.number AND s.step = ? AND s.anchor = w.since
+            WHERE s.mention = w.number AND s.step = ? AND s.anchor = w.{anchor}
               AND (s.next_due IS NULL OR s.next_due > ?))
         ORDER BY w.number
     """
@@ -102,7 +116,7 @@ def due_since_claim(
     """Claimed mentions of `team` claimed at `cutoff` or earlier, not snoozed, whose `step`
     for this claim has not been taken (or whose next round is due)."""
     sql = f"""
-        SELECT {_COLUMNS}, {SINCE} AS since FROM mentions m
+        SELECT {_SELECT} FROM mentions m
         WHERE m.team = ? AND m.state = ? AND m.root_number IS NULL AND m.claimed_at <= ?
           AND (m.snoozed_until IS NULL OR m.snoozed_until <= ?)
           AND NOT EXISTS (
@@ -119,7 +133,7 @@ def snoozes_over(db: sqlite_utils.Database, *, now: datetime) -> list[Waiting]:
     """Active mentions whose snooze has ended and who have not been woken for it."""
     marks, wanted = _marks(s.value for s in ACTIVE)
     sql = f"""
-        SELECT {_COLUMNS}, {SINCE} AS since FROM mentions m
+        SELECT {_SELECT} FROM mentions m
         WHERE m.snoozed_until IS NOT NULL AND m.snoozed_until <= ?
           AND m.state IN ({marks}) AND m.root_number IS NULL
           AND NOT EXISTS (
@@ -148,7 +162,7 @@ def arrived_out_of_hours(
     # A new mention arrived after closing, or a resolved one was reopened after it.
     sql = f"""
         SELECT * FROM (
-            SELECT {_COLUMNS}, {SINCE} AS since FROM mentions m
+            SELECT {_SELECT} FROM mentions m
             WHERE m.team = ? AND m.state IN ({marks}) AND m.root_number IS NULL
               AND m.source IN ({source_marks})
               AND (m.received_at >= ? OR m.state = ?)
