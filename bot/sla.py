@@ -197,8 +197,11 @@ def apply_steps(
     """
     outcomes = []
     for step in planned:
+        if not step.release:
+            outcomes.append(_apply(db, step, now))
+            continue
         try:
-            with db.atomic():  # a savepoint: a step that fails undoes only itself
+            with db.atomic():  # a savepoint: a release refused undoes only its own step
                 outcomes.append(_apply(db, step, now))
         except TransitionError:
             outcomes.append(Outcome.CHANGED)

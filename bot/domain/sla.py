@@ -8,7 +8,7 @@ wall-clock times in the team's time zone: 08:00 is 08:00 there in winter and in 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
 from typing import Literal
@@ -19,6 +19,7 @@ from bot.domain.mentions import ACTIVE, UNCLAIMED, State
 MAX_DAYS = 3660
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 _DAY = timedelta(days=1)
+_UNKNOWN = object()
 
 Ping = Literal["none", "here", "channel"]
 
@@ -33,8 +34,22 @@ class WorkingHours:
     closes: time
     holidays: frozenset[date] = frozenset()
 
+    # Days already worked out: a sweep asks about the same few weeks for every mention.
+    _days: dict[date, tuple[datetime, datetime] | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
+
     def span(self, day: date) -> tuple[datetime, datetime] | None:
         """The working time of one local day as UTC instants, or None on a day off."""
+        known = self._days.get(day, _UNKNOWN)
+        if known is not _UNKNOWN:
+            return known  # type: ignore[return-value]
+        found = self._work_out(day)
+        if len(self._days) < 4096:
+            self._days[day] = found
+        return found
+
+    def _work_out(self, day: date) -> tuple[datetime, datetime] | None:
         if day.weekday() not in self.weekdays or day in self.holidays:
             return None
         start = datetime.combine(day, self.opens, tzinfo=self.zone).astimezone(UTC)

@@ -139,5 +139,11 @@ def sla(db: sqlite_utils.Database) -> None:
             WHERE to_state IN ('new', 'open', 'reopened');
         CREATE INDEX mentions_snoozed ON mentions (snoozed_until)
             WHERE snoozed_until IS NOT NULL;
+        -- Without these, `root_number IS NULL` leads SQLite to scan every conversation's
+        -- first mention through mentions_root, whatever the team and state.
+        CREATE INDEX mentions_waiting ON mentions (team, state, received_at)
+            WHERE root_number IS NULL;
+        CREATE INDEX mentions_claims ON mentions (team, state, claimed_at)
+            WHERE root_number IS NULL;
         """
     )

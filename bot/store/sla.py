@@ -91,19 +91,21 @@ def due_since_waiting(
     unclaimed since then, with `unclaimed`), whose `step` for this wait is not taken or
     whose next round is due."""
     marks, wanted = _marks(s.value for s in states)
-    anchor = "unclaimed_since" if unclaimed else "since"
+    anchor = UNCLAIMED_SINCE if unclaimed else SINCE
+    # MATERIALIZED: each mention's anchor is looked up once, not once per use below.
     sql = f"""
-        SELECT * FROM (
-            SELECT {_SELECT} FROM mentions m
+        WITH w AS MATERIALIZED (
+            SELECT m.number AS number, {anchor} AS anchor FROM mentions m
             WHERE m.team = ? AND m.state IN ({marks}) AND m.root_number IS NULL
               AND m.received_at <= ?
               AND (m.snoozed_until IS NULL OR m.snoozed_until <= ?)
-        ) w
-        WHERE w.{anchor} <= ? AND NOT EXISTS (
+        )
+        SELECT {_SELECT} FROM w JOIN mentions m ON m.number = w.number
+        WHERE w.anchor <= ? AND NOT EXISTS (
             SELECT 1 FROM sla_steps s
-            WHERE s.mention = w.number AND s.step = ? AND s.anchor = w.{anchor}
+            WHERE s.mention = w.number AND s.step = ? AND s.anchor = w.anchor
               AND (s.next_due IS NULL OR s.next_due > ?))
-        ORDER BY w.number
+        ORDER BY m.number
     """
     cut = iso(cutoff)
     params = [team, *wanted, cut, iso(now), cut, step.value, iso(now)]
