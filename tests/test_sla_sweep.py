@@ -20,7 +20,8 @@ from bot.errors import ConfigError
 from bot.playbooks import load_playbooks
 from bot.scheduler import build_scheduler
 from bot.settings import Settings
-from bot.sla import Outcome, apply_steps, fill_template
+from bot.sla import Outcome, apply_steps
+from bot.sla_steps import fill_template
 from bot.store import mentions, outbox, replies
 from bot.store import sla as sla_store
 from bot.workflow import Context
