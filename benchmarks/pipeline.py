@@ -25,11 +25,13 @@ from pathlib import Path
 
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
+from bot.app import build_triager
 from bot.clock import FakeClock
 from bot.domain.mentions import Author, Item, Triage
 from bot.domain.normalise import normalise
-from bot.domain.triage import SCANNED, Route, Router, Triager
+from bot.domain.triage import SCANNED, Triager
 from bot.ingest import prepare, store_batch
+from bot.playbooks import load_playbooks
 from bot.store import mentions
 from bot.store.db import Database
 from connectors.base import Batch
@@ -39,23 +41,9 @@ def _listed(text: str) -> list[str]:
     return [w.strip() for w in text.split(",") if w.strip()]
 
 
-# Shaped like playbooks/teams.yaml: three teams in order, then the default.
-NETWORK = "outage, no signal, signal, internet, wifi, router, down, slow, speed, fibre, line"
-BILLING = (
-    "bill, invoice, invoices, charged, refund, payment, price, prices, subscription, discount, "
-    "fatura"
-)
-ROUTES = [
-    Route("network", tuple(_listed(NETWORK))),
-    Route("billing", tuple(_listed(BILLING))),
-    Route("support", tuple(_listed("app, account, contract, shop, customer service"))),
-]
-DEFAULT_TEAM = "support"
-CHANNEL_OF = {
-    "network": "slack:#net-mentions",
-    "billing": "slack:#billing-mentions",
-    "support": "slack:#support-mentions",
-}
+# Routed by the example playbooks: their routes in order, team keywords, the default team.
+PLAYBOOKS = load_playbooks(Path(__file__).resolve().parent.parent / "playbooks")
+CHANNEL_OF = PLAYBOOKS.channel_of()
 SOURCE = "synthetic"
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 LONG = 2000  # characters from which a post counts as long in the report
@@ -217,7 +205,7 @@ def measure(count: int, *, batch: int, seed: int) -> Figures:
     items = synthetic_items(count, seed=seed)
     item_batches = batches(items, batch)
     analyzer = SentimentIntensityAnalyzer()
-    triager = Triager(analyzer, Router(ROUTES, default_team=DEFAULT_TEAM))
+    triager = build_triager(PLAYBOOKS, analyzer)
     # The exact strings the triager hands VADER: normalised title and text, cut to SCANNED.
     cleaned = [normalise(item) for item in items]
     texts = [(f"{i.title}\n{i.text}" if i.title else i.text)[:SCANNED] for i in cleaned]
@@ -226,7 +214,7 @@ def measure(count: int, *, batch: int, seed: int) -> Figures:
     vader_short = timed(lambda: [analyzer.polarity_scores(t) for t in short])
     vader_long = timed(lambda: [analyzer.polarity_scores(t) for t in long_])
     prepared: list[list[tuple[Item, Triage]]] = []
-    prep = timed(lambda: prepared.extend(prepare(b, triager) for b in item_batches))
+    prep = timed(lambda: prepared.extend(prepare(b, triager, source=SOURCE) for b in item_batches))
     with tempfile.TemporaryDirectory(prefix="allhands-bench-") as tmp:
         store = asyncio.run(store_prepared(prepared, path=str(Path(tmp) / "store.db")))
         e2e = asyncio.run(run_end_to_end(item_batches, triager, path=str(Path(tmp) / "e2e.db")))

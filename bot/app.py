@@ -13,6 +13,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 from bot.chat import ChatAdapter
 from bot.clock import Clock, SystemClock
 from bot.delivery import OutboxWorker
+from bot.digests import DigestSender
 from bot.domain.triage import Route, Router, Triager
 from bot.ingest import PollResult, poll
 from bot.playbooks import Playbooks, SourceSpec, load_playbooks
@@ -28,10 +29,32 @@ from connectors.registry import connector_class
 log = logging.getLogger(__name__)
 
 
+def build_router(playbooks: Playbooks) -> Router:
+    """Routing as the playbooks say: `routes` in order, then team keywords, then the default."""
+    routes = []
+    for i, spec in enumerate(playbooks.routes):
+        rule = spec.rule
+        name = repr(rule.name) if rule.name else f"routes[{i}]"
+        routes.append(
+            Route(
+                team=rule.team,
+                keywords=tuple(rule.keywords),
+                phrases=tuple(rule.phrases),
+                regex=rule.regex,
+                sources=tuple(rule.sources),
+                kinds=tuple(rule.kinds),
+                languages=tuple(rule.languages),
+                authors=tuple(rule.authors),
+                label=f"route {name} ({spec.where})",
+            )
+        )
+    routes += [Route(team=t.id, keywords=t.keywords) for t in playbooks.teams.values()]
+    return Router(routes, default_team=playbooks.default_team)
+
+
 def build_triager(playbooks: Playbooks, analyzer: SentimentIntensityAnalyzer) -> Triager:
-    """The triager for these playbooks: keyword routes in team order, then the default."""
-    routes = [Route(team=t.id, keywords=t.keywords) for t in playbooks.teams.values()]
-    return Triager(analyzer, Router(routes, default_team=playbooks.default_team))
+    """The triager for these playbooks."""
+    return Triager(analyzer, build_router(playbooks))
 
 
 class App:
@@ -41,6 +64,7 @@ class App:
     triager: Triager
     outbox: OutboxWorker
     workflow: Workflow
+    digests: DigestSender
     sla: SlaSweeper
 
     def __init__(
@@ -87,6 +111,12 @@ class App:
             connectors=self.connectors,
             on_change=self.outbox.wake,
         )
+        self.digests = DigestSender(
+            database=self.database,
+            clock=self.clock,
+            playbooks=lambda: self.playbooks,
+            on_queued=self.outbox.wake,
+        )
         self.sla = SlaSweeper(
             database=self.database,
             clock=self.clock,
@@ -114,24 +144,40 @@ class App:
     def _connector(self, spec: SourceSpec) -> Connector:
         assert self.http is not None
         cls = connector_class(spec.kind)
-        return cls(source_id=spec.id, config=spec.config, http=self.http)
+        return cls(source_id=spec.id, config=spec.config, http=self.http, clock=self.clock)
 
     async def poll_source(self, source_id: str) -> PollResult:
         """Poll one source now and wake the outbox if anything came in."""
+        every = next((s.every for s in self.playbooks.sources if s.id == source_id), None)
         result = await poll(
             self.connectors[source_id],
             database=self.database,
             triager=self.triager,
             channel_of=self.playbooks.channel_of(),
             clock=self.clock,
+            every=every,
         )
         if result.new or result.follow_ups:
             self.outbox.wake()
         return result
 
     async def poll_all(self) -> list[PollResult]:
-        """Poll every source once."""
-        return [await self.poll_source(source_id) for source_id in self.connectors]
+        """Poll every source that polls (webhook sources are pushed to) once."""
+        return [
+            await self.poll_source(source_id)
+            for source_id, connector in self.connectors.items()
+            if connector.polls
+        ]
+
+    async def deliver_before_stopping(self, *, grace: float) -> None:
+        """For a graceful stop: no new polls, then deliver what is due for up to `grace` s."""
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        await self.outbox.stop()
+        try:
+            await asyncio.wait_for(self.outbox.drain(), timeout=grace)
+        except TimeoutError:
+            log.warning("stopping with outbox effects undelivered; they go out after a restart")
 
     async def stop(self) -> None:
         """Stop the worker, close HTTP and the store."""

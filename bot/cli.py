@@ -1,4 +1,4 @@
-"""The `allhands` command: run, demo, check."""
+"""The `allhands` command: run, demo, check, sources, digest."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import tempfile
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import NoReturn
 
 import click
 from aiohttp import web
@@ -24,6 +25,8 @@ from bot.workflow import Context
 from connectors.replay import ReplayConfig
 
 log = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE = 10.0  # seconds `run` spends delivering what is due after SIGTERM
 
 
 def _fail_config(exc: ConfigError) -> None:
@@ -59,16 +62,111 @@ def main(verbose: bool) -> None:
 
 @main.command()
 @click.argument("path", required=False, type=click.Path(path_type=Path))
-def check(path: Path | None) -> None:
+@click.option("--route", "sample", metavar="TEXT", help="Show where a post with this text goes.")
+@click.option("--source", default="", help="With --route: the source id the post came from.")
+@click.option("--author", default="", help="With --route: the author's handle.")
+@click.option("--language", default=None, help="With --route: the post's language, e.g. pt.")
+def check(
+    path: Path | None, sample: str | None, source: str, author: str, language: str | None
+) -> None:
     """Check the playbooks (default: $ALLHANDS_PLAYBOOKS or ./playbooks); exit 2 on problems."""
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    from bot.app import build_triager
+    from bot.domain.mentions import Author, Item
+    from bot.domain.normalise import normalise
+
     target = path or Path(Settings.from_env().playbooks)
     playbooks = load_playbooks(target)
     keywords = sum(len(t.keywords) for t in playbooks.teams.values())
     click.echo(
         f"ok: {len(playbooks.files)} file(s), {len(playbooks.sources)} source(s),"
-        f" {len(playbooks.teams)} team(s), {keywords} routing keyword(s);"
-        f" default team {playbooks.default_team}"
+        f" {len(playbooks.teams)} team(s), {len(playbooks.routes)} route(s),"
+        f" {keywords} team keyword(s); default team {playbooks.default_team}"
     )
+    if sample is None:
+        return
+    triager = build_triager(playbooks, SentimentIntensityAnalyzer())
+    item = normalise(
+        Item(external_id="sample", text=sample, author=Author(author), language=language)
+    )
+    triage = triager(item, source=source)
+    team = playbooks.teams[triage.team]
+    click.echo(f"team:    {team.id} ({team.name}, {team.channel})")
+    click.echo(
+        f"kind:    {triage.kind} · urgency {triage.urgency} · sentiment {triage.sentiment:+.2f}"
+    )
+    click.echo(f"rule:    {triage.rule}")
+
+
+@main.command(name="sources")
+def sources_command() -> None:
+    """Show how each source is doing: last success, last error, items seen.
+
+    Reads the store at $ALLHANDS_DB and the playbooks; exits 1 when a source is failing.
+    """
+    from bot import source_report
+    from bot.clock import SystemClock
+
+    settings = Settings.from_env()
+    configured: dict[str, tuple[str, bool]] = {}
+    try:
+        playbooks = load_playbooks(settings.playbooks)
+        configured = {s.id: (s.kind, s.enabled) for s in playbooks.sources}
+    except AllhandsError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        click.echo(f"(playbooks not read: {first}; showing what the store knows)", err=True)
+    health = source_report.read_health(settings.db_path)
+    if health is None:
+        click.echo(f"No store at {settings.db_path} (ALLHANDS_DB): nothing was read yet.", err=True)
+        health = {}
+    found = source_report.lines(health, configured, now=SystemClock().now())
+    click.echo(source_report.render(found))
+    if any(not line.healthy for line in found):
+        sys.exit(1)
+
+
+def _refuse(message: str) -> NoReturn:
+    """A one-line error and exit status 2: the command was asked something it cannot do."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+@main.command()
+@click.option("--team", "team_id", required=True, help="The team's id in the playbooks.")
+@click.option("--preview", is_flag=True, help="Print the digest here instead of sending it.")
+@click.option("--date", "day", metavar="YYYY-MM-DD", help="The day (default: yesterday).")
+@click.option("--weekly", is_flag=True, help="The weekly digest of the seven days to --date.")
+@click.option("--chart", type=click.Path(path_type=Path), default=None, help="Save the chart here.")
+@click.option("--playbooks", "playbooks_path", default=None, help="Playbooks file or folder.")
+def digest(
+    team_id: str,
+    preview: bool,
+    day: str | None,
+    weekly: bool,
+    chart: Path | None,
+    playbooks_path: str | None,
+) -> None:
+    """Print a team's digest as its leads get it, from the store at $ALLHANDS_DB."""
+    from bot.digests import PreviewError, preview_digest
+
+    if not preview:
+        _refuse("the running bot sends digests at the playbook's time; add --preview to print one")
+    settings = Settings.from_env()
+    playbooks = load_playbooks(playbooks_path or settings.playbooks)
+    try:
+        text, png = preview_digest(
+            playbooks, team_id=team_id, day=day, weekly=weekly, db_path=settings.db_path
+        )
+    except PreviewError as exc:
+        _refuse(str(exc))
+    click.echo(text)
+    if chart is not None:
+        try:
+            chart.write_bytes(png)
+        except OSError as exc:
+            _refuse(f"cannot write the chart to {chart}: {exc.strerror or exc}")
+        click.echo(f"\nChart: {chart}")
 
 
 @main.command()
@@ -91,6 +189,12 @@ async def _serve(settings: Settings) -> None:
     # cards are printed by the console adapter so nothing is lost.
     adapters = {"console": console, "slack": console, "teams": console}
     app = App(settings=settings, adapters=adapters)
+    teams = None
+    if settings.microsoft_app_id or settings.teams_emulator:
+        from bot.chat.teams import TeamsAdapter
+
+        teams = TeamsAdapter.from_settings(settings, database=app.database, clock=app.clock)
+        app.adapters["teams"] = teams
     await app.start()
     runner = web.AppRunner(build_web_app(app))
     scheduler = build_scheduler(app)
@@ -107,6 +211,9 @@ async def _serve(settings: Settings) -> None:
         await stop.wait()
     finally:
         await runner.cleanup()
+        await app.deliver_before_stopping(grace=SHUTDOWN_GRACE)
+        if teams is not None:
+            await teams.close()
         await app.stop()
 
 
@@ -168,7 +275,10 @@ async def _demo(settings: Settings, playbooks: Playbooks, actor: str) -> None:
         return answer.text
 
     session = ConsoleSession(handle=handle, adapter=console, actor=actor)
-    scheduler = build_scheduler(app, poll_now=False, reload=False) if interactive else None
+    # No digests in the demo: yesterday's would be empty and interrupt it.
+    scheduler = (
+        build_scheduler(app, poll_now=False, reload=False, digests=False) if interactive else None
+    )
     try:
         await app.poll_all()
         await app.outbox.drain()

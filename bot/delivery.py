@@ -25,7 +25,7 @@ from bot.clock import Clock
 from bot.domain.mentions import CLOSED, Action, State
 from bot.errors import DeliveryError
 from bot.playbooks import ChannelRef
-from bot.store import mentions, outbox, replies
+from bot.store import digests, mentions, outbox, replies
 from bot.store.db import Database
 from connectors.base import Connector
 
@@ -297,6 +297,8 @@ class OutboxWorker:
         elif kind == outbox.Kind.PRIVATE_NOTE:
             platform = effect.target or "console"
             await self._adapter(platform).tell(effect.payload["person"], effect.payload["text"])
+        elif kind == outbox.Kind.REPORT:
+            await self._report(effect)
         elif kind == outbox.Kind.PUBLIC_REPLY:
             assert number is not None
             await self._public_reply(effect, number)
@@ -326,6 +328,18 @@ class OutboxWorker:
                 else:  # adapters written before `ping` existed keep working
                     await adapter.post_in_thread(ref_or_none, text)
         await self.database.write(outbox.finish, id=effect.id, now=self.clock.now(), result=done)
+
+    async def _report(self, effect: outbox.Effect) -> None:
+        stored = await self.database.read(digests.load, id=effect.payload["digest"])
+        if stored is None:
+            raise DeliveryError(f"digest {effect.payload['digest']} is not stored", permanent=True)
+        await self._adapter(effect.target or "console").send_report(
+            effect.payload["person"],
+            stored.text,
+            image=stored.chart,
+            image_name=f"digest-{stored.team}-{stored.period.replace(':', '-')}.png",
+            image_text=stored.chart_text,
+        )
 
     async def _thread_text(self, payload: dict[str, Any]) -> str:
         if "follow_up" in payload:

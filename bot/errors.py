@@ -53,10 +53,14 @@ class TransitionError(CommandError):
 
 
 class SourceError(AllhandsError):
-    """A source could not be read: unreachable, refused, or answered something unusable."""
+    """A source could not be read: unreachable, refused, or answered something unusable.
 
-    def __init__(self, source: str, message: str):
+    `retry_after` is how many seconds the platform asked us to wait (a rate limit).
+    """
+
+    def __init__(self, source: str, message: str, *, retry_after: float | None = None):
         self.source = source
+        self.retry_after = retry_after
         super().__init__(f"{source}: {message}")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlite_utils
 
@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 
 # Batches larger than this are triaged on a worker thread so the event loop stays free.
 INLINE_TRIAGE = 16
+# A failing source is read at most this seldom (or every interval, if that is longer).
+MAX_BACKOFF = timedelta(hours=1)
+DEFAULT_EVERY = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,12 +36,19 @@ class PollResult:
     follow_ups: int = 0
     duplicates: int = 0
     error: str | None = None
+    waiting_until: datetime | None = None  # not read: the source is backing off until then
 
 
-def prepare(items: list[Item], triager: Triager) -> list[tuple[Item, Triage]]:
-    """Normalise and triage a batch (CPU only)."""
+def backoff(failures: int, every: timedelta) -> timedelta:
+    """How long a source that failed `failures` times in a row rests: one interval after the
+    first failure, doubling after each further one, at most an hour (or one interval)."""
+    return min(max(every, MAX_BACKOFF), every * 2 ** min(max(failures - 1, 0), 20))
+
+
+def prepare(items: list[Item], triager: Triager, *, source: str) -> list[tuple[Item, Triage]]:
+    """Normalise and triage a batch from `source` (CPU only)."""
     cleaned = [normalise(item) for item in items]
-    return [(item, triager(item)) for item in cleaned]
+    return [(item, triager(item, source=source)) for item in cleaned]
 
 
 async def store_batch(
@@ -52,10 +62,11 @@ async def store_batch(
 ) -> PollResult:
     """Normalise, triage and store one batch with its cursor, in one transaction."""
     if len(batch.items) > INLINE_TRIAGE:
-        prepared = await asyncio.to_thread(prepare, batch.items, triager)
+        prepared = await asyncio.to_thread(prepare, batch.items, triager, source=source)
     else:
-        prepared = prepare(batch.items, triager)
+        prepared = prepare(batch.items, triager, source=source)
     now = clock.now()
+    retry_at = now + timedelta(seconds=batch.retry_after) if batch.retry_after else None
     results = await database.write(
         _store_and_record,
         source=source,
@@ -63,6 +74,7 @@ async def store_batch(
         cursor=batch.cursor,
         now=now,
         channel_of=channel_of,
+        retry_at=retry_at,
     )
     return PollResult(
         source=source,
@@ -80,12 +92,32 @@ def _store_and_record(
     cursor: str | None,
     now: datetime,
     channel_of: dict[str, str],
+    retry_at: datetime | None,
 ) -> list[mentions.Ingested]:
     results = mentions.ingest(
         db, source=source, items=items, cursor=cursor, now=now, channel_of=channel_of
     )
-    sources.record_success(db, source=source, now=now, items=len(items))
+    sources.record_success(db, source=source, now=now, items=len(items), retry_at=retry_at)
     return results
+
+
+def _record_failure(
+    db: sqlite_utils.Database,
+    *,
+    source: str,
+    started: datetime,
+    now: datetime,
+    error: str,
+    every: timedelta,
+    retry_after: float | None,
+) -> tuple[int, datetime]:
+    failures = sources.record_failure(db, source=source, now=now, error=error)
+    # Half an interval of slack, so that the tick that is due is not skipped by a hair.
+    at = started + backoff(failures, every) - every / 2
+    if retry_after is not None:
+        at = max(at, now + timedelta(seconds=retry_after))
+    sources.wait_until(db, source=source, at=at)
+    return failures, at
 
 
 async def poll(
@@ -95,15 +127,27 @@ async def poll(
     triager: Triager,
     channel_of: dict[str, str],
     clock: Clock,
+    every: timedelta | None = None,
 ) -> PollResult:
-    """Fetch what is new from one source and store it; a failing source is recorded, not raised."""
+    """Fetch what is new from one source and store it; a failing source is recorded, not raised.
+
+    A source that failed is left alone for a while (see `backoff`), and one whose platform
+    asked us to wait is not read before then.
+    """
     source = connector.source_id
+    every = every or DEFAULT_EVERY
+    started = clock.now()
+    resting = await database.read(sources.retry_at, source=source)
+    if resting is not None and started < resting:
+        log.debug("source %s is resting until %s", source, resting.isoformat())
+        return PollResult(source=source, waiting_until=resting)
     cursor = await database.read(mentions.load_cursor, source=source)
+    retry_after = None
     try:
         batch = await connector.fetch(cursor)
     except SourceError as exc:
-        log.warning("source %s failed: %s", source, exc)
         error = str(exc)
+        retry_after = exc.retry_after
     except Exception as exc:  # a connector's bug must not stop the other sources
         log.exception("source %s failed unexpectedly", source)
         error = f"{source}: unexpected {type(exc).__name__}: {exc}"
@@ -125,5 +169,20 @@ async def poll(
                 result.duplicates,
             )
         return result
-    await database.write(sources.record_failure, source=source, now=clock.now(), error=error)
-    return PollResult(source=source, error=error)
+    failures, until = await database.write(
+        _record_failure,
+        source=source,
+        started=started,
+        now=clock.now(),
+        error=error,
+        every=every,
+        retry_after=retry_after,
+    )
+    log.warning(
+        "source %s failed (%d in a row); next try after %s: %s",
+        source,
+        failures,
+        until.isoformat(timespec="seconds"),
+        error,
+    )
+    return PollResult(source=source, error=error, waiting_until=until)

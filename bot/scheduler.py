@@ -1,6 +1,6 @@
-"""The scheduler: a polling job per source, the playbook reload check and the SLA sweep.
+"""The scheduler: polling per source, the playbook reload check, digests and the SLA sweep.
 
-The digests join here later. Jobs are short calls into the app.
+Jobs are short calls into the app.
 """
 
 from __future__ import annotations
@@ -14,12 +14,20 @@ if TYPE_CHECKING:
     from bot.app import App
 
 RELOAD_EVERY = timedelta(seconds=5)
+# One job looks each minute for digests that are due; it reads the playbooks in force at
+# each run, so a reload needs no re-sync, and the store's record sends each one once.
+DIGESTS_EVERY = timedelta(minutes=1)
 # One sweep for every mention, not one job per mention; SLA steps are minutes apart.
 SLA_SWEEP_EVERY = timedelta(minutes=1)
 
 
 def build_scheduler(
-    app: App, *, poll_now: bool = True, reload: bool = True, sla: bool = True
+    app: App,
+    *,
+    poll_now: bool = True,
+    reload: bool = True,
+    digests: bool = True,
+    sla: bool = True,
 ) -> AsyncIOScheduler:
     """A scheduler with the app's jobs, kept on `app.scheduler`; start it inside the loop.
 
@@ -38,6 +46,16 @@ def build_scheduler(
             max_instances=1,
             coalesce=True,
         )
+    if digests:
+        scheduler.add_job(
+            app.digests.send_due,
+            "interval",
+            seconds=DIGESTS_EVERY.total_seconds(),
+            id="digests",
+            name="send due digests",
+            max_instances=1,
+            coalesce=True,
+        )
     if sla:
         scheduler.add_job(
             app.sla.sweep,
@@ -53,7 +71,11 @@ def build_scheduler(
 
 def sync_poll_jobs(scheduler: AsyncIOScheduler, app: App, *, poll_now: bool = True) -> None:
     """Make the polling jobs match the app's sources: add new, reschedule changed, drop gone."""
-    wanted = {spec.id: spec for spec in app.playbooks.sources if spec.id in app.connectors}
+    wanted = {
+        spec.id: spec
+        for spec in app.playbooks.sources
+        if spec.id in app.connectors and app.connectors[spec.id].polls
+    }
     for job in scheduler.get_jobs():
         if job.id.startswith("poll:") and job.id.removeprefix("poll:") not in wanted:
             job.remove()

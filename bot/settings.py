@@ -8,6 +8,9 @@ from dataclasses import dataclass
 
 from bot.errors import ConfigError, Problem
 
+# Where Bot Framework publishes the keys that sign requests to bots (public cloud).
+TEAMS_OPENID_URL = "https://login.botframework.com/v1/.well-known/openidconfiguration"
+
 
 @dataclass(frozen=True, slots=True)
 class Settings:
@@ -24,6 +27,9 @@ class Settings:
     microsoft_app_id: str = ""
     microsoft_app_password: str = ""
     microsoft_app_tenant_id: str = ""
+    teams_emulator: bool = False  # Teams without authentication, for the Bot Framework Emulator
+    teams_openid_url: str = TEAMS_OPENID_URL
+    teams_token_url: str = ""  # default: Microsoft's login for MICROSOFT_APP_TENANT_ID
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -45,4 +51,7 @@ class Settings:
             microsoft_app_id=env.get("MICROSOFT_APP_ID", ""),
             microsoft_app_password=env.get("MICROSOFT_APP_PASSWORD", ""),
             microsoft_app_tenant_id=env.get("MICROSOFT_APP_TENANT_ID", ""),
+            teams_emulator=env.get("TEAMS_EMULATOR", "").lower() in ("1", "true", "yes"),
+            teams_openid_url=env.get("TEAMS_OPENID_URL", TEAMS_OPENID_URL),
+            teams_token_url=env.get("TEAMS_TOKEN_URL", ""),
         )

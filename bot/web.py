@@ -1,9 +1,10 @@
-"""The HTTP side: /healthz now; chat platforms and webhooks mount here later."""
+"""The HTTP side: /healthz, /webhooks/{source}, Teams' /api/messages; Slack mounts here later."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from bot import webhooks
 from bot.app import App
 from bot.store import mentions, outbox, sources
 
@@ -24,9 +25,20 @@ async def healthz(request: web.Request) -> web.Response:
     )
 
 
+async def webhook(request: web.Request) -> web.Response:
+    """A signed mention (or several) pushed by another tool; see bot.webhooks."""
+    return await webhooks.receive(request, request.app[APP_KEY])
+
+
 def build_web_app(app: App) -> web.Application:
     """The aiohttp application serving the bot's endpoints."""
     web_app = web.Application(client_max_size=1024 * 1024)
     web_app[APP_KEY] = app
     web_app.router.add_get("/healthz", healthz)
+    web_app.router.add_post("/webhooks/{source}", webhook)
+    from bot.chat.teams import TeamsAdapter  # here: botbuilder is slow to import
+
+    teams = app.adapters.get("teams")
+    if isinstance(teams, TeamsAdapter):
+        web_app.router.add_post("/api/messages", teams.endpoint(app.workflow.handle))
     return web_app

@@ -266,11 +266,12 @@ class Workflow:
         connector = self.connectors.get(mention.source)
         can_reply = connector is not None and connector.can_reply
         if connector is not None and can_reply:
-            left = connector.limits.remaining(text)
+            posted = connector.reply_text(mention, text)  # as the platform will count it
+            left = connector.limits.remaining(posted)
             if left is not None and left < 0:
                 assert connector.limits.max_length is not None
                 raise CommandError(
-                    f"Your reply is {connector.limits.count(text):,} characters;"
+                    f"Your reply is {connector.limits.count(posted):,} characters;"
                     f" {mention.source} allows {connector.limits.max_length:,}."
                     f" Shorten it by {-left:,}."
                 )

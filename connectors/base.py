@@ -16,6 +16,7 @@ from typing import ClassVar
 import aiohttp
 from pydantic import BaseModel, ConfigDict
 
+from bot.clock import Clock, SystemClock
 from bot.domain.mentions import Item, Mention
 
 
@@ -35,6 +36,9 @@ class Batch:
 
     items: list[Item] = field(default_factory=list)
     cursor: str | None = None
+    # Seconds the platform asked us to wait before reading again (its rate limit is
+    # nearly used up); the poller skips the source until then.
+    retry_after: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +67,22 @@ class Connector(ABC):
     kind: ClassVar[str]
     Config: ClassVar[type[ConnectorConfig]]
     can_reply: ClassVar[bool] = False
+    # False for sources that push (webhooks): the scheduler never polls them.
+    polls: ClassVar[bool] = True
     limits: Limits = Limits()
 
-    def __init__(self, *, source_id: str, config: ConnectorConfig, http: aiohttp.ClientSession):
+    def __init__(
+        self,
+        *,
+        source_id: str,
+        config: ConnectorConfig,
+        http: aiohttp.ClientSession,
+        clock: Clock | None = None,
+    ):
         self.source_id = source_id
         self.config = config
         self.http = http
+        self.clock: Clock = clock or SystemClock()
 
     @abstractmethod
     async def fetch(self, cursor: str | None) -> Batch:
@@ -85,6 +99,11 @@ class Connector(ABC):
         idempotency keys never posts it twice.
         """
         raise NotImplementedError(f"{self.kind} sources cannot be answered from chat")
+
+    def reply_text(self, mention: Mention, text: str) -> str:
+        """The text as it will be posted (a platform may add the author's handle); measured
+        against `limits` before a reply is accepted."""
+        return text
 
     def where_to_answer(self, mention: Mention) -> str:
         """For sources that cannot reply: where a person should post the answer by hand."""

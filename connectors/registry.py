@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from connectors.base import Connector
+from connectors.bluesky import BlueskyConnector
+from connectors.mastodon import MastodonConnector
 from connectors.replay import ReplayConnector
 from connectors.rss import RssConnector
+from connectors.webhook import WebhookConnector
 
 BUILT_IN: dict[str, type[Connector]] = {
     RssConnector.kind: RssConnector,
     ReplayConnector.kind: ReplayConnector,
+    MastodonConnector.kind: MastodonConnector,
+    BlueskyConnector.kind: BlueskyConnector,
+    WebhookConnector.kind: WebhookConnector,
 }
 
 

@@ -274,9 +274,7 @@ CASES = [
     ),
     pytest.param(
         "teams:\n  support:\n    channel: slack:#support\nroutes:\n  - team: support\n    regex: '(unclosed'\n",
-        [
-            "book.yaml:6: routes[0].regex: regex does not compile: missing ), unterminated subpattern at position 0"
-        ],
+        ["book.yaml:6: routes[0].regex: regex does not compile: missing ) at position 9"],
         id="route-bad-regex",
     ),
     pytest.param(
@@ -350,7 +348,7 @@ CASES = [
     pytest.param(
         "teams:\n  support:\n    channel: slack:#support\nguardrails:\n  account_patterns: ['[0-9']\n",
         [
-            "book.yaml:5: guardrails.account_patterns[0]: regex does not compile: unterminated character set at position 0"
+            "book.yaml:5: guardrails.account_patterns[0]: regex does not compile: unterminated character set at position 4"
         ],
         id="guardrails-bad-pattern",
     ),
@@ -403,9 +401,31 @@ def test_huge_file(tmp_path: Path) -> None:
 
 def test_deeply_nested_yaml_is_refused_not_crashed(tmp_path: Path) -> None:
     path = tmp_path / "book.yaml"
-    path.write_text("teams: " + "[" * 5000 + "]" * 5000 + "\n", encoding="utf-8")
-    found = problems(path)
-    assert len(found) == 1 and found[0].startswith("book.yaml")
+    path.write_text("# [[[\nteams: " + "[" * 5000 + "]" * 5000 + "\n", encoding="utf-8")
+    assert problems(path) == [
+        "book.yaml:2: brackets nested more than 64 levels deep"
+        " (a playbook needs a few levels; check for a runaway [ or {)"
+    ]
+
+
+def test_deep_block_nesting_is_refused_not_crashed(tmp_path: Path) -> None:
+    path = tmp_path / "book.yaml"
+    path.write_text("".join(" " * i + f"k{i}:\n" for i in range(1400)), encoding="utf-8")
+    assert problems(path) == [
+        "book.yaml: nested too deeply to read"
+        " (a playbook needs a few levels of indentation; check the indentation)"
+    ]
+
+
+def test_brackets_in_quotes_and_comments_do_not_count_as_nesting(tmp_path: Path) -> None:
+    path = tmp_path / "book.yaml"
+    many = "[" * 100
+    path.write_text(
+        f"# {many}\nteams:\n  s:\n    channel: slack:#s  # {many}\n"
+        f'    keywords: [\'{many}\', "{{{{{{\\"{many}"]\n',
+        encoding="utf-8",
+    )
+    assert load_playbooks(path).teams["s"].keywords == (many, '{{{"' + many)
 
 
 def test_yaml_alias_bomb_is_refused_quickly(tmp_path: Path) -> None:

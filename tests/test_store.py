@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 from bot.clock import FakeClock
 from bot.domain.mentions import Author, Item, State, Triage
-from bot.store import mentions, outbox
+from bot.store import mentions, outbox, replies
 from bot.store.db import Database
 from tests.conftest import ConsoleHarness
 
@@ -30,7 +31,9 @@ async def test_migrations_are_recorded_once(tmp_path: Path) -> None:
         await db.close()
     conn = sqlite3.connect(path)
     names = [r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations")]
-    assert names == ["0001_core", "0005_sla"]
+    assert names[0] == "0001_core"
+    assert "0004_sources" in names and "0006_digest" in names and "0005_sla" in names
+    assert len(names) == len(set(names))  # each recorded once, though opened twice
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
@@ -94,6 +97,25 @@ async def test_follow_up_reopens_a_resolved_mention(harness: ConsoleHarness) -> 
     shown = harness.output()
     assert "@ann wrote again: still no refund!" in shown
     assert "#1 reopened" in shown
+    m = await harness.app.database.read(mentions.get, number=1)
+    assert m is not None and m.state == State.REOPENED
+
+
+async def test_an_answer_to_our_reply_joins_the_conversation(harness: ConsoleHarness) -> None:
+    await harness.app.poll_all()
+    await harness.app.outbox.drain()
+    await harness.say("reply 1 Sorry about that, the refund is on its way")
+    await harness.say("resolve 1")
+    sent = await harness.app.database.read(replies.for_mention, mention=1)
+    posted_id = sent[0].url.rsplit("#", 1)[-1]  # the replay connector's id of our reply
+    assert sent[0].status == "sent" and posted_id.startswith("reply-")
+    with harness.replay.open("a", encoding="utf-8") as f:
+        f.write(json.dumps({"id": "a10", "text": "It has not arrived", "in_reply_to": posted_id,
+                            "author": {"handle": "ann"}}) + "\n")  # fmt: skip
+    await harness.app.poll_all()
+    await harness.app.outbox.drain()
+    roots = await harness.app.database.read(mentions.find, states=None)
+    assert [m.number for m in roots] == [1, 2, 3]  # no new card for the answer
     m = await harness.app.database.read(mentions.get, number=1)
     assert m is not None and m.state == State.REOPENED
 

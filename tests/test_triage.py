@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import time
 from pathlib import Path
 
 import pytest
@@ -121,11 +120,11 @@ def test_urgency_of(
         ("My LINE is dead", "network", "line"),
         ("I pay my bill online", "billing", "bill"),  # 'line' is not in 'online'
         ("Deadline for the invoice?", "billing", "invoice"),  # nor in 'deadline'
-        ("No   Signal in Leeds", "network", "no   signal"),  # a phrase, any spacing or case
+        ("No   Signal in Leeds", "network", "no signal"),  # a phrase, any spacing or case
         ("no signals here", "support", None),  # nor is 'no signal' in 'no signals'
         ("Internet and bill both wrong", "network", "internet"),  # first team in order wins
         ("bill and internet both wrong", "network", "internet"),  # team order, not text order
-        ("Customer\nService hung up", "support", "customer\nservice"),
+        ("Customer\nService hung up", "support", "customer service"),
         ("A minha fatura veio errada", "billing", "fatura"),
         ("Nothing to see here", "support", None),
         ("", "support", None),
@@ -137,7 +136,7 @@ def test_router_matches_whole_words_in_team_order(
     got_team, rule = Router(LUMO, default_team="support").route(text)
     assert got_team == team
     if keyword is None:
-        assert rule == "no keyword matched -> default team support"
+        assert rule == "no rule matched -> default team support"
     else:
         assert rule == f"keyword {keyword!r} -> {team}"
 
@@ -175,7 +174,9 @@ def test_router_ignores_blank_keywords_and_teams_without_any() -> None:
     assert router.route("my bill")[0] == "billing"
 
 
-def test_hostile_long_posts_stay_fast(analyzer: SentimentIntensityAnalyzer) -> None:
+def test_hostile_long_posts_are_triaged(analyzer: SentimentIntensityAnalyzer) -> None:
+    # Shapes that make a backtracking pattern explode: were a cue pattern to backtrack
+    # on them, this test would not finish. (Speed itself is measured in benchmarks/.)
     router = Router(LUMO, default_team="support")
     posts = [
         "word " * 10_000 + "refund",
@@ -184,12 +185,10 @@ def test_hostile_long_posts_stay_fast(analyzer: SentimentIntensityAnalyzer) -> N
         "a" * 50_000,
         "why " * 12_000 + "?",
     ]
-    started = time.perf_counter()
-    for text in posts:
-        kind_of(text, compound=-0.3)
-        router.route(text)
-    assert time.perf_counter() - started < 2.0
+    kinds = [kind_of(text, compound=-0.3) for text in posts]
+    assert kinds[2] == "complaint" and kinds[3] == "other"
     assert router.route(posts[0]) == ("billing", "keyword 'refund' -> billing")
+    assert router.route(posts[3])[0] == "support"
 
 
 def test_triager_scores_routes_and_reads_the_title(analyzer: SentimentIntensityAnalyzer) -> None:

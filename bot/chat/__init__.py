@@ -57,5 +57,21 @@ class ChatAdapter(Protocol):
         """Tell one person something only they see (in `channel` where the platform needs one)."""
         ...
 
+    async def send_report(
+        self,
+        person: str,
+        text: str,
+        *,
+        image: bytes | None = None,
+        image_name: str = "",
+        image_text: str = "",
+    ) -> None:
+        """Send one person a report (a digest) privately, with an image where possible.
+
+        `image` is a PNG named `image_name`; where the platform cannot show an image,
+        show `image_text` (the same figures as a small table) instead.
+        """
+        ...
+
 
 __all__ = ["Card", "ChatAdapter", "MessageRef", "Ping"]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import re
 import sys
 import textwrap
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TextIO
 
 from bot.chat import MessageRef, Ping
@@ -29,9 +32,13 @@ class ConsoleAdapter:
 
     platform = "console"
 
-    def __init__(self, out: TextIO | None = None, *, width: int = 78):
+    def __init__(
+        self, out: TextIO | None = None, *, width: int = 78, reports_dir: Path | None = None
+    ):
         self.out = out or sys.stdout
         self.width = width
+        # Where report images are saved; without one, their text stand-in is printed.
+        self.reports_dir = reports_dir
         self._ids = itertools.count(1)
 
     def _print(self, text: str) -> None:
@@ -76,6 +83,37 @@ class ConsoleAdapter:
     async def tell(self, person: str, text: str, *, channel: str | None = None) -> None:
         """Print a note marked as private to one person."""
         self._print(f"  (only {terminal_safe(person)} sees this) {terminal_safe(text)}")
+
+    async def send_report(
+        self,
+        person: str,
+        text: str,
+        *,
+        image: bytes | None = None,
+        image_name: str = "",
+        image_text: str = "",
+    ) -> None:
+        """Print a report for one person; save its image and print the path, or its table."""
+        rule = "═" * self.width
+        lines = [rule, f"  (only {terminal_safe(person)} sees this)", terminal_safe(text)]
+        saved = None
+        if image is not None and self.reports_dir is not None:
+            saved = await asyncio.to_thread(self._save, image, image_name or "report.png")
+        if saved is not None:
+            lines.append(f"Chart: {saved}")
+        elif image_text:
+            lines.append(terminal_safe(image_text))
+        lines.append(rule)
+        self._print("\n".join(lines))
+
+    def _save(self, image: bytes, name: str) -> Path:
+        assert self.reports_dir is not None
+        # Only the name's last part, with anything odd replaced: it must stay in the folder.
+        safe = re.sub(r"[^\w.-]", "_", Path(name).name).lstrip(".") or "report.png"
+        self.reports_dir.mkdir(parents=True, exist_ok=True)
+        path = self.reports_dir / safe
+        path.write_bytes(image)
+        return path
 
 
 class ConsoleSession:

@@ -29,6 +29,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import regex
+
 from bot.domain.mentions import Item, Triage
 
 
@@ -136,6 +138,7 @@ TROUBLE_CUES = _cues(
     disappeared, stranded, stuck, delayed, delay, late, slow, cancelled, canceled, refund,
     complaint, complain, wrong, incorrect, incomplete, invalid, failed, fails, fail,
     unusable, impossible, ignored, ignoring, rude, poor, worst, terrible, awful, horrible,
+    hacked, compromised, stolen, fraud, fraudulent, phishing, unauthorised, unauthorized,
     urgent, asap, escalate, please resolve, please fix, please reply, please respond,
     please assist, pls assist, plz resolve, look into, looked into
     """)
@@ -257,33 +260,123 @@ def urgency_of(text: str, *, kind: str, compound: float, audience: int | None) -
     return "low"
 
 
+REGEX_TIMEOUT = 0.05  # seconds one admin regex may spend on one post
+
+
 @dataclass(frozen=True, slots=True)
 class Route:
-    """One team's keyword rule."""
+    """A routing rule: when every condition given holds, the post goes to `team`.
+
+    `keywords`, `phrases` and `regex` look at the text, and any one of them is enough;
+    `sources`, `kinds`, `languages` and `authors` must each hold when given. `label`
+    names the rule in explanations (`route 'security first' (teams.yaml:4)`); a rule
+    without a label is a team's own keyword list.
+    """
 
     team: str
-    keywords: tuple[str, ...]
+    keywords: tuple[str, ...] = ()
+    phrases: tuple[str, ...] = ()
+    regex: str | None = None
+    sources: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+    authors: tuple[str, ...] = ()
+    label: str = ""
 
-    @property
-    def pattern(self) -> re.Pattern[str] | None:
-        """The compiled keyword pattern, or None if the team has no keywords."""
-        return _cues(*self.keywords) if any(k.strip() for k in self.keywords) else None
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """What routing looks at besides the kind: the text and where and whom it came from."""
+
+    text: str
+    source: str = ""
+    language: str | None = None
+    author: str = ""
+
+
+class _CompiledRoute:
+    def __init__(self, route: Route):
+        self.route = route
+        self.keywords = _cues(*route.keywords) if _any_text(route.keywords) else None
+        self.phrases = _cues(*route.phrases) if _any_text(route.phrases) else None
+        # Admins' patterns run on strangers' text: the `regex` module can stop one that
+        # backtracks without end, where `re` would hang the triage thread.
+        self.regex = regex.compile(route.regex, regex.IGNORECASE) if route.regex else None
+        self.sources = frozenset(route.sources)
+        self.kinds = frozenset(route.kinds)
+        self.languages = frozenset(lang.lower() for lang in route.languages)
+        self.authors = frozenset(a.lower().removeprefix("@") for a in route.authors)
+        self.matches_text = bool(self.keywords or self.phrases or self.regex)
+        self.has_condition = self.matches_text or bool(
+            self.sources or self.kinds or self.languages or self.authors
+        )
+
+    def why(self, post: Post, kind: str) -> str | None:
+        """Why this rule takes the post, or None when it does not."""
+        reasons = []
+        if self.sources:
+            if post.source not in self.sources:
+                return None
+            reasons.append(f"source {post.source!r}")
+        if self.kinds:
+            if kind not in self.kinds:
+                return None
+            reasons.append(f"kind {kind}")
+        if self.languages:
+            language = (post.language or "").lower()
+            if language not in self.languages and language.split("-")[0] not in self.languages:
+                return None
+            reasons.append(f"language {language}")
+        if self.authors:
+            author = post.author.lower().removeprefix("@")
+            if author not in self.authors:
+                return None
+            reasons.append(f"author @{author}")
+        if self.matches_text:
+            found = self._text_match(post.text)
+            if found is None:
+                return None
+            reasons.insert(0, found)
+        return ", ".join(reasons)
+
+    def _text_match(self, text: str) -> str | None:
+        for noun, pattern in (("keyword", self.keywords), ("phrase", self.phrases)):
+            if pattern is not None and (found := pattern.search(text)):
+                return f"{noun} {' '.join(found.group(0).lower().split())!r}"
+        if self.regex is not None:
+            try:
+                found = self.regex.search(text, timeout=REGEX_TIMEOUT)
+            except TimeoutError:
+                return None
+            if found:
+                return f"regex matched {found.group(0)[:60]!r}"
+        return None
+
+
+def _any_text(words: Sequence[str]) -> bool:
+    return any(w.strip() for w in words)
 
 
 class Router:
-    """Keyword routing: the first team whose keyword appears in the post; else the default."""
+    """Routes a post to the first rule that takes it, in order; else to the default team."""
 
     def __init__(self, routes: Sequence[Route], *, default_team: str):
         self.default_team = default_team
-        self._compiled = [(r.team, pattern) for r in routes if (pattern := r.pattern) is not None]
+        compiled = [_CompiledRoute(r) for r in routes]
+        self._compiled = [c for c in compiled if c.has_condition]
 
-    def route(self, text: str) -> tuple[str, str]:
-        """(team, the rule that decided) for a post's text."""
-        for team, pattern in self._compiled:
-            found = pattern.search(text)
-            if found:
-                return team, f"keyword {found.group(0).lower()!r} -> {team}"
-        return self.default_team, f"no keyword matched -> default team {self.default_team}"
+    def route(self, post: Post | str, *, kind: str = "") -> tuple[str, str]:
+        """(team, the rule that decided and why) for a post of this kind."""
+        if isinstance(post, str):
+            post = Post(post)
+        for rule in self._compiled:
+            why = rule.why(post, kind)
+            if why is None:
+                continue
+            team = rule.route.team
+            label = f"{rule.route.label}: " if rule.route.label else ""
+            return team, f"{label}{why} -> {team}"
+        return self.default_team, f"no rule matched -> default team {self.default_team}"
 
 
 class Triager:
@@ -293,12 +386,13 @@ class Triager:
         self.analyzer = analyzer
         self.router = router
 
-    def __call__(self, item: Item) -> Triage:
-        """Triage one normalised item."""
+    def __call__(self, item: Item, *, source: str = "") -> Triage:
+        """Triage one normalised item from `source`."""
         text = f"{item.title}\n{item.text}" if item.title else item.text
         compound = float(self.analyzer.polarity_scores(text[:SCANNED])["compound"])
         kind = kind_of(text, compound=compound)
-        team, rule = self.router.route(text)
+        post = Post(text, source=source, language=item.language, author=item.author.handle)
+        team, rule = self.router.route(post, kind=kind)
         return Triage(
             kind=kind,
             sentiment=compound,

@@ -34,6 +34,7 @@ from connectors.registry import BUILT_IN, connector_class
 
 MAX_FILE_BYTES = 1_000_000
 MAX_VALUES = 100_000  # values in one file once YAML aliases are expanded
+MAX_FLOW_DEPTH = 64  # [ and { nested this deep is no playbook (and slows the YAML scanner)
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -224,6 +225,17 @@ class _Reader:
         except UnicodeDecodeError as exc:
             self.add(f"not UTF-8 text (byte {exc.start})", file=file)
             return None
+        depth, deepest_line = _flow_depth(text)
+        if depth > MAX_FLOW_DEPTH:
+            self.problems.append(
+                Problem(
+                    f"brackets nested more than {MAX_FLOW_DEPTH} levels deep",
+                    file=file,
+                    line=deepest_line,
+                    hint="a playbook needs a few levels; check for a runaway [ or {",
+                )
+            )
+            return None
         try:
             doc = _yaml().load(text)
         except MarkedYAMLError as exc:
@@ -239,7 +251,14 @@ class _Reader:
                 Problem(f"YAML syntax error: {what}", file=file, line=line, hint=hint)
             )
             return None
-        except (YAMLError, RecursionError, ValueError) as exc:
+        except RecursionError:
+            self.add(
+                "nested too deeply to read",
+                file=file,
+                hint="a playbook needs a few levels of indentation; check the indentation",
+            )
+            return None
+        except (YAMLError, ValueError) as exc:
             self.add(f"YAML error: {exc}", file=file)
             return None
         if doc is None:
@@ -294,6 +313,38 @@ class _Reader:
 
             return _ENV.sub(swap, node)
         return node
+
+
+def _flow_depth(text: str) -> tuple[int, int]:
+    """The deepest nesting of YAML flow brackets ([ and {) outside quotes and comments, and
+    the line where it is first reached. Linear, so it can run before the YAML scanner, which
+    slows down sharply on deep flow nesting."""
+    depth = deepest = 0
+    line = where = 1
+    quote = ""
+    comment = False
+    previous = "\n"
+    for char in text:
+        if char == "\n":
+            line += 1
+            comment = False
+        elif comment:
+            pass
+        elif quote:
+            if char == quote and not (quote == '"' and previous == "\\"):
+                quote = ""
+        elif char in "'\"" and previous in " \t\n[{,:":
+            quote = char
+        elif char == "#" and previous in " \t\n":
+            comment = True
+        elif char in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest, where = depth, line
+        elif char in "]}":
+            depth = max(0, depth - 1)
+        previous = char
+    return deepest, where
 
 
 def _expanded_size(root: Any) -> int:

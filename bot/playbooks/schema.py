@@ -13,6 +13,7 @@ from datetime import date, time, timedelta
 from functools import cache
 from typing import Annotated, Any, Literal
 
+import regex
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from bot.domain.durations import parse_duration
@@ -59,8 +60,8 @@ def _some_days(value: list[str]) -> list[str]:
 
 def _regex(value: str) -> str:
     try:
-        re.compile(value)
-    except re.error as exc:
+        regex.compile(value)
+    except regex.error as exc:
         raise ValueError(f"regex does not compile: {exc.msg} at position {exc.pos}") from None
     return value
 
@@ -182,6 +183,7 @@ class Digest(Strict):
     weekly: Weekday | None = None
     recipients: list[NonEmpty] = []
     enabled: bool = True
+    timezone: TimeZone | None = None
 
 
 class Approval(Strict):

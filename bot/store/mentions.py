@@ -212,13 +212,16 @@ def _conversation_root(db: sqlite_utils.Database, *, source: str, item: Item) ->
     if not keys:
         return None
     marks = ", ".join("?" * len(keys))
-    # Two indexed look-ups: with OR, SQLite scans every mention of the source.
+    # Indexed look-ups (with OR, SQLite scans every mention of the source): a post of the
+    # conversation, or one of our own replies in it, which the customer answered.
     rows = _rows(
         db,
         f"SELECT * FROM mentions WHERE source = ? AND external_id IN ({marks})"
         f" UNION SELECT * FROM mentions WHERE source = ? AND conversation_id IN ({marks})"
+        " UNION SELECT m.* FROM replies r JOIN mentions m ON m.number = r.mention"
+        f" WHERE r.external_id IN ({marks}) AND m.source = ?"
         " ORDER BY number LIMIT 1",
-        [source, *keys, source, *keys],
+        [source, *keys, source, *keys, *keys, source],
     )
     if not rows:
         return None

@@ -117,6 +117,91 @@ def core(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations(name="0004_sources")
+def sources_backoff_and_webhooks(db: sqlite_utils.Database) -> None:
+    """Failing sources back off; webhook signatures are remembered to refuse replays."""
+    db.executescript(
+        """
+        ALTER TABLE source_health ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE source_health ADD COLUMN retry_at TEXT;
+
+        CREATE TABLE webhook_signatures (
+            source TEXT NOT NULL,
+            signature TEXT NOT NULL,
+            seen_at TEXT NOT NULL,
+            PRIMARY KEY (source, signature)
+        );
+        CREATE INDEX webhook_signatures_seen ON webhook_signatures (seen_at);
+        """
+    )
+
+
+@migrations(name="0006_digest")
+def digest(db: sqlite_utils.Database) -> None:
+    """Digests made: one per team and period, so a restart never sends one twice."""
+    db.executescript(
+        """
+        CREATE TABLE digests (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            team TEXT NOT NULL,
+            period TEXT NOT NULL,
+            starts_at TEXT NOT NULL,
+            ends_at TEXT NOT NULL,
+            text TEXT NOT NULL,
+            chart_text TEXT NOT NULL DEFAULT '',
+            chart BLOB,
+            recipients TEXT NOT NULL DEFAULT '[]',
+            created_at TEXT NOT NULL,
+            UNIQUE (team, period)
+        );
+        CREATE INDEX mentions_team_updated ON mentions (team, updated_at);
+        """
+    )
+
+
+@migrations(name="0008_reply_threads")
+def reply_threads(db: sqlite_utils.Database) -> None:
+    """A customer answering one of our replies joins that mention's conversation."""
+    db.execute("CREATE INDEX replies_external ON replies (external_id)")
+
+
+@migrations(name="0003_teams")
+def teams(db: sqlite_utils.Database) -> None:
+    """People's display names, and where the bot can reach Teams conversations and people."""
+    db.executescript(
+        """
+        CREATE TABLE IF NOT EXISTS people (
+            id TEXT PRIMARY KEY,
+            platform TEXT NOT NULL,
+            name TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+
+        CREATE TABLE teams_conversations (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            service_url TEXT NOT NULL,
+            tenant_id TEXT NOT NULL DEFAULT '',
+            bot_id TEXT NOT NULL,
+            team_id TEXT,
+            name TEXT NOT NULL DEFAULT '',
+            updated_at TEXT NOT NULL
+        );
+
+        CREATE TABLE teams_members (
+            person TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            tenant_id TEXT NOT NULL DEFAULT '',
+            service_url TEXT NOT NULL,
+            bot_id TEXT NOT NULL,
+            chat_id TEXT,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX teams_members_user ON teams_members (user_id);
+        """
+    )
+
+
 @migrations(name="0005_sla")
 def sla(db: sqlite_utils.Database) -> None:
     """The SLA sweep's log of steps taken, and the indexes its queries use."""

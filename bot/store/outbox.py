@@ -20,6 +20,7 @@ class Kind(StrEnum):
     PRIVATE_NOTE = "private_note"
     CHANNEL_NOTE = "channel_note"
     PUBLIC_REPLY = "public_reply"
+    REPORT = "report"  # a digest for one person: text and an optional chart image
 
 
 class Status(StrEnum):

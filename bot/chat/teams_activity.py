@@ -1,0 +1,175 @@
+"""What Teams sends to /api/messages, read and checked: activities, mentions, card submits. Pure.
+
+Only the fields allhands uses are modelled; everything else in an activity is ignored.
+Text from an activity is untrusted like any other.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot.chat.teams_cards import NUMBER_KEY, REPLY_INPUT, SNOOZE_INPUT, VERB_KEY
+from bot.errors import CommandError
+
+# The buttons a card carries; a submit naming any other verb is refused.
+SUBMIT_VERBS = ("claim", "reply", "resolve", "snooze", "release", "reopen")
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+
+class Account(_Lenient):
+    """A user or bot as an activity names it."""
+
+    id: str = Field(default="", max_length=500)
+    name: str = Field(default="", max_length=500)
+    aad_object_id: str = Field(default="", alias="aadObjectId", max_length=100)
+
+
+class ConversationInfo(_Lenient):
+    """The conversation an activity belongs to."""
+
+    id: str = Field(min_length=1, max_length=1000)
+    conversation_type: str = Field(default="", alias="conversationType", max_length=50)
+    tenant_id: str = Field(default="", alias="tenantId", max_length=100)
+    is_group: bool | None = Field(default=None, alias="isGroup")
+
+
+class Activity(_Lenient):
+    """One Bot Framework activity, as far as allhands reads it."""
+
+    type: str = Field(max_length=50)
+    id: str = Field(default="", max_length=500)
+    service_url: str = Field(default="", alias="serviceUrl", max_length=1000)
+    channel_id: str = Field(default="", alias="channelId", max_length=100)
+    from_: Account = Field(default_factory=Account, alias="from")
+    recipient: Account = Field(default_factory=Account)
+    conversation: ConversationInfo
+    channel_data: dict[str, Any] = Field(default_factory=dict, alias="channelData")
+    text: str = Field(default="", max_length=40_000)
+    value: Any = None
+    entities: list[dict[str, Any]] = Field(default_factory=list, max_length=200)
+    members_added: list[Account] = Field(default_factory=list, alias="membersAdded")
+    members_removed: list[Account] = Field(default_factory=list, alias="membersRemoved")
+    reply_to_id: str = Field(default="", alias="replyToId", max_length=500)
+    action: str = Field(default="", max_length=50)
+
+    @property
+    def actor(self) -> str:
+        """Who did this, as allhands records them: the AAD object id (or the emulator's id)."""
+        return self.from_.aad_object_id or self.from_.id
+
+    @property
+    def tenant_id(self) -> str:
+        """The organisation the activity comes from."""
+        tenant = _dict(self.channel_data.get("tenant")).get("id")
+        return self.conversation.tenant_id or (tenant if isinstance(tenant, str) else "")
+
+    @property
+    def base_conversation_id(self) -> str:
+        """The conversation id without a thread's `;messageid=` suffix: the channel itself."""
+        return base_conversation_id(self.conversation.id)
+
+    @property
+    def team_id(self) -> str | None:
+        """The team of a channel conversation, when Teams says."""
+        team = _dict(self.channel_data.get("team")).get("id")
+        return team if isinstance(team, str) and team else None
+
+    @property
+    def channel_name(self) -> str:
+        """The channel's name, when Teams says (the General channel has none)."""
+        name = _dict(self.channel_data.get("channel")).get("name")
+        return name if isinstance(name, str) else ""
+
+    @property
+    def event_type(self) -> str:
+        """Teams' own event name on a conversationUpdate (teamMemberAdded, channelCreated...)."""
+        event = self.channel_data.get("eventType")
+        return event if isinstance(event, str) else ""
+
+    @property
+    def created_channel_id(self) -> str | None:
+        """The channel a channelCreated event is about."""
+        channel = _dict(self.channel_data.get("channel")).get("id")
+        return channel if isinstance(channel, str) and channel else None
+
+    @property
+    def kind(self) -> str:
+        """channel, groupChat or personal."""
+        kind = self.conversation.conversation_type
+        if kind in ("channel", "groupChat", "personal"):
+            return kind
+        return "groupChat" if self.conversation.is_group else "personal"
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def base_conversation_id(conversation_id: str) -> str:
+    """`19:abc@thread.tacv2;messageid=123` -> `19:abc@thread.tacv2`."""
+    return conversation_id.split(";", 1)[0]
+
+
+def mentions(activity: Activity) -> list[tuple[str, str, str]]:
+    """The mentions Teams reports in a message: (text as in the message, user id, name)."""
+    found = []
+    for entity in activity.entities:
+        if entity.get("type") != "mention":
+            continue
+        text = entity.get("text")
+        who = _dict(entity.get("mentioned"))
+        user_id, name = who.get("id"), who.get("name", "")
+        if isinstance(text, str) and text and isinstance(user_id, str) and isinstance(name, str):
+            found.append((text, user_id, name))
+    return found
+
+
+_AT_TAG = re.compile(r"</?at>", re.IGNORECASE)
+
+
+def command_text(activity: Activity, *, people: dict[str, str] | None = None) -> str:
+    """The command a message carries: the bot's @mention removed, other mentions as people.
+
+    `people` maps a mentioned user's Teams id to the person id to put in their place (so
+    `@allhands assign 42 @Dana` assigns to Dana's id); mentions not in it become names.
+    """
+    text = activity.text
+    for mention_text, user_id, name in mentions(activity):
+        if user_id == activity.recipient.id:
+            text = text.replace(mention_text, " ")
+        else:
+            text = text.replace(mention_text, (people or {}).get(user_id) or name)
+    text = html.unescape(_AT_TAG.sub("", text)).replace("\xa0", " ")
+    return text.strip()
+
+
+def submitted_command(value: Any) -> str:
+    """The command line a card button means; CommandError if the submit is not one of ours."""
+    if not isinstance(value, dict):
+        raise CommandError("That button sent nothing allhands understands.")
+    verb = value.get(VERB_KEY)
+    number = value.get(NUMBER_KEY)
+    if not isinstance(verb, str) or verb not in SUBMIT_VERBS:
+        raise CommandError("That button is not one of allhands' buttons.")
+    if isinstance(number, str) and number.isdigit() and len(number) <= 9:
+        number = int(number)
+    if not isinstance(number, int) or isinstance(number, bool) or not 0 < number < 10**9:
+        raise CommandError("That button names no mention number.")
+    if verb == "reply":
+        text = value.get(REPLY_INPUT, "")
+        if not isinstance(text, str):
+            raise CommandError("The reply must be text.")
+        return f"reply {number} {text}".strip()
+    if verb == "snooze":
+        duration = value.get(SNOOZE_INPUT, "")
+        if not isinstance(duration, str):
+            raise CommandError("Choose how long to snooze.")
+        return f"snooze {number} {duration}".strip()
+    return f"{verb} {number}"

@@ -1,0 +1,224 @@
+"""What allhands sends to Teams, as Bot Framework activities and Adaptive Cards. Pure.
+
+Strangers' text never reaches a place where Teams interprets markup: on cards it is put
+in TextRun elements (which render no Markdown), in messages it is escaped for Teams'
+Markdown and HTML, and no activity carries a mention entity built from it.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from bot.chat.cards import Card
+from bot.domain.mentions import State
+
+ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
+CARD_VERSION = "1.4"  # what Teams renders on desktop, web and mobile
+
+# The `data` of every button names the verb and the mention number; inputs add the rest.
+VERB_KEY = "allhands"
+NUMBER_KEY = "number"
+REPLY_INPUT = "reply_text"
+SNOOZE_INPUT = "snooze_for"
+SNOOZE_CHOICES = (("1 hour", "1h"), ("4 hours", "4h"), ("1 day", "1d"), ("2 days", "2d"))
+REPLY_MAX = 10_000
+
+_TITLES = {
+    "claim": "Claim",
+    "reply": "Reply",
+    "resolve": "Resolve",
+    "snooze": "Snooze",
+    "release": "Release",
+    "reopen": "Reopen",
+}
+_STATE_COLOUR = {
+    State.NEW: "Attention",
+    State.OPEN: "Attention",
+    State.REOPENED: "Attention",
+    State.CLAIMED: "Accent",
+    State.ANSWERED: "Good",
+    State.RESOLVED: "Good",
+    State.IGNORED: "Default",
+}
+
+# Teams user ids that name people in our texts (AAD object ids are GUIDs).
+_PERSON_ID = re.compile(
+    r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
+)
+# Markdown that Teams renders inside a line: emphasis, code, links, strike-through.
+_MARKDOWN_INLINE = re.compile(r"([\\`*_\[\]~|])")
+# Markdown that only counts at the start of a line: headings, rules, lists.
+_MARKDOWN_LINE_START = re.compile(r"^[#=+-]")
+_MARKDOWN_NUMBERED = re.compile(r"^(\d+)([.)])")
+# Characters that carry meaning in any of Teams' formats; a notification preview needs none.
+_MARKUP = re.compile(r"[<>\[\]()*_`~#|\\&]")
+
+
+def person_ids(text: str) -> set[str]:
+    """The person ids (AAD object ids) a text mentions, to look their names up."""
+    return set(_PERSON_ID.findall(text))
+
+
+def with_names(text: str, names: Mapping[str, str]) -> str:
+    """The text with each known person id replaced by that person's name."""
+    if not names:
+        return text
+    return _PERSON_ID.sub(lambda m: names.get(m.group(0), m.group(0)), text)
+
+
+def escape_markdown(text: str) -> str:
+    """Untrusted text made inert for a Teams message: no HTML, no Markdown, no mentions.
+
+    HTML characters become entities (so `<at>` is text, not a mention), Markdown
+    punctuation is backslash-escaped (so `[text](url)` cannot disguise a link), and
+    each line becomes its own paragraph, because Teams joins single line breaks.
+    """
+    lines = []
+    for line in text.splitlines() or [""]:
+        line = html.escape(line.strip(), quote=False)
+        line = _MARKDOWN_INLINE.sub(r"\\\1", line)
+        line = _MARKDOWN_LINE_START.sub(r"\\\g<0>", line)
+        line = _MARKDOWN_NUMBERED.sub(r"\1\\\2", line)
+        lines.append(line)
+    return "\n\n".join(line for line in lines if line) or " "
+
+
+def inert(text: str, limit: int = 200) -> str:
+    """Text for a field Teams may show unformatted (a preview): markup characters dropped."""
+    flat = " ".join(_MARKUP.sub("", text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def text_activity(text: str) -> dict[str, Any]:
+    """A message activity carrying untrusted text, escaped."""
+    return {"type": "message", "textFormat": "markdown", "text": escape_markdown(text)}
+
+
+def image_attachment(image: bytes, name: str) -> dict[str, Any]:
+    """An inline PNG attachment: Teams shows a data URI image made in memory."""
+    encoded = base64.b64encode(image).decode("ascii")
+    return {
+        "contentType": "image/png",
+        "contentUrl": f"data:image/png;base64,{encoded}",
+        "name": name,
+    }
+
+
+def _run(text: str, **style: Any) -> dict[str, Any]:
+    """A RichTextBlock of one TextRun: Adaptive Cards render no Markdown in a TextRun."""
+    return {
+        "type": "RichTextBlock",
+        "inlines": [{"type": "TextRun", "text": text, **style}],
+    }
+
+
+def _data(verb: str, number: int) -> dict[str, Any]:
+    return {VERB_KEY: verb, NUMBER_KEY: number}
+
+
+def _action(verb: str, number: int) -> dict[str, Any]:
+    title = _TITLES.get(verb, verb.capitalize())
+    if verb == "reply":
+        return {
+            "type": "Action.ShowCard",
+            "title": title,
+            "card": {
+                "type": "AdaptiveCard",
+                "body": [
+                    {
+                        "type": "Input.Text",
+                        "id": REPLY_INPUT,
+                        "label": f"Your public answer to #{number}",
+                        "placeholder": "Posted in the customer's thread, under the company account",
+                        "isMultiline": True,
+                        "maxLength": REPLY_MAX,
+                        "isRequired": True,
+                        "errorMessage": "Write the answer first.",
+                    }
+                ],
+                "actions": [
+                    {"type": "Action.Submit", "title": "Send reply", "data": _data(verb, number)}
+                ],
+            },
+        }
+    if verb == "snooze":
+        return {
+            "type": "Action.ShowCard",
+            "title": title,
+            "card": {
+                "type": "AdaptiveCard",
+                "body": [
+                    {
+                        "type": "Input.ChoiceSet",
+                        "id": SNOOZE_INPUT,
+                        "label": f"Hide #{number} for",
+                        "value": "4h",
+                        "choices": [{"title": t, "value": v} for t, v in SNOOZE_CHOICES],
+                    }
+                ],
+                "actions": [
+                    {"type": "Action.Submit", "title": "Snooze", "data": _data(verb, number)}
+                ],
+            },
+        }
+    return {"type": "Action.Submit", "title": title, "data": _data(verb, number)}
+
+
+def adaptive_card(card: Card, *, names: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The Adaptive Card for a mention card, with its buttons for the card's state."""
+    names = names or {}
+    body: list[dict[str, Any]] = [
+        _run(card.title, weight="Bolder", size="Medium"),
+        _run(f"{card.author} on {card.where}", isSubtle=True),
+        _run(card.text),
+    ]
+    if card.url:
+        body.append(_run(card.url, isSubtle=True, fontType="Monospace"))
+    body.append(
+        _run(with_names(card.status, names), weight="Bolder", color=_STATE_COLOUR[card.state])
+    )
+    actions = [_action(verb, card.number) for verb in card.actions]
+    if card.url.startswith(("https://", "http://")):
+        actions.append({"type": "Action.OpenUrl", "title": "Open the post", "url": card.url})
+    return {
+        "type": "AdaptiveCard",
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "version": CARD_VERSION,
+        "msteams": {"width": "Full"},
+        "fallbackText": inert(f"{card.title}: {card.text}"),
+        "body": body,
+        "actions": actions,
+    }
+
+
+def card_activity(card: Card, *, names: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """A message activity carrying a mention card (its preview holds no customer text)."""
+    return {
+        "type": "message",
+        "summary": inert(card.title),
+        "attachments": [
+            {"contentType": ADAPTIVE_CARD, "content": adaptive_card(card, names=names)}
+        ],
+    }
+
+
+def channel_id_card(playbook_channel: str, note: str) -> dict[str, Any]:
+    """A message showing a channel's id exactly, to copy into a playbook."""
+    content = {
+        "type": "AdaptiveCard",
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "version": CARD_VERSION,
+        "body": [
+            _run(note),
+            _run(f"channel: {playbook_channel}", fontType="Monospace", weight="Bolder"),
+        ],
+    }
+    return {
+        "type": "message",
+        "summary": "This channel's id for playbooks",
+        "attachments": [{"contentType": ADAPTIVE_CARD, "content": content}],
+    }

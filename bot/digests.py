@@ -1,0 +1,270 @@
+"""Sending the leads' digests: when each is due, what it says, and queuing it once.
+
+The numbers come from `bot.domain.digest`, the text from `bot.chat.digest`, the chart
+from `bot.chat.chart`; this module reads the playbooks, the store and the clock, and
+queues the result in the outbox with a record that makes it once per team and period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import zoneinfo
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from functools import cache
+from pathlib import Path
+
+import sqlite_utils
+
+from bot.chat.chart import render_chart
+from bot.chat.digest import render_day_table, render_digest
+from bot.clock import Clock, SystemClock
+from bot.domain.digest import (
+    CHART_DAYS,
+    Period,
+    Report,
+    Schedule,
+    SlaTerms,
+    WorkingHours,
+    build_report,
+    day_period,
+    due_periods,
+    local_midnight,
+    week_period,
+)
+from bot.errors import AllhandsError
+from bot.playbooks import Playbooks, TeamSpec
+from bot.playbooks.loader import did_you_mean
+from bot.playbooks.schema import WEEKDAYS, Digest
+from bot.store import digests
+from bot.store.db import Database
+
+log = logging.getLogger(__name__)
+
+
+@cache
+def zone(name: str) -> zoneinfo.ZoneInfo:
+    """The time zone of this IANA name (loaded once)."""
+    return zoneinfo.ZoneInfo(name)
+
+
+def digest_settings(team: TeamSpec) -> Digest:
+    """The team's `digest` section, or the defaults when it has none."""
+    return team.digest if isinstance(team.digest, Digest) else Digest()
+
+
+def team_zone(playbooks: Playbooks, team: TeamSpec) -> str:
+    """The time zone a team's days are counted in.
+
+    The digest's own `timezone`, else that of the business hours the team's SLA names,
+    else UTC.
+    """
+    settings = digest_settings(team)
+    if settings.timezone:
+        return settings.timezone
+    hours_id = getattr(team.sla, "hours", None)
+    if hours_id and hours_id in playbooks.business_hours:
+        return playbooks.business_hours[hours_id].timezone
+    return "UTC"
+
+
+def sla_terms(playbooks: Playbooks, team: TeamSpec) -> SlaTerms:
+    """What the digest checks breaches against: the team's claim and reply deadlines."""
+    sla = team.sla
+    if sla is None:
+        return SlaTerms()
+    hours = None
+    if sla.clock == "business_hours" and sla.hours in playbooks.business_hours:
+        spec = playbooks.business_hours[sla.hours]
+        hours = WorkingHours(
+            zone=zone(spec.timezone),
+            weekdays=frozenset(WEEKDAYS.index(d) for d in spec.weekdays),
+            opens=spec.open,
+            closes=spec.close,
+            holidays=frozenset(spec.holidays),
+        )
+    return SlaTerms(claim_within=sla.claim_within, reply_within=sla.reply_within, hours=hours)
+
+
+def schedule_of(playbooks: Playbooks, team: TeamSpec) -> Schedule | None:
+    """When the team's digest goes out, or None when it is switched off."""
+    settings = digest_settings(team)
+    if not settings.enabled:
+        return None
+    weekly = WEEKDAYS.index(settings.weekly) if settings.weekly else None
+    return Schedule(at=settings.time, zone=zone(team_zone(playbooks, team)), weekly=weekly)
+
+
+def recipients_of(team: TeamSpec) -> list[str]:
+    """Who gets the digest: its `recipients`, else the team's leads (maybe nobody)."""
+    settings = digest_settings(team)
+    return list(dict.fromkeys(settings.recipients or team.leads))
+
+
+def compose(
+    db: sqlite_utils.Database, *, playbooks: Playbooks, team: TeamSpec, period: Period
+) -> Report:
+    """The team's report for a period, from the store (runs on a reader connection)."""
+    chart_start = local_midnight(period.last - timedelta(days=CHART_DAYS - 1), period.zone)
+    histories = digests.histories(
+        db, team=team.id, since=min(period.start, chart_start), until=period.end
+    )
+    return build_report(
+        team=team.id,
+        team_name=team.name,
+        period=period,
+        histories=histories,
+        sla=sla_terms(playbooks, team),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Made:
+    """A digest ready to send: the numbers, the text, the chart and its table."""
+
+    report: Report
+    text: str
+    chart_text: str
+    chart: bytes
+
+
+def chart_title(report: Report) -> str:
+    """The chart's title."""
+    last = report.period.last
+    return f"{report.team_name}: the {CHART_DAYS} days to {last:%a} {last.day} {last:%b %Y}"
+
+
+def make(report: Report) -> Made:
+    """Text, table and chart for a report (blocking: the chart is drawn here)."""
+    return Made(
+        report=report,
+        text=render_digest(report),
+        chart_text=render_day_table(report.days),
+        chart=render_chart(report.days, title=chart_title(report), zone=str(report.period.zone)),
+    )
+
+
+class DigestSender:
+    """Queues each team's digests when they are due; call `send_due()` every minute."""
+
+    def __init__(
+        self,
+        *,
+        database: Database,
+        clock: Clock,
+        playbooks: Callable[[], Playbooks],
+        on_queued: Callable[[], None] = lambda: None,
+    ):
+        self.database = database
+        self.clock = clock
+        self.playbooks = playbooks
+        self.on_queued = on_queued
+
+    async def send_due(self) -> list[tuple[str, str]]:
+        """Queue every digest due now and not made before; the (team, period) pairs queued."""
+        now = self.clock.now()
+        playbooks = self.playbooks()
+        queued = []
+        for team in playbooks.teams.values():
+            schedule = schedule_of(playbooks, team)
+            if schedule is None:
+                continue
+            for period in due_periods(schedule, now):
+                if await self.database.read(digests.is_recorded, team=team.id, period=period.key):
+                    continue
+                try:
+                    if await self.queue(playbooks, team, period):
+                        queued.append((team.id, period.key))
+                except Exception:
+                    # One team's failure must not hold up the others; the next tick retries.
+                    log.exception("the %s digest of team %s failed", period.key, team.id)
+        if queued:
+            self.on_queued()
+        return queued
+
+    async def queue(self, playbooks: Playbooks, team: TeamSpec, period: Period) -> bool:
+        """Make one digest and queue it, unless it was made already; whether it was queued."""
+        report = await self.database.read(compose, playbooks=playbooks, team=team, period=period)
+        made = await asyncio.to_thread(make, report)
+        digest_id = await self.database.write(
+            digests.record,
+            team=team.id,
+            period=period,
+            text=made.text,
+            chart_text=made.chart_text,
+            chart=made.chart,
+            recipients=recipients_of(team),
+            platform=team.channel.platform,
+            channel=team.channel.channel,
+            now=self.clock.now(),
+        )
+        if digest_id is not None:
+            log.info("digest %s for team %s queued", period.key, team.id)
+        return digest_id is not None
+
+
+class PreviewError(AllhandsError):
+    """A digest preview cannot be made as asked: unknown team, bad date, no store."""
+
+
+def _open_read_only(db_path: str) -> sqlite_utils.Database:
+    path = Path(db_path)
+    if not path.is_file():
+        raise PreviewError(f"no database at {db_path}; set ALLHANDS_DB to the bot's database")
+    # Read-only: a preview never migrates or writes the bot's store.
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    return sqlite_utils.Database(conn)
+
+
+def preview_period(
+    playbooks: Playbooks, team: TeamSpec, *, day: str | None, weekly: bool, now: datetime
+) -> Period:
+    """The period a preview asks for: `day` (YYYY-MM-DD), or yesterday in the team's zone."""
+    tz = zone(team_zone(playbooks, team))
+    today = now.astimezone(tz).date()
+    if day is None:
+        chosen = today - timedelta(days=1)
+    else:
+        try:
+            chosen = date.fromisoformat(day.strip())
+        except ValueError:
+            raise PreviewError(f"--date {day!r} is not a date; write it like 2026-01-05") from None
+        if chosen > today:
+            raise PreviewError(f"{chosen} has not begun yet in {tz}; today there is {today}")
+    return week_period(chosen, tz) if weekly else day_period(chosen, tz)
+
+
+def preview_digest(
+    playbooks: Playbooks,
+    *,
+    team_id: str,
+    day: str | None,
+    weekly: bool,
+    db_path: str,
+    clock: Clock | None = None,
+) -> tuple[str, bytes]:
+    """The digest's text (with the chart's table) and chart, as the team's leads would get it.
+
+    PreviewError, with a one-line reason, for an unknown team, a bad date or no store.
+    """
+    team = playbooks.teams.get(team_id)
+    if team is None:
+        hint = did_you_mean(team_id, sorted(playbooks.teams), "teams")
+        raise PreviewError(f"unknown team {team_id!r}; {hint}")
+    now = (clock or SystemClock()).now()
+    period = preview_period(playbooks, team, day=day, weekly=weekly, now=now)
+    db = _open_read_only(db_path)
+    try:
+        report = compose(db, playbooks=playbooks, team=team, period=period)
+    except sqlite3.Error as exc:
+        raise PreviewError(f"cannot read the digest's numbers from {db_path}: {exc}") from None
+    finally:
+        db.close()
+    made = make(report)
+    note = ""
+    if period.end > now:
+        note = f"\n(The {period.kind} is not over: these are the figures so far.)"
+    return f"{made.text}{note}\n\n{made.chart_text}", made.chart

@@ -1,0 +1,509 @@
+"""The leads' digest in numbers, worked out from the event log. Pure.
+
+Every number is computed from the events of each mention, as of the end of the period:
+nothing after it is looked at, so the digest of a day is the same whenever it is made.
+
+A mention's life is cut into episodes: one starts when it comes in, and another each time
+it is reopened (by a person, or by the customer writing again after it was resolved). Each
+episode needs its own first response, and ends when it is resolved or ignored.
+
+- mentions in: mentions that came in during the period (reopenings are counted apart);
+- response rate: of the episodes that started in the period, the share answered by its
+  end; episodes ignored before any answer are left out (spam needs no answer);
+- time to first response: for each first answer of an episode given in the period, the
+  time from the episode's start (so an answer given just after midnight to a post from
+  the evening before counts, with its true waiting time, in the day it was given);
+- time to resolution: likewise, for each episode resolved in the period;
+- SLA breaches: an episode not claimed within `claim_within` of its start, or not
+  answered within `reply_within` of its first claim, counted in the period in which that
+  deadline passed; a deadline counts working time only when the SLA runs on business hours;
+- open and overdue: episodes not closed at the period's end, overdue when a deadline
+  passed before it;
+- who helped: answers given in the period, per person;
+- small and large accounts: time to first response by the author's audience.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Any, Literal
+
+from bot.domain.mentions import ACTIVE, CLOSED, Action, Event, Mention, State
+
+_DAY = timedelta(days=1)
+# Audience buckets for "served first for being well-connected": (label, lowest, highest).
+AUDIENCE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
+    ("under 1,000", 0, 999),
+    ("1,000 to 9,999", 1_000, 9_999),
+    ("10,000 or more", 10_000, None),
+)
+UNKNOWN_AUDIENCE = "audience unknown"
+CHART_DAYS = 7
+# Actions that show someone took a new or reopened mention in hand.
+_TAKEN = frozenset({Action.CLAIM, Action.ASSIGN, Action.ANSWER, Action.RESOLVE, Action.IGNORE})
+_CLAIMED = frozenset({Action.CLAIM, Action.ASSIGN})
+_CLOSING = frozenset({Action.RESOLVE, Action.IGNORE})
+
+
+def local_midnight(day: date, zone: tzinfo) -> datetime:
+    """The instant (in UTC) a local day starts in `zone`."""
+    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """The local days a digest covers, `first` to `last` inclusive, and their UTC bounds."""
+
+    kind: Literal["day", "week"]
+    first: date
+    last: date
+    zone: tzinfo
+    start: datetime = field(init=False, compare=False)  # when the first day starts, in UTC
+    end: datetime = field(init=False, compare=False)  # when the last day ends (exclusive)
+
+    def __post_init__(self) -> None:
+        # Worked out once: the numbers ask for the bounds for every event.
+        object.__setattr__(self, "start", local_midnight(self.first, self.zone))
+        object.__setattr__(self, "end", local_midnight(self.last + _DAY, self.zone))
+
+    @property
+    def key(self) -> str:
+        """What makes a digest unique for a team: `day:2026-01-05`, `week:…..2026-01-11`."""
+        if self.kind == "day":
+            return f"day:{self.first.isoformat()}"
+        return f"week:{self.first.isoformat()}..{self.last.isoformat()}"
+
+    def contains(self, at: datetime) -> bool:
+        """Whether an instant falls in the period."""
+        return self.start <= at < self.end
+
+
+def day_period(day: date, zone: tzinfo) -> Period:
+    """One local day."""
+    return Period("day", day, day, zone)
+
+
+def week_period(last: date, zone: tzinfo) -> Period:
+    """The seven local days ending with `last`."""
+    return Period("week", last - 6 * _DAY, last, zone)
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """When a team's digest goes out: a local time each day, and a weekday for the weekly."""
+
+    at: time
+    zone: tzinfo
+    weekly: int | None = None  # 0 is Monday
+
+
+def due_periods(schedule: Schedule, now: datetime) -> list[Period]:
+    """The periods whose digest is due at `now`: sent at the local time, or later that day.
+
+    Yesterday's daily digest is due from the digest time until local midnight, so a bot
+    that was down at the time sends it when it is back; on the weekly day, the last seven
+    days' digest too. The caller sends each period once.
+    """
+    today = now.astimezone(schedule.zone).date()
+    send_at = datetime.combine(today, schedule.at, tzinfo=schedule.zone).astimezone(UTC)
+    if now < send_at:
+        return []
+    yesterday = today - _DAY
+    due = [day_period(yesterday, schedule.zone)]
+    if schedule.weekly is not None and today.weekday() == schedule.weekly:
+        due.append(week_period(yesterday, schedule.zone))
+    return due
+
+
+@dataclass(frozen=True, slots=True)
+class WorkingHours:
+    """When a team is at work, for SLA deadlines that count working time only."""
+
+    zone: tzinfo
+    weekdays: frozenset[int]  # 0 is Monday
+    opens: time
+    closes: time
+    holidays: frozenset[date] = frozenset()
+
+
+def add_working_time(start: datetime, amount: timedelta, hours: WorkingHours | None) -> datetime:
+    """The instant at which `amount` of (working) time has passed since `start`."""
+    if hours is None:
+        return start + amount
+    left = amount
+    day = start.astimezone(hours.zone).date()
+    for _ in range(3660):  # ten years without a working day: give up rather than loop
+        if day.weekday() in hours.weekdays and day not in hours.holidays:
+            opens = datetime.combine(day, hours.opens, tzinfo=hours.zone).astimezone(UTC)
+            closes = datetime.combine(day, hours.closes, tzinfo=hours.zone).astimezone(UTC)
+            lo = max(opens, start)
+            if closes > lo:
+                if closes - lo >= left:
+                    return lo + left
+                left -= closes - lo
+        day += _DAY
+    return datetime.max.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class SlaTerms:
+    """What the digest checks of a team's SLA."""
+
+    claim_within: timedelta | None = None
+    reply_within: timedelta | None = None
+    hours: WorkingHours | None = None
+
+    def deadline(self, start: datetime, amount: timedelta) -> datetime:
+        """When `amount` of SLA time has passed since `start`."""
+        return add_working_time(start, amount, self.hours)
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """A mention and its events (all of them, oldest first), as the store gives them."""
+
+    mention: Mention
+    events: tuple[Event, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Episode:
+    """One stretch of a mention needing attention: from arrival or reopening to closing."""
+
+    mention: Mention
+    start: datetime
+    reopened: bool
+    taken_at: datetime | None = None
+    claimed_at: datetime | None = None
+    answered_at: datetime | None = None
+    closed_at: datetime | None = None
+    closed_by: Action | None = None
+
+    @property
+    def ignored_unanswered(self) -> bool:
+        """Ignored before anyone answered: it needed no answer."""
+        return self.closed_by == Action.IGNORE and self.answered_at is None
+
+
+def episodes(history: History, *, until: datetime) -> list[Episode]:
+    """Cut a mention's events before `until` into episodes, oldest first."""
+    found: list[Episode] = []
+    current: dict[str, Any] | None = None  # the fields of the episode being read
+    for event in sorted(history.events, key=lambda e: (e.at, e.id or 0)):
+        if event.at >= until:
+            break
+        reopening = event.to_state == State.REOPENED and event.from_state in CLOSED
+        if event.action == Action.INGEST or reopening:
+            if current is not None:
+                found.append(Episode(history.mention, **current))
+            current = {"start": event.at, "reopened": reopening}
+            continue
+        if current is None or "closed_at" in current:
+            continue
+        if event.action in _TAKEN:
+            current.setdefault("taken_at", event.at)
+        if event.action in _CLAIMED:
+            current.setdefault("claimed_at", event.at)
+        if event.action == Action.ANSWER:
+            current.setdefault("answered_at", event.at)
+        if event.action in _CLOSING:
+            current["closed_at"] = event.at
+            current["closed_by"] = event.action
+    if current is not None:
+        found.append(Episode(history.mention, **current))
+    return found
+
+
+def state_at(history: History, at: datetime) -> State | None:
+    """The mention's state just before `at`, or None if it had not come in."""
+    state = None
+    for event in history.events:
+        if event.at < at:
+            state = event.to_state
+    return state
+
+
+def percentile(values: Sequence[timedelta], q: float) -> timedelta | None:
+    """The q-th quantile (0..1) with linear interpolation between ranks; None when empty.
+
+    The same as numpy's default and `statistics.median` for q = 0.5: for n values sorted,
+    position (n - 1) * q, interpolated between its neighbours.
+    """
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+@dataclass(frozen=True, slots=True)
+class Spread:
+    """How long something took across several cases: how many, the median and the 90th."""
+
+    count: int
+    median: timedelta | None
+    p90: timedelta | None
+
+
+def spread(values: Sequence[timedelta]) -> Spread:
+    """The count, median and 90th percentile of durations."""
+    return Spread(len(values), percentile(values, 0.5), percentile(values, 0.9))
+
+
+@dataclass(frozen=True, slots=True)
+class Breach:
+    """A deadline that passed in the period: `claim` or `reply`, for which mention."""
+
+    number: int
+    kind: Literal["claim", "reply"]
+    due: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OpenItem:
+    """A mention still needing someone at the period's end."""
+
+    mention: Mention
+    state: State
+    since: datetime
+    overdue: bool
+    claimed_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AudienceRow:
+    """First responses to authors of one audience size."""
+
+    label: str
+    first_response: Spread
+    waiting: int
+
+
+@dataclass(frozen=True, slots=True)
+class DayPoint:
+    """One day of the chart: mentions in, and the median time to first response."""
+
+    day: date
+    mentions_in: int
+    median_first_response: timedelta | None
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """Everything the digest says about one team and one period."""
+
+    team: str
+    team_name: str
+    period: Period
+    mentions_in: int
+    by_kind: dict[str, int]
+    by_source: dict[str, int]
+    reopened: int
+    needing_answer: int
+    answered: int
+    ignored: int
+    first_response: Spread
+    resolution: Spread
+    breaches: tuple[Breach, ...]
+    open_items: tuple[OpenItem, ...]
+    helpers: tuple[tuple[str, int], ...]
+    audiences: tuple[AudienceRow, ...]
+    days: tuple[DayPoint, ...]
+    sla: SlaTerms = field(default_factory=SlaTerms)
+
+    @property
+    def response_rate(self) -> float | None:
+        """Answered ÷ needing an answer, or None when nothing needed one."""
+        return self.answered / self.needing_answer if self.needing_answer else None
+
+
+def audience_bucket(audience: int | None) -> str:
+    """The label of the bucket an audience size falls in."""
+    if audience is None:
+        return UNKNOWN_AUDIENCE
+    for label, lowest, highest in AUDIENCE_BUCKETS:
+        if audience >= lowest and (highest is None or audience <= highest):
+            return label
+    return UNKNOWN_AUDIENCE
+
+
+def _breaches(episode: Episode, sla: SlaTerms, period: Period) -> list[Breach]:
+    found = []
+    if sla.claim_within is not None:
+        due = sla.deadline(episode.start, sla.claim_within)
+        late = episode.taken_at is None or episode.taken_at > due
+        if period.contains(due) and late:
+            found.append(Breach(episode.mention.number, "claim", due))
+    if sla.reply_within is not None and episode.claimed_at is not None:
+        due = sla.deadline(episode.claimed_at, sla.reply_within)
+        done = min((t for t in (episode.answered_at, episode.closed_at) if t), default=None)
+        if period.contains(due) and (done is None or done > due):
+            found.append(Breach(episode.mention.number, "reply", due))
+    return found
+
+
+def _overdue(episode: Episode, sla: SlaTerms, at: datetime) -> bool:
+    if episode.taken_at is None:
+        return sla.claim_within is not None and sla.deadline(episode.start, sla.claim_within) <= at
+    if episode.answered_at is None and episode.claimed_at is not None:
+        return (
+            sla.reply_within is not None
+            and sla.deadline(episode.claimed_at, sla.reply_within) <= at
+        )
+    return False
+
+
+def _first_responses(all_episodes: Iterable[Episode], lo: datetime, hi: datetime) -> list[Episode]:
+    return [e for e in all_episodes if e.answered_at is not None and lo <= e.answered_at < hi]
+
+
+def build_report(
+    *,
+    team: str,
+    team_name: str,
+    period: Period,
+    histories: Iterable[History],
+    sla: SlaTerms | None = None,
+    chart_days: int = CHART_DAYS,
+) -> Report:
+    """Work out a team's digest for `period` from its mentions' histories.
+
+    `histories` may hold other teams' mentions and mentions that played no part in the
+    period: they are left out here, so the store can fetch generously.
+    """
+    sla = sla or SlaTerms()
+    end = period.end
+    mine = [h for h in histories if h.mention.team == team and h.mention.root_number is None]
+    by_mention = {h.mention.number: (h, episodes(h, until=end)) for h in mine}
+    every = [e for _, eps in by_mention.values() for e in eps]
+
+    arrived = [
+        h.mention
+        for h in mine
+        if any(e.action == Action.INGEST and period.contains(e.at) for e in h.events)
+    ]
+    started = [e for e in every if period.contains(e.start)]
+    needing = [e for e in started if not e.ignored_unanswered]
+    answered = [e for e in needing if e.answered_at is not None]
+    first = _first_responses(every, period.start, end)
+    resolved = [
+        e
+        for e in every
+        if e.closed_by == Action.RESOLVE and e.closed_at and period.contains(e.closed_at)
+    ]
+    breaches = sorted(
+        (b for e in every for b in _breaches(e, sla, period)), key=lambda b: (b.due, b.number)
+    )
+
+    open_items = _open_items(by_mention.values(), sla, end)
+    helpers = Counter(
+        e.actor
+        for h in mine
+        for e in h.events
+        if e.action == Action.ANSWER and period.contains(e.at)
+    )
+    arrivals = [e.at for h in mine for e in h.events if e.action == Action.INGEST and e.at < end]
+    return Report(
+        team=team,
+        team_name=team_name,
+        period=period,
+        mentions_in=len(arrived),
+        by_kind=_ranked(Counter(m.kind for m in arrived)),
+        by_source=_ranked(Counter(m.source for m in arrived)),
+        reopened=sum(1 for e in started if e.reopened),
+        needing_answer=len(needing),
+        answered=len(answered),
+        ignored=len(started) - len(needing),
+        first_response=spread(
+            [e.answered_at - e.start for e in first if e.answered_at is not None]
+        ),
+        resolution=spread([e.closed_at - e.start for e in resolved if e.closed_at is not None]),
+        breaches=tuple(breaches),
+        open_items=tuple(open_items),
+        helpers=tuple(sorted(helpers.items(), key=lambda kv: (-kv[1], kv[0]))),
+        audiences=_audience_rows(first, open_items),
+        days=_chart_points(arrivals, every, period, chart_days),
+        sla=sla,
+    )
+
+
+def _open_items(
+    mentions: Iterable[tuple[History, list[Episode]]], sla: SlaTerms, end: datetime
+) -> tuple[OpenItem, ...]:
+    """What is active at `end`: unanswered before answered, overdue first, oldest first."""
+    found = []
+    for history, eps in mentions:
+        state = state_at(history, end)
+        if state not in ACTIVE or not eps or eps[-1].closed_at is not None:
+            continue
+        held = state in (State.CLAIMED, State.ANSWERED)
+        found.append(
+            OpenItem(
+                mention=history.mention,
+                state=state,
+                since=eps[-1].start,
+                overdue=_overdue(eps[-1], sla, end),
+                claimed_by=_claimer_at(history, end) if held else None,
+            )
+        )
+    found.sort(key=lambda i: (i.state == State.ANSWERED, not i.overdue, i.since))
+    return tuple(found)
+
+
+def _audience_rows(
+    first: list[Episode], open_items: tuple[OpenItem, ...]
+) -> tuple[AudienceRow, ...]:
+    """First-response times and the still waiting, per audience bucket."""
+    waiting = Counter(
+        audience_bucket(i.mention.author.audience) for i in open_items if i.state != State.ANSWERED
+    )
+    rows = []
+    for label in [*(b[0] for b in AUDIENCE_BUCKETS), UNKNOWN_AUDIENCE]:
+        times = [
+            e.answered_at - e.start
+            for e in first
+            if e.answered_at is not None and audience_bucket(e.mention.author.audience) == label
+        ]
+        rows.append(AudienceRow(label, spread(times), waiting.get(label, 0)))
+    return tuple(rows)
+
+
+def _chart_points(
+    arrivals: list[datetime], every: list[Episode], period: Period, chart_days: int
+) -> tuple[DayPoint, ...]:
+    """Mentions in and the median first response for each of the days up to the period's end."""
+    points = []
+    for offset in range(chart_days - 1, -1, -1):
+        day = day_period(period.last - offset * _DAY, period.zone)
+        day_first = [
+            e.answered_at - e.start
+            for e in _first_responses(every, day.start, day.end)
+            if e.answered_at is not None
+        ]
+        day_in = sum(1 for at in arrivals if day.contains(at))
+        points.append(DayPoint(day.first, day_in, percentile(day_first, 0.5)))
+    return tuple(points)
+
+
+def _claimer_at(history: History, at: datetime) -> str | None:
+    """Who held the mention just before `at`, from its claim, assign and release events."""
+    holder = None
+    for event in history.events:
+        if event.at >= at:
+            break
+        if event.action == Action.CLAIM:
+            holder = event.actor
+        elif event.action == Action.ASSIGN:
+            holder = str(event.detail.get("to", event.actor))
+        elif event.action == Action.RELEASE:
+            holder = None
+    return holder
+
+
+def _ranked(counts: Counter[str]) -> dict[str, int]:
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))

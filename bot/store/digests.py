@@ -1,0 +1,166 @@
+"""Digests: the rows their numbers come from, and the record that each went out once."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlite_utils
+
+from bot.domain.digest import History, Period
+from bot.domain.mentions import ACTIVE, Action, Event, State
+from bot.store import outbox
+from bot.store.mentions import row_to_mention
+
+
+def _rows(db: sqlite_utils.Database, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    cursor = db.execute(sql, params)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+
+
+def _utc(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat()
+
+
+def histories(
+    db: sqlite_utils.Database, *, team: str, since: datetime, until: datetime
+) -> list[History]:
+    """The team's mentions that may count between `since` and `until`, with their events.
+
+    That is every top-level mention that came in before `until` and either is active now
+    or changed after `since` (a mention active at any moment after `since` is one or the
+    other). Events from `until` on are left out.
+    """
+    active = [s.value for s in ACTIVE]
+    marks = ", ".join("?" * len(active))
+    # Two indexed selects: with OR, SQLite would scan the team's whole history. The `+`
+    # keeps it off the root_number index, which nearly every mention matches.
+    mention_rows = _rows(
+        db,
+        "SELECT * FROM mentions WHERE number IN ("
+        f"  SELECT number FROM mentions WHERE team = ? AND state IN ({marks})"
+        "     AND +root_number IS NULL AND received_at < ?"
+        "   UNION SELECT number FROM mentions WHERE team = ? AND updated_at >= ?"
+        "     AND +root_number IS NULL AND received_at < ?"
+        ") ORDER BY number",
+        [team, *active, _utc(until), team, _utc(since), _utc(until)],
+    )
+    if not mention_rows:
+        return []
+    numbers = [r["number"] for r in mention_rows]
+    events: dict[int, list[Event]] = {n: [] for n in numbers}
+    for r in _rows(
+        db,
+        "SELECT * FROM events WHERE mention IN (SELECT value FROM json_each(?)) AND at < ?"
+        " ORDER BY mention, id",
+        [json.dumps(numbers), _utc(until)],
+    ):
+        events[r["mention"]].append(
+            Event(
+                id=r["id"],
+                mention=r["mention"],
+                action=Action(r["action"]),
+                actor=r["actor"],
+                at=datetime.fromisoformat(r["at"]),
+                from_state=State(r["from_state"]) if r["from_state"] else None,
+                to_state=State(r["to_state"]),
+                detail=json.loads(r["detail"]),
+            )
+        )
+    return [History(row_to_mention(r), tuple(events[r["number"]])) for r in mention_rows]
+
+
+def is_recorded(db: sqlite_utils.Database, *, team: str, period: str) -> bool:
+    """Whether the team's digest for this period was made already."""
+    row = db.execute(
+        "SELECT 1 FROM digests WHERE team = ? AND period = ?", [team, period]
+    ).fetchone()
+    return row is not None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDigest:
+    """A digest as made: its text, its chart and the chart's stand-in text."""
+
+    id: int
+    team: str
+    period: str
+    text: str
+    chart_text: str
+    chart: bytes | None
+
+
+def record(
+    db: sqlite_utils.Database,
+    *,
+    team: str,
+    period: Period,
+    text: str,
+    chart_text: str,
+    chart: bytes | None,
+    recipients: list[str],
+    platform: str,
+    channel: str,
+    now: datetime,
+) -> int | None:
+    """Keep a digest and queue its delivery, once per team and period; None if made before.
+
+    Each recipient gets it privately on the team's chat platform; with nobody to send it
+    to, it goes to the team's channel (as text, with the chart's table).
+    """
+    cursor = db.execute(
+        "INSERT INTO digests (team, period, starts_at, ends_at, text, chart_text, chart,"
+        " recipients, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (team, period) DO NOTHING",
+        [
+            team,
+            period.key,
+            _utc(period.start),
+            _utc(period.end),
+            text,
+            chart_text,
+            chart,
+            json.dumps(recipients),
+            now.isoformat(),
+        ],
+    )
+    if cursor.rowcount != 1:
+        return None
+    digest_id = int(cursor.lastrowid or 0)
+    for person in recipients:
+        outbox.enqueue(
+            db,
+            kind=outbox.Kind.REPORT,
+            target=platform,
+            payload={"digest": digest_id, "person": person},
+            now=now,
+        )
+    if not recipients:
+        outbox.enqueue(
+            db,
+            kind=outbox.Kind.CHANNEL_NOTE,
+            target=f"{platform}:{channel}",
+            payload={"text": f"{text}\n\n{chart_text}".strip(), "digest": digest_id},
+            now=now,
+        )
+    return digest_id
+
+
+def load(db: sqlite_utils.Database, *, id: int) -> StoredDigest | None:
+    """A digest by its id, or None."""
+    row = db.execute(
+        "SELECT id, team, period, text, chart_text, chart FROM digests WHERE id = ?", [id]
+    ).fetchone()
+    if row is None:
+        return None
+    return StoredDigest(
+        id=row[0],
+        team=row[1],
+        period=row[2],
+        text=row[3],
+        chart_text=row[4],
+        chart=bytes(row[5]) if row[5] is not None else None,
+    )

@@ -1,0 +1,244 @@
+"""Calling a platform's JSON API over the shared aiohttp session: capped reads, clear
+errors, and the platform's rate-limit headers read into "how long to wait".
+
+Mastodon sends `X-RateLimit-Remaining` and `X-RateLimit-Reset` (an ISO 8601 time);
+Bluesky sends `RateLimit-Remaining` and `RateLimit-Reset` (Unix seconds); either may
+send `Retry-After`. Reset times are compared with the server's own `Date` header when
+it has one, so a skewed local clock cannot make us wait for hours or not at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import aiohttp
+
+from bot.clock import Clock
+from bot.errors import AllhandsError
+
+log = logging.getLogger(__name__)
+
+CHUNK = 64 * 1024
+MAX_WAIT = 3600.0  # never believe a platform that asks us to wait longer than an hour
+PARSE_INLINE = 64 * 1024  # larger bodies are parsed on a worker thread
+
+
+class PlatformError(AllhandsError):
+    """A platform's API could not be reached, refused a call, or answered garbage.
+
+    `transient` is true when trying again later may work (timeouts, 5xx, 429, garbage);
+    `code` is the platform's own error name when it gave one (e.g. `ExpiredToken`).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str = "",
+        retry_after: float | None = None,
+        transient: bool = True,
+    ):
+        self.status = status
+        self.code = code
+        self.retry_after = retry_after
+        self.transient = transient
+        super().__init__(message)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiResponse:
+    """A successful answer: its parsed JSON, headers and Link relations."""
+
+    status: int
+    data: Any
+    headers: Mapping[str, str]
+    links: dict[str, str] = field(default_factory=dict)
+    remaining: int | None = None  # calls left in the rate-limit window, when said
+    wait: float | None = None  # seconds until the window resets, when said
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        return float(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+def _server_now(headers: Mapping[str, str], fallback: datetime) -> datetime:
+    date = headers.get("Date")
+    if date:
+        try:
+            parsed = parsedate_to_datetime(date)
+        except (TypeError, ValueError):
+            return fallback
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return fallback
+
+
+def wait_from_headers(headers: Mapping[str, str], now: datetime) -> float | None:
+    """Seconds until the platform's rate-limit window resets, from its headers, or None."""
+    server_now = _server_now(headers, now)
+    retry_after = headers.get("Retry-After")
+    if retry_after:
+        seconds = _number(retry_after)
+        if seconds is None:
+            try:
+                seconds = (parsedate_to_datetime(retry_after) - server_now).total_seconds()
+            except (TypeError, ValueError):
+                seconds = None
+        if seconds is not None:
+            return min(MAX_WAIT, max(0.0, seconds))
+    reset = headers.get("X-RateLimit-Reset") or headers.get("RateLimit-Reset")
+    if not reset:
+        return None
+    value = _number(reset)
+    if value is None:
+        try:
+            when = datetime.fromisoformat(reset.strip())
+        except ValueError:
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - server_now).total_seconds()
+    elif value > 1e9:  # a Unix time
+        seconds = value - server_now.timestamp()
+    else:  # seconds from now, as the IETF RateLimit draft has it
+        seconds = value
+    return min(MAX_WAIT, max(0.0, seconds))
+
+
+def remaining_from_headers(headers: Mapping[str, str]) -> int | None:
+    """How many calls the rate-limit window still allows, or None when not said."""
+    value = _number(headers.get("X-RateLimit-Remaining") or headers.get("RateLimit-Remaining"))
+    return int(value) if value is not None else None
+
+
+class JsonApi:
+    """One platform's API under `base_url`, called through the app's shared session."""
+
+    def __init__(
+        self,
+        http: aiohttp.ClientSession,
+        *,
+        base_url: str,
+        clock: Clock,
+        timeout: float,
+        max_bytes: int = 5_000_000,
+        user_agent: str = "allhands/0.1",
+    ):
+        self.http = http
+        self.base_url = base_url.rstrip("/")
+        self.clock = clock
+        self.timeout = timeout
+        self.max_bytes = max_bytes
+        self.user_agent = user_agent
+
+    def url(self, path: str) -> str:
+        """The full address of an API path."""
+        return f"{self.base_url}{path}"
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Any = None,
+        json_body: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> ApiResponse:
+        """Call `path`; the parsed answer, or PlatformError saying what went wrong."""
+        url = self.url(path)
+        sent = {"User-Agent": self.user_agent, "Accept": "application/json", **(headers or {})}
+        timeout = aiohttp.ClientTimeout(total=self.timeout)
+        where = f"{method} {self.base_url}{path}"
+        try:
+            async with self.http.request(
+                method, url, params=params, json=json_body, headers=sent, timeout=timeout
+            ) as resp:
+                body = await self._read_capped(resp, where)
+                links = {
+                    str(rel): str(link.get("url", ""))
+                    for rel, link in resp.links.items()
+                    if link.get("url")
+                }
+                answer_headers = resp.headers
+                status = resp.status
+                reason = resp.reason or ""
+        except TimeoutError:
+            raise PlatformError(f"no answer from {where} within {self.timeout:g} s") from None
+        except aiohttp.ClientConnectionError as exc:
+            raise PlatformError(f"cannot reach {where}: {exc}") from None
+        except aiohttp.ClientError as exc:
+            raise PlatformError(f"{where} failed: {exc}") from None
+        data = await self._parse(body)
+        wait = wait_from_headers(answer_headers, self.clock.now())
+        if not 200 <= status < 300:
+            raise self._refusal(where, status, reason, data, wait)
+        if data is _NOT_JSON:
+            raise PlatformError(f"{where} answered something that is not JSON", status=status)
+        return ApiResponse(
+            status=status,
+            data=data,
+            headers=answer_headers,
+            links=links,
+            remaining=remaining_from_headers(answer_headers),
+            wait=wait,
+        )
+
+    async def _read_capped(self, resp: aiohttp.ClientResponse, where: str) -> bytes:
+        too_big = f"{where} sent more than {self.max_bytes:,} bytes"
+        if resp.content_length is not None and resp.content_length > self.max_bytes:
+            raise PlatformError(too_big, status=resp.status)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_chunked(CHUNK):
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise PlatformError(too_big, status=resp.status)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    @staticmethod
+    async def _parse(body: bytes) -> Any:
+        if not body.strip():
+            return None
+        try:
+            if len(body) > PARSE_INLINE:
+                return await asyncio.to_thread(json.loads, body)
+            return json.loads(body)
+        except (ValueError, RecursionError):
+            return _NOT_JSON
+
+    @staticmethod
+    def _refusal(
+        where: str, status: int, reason: str, data: Any, wait: float | None
+    ) -> PlatformError:
+        code, detail = "", ""
+        if isinstance(data, dict):
+            # Mastodon: {"error": "text"}; XRPC: {"error": "Name", "message": "text"}.
+            error, message = data.get("error"), data.get("message")
+            code = error if isinstance(error, str) else ""
+            detail = message if isinstance(message, str) else code
+        text = f"{where} answered HTTP {status}{f' {reason}' if reason else ''}"
+        if detail:
+            text += f": {detail[:300]}"
+        if status == 429:
+            return PlatformError(text, status=status, code=code, retry_after=wait or 60.0)
+        transient = status >= 500 or status in (408, 425)
+        return PlatformError(text, status=status, code=code, transient=transient)
+
+
+class _NotJson:
+    def __repr__(self) -> str:
+        return "<not JSON>"
+
+
+_NOT_JSON: Any = _NotJson()
