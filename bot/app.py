@@ -20,6 +20,7 @@ from bot.playbooks import Playbooks, SourceSpec, load_playbooks
 from bot.reload import PlaybookReloader
 from bot.scheduler import sync_poll_jobs
 from bot.settings import Settings
+from bot.sla import SlaSweeper
 from bot.store.db import Database
 from bot.workflow import Workflow
 from connectors.base import Connector
@@ -64,6 +65,7 @@ class App:
     outbox: OutboxWorker
     workflow: Workflow
     digests: DigestSender
+    sla: SlaSweeper
 
     def __init__(
         self,
@@ -115,6 +117,13 @@ class App:
             clock=self.clock,
             playbooks=lambda: self.playbooks,
             on_queued=self.outbox.wake,
+        )
+        self.sla = SlaSweeper(
+            database=self.database,
+            clock=self.clock,
+            playbooks=lambda: self.playbooks,
+            connectors=lambda: self.connectors,
+            on_change=self.outbox.wake,
         )
         await self.outbox.recover()
         await self.reloader.remember_current()
