@@ -266,3 +266,57 @@ async def test_outbox_rows_carry_the_ping_for_chat_adapters(shop: Shop) -> None:
     )
     payloads = [json.loads(p) for (p,) in rows]
     assert [p.get("ping") for p in payloads] == ["channel", None]  # the nudge; the escalation
+
+
+HELD_BOOK = """\
+sources:
+  - id: social
+    kind: replay
+    file: REPLAY
+teams:
+  support:
+    channel: console:#support
+    leads: [dana]
+    sla:
+      reply_within: 30m
+      release_claim_after: 1h
+"""
+
+
+async def test_a_reply_waiting_for_a_lead_is_neither_reminded_nor_released(
+    tmp_path: Path,
+) -> None:
+    replay = tmp_path / "posts.jsonl"
+    posts = [{"id": f"p{i}", "text": f"Where is order {i}?", "author": {"handle": "ann"}}
+             for i in (1, 2)]  # fmt: skip
+    replay.write_text("".join(json.dumps(p) + "\n" for p in posts), encoding="utf-8")
+    book = tmp_path / "book.yaml"
+    book.write_text(HELD_BOOK.replace("REPLAY", str(replay)), encoding="utf-8")
+    clock = FakeClock()
+    app = App(
+        settings=Settings(db_path=str(tmp_path / "held.db")),
+        adapters={"console": ConsoleAdapter(io.StringIO())},
+        clock=clock,
+        playbooks=load_playbooks(book),
+    )
+    await app.start()
+    try:
+        await app.poll_all()
+        await app.outbox.drain()
+        held = await app.workflow.handle("reply 1 Calm down, it is in the FAQ.", Context("alice"))
+        assert "waits for a lead's approval" in held.text
+        await app.workflow.handle("claim 2", Context("alice"))
+        # #2 is claimed and unanswered: reminded, then released. #1 was answered; its answer
+        # waits for dana, so alice is not nagged and keeps it.
+        clock.advance(timedelta(minutes=45))
+        await app.sla.sweep()
+        taken = {(t.mention, t.step) for t in await app.database.read(sla_store.steps_taken)}
+        assert taken == {(2, Step.REMIND)}
+        clock.advance(timedelta(hours=1))
+        await app.sla.sweep()
+        taken = {(t.mention, t.step) for t in await app.database.read(sla_store.steps_taken)}
+        assert taken == {(2, Step.REMIND), (2, Step.RELEASE)}
+        first = await app.database.read(mentions.get, number=1)
+        assert first is not None and first.claimed_by == "alice"
+    finally:
+        await app.stop()

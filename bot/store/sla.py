@@ -115,12 +115,15 @@ def due_since_waiting(
 def due_since_claim(
     db: sqlite_utils.Database, *, team: str, step: Step, cutoff: datetime, now: datetime
 ) -> list[Waiting]:
-    """Claimed mentions of `team` claimed at `cutoff` or earlier, not snoozed, whose `step`
-    for this claim has not been taken (or whose next round is due)."""
+    """Claimed mentions of `team` claimed at `cutoff` or earlier, not snoozed, with no answer
+    waiting for a lead (the claimer did answer), whose `step` for this claim has not been
+    taken (or whose next round is due)."""
     sql = f"""
         SELECT {_SELECT} FROM mentions m
         WHERE m.team = ? AND m.state = ? AND m.root_number IS NULL AND m.claimed_at <= ?
           AND (m.snoozed_until IS NULL OR m.snoozed_until <= ?)
+          AND NOT EXISTS (
+            SELECT 1 FROM approvals a WHERE a.mention = m.number AND a.state = 'waiting')
           AND NOT EXISTS (
             SELECT 1 FROM sla_steps s
             WHERE s.mention = m.number AND s.step = ? AND s.anchor = m.claimed_at
