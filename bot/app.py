@@ -22,6 +22,7 @@ from bot.playbooks import Playbooks, SourceSpec, load_playbooks
 from bot.reload import PlaybookReloader
 from bot.scheduler import sync_poll_jobs
 from bot.settings import Settings
+from bot.sla import SlaSweeper
 from bot.store.db import Database
 from bot.workflow import Workflow
 from connectors.base import Connector
@@ -66,6 +67,7 @@ class App:
     outbox: OutboxWorker
     workflow: Workflow
     digests: DigestSender
+    sla: SlaSweeper
 
     def __init__(
         self,
@@ -120,6 +122,13 @@ class App:
             clock=self.clock,
             playbooks=lambda: self.playbooks,
             on_queued=self.outbox.wake,
+        )
+        self.sla = SlaSweeper(
+            database=self.database,
+            clock=self.clock,
+            playbooks=lambda: self.playbooks,
+            connectors=lambda: self.connectors,
+            on_change=self.outbox.wake,
         )
         self.drafts = ReplyDrafts(desk=self.workflow.desk, database=self.database, clock=self.clock)
         if self.settings.slack_bot_token:

@@ -341,7 +341,12 @@ class OutboxWorker:
                 await self._adapter(ref_or_none.platform).update_card(ref_or_none, card)
             elif kind == outbox.Kind.THREAD_POST:
                 text = await self._thread_text(effect.payload)
-                await self._adapter(ref_or_none.platform).post_in_thread(ref_or_none, text)
+                adapter = self._adapter(ref_or_none.platform)
+                ping = effect.payload.get("ping")
+                if ping in ("here", "channel"):
+                    await adapter.post_in_thread(ref_or_none, text, ping=ping)
+                else:  # adapters written before `ping` existed keep working
+                    await adapter.post_in_thread(ref_or_none, text)
         await self.database.write(outbox.finish, id=effect.id, now=self.clock.now(), result=done)
 
     async def _report(self, effect: outbox.Effect) -> None:

@@ -28,7 +28,6 @@ from bot.domain.digest import (
     Report,
     Schedule,
     SlaTerms,
-    WorkingHours,
     build_report,
     day_period,
     due_periods,
@@ -39,6 +38,7 @@ from bot.errors import AllhandsError
 from bot.playbooks import Playbooks, TeamSpec
 from bot.playbooks.loader import did_you_mean
 from bot.playbooks.schema import WEEKDAYS, Digest
+from bot.sla import working_hours
 from bot.store import digests
 from bot.store.db import Database
 
@@ -78,14 +78,7 @@ def sla_terms(playbooks: Playbooks, team: TeamSpec) -> SlaTerms:
         return SlaTerms()
     hours = None
     if sla.clock == "business_hours" and sla.hours in playbooks.business_hours:
-        spec = playbooks.business_hours[sla.hours]
-        hours = WorkingHours(
-            zone=zone(spec.timezone),
-            weekdays=frozenset(WEEKDAYS.index(d) for d in spec.weekdays),
-            opens=spec.open,
-            closes=spec.close,
-            holidays=frozenset(spec.holidays),
-        )
+        hours = working_hours(playbooks.business_hours[sla.hours])
     return SlaTerms(claim_within=sla.claim_within, reply_within=sla.reply_within, hours=hours)
 
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.clock import Clock
-from bot.domain.guardrails import fill_template
-from bot.domain.hours import next_opening
 from bot.domain.mentions import UNCLAIMED, Action, State, next_state
+from bot.domain.sla import next_open
 from bot.errors import CommandError, TransitionError
 from bot.replying import (
     ReplyDesk,
@@ -23,6 +22,8 @@ from bot.replying import (
     policy_for,
     preview_decision,
 )
+from bot.sla import working_hours
+from bot.sla_steps import fill_template, opens_at_text
 from bot.store.db import Database
 
 
@@ -59,7 +60,7 @@ class ReplyDrafts:
         values = {
             "author": mention.author.handle,
             "name": mention.author.name or mention.author.handle,
-            "number": mention.number,
+            "number": str(mention.number),
             "team": (setting.team.name or setting.team.id) if setting.team else mention.team,
             "agent": agent,
             "url": mention.url,
@@ -70,21 +71,16 @@ class ReplyDrafts:
     def _opens_at(self, setting: Setting) -> str:
         book = self.desk.playbooks()
         hours_id = getattr(getattr(setting.team, "sla", None), "hours", None)
-        hours = book.business_hours.get(hours_id) if hours_id else None
-        if hours is None:
+        spec = book.business_hours.get(hours_id) if hours_id else None
+        if spec is None:
             return "our next working hours"
+        hours = working_hours(spec)
         now = self.clock.now()
-        when = next_opening(
-            now=now,
-            timezone=hours.timezone,
-            weekdays=hours.weekdays,
-            opens=hours.open,
-            closes=hours.close,
-            holidays=hours.holidays,
-        )
-        if when is None:
+        try:
+            when = next_open(now, hours)
+        except ValueError:  # hours with no working time at all
             return "our next working hours"
-        return "now" if when <= now else f"{when:%A %H:%M} ({hours.timezone})"
+        return "now" if when <= now else opens_at_text(when, hours)
 
     def count(self, setting: Setting, text: str) -> Count:
         """How much room `text` leaves, counted as the mention's platform will receive it."""

@@ -1,6 +1,6 @@
-"""The scheduler: a polling job per source, the playbook reload check and the digests.
+"""The scheduler: polling per source, the playbook reload check, digests and the SLA sweep.
 
-The SLA sweep joins here later. Jobs are short calls into the app.
+Jobs are short calls into the app.
 """
 
 from __future__ import annotations
@@ -17,10 +17,17 @@ RELOAD_EVERY = timedelta(seconds=5)
 # One job looks each minute for digests that are due; it reads the playbooks in force at
 # each run, so a reload needs no re-sync, and the store's record sends each one once.
 DIGESTS_EVERY = timedelta(minutes=1)
+# One sweep for every mention, not one job per mention; SLA steps are minutes apart.
+SLA_SWEEP_EVERY = timedelta(minutes=1)
 
 
 def build_scheduler(
-    app: App, *, poll_now: bool = True, reload: bool = True, digests: bool = True
+    app: App,
+    *,
+    poll_now: bool = True,
+    reload: bool = True,
+    digests: bool = True,
+    sla: bool = True,
 ) -> AsyncIOScheduler:
     """A scheduler with the app's jobs, kept on `app.scheduler`; start it inside the loop.
 
@@ -46,6 +53,16 @@ def build_scheduler(
             seconds=DIGESTS_EVERY.total_seconds(),
             id="digests",
             name="send due digests",
+            max_instances=1,
+            coalesce=True,
+        )
+    if sla:
+        scheduler.add_job(
+            app.sla.sweep,
+            "interval",
+            seconds=SLA_SWEEP_EVERY.total_seconds(),
+            id="sla-sweep",
+            name="SLA sweep",
             max_instances=1,
             coalesce=True,
         )

@@ -181,7 +181,7 @@ CASES = [
         id="sla-unknown-hours",
     ),
     pytest.param(
-        "teams:\n  support:\n    channel: slack:#support\n    sla:\n      holding_reply: back-son\ntemplates:\n  back-soon: 'Back at {opens_at}'\n",
+        "teams:\n  support:\n    channel: slack:#support\n    sla:\n      holding_reply: back-son\n      hours: office\ntemplates:\n  back-soon: 'Back at {opens_at}'\nbusiness_hours:\n  office:\n    timezone: Europe/Lisbon\n",
         [
             "book.yaml:5: teams.support.sla.holding_reply: unknown template 'back-son' (did you mean 'back-soon'?)"
         ],

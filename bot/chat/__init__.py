@@ -7,9 +7,12 @@ their platform; they never interpret markup found in it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from bot.chat.cards import Card
+
+Ping = Literal["here", "channel"]
+"""Whom a thread message notifies: the channel's members online, or all of them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +41,16 @@ class ChatAdapter(Protocol):
         """Replace a posted card with its new state."""
         ...
 
-    async def post_in_thread(self, ref: MessageRef, text: str) -> MessageRef:
-        """Post a message in a card's thread."""
+    async def post_in_thread(
+        self, ref: MessageRef, text: str, *, ping: Ping | None = None
+    ) -> MessageRef:
+        """Post a message in a card's thread.
+
+        `ping` asks the platform to notify the channel: "here" (its members who are
+        online; Slack `<!here>`) or "channel" (all of them; Slack `<!channel>`). Only a
+        team's playbook (`sla.ping`) sets it, through the outbox payload's `ping` field;
+        the text itself is escaped as always and can never ping anyone.
+        """
         ...
 
     async def tell(self, person: str, text: str, *, channel: str | None = None) -> None:
@@ -63,4 +74,4 @@ class ChatAdapter(Protocol):
         ...
 
 
-__all__ = ["Card", "ChatAdapter", "MessageRef"]
+__all__ = ["Card", "ChatAdapter", "MessageRef", "Ping"]

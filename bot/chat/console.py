@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TextIO
 
-from bot.chat import MessageRef
+from bot.chat import MessageRef, Ping
 from bot.chat.cards import Card
 from bot.chat.text import reveal_invisible
 
@@ -72,9 +72,12 @@ class ConsoleAdapter:
         """Print the card's new status line."""
         self._print(f"  ~ #{card.number} {card.state.value}: {terminal_safe(card.status)}")
 
-    async def post_in_thread(self, ref: MessageRef, text: str) -> MessageRef:
-        """Print a thread message indented under the card's channel."""
-        self._print(f"  ↳ {terminal_safe(ref.channel)} thread: {terminal_safe(text)}")
+    async def post_in_thread(
+        self, ref: MessageRef, text: str, *, ping: Ping | None = None
+    ) -> MessageRef:
+        """Print a thread message indented under the card's channel, `@here` first if pinging."""
+        mark = f"@{ping} " if ping in ("here", "channel") else ""
+        self._print(f"  ↳ {terminal_safe(ref.channel)} thread: {mark}{terminal_safe(text)}")
         return MessageRef(self.platform, ref.channel, f"{ref.id}/{next(self._ids)}")
 
     async def tell(self, person: str, text: str, *, channel: str | None = None) -> None:

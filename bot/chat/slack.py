@@ -21,7 +21,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.chat import MessageRef
+from bot.chat import MessageRef, Ping
 from bot.chat.cards import Card
 from bot.chat.slack_blocks import card_message, text_message
 from bot.clock import Clock
@@ -412,9 +412,12 @@ class SlackAdapter:
             ),
         )
 
-    async def post_in_thread(self, ref: MessageRef, text: str) -> MessageRef:
-        """Post a message (escaped) in a card's thread."""
-        message = text_message(await self.people.named(text))
+    async def post_in_thread(
+        self, ref: MessageRef, text: str, *, ping: Ping | None = None
+    ) -> MessageRef:
+        """Post a message (escaped) in a card's thread; `ping` (a team's `sla.ping`) puts
+        `<!here>` or `<!channel>` in front of it."""
+        message = text_message(await self.people.named(text), ping=ping)
         return await self._post(ref.channel, message, thread_ts=ref.id)
 
     async def tell(self, person: str, text: str, *, channel: str | None = None) -> None:

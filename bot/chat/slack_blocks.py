@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from bot.chat import Ping
 from bot.chat.cards import Card
 from bot.chat.slack_text import fit, link
 from bot.chat.text import shorten
@@ -139,18 +140,18 @@ def card_message(card: Card) -> dict[str, Any]:
     return {"text": card_fallback(card), "blocks": blocks}
 
 
-def text_blocks(text: str, *, limit: int = MESSAGE_BLOCKS) -> list[Block]:
-    """Untrusted multi-line text as sections of at most SECTION_TEXT characters each."""
+def text_blocks(text: str, *, limit: int = MESSAGE_BLOCKS, size: int = SECTION_TEXT) -> list[Block]:
+    """Untrusted multi-line text as sections of at most `size` characters each."""
     blocks: list[Block] = []
     chunk: list[str] = []
-    size = 0
+    used = 0
     for line in text.splitlines() or [""]:
-        rendered = fit(line, SECTION_TEXT - 1)
-        if chunk and size + len(rendered) + 1 > SECTION_TEXT:
+        rendered = fit(line, size - 1)
+        if chunk and used + len(rendered) + 1 > size:
             blocks.append({"type": "section", "text": mrkdwn_text("\n".join(chunk))})
-            chunk, size = [], 0
+            chunk, used = [], 0
         chunk.append(rendered)
-        size += len(rendered) + 1
+        used += len(rendered) + 1
     if chunk:
         blocks.append({"type": "section", "text": mrkdwn_text("\n".join(chunk) or " ")})
     if len(blocks) > limit:
@@ -158,9 +159,18 @@ def text_blocks(text: str, *, limit: int = MESSAGE_BLOCKS) -> list[Block]:
     return blocks
 
 
-def text_message(text: str) -> dict[str, Any]:
-    """Arguments (text and blocks) for a message of untrusted text."""
-    return {"text": fit(text, FALLBACK_TEXT, links=False), "blocks": text_blocks(text)}
+def text_message(text: str, *, ping: Ping | None = None) -> dict[str, Any]:
+    """Arguments (text and blocks) for a message of untrusted text.
+
+    `ping` ("here" or "channel", from a team's playbook, never from the text) puts Slack's
+    own `<!here>` or `<!channel>` in front: the only mention allhands ever writes.
+    """
+    mark = f"<!{ping}> " if ping in ("here", "channel") else ""
+    blocks = text_blocks(text, size=SECTION_TEXT - len(mark))
+    first = blocks[0]["text"]
+    first["text"] = (mark + first["text"]).strip() or " "
+    fallback = mark + fit(text, FALLBACK_TEXT - len(mark), links=False)
+    return {"text": fallback, "blocks": blocks}
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,7 @@ from botframework.connector.auth import (
 )
 from pydantic import ValidationError
 
-from bot.chat import MessageRef
+from bot.chat import MessageRef, Ping
 from bot.chat.cards import Card
 from bot.chat.teams_activity import Activity, command_text, mentions, submitted_command
 from bot.chat.teams_cards import (
@@ -289,8 +289,16 @@ class TeamsAdapter:
             card_activity(card, names=names),
         )
 
-    async def post_in_thread(self, ref: MessageRef, text: str) -> MessageRef:
-        """Post a message in a card's reply chain."""
+    async def post_in_thread(
+        self, ref: MessageRef, text: str, *, ping: Ping | None = None
+    ) -> MessageRef:
+        """Post a message in a card's reply chain.
+
+        `ping` (a team's `sla.ping`) is not rendered on Teams yet: the message is posted
+        without notifying the whole channel.
+        """
+        if ping is not None:
+            log.debug("Teams: posting without the %s ping, which is not supported yet", ping)
         conversation = await self._where(ref.channel)
         activity = {**text_activity(await self._render(text)), "replyToId": ref.id}
         result = await self._connector().send(

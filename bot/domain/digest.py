@@ -32,6 +32,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, Literal
 
 from bot.domain.mentions import ACTIVE, CLOSED, Action, Event, Mention, State
+from bot.domain.sla import WorkingHours, add_working_time
 
 _DAY = timedelta(days=1)
 # Audience buckets for "served first for being well-connected": (label, lowest, highest).
@@ -116,36 +117,6 @@ def due_periods(schedule: Schedule, now: datetime) -> list[Period]:
     if schedule.weekly is not None and today.weekday() == schedule.weekly:
         due.append(week_period(yesterday, schedule.zone))
     return due
-
-
-@dataclass(frozen=True, slots=True)
-class WorkingHours:
-    """When a team is at work, for SLA deadlines that count working time only."""
-
-    zone: tzinfo
-    weekdays: frozenset[int]  # 0 is Monday
-    opens: time
-    closes: time
-    holidays: frozenset[date] = frozenset()
-
-
-def add_working_time(start: datetime, amount: timedelta, hours: WorkingHours | None) -> datetime:
-    """The instant at which `amount` of (working) time has passed since `start`."""
-    if hours is None:
-        return start + amount
-    left = amount
-    day = start.astimezone(hours.zone).date()
-    for _ in range(3660):  # ten years without a working day: give up rather than loop
-        if day.weekday() in hours.weekdays and day not in hours.holidays:
-            opens = datetime.combine(day, hours.opens, tzinfo=hours.zone).astimezone(UTC)
-            closes = datetime.combine(day, hours.closes, tzinfo=hours.zone).astimezone(UTC)
-            lo = max(opens, start)
-            if closes > lo:
-                if closes - lo >= left:
-                    return lo + left
-                left -= closes - lo
-        day += _DAY
-    return datetime.max.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,6 +52,12 @@ def _time_of_day(value: Any) -> time:
     return time(int(match.group(1)), int(match.group(2)))
 
 
+def _some_days(value: list[str]) -> list[str]:
+    if not value:
+        raise ValueError("needs at least one working day, e.g. [mon, tue, wed, thu, fri]")
+    return value
+
+
 def _regex(value: str) -> str:
     try:
         regex.compile(value)
@@ -117,6 +123,7 @@ TimeOfDay = Annotated[time, BeforeValidator(_time_of_day)]
 Regex = Annotated[str, AfterValidator(_regex)]
 TimeZone = Annotated[str, AfterValidator(_timezone)]
 Template = Annotated[str, AfterValidator(_template)]
+WorkingDays = Annotated[list[Weekday], AfterValidator(_some_days)]
 Channel = Annotated[str, AfterValidator(check_channel)]
 Kind = Literal["complaint", "question", "praise", "other"]
 NonEmpty = Annotated[str, Field(min_length=1)]
@@ -132,7 +139,7 @@ class BusinessHours(Strict):
     """When a team is at work: time zone, weekdays, opening hours, holidays."""
 
     timezone: TimeZone
-    weekdays: list[Weekday] = ["mon", "tue", "wed", "thu", "fri"]
+    weekdays: WorkingDays = ["mon", "tue", "wed", "thu", "fri"]
     open: TimeOfDay = time(9, 0)
     close: TimeOfDay = time(17, 0)
     holidays: list[date] = []
@@ -161,6 +168,11 @@ class Sla(Strict):
     def _hours_for_business_clock(self) -> Sla:
         if self.clock == "business_hours" and not self.hours:
             raise ValueError("clock: business_hours needs hours: naming a business_hours entry")
+        if self.holding_reply and not self.hours:
+            raise ValueError(
+                "holding_reply needs hours: naming a business_hours entry (it is sent out of"
+                " those hours)"
+            )
         return self
 
 

@@ -117,54 +117,6 @@ def core(db: sqlite_utils.Database) -> None:
     )
 
 
-@migrations(name="0004_sources")
-def sources_backoff_and_webhooks(db: sqlite_utils.Database) -> None:
-    """Failing sources back off; webhook signatures are remembered to refuse replays."""
-    db.executescript(
-        """
-        ALTER TABLE source_health ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
-        ALTER TABLE source_health ADD COLUMN retry_at TEXT;
-
-        CREATE TABLE webhook_signatures (
-            source TEXT NOT NULL,
-            signature TEXT NOT NULL,
-            seen_at TEXT NOT NULL,
-            PRIMARY KEY (source, signature)
-        );
-        CREATE INDEX webhook_signatures_seen ON webhook_signatures (seen_at);
-        """
-    )
-
-
-@migrations(name="0006_digest")
-def digest(db: sqlite_utils.Database) -> None:
-    """Digests made: one per team and period, so a restart never sends one twice."""
-    db.executescript(
-        """
-        CREATE TABLE digests (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            team TEXT NOT NULL,
-            period TEXT NOT NULL,
-            starts_at TEXT NOT NULL,
-            ends_at TEXT NOT NULL,
-            text TEXT NOT NULL,
-            chart_text TEXT NOT NULL DEFAULT '',
-            chart BLOB,
-            recipients TEXT NOT NULL DEFAULT '[]',
-            created_at TEXT NOT NULL,
-            UNIQUE (team, period)
-        );
-        CREATE INDEX mentions_team_updated ON mentions (team, updated_at);
-        """
-    )
-
-
-@migrations(name="0008_reply_threads")
-def reply_threads(db: sqlite_utils.Database) -> None:
-    """A customer answering one of our replies joins that mention's conversation."""
-    db.execute("CREATE INDEX replies_external ON replies (external_id)")
-
-
 @migrations(name="0003_teams")
 def teams(db: sqlite_utils.Database) -> None:
     """People's display names, and where the bot can reach Teams conversations and people."""
@@ -202,6 +154,80 @@ def teams(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations(name="0004_sources")
+def sources_backoff_and_webhooks(db: sqlite_utils.Database) -> None:
+    """Failing sources back off; webhook signatures are remembered to refuse replays."""
+    db.executescript(
+        """
+        ALTER TABLE source_health ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE source_health ADD COLUMN retry_at TEXT;
+
+        CREATE TABLE webhook_signatures (
+            source TEXT NOT NULL,
+            signature TEXT NOT NULL,
+            seen_at TEXT NOT NULL,
+            PRIMARY KEY (source, signature)
+        );
+        CREATE INDEX webhook_signatures_seen ON webhook_signatures (seen_at);
+        """
+    )
+
+
+@migrations(name="0005_sla")
+def sla(db: sqlite_utils.Database) -> None:
+    """The SLA sweep's log of steps taken, and the indexes its queries use."""
+    db.executescript(
+        """
+        CREATE TABLE sla_steps (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            mention INTEGER NOT NULL REFERENCES mentions(number),
+            step TEXT NOT NULL,
+            anchor TEXT NOT NULL,
+            round INTEGER NOT NULL DEFAULT 0,
+            due_at TEXT NOT NULL,
+            next_due TEXT,
+            at TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT '{}',
+            UNIQUE (mention, step, anchor, round)
+        );
+        CREATE INDEX sla_steps_next ON sla_steps (mention, step, anchor, next_due);
+        CREATE INDEX events_waiting ON events (mention, at, from_state)
+            WHERE to_state IN ('new', 'open', 'reopened');
+        CREATE INDEX mentions_snoozed ON mentions (snoozed_until)
+            WHERE snoozed_until IS NOT NULL;
+        -- Without these, `root_number IS NULL` leads SQLite to scan every conversation's
+        -- first mention through mentions_root, whatever the team and state.
+        CREATE INDEX mentions_waiting ON mentions (team, state, received_at)
+            WHERE root_number IS NULL;
+        CREATE INDEX mentions_claims ON mentions (team, state, claimed_at)
+            WHERE root_number IS NULL;
+        """
+    )
+
+
+@migrations(name="0006_digest")
+def digest(db: sqlite_utils.Database) -> None:
+    """Digests made: one per team and period, so a restart never sends one twice."""
+    db.executescript(
+        """
+        CREATE TABLE digests (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            team TEXT NOT NULL,
+            period TEXT NOT NULL,
+            starts_at TEXT NOT NULL,
+            ends_at TEXT NOT NULL,
+            text TEXT NOT NULL,
+            chart_text TEXT NOT NULL DEFAULT '',
+            chart BLOB,
+            recipients TEXT NOT NULL DEFAULT '[]',
+            created_at TEXT NOT NULL,
+            UNIQUE (team, period)
+        );
+        CREATE INDEX mentions_team_updated ON mentions (team, updated_at);
+        """
+    )
+
+
 @migrations(name="0007_guardrails")
 def guardrails(db: sqlite_utils.Database) -> None:
     """Replies held for a lead's approval, and what the lead decided."""
@@ -225,3 +251,9 @@ def guardrails(db: sqlite_utils.Database) -> None:
         CREATE UNIQUE INDEX approvals_waiting ON approvals (mention) WHERE state = 'waiting';
         """
     )
+
+
+@migrations(name="0008_reply_threads")
+def reply_threads(db: sqlite_utils.Database) -> None:
+    """A customer answering one of our replies joins that mention's conversation."""
+    db.execute("CREATE INDEX replies_external ON replies (external_id)")

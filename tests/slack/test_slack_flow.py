@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from bot.store import mentions, outbox, people
@@ -175,3 +176,21 @@ async def test_team_lists_know_the_channel_and_names_are_refreshed(slack: SlackH
     await slack.settle()
     assert "claimed Dana S." in slack.fake.responses[-1][1]["text"]
     assert len(slack.fake.calls_to("users.info")) == 3
+
+
+async def test_an_sla_nudge_pings_here_when_the_playbook_says_so(slack: SlackHarness) -> None:
+    book = slack.app.playbooks
+    team = book.teams["billing"]
+    sla = team.sla.model_copy(update={"claim_within": timedelta(minutes=10), "ping": "here"})
+    slack.app.playbooks = replace(book, teams={**book.teams, "billing": replace(team, sla=sla)})
+    write_posts(
+        slack.replay, [{"id": "n1", "text": "<!channel> refund me", "author": {"handle": "x"}}]
+    )
+    await slack.app.poll_all()
+    await slack.settle()
+    slack.clock.advance(timedelta(minutes=11))
+    await slack.app.sla.sweep()
+    await slack.settle()
+    [nudge] = slack.fake.replies(BILLING, slack.card_ts(BILLING, 1))
+    assert nudge["text"].startswith("<!here> ")
+    assert nudge["text"].count("<!") == 1

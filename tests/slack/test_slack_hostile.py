@@ -191,3 +191,16 @@ async def test_hostile_posts_reach_slack_inert(slack: SlackHarness) -> None:
         [c.args for c in sent]
     )
     assert len(slack.fake.messages(SUPPORT)) + len(slack.fake.messages(BILLING)) == len(posts)
+
+
+def test_a_playbook_ping_is_the_only_mention_ever_written() -> None:
+    message = text_message("<!channel> @here #1 waits: <@U1> &lt;!here&gt;", ping="here")
+    assert message["text"].startswith("<!here> ")
+    assert message["blocks"][0]["text"]["text"].startswith("<!here> ")
+    for kind, shown in [("fallback", message["text"]), *texts(message["blocks"])]:
+        rest = shown.removeprefix("<!here> ")
+        assert_inert(kind, rest, "")
+    assert check_blocks(message["blocks"], most=50) == []
+    long = text_message("x" * 5000 + "\n" + "y" * 5000, ping="channel")
+    assert check_blocks(long["blocks"], most=50) == []
+    assert "<!" not in json.dumps(text_message("<!here>"))

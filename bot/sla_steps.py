@@ -1,0 +1,189 @@
+"""What each SLA step says and does: its chat messages, notes and outbox rows. Pure.
+
+`compose` turns a due step (bot.domain.sla) into a `Planned` step: the outbox rows it
+writes and, for a release or a holding reply, the change it makes. bot.sla writes it.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bot.domain.durations import format_duration
+from bot.domain.mentions import State
+from bot.domain.sla import Due, Policy, Step, Waiting, WorkingHours, next_open, working_time
+from bot.playbooks import Playbooks, TeamSpec
+from bot.store import outbox
+
+
+def fill_template(template: str, values: Mapping[str, str]) -> str:
+    """A template with its {placeholders} filled; format specs are ignored, never obeyed."""
+    parts = []
+    for literal, name, _spec, _conversion in string.Formatter().parse(template):
+        parts.append(literal)
+        if name is not None:
+            parts.append(values.get(name, ""))
+    return "".join(parts)
+
+
+def opens_at_text(at: datetime, hours: WorkingHours) -> str:
+    """When a team opens, as a customer reads it: `08:00 WEST on Monday 30 March`."""
+    local = at.astimezone(hours.zone)
+    return f"{local:%H:%M} {local:%Z} on {local:%A} {local.day} {local:%B}"
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """An outbox row a step will write."""
+
+    kind: outbox.Kind
+    payload: dict[str, Any]
+    target: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """A step ready to be written: its key, the mention as read, and its effects."""
+
+    due: Due
+    waiting: Waiting
+    effects: tuple[Queued, ...] = ()
+    release: bool = False
+    reply: str | None = None  # a public holding reply, sent as a person's answer is
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def _waited(waiting: Waiting, policy: Policy, now: datetime) -> str:
+    text = format_duration(now - waiting.since)
+    if policy.counting is not None:
+        worked = working_time(waiting.since, now, policy.counting)
+        text += f" ({format_duration(worked)} of working time)"
+    return text
+
+
+def _link(waiting: Waiting, team: TeamSpec | None) -> str:
+    where = f" · card in {team.channel}" if team is not None else ""
+    return f"{waiting.url}{where}" if waiting.url else where.removeprefix(" · ")
+
+
+def thread_note(text: str, ping: str = "none") -> Queued:
+    """A message for the card's thread; `ping` other than none is for the chat adapter."""
+    payload: dict[str, Any] = {"text": text}
+    if ping != "none":
+        payload["ping"] = ping
+    return Queued(outbox.Kind.THREAD_POST, payload)
+
+
+def _card_update() -> Queued:
+    return Queued(outbox.Kind.CARD_UPDATE, {})
+
+
+def _tell(platform: str, person: str, text: str) -> Queued:
+    return Queued(outbox.Kind.PRIVATE_NOTE, {"person": person, "text": text}, target=platform)
+
+
+def _who(waiting: Waiting) -> str:
+    if waiting.state == State.CLAIMED:
+        return f"claimed by {waiting.claimed_by}"
+    if waiting.state == State.ANSWERED:
+        return f"answered by {waiting.claimed_by}"
+    return "nobody has claimed it"
+
+
+def compose(
+    due: Due,
+    waiting: Waiting,
+    *,
+    team: TeamSpec | None,
+    policy: Policy,
+    playbooks: Playbooks,
+    now: datetime,
+) -> Planned | None:
+    """The messages and changes of one due step; None when there is nothing to send."""
+    n = waiting.number
+    waited = _waited(waiting, policy, now)
+    step = due.step
+    if step == Step.WAKE:
+        text = f"#{n}'s snooze is over: {_who(waiting)}; the customer has waited {waited}."
+        return Planned(due, waiting, (_card_update(), thread_note(text)))
+    if team is None:
+        return None  # the team is gone from the playbooks; only a wake still makes sense
+    platform = team.channel.platform
+    link = _link(waiting, team)
+    if step == Step.NUDGE:
+        news = "nobody has claimed it yet" if due.round == 0 else "it is still unclaimed"
+        text = f"#{n} has waited {waited} and {news}. `claim {n}` to take it. {waiting.url}"
+        return Planned(due, waiting, (thread_note(text.rstrip(), policy.ping),))
+    if step == Step.ESCALATE:
+        assert policy.escalate_after is not None
+        promise = format_duration(policy.escalate_after)
+        note = (
+            f"Escalation for {team.name}: #{n} has waited {waited} without an answer (the"
+            f" team escalates after {promise}); {_who(waiting)}. {link}"
+        )
+        if team.leads:
+            told = ", ".join(team.leads)
+            effects = [_tell(platform, lead, note) for lead in team.leads]
+            effects.append(thread_note(f"Escalated to {told}: no answer after {waited}."))
+        else:
+            effects = [thread_note(f"No answer after {waited}, and the team has no leads to tell.")]
+        return Planned(due, waiting, tuple(effects), detail={"leads": list(team.leads)})
+    claimer = waiting.claimed_by or ""
+    held = format_duration(now - waiting.claimed_at) if waiting.claimed_at else "a while"
+    if step == Step.REMIND:
+        text = (
+            f"Reminder: you claimed #{n} {held} ago and it has no answer yet; the customer"
+            f" has waited {waited}. `reply {n} <text>` to answer, or `release {n}` to hand"
+            f" it back. {link}"
+        )
+        return Planned(due, waiting, (_tell(platform, claimer, text),))
+    if step == Step.RELEASE:
+        note = (
+            f"#{n} went back to the team: you claimed it {held} ago and it has no answer."
+            f" `claim {n}` again if you are still on it. {link}"
+        )
+        thread = (
+            f"{claimer}'s claim on #{n} lapsed after {held} without an answer; it is back"
+            f" with the team. `claim {n}` to take it."
+        )
+        return Planned(
+            due,
+            waiting,
+            (_card_update(), _tell(platform, claimer, note), thread_note(thread)),
+            release=True,
+            detail={"from": claimer},
+        )
+    if step == Step.HOLD:
+        return _holding_reply(due, waiting, team=team, policy=policy, playbooks=playbooks, now=now)
+    return None
+
+
+def _holding_reply(
+    due: Due,
+    waiting: Waiting,
+    *,
+    team: TeamSpec,
+    policy: Policy,
+    playbooks: Playbooks,
+    now: datetime,
+) -> Planned | None:
+    template = playbooks.templates.get(team.sla.holding_reply or "")
+    if template is None or policy.hours is None:
+        return None
+    opens = next_open(now, policy.hours)
+    values = {
+        "author": waiting.author,
+        "name": waiting.name or waiting.author,
+        "number": str(waiting.number),
+        "team": team.name,
+        "agent": team.name,
+        "url": waiting.url,
+        "opens_at": opens_at_text(opens, policy.hours),
+    }
+    text = " ".join(fill_template(template, values).split())
+    return Planned(
+        due, waiting, (_card_update(),), reply=text, detail={"opens_at": opens.isoformat()}
+    )
