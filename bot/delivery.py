@@ -22,7 +22,7 @@ from bot.chat import ChatAdapter, MessageRef, approval
 from bot.chat.cards import Card, build_card
 from bot.chat.text import shorten
 from bot.clock import Clock
-from bot.domain.mentions import CLOSED, Action, State
+from bot.domain.mentions import CLOSED, SYSTEM, Action, State
 from bot.errors import DeliveryError
 from bot.playbooks import ChannelRef
 from bot.store import digests, mentions, outbox, replies
@@ -73,7 +73,7 @@ def _card_posted(
             db,
             mention=mention,
             action=Action.ANNOUNCE,
-            actor="allhands",
+            actor=SYSTEM,
             now=now,
             detail={"channel": f"{ref.platform}:{ref.channel}"},
         )
@@ -93,7 +93,8 @@ def _reply_posted(
 ) -> None:
     replies.mark(db, id=reply_id, status="sent", external_id=external_id, url=url)
     outbox.finish(db, id=effect_id, now=now, result={"id": external_id, "url": url})
-    text = f"{actor}'s answer is posted in the customer's thread: {url or external_id}"
+    what = "The automatic holding reply" if actor == SYSTEM else f"{actor}'s answer"
+    text = f"{what} is posted in the customer's thread: {url or external_id}"
     outbox.enqueue(
         db, kind=outbox.Kind.THREAD_POST, mention=number, payload={"text": text}, now=now
     )

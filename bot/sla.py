@@ -20,7 +20,7 @@ from typing import Any
 import sqlite_utils
 
 from bot.clock import Clock
-from bot.domain.mentions import UNCLAIMED, Action, State
+from bot.domain.mentions import SYSTEM, UNCLAIMED, Action, State
 from bot.domain.sla import (
     ORDER,
     Policy,
@@ -42,7 +42,7 @@ from connectors.base import Connector
 
 log = logging.getLogger(__name__)
 
-ACTOR = "allhands"  # who releases a stale claim and sends a holding reply
+ACTOR = SYSTEM  # who releases a stale claim and sends a holding reply
 
 # A read the sweep makes: the step it looks for, the store query and its arguments.
 Query = tuple[Step, Callable[..., list[Waiting]], dict[str, Any]]

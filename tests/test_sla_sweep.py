@@ -144,6 +144,9 @@ async def test_the_holding_reply_goes_out_once_through_the_reply_path(shop: Shop
     assert [(a.actor, a.status) for a in answers] == [("allhands", "sent")]
     stored = await app.database.read(mentions.get, number=1)
     assert stored is not None and stored.state.value == "open" and stored.claimed_by is None
+    assert "thread: The automatic holding reply is posted in the customer's thread" in (
+        shop.out.getvalue()
+    )
     # The customer writes again that night: same conversation, no second holding reply.
     shop.clock.advance(timedelta(hours=3))
     await shop.post("p2", "Anyone?", in_reply_to="p1")

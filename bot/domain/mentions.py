@@ -43,6 +43,8 @@ class Action(StrEnum):
     NOTE = "note"  # something said in the card's thread: internal, never posted
 
 
+SYSTEM = "allhands"  # the actor of what the bot does by itself (ingest, announce, SLA steps)
+
 UNCLAIMED = frozenset({State.NEW, State.OPEN, State.REOPENED})
 ACTIVE = frozenset({State.NEW, State.OPEN, State.REOPENED, State.CLAIMED, State.ANSWERED})
 CLOSED = frozenset({State.RESOLVED, State.IGNORED})

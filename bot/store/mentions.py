@@ -12,6 +12,7 @@ import sqlite_utils
 
 from bot.domain.mentions import (
     ACTIVE,
+    SYSTEM,
     Action,
     Author,
     Event,
@@ -263,7 +264,7 @@ def ingest(
                 event=Event(
                     mention=number,
                     action=Action.INGEST,
-                    actor="allhands",
+                    actor=SYSTEM,
                     at=now,
                     from_state=None,
                     to_state=State.NEW,
