@@ -41,7 +41,6 @@ SCOPES = ("channels:read", "chat:write", "commands", "groups:read", "users:read"
 _USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 # Slack user ids where our own texts name people (claims and events record the id).
 _USER_IN_TEXT = re.compile(r"\b[UW][A-Z0-9]{8,}\b")
-_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
 # Slack errors that no retry can fix.
 _PERMANENT = frozenset(
     {
@@ -452,8 +451,3 @@ class SlackAdapter:
         """
         body = f"{text}\n```\n{image_text}\n```" if image_text else text
         await self._post(slack_user(person), text_message(await self.people.named(body)))
-
-
-def is_channel_id(text: str) -> bool:
-    """Whether `text` looks like a Slack conversation id (C…, G…, D…)."""
-    return bool(_CHANNEL_ID.fullmatch(text))

@@ -194,3 +194,38 @@ async def test_an_sla_nudge_pings_here_when_the_playbook_says_so(slack: SlackHar
     [nudge] = slack.fake.replies(BILLING, slack.card_ts(BILLING, 1))
     assert nudge["text"].startswith("<!here> ")
     assert nudge["text"].count("<!") == 1
+
+
+async def test_a_held_reply_asks_the_lead_in_slack_and_their_approval_sends_it(
+    slack: SlackHarness,
+) -> None:
+    book = slack.app.playbooks
+    team = book.teams["support"]
+    guardrails = team.guardrails.model_copy(
+        update={"approval": team.guardrails.approval.model_copy(update={"audience_over": 50})}
+    )
+    slack.app.playbooks = replace(
+        book, teams={**book.teams, "support": replace(team, leads=(FELIX,), guardrails=guardrails)}
+    )
+    await slack.app.poll_all()
+    await slack.settle()
+    await slack.command("reply 3 Thank you so much!", channel=SUPPORT)  # cy has 90 followers
+    await slack.settle()
+    assert "waits for a lead's approval" in slack.fake.responses[-1][1]["text"]
+    assert slack.app.connectors["social"].sent == []  # type: ignore[attr-defined]
+    [asked] = slack.fake.messages("D" + FELIX[1:])
+    assert asked["text"].startswith("Dana Scully's answer to #3")
+    assert "approve 3" in asked["text"]
+    await slack.command("approve 3", user=FELIX, channel=SUPPORT)
+    await slack.settle()
+    assert slack.app.connectors["social"].sent == [("a3", "Thank you so much!")]  # type: ignore[attr-defined]
+
+
+async def test_a_digest_comes_in_the_leads_dm_with_its_figures(slack: SlackHarness) -> None:
+    await slack.app.adapters["slack"].send_report(
+        DANA, "Digest for support: 3 in, 2 answered", image=b"\x89PNG", image_name="d.png",
+        image_text="day   in  answered\nmon    3         2",
+    )  # fmt: skip
+    [digest] = slack.fake.messages("D" + DANA[1:])
+    assert digest["text"].startswith("Digest for support: 3 in, 2 answered")
+    assert "```\nday   in  answered\nmon    3         2\n```" in digest["blocks"][0]["text"]["text"]
