@@ -29,7 +29,7 @@ from bot.app import build_triager
 from bot.clock import FakeClock
 from bot.domain.mentions import Author, Item, Triage
 from bot.domain.normalise import normalise
-from bot.domain.triage import SCANNED, Triager
+from bot.domain.triage import SENTIMENT_SCANNED, Triager
 from bot.ingest import prepare, store_batch
 from bot.playbooks import load_playbooks
 from bot.store import mentions
@@ -206,11 +206,12 @@ def measure(count: int, *, batch: int, seed: int) -> Figures:
     item_batches = batches(items, batch)
     analyzer = SentimentIntensityAnalyzer()
     triager = build_triager(PLAYBOOKS, analyzer)
-    # The exact strings the triager hands VADER: normalised title and text, cut to SCANNED.
+    # The exact strings the triager hands VADER: normalised title and text, cut to
+    # SENTIMENT_SCANNED.
     cleaned = [normalise(item) for item in items]
-    texts = [(f"{i.title}\n{i.text}" if i.title else i.text)[:SCANNED] for i in cleaned]
-    short = [t for t in texts if len(t) < LONG]
-    long_ = [t for t in texts if len(t) >= LONG]
+    whole = [f"{i.title}\n{i.text}" if i.title else i.text for i in cleaned]
+    short = [t[:SENTIMENT_SCANNED] for t in whole if len(t) < LONG]
+    long_ = [t[:SENTIMENT_SCANNED] for t in whole if len(t) >= LONG]
     vader_short = timed(lambda: [analyzer.polarity_scores(t) for t in short])
     vader_long = timed(lambda: [analyzer.polarity_scores(t) for t in long_])
     prepared: list[list[tuple[Item, Triage]]] = []
