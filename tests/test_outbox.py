@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import json
+import sqlite3
 from datetime import timedelta
 
 from bot.app import App
@@ -118,3 +120,30 @@ async def test_backoff_grows_and_is_capped() -> None:
     waits = [outbox.backoff(n).total_seconds() for n in range(1, 15)]
     assert waits[:4] == [2, 4, 8, 16]
     assert max(waits) == 600
+
+
+async def test_queued_card_updates_for_one_card_go_out_as_one(
+    harness: ConsoleHarness, clock: FakeClock
+) -> None:
+    await harness.app.poll_all()
+    await harness.app.outbox.drain()
+    harness.output()
+    db = harness.app.database
+    first = await db.write(outbox.enqueue, kind=outbox.Kind.CARD_UPDATE, mention=1, now=clock.now())
+    note = await db.write(
+        outbox.enqueue, kind=outbox.Kind.THREAD_POST, mention=1, payload={"text": "hi"},
+        now=clock.now(),
+    )  # fmt: skip
+    for _ in range(2):
+        await db.write(outbox.enqueue, kind=outbox.Kind.CARD_UPDATE, mention=1, now=clock.now())
+    await harness.app.outbox.drain()
+    printed = harness.output()
+    assert printed.count("~ #1 ") == 1 and "thread: hi" in printed
+    with sqlite3.connect(harness.app.settings.db_path) as conn:
+        rows = conn.execute(
+            "SELECT id, state, result FROM outbox WHERE id > ? ORDER BY id", [note]
+        ).fetchall()
+    assert [(state, json.loads(result)) for _, state, result in rows] == [
+        ("done", {"superseded_by": first}),
+        ("done", {"superseded_by": first}),
+    ]

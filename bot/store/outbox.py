@@ -113,6 +113,21 @@ def take_due(db: sqlite_utils.Database, *, now: datetime, limit: int = 100) -> l
             f" WHERE id IN ({', '.join('?' * len(ids))}) AND state = 'pending'",
             ids,
         )
+    for effect in effects:
+        if effect.kind == Kind.CARD_UPDATE:
+            # A card is drawn from the store as it is when sent, so this update shows every
+            # change queued so far: later updates already queued for it would repeat it.
+            db.execute(
+                "UPDATE outbox SET state = 'done', done_at = ?, result = ?"
+                " WHERE mention = ? AND kind = ? AND state = 'pending' AND id > ?",
+                [
+                    now.isoformat(),
+                    json.dumps({"superseded_by": effect.id}),
+                    effect.mention,
+                    Kind.CARD_UPDATE.value,
+                    effect.id,
+                ],
+            )
     return effects
 
 
