@@ -25,7 +25,7 @@ from bot.clock import Clock
 from bot.domain.mentions import CLOSED, SYSTEM, Action, State
 from bot.errors import DeliveryError
 from bot.playbooks import ChannelRef
-from bot.store import digests, mentions, outbox, replies
+from bot.store import digests, mentions, outbox, people, replies
 from bot.store.db import Database
 from connectors.base import Connector
 
@@ -315,11 +315,14 @@ class OutboxWorker:
             )
         elif kind == outbox.Kind.PRIVATE_NOTE:
             platform = effect.target or "console"
-            await self._adapter(platform).tell(effect.payload["person"], effect.payload["text"])
+            person = await self._person(effect.payload["person"], platform)
+            await self._adapter(platform).tell(person, effect.payload["text"])
         elif kind == outbox.Kind.REPORT:
             await self._report(effect)
         elif kind == outbox.Kind.APPROVAL_REQUEST:
-            await approval.deliver(self._adapter(effect.target or "console"), effect.payload)
+            platform = effect.target or "console"
+            person = await self._person(effect.payload["person"], platform)
+            await approval.deliver(self._adapter(platform), {**effect.payload, "person": person})
         elif kind == outbox.Kind.PUBLIC_REPLY:
             assert number is not None
             await self._public_reply(effect, number)
@@ -354,13 +357,20 @@ class OutboxWorker:
         stored = await self.database.read(digests.load, id=effect.payload["digest"])
         if stored is None:
             raise DeliveryError(f"digest {effect.payload['digest']} is not stored", permanent=True)
-        await self._adapter(effect.target or "console").send_report(
-            effect.payload["person"],
+        platform = effect.target or "console"
+        await self._adapter(platform).send_report(
+            await self._person(effect.payload["person"], platform),
             stored.text,
             image=stored.chart,
             image_name=f"digest-{stored.team}-{stored.period.replace(':', '-')}.png",
             image_text=stored.chart_text,
         )
+
+    async def _person(self, who: str, platform: str) -> str:
+        """The platform's id for a person named in a playbook (`dana@lumo.example`), where
+        the people directory knows them; else as written, for the adapter to judge."""
+        found = await self.database.read(people.find, who=who, platform=platform)
+        return found or who
 
     async def _thread_text(self, payload: dict[str, Any]) -> str:
         if "follow_up" in payload:

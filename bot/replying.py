@@ -40,7 +40,7 @@ from bot.domain.triage import SentimentAnalyzer
 from bot.errors import CommandError, TransitionError
 from bot.playbooks import Playbooks, TeamSpec
 from bot.playbooks.schema import Guardrails
-from bot.store import approvals, mentions, outbox, replies
+from bot.store import approvals, mentions, outbox, people, replies
 from bot.store.db import Database
 from connectors.base import Connector
 
@@ -330,16 +330,14 @@ class Setting:
     guardrails: Guardrails
     connector: Connector | None
     can_reply: bool
+    # Who may approve answers for the team (none if the team is gone): the playbook's
+    # leads, each as the chat platform's id for them where the people directory knows it.
+    leads: tuple[str, ...] = ()
 
     @property
     def team_id(self) -> str:
         """The mention's team, even if the playbooks no longer define it."""
         return self.team.id if self.team is not None else self.mention.team
-
-    @property
-    def leads(self) -> tuple[str, ...]:
-        """Who may approve answers for the team (none if the team is gone)."""
-        return self.team.leads if self.team is not None else ()
 
     def lead_platform(self, fallback: str) -> str:
         """The chat platform where the team's leads are told things."""
@@ -378,7 +376,12 @@ class ReplyDesk:
         guardrails = team.guardrails if team is not None else books.guardrails
         connector = self.connectors.get(mention.source)
         can_reply = connector is not None and connector.can_reply
-        return Setting(mention, team, guardrails, connector, can_reply)
+        leads: tuple[str, ...] = ()
+        if team is not None:
+            leads = await self.database.read(
+                people.resolve, names=team.leads, platform=team.channel.platform
+            )
+        return Setting(mention, team, guardrails, connector, can_reply, leads)
 
     async def check(self, setting: Setting, text: str) -> Verdict:
         """The guardrails' verdict on `text` as an answer in `setting`."""

@@ -201,20 +201,26 @@ class TeamsHarness:
 
 @asynccontextmanager
 async def teams_app(
-    tmp_path: Path, clock: FakeClock, **settings: Any
+    tmp_path: Path, clock: FakeClock, *, playbook: str = PLAYBOOK, **settings: Any
 ) -> AsyncIterator[TeamsHarness]:
     """Start the fake Bot Framework, an App on Teams and its web server; stop them after."""
     fake = await BotFrameworkFake().start()
     fake.channels |= {SUPPORT, BILLING}
     fake.members |= {
-        u["id"]: {**u, "userPrincipalName": "x@example.com", "tenantId": TENANT}
+        u["id"]: {
+            **u,
+            "email": f"{u['name'].split()[0].lower()}@lumo.example",
+            "userPrincipalName": f"{u['name'].split()[0].lower()}@lumo.example",
+            "givenName": u["name"].split()[0],
+            "tenantId": TENANT,
+        }
         for u in (DANA, BOB, CARMEN)
     }
     replay = tmp_path / "posts.jsonl"
     write_posts(replay, POSTS)
     book = tmp_path / "playbook.yaml"
     book.write_text(
-        PLAYBOOK.format(replay=replay, billing=BILLING, support=SUPPORT), encoding="utf-8"
+        playbook.format(replay=replay, billing=BILLING, support=SUPPORT), encoding="utf-8"
     )
     config = Settings(
         db_path=str(tmp_path / "teams.db"),

@@ -12,7 +12,17 @@ from bot.clock import FakeClock
 from bot.store import mentions, outbox
 from tests.conftest import write_posts
 from tests.fakes.teams_connector import Post
-from tests.teams_harness import BILLING, BOB, CARMEN, DANA, SUPPORT, TEAM, TeamsHarness, teams_app
+from tests.teams_harness import (
+    BILLING,
+    BOB,
+    CARMEN,
+    DANA,
+    PLAYBOOK,
+    SUPPORT,
+    TEAM,
+    TeamsHarness,
+    teams_app,
+)
 
 
 def runs(card: dict[str, Any]) -> list[str]:
@@ -143,9 +153,10 @@ async def test_assign_by_mention_tells_the_person_privately(
         mention = await h.app.database.read(mentions.get, number=2)
         assert mention is not None and mention.claimed_by == CARMEN["aadObjectId"]
         await h.deliver()
-        # Carmen never wrote to the bot: her AAD id came from the member API, her chat opened.
-        [member_call] = h.fake.connector_calls("GET")
-        assert member_call.raw_path.endswith("/members/29%3A1cArMeN-teams-user")
+        # Carmen never wrote to the bot: the team's roster, read when the bot was added
+        # (two pages of the fake's two), told it how to reach her; her chat was opened.
+        reads = [c.raw_path for c in h.fake.connector_calls("GET")]
+        assert len(reads) == 2 and all("/pagedmembers" in path for path in reads)
         [(chat, notes)] = h.fake.chats.items()
         assert chat == "a:1" + CARMEN["id"][3:]
         assert notes[0]["text"].startswith("Dana Scully gave you #2:")
@@ -263,3 +274,54 @@ async def test_a_report_reaches_a_person_with_its_chart_inline(
         await h.teams.send_report(DANA["aadObjectId"], "No chart today", image_text="a | b")
         assert h.fake.chats[chat][-1]["text"].endswith("a \\| b")
         assert "attachments" not in h.fake.chats[chat][-1]
+
+
+LEADS_BY_EMAIL = PLAYBOOK.replace(
+    "    channel: teams:{support}\n",
+    "    channel: teams:{support}\n    leads: [dana@lumo.example]\n"
+    "    guardrails: {{approval: {{first_replies: 1}}}}\n",
+)
+
+
+async def test_leads_named_by_email_are_reached_and_recognised(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    async with teams_app(tmp_path, clock, playbook=LEADS_BY_EMAIL) as h:
+        await installed_with_cards(h)  # the roster is read when the bot joins the team
+        # Bob's first answer waits for a lead: the playbook's dana@lumo.example is Dana.
+        command = h.command("reply 2 Try signing out and in again", user=BOB)
+        assert await h.post(command) == 200
+        assert "Asked: Dana Scully." in h.answers(command["conversation"]["id"])[-1]
+        await h.deliver()
+        [(chat, notes)] = h.fake.chats.items()  # her 1:1 chat, opened for the request
+        assert chat == "a:1" + DANA["id"][3:]
+        assert "waits for your approval" in notes[0]["text"]
+        approve = h.command("approve 2")  # typed by Dana: her AAD id is the actor
+        assert await h.post(approve) == 200
+        assert h.answers(approve["conversation"]["id"])[-1] == (
+            "Approved Bob Ng's answer to #2; it is being posted."
+        )
+        # A lead Teams does not know is refused by delivery with the reason, not retried.
+        await h.app.database.write(
+            outbox.enqueue, kind=outbox.Kind.PRIVATE_NOTE, target="teams",
+            payload={"person": "nobody@lumo.example", "text": "hi"}, now=clock.now(),
+        )  # fmt: skip
+        await h.deliver()
+        counts = await h.app.database.read(outbox.counts)
+        assert counts.get("failed") == 1
+
+
+async def test_someone_outside_the_roster_is_looked_up_when_mentioned(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    async with teams_app(tmp_path, clock) as h:
+        await installed_with_cards(h)
+        erin = {"id": "29:1eRiN-teams-user", "name": "Erin Ha", "aadObjectId": "e1"}
+        h.fake.members[erin["id"]] = {**erin, "tenantId": "t"}  # joined after the install
+        mention = {"type": "mention", "text": "<at>Erin Ha</at>", "mentioned": erin}
+        command = h.command("assign 2 <at>Erin Ha</at>", entities=[mention])
+        assert await h.post(command) == 200
+        assert any(c.raw_path.endswith("/members/29%3A1eRiN-teams-user")
+                   for c in h.fake.connector_calls("GET"))  # fmt: skip
+        stored = await h.app.database.read(mentions.get, number=2)
+        assert stored is not None and stored.claimed_by == "e1"

@@ -36,7 +36,14 @@ PLATFORM = "slack"
 # chat.postMessage/update/postEphemeral: chat:write; users.info: users:read;
 # conversations.list and users.conversations: channels:read (public), groups:read
 # (private channels the bot is in); the slash command: commands.
-SCOPES = ("channels:read", "chat:write", "commands", "groups:read", "users:read")
+SCOPES = (
+    "channels:read",
+    "chat:write",
+    "commands",
+    "groups:read",
+    "users:read",
+    "users:read.email",
+)
 
 _USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 # Slack user ids where our own texts name people (claims and events record the id).
@@ -256,15 +263,6 @@ class SlackChannels:
         return found
 
 
-def slack_user(person: str) -> str:
-    """The Slack user id of an actor; DeliveryError if it is not one."""
-    if not _USER_ID.fullmatch(person):
-        raise DeliveryError(
-            f"{person!r} is not a Slack user; name people with an @mention", permanent=True
-        )
-    return person
-
-
 class SlackPeople:
     """Slack users' names from users.info, kept in the people directory (bot.store.people).
 
@@ -292,30 +290,61 @@ class SlackPeople:
         fetched = self._fetched.get(user_id)
         if fetched is None or now - fetched >= self.max_age:
             try:
-                name = await self.lookup(user_id)
+                response = await call_slack(
+                    "users.info", lambda: self.client.users_info(user=user_id)
+                )
             except DeliveryError as exc:
                 log.warning("Slack: could not look up the name of %s: %s", user_id, exc)
             else:
-                await self.database.write(
-                    people.remember, id=user_id, name=name, platform=PLATFORM, now=now
-                )
-                self._fetched[user_id] = now
+                await self._remember(response.get("user") or {}, fallback=user_id)
         known = await self.database.read(people.names, ids=[user_id])
         return known.get(user_id, user_id)
 
-    async def lookup(self, user_id: str) -> str:
-        """The name Slack shows for a user (users.info): display name, else real name."""
-        response = await call_slack("users.info", lambda: self.client.users_info(user=user_id))
+    async def by_email(self, email: str) -> str | None:
+        """The Slack user id of the person with this e-mail address (users.lookupByEmail)."""
+        try:
+            response = await call_slack(
+                "users.lookupByEmail", lambda: self.client.users_lookupByEmail(email=email)
+            )
+        except DeliveryError as exc:
+            log.warning("Slack: no user found for %s: %s", email, exc)
+            return None
         user = response.get("user") or {}
+        if not _USER_ID.fullmatch(str(user.get("id", ""))):
+            return None
+        await self._remember(user, fallback=str(user["id"]))
+        return str(user["id"])
+
+    async def _remember(self, user: dict[str, Any], *, fallback: str) -> None:
+        """Keep a user's shown name and the names they go by (handle, names, e-mail)."""
+        user_id = str(user.get("id") or fallback)
         profile = user.get("profile") or {}
-        name = (
-            profile.get("display_name")
-            or profile.get("real_name")
-            or user.get("real_name")
-            or user.get("name")
-            or user_id
+        names = [
+            profile.get("display_name"),
+            profile.get("real_name"),
+            user.get("real_name"),
+            user.get("name"),
+        ]
+        name = next((str(n) for n in names if n), user_id)[:80]
+        aliases = [str(a) for a in (*names, profile.get("email")) if a]
+        now = self.clock.now()
+        await self.database.write(
+            people.remember, id=user_id, name=name, platform=PLATFORM, now=now, aliases=aliases
         )
-        return str(name)[:80]
+        self._fetched[user_id] = now
+
+    async def user_id(self, person: str) -> str:
+        """The Slack user id of a person as allhands names them: an id already, or (for a
+        playbook's `dana@lumo.example`) found by e-mail; DeliveryError if Slack has nobody."""
+        if _USER_ID.fullmatch(person):
+            return person
+        if "@" in person.strip("@") and (found := await self.by_email(person.strip())):
+            return found
+        raise DeliveryError(
+            f"{person!r} is no Slack user allhands knows; in playbooks, name people by their"
+            " Slack e-mail address or member id (U0123ABCD)",
+            permanent=True,
+        )
 
     async def named(self, text: str) -> str:
         """`text` with the Slack user ids it holds replaced by the people's names."""
@@ -422,7 +451,7 @@ class SlackAdapter:
     async def tell(self, person: str, text: str, *, channel: str | None = None) -> None:
         """Tell one person something: ephemeral in `channel` (not paced: Slack does not count
         it against the channel), else in their DM with the app."""
-        user = slack_user(person)
+        user = await self.people.user_id(person)
         message = text_message(await self.people.named(text))
         if channel is not None:
             channel_id = await self.channels.resolve(channel)
@@ -450,4 +479,6 @@ class SlackAdapter:
         Showing the image itself would need the files:write scope; the table says the same.
         """
         body = f"{text}\n```\n{image_text}\n```" if image_text else text
-        await self._post(slack_user(person), text_message(await self.people.named(body)))
+        await self._post(
+            await self.people.user_id(person), text_message(await self.people.named(body))
+        )

@@ -19,6 +19,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -53,6 +54,8 @@ from bot.store.db import Database
 from bot.workflow import Answer, Context
 
 log = logging.getLogger(__name__)
+
+PLATFORM = "teams"
 
 CommandRunner = Callable[[str, Context], Awaitable[Answer]]
 """Runs one command line for someone: `Workflow.handle`."""
@@ -123,7 +126,7 @@ class BotAuthenticator:
 class TeamsAdapter:
     """The ChatAdapter for Microsoft Teams, and the handler of its /api/messages requests."""
 
-    platform = "teams"
+    platform = PLATFORM
 
     def __init__(
         self,
@@ -482,6 +485,36 @@ class TeamsAdapter:
             else:
                 welcome = self._channel_answer(activity)
             self._spawn(self._answer(activity, welcome, in_thread=False))
+            if activity.team_id:
+                self._spawn(self._learn_roster(activity, activity.team_id))
+
+    async def _learn_roster(self, activity: Activity, team_id: str) -> None:
+        """Remember every member of a team the bot joins, with the names they go by (name,
+        e-mail, sign-in name), so that playbooks can name leads as `dana@lumo.example` and
+        the bot can reach them before they ever write to it."""
+        connector = self._connector()
+        continuation: str | None = None
+        learned = 0
+        for _ in range(1000):  # 100 a page: a team of 100,000 is beyond any Teams limit
+            try:
+                page = await connector.paged_members(activity.service_url, team_id, continuation)
+            except DeliveryError as exc:
+                log.warning("Teams: could not read the members of team %s: %s", team_id, exc)
+                return
+            members = [m for m in page.get("members") or [] if isinstance(m, dict)]
+            await self.database.write(
+                _remember_roster,
+                members=members,
+                tenant_id=activity.tenant_id,
+                service_url=activity.service_url,
+                bot_id=activity.recipient.id,
+                now=self.clock.now(),
+            )
+            learned += len(members)
+            continuation = page.get("continuationToken")
+            if not isinstance(continuation, str) or not continuation:
+                break
+        log.info("Teams: learned %d member(s) of team %s", learned, team_id)
 
     def _channel_answer(self, activity: Activity) -> dict[str, Any]:
         if activity.kind == "personal":
@@ -569,6 +602,34 @@ class TeamsAdapter:
             await self._connector().send(activity.service_url, activity.conversation.id, body)
         except DeliveryError as exc:
             log.warning("Teams: could not answer in %s: %s", activity.base_conversation_id, exc)
+
+
+def _remember_roster(
+    db: Any,
+    *,
+    members: list[dict[str, Any]],
+    tenant_id: str,
+    service_url: str,
+    bot_id: str,
+    now: datetime,
+) -> None:
+    """Store how to reach each member of a team, and the names they go by."""
+    for info in members:
+        person, user_id = info.get("aadObjectId"), info.get("id")
+        if not (isinstance(person, str) and person and isinstance(user_id, str) and user_id):
+            continue
+        member = store.Member(person, user_id, tenant_id, service_url, bot_id)
+        store.remember_member(db, member=member, now=now)
+        names = [info.get(k) for k in ("name", "email", "userPrincipalName", "givenName")]
+        aliases = [str(n) for n in names if isinstance(n, str) and n]
+        people.remember(
+            db,
+            id=person,
+            name=aliases[0] if aliases else person,
+            platform=PLATFORM,
+            now=now,
+            aliases=aliases,
+        )
 
 
 def _refuse(status: int, reason: str) -> web.Response:

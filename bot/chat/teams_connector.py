@@ -172,6 +172,15 @@ class BotConnector:
         url = self._url(service_url, "conversations", conversation_id, "activities", activity_id)
         return await self._call("PUT", url, {**activity, "id": activity_id})
 
+    async def paged_members(
+        self, service_url: str, conversation_id: str, continuation: str | None = None
+    ) -> dict[str, Any]:
+        """GET /v3/conversations/{id}/pagedmembers: one page of a team's members (with
+        email and userPrincipalName) and the token for the next, if any."""
+        url = self._url(service_url, "conversations", conversation_id, "pagedmembers")
+        query = {"pageSize": "100"} | ({"continuationToken": continuation} if continuation else {})
+        return await self._call("GET", url.with_query(query), None)
+
     async def member(self, service_url: str, conversation_id: str, user_id: str) -> dict[str, Any]:
         """GET /v3/conversations/{id}/members/{userId}: one member, with their AAD object id."""
         url = self._url(service_url, "conversations", conversation_id, "members", user_id)

@@ -257,3 +257,20 @@ def guardrails(db: sqlite_utils.Database) -> None:
 def reply_threads(db: sqlite_utils.Database) -> None:
     """A customer answering one of our replies joins that mention's conversation."""
     db.execute("CREATE INDEX replies_external ON replies (external_id)")
+
+
+@migrations(name="0009_people_aliases")
+def people_aliases(db: sqlite_utils.Database) -> None:
+    """Other names a person goes by (handle, e-mail, display name), so that playbooks can
+    name leads the way people know them and the bot still finds their platform id."""
+    db.executescript(
+        """
+        CREATE TABLE people_aliases (
+            alias TEXT NOT NULL,
+            person TEXT NOT NULL,
+            platform TEXT NOT NULL,
+            PRIMARY KEY (alias, person)
+        );
+        CREATE INDEX people_aliases_person ON people_aliases (person);
+        """
+    )

@@ -1,7 +1,10 @@
-"""The people directory: the name to show for each person id a chat platform gives us.
+"""The people directory: the name to show for each person id a chat platform gives us,
+and the other names they go by.
 
-Actors are recorded by the platform's stable id (a Teams user's AAD object id, say);
-chat shows their names. Platform-neutral: every adapter may add to it.
+Actors are recorded by the platform's stable id (a Slack member id, a Teams user's AAD
+object id); chat shows their names. Playbooks name people the way colleagues know them
+(`dana`, `dana@lumo.example`, `Dana Scully`) and `find` turns that into the platform's id.
+Platform-neutral: every adapter adds to it.
 """
 
 from __future__ import annotations
@@ -12,10 +15,21 @@ from datetime import datetime
 import sqlite_utils
 
 
+def alias_key(text: str) -> str:
+    """How a name is compared: no surrounding space or leading @, any case."""
+    return text.strip().removeprefix("@").strip().casefold()
+
+
 def remember(
-    db: sqlite_utils.Database, *, id: str, name: str, platform: str, now: datetime
+    db: sqlite_utils.Database,
+    *,
+    id: str,
+    name: str,
+    platform: str,
+    now: datetime,
+    aliases: Iterable[str] = (),
 ) -> None:
-    """Record (or refresh) the name of a person."""
+    """Record (or refresh) the name of a person, and other names they go by."""
     if not id or not name:
         return
     db.execute(
@@ -24,6 +38,28 @@ def remember(
         " updated_at = excluded.updated_at WHERE people.name != excluded.name",
         [id, platform, name[:200], now.isoformat()],
     )
+    keys = {alias_key(a) for a in (name, *aliases) if a and len(a) <= 200} - {""}
+    db.conn.executemany(
+        "INSERT OR IGNORE INTO people_aliases (alias, person, platform) VALUES (?, ?, ?)",
+        [(key, id, platform) for key in sorted(keys)],
+    )
+
+
+def find(db: sqlite_utils.Database, *, who: str, platform: str) -> str | None:
+    """The platform id of the person a playbook calls `who` (an id, handle, e-mail or
+    name), or None when nobody, or more than one person, goes by it there."""
+    if db.execute("SELECT 1 FROM people WHERE id = ?", [who]).fetchone():
+        return who
+    rows = db.execute(
+        "SELECT DISTINCT person FROM people_aliases WHERE alias = ? AND platform = ?",
+        [alias_key(who), platform],
+    ).fetchall()
+    return str(rows[0][0]) if len(rows) == 1 else None
+
+
+def resolve(db: sqlite_utils.Database, *, names: Iterable[str], platform: str) -> tuple[str, ...]:
+    """Each of `names` as its platform id where the directory knows it, else as written."""
+    return tuple(find(db, who=name, platform=platform) or name for name in names)
 
 
 def names(db: sqlite_utils.Database, *, ids: Iterable[str]) -> dict[str, str]:

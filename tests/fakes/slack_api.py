@@ -231,7 +231,7 @@ class SlackFake:
         self.channels[id] = channel
         return channel
 
-    def add_user(self, id: str, display_name: str, real_name: str = "") -> None:
+    def add_user(self, id: str, display_name: str, real_name: str = "", email: str = "") -> None:
         """A person in the workspace, as users.info describes them."""
         self.users[id] = {
             "id": id,
@@ -245,6 +245,8 @@ class SlackFake:
                 "real_name": real_name or display_name,
                 "display_name_normalized": display_name,
                 "real_name_normalized": real_name or display_name,
+                # Only with the users:read.email scope, which the app asks for.
+                **({"email": email} if email else {}),
             },
         }
 
@@ -534,6 +536,13 @@ class SlackFake:
         if user is None:
             return {"ok": False, "error": "user_not_found"}
         return {"ok": True, "user": user}
+
+    def _users_lookupByEmail(self, args: dict[str, Any]) -> dict[str, Any]:
+        wanted = str(args.get("email", "")).casefold()
+        for user in self.users.values():
+            if wanted and user["profile"].get("email", "").casefold() == wanted:
+                return {"ok": True, "user": user}
+        return {"ok": False, "error": "users_not_found"}
 
     def _page(self, items: list[dict[str, Any]], args: dict[str, Any]) -> dict[str, Any]:
         start = int(args.get("cursor") or 0)

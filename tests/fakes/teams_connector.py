@@ -120,6 +120,7 @@ class BotFrameworkFake:
         app.router.add_post(base + "/{conversation}/activities/{activity}", self._send)
         app.router.add_put(base + "/{conversation}/activities/{activity}", self._update)
         app.router.add_get(base + "/{conversation}/members/{member}", self._member)
+        app.router.add_get(base + "/{conversation}/pagedmembers", self._paged_members)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
         await self._listen()
@@ -354,6 +355,20 @@ class BotFrameworkFake:
         return self._record(
             request, body, refused or web.json_response({"id": request.match_info["activity"]})
         )
+
+    async def _paged_members(self, request: web.Request) -> web.Response:
+        """GET .../pagedmembers: the team's members a page at a time (PagedMembersResult)."""
+        body, refused = await self._guard(request)
+        if refused is None:
+            # Pages of two at most, so that a client's paging is exercised.
+            size = min(int(request.query.get("pageSize") or 50), 2)
+            start = int(request.query.get("continuationToken") or 0)
+            everyone = list(self.members.values())
+            page: dict[str, Any] = {"members": everyone[start : start + size]}
+            if start + size < len(everyone):
+                page["continuationToken"] = str(start + size)
+            refused = web.json_response(page)
+        return self._record(request, body, refused)
 
     async def _member(self, request: web.Request) -> web.Response:
         body, refused = await self._guard(request)

@@ -216,7 +216,7 @@ class SlackHarness:
 def workspace(fake: SlackFake) -> None:
     """Lumo's Slack: three people, the teams' channels and a few more (to page through)."""
     fake.add_user(DANA, "Dana Scully")
-    fake.add_user(FELIX, "Felix", "Felix Ortega")
+    fake.add_user(FELIX, "Felix", "Felix Ortega", email="felix@lumo.example")
     fake.add_user(OMAR, "omar")
     fake.add_channel(GENERAL, "general", members=(DANA, FELIX, OMAR))
     fake.add_channel("C0RANDOM01", "random")

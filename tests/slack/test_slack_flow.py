@@ -229,3 +229,31 @@ async def test_a_digest_comes_in_the_leads_dm_with_its_figures(slack: SlackHarne
     [digest] = slack.fake.messages("D" + DANA[1:])
     assert digest["text"].startswith("Digest for support: 3 in, 2 answered")
     assert "```\nday   in  answered\nmon    3         2\n```" in digest["blocks"][0]["text"]["text"]
+
+
+async def test_a_lead_named_by_email_is_asked_and_recognised(slack: SlackHarness) -> None:
+    book = slack.app.playbooks
+    team = book.teams["support"]
+    guardrails = team.guardrails.model_copy(
+        update={"approval": team.guardrails.approval.model_copy(update={"audience_over": 50})}
+    )
+    slack.app.playbooks = replace(
+        book,
+        teams={
+            **book.teams,
+            "support": replace(team, leads=("Felix@Lumo.example",), guardrails=guardrails),
+        },
+    )
+    await slack.app.poll_all()
+    await slack.settle()
+    await slack.command("reply 3 Thank you so much!", channel=SUPPORT)
+    await slack.settle()
+    # Felix never used allhands: Slack found him by his e-mail address.
+    assert [c.args.get("email") for c in slack.fake.calls_to("users.lookupByEmail")] == [
+        "Felix@Lumo.example"
+    ]
+    [asked] = slack.fake.messages("D" + FELIX[1:])
+    assert "approve 3" in asked["text"]
+    await slack.command("approve 3", user=FELIX, channel=SUPPORT)  # his id: he is the lead
+    await slack.settle()
+    assert slack.app.connectors["social"].sent == [("a3", "Thank you so much!")]  # type: ignore[attr-defined]
