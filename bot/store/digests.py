@@ -5,20 +5,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import sqlite_utils
 
 from bot.domain.digest import History, Period
-from bot.domain.mentions import ACTIVE, Action, Event, State
+from bot.domain.mentions import ACTIVE, Event
 from bot.store import outbox
-from bot.store.mentions import row_to_mention
-
-
-def _rows(db: sqlite_utils.Database, sql: str, params: list[Any]) -> list[dict[str, Any]]:
-    cursor = db.execute(sql, params)
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+from bot.store.mentions import query_rows, row_to_event, row_to_mention
 
 
 def _utc(at: datetime) -> str:
@@ -38,7 +31,7 @@ def histories(
     marks = ", ".join("?" * len(active))
     # Two indexed selects: with OR, SQLite would scan the team's whole history. The `+`
     # keeps it off the root_number index, which nearly every mention matches.
-    mention_rows = _rows(
+    mention_rows = query_rows(
         db,
         "SELECT * FROM mentions WHERE number IN ("
         f"  SELECT number FROM mentions WHERE team = ? AND state IN ({marks})"
@@ -52,24 +45,13 @@ def histories(
         return []
     numbers = [r["number"] for r in mention_rows]
     events: dict[int, list[Event]] = {n: [] for n in numbers}
-    for r in _rows(
+    for r in query_rows(
         db,
         "SELECT * FROM events WHERE mention IN (SELECT value FROM json_each(?)) AND at < ?"
         " ORDER BY mention, id",
         [json.dumps(numbers), _utc(until)],
     ):
-        events[r["mention"]].append(
-            Event(
-                id=r["id"],
-                mention=r["mention"],
-                action=Action(r["action"]),
-                actor=r["actor"],
-                at=datetime.fromisoformat(r["at"]),
-                from_state=State(r["from_state"]) if r["from_state"] else None,
-                to_state=State(r["to_state"]),
-                detail=json.loads(r["detail"]),
-            )
-        )
+        events[r["mention"]].append(row_to_event(r))
     return [History(row_to_mention(r), tuple(events[r["number"]])) for r in mention_rows]
 
 

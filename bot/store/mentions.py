@@ -65,7 +65,10 @@ def row_to_mention(row: dict[str, Any]) -> Mention:
     )
 
 
-def _rows(db: sqlite_utils.Database, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+def query_rows(
+    db: sqlite_utils.Database, sql: str, params: Iterable[Any] = ()
+) -> list[dict[str, Any]]:
+    """The rows a query returns, each as a dict of column name to value."""
     cursor = db.execute(sql, list(params))
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
@@ -73,7 +76,7 @@ def _rows(db: sqlite_utils.Database, sql: str, params: Iterable[Any] = ()) -> li
 
 def get(db: sqlite_utils.Database, *, number: int) -> Mention | None:
     """The mention with this number, or None."""
-    rows = _rows(db, "SELECT * FROM mentions WHERE number = ?", [number])
+    rows = query_rows(db, "SELECT * FROM mentions WHERE number = ?", [number])
     return row_to_mention(rows[0]) if rows else None
 
 
@@ -102,31 +105,33 @@ def find(
         where.append("root_number IS NULL")
     clause = f"WHERE {' AND '.join(where)}" if where else ""
     sql = f"SELECT * FROM mentions {clause} ORDER BY number LIMIT ?"
-    return [row_to_mention(r) for r in _rows(db, sql, [*params, limit])]
+    return [row_to_mention(r) for r in query_rows(db, sql, [*params, limit])]
 
 
 def follow_ups(db: sqlite_utils.Database, *, number: int) -> list[Mention]:
     """The customer's later posts in this mention's conversation, oldest first."""
-    rows = _rows(db, "SELECT * FROM mentions WHERE root_number = ? ORDER BY number", [number])
+    rows = query_rows(db, "SELECT * FROM mentions WHERE root_number = ? ORDER BY number", [number])
     return [row_to_mention(r) for r in rows]
+
+
+def row_to_event(row: dict[str, Any]) -> Event:
+    """Build an Event from an `events` row."""
+    return Event(
+        id=row["id"],
+        mention=row["mention"],
+        action=Action(row["action"]),
+        actor=row["actor"],
+        at=datetime.fromisoformat(row["at"]),
+        from_state=State(row["from_state"]) if row["from_state"] else None,
+        to_state=State(row["to_state"]),
+        detail=json.loads(row["detail"]),
+    )
 
 
 def events(db: sqlite_utils.Database, *, number: int) -> list[Event]:
     """The audit log of one mention, oldest first."""
-    rows = _rows(db, "SELECT * FROM events WHERE mention = ? ORDER BY id", [number])
-    return [
-        Event(
-            id=r["id"],
-            mention=r["mention"],
-            action=Action(r["action"]),
-            actor=r["actor"],
-            at=datetime.fromisoformat(r["at"]),
-            from_state=State(r["from_state"]) if r["from_state"] else None,
-            to_state=State(r["to_state"]),
-            detail=json.loads(r["detail"]),
-        )
-        for r in rows
-    ]
+    rows = query_rows(db, "SELECT * FROM events WHERE mention = ? ORDER BY id", [number])
+    return [row_to_event(r) for r in rows]
 
 
 def record_event(db: sqlite_utils.Database, *, event: Event) -> int:
@@ -215,7 +220,7 @@ def _conversation_root(db: sqlite_utils.Database, *, source: str, item: Item) ->
     marks = ", ".join("?" * len(keys))
     # Indexed look-ups (with OR, SQLite scans every mention of the source): a post of the
     # conversation, or one of our own replies in it, which the customer answered.
-    rows = _rows(
+    rows = query_rows(
         db,
         f"SELECT * FROM mentions WHERE source = ? AND external_id IN ({marks})"
         f" UNION SELECT * FROM mentions WHERE source = ? AND conversation_id IN ({marks})"
