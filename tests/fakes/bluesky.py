@@ -17,16 +17,16 @@ import asyncio
 import hashlib
 import itertools
 import json
-import socket
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import regex
 from aiohttp import web
+
+from tests.fakes.local import LocalServer
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "bluesky"
 HANDLE = "lumo.bsky.social"
@@ -57,7 +57,7 @@ class SeenRequest:
 
 
 @dataclass
-class FakeBluesky:
+class FakeBluesky(LocalServer):
     """The fake service; `start()` it and point a source's `service` at `url`."""
 
     now: datetime = field(default_factory=lambda: datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
@@ -75,8 +75,6 @@ class FakeBluesky:
     refreshes: int = 0
     _tokens: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _clock: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-    _runner: web.AppRunner | None = None
-    _port: int = 0
 
     @property
     def url(self) -> str:
@@ -174,34 +172,9 @@ class FakeBluesky:
 
     # Server
 
-    async def start(self) -> FakeBluesky:
-        """Listen on a free port of 127.0.0.1."""
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
+        """Every path goes to the one handler."""
         app.router.add_route("*", "/xrpc/{nsid}", self._handle)
-        self._runner = web.AppRunner(app, handle_signals=False)
-        await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        self._port = sock.getsockname()[1]
-        await web.SockSite(self._runner, sock).start()
-        return self
-
-    async def close(self) -> None:
-        """Stop listening."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeBluesky:
-        return await self.start()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     def _json(self, data: Any, status: int = 200, **headers: str) -> web.Response:
         return web.json_response(

@@ -12,9 +12,10 @@ import socket
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from types import TracebackType
 
 from aiohttp import web
+
+from tests.fakes.local import LocalServer
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "feeds"
 
@@ -55,13 +56,13 @@ class SeenRequest:
 
 
 @dataclass
-class FeedServer:
+class FeedServer(LocalServer):
     """An aiohttp server on a random port of 127.0.0.1 that hosts feeds set by the test."""
+
+    handler_cancellation = True  # an endless body stops when the client gives up
 
     routes: dict[str, FeedRoute] = field(default_factory=dict)
     requests: list[SeenRequest] = field(default_factory=list)
-    _runner: web.AppRunner | None = None
-    _port: int = 0
 
     def serve(
         self,
@@ -89,34 +90,9 @@ class FeedServer:
         """The requests received for `path`, in order."""
         return [r for r in self.requests if r.path == path]
 
-    async def start(self) -> FeedServer:
-        """Listen on a free port of 127.0.0.1."""
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
+        """Every path goes to the one handler."""
         app.router.add_route("GET", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, handle_signals=False, handler_cancellation=True)
-        await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        self._port = sock.getsockname()[1]
-        await web.SockSite(self._runner, sock).start()
-        return self
-
-    async def close(self) -> None:
-        """Stop listening and drop open connections."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FeedServer:
-        return await self.start()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         route = self.routes.get(request.path)

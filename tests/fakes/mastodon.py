@@ -17,16 +17,16 @@ import asyncio
 import copy
 import html
 import json
-import socket
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import regex
 from aiohttp import web
+
+from tests.fakes.local import LocalServer
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "mastodon"
 TOKEN = "fake-mastodon-token"
@@ -69,7 +69,7 @@ class Failure:
 
 
 @dataclass
-class FakeMastodon:
+class FakeMastodon(LocalServer):
     """The fake instance; `start()` it, point a source's `instance` at `url`."""
 
     max_characters: int = 500
@@ -87,8 +87,6 @@ class FakeMastodon:
     me: dict[str, Any] = field(default_factory=dict)
     _next_id: int = 110_000_000_000_000_000
     _posts_seen: int = 0
-    _runner: web.AppRunner | None = None
-    _port: int = 0
 
     def __post_init__(self) -> None:
         self.me = self.account("lumo", followers=5000, id="1", display_name="Lumo")
@@ -193,34 +191,9 @@ class FakeMastodon:
 
     # Server
 
-    async def start(self) -> FakeMastodon:
-        """Listen on a free port of 127.0.0.1."""
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
+        """Every path goes to the one handler."""
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, handle_signals=False)
-        await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        self._port = sock.getsockname()[1]
-        await web.SockSite(self._runner, sock).start()
-        return self
-
-    async def close(self) -> None:
-        """Stop listening."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeMastodon:
-        return await self.start()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     def _headers(self) -> dict[str, str]:
         reset = self.now + self.reset_in
