@@ -27,6 +27,11 @@ def terminal_safe(text: str) -> str:
     return reveal_invisible(text.translate(_CONTROL))
 
 
+def _indent(text: str, width: int) -> str:
+    """Later lines of a message indented, so that it reads as one block under its header."""
+    return text.replace("\n", "\n" + " " * width)
+
+
 class ConsoleAdapter:
     """The ChatAdapter for a terminal: every channel is printed to one stream."""
 
@@ -65,7 +70,7 @@ class ConsoleAdapter:
 
     async def post_message(self, channel: str, text: str) -> MessageRef:
         """Print a message under its channel's name."""
-        self._print(f"{terminal_safe(channel)}  {terminal_safe(text)}")
+        self._print(f"{terminal_safe(channel)}  {_indent(terminal_safe(text), 2)}")
         return MessageRef(self.platform, channel, f"{channel}/{next(self._ids)}")
 
     async def update_card(self, ref: MessageRef, card: Card) -> None:
@@ -77,12 +82,14 @@ class ConsoleAdapter:
     ) -> MessageRef:
         """Print a thread message indented under the card's channel, `@here` first if pinging."""
         mark = f"@{ping} " if ping in ("here", "channel") else ""
-        self._print(f"  ↳ {terminal_safe(ref.channel)} thread: {mark}{terminal_safe(text)}")
+        shown = _indent(terminal_safe(text), 6)
+        self._print(f"  ↳ {terminal_safe(ref.channel)} thread: {mark}{shown}")
         return MessageRef(self.platform, ref.channel, f"{ref.id}/{next(self._ids)}")
 
     async def tell(self, person: str, text: str, *, channel: str | None = None) -> None:
         """Print a note marked as private to one person."""
-        self._print(f"  (only {terminal_safe(person)} sees this) {terminal_safe(text)}")
+        shown = _indent(terminal_safe(text), 6)
+        self._print(f"  (only {terminal_safe(person)} sees this) {shown}")
 
     async def send_report(
         self,
