@@ -161,6 +161,18 @@ class TeamsHarness:
             user=user, conversation=f"{channel};messageid={card_id}", replyToId=card_id, value=value
         )
 
+    def chat_submit(
+        self, chat: str, card_id: str, value: Any, *, user: dict[str, str] = DANA
+    ) -> dict[str, Any]:
+        """A click on an Action.Submit button of a card the bot sent in a 1:1 chat."""
+        return self.activity(
+            user=user,
+            conversation=chat,
+            conversation_type="personal",
+            replyToId=card_id,
+            value=value,
+        )
+
     def installed(self, *, conversation: str = TEAM, user: dict[str, str] = BOB) -> dict[str, Any]:
         """The conversationUpdate Teams sends when someone adds the app to a team."""
         activity = self.activity(

@@ -217,6 +217,7 @@ def test_submits_become_command_lines(value: dict[str, Any], line: str) -> None:
         {"allhands": "claim", "number": 10**12},
         {"allhands": "claim", "number": "42; resolve 1"},
         {"allhands": "claim", "number": 4.2},
+        {"allhands": "claim", "number": "²"},  # a digit to str.isdigit, not to int()
         {"allhands": "reply", "number": 1, "reply_text": ["x"]},
         {"allhands": "snooze", "number": 1, "snooze_for": {"h": 1}},
         {"allhands": ["claim"], "number": 1},

@@ -295,7 +295,8 @@ async def test_leads_named_by_email_are_reached_and_recognised(
         await h.deliver()
         [(chat, notes)] = h.fake.chats.items()  # her 1:1 chat, opened for the request
         assert chat == "a:1" + DANA["id"][3:]
-        assert "waits for your approval" in notes[0]["text"]
+        card = notes[0]["attachments"][0]["content"]  # the request, as a card with buttons
+        assert runs(card)[0] == "#2: Bob Ng's answer waits for your approval"
         approve = h.command("approve 2")  # typed by Dana: her AAD id is the actor
         assert await h.post(approve) == 200
         assert h.answers(approve["conversation"]["id"])[-1] == (

@@ -8,8 +8,10 @@ Everything else speaks plain HTTP and JSON: activities and Adaptive Cards are bu
 
 Requests are acknowledged as soon as the command they carry is done; the bot's answer
 is posted in the background, in the thread where the command was typed or clicked.
-Proactive posts (cards, updates, thread messages, private notes) come through the
-outbox, so nothing is lost while Teams is unreachable.
+Proactive posts (cards, updates, thread messages, private notes, approval requests) come
+through the outbox, so nothing is lost while Teams is unreachable. A lead's approval
+request is a card with Approve / Edit / Reject in their 1:1 chat; the card clicked is
+redrawn with the decision once it is made.
 """
 
 from __future__ import annotations
@@ -34,9 +36,12 @@ from botframework.connector.auth import (
 from pydantic import ValidationError
 
 from bot.chat import MessageRef, Ping
+from bot.chat.approval import ApprovalRequest
 from bot.chat.cards import Card
-from bot.chat.teams_activity import Activity, command_text, mentions, submitted_command
+from bot.chat.teams_activity import Activity, Submit, command_text, mentions, read_submit
 from bot.chat.teams_cards import (
+    ApprovalOutcome,
+    approval_activity,
     card_activity,
     channel_id_card,
     image_attachment,
@@ -46,9 +51,11 @@ from bot.chat.teams_cards import (
 )
 from bot.chat.teams_connector import AppToken, BotConnector, token_url
 from bot.clock import Clock
+from bot.domain.guardrails import same_person
 from bot.errors import CommandError, ConfigError, DeliveryError, Problem
 from bot.settings import Settings
-from bot.store import people
+from bot.store import approvals, people
+from bot.store import mentions as mention_store
 from bot.store import teams as store
 from bot.store.db import Database
 from bot.workflow import Answer, Context
@@ -334,6 +341,14 @@ class TeamsAdapter:
             activity = text_activity(await self._render(f"{text}\n\n{image_text}"))
         await self._connector().send(member.service_url, chat, activity)
 
+    async def ask_approval(self, request: ApprovalRequest) -> None:
+        """Ask a lead, in their 1:1 chat, to approve, edit or reject a held answer (a card)."""
+        member, chat = await self._personal_chat(request.person)
+        names = await self.database.read(people.names, ids={request.responder})
+        await self._connector().send(
+            member.service_url, chat, approval_activity(request, names=names)
+        )
+
     async def _personal_chat(self, person: str) -> tuple[store.Member, str]:
         """The person's 1:1 chat with the bot, opened the first time."""
         member = await self.database.read(store.member, person=person)
@@ -536,16 +551,7 @@ class TeamsAdapter:
             actor=activity.actor, platform=self.platform, channel=activity.base_conversation_id
         )
         if activity.value is not None and not activity.text.strip():
-            try:
-                line = submitted_command(activity.value)
-            except CommandError as exc:
-                answer = Answer(str(exc), ok=False)
-            else:
-                answer = await run(line, ctx)
-            name = activity.from_.name or "someone"
-            self._spawn(
-                self._answer(activity, text_activity(f"{name}: {await self._render(answer.text)}"))
-            )
+            await self._on_submit(activity, ctx, run)
             return
         line = command_text(activity, people=await self._mentioned_people(activity))
         words = line.lower().removeprefix("/allhands").split()
@@ -557,6 +563,61 @@ class TeamsAdapter:
         if not words or words[0] == "help":
             text = f"{text}\n{TEAMS_HELP}"
         self._spawn(self._answer(activity, text_activity(await self._render(text))))
+
+    async def _on_submit(self, activity: Activity, ctx: Context, run: CommandRunner) -> None:
+        """A click on a card's button: run the command it means, answer under the card."""
+        try:
+            submit = read_submit(activity.value)
+        except CommandError as exc:
+            answer = Answer(str(exc), ok=False)
+        else:
+            if submit.held is None:
+                answer = await run(submit.line, ctx)
+            else:
+                answer = await self._decide(activity, submit, ctx, run)
+        text = await self._render(answer.text)
+        if activity.kind != "personal":  # others in the channel see who clicked
+            text = f"{activity.from_.name or 'someone'}: {text}"
+        self._spawn(self._answer(activity, text_activity(text)))
+
+    async def _decide(
+        self, activity: Activity, submit: Submit, ctx: Context, run: CommandRunner
+    ) -> Answer:
+        """A lead's Approve / Edit / Reject on an approval card, then the card redrawn."""
+        assert submit.held is not None
+        number = submit.number
+        waiting = await self.database.read(approvals.waiting, mention=number)
+        if waiting is not None and waiting.reply != submit.held:
+            # `approve N` decides whatever waits now: a card left from an earlier answer
+            # must not approve a newer one its reader has not seen.
+            answer = Answer(
+                f"This card is about an earlier answer to #{number}; {waiting.responder}'s"
+                " newer answer waits for approval: decide on its own card.",
+                ok=False,
+            )
+        else:
+            answer = await run(submit.line, ctx)
+        self._spawn(self._redraw_approval(activity, submit.held, number))
+        return answer
+
+    async def _redraw_approval(self, activity: Activity, held: int, number: int) -> None:
+        """Once the clicked card's answer is decided, show the decision on it, no buttons."""
+        if activity.kind != "personal" or not activity.reply_to_id:
+            return  # approval cards are only sent in a lead's 1:1 chat
+        found = await self.database.read(_decided, reply=held, mention=number, lead=activity.actor)
+        if found is None:
+            return
+        request, outcome = found
+        names = await self.database.read(people.names, ids={request.responder, outcome.by})
+        try:
+            await self._connector().update(
+                activity.service_url,
+                activity.conversation.id,
+                activity.reply_to_id,
+                approval_activity(request, names=names, outcome=outcome),
+            )
+        except DeliveryError as exc:
+            log.warning("Teams: could not update the approval card for #%s: %s", number, exc)
 
     async def _mentioned_people(self, activity: Activity) -> dict[str, str]:
         """Person ids of the users @mentioned in a command (other than the bot)."""
@@ -630,6 +691,42 @@ def _remember_roster(
             now=now,
             aliases=aliases,
         )
+
+
+def _decided(
+    db: Any, *, reply: int, mention: int, lead: str
+) -> tuple[ApprovalRequest, ApprovalOutcome] | None:
+    """A decided held answer as its approval card shows it to `lead`, one of its approvers;
+    None while it waits, or when it is not that lead's to see."""
+    held = approvals.of_reply(db, reply=reply)
+    if held is None or held.mention != mention or held.state == "waiting":
+        return None
+    if held.decided_by is None or held.decided_at is None:
+        return None
+    if not any(same_person(lead, approver) for approver in held.approvers):
+        return None
+    about = mention_store.get(db, number=mention)
+    if about is None:
+        return None
+    request = ApprovalRequest(
+        person=lead,
+        mention=mention,
+        reply=reply,
+        text=held.original_text,
+        reasons=tuple(held.reasons),
+        responder=held.responder,
+        source=about.source,
+        author=about.author.handle,
+        url=about.url,
+    )
+    outcome = ApprovalOutcome(
+        state=held.state,
+        by=held.decided_by,
+        at=held.decided_at,
+        note=held.note or "",
+        text=held.text if held.state == "edited" else "",
+    )
+    return request, outcome
 
 
 def _refuse(status: int, reason: str) -> web.Response:

@@ -8,15 +8,26 @@ from __future__ import annotations
 
 import html
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.chat.teams_cards import NUMBER_KEY, REPLY_INPUT, SNOOZE_INPUT, VERB_KEY
+from bot.chat.teams_cards import (
+    EDIT_INPUT,
+    HELD_KEY,
+    NUMBER_KEY,
+    REJECT_INPUT,
+    REPLY_INPUT,
+    SNOOZE_INPUT,
+    VERB_KEY,
+)
 from bot.errors import CommandError
 
-# The buttons a card carries; a submit naming any other verb is refused.
+# The buttons a mention card carries, and those of a lead's approval card; a submit
+# naming any other verb is refused.
 SUBMIT_VERBS = ("claim", "reply", "resolve", "snooze", "release", "reopen")
+DECISION_VERBS = ("approve", "edit", "reject")
 
 
 class _Lenient(BaseModel):
@@ -150,26 +161,72 @@ def command_text(activity: Activity, *, people: dict[str, str] | None = None) ->
     return text.strip()
 
 
-def submitted_command(value: Any) -> str:
-    """The command line a card button means; CommandError if the submit is not one of ours."""
+@dataclass(frozen=True, slots=True)
+class Submit:
+    """A card button's click, checked: the command line it means, and what it is about."""
+
+    line: str
+    number: int
+    held: int | None = None  # the held answer an approval card's button decides
+
+
+def _positive(value: Any, problem: str) -> int:
+    """A mention or answer number from a submit (an int, or digits as text)."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 9:
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 10**9:
+        raise CommandError(problem)
+    return value
+
+
+def _typed(value: dict[str, Any], key: str, problem: str) -> str:
+    text = value.get(key, "")
+    if not isinstance(text, str):
+        raise CommandError(problem)
+    return text
+
+
+def read_submit(value: Any) -> Submit:
+    """What a card button means; CommandError if the submit is not one of ours."""
     if not isinstance(value, dict):
         raise CommandError("That button sent nothing allhands understands.")
     verb = value.get(VERB_KEY)
-    number = value.get(NUMBER_KEY)
-    if not isinstance(verb, str) or verb not in SUBMIT_VERBS:
+    if not isinstance(verb, str) or verb not in (*SUBMIT_VERBS, *DECISION_VERBS):
         raise CommandError("That button is not one of allhands' buttons.")
-    if isinstance(number, str) and number.isdigit() and len(number) <= 9:
-        number = int(number)
-    if not isinstance(number, int) or isinstance(number, bool) or not 0 < number < 10**9:
-        raise CommandError("That button names no mention number.")
+    number = _positive(value.get(NUMBER_KEY), "That button names no mention number.")
+    if verb in DECISION_VERBS:
+        return _decision(value, verb, number)
     if verb == "reply":
-        text = value.get(REPLY_INPUT, "")
-        if not isinstance(text, str):
-            raise CommandError("The reply must be text.")
-        return f"reply {number} {text}".strip()
+        text = _typed(value, REPLY_INPUT, "The reply must be text.")
+        return Submit(f"reply {number} {text}".strip(), number)
     if verb == "snooze":
-        duration = value.get(SNOOZE_INPUT, "")
-        if not isinstance(duration, str):
-            raise CommandError("Choose how long to snooze.")
-        return f"snooze {number} {duration}".strip()
-    return f"{verb} {number}"
+        duration = _typed(value, SNOOZE_INPUT, "Choose how long to snooze.")
+        return Submit(f"snooze {number} {duration}".strip(), number)
+    return Submit(f"{verb} {number}", number)
+
+
+def _decision(value: dict[str, Any], verb: str, number: int) -> Submit:
+    """Approve / Edit / Reject on an approval card; the lead's text must be there."""
+    held = _positive(value.get(HELD_KEY), "That button names no answer waiting for approval.")
+    if verb == "approve":
+        return Submit(f"approve {number}", number, held)
+    if verb == "edit":
+        text = _typed(value, EDIT_INPUT, "The new text must be text.").strip()
+        if not text:
+            raise CommandError(
+                f"Write the text to post in the Edit box first; the answer to #{number} still"
+                " waits and nothing was posted."
+            )
+        return Submit(f"edit {number} {text}", number, held)
+    reason = " ".join(_typed(value, REJECT_INPUT, "The reason must be text.").split())
+    if not reason:
+        raise CommandError(
+            f"Say why you reject the answer to #{number} (its writer is told); it still waits"
+            " and nothing was posted."
+        )
+    return Submit(f"reject {number} {reason}", number, held)
+
+
+def submitted_command(value: Any) -> str:
+    """The command line a card button means; CommandError if the submit is not one of ours."""
+    return read_submit(value).line

@@ -11,9 +11,13 @@ import base64
 import html
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from bot.chat.approval import ApprovalRequest
 from bot.chat.cards import Card
+from bot.chat.text import reveal_invisible
 from bot.domain.mentions import State
 
 ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
@@ -26,6 +30,12 @@ REPLY_INPUT = "reply_text"
 SNOOZE_INPUT = "snooze_for"
 SNOOZE_CHOICES = (("1 hour", "1h"), ("4 hours", "4h"), ("1 day", "1d"), ("2 days", "2d"))
 REPLY_MAX = 10_000
+# An approval card's buttons also name the held answer they are about, so that a card
+# left over from an earlier answer can never decide a newer one.
+HELD_KEY = "held"
+EDIT_INPUT = "edit_text"
+REJECT_INPUT = "reject_reason"
+REASON_MAX = 500
 
 _TITLES = {
     "claim": "Claim",
@@ -221,4 +231,171 @@ def channel_id_card(playbook_channel: str, note: str) -> dict[str, Any]:
         "type": "message",
         "summary": "This channel's id for playbooks",
         "attachments": [{"contentType": ADAPTIVE_CARD, "content": content}],
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalOutcome:
+    """What a lead decided on a held answer, as its approval card shows once decided."""
+
+    state: str  # approved | edited | rejected
+    by: str  # the lead, as an id or a name
+    at: datetime
+    note: str = ""  # why it was rejected
+    text: str = ""  # what an edit made of it
+
+
+def _held_data(verb: str, request: ApprovalRequest) -> dict[str, Any]:
+    return {VERB_KEY: verb, NUMBER_KEY: request.mention, HELD_KEY: request.reply}
+
+
+def _decision_actions(request: ApprovalRequest) -> list[dict[str, Any]]:
+    """Approve, Edit (the text pre-filled) and Reject (with a reason); labels name nobody."""
+    number = request.mention
+    return [
+        {
+            "type": "Action.Submit",
+            "title": "Approve",
+            "style": "positive",
+            "data": _held_data("approve", request),
+        },
+        {
+            "type": "Action.ShowCard",
+            "title": "Edit",
+            "card": {
+                "type": "AdaptiveCard",
+                "body": [
+                    {
+                        "type": "Input.Text",
+                        "id": EDIT_INPUT,
+                        "label": f"Your text for #{number}, posted instead of the answer above",
+                        # An input's value is shown as typed, never rendered as Markdown.
+                        "value": request.text,
+                        "isMultiline": True,
+                        "maxLength": REPLY_MAX,
+                        "isRequired": True,
+                        "errorMessage": "Write the answer to post.",
+                    }
+                ],
+                "actions": [
+                    {
+                        "type": "Action.Submit",
+                        "title": "Post my text",
+                        "data": _held_data("edit", request),
+                    }
+                ],
+            },
+        },
+        {
+            "type": "Action.ShowCard",
+            "title": "Reject",
+            "card": {
+                "type": "AdaptiveCard",
+                "body": [
+                    {
+                        "type": "Input.Text",
+                        "id": REJECT_INPUT,
+                        "label": "Why not? The writer is told",
+                        "placeholder": "e.g. too sharp, please soften it",
+                        "maxLength": REASON_MAX,
+                        "isRequired": True,
+                        "errorMessage": "Say why, so the writer knows what to change.",
+                    }
+                ],
+                "actions": [
+                    {
+                        "type": "Action.Submit",
+                        "title": "Reject",
+                        "style": "destructive",
+                        "data": _held_data("reject", request),
+                    }
+                ],
+            },
+        },
+    ]
+
+
+_OUTCOME = {
+    "approved": ("Approved", "Good"),
+    "edited": ("Edited and approved", "Good"),
+    "rejected": ("Rejected", "Attention"),
+}
+
+
+def _outcome_runs(outcome: ApprovalOutcome, names: Mapping[str, str]) -> list[dict[str, Any]]:
+    done, colour = _OUTCOME.get(outcome.state, (outcome.state.capitalize(), "Default"))
+    line = f"{done} by {names.get(outcome.by, outcome.by)} at {outcome.at:%Y-%m-%d %H:%M} UTC"
+    if outcome.state == "rejected":
+        line += f": {reveal_invisible(outcome.note)}. Nothing was posted."
+    runs = [_run(line, weight="Bolder", color=colour)]
+    if outcome.state == "edited":
+        runs += [_run("Posted instead:", weight="Bolder"), _run(reveal_invisible(outcome.text))]
+    return runs
+
+
+def approval_card(
+    request: ApprovalRequest,
+    *,
+    names: Mapping[str, str] | None = None,
+    outcome: ApprovalOutcome | None = None,
+) -> dict[str, Any]:
+    """The Adaptive Card asking a lead to approve a held answer, or showing their decision.
+
+    Every text from people (the answer, the customer's handle, the reasons, which quote
+    the answer) is in a TextRun; the Edit box holds the answer as its value, to change.
+    """
+    names = names or {}
+    responder = names.get(request.responder, request.responder)
+    number = request.mention
+    waits = outcome is None
+    title = f"#{number}: {responder}'s answer" + (" waits for your approval" if waits else "")
+    customer = f"To @{request.author} on {request.source}" if request.author else request.source
+    body: list[dict[str, Any]] = [
+        _run(title, weight="Bolder", size="Medium"),
+        _run(reveal_invisible(customer), isSubtle=True),
+    ]
+    if request.url:
+        body.append(_run(request.url, isSubtle=True, fontType="Monospace"))
+    body.append(_run("Why it waits:", weight="Bolder"))
+    body += [_run(f"• {reveal_invisible(reason)}") for reason in request.reasons]
+    body.append(_run("It would post, exactly:" if waits else "The answer:", weight="Bolder"))
+    body.append(_run(reveal_invisible(request.text), fontType="Monospace"))
+    if outcome is None:
+        body.append(_run("Nothing is posted until a lead decides.", isSubtle=True))
+        actions = _decision_actions(request)
+    else:
+        body += _outcome_runs(outcome, names)
+        actions = []
+    if request.url.startswith(("https://", "http://")):
+        actions.append({"type": "Action.OpenUrl", "title": "Open the post", "url": request.url})
+    return {
+        "type": "AdaptiveCard",
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "version": CARD_VERSION,
+        "msteams": {"width": "Full"},
+        "fallbackText": inert(f"#{number}: an answer waits for a lead's approval"),
+        "body": body,
+        "actions": actions,
+    }
+
+
+def approval_activity(
+    request: ApprovalRequest,
+    *,
+    names: Mapping[str, str] | None = None,
+    outcome: ApprovalOutcome | None = None,
+) -> dict[str, Any]:
+    """A message carrying an approval card (its preview holds nobody's text)."""
+    summary = f"Mention {request.mention}: " + (
+        "an answer waits for your approval" if outcome is None else f"answer {outcome.state}"
+    )
+    return {
+        "type": "message",
+        "summary": inert(summary),
+        "attachments": [
+            {
+                "contentType": ADAPTIVE_CARD,
+                "content": approval_card(request, names=names, outcome=outcome),
+            }
+        ],
     }

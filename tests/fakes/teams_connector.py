@@ -3,7 +3,8 @@
 - the Bot Connector service (at a service URL like Teams' `https://smba.../amer/`):
   POST /v3/conversations (a new channel post, or a 1:1 chat), POST
   /v3/conversations/{id}/activities (a message; in a thread when the id carries
-  `;messageid=`), PUT /v3/conversations/{id}/activities/{activityId} (an update),
+  `;messageid=`), PUT /v3/conversations/{id}/activities/{activityId} (an update, of a
+  channel post or of a message in a 1:1 chat),
   GET /v3/conversations/{id}/members/{userId}. Answers and errors are shaped as in the
   Bot Connector REST reference; requests need a token this fake issued.
 - Microsoft's token endpoint for the bot (`/{tenant}/oauth2/v2.0/token`, the OAuth
@@ -344,11 +345,17 @@ class BotFrameworkFake:
         body, refused = await self._guard(request)
         if refused is None:
             conversation = request.match_info["conversation"].partition(";messageid=")[0]
-            post = self.posts.get(request.match_info["activity"])
-            if post is None or post.conversation != conversation:
-                refused = self._error(404, "ActivityNotFound", "Activity not found.")
-            elif body.get("type") != "message":
+            activity_id = request.match_info["activity"]
+            post = self.posts.get(activity_id)
+            in_chat = [
+                i for i, m in enumerate(self.chats.get(conversation, [])) if m["id"] == activity_id
+            ]
+            if body.get("type") != "message":
                 refused = self._error(400, "BadArgument", "Unknown activity type.")
+            elif in_chat:  # a message in a 1:1 chat
+                self.chats[conversation][in_chat[0]] = {**body, "id": activity_id}
+            elif post is None or post.conversation != conversation:
+                refused = self._error(404, "ActivityNotFound", "Activity not found.")
             else:
                 post.activity = body
                 post.versions += 1
