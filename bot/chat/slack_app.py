@@ -34,6 +34,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat.cards import Card
 from bot.chat.slack import PLATFORM, SlackAdapter, call_slack
+from bot.chat.slack_approvals import SlackApprovals
 from bot.chat.slack_blocks import (
     REPLY_TEXT_BLOCK,
     REPLY_VIEW,
@@ -316,6 +317,7 @@ class SlackBot:
         bolt.action(ActionId.REPLY_TEXT.value)(self._on_typing)
         bolt.view(REPLY_VIEW)(self._on_reply_submit)
         bolt.event(EVENTS[0])(self._on_home_opened)
+        SlackApprovals(self).listen(bolt)
 
     async def _skip_repeated_events(
         self, body: dict[str, Any], next_: Callable[[], Awaitable[BoltResponse]]

@@ -115,3 +115,9 @@ def settle(
         [state, by, now.isoformat(), note, reply],
     )
     return cursor.rowcount == 1
+
+
+def get(db: sqlite_utils.Database, *, reply: int) -> Held | None:
+    """The held answer stored as `reply`, whatever became of it."""
+    row = db.execute(f"{_SELECT} WHERE a.reply = ?", [reply]).fetchone()
+    return _held(row) if row else None
