@@ -25,7 +25,6 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
-from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_bolt.response import BoltResponse
 from slack_sdk.signature import Clock as SignatureClock
@@ -47,6 +46,7 @@ from bot.chat.slack_blocks import (
     reply_modal,
     text_message,
 )
+from bot.chat.slack_socket import SlackSocket
 from bot.chat.slack_text import command_from_slack
 from bot.clock import Clock
 from bot.delivery import load_card
@@ -200,7 +200,7 @@ class SlackBot:
             request_verification_enabled=False,
             logger=logging.getLogger("bot.chat.slack.bolt"),
         )
-        self.socket: AsyncSocketModeHandler | None = None
+        self.socket: SlackSocket | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._listen()
 
@@ -225,10 +225,13 @@ class SlackBot:
         else:
             log.info("Slack: connected to %s as @%s", who.get("team"), who.get("user"))
         if self.settings.slack_app_token:
-            self.socket = AsyncSocketModeHandler(
-                self.bolt, app_token=self.settings.slack_app_token, web_client=self.client
+            self.socket = SlackSocket(
+                bolt=self.bolt,
+                client=self.client,
+                app_token=self.settings.slack_app_token,
+                clock=self.clock,
             )
-            self.spawn(self.socket.connect_async(), "Socket Mode connection")
+            self.socket.start()
             log.info("Slack: Socket Mode (no public URL needed)")
         else:
             log.info("Slack: HTTP mode; Slack's Request URL is https://<this host>/slack/events")
@@ -245,7 +248,8 @@ class SlackBot:
     async def stop(self) -> None:
         """Close Socket Mode, let background work finish (briefly), close HTTP."""
         if self.socket is not None:
-            await self.socket.close_async()
+            await self.socket.stop()
+            self.socket = None
         if self._tasks:
             _, pending = await asyncio.wait(list(self._tasks), timeout=5)
             for task in pending:
