@@ -3,7 +3,9 @@
 Listeners only translate Slack's requests into the shared command grammar and call
 `Workflow.handle`. Each acknowledges first (Slack wants an answer within 3 seconds) and
 does the rest in a background task it keeps track of; the only work before an ack is
-checking a reply dialog, because its errors must be shown in the dialog itself.
+checking a reply dialog, and deciding in a lead's Edit or Reject dialog
+(`bot.chat.slack_approvals`), because their errors must be shown in the dialog itself.
+Socket Mode's connection is kept by `bot.chat.slack_socket`.
 
 Over HTTP every request's signature is checked against the Clock (stale after five
 minutes) and each signature is accepted once, so a replayed request is refused; events

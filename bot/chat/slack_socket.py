@@ -155,6 +155,7 @@ class SlackSocket:
             if await self._ends_or_refreshes(link) == "refresh":
                 retiring, failures = link, 0  # keep it until the next one is up
                 continue
+            await link.ws.close()  # ended by Slack or the network, or its reader failed
             self._links.discard(link)
             lasted = self.clock.now() - link.opened_at
             failures = 0 if lasted >= STABLE else failures + 1
@@ -205,6 +206,8 @@ class SlackSocket:
     def _closed_how(link: _Link) -> str:
         code = link.ws.close_code
         problem = link.ws.exception()
+        if link.reader is not None and not link.reader.cancelled():
+            problem = link.reader.exception() or problem
         if problem is not None:
             return f"{type(problem).__name__}: {problem}"
         return f"closed by Slack, code {code}" if code is not None else "closed"
@@ -230,7 +233,10 @@ class SlackSocket:
     async def _read(self, link: _Link) -> None:
         async for message in link.ws:
             if message.type == aiohttp.WSMsgType.TEXT:
-                self._received(link, message.data)
+                try:
+                    self._received(link, message.data)
+                except Exception:  # one bad message must not end the connection
+                    log.exception("Slack Socket Mode: a message could not be read")
             elif message.type == aiohttp.WSMsgType.ERROR:
                 break
 
@@ -254,7 +260,12 @@ class SlackSocket:
             )
             link.refresh.set()
             return
-        request = SocketModeRequest.from_dict(message)
+        try:
+            request = SocketModeRequest.from_dict(message)
+        except (ValueError, TypeError):
+            # A payload neither an object nor text: slack_sdk refuses it (with a TypeError
+            # for some, as its `type` argument shadows the builtin).
+            request = None
         if request is None:
             log.info("Slack Socket Mode: a %r message was ignored", str(kind)[:40])
             return

@@ -255,7 +255,11 @@ async def test_dialog_errors_go_back_in_the_socket_acknowledgement(
         },
     }
     # Messages that are not envelopes are ignored; the connection stays up.
-    for junk in ("not json", "[1, 2]", '{"type": "surprise"}', '{"envelope_id": "x"}'):
+    for junk in (
+        "not json", "[1, 2]", '{"type": "surprise"}', '{"envelope_id": "x"}',
+        '{"type": "events_api", "envelope_id": "e", "payload": 5}',
+        '{"type": "events_api", "envelope_id": "e", "payload": {"type": "nonsense"}}',
+    ):  # fmt: skip
         await fake._sockets[-1].send_str(junk)
     await _command_over_socket(fake, "env-after-junk")
     assert fake.sockets_opened == 1
