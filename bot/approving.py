@@ -202,6 +202,20 @@ class ApprovalDesk:
     def __init__(self, desk: ReplyDesk):
         self.desk = desk
 
+    async def waiting_for(self, number: int, *, actor: str, verb: str) -> approvals.Held:
+        """The answer to #`number` that `actor` may `verb` now; CommandError, worded as the
+        commands word it, if they are no lead or nothing waits. Changes nothing."""
+        setting = await self.desk.setting(number)
+        _, held = await self.desk.database.read(
+            _waiting_for_lead,
+            number=number,
+            lead=actor,
+            leads=setting.leads,
+            team=setting.team_id,
+            verb=verb,
+        )
+        return held
+
     async def approve(
         self, number: int, *, actor: str, platform: str, text: str | None = None
     ) -> str:

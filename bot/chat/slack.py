@@ -22,7 +22,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat import MessageRef, Ping
+from bot.chat.approval import ApprovalRequest
 from bot.chat.cards import Card
+from bot.chat.slack_approval_blocks import approval_message
 from bot.chat.slack_blocks import card_message, text_message
 from bot.clock import Clock
 from bot.errors import DeliveryError
@@ -464,6 +466,24 @@ class SlackAdapter:
             )
             return
         await self._post(user, message)
+
+    async def ask_approval(self, request: ApprovalRequest) -> None:
+        """Ask a lead, in their DM with the app, to approve, edit or reject a held answer."""
+        user = await self.people.user_id(request.person)
+        await self.people.ensure(user)  # messages about the decision name the lead
+        responder = await self.people.named(request.responder)
+        await self._post(user, approval_message(request, responder=responder))
+
+    async def update_message(self, ref: MessageRef, message: dict[str, Any]) -> None:
+        """Replace a message the app posted (chat.update), e.g. an approval request once
+        decided; `message` is made by a Block Kit builder. Not paced, as `update_card`."""
+        await self._send(
+            ref.channel,
+            "chat.update",
+            lambda: self.client.chat_update(
+                channel=ref.channel, ts=ref.id, link_names=False, **message
+            ),
+        )
 
     async def send_report(
         self,

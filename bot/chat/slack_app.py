@@ -3,7 +3,9 @@
 Listeners only translate Slack's requests into the shared command grammar and call
 `Workflow.handle`. Each acknowledges first (Slack wants an answer within 3 seconds) and
 does the rest in a background task it keeps track of; the only work before an ack is
-checking a reply dialog, because its errors must be shown in the dialog itself.
+checking a reply dialog, and deciding in a lead's Edit or Reject dialog
+(`bot.chat.slack_approvals`), because their errors must be shown in the dialog itself.
+Socket Mode's connection is kept by `bot.chat.slack_socket`.
 
 Over HTTP every request's signature is checked against the Clock (stale after five
 minutes) and each signature is accepted once, so a replayed request is refused; events
@@ -25,7 +27,6 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
-from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_bolt.response import BoltResponse
 from slack_sdk.signature import Clock as SignatureClock
@@ -34,6 +35,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat.cards import Card
 from bot.chat.slack import PLATFORM, SlackAdapter, call_slack
+from bot.chat.slack_approvals import SlackApprovals
 from bot.chat.slack_blocks import (
     REPLY_TEXT_BLOCK,
     REPLY_VIEW,
@@ -46,6 +48,7 @@ from bot.chat.slack_blocks import (
     reply_modal,
     text_message,
 )
+from bot.chat.slack_socket import SlackSocket
 from bot.chat.slack_text import command_from_slack
 from bot.clock import Clock
 from bot.delivery import load_card
@@ -199,7 +202,7 @@ class SlackBot:
             request_verification_enabled=False,
             logger=logging.getLogger("bot.chat.slack.bolt"),
         )
-        self.socket: AsyncSocketModeHandler | None = None
+        self.socket: SlackSocket | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._listen()
 
@@ -224,10 +227,13 @@ class SlackBot:
         else:
             log.info("Slack: connected to %s as @%s", who.get("team"), who.get("user"))
         if self.settings.slack_app_token:
-            self.socket = AsyncSocketModeHandler(
-                self.bolt, app_token=self.settings.slack_app_token, web_client=self.client
+            self.socket = SlackSocket(
+                bolt=self.bolt,
+                client=self.client,
+                app_token=self.settings.slack_app_token,
+                clock=self.clock,
             )
-            self.spawn(self.socket.connect_async(), "Socket Mode connection")
+            self.socket.start()
             log.info("Slack: Socket Mode (no public URL needed)")
         else:
             log.info("Slack: HTTP mode; Slack's Request URL is https://<this host>/slack/events")
@@ -244,7 +250,8 @@ class SlackBot:
     async def stop(self) -> None:
         """Close Socket Mode, let background work finish (briefly), close HTTP."""
         if self.socket is not None:
-            await self.socket.close_async()
+            await self.socket.stop()
+            self.socket = None
         if self._tasks:
             _, pending = await asyncio.wait(list(self._tasks), timeout=5)
             for task in pending:
@@ -316,6 +323,7 @@ class SlackBot:
         bolt.action(ActionId.REPLY_TEXT.value)(self._on_typing)
         bolt.view(REPLY_VIEW)(self._on_reply_submit)
         bolt.event(EVENTS[0])(self._on_home_opened)
+        SlackApprovals(self).listen(bolt)
 
     async def _skip_repeated_events(
         self, body: dict[str, Any], next_: Callable[[], Awaitable[BoltResponse]]

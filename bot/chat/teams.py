@@ -698,7 +698,7 @@ def _decided(
 ) -> tuple[ApprovalRequest, ApprovalOutcome] | None:
     """A decided held answer as its approval card shows it to `lead`, one of its approvers;
     None while it waits, or when it is not that lead's to see."""
-    held = approvals.of_reply(db, reply=reply)
+    held = approvals.get(db, reply=reply)
     if held is None or held.mention != mention or held.state == "waiting":
         return None
     if held.decided_by is None or held.decided_at is None:

@@ -117,7 +117,7 @@ def settle(
     return cursor.rowcount == 1
 
 
-def of_reply(db: sqlite_utils.Database, *, reply: int) -> Held | None:
-    """The held answer `reply`, whatever became of it, or None if it was never held."""
+def get(db: sqlite_utils.Database, *, reply: int) -> Held | None:
+    """The held answer stored as `reply`, whatever became of it."""
     row = db.execute(f"{_SELECT} WHERE a.reply = ?", [reply]).fetchone()
     return _held(row) if row else None

@@ -202,6 +202,8 @@ class SlackFake:
         self.failures: dict[str, Failure] = {}
         self.page_size = 2  # small, so that pagination is exercised
         self.socket_acks: list[dict[str, Any]] = []
+        self.refuse_sockets = 0  # websocket handshakes to refuse (HTTP 503)
+        self.say_hello = True
         self._buckets: dict[str, tuple[float, float]] = {}
         self._forced_429: dict[str, int] = {}
         self._ts = itertools.count(1)
@@ -591,18 +593,50 @@ class SlackFake:
 
     # ---- Socket Mode
 
-    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+    async def _socket(self, request: web.Request) -> web.StreamResponse:
+        if self.refuse_sockets > 0:  # the handshake fails, as behind a broken proxy
+            self.refuse_sockets -= 1
+            return web.Response(status=503, text="unavailable")
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         self._sockets.append(ws)
-        await ws.send_json(
-            {"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A0ALLHANDS"}}
-        )
+        self._changed.set()
+        if self.say_hello:
+            open_now = sum(1 for s in self._sockets if not s.closed)
+            await ws.send_json(
+                {
+                    "type": "hello",
+                    "num_connections": open_now,
+                    "debug_info": {"host": "applink-fake", "approximate_connection_time": 18060},
+                    "connection_info": {"app_id": "A0ALLHANDS"},
+                }
+            )
         async for message in ws:
             if message.type == WSMsgType.TEXT:
                 self.socket_acks.append(json.loads(message.data))
                 self._changed.set()
+        self._changed.set()
         return ws
+
+    @property
+    def sockets_open(self) -> int:
+        """How many Socket Mode connections are open now."""
+        return sum(1 for ws in self._sockets if not ws.closed)
+
+    @property
+    def sockets_opened(self) -> int:
+        """How many Socket Mode connections were ever opened."""
+        return len(self._sockets)
+
+    async def socket_drop(self, *, code: int = 1001) -> None:
+        """Close the newest Socket Mode connection from Slack's side."""
+        await self._sockets[-1].close(code=code, message=b"going away")
+
+    async def socket_disconnect(self, reason: str = "refresh_requested") -> None:
+        """Tell the client this connection will be closed (Slack's `disconnect` message)."""
+        await self._sockets[-1].send_json(
+            {"type": "disconnect", "reason": reason, "debug_info": {"host": "applink-fake"}}
+        )
 
     async def socket_send(self, envelope: dict[str, Any]) -> None:
         """Send an envelope to the connected Socket Mode client."""

@@ -215,7 +215,7 @@ async def test_a_held_reply_asks_the_lead_in_slack_and_their_approval_sends_it(
     assert slack.app.connectors["social"].sent == []  # type: ignore[attr-defined]
     [asked] = slack.fake.messages("D" + FELIX[1:])
     assert asked["text"].startswith("Dana Scully's answer to #3")
-    assert "approve 3" in asked["text"]
+    assert "`/allhands approve 3`" in str(asked["blocks"])  # typing it works too
     await slack.command("approve 3", user=FELIX, channel=SUPPORT)
     await slack.settle()
     assert slack.app.connectors["social"].sent == [("a3", "Thank you so much!")]  # type: ignore[attr-defined]
@@ -253,7 +253,7 @@ async def test_a_lead_named_by_email_is_asked_and_recognised(slack: SlackHarness
         "Felix@Lumo.example"
     ]
     [asked] = slack.fake.messages("D" + FELIX[1:])
-    assert "approve 3" in asked["text"]
+    assert "`/allhands approve 3`" in str(asked["blocks"])  # typing it works too
     await slack.command("approve 3", user=FELIX, channel=SUPPORT)  # his id: he is the lead
     await slack.settle()
     assert slack.app.connectors["social"].sent == [("a3", "Thank you so much!")]  # type: ignore[attr-defined]
