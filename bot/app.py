@@ -20,7 +20,7 @@ from bot.drafts import ReplyDrafts
 from bot.ingest import PollResult, poll
 from bot.playbooks import Playbooks, SourceSpec, load_playbooks
 from bot.reload import PlaybookReloader
-from bot.scheduler import sync_poll_jobs
+from bot.scheduler import RunningJobs, sync_poll_jobs
 from bot.settings import Settings
 from bot.sla import SlaSweeper
 from bot.store.db import Database
@@ -85,6 +85,7 @@ class App:
         self.connectors: dict[str, Connector] = {}
         self.http: aiohttp.ClientSession | None = None
         self.scheduler: AsyncIOScheduler | None = None
+        self.running_jobs = RunningJobs()
         self.reloader = PlaybookReloader(self, settings.playbooks)
         self.slack: SlackBot | None = None
 
@@ -190,6 +191,8 @@ class App:
     async def deliver_before_stopping(self, *, grace: float) -> None:
         """For a graceful stop: no new polls, then deliver what is due for up to `grace` s."""
         if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.pause()
+            await self.running_jobs.finish(grace=grace)
             self.scheduler.shutdown(wait=False)
         await self.outbox.stop()
         try:

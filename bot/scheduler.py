@@ -5,13 +5,21 @@ Jobs are short calls into the app.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from functools import wraps
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 if TYPE_CHECKING:
     from bot.app import App
+
+log = logging.getLogger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
 
 RELOAD_EVERY = timedelta(seconds=5)
 # One job looks each minute for digests that are due; it reads the playbooks in force at
@@ -19,6 +27,38 @@ RELOAD_EVERY = timedelta(seconds=5)
 DIGESTS_EVERY = timedelta(minutes=1)
 # One sweep for every mention, not one job per mention; SLA steps are minutes apart.
 SLA_SWEEP_EVERY = timedelta(minutes=1)
+
+
+class RunningJobs:
+    """The scheduler's jobs that are running now, so that a graceful stop can let them end:
+    APScheduler's own shutdown cancels them mid-way."""
+
+    def __init__(self) -> None:
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    def tracked(self, job: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+        """`job`, recorded as running while it runs."""
+
+        @wraps(job)
+        async def run(*args: P.args, **kwargs: P.kwargs) -> T:
+            task = asyncio.current_task()
+            if task is not None:
+                self.tasks.add(task)
+            try:
+                return await job(*args, **kwargs)
+            finally:
+                if task is not None:
+                    self.tasks.discard(task)
+
+        return run
+
+    async def finish(self, *, grace: float) -> None:
+        """Wait up to `grace` seconds for the running jobs to end."""
+        if not self.tasks:
+            return
+        _, late = await asyncio.wait(set(self.tasks), timeout=grace)
+        if late:
+            log.warning("stopping with %d job(s) still running; they are cancelled", len(late))
 
 
 def build_scheduler(
@@ -38,7 +78,7 @@ def build_scheduler(
     sync_poll_jobs(scheduler, app, poll_now=poll_now)
     if reload:
         scheduler.add_job(
-            app.reloader.check,
+            app.running_jobs.tracked(app.reloader.check),
             "interval",
             seconds=RELOAD_EVERY.total_seconds(),
             id="reload-playbooks",
@@ -48,7 +88,7 @@ def build_scheduler(
         )
     if digests:
         scheduler.add_job(
-            app.digests.send_due,
+            app.running_jobs.tracked(app.digests.send_due),
             "interval",
             seconds=DIGESTS_EVERY.total_seconds(),
             id="digests",
@@ -58,7 +98,7 @@ def build_scheduler(
         )
     if sla:
         scheduler.add_job(
-            app.sla.sweep,
+            app.running_jobs.tracked(app.sla.sweep),
             "interval",
             seconds=SLA_SWEEP_EVERY.total_seconds(),
             id="sla-sweep",
@@ -89,7 +129,7 @@ def sync_poll_jobs(scheduler: AsyncIOScheduler, app: App, *, poll_now: bool = Tr
                 existing.reschedule("interval", seconds=seconds)
             continue
         scheduler.add_job(
-            app.poll_source,
+            app.running_jobs.tracked(app.poll_source),
             "interval",
             seconds=seconds,
             args=[spec.id],

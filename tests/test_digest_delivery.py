@@ -171,7 +171,7 @@ async def test_the_scheduler_runs_digests_and_follows_reloaded_playbooks(
 ) -> None:
     scheduler = build_scheduler(bot.app, poll_now=False, reload=False)
     job = scheduler.get_job("digests")
-    assert job is not None and job.func == bot.app.digests.send_due
+    assert job is not None and job.func.__wrapped__ == bot.app.digests.send_due
     assert job.trigger.interval.total_seconds() == 60
     # An edit moves support's digest to 10:00: at 09:00 it is not due any more.
     edited = tmp_path / "edited.yaml"

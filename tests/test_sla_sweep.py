@@ -193,7 +193,7 @@ async def test_one_sweep_job_whatever_the_number_of_mentions(shop: Shop) -> None
     scheduler = build_scheduler(shop.app, poll_now=False, reload=False)
     jobs = [job for job in scheduler.get_jobs() if "sla" in job.id]
     assert [(job.id, job.max_instances) for job in jobs] == [("sla-sweep", 1)]
-    assert jobs[0].func == shop.app.sla.sweep
+    assert jobs[0].func.__wrapped__ == shop.app.sla.sweep
 
 
 async def test_mentions_of_a_team_gone_from_the_playbooks_only_wake(shop: Shop) -> None:
