@@ -18,7 +18,7 @@ from bot.domain.guardrails import same_person
 from bot.domain.mentions import CLOSED, Action, Mention, authorise
 from bot.errors import CommandError, TransitionError
 from bot.replying import ReplyDesk, lines_of, load_root, send_answer, thread_note
-from bot.store import approvals, mentions, outbox, replies
+from bot.store import approvals, mentions, outbox, people, replies
 
 
 def _tell(
@@ -45,7 +45,8 @@ def _waiting_for_lead(
 ) -> tuple[Mention, approvals.Held]:
     mention = load_root(db, number)
     if not any(same_person(lead, someone) for someone in leads):
-        names = ", ".join(leads) or "none are set"
+        shown = people.shown(db, ids=leads)
+        names = ", ".join(shown[someone] for someone in leads) or "none are set"
         raise CommandError(
             f"Only the leads of team {team} ({names}) can {verb} answers to #{number}."
         )
@@ -54,9 +55,11 @@ def _waiting_for_lead(
         last = approvals.latest(db, mention=number)
         if last is None:
             raise CommandError(f"No answer to #{number} waits for approval.")
+        shown = people.shown(db, ids=[last.decided_by, last.responder])
+        decider = shown.get(last.decided_by or "", last.decided_by)
         raise CommandError(
-            f"No answer to #{number} waits for approval: {last.decided_by} {last.state}"
-            f" {last.responder}'s answer at {last.decided_at:%Y-%m-%d %H:%M} UTC."
+            f"No answer to #{number} waits for approval: {decider} {last.state}"
+            f" {shown[last.responder]}'s answer at {last.decided_at:%Y-%m-%d %H:%M} UTC."
         )
     return mention, held
 
@@ -114,7 +117,9 @@ def approve_held(
     final = text if text is not None else held.text
     replies.release(db, id=held.reply, status="queued" if can_reply else "manual", text=text)
     try:
-        authorise(mention, Action.ANSWER, responder)
+        authorise(
+            mention, Action.ANSWER, responder, holder_name=people.name_of(db, id=mention.claimed_by)
+        )
         send_answer(
             db,
             mention=mention,
@@ -126,10 +131,13 @@ def approve_held(
             detail={"approved_by": lead, "edited": text is not None},
         )
     except TransitionError as exc:
-        raise CommandError(f"{responder}'s answer cannot be sent: {exc}") from None
+        who = people.name_of(db, id=responder)
+        raise CommandError(f"{who}'s answer cannot be sent: {exc}") from None
     done = "edited and approved" if text is not None else "approved"
     outcome = "it is being posted" if can_reply else f"post it by hand at {where}"
-    told = f"{lead} {done} your answer to #{number}; {outcome}."
+    shown = people.shown(db, ids=[lead, responder])
+    lead_name, responder_name = shown[lead], shown[responder]
+    told = f"{lead_name} {done} your answer to #{number}; {outcome}."
     if text is not None:
         told += f" It now reads: {shorten(text, 300)}"
     _tell(db, number, held.platform, responder, told, now)
@@ -139,10 +147,10 @@ def approve_held(
             number,
             lead_platform,
             other,
-            f"{lead} {done} {responder}'s answer to #{number}; nothing more to do.",
+            f"{lead_name} {done} {responder_name}'s answer to #{number}; nothing more to do.",
             now,
         )
-    thread_note(db, number, f"{lead} {done} {responder}'s answer.", now)
+    thread_note(db, number, f"{lead_name} {done} {responder_name}'s answer.", now)
     return held
 
 
@@ -172,13 +180,15 @@ def reject_held(
         detail={"reply": held.reply, "reason": reason},
     )
     responder = held.responder
+    shown = people.shown(db, ids=[lead, responder])
+    lead_name, responder_name = shown[lead], shown[responder]
     if not same_person(lead, responder):
         _tell(
             db,
             number,
             held.platform,
             responder,
-            f"{lead} rejected your answer to #{number}: {reason}. Nothing was posted; write a"
+            f"{lead_name} rejected your answer to #{number}: {reason}. Nothing was posted; write a"
             f" new one with `reply {number} <text>` (`preview {number} <text>` checks it first).",
             now,
         )
@@ -188,10 +198,12 @@ def reject_held(
             number,
             lead_platform,
             other,
-            f"{lead} rejected {responder}'s answer to #{number}; nothing more to do.",
+            f"{lead_name} rejected {responder_name}'s answer to #{number}; nothing more to do.",
             now,
         )
-    thread_note(db, number, f"{lead} rejected {responder}'s answer; nothing was posted.", now)
+    thread_note(
+        db, number, f"{lead_name} rejected {responder_name}'s answer; nothing was posted.", now
+    )
     outbox.enqueue(db, kind=outbox.Kind.CARD_UPDATE, mention=number, now=now)
     return held
 
@@ -248,9 +260,10 @@ class ApprovalDesk:
             text=text,
         )
         done = "Edited and approved" if text is not None else "Approved"
+        writer = await self.desk.database.read(people.name_of, id=held.responder)
         if setting.can_reply:
-            return f"{done} {held.responder}'s answer to #{number}; it is being posted."
-        return f"{done} {held.responder}'s answer to #{number}; they will post it by hand."
+            return f"{done} {writer}'s answer to #{number}; it is being posted."
+        return f"{done} {writer}'s answer to #{number}; they will post it by hand."
 
     async def reject(self, number: int, reason: str, *, actor: str, platform: str) -> str:
         """`reject N <reason>`: a lead stops the held answer; the writer is told why."""
@@ -265,4 +278,5 @@ class ApprovalDesk:
             reason=reason,
             now=self.desk.clock.now(),
         )
-        return f"Rejected {held.responder}'s answer to #{number}; nothing was posted."
+        writer = await self.desk.database.read(people.name_of, id=held.responder)
+        return f"Rejected {writer}'s answer to #{number}; nothing was posted."

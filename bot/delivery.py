@@ -41,13 +41,15 @@ def load_card(db: sqlite_utils.Database, *, number: int, now: datetime) -> Card:
     if mention.state in CLOSED:
         last = mentions.events(db, number=number)[-1]
         closed_by, closed_at = last.actor, last.at
+    answers = replies.for_mention(db, mention=number)
     return build_card(
         mention,
         now=now,
-        replies=replies.for_mention(db, mention=number),
+        replies=answers,
         closed_by=closed_by,
         closed_at=closed_at,
         follow_ups=len(mentions.follow_ups(db, number=number)),
+        names=people.shown(db, ids=[mention.claimed_by, closed_by, *(a.actor for a in answers)]),
     )
 
 
@@ -93,7 +95,8 @@ def _reply_posted(
 ) -> None:
     replies.mark(db, id=reply_id, status="sent", external_id=external_id, url=url)
     outbox.finish(db, id=effect_id, now=now, result={"id": external_id, "url": url})
-    what = "The automatic holding reply" if actor == SYSTEM else f"{actor}'s answer"
+    who = people.shown(db, ids=[actor]).get(actor, actor)
+    what = "The automatic holding reply" if actor == SYSTEM else f"{who}'s answer"
     text = f"{what} is posted in the customer's thread: {url or external_id}"
     outbox.enqueue(
         db, kind=outbox.Kind.THREAD_POST, mention=number, payload={"text": text}, now=now

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import sqlite3
 import zoneinfo
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cache
@@ -20,7 +20,7 @@ from pathlib import Path
 import sqlite_utils
 
 from bot.chat.chart import render_chart
-from bot.chat.digest import render_day_table, render_digest
+from bot.chat.digest import people_in, render_day_table, render_digest
 from bot.clock import Clock, SystemClock
 from bot.domain.digest import (
     CHART_DAYS,
@@ -39,7 +39,7 @@ from bot.playbooks import Playbooks, TeamSpec
 from bot.playbooks.loader import did_you_mean
 from bot.playbooks.schema import WEEKDAYS, Digest
 from bot.sla import working_hours
-from bot.store import digests
+from bot.store import digests, people
 from bot.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -130,11 +130,12 @@ def chart_title(report: Report) -> str:
     return f"{report.team_name}: the {CHART_DAYS} days to {last:%a} {last.day} {last:%b %Y}"
 
 
-def make(report: Report) -> Made:
-    """Text, table and chart for a report (blocking: the chart is drawn here)."""
+def make(report: Report, names: Mapping[str, str] | None = None) -> Made:
+    """Text, table and chart for a report, people shown by `names` (blocking: the chart is
+    drawn here)."""
     return Made(
         report=report,
-        text=render_digest(report),
+        text=render_digest(report, names),
         chart_text=render_day_table(report.days),
         chart=render_chart(report.days, title=chart_title(report), zone=str(report.period.zone)),
     )
@@ -181,7 +182,8 @@ class DigestSender:
     async def queue(self, playbooks: Playbooks, team: TeamSpec, period: Period) -> bool:
         """Make one digest and queue it, unless it was made already; whether it was queued."""
         report = await self.database.read(compose, playbooks=playbooks, team=team, period=period)
-        made = await asyncio.to_thread(make, report)
+        names = await self.database.read(people.shown, ids=people_in(report))
+        made = await asyncio.to_thread(make, report, names)
         digest_id = await self.database.write(
             digests.record,
             team=team.id,
@@ -252,11 +254,12 @@ def preview_digest(
     db = _open_read_only(db_path)
     try:
         report = compose(db, playbooks=playbooks, team=team, period=period)
+        names = people.shown(db, ids=people_in(report))
     except sqlite3.Error as exc:
         raise PreviewError(f"cannot read the digest's numbers from {db_path}: {exc}") from None
     finally:
         db.close()
-    made = make(report)
+    made = make(report, names)
     note = ""
     if period.end > now:
         note = f"\n(The {period.kind} is not over: these are the figures so far.)"

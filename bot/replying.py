@@ -128,9 +128,10 @@ def _decide(
     )
 
 
-def _already_waiting(held: approvals.Held, number: int) -> CommandError:
+def _already_waiting(db: sqlite_utils.Database, held: approvals.Held, number: int) -> CommandError:
     return CommandError(
-        f"{held.responder}'s answer to #{number} already waits for a lead's approval;"
+        f"{people.name_of(db, id=held.responder)}'s answer to #{number} already waits for a"
+        " lead's approval;"
         f" a lead can `approve {number}`, `edit {number} <text>` or `reject {number} <reason>`."
     )
 
@@ -152,10 +153,10 @@ def submit(
 ) -> Submitted:
     """Send, hold or refuse a checked answer, atomically; a refused one writes nothing."""
     mention = load_root(db, number)
-    authorise(mention, Action.ANSWER, actor)
+    authorise(mention, Action.ANSWER, actor, holder_name=people.name_of(db, id=mention.claimed_by))
     waiting = approvals.waiting(db, mention=number)
     if waiting is not None:
-        raise _already_waiting(waiting, number)
+        raise _already_waiting(db, waiting, number)
     decision = _decide(
         db, mention=mention, actor=actor, verdict=verdict, rules=rules, leads=leads, team=team
     )
@@ -228,7 +229,8 @@ def submit(
     thread_note(
         db,
         number,
-        f"{actor}'s answer waits for a lead's approval ({', '.join(rules_tripped)});"
+        f"{people.name_of(db, id=actor)}'s answer waits for a lead's approval"
+        f" ({', '.join(rules_tripped)});"
         " nothing is posted until then.",
         now,
     )
@@ -257,12 +259,14 @@ def preview_decision(
     mention = load_root(db, number)
     blockers = []
     try:
-        authorise(mention, Action.ANSWER, actor)
+        authorise(
+            mention, Action.ANSWER, actor, holder_name=people.name_of(db, id=mention.claimed_by)
+        )
     except TransitionError as exc:
         blockers.append(str(exc))
     waiting = approvals.waiting(db, mention=number)
     if waiting is not None:
-        blockers.append(str(_already_waiting(waiting, number)))
+        blockers.append(str(_already_waiting(db, waiting, number)))
     decision = _decide(
         db, mention=mention, actor=actor, verdict=verdict, rules=rules, leads=leads, team=team
     )
@@ -450,12 +454,14 @@ class ReplyDesk:
             raise CommandError(await self._refusal(setting, decision, verdict, actor))
         if decision.outcome == "hold":
             log.info("answer %s to #%s held for %s", submitted.reply, number, decision.approvers)
+            asked = await self.database.read(people.shown, ids=decision.approvers)
             return "\n".join(
                 [
                     f"Your reply to #{number} waits for a lead's approval; nothing is posted"
                     " until then.",
                     *lines_of(decision.held),
-                    f"Asked: {', '.join(decision.approvers)}. You will be told what they decide.",
+                    f"Asked: {', '.join(asked[a] for a in decision.approvers)}."
+                    " You will be told what they decide.",
                 ]
             )
         if setting.can_reply:

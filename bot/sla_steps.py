@@ -87,9 +87,9 @@ def _tell(platform: str, person: str, text: str) -> Queued:
 
 def _who(waiting: Waiting) -> str:
     if waiting.state == State.CLAIMED:
-        return f"claimed by {waiting.claimed_by}"
+        return f"claimed by {waiting.claimer_name or waiting.claimed_by}"
     if waiting.state == State.ANSWERED:
-        return f"answered by {waiting.claimed_by}"
+        return f"answered by {waiting.claimer_name or waiting.claimed_by}"
     return "nobody has claimed it"
 
 

@@ -29,7 +29,7 @@ from bot.domain.triage import SentimentAnalyzer
 from bot.errors import CommandError
 from bot.playbooks import Playbooks
 from bot.replying import ReplyDesk, load_root, send_answer
-from bot.store import mentions, outbox, replies
+from bot.store import mentions, outbox, people, replies
 from bot.store.db import Database
 from connectors.base import Connector
 
@@ -68,7 +68,7 @@ def act(
 ) -> Mention:
     """Apply one action to a mention and queue its card update (runs in a transaction)."""
     mention = _load(db, number)
-    authorise(mention, action, actor)
+    authorise(mention, action, actor, holder_name=people.name_of(db, id=mention.claimed_by))
     updated = mentions.transition(
         db, mention=mention, action=action, actor=actor, now=now, changes=changes, detail=detail
     )
@@ -91,7 +91,7 @@ def answer(
     far; callers with their own text (templates) call this directly.
     """
     mention = _load(db, number)
-    authorise(mention, Action.ANSWER, actor)
+    authorise(mention, Action.ANSWER, actor, holder_name=people.name_of(db, id=mention.claimed_by))
     status = "queued" if can_reply else "manual"
     reply_id = replies.add(db, mention=number, actor=actor, text=text, status=status, now=now)
     return send_answer(
@@ -131,7 +131,8 @@ def assign(
         target=platform,
         payload={
             "person": person,
-            "text": f"{actor} gave you #{number}: {shorten(updated.text, 120)} {updated.url}",
+            "text": f"{people.name_of(db, id=actor)} gave you #{number}:"
+            f" {shorten(updated.text, 120)} {updated.url}",
         },
         now=now,
     )
@@ -251,7 +252,8 @@ class Workflow:
                 platform=ctx.platform,
                 now=self.clock.now(),
             )
-            result = f"#{number} is now {cmd.text}'s; they have been told."
+            person = await self.database.read(people.name_of, id=cmd.text)
+            result = f"#{number} is now {person}'s; they have been told."
         else:  # a plain state change
             now = self.clock.now()
             action, changes, detail, result = _plan(cmd, number, ctx.actor, now)
@@ -317,9 +319,10 @@ class Workflow:
         if not found:
             return f"{title}: nothing. Well done."
         now = self.clock.now()
+        names = await self.database.read(people.shown, ids=[m.claimed_by for m in found])
         lines = [f"{title} ({len(found)}):"]
         for m in found:
-            extra = f" {m.claimed_by}" if m.claimed_by else ""
+            extra = f" {names[m.claimed_by]}" if m.claimed_by else ""
             if m.snoozed_until and m.snoozed_until > now:
                 extra += " (snoozed)"
             lines.append(
@@ -341,6 +344,9 @@ class Workflow:
         thread = await self.database.read(mentions.follow_ups, number=number)
         answers = await self.database.read(replies.for_mention, mention=number)
         history = await self.database.read(mentions.events, number=number)
+        names = await self.database.read(
+            people.shown, ids=[*(a.actor for a in answers), *(e.actor for e in history)]
+        )
         author = mention.author
         audience = audience_label(author.audience)
         lines = [
@@ -356,12 +362,12 @@ class Workflow:
         for later in thread:
             lines.append(f"  ↳ @{later.author.handle}: {later.text}")
         for reply in answers:
-            lines.append(f"  ⤷ answer by {reply.actor} [{reply.status}]: {reply.text}")
+            lines.append(f"  ⤷ answer by {names[reply.actor]} [{reply.status}]: {reply.text}")
         lines.append("History:")
         for event in history:
             arrow = f"{event.from_state.value} -> " if event.from_state else ""
             lines.append(
-                f"  {event.at:%Y-%m-%d %H:%M} {event.actor} {event.action.value}"
+                f"  {event.at:%Y-%m-%d %H:%M} {names[event.actor]} {event.action.value}"
                 f" ({arrow}{event.to_state.value})"
             )
         return "\n".join(line for line in lines if line)

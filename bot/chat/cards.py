@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -61,12 +62,13 @@ def build_card(
     closed_by: str | None = None,
     closed_at: datetime | None = None,
     follow_ups: int = 0,
+    names: Mapping[str, str] | None = None,
 ) -> Card:
-    """The card for a mention in its current state."""
+    """The card for a mention in its current state; `names` shows people (by id) by name."""
     author = mention.author
     who = f"{author.name} (@{author.handle})" if author.name else f"@{author.handle}"
     audience = audience_label(author.audience)
-    status = _status(mention, replies or [], closed_by, closed_at, now)
+    status = _status(mention, replies or [], closed_by, closed_at, now, names or {})
     if follow_ups:
         status += f" · {follow_ups} later message{'s' if follow_ups != 1 else ''} in the thread"
     return Card(
@@ -88,7 +90,11 @@ def _status(
     closed_by: str | None,
     closed_at: datetime | None,
     now: datetime,
+    names: Mapping[str, str],
 ) -> str:
+    def name(person: str | None) -> str:
+        return names.get(person, person) if person else "someone"
+
     waited = format_duration(now - mention.received_at)
     state = mention.state
     if state in (State.NEW, State.OPEN):
@@ -96,18 +102,18 @@ def _status(
     elif state == State.REOPENED:
         text = "Reopened: the customer wrote again"
     elif state == State.CLAIMED:
-        text = f"Claimed by {mention.claimed_by}"
+        text = f"Claimed by {name(mention.claimed_by)}"
     elif state == State.ANSWERED:
-        text = f"Answered by {mention.claimed_by}"
+        text = f"Answered by {name(mention.claimed_by)}"
     elif state == State.RESOLVED:
-        text = f"Resolved by {closed_by or 'someone'}"
+        text = f"Resolved by {name(closed_by)}"
         if closed_at is not None:
             text += f" at {closed_at:%Y-%m-%d %H:%M} UTC"
     else:
-        text = f"Ignored by {closed_by or 'someone'}"
+        text = f"Ignored by {name(closed_by)}"
     if replies:
         last = replies[-1]
-        text += f" · answer by {last.actor} {_REPLY_STATUS.get(last.status, last.status)}"
+        text += f" · answer by {name(last.actor)} {_REPLY_STATUS.get(last.status, last.status)}"
         if last.url:
             text += f": {last.url}"
     if mention.snoozed_until is not None and mention.snoozed_until > now:

@@ -7,6 +7,7 @@ text. The chart's stand-in is a compact table of the same seven days.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta, tzinfo
 
 from bot.chat.text import reveal_invisible, shorten
@@ -60,12 +61,13 @@ def title(report: Report) -> str:
     return f"{label} · {report.team_name} · {when} ({_zone_name(report)})"
 
 
-def _open_line(item: OpenItem, zone: tzinfo) -> str:
+def _open_line(item: OpenItem, zone: tzinfo, names: Mapping[str, str]) -> str:
     mention = item.mention
+    who = names.get(item.claimed_by, item.claimed_by) if item.claimed_by else "someone"
     if item.state == State.ANSWERED:
-        status = f"answered by {item.claimed_by or 'someone'}, not resolved"
+        status = f"answered by {who}, not resolved"
     elif item.state == State.CLAIMED:
-        status = f"claimed by {item.claimed_by or 'someone'}, not answered"
+        status = f"claimed by {who}, not answered"
     elif item.state == State.REOPENED:
         status = "reopened, unclaimed"
     else:
@@ -80,7 +82,14 @@ def _open_line(item: OpenItem, zone: tzinfo) -> str:
     )
 
 
-def render_digest(report: Report) -> str:
+def people_in(report: Report) -> list[str]:
+    """The people a digest names (by id): who helped, who holds what is still open."""
+    return [p for p, _ in report.helpers] + [
+        i.claimed_by for i in report.open_items if i.claimed_by
+    ]
+
+
+def render_digest(report: Report, names: Mapping[str, str] | None = None) -> str:
     """The digest's text: numbers, breaches, what is open, who helped, who waited how long."""
     period = report.period
     day_or_week = "day" if period.kind == "day" else "week"
@@ -117,10 +126,13 @@ def render_digest(report: Report) -> str:
             figure = f"none answered{waiting}"
         lines.append(f"  {row.label + ':':<19} {figure}")
     lines.append("")
-    lines.extend(_open_section(report))
+    lines.extend(_open_section(report, names or {}))
     lines.append("")
     if report.helpers:
-        helped = " · ".join(f"{reveal_invisible(shorten(p, 40))} {n}" for p, n in report.helpers)
+        shown = names or {}
+        helped = " · ".join(
+            f"{reveal_invisible(shorten(shown.get(p, p), 40))} {n}" for p, n in report.helpers
+        )
         lines.append(f"Who helped (answers): {helped}")
     else:
         lines.append(f"Who helped: nobody answered this {day_or_week}.")
@@ -147,7 +159,7 @@ def _breach_line(report: Report) -> str:
     return f"SLA breaches: {len(report.breaches)} ({', '.join(parts)}): {listed}{more}"
 
 
-def _open_section(report: Report) -> list[str]:
+def _open_section(report: Report, names: Mapping[str, str]) -> list[str]:
     items = report.open_items
     end_label = f"the end of {_day(report.period.last, year=False)}"
     if not items:
@@ -159,7 +171,7 @@ def _open_section(report: Report) -> list[str]:
         notes.append(f"{answered} answered but not resolved")
     note = f" ({', '.join(notes)})" if notes else ""
     lines = [f"Still open at {end_label}: {len(items)}{note}"]
-    lines += [_open_line(i, report.period.zone) for i in items[:MAX_OPEN_LISTED]]
+    lines += [_open_line(i, report.period.zone, names) for i in items[:MAX_OPEN_LISTED]]
     if len(items) > MAX_OPEN_LISTED:
         lines.append(f"  … and {len(items) - MAX_OPEN_LISTED} more")
     return lines

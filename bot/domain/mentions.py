@@ -193,20 +193,22 @@ class Event:
     id: int | None = None
 
 
-def authorise(mention: Mention, action: Action, actor: str) -> None:
-    """Refuse what would step on someone else's claim; TransitionError says who has it.
+def authorise(mention: Mention, action: Action, actor: str, *, holder_name: str = "") -> None:
+    """Refuse what would step on someone else's claim; TransitionError says who has it
+    (as `holder_name`, when chat shows them by a name rather than their id).
 
     Everyone may act on any mention, except that a mention someone has claimed is theirs
     to answer, release, resolve or ignore, so that two people never answer one customer.
     """
-    holder = mention.claimed_by
+    claimer = mention.claimed_by
+    holder = holder_name or claimer
     ref = mention.ref
-    mine = holder == actor
-    if action == Action.CLAIM and holder and mention.state in (State.CLAIMED, State.ANSWERED):
+    mine = claimer == actor
+    if action == Action.CLAIM and claimer and mention.state in (State.CLAIMED, State.ANSWERED):
         if mine:
             raise TransitionError(f"You already have {ref}.")
         raise TransitionError(f"{ref} is already claimed by {holder}.")
-    if holder is None or mine:
+    if claimer is None or mine:
         return
     if action == Action.ANSWER and mention.state in (State.CLAIMED, State.ANSWERED):
         raise TransitionError(

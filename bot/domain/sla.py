@@ -215,6 +215,7 @@ class Waiting:
     since: datetime  # when the customer started waiting: arrival, or the last reopening
     unclaimed_since: datetime | None = None  # since, or the last time a claim was released
     claimed_by: str | None = None
+    claimer_name: str = ""  # how chat shows the claimer, where the people directory knows
     claimed_at: datetime | None = None
     snoozed_until: datetime | None = None
     source: str = ""

@@ -71,3 +71,15 @@ def names(db: sqlite_utils.Database, *, ids: Iterable[str]) -> dict[str, str]:
         f"SELECT id, name FROM people WHERE id IN ({', '.join('?' * len(wanted))})", wanted
     ).fetchall()
     return dict(rows)
+
+
+def shown(db: sqlite_utils.Database, *, ids: Iterable[str | None]) -> dict[str, str]:
+    """How chat shows each of these people: their name where known, else the id itself
+    (the console's people are their names already)."""
+    wanted = {i for i in ids if i}
+    return {i: i for i in wanted} | names(db, ids=wanted)
+
+
+def name_of(db: sqlite_utils.Database, *, id: str | None) -> str:
+    """How chat shows one person (their name, else their id); empty for nobody."""
+    return shown(db, ids=[id]).get(id, "") if id else ""

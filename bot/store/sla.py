@@ -41,7 +41,10 @@ _COLUMNS = (
     "m.number, m.state, m.team, m.claimed_by, m.claimed_at, m.snoozed_until, m.source, m.url,"
     " m.author_handle, m.author_name, m.received_at"
 )
-_SELECT = f"{_COLUMNS}, {SINCE} AS since, {UNCLAIMED_SINCE} AS unclaimed_since"
+_SELECT = (
+    f"{_COLUMNS}, {SINCE} AS since, {UNCLAIMED_SINCE} AS unclaimed_since,"
+    " (SELECT p.name FROM people p WHERE p.id = m.claimed_by) AS claimer_name"
+)
 
 
 def iso(at: datetime) -> str:
@@ -54,7 +57,8 @@ def _time(text: str | None) -> datetime | None:
 
 
 def _waiting(row: tuple[Any, ...]) -> Waiting:
-    number, state, team, by, at, snoozed, source, url, author, name, received, since, free = row
+    (number, state, team, by, at, snoozed, source, url, author, name, received, since, free,
+     claimer_name) = row  # fmt: skip
     return Waiting(
         number=number,
         state=State(state),
@@ -62,6 +66,7 @@ def _waiting(row: tuple[Any, ...]) -> Waiting:
         since=datetime.fromisoformat(since),
         unclaimed_since=datetime.fromisoformat(free),
         claimed_by=by,
+        claimer_name=claimer_name or "",
         claimed_at=_time(at),
         snoozed_until=_time(snoozed),
         source=source,
