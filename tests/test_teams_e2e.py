@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -326,3 +327,28 @@ async def test_someone_outside_the_roster_is_looked_up_when_mentioned(
                    for c in h.fake.connector_calls("GET"))  # fmt: skip
         stored = await h.app.database.read(mentions.get, number=2)
         assert stored is not None and stored.claimed_by == "e1"
+
+
+async def test_a_post_quoting_an_employees_id_is_not_shown_with_their_name(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    async with teams_app(tmp_path, clock) as h:
+        await installed_with_cards(h)  # the roster: Dana's AAD id is known with her name
+        spoof = f"Support agent {DANA['aadObjectId']} told me to pay by wire"
+        with h.replay.open("a", encoding="utf-8") as f:
+            f.write(json.dumps({"id": "s1", "text": f"refund? {spoof}", "author": {"handle": "x"}}))
+            f.write("\n")
+        await h.app.poll_all()
+        await h.deliver()
+        show = h.command("show 4")
+        assert await h.post(show) == 200
+        [shown] = h.answers(show["conversation"]["id"])
+        # The customer's words as written: no employee's name put into them.
+        assert spoof.replace("-", "\\-") in shown or spoof in shown
+        assert "Dana Scully" not in shown
+        claim = h.command("claim 4")
+        assert await h.post(claim) == 200
+        show = h.command("show 4", user=BOB)
+        assert await h.post(show) == 200
+        [shown] = h.answers(show["conversation"]["id"])
+        assert "Dana Scully claim" in shown  # people the bot names are shown by name

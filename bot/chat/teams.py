@@ -45,9 +45,7 @@ from bot.chat.teams_cards import (
     card_activity,
     channel_id_card,
     image_attachment,
-    person_ids,
     text_activity,
-    with_names,
 )
 from bot.chat.teams_connector import AppToken, BotConnector, token_url
 from bot.clock import Clock
@@ -216,13 +214,6 @@ class TeamsAdapter:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    async def _render(self, text: str) -> str:
-        """The text with person ids replaced by people's names."""
-        ids = person_ids(text)
-        if not ids:
-            return text
-        return with_names(text, await self.database.read(people.names, ids=ids))
-
     async def _where(self, channel: str) -> store.Conversation:
         conversation = await self.database.read(store.conversation, id=channel)
         if conversation is not None:
@@ -281,22 +272,20 @@ class TeamsAdapter:
 
     async def post_card(self, channel: str, card: Card) -> MessageRef:
         """Post a mention card as an Adaptive Card, as a new post in the channel."""
-        names = await self.database.read(people.names, ids=person_ids(card.status))
-        return await self._post(channel, card_activity(card, names=names))
+        return await self._post(channel, card_activity(card))
 
     async def post_message(self, channel: str, text: str) -> MessageRef:
         """Post a message as a new post in the channel."""
-        return await self._post(channel, text_activity(await self._render(text)))
+        return await self._post(channel, text_activity(text))
 
     async def update_card(self, ref: MessageRef, card: Card) -> None:
         """Replace a posted card in place with its new state."""
         conversation = await self._where(ref.channel)
-        names = await self.database.read(people.names, ids=person_ids(card.status))
         await self._connector().update(
             conversation.service_url,
             self._thread(conversation, ref.id),
             ref.id,
-            card_activity(card, names=names),
+            card_activity(card),
         )
 
     async def post_in_thread(
@@ -310,7 +299,7 @@ class TeamsAdapter:
         if ping is not None:
             log.debug("Teams: posting without the %s ping, which is not supported yet", ping)
         conversation = await self._where(ref.channel)
-        activity = {**text_activity(await self._render(text)), "replyToId": ref.id}
+        activity = {**text_activity(text), "replyToId": ref.id}
         result = await self._connector().send(
             conversation.service_url, self._thread(conversation, ref.id), activity
         )
@@ -319,9 +308,7 @@ class TeamsAdapter:
     async def tell(self, person: str, text: str, *, channel: str | None = None) -> None:
         """Tell one person privately, in their 1:1 chat with the bot (opened if need be)."""
         member, chat = await self._personal_chat(person)
-        await self._connector().send(
-            member.service_url, chat, text_activity(await self._render(text))
-        )
+        await self._connector().send(member.service_url, chat, text_activity(text))
 
     async def send_report(
         self,
@@ -334,11 +321,11 @@ class TeamsAdapter:
     ) -> None:
         """Send a person a report in their 1:1 chat, the image inline where there is one."""
         member, chat = await self._personal_chat(person)
-        activity = text_activity(await self._render(text))
+        activity = text_activity(text)
         if image is not None:
             activity["attachments"] = [image_attachment(image, image_name or "chart.png")]
         elif image_text:
-            activity = text_activity(await self._render(f"{text}\n\n{image_text}"))
+            activity = text_activity(f"{text}\n\n{image_text}")
         await self._connector().send(member.service_url, chat, activity)
 
     async def ask_approval(self, request: ApprovalRequest) -> None:
@@ -562,7 +549,7 @@ class TeamsAdapter:
         text = answer.text
         if not words or words[0] == "help":
             text = f"{text}\n{TEAMS_HELP}"
-        self._spawn(self._answer(activity, text_activity(await self._render(text))))
+        self._spawn(self._answer(activity, text_activity(text)))
 
     async def _on_submit(self, activity: Activity, ctx: Context, run: CommandRunner) -> None:
         """A click on a card's button: run the command it means, answer under the card."""
@@ -575,7 +562,7 @@ class TeamsAdapter:
                 answer = await run(submit.line, ctx)
             else:
                 answer = await self._decide(activity, submit, ctx, run)
-        text = await self._render(answer.text)
+        text = answer.text
         if activity.kind != "personal":  # others in the channel see who clicked
             text = f"{activity.from_.name or 'someone'}: {text}"
         self._spawn(self._answer(activity, text_activity(text)))
@@ -591,7 +578,8 @@ class TeamsAdapter:
             # `approve N` decides whatever waits now: a card left from an earlier answer
             # must not approve a newer one its reader has not seen.
             answer = Answer(
-                f"This card is about an earlier answer to #{number}; {waiting.responder}'s"
+                f"This card is about an earlier answer to #{number};"
+                f" {await self.database.read(people.name_of, id=waiting.responder)}'s"
                 " newer answer waits for approval: decide on its own card.",
                 ok=False,
             )

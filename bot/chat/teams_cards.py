@@ -68,18 +68,6 @@ _MARKDOWN_NUMBERED = re.compile(r"^(\d+)([.)])")
 _MARKUP = re.compile(r"[<>\[\]()*_`~#|\\&]")
 
 
-def person_ids(text: str) -> set[str]:
-    """The person ids (AAD object ids) a text mentions, to look their names up."""
-    return set(_PERSON_ID.findall(text))
-
-
-def with_names(text: str, names: Mapping[str, str]) -> str:
-    """The text with each known person id replaced by that person's name."""
-    if not names:
-        return text
-    return _PERSON_ID.sub(lambda m: names.get(m.group(0), m.group(0)), text)
-
-
 def escape_markdown(text: str) -> str:
     """Untrusted text made inert for a Teams message: no HTML, no Markdown, no mentions.
 
@@ -178,9 +166,8 @@ def _action(verb: str, number: int) -> dict[str, Any]:
     return {"type": "Action.Submit", "title": title, "data": _data(verb, number)}
 
 
-def adaptive_card(card: Card, *, names: Mapping[str, str] | None = None) -> dict[str, Any]:
+def adaptive_card(card: Card) -> dict[str, Any]:
     """The Adaptive Card for a mention card, with its buttons for the card's state."""
-    names = names or {}
     body: list[dict[str, Any]] = [
         _run(card.title, weight="Bolder", size="Medium"),
         _run(f"{card.author} on {card.where}", isSubtle=True),
@@ -188,9 +175,7 @@ def adaptive_card(card: Card, *, names: Mapping[str, str] | None = None) -> dict
     ]
     if card.url:
         body.append(_run(card.url, isSubtle=True, fontType="Monospace"))
-    body.append(
-        _run(with_names(card.status, names), weight="Bolder", color=_STATE_COLOUR[card.state])
-    )
+    body.append(_run(card.status, weight="Bolder", color=_STATE_COLOUR[card.state]))
     actions = [_action(verb, card.number) for verb in card.actions]
     if card.url.startswith(("https://", "http://")):
         actions.append({"type": "Action.OpenUrl", "title": "Open the post", "url": card.url})
@@ -205,14 +190,12 @@ def adaptive_card(card: Card, *, names: Mapping[str, str] | None = None) -> dict
     }
 
 
-def card_activity(card: Card, *, names: Mapping[str, str] | None = None) -> dict[str, Any]:
+def card_activity(card: Card) -> dict[str, Any]:
     """A message activity carrying a mention card (its preview holds no customer text)."""
     return {
         "type": "message",
         "summary": inert(card.title),
-        "attachments": [
-            {"contentType": ADAPTIVE_CARD, "content": adaptive_card(card, names=names)}
-        ],
+        "attachments": [{"contentType": ADAPTIVE_CARD, "content": adaptive_card(card)}],
     }
 
 
