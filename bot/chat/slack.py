@@ -1,14 +1,16 @@
 """The Slack ChatAdapter: cards and messages through Slack's Web API, paced per channel.
 
-Every failure becomes a DeliveryError the outbox understands: a 429 carries Slack's
-Retry-After (and holds the channel back for that long), 5xx answers, timeouts and
-broken connections are transient (retried with backoff for as long as Slack is down),
-and a request Slack will never accept (bad blocks, a deleted message) is permanent.
+Every failure becomes a DeliveryError the outbox understands (`bot.chat.slack_calls`):
+a 429 carries Slack's Retry-After (and holds the channel back for that long), 5xx
+answers, timeouts and broken connections are transient (retried with backoff for as long
+as Slack is down), and a request Slack will never accept (bad blocks, a deleted message)
+is permanent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -17,8 +19,6 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
-import aiohttp
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat import MessageRef, Ping
@@ -26,142 +26,40 @@ from bot.chat.approval import ApprovalRequest
 from bot.chat.cards import Card
 from bot.chat.slack_approval_blocks import approval_message
 from bot.chat.slack_blocks import card_message, text_message
+from bot.chat.slack_calls import ChannelPacer, call_slack
+from bot.chat.slack_files import SlackFiles, UploadRefused
+from bot.chat.slack_text import fit
 from bot.clock import Clock
 from bot.errors import DeliveryError
 from bot.store import people
 from bot.store.db import Database
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PLATFORM = "slack"
 # What the Web API methods allhands calls need, and nothing more (docs/slack/manifest.yaml):
 # chat.postMessage/update/postEphemeral: chat:write; users.info: users:read;
 # conversations.list and users.conversations: channels:read (public), groups:read
-# (private channels the bot is in); the slash command: commands.
+# (private channels the bot is in); the slash command: commands; a digest's chart:
+# files:write (files.getUploadURLExternal, files.completeUploadExternal) and im:write
+# (conversations.open, for the id of the lead's DM to share it in).
 SCOPES = (
     "channels:read",
     "chat:write",
     "commands",
+    "files:write",
     "groups:read",
+    "im:write",
     "users:read",
     "users:read.email",
 )
+# Slack cuts a message's text at 40,000 characters; a file's comment is one.
+COMMENT_TEXT = 40_000
 
 _USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 # Slack user ids where our own texts name people (claims and events record the id).
 _USER_IN_TEXT = re.compile(r"\b[UW][A-Z0-9]{8,}\b")
-# Slack errors that no retry can fix.
-_PERMANENT = frozenset(
-    {
-        "invalid_blocks",
-        "invalid_blocks_format",
-        "msg_too_long",
-        "no_text",
-        "invalid_arguments",
-        "message_not_found",
-        "cant_update_message",
-        "edit_window_closed",
-        "user_not_found",
-        "user_not_in_channel",
-    }
-)
-# Slack errors that mean Slack itself is in trouble: retried without using up attempts.
-_OUTAGE = frozenset({"ratelimited", "fatal_error", "internal_error", "service_unavailable"})
-_DEFAULT_RETRY_AFTER = 5.0
-
-T = TypeVar("T")
-
-
-class ChannelPacer:
-    """Spaces messages to one channel (Slack allows about one a second per channel).
-
-    Each call reserves the channel's next free slot and waits for it, so concurrent
-    senders to one channel queue up instead of all waking at once; a 429 pushes the
-    key's next slot back by Slack's Retry-After. Keys are channel ids, or a method's
-    name for limits Slack sets per workspace.
-    """
-
-    def __init__(self, *, clock: Clock, per_second: float = 1.0):
-        self.clock = clock
-        self.interval = timedelta()
-        self.set_rate(per_second)
-        self._free: dict[str, datetime] = {}
-
-    def set_rate(self, per_second: float) -> None:
-        """Allow `per_second` messages a second per channel (5% under, for clock jitter)."""
-        self.interval = timedelta(seconds=1.05 / per_second)
-
-    async def wait(self, key: str, *, reserve: bool = True) -> None:
-        """Wait until `key` may take another message; without `reserve`, only wait out
-        a hold (a 429), taking no slot."""
-        now = self.clock.now()
-        slot = max(now, self._free.get(key, now))
-        if reserve:
-            self._free[key] = slot + self.interval
-        delay = (slot - now).total_seconds()
-        if delay > 0:
-            await self.clock.sleep(delay)
-
-    def hold(self, key: str, seconds: float) -> None:
-        """Send nothing more to `key` for `seconds` (Slack said so)."""
-        until = self.clock.now() + timedelta(seconds=seconds)
-        if until > self._free.get(key, until - self.interval):
-            self._free[key] = until
-
-
-def _status_of(exc: SlackApiError) -> int | None:
-    response = exc.response
-    status = getattr(response, "status_code", None) or getattr(response, "status", None)
-    return int(status) if status is not None else None
-
-
-def _error_of(exc: SlackApiError) -> str:
-    try:
-        return str(exc.response.get("error") or "")
-    except (AttributeError, TypeError):
-        return ""
-
-
-def _retry_after(exc: SlackApiError) -> float:
-    headers = getattr(exc.response, "headers", None) or {}
-    value = headers.get("Retry-After") or headers.get("retry-after")
-    try:
-        return max(1.0, float(value)) if value is not None else _DEFAULT_RETRY_AFTER
-    except ValueError:
-        return _DEFAULT_RETRY_AFTER
-
-
-def delivery_error(exc: BaseException, method: str) -> DeliveryError:
-    """The DeliveryError for a failed Web API call, classified for the outbox."""
-    if isinstance(exc, SlackApiError):
-        status = _status_of(exc)
-        error = _error_of(exc) or f"HTTP {status}"
-        if status == 429 or error == "ratelimited":
-            wait = _retry_after(exc)
-            return DeliveryError(
-                f"Slack {method}: rate limited; retry after {wait:g}s",
-                retry_after=wait,
-                transient=True,
-            )
-        if (status is not None and status >= 500) or error in _OUTAGE:
-            return DeliveryError(f"Slack {method}: {error} (HTTP {status})", transient=True)
-        hint = ""
-        if error == "not_in_channel":
-            hint = ": invite @allhands to the channel (/invite @allhands)"
-        elif error in ("invalid_auth", "not_authed", "token_revoked", "account_inactive"):
-            hint = ": check SLACK_BOT_TOKEN"
-        return DeliveryError(f"Slack {method}: {error}{hint}", permanent=error in _PERMANENT)
-    if isinstance(exc, TimeoutError):
-        return DeliveryError(f"Slack {method}: timed out", transient=True)
-    return DeliveryError(f"Slack {method}: {type(exc).__name__}: {exc}", transient=True)
-
-
-async def call_slack(method: str, call: Callable[[], Awaitable[T]]) -> T:
-    """Run one Web API call; any failure comes out as a classified DeliveryError."""
-    try:
-        return await call()
-    except (SlackApiError, TimeoutError, aiohttp.ClientError) as exc:
-        raise delivery_error(exc, method) from exc
 
 
 class SlackChannels:
@@ -371,6 +269,8 @@ class SlackAdapter:
         self.pacer = ChannelPacer(clock=clock, per_second=per_second)
         self.channels = SlackChannels(client=client, clock=clock)
         self.people = SlackPeople(client=client, database=database, clock=clock)
+        self.files = SlackFiles(client=client, pacer=self.pacer)
+        self._refusals_logged: set[str] = set()
 
     async def _send(
         self,
@@ -494,11 +394,39 @@ class SlackAdapter:
         image_name: str = "",
         image_text: str = "",
     ) -> None:
-        """Send a digest in the person's DM with the app, its chart as the figures' table.
+        """Send a digest in the person's DM with the app: its chart as an image with the
+        text as the image's comment; as text with the chart's table where Slack refuses
+        the upload for good (a missing scope, uploads switched off)."""
+        user = await self.people.user_id(person)
+        body = await self.people.named(text)
+        if image:
+            name = image_name or "report.png"
+            digest = hashlib.sha256(image + b"\0" + text.encode()).hexdigest()
+            try:
+                await self.files.share_in_dm(
+                    user,
+                    key=f"{user}/{name}/{digest}",
+                    data=image,
+                    filename=name,
+                    title=name,
+                    comment=fit(body, COMMENT_TEXT) or " ",
+                    alt_text=image_text,
+                )
+                return
+            except UploadRefused as exc:
+                self._upload_refused(exc)
+        table = f"{body}\n```\n{image_text}\n```" if image_text else body
+        await self._post(user, text_message(table))
 
-        Showing the image itself would need the files:write scope; the table says the same.
-        """
-        body = f"{text}\n```\n{image_text}\n```" if image_text else text
-        await self._post(
-            await self.people.user_id(person), text_message(await self.people.named(body))
+    def _upload_refused(self, exc: UploadRefused) -> None:
+        """Say once per reason why charts come as tables (it lasts until someone acts)."""
+        if exc.reason in self._refusals_logged:
+            log.debug("Slack: %s; the digest goes as text", exc)
+            return
+        self._refusals_logged.add(exc.reason)
+        log.warning(
+            "Slack refused a digest's chart (%s): digests come as text with the chart's"
+            " table until it is fixed (the app's scopes files:write and im:write, or the"
+            " workspace's file upload settings)",
+            exc,
         )

@@ -34,7 +34,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat.cards import Card
-from bot.chat.slack import PLATFORM, SlackAdapter, call_slack
+from bot.chat.slack import PLATFORM, SlackAdapter
 from bot.chat.slack_approvals import SlackApprovals
 from bot.chat.slack_blocks import (
     REPLY_TEXT_BLOCK,
@@ -48,6 +48,7 @@ from bot.chat.slack_blocks import (
     reply_modal,
     text_message,
 )
+from bot.chat.slack_calls import call_slack
 from bot.chat.slack_socket import SlackSocket
 from bot.chat.slack_text import command_from_slack
 from bot.clock import Clock

@@ -20,7 +20,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 from bot.chat import MessageRef
 from bot.chat.approval import ApprovalRequest
-from bot.chat.slack import PLATFORM, call_slack
+from bot.chat.slack import PLATFORM
 from bot.chat.slack_approval_blocks import (
     CHANNEL_ID,
     EDIT_BLOCK,
@@ -40,6 +40,7 @@ from bot.chat.slack_approval_blocks import (
     submitted,
 )
 from bot.chat.slack_blocks import text_message
+from bot.chat.slack_calls import call_slack
 from bot.errors import CommandError
 from bot.store import approvals, mentions
 from bot.workflow import Context

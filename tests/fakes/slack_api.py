@@ -5,6 +5,10 @@ Shaped from Slack's reference (docs.slack.dev/reference/methods): bearer-token a
 hashes (views.update with a stale hash gets `hash_conflict`), Block Kit limits checked
 (`invalid_blocks` with the reasons), and a per-channel posting budget (about one message
 a second): over it, HTTP 429 with a Retry-After header and `ratelimited`, as Slack does.
+Scopes: a method whose scope is withheld answers `missing_scope` with `needed` and
+`provided`. Files go up in Slack's three steps: files.getUploadURLExternal gives an upload
+URL on this server and a file id, the bytes are POSTed there (their length must be the
+one announced), and files.completeUploadExternal shares the file (once per file id).
 Everything received is recorded for assertions; failures can be injected per method.
 """
 
@@ -28,6 +32,22 @@ BOT_TOKEN = "xoxb-allhands-test"
 APP_TOKEN = "xapp-1-allhands-test"
 TEAM = {"id": "T0ALLHANDS", "name": "Lumo"}
 BOT_USER = "U0ALLHANDS"
+
+UPLOAD = "upload"  # the name the upload URL's requests are recorded and failed under
+# The scope each method needs (docs.slack.dev/reference/methods: "Scopes", bot token).
+SCOPE_OF = {
+    "chat.postMessage": "chat:write",
+    "chat.update": "chat:write",
+    "chat.postEphemeral": "chat:write",
+    "users.info": "users:read",
+    "users.lookupByEmail": "users:read.email",
+    "conversations.list": "channels:read",
+    "users.conversations": "channels:read",
+    "conversations.open": "im:write",
+    "files.getUploadURLExternal": "files:write",
+    "files.completeUploadExternal": "files:write",
+}
+_MIME = {"png": "image/png", "jpg": "image/jpeg", "gif": "image/gif", "txt": "text/plain"}
 
 _TEXT_TYPES = ("plain_text", "mrkdwn")
 _BLOCK_TYPES = ("section", "context", "header", "actions", "divider", "input")
@@ -54,6 +74,35 @@ class Channel:
     bot_member: bool = True
     members: set[str] = field(default_factory=set)
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class Upload:
+    """A file from files.getUploadURLExternal: its bytes once POSTed, where it was shared."""
+
+    id: str
+    filename: str
+    length: int
+    alt_txt: str = ""
+    data: bytes | None = None
+    title: str = ""
+    completed: bool = False
+    shared_in: list[str] = field(default_factory=list)
+
+    def describe(self, at: float) -> dict[str, Any]:
+        """The file object Slack shows in a message's `files`."""
+        kind = self.filename.rpartition(".")[2].lower()
+        return {
+            "id": self.id,
+            "created": int(at),
+            "name": self.filename,
+            "title": self.title or self.filename,
+            "mimetype": _MIME.get(kind, "application/octet-stream"),
+            "filetype": kind,
+            "size": self.length,
+            "user": BOT_USER,
+            **({"alt_txt": self.alt_txt} if self.alt_txt else {}),
+        }
 
 
 @dataclass
@@ -204,6 +253,10 @@ class SlackFake:
         self.socket_acks: list[dict[str, Any]] = []
         self.refuse_sockets = 0  # websocket handshakes to refuse (HTTP 503)
         self.say_hello = True
+        self.withheld: set[str] = set()  # scopes the app was not granted
+        self.uploads: dict[str, Upload] = {}  # by file id
+        self._tickets: dict[str, str] = {}  # upload URL's ticket -> file id
+        self._files = itertools.count(1)
         self._buckets: dict[str, tuple[float, float]] = {}
         self._forced_429: dict[str, int] = {}
         self._ts = itertools.count(1)
@@ -253,7 +306,8 @@ class SlackFake:
         }
 
     def fail(self, method: str, failure: Failure) -> None:
-        """Make the next calls of `method` fail (or hang) as described."""
+        """Make the next calls of `method` (or of the upload URL: UPLOAD) fail (or hang)
+        as described; a hang answers normally after its delay."""
         self.failures[method] = failure
 
     def force_rate_limit(self, channel: str, retry_after: int) -> None:
@@ -268,6 +322,12 @@ class SlackFake:
         """The top-level messages of a channel, oldest first."""
         return [m for m in self.channels[channel].messages.values() if "thread_ts" not in m]
 
+    def expire_uploads(self) -> None:
+        """Discard every upload not completed, as Slack does when none comes in time."""
+        for file_id in [f for f, u in self.uploads.items() if not u.completed]:
+            del self.uploads[file_id]
+        self._tickets = {t: f for t, f in self._tickets.items() if f in self.uploads}
+
     def replies(self, channel: str, ts: str) -> list[dict[str, Any]]:
         """The messages in the thread under `ts`."""
         return [m for m in self.channels[channel].messages.values() if m.get("thread_ts") == ts]
@@ -279,6 +339,7 @@ class SlackFake:
         app = web.Application(client_max_size=4 * 1024 * 1024)
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/respond/{name}", self._respond)
+        app.router.add_post("/upload/v1/{ticket}", self._upload)
         app.router.add_get("/link/", self._socket)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
@@ -338,6 +399,11 @@ class SlackFake:
         handler = getattr(self, "_" + method.replace(".", "_"), None)
         if handler is None:
             return 404, {"ok": False, "error": "unknown_method"}, {}
+        needed = SCOPE_OF.get(method)
+        if needed in self.withheld:
+            provided = sorted(set(SCOPE_OF.values()) - self.withheld)
+            refusal = {"needed": needed, "provided": ",".join(provided)}
+            return 200, {"ok": False, "error": "missing_scope", **refusal}, {}
         if method in ("chat.postMessage", "chat.update"):
             # chat.postMessage: about one a second per channel; chat.update: Tier 3, per
             # workspace (50 a minute, with bursts).
@@ -401,14 +467,137 @@ class SlackFake:
     def _conversation(self, args: dict[str, Any]) -> Channel | dict[str, Any]:
         channel_id = str(args.get("channel", ""))
         if channel_id in self.users:  # a user id: the app's DM with them
-            dm = "D" + channel_id[1:]
-            return self.channels.setdefault(dm, Channel(dm, "dm", members={channel_id}))
+            return self._dm(channel_id)
         channel = self.channels.get(channel_id)
         if channel is None:
             return {"ok": False, "error": "channel_not_found"}
         if not channel.bot_member:
             return {"ok": False, "error": "not_in_channel"}
         return channel
+
+    def _dm(self, user: str) -> Channel:
+        """The app's DM with a user (opened on first use)."""
+        dm = "D" + user[1:]
+        return self.channels.setdefault(dm, Channel(dm, "dm", members={user}))
+
+    def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        users = [u for u in str(args.get("users", "")).split(",") if u]
+        if not users:
+            return {"ok": False, "error": "users_list_not_supplied"}
+        if len(users) > 1:  # multi-person DMs: allhands opens none, nor does this fake
+            return {"ok": False, "error": "invalid_arguments"}
+        if users[0] not in self.users:
+            return {"ok": False, "error": "user_not_found"}
+        opened = "D" + users[0][1:] in self.channels
+        channel = self._dm(users[0])
+        already = {"no_op": True, "already_open": True} if opened else {}
+        return {"ok": True, **already, "channel": {"id": channel.id}}
+
+    def _files_getUploadURLExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        filename = str(args.get("filename") or "")
+        try:
+            length = int(args.get("length") or 0)
+        except ValueError:
+            return {"ok": False, "error": "invalid_arguments"}
+        if not filename or length <= 0:
+            return {"ok": False, "error": "missing_argument"}
+        alt_txt = str(args.get("alt_txt") or "")
+        if len(alt_txt) > 1000:
+            return {"ok": False, "error": "alt_txt_too_large"}
+        file_id = f"F{next(self._files):08d}"
+        ticket = f"T{file_id}x{len(self.calls)}"
+        self.uploads[file_id] = Upload(file_id, filename, length, alt_txt)
+        self._tickets[ticket] = file_id
+        return {"ok": True, "upload_url": self.upload_url(ticket), "file_id": file_id}
+
+    def upload_url(self, ticket: str) -> str:
+        """Where the bytes of the upload `ticket` go."""
+        return f"http://127.0.0.1:{self.port}/upload/v1/{ticket}"
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        arrived = self.clock()
+        file_id = self._tickets.get(request.match_info["ticket"], "")
+        if request.content_type.startswith("multipart/"):  # Slack takes a form, too
+            form = await request.post()
+            part = next((v for v in form.values() if isinstance(v, web.FileField)), None)
+            data = part.file.read() if part is not None else b""
+        else:
+            data = await request.read()
+        failure = self.failures.get(UPLOAD)
+        status, text, headers = 200, f"OK - {len(data)}", {}
+        if failure is not None and failure.times > 0:
+            failure.times -= 1
+            if failure.delay:
+                await asyncio.sleep(failure.delay)
+            else:
+                status, text = failure.status, failure.error
+                if failure.retry_after:
+                    headers = {"Retry-After": str(failure.retry_after)}
+        if status == 200:
+            upload = self.uploads.get(file_id)
+            if upload is None or upload.completed:
+                status, text = 404, "upload_url not found or expired"
+            elif len(data) != upload.length:
+                status, text = 400, f"got {len(data)} bytes; {upload.length} were announced"
+            else:
+                upload.data = data
+        self.calls.append(
+            Call(UPLOAD, {"file_id": file_id, "length": len(data)}, status,
+                 None if status == 200 else text, at=arrived)
+        )  # fmt: skip
+        self._changed.set()
+        return web.Response(status=status, text=text, headers=headers)
+
+    def _files_completeUploadExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        files = args.get("files")
+        try:
+            files = json.loads(files) if isinstance(files, str) else files
+        except ValueError:
+            return {"ok": False, "error": "invalid_arguments"}
+        if (
+            not isinstance(files, list)
+            or not files
+            or not all(isinstance(f, dict) and isinstance(f.get("id"), str) for f in files)
+        ):
+            return {"ok": False, "error": "invalid_arguments"}
+        if args.get("channels") or args.get("thread_ts"):
+            # allhands shares in one conversation by channel_id; this fake does no more.
+            return {"ok": False, "error": "invalid_arguments"}
+        uploads = []
+        for file in files:
+            upload = self.uploads.get(file["id"])
+            # Unknown, expired, never given its bytes, or completed already (a file id is
+            # completed once): there is no upload ticket to finish.
+            if upload is None or upload.completed or upload.data is None:
+                return {"ok": False, "error": "file_not_found"}
+            uploads.append((upload, str(file.get("title") or "")))
+        channel: Channel | None = None
+        if args.get("channel_id"):
+            found = self._conversation({"channel": args["channel_id"]})
+            if isinstance(found, dict):
+                return found
+            channel = found
+        comment = str(args.get("initial_comment") or "")
+        if len(comment) > 40_000:
+            return {"ok": False, "error": "msg_too_long"}
+        now = self.clock()
+        for upload, title in uploads:
+            upload.completed, upload.title = True, title or upload.filename
+        if channel is not None:  # else the file stays private
+            ts = f"{int(now)}.{next(self._ts):06d}"
+            channel.messages[ts] = {
+                "type": "message",
+                "bot_id": "B0ALLHANDS",
+                "user": BOT_USER,
+                "ts": ts,
+                "text": comment,
+                "blocks": [],
+                "upload": True,
+                "files": [u.describe(now) for u, _ in uploads],
+            }
+            for upload, _ in uploads:
+                upload.shared_in.append(channel.id)
+        return {"ok": True, "files": [{"id": u.id, "title": u.title} for u, _ in uploads]}
 
     def _chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._conversation(args)

@@ -228,7 +228,11 @@ async def test_a_digest_comes_in_the_leads_dm_with_its_figures(slack: SlackHarne
     )  # fmt: skip
     [digest] = slack.fake.messages("D" + DANA[1:])
     assert digest["text"].startswith("Digest for support: 3 in, 2 answered")
-    assert "```\nday   in  answered\nmon    3         2\n```" in digest["blocks"][0]["text"]["text"]
+    # The chart itself, its figures as the image's text for screen readers.
+    [chart] = digest["files"]
+    assert chart["name"] == "d.png" and chart["mimetype"] == "image/png"
+    assert chart["alt_txt"] == "day   in  answered\nmon    3         2"
+    assert slack.fake.uploads[chart["id"]].data == b"\x89PNG"
 
 
 async def test_a_lead_named_by_email_is_asked_and_recognised(slack: SlackHarness) -> None:

@@ -24,7 +24,7 @@ from bot.errors import ConfigError
 from bot.playbooks import load_playbooks
 from bot.settings import Settings
 from tests.conftest import write_posts
-from tests.fakes.slack_api import BOT_TOKEN, Failure, SlackFake
+from tests.fakes.slack_api import BOT_TOKEN, SCOPE_OF, Failure, SlackFake
 from tests.slack.conftest import BILLING, DANA, PLAYBOOK, POSTS, SECRET, SUPPORT, workspace
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,6 +44,10 @@ def test_manifest_asks_for_what_the_code_uses_and_no_more() -> None:
                 settings["interactivity"]["request_url"]):  # fmt: skip
         assert url.startswith("https://") and url.endswith("/slack/events")
     assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+
+
+def test_every_scope_the_fake_slack_checks_is_asked_for() -> None:
+    assert set(SCOPE_OF.values()) <= set(SCOPES)
 
 
 def test_readme_walks_through_the_slack_set_up() -> None:
