@@ -14,7 +14,6 @@ import hashlib
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
@@ -59,7 +58,6 @@ COMMENT_TEXT = 40_000
 
 _USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 # Slack user ids where our own texts name people (claims and events record the id).
-_USER_IN_TEXT = re.compile(r"\b[UW][A-Z0-9]{8,}\b")
 
 
 class SlackChannels:
@@ -246,18 +244,16 @@ class SlackPeople:
             permanent=True,
         )
 
-    async def named(self, text: str) -> str:
-        """`text` with the Slack user ids it holds replaced by the people's names."""
-        ids = set(_USER_IN_TEXT.findall(text))
-        if not ids:
-            return text
-        names = await self.database.read(people.names, ids=ids)
-        return _USER_IN_TEXT.sub(lambda m: names.get(m.group(0), m.group(0)), text)
+    async def name(self, person: str | None) -> str:
+        """How Slack shows one person: their name where known, else their id. (Texts arrive
+        with people named already: nothing is swapped into finished text, where a
+        customer's words could hold an id.)"""
+        return await self.database.read(people.name_of, id=person)
 
 
 class SlackAdapter:
-    """The ChatAdapter for Slack. People are named by their Slack user id in our texts and
-    shown by name (`SlackPeople.named`) as each message is made."""
+    """The ChatAdapter for Slack. People are recorded by their Slack user id and named in the
+    texts allhands composes (bot.store.people)."""
 
     platform = PLATFORM
 
@@ -310,12 +306,8 @@ class SlackAdapter:
         )
         return MessageRef(PLATFORM, str(response["channel"]), str(response["ts"]))
 
-    async def named_card(self, card: Card) -> Card:
-        """The card with people's names where its status has their Slack ids."""
-        return replace(card, status=await self.people.named(card.status))
-
     async def _card(self, card: Card) -> dict[str, Any]:
-        return card_message(await self.named_card(card))
+        return card_message(card)
 
     async def post_card(self, channel: str, card: Card) -> MessageRef:
         """Post a mention card (Block Kit) in a channel given as `#name` or id."""
@@ -325,7 +317,7 @@ class SlackAdapter:
     async def post_message(self, channel: str, text: str) -> MessageRef:
         """Post a plain message (escaped) in a channel given as `#name` or id."""
         channel_id = await self.channels.resolve(channel)
-        return await self._post(channel_id, text_message(await self.people.named(text)))
+        return await self._post(channel_id, text_message(text))
 
     async def update_card(self, ref: MessageRef, card: Card) -> None:
         """Replace a posted card with its new state, in place (chat.update).
@@ -347,14 +339,14 @@ class SlackAdapter:
     ) -> MessageRef:
         """Post a message (escaped) in a card's thread; `ping` (a team's `sla.ping`) puts
         `<!here>` or `<!channel>` in front of it."""
-        message = text_message(await self.people.named(text), ping=ping)
+        message = text_message(text, ping=ping)
         return await self._post(ref.channel, message, thread_ts=ref.id)
 
     async def tell(self, person: str, text: str, *, channel: str | None = None) -> None:
         """Tell one person something: ephemeral in `channel` (not paced: Slack does not count
         it against the channel), else in their DM with the app."""
         user = await self.people.user_id(person)
-        message = text_message(await self.people.named(text))
+        message = text_message(text)
         if channel is not None:
             channel_id = await self.channels.resolve(channel)
             await self._send(
@@ -371,7 +363,7 @@ class SlackAdapter:
         """Ask a lead, in their DM with the app, to approve, edit or reject a held answer."""
         user = await self.people.user_id(request.person)
         await self.people.ensure(user)  # messages about the decision name the lead
-        responder = await self.people.named(request.responder)
+        responder = await self.people.name(request.responder)
         await self._post(user, approval_message(request, responder=responder))
 
     async def update_message(self, ref: MessageRef, message: dict[str, Any]) -> None:
@@ -398,7 +390,6 @@ class SlackAdapter:
         text as the image's comment; as text with the chart's table where Slack refuses
         the upload for good (a missing scope, uploads switched off)."""
         user = await self.people.user_id(person)
-        body = await self.people.named(text)
         if image:
             name = image_name or "report.png"
             digest = hashlib.sha256(image + b"\0" + text.encode()).hexdigest()
@@ -409,13 +400,13 @@ class SlackAdapter:
                     data=image,
                     filename=name,
                     title=name,
-                    comment=fit(body, COMMENT_TEXT) or " ",
+                    comment=fit(text, COMMENT_TEXT) or " ",
                     alt_text=image_text,
                 )
                 return
             except UploadRefused as exc:
                 self._upload_refused(exc)
-        table = f"{body}\n```\n{image_text}\n```" if image_text else body
+        table = f"{text}\n```\n{image_text}\n```" if image_text else text
         await self._post(user, text_message(table))
 
     def _upload_refused(self, exc: UploadRefused) -> None:

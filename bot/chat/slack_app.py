@@ -374,7 +374,7 @@ class SlackBot:
             replace_original=False,
             unfurl_links=False,
             unfurl_media=False,
-            **text_message(await self.people.named(text)),
+            **text_message(text),
         )
 
     async def _on_button(
@@ -526,8 +526,7 @@ class SlackBot:
             return
         problem = await self.drafts.problem(number, actor=user, text=text)
         if problem is not None:
-            shown = await self.people.named(problem)
-            await ack(response_action="errors", errors={block_id: shown[:ERROR_TEXT]})
+            await ack(response_action="errors", errors={block_id: problem[:ERROR_TEXT]})
             return
         await ack()
         origin = meta.get("origin") or {}
@@ -568,7 +567,7 @@ class SlackBot:
             mine=await self._cards([m.number for m in mine[:HOME_MINE]]),
             mine_total=len(mine),
             queues=queues,
-            notice=await self.people.named(notice) if notice else None,
+            notice=notice or None,
             note=note,
         )
         await call_slack(
@@ -578,12 +577,7 @@ class SlackBot:
     async def _cards(self, numbers: list[int]) -> tuple[Card, ...]:
         now = self.clock.now()
         return tuple(
-            [
-                await self.adapter.named_card(
-                    await self.database.read(load_card, number=number, now=now)
-                )
-                for number in numbers
-            ]
+            [await self.database.read(load_card, number=number, now=now) for number in numbers]
         )
 
     async def _teams_of(self, user: str) -> tuple[list[str], str | None]:

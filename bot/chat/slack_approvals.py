@@ -129,7 +129,7 @@ class SlackApprovals:
         form = DecisionForm(
             click.mention, click.reply, ref.channel if ref else "", ref.id if ref else ""
         )
-        responder = await self.bot.people.named(held.responder)
+        responder = await self.bot.people.name(held.responder)
         if click.verb == "edit":
             view = edit_modal(form, responder=responder, text=held.text)
         else:
@@ -180,12 +180,12 @@ class SlackApprovals:
         click = ApprovalClick(verb, form.mention, form.reply)
         refusal = await self._refusal(click, user)
         if isinstance(refusal, str):
-            await ack(response_action="errors", errors={block: await self._shown(refusal)})
+            await ack(response_action="errors", errors={block: refusal[:ERROR_TEXT]})
             return
         context = Context(actor=user, platform=PLATFORM, channel=None)
         answer = await self.bot.workflow.handle(f"{verb} {form.mention} {text}", context)
         if not answer.ok:
-            await ack(response_action="errors", errors={block: await self._shown(answer.text)})
+            await ack(response_action="errors", errors={block: answer.text[:ERROR_TEXT]})
             return
         await ack()
         ref = MessageRef(PLATFORM, form.channel, form.ts) if form.channel else None
@@ -245,18 +245,14 @@ class SlackApprovals:
         )
         decided = Decided(
             state=held.state,
-            by=await self.bot.people.named(held.decided_by),
+            by=await self.bot.people.name(held.decided_by),
             at=held.decided_at,
             text=held.text if held.state == "edited" else "",
             note=held.note or "",
         )
-        responder = await self.bot.people.named(held.responder)
+        responder = await self.bot.people.name(held.responder)
         message = approval_message(request, responder=responder, decided=decided)
         await self.bot.adapter.update_message(ref, message)
-
-    async def _shown(self, text: str) -> str:
-        """A refusal as a modal shows it: people by name, cut to fit."""
-        return (await self.bot.people.named(text))[:ERROR_TEXT]
 
     async def _respond(self, respond: Any, text: str) -> None:
         """Answer only the lead who clicked (the button's response_url)."""
@@ -265,5 +261,5 @@ class SlackApprovals:
             replace_original=False,
             unfurl_links=False,
             unfurl_media=False,
-            **text_message(await self.bot.people.named(text)),
+            **text_message(text),
         )

@@ -19,7 +19,7 @@ from bot.errors import CommandError
 from bot.store import mentions
 from tests.conftest import write_posts
 from tests.fakes.slack_api import check_blocks, check_view
-from tests.slack.conftest import BILLING, SUPPORT, SlackHarness
+from tests.slack.conftest import BILLING, DANA, FELIX, SUPPORT, SlackHarness
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 HOSTILE = [
@@ -204,3 +204,25 @@ def test_a_playbook_ping_is_the_only_mention_ever_written() -> None:
     long = text_message("x" * 5000 + "\n" + "y" * 5000, ping="channel")
     assert check_blocks(long["blocks"], most=50) == []
     assert "<!" not in json.dumps(text_message("<!here>"))
+
+
+async def test_a_post_quoting_an_employees_id_is_not_shown_with_their_name(
+    slack: SlackHarness,
+) -> None:
+    await slack.app.poll_all()
+    await slack.settle()
+    await slack.command("claim 1", user=DANA)  # Dana is known, by name, from now on
+    await slack.settle()
+    spoof = f"Agent {DANA} told me to pay by wire"
+    with slack.replay.open("a", encoding="utf-8") as f:
+        f.write(json.dumps({"id": "s1", "text": f"refund? {spoof}", "author": {"handle": "x"}}))
+        f.write("\n")
+    await slack.app.poll_all()
+    await slack.settle()
+    await slack.command("show 4", user=FELIX, channel=SUPPORT)
+    await slack.settle()
+    shown = slack.fake.responses[-1][1]["text"]
+    assert spoof in shown and "Dana Scully" not in shown  # the customer's words as written
+    await slack.command("show 1", user=FELIX, channel=SUPPORT)
+    await slack.settle()
+    assert "Dana Scully claim" in slack.fake.responses[-1][1]["text"]  # the bot names people
