@@ -186,6 +186,9 @@ class SlackBot:
             base_url=base_url if base_url.endswith("/") else base_url + "/",
             session=self.http,
             logger=logging.getLogger("bot.chat.slack.web"),
+            # The outbox retries, knowing what is safe to send again; slack_sdk's own
+            # retry on a reset connection could post a message twice.
+            retry_handlers=[],
         )
         self.adapter = SlackAdapter(
             client=self.client, clock=clock, database=database, per_second=per_second
