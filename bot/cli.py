@@ -126,6 +126,22 @@ def sources_command() -> None:
         sys.exit(1)
 
 
+@main.command()
+def stats() -> None:
+    """Show where mentions stand per team, what waits in the outbox, and what needs a person.
+
+    Reads the store at $ALLHANDS_DB (read-only).
+    """
+    from bot import stats_report
+    from bot.clock import SystemClock
+
+    settings = Settings.from_env()
+    figures = stats_report.read_store(settings.db_path, now=SystemClock().now())
+    if figures is None:
+        _refuse(f"no store at {settings.db_path} (ALLHANDS_DB): allhands has not run there yet")
+    click.echo(stats_report.render(figures))
+
+
 def _refuse(message: str) -> NoReturn:
     """A one-line error and exit status 2: the command was asked something it cannot do."""
     click.echo(f"error: {message}", err=True)

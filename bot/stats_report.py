@@ -1,0 +1,94 @@
+"""`allhands stats`: where mentions stand, what waits to go out, what needs a person.
+
+Read from the store (opened read-only) for an operator at a terminal.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import sqlite_utils
+
+from bot.domain.mentions import State
+from bot.store import outbox
+
+# Column order of the per-team table: the way a mention goes.
+STATES = tuple(State)
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """The figures `allhands stats` shows."""
+
+    by_team: dict[str, Counter[str]]
+    outbox: dict[str, int]
+    waiting_for_leads: int
+    sla_steps: Counter[str] = field(default_factory=Counter)
+
+
+def read(db: sqlite_utils.Database, *, since: datetime) -> Stats:
+    """The figures, with SLA steps taken since `since`."""
+    by_team: dict[str, Counter[str]] = defaultdict(Counter)
+    for team, state, count in db.execute(
+        "SELECT team, state, count(*) FROM mentions WHERE root_number IS NULL GROUP BY team, state"
+    ):
+        by_team[team][state] = count
+    waiting = db.execute("SELECT count(*) FROM approvals WHERE state = 'waiting'").fetchone()[0]
+    steps = Counter(
+        {
+            step: count
+            for step, count in db.execute(
+                "SELECT step, count(*) FROM sla_steps WHERE at >= ? GROUP BY step",
+                [since.isoformat()],
+            )
+        }
+    )
+    return Stats(dict(by_team), outbox.counts(db), int(waiting), steps)
+
+
+def read_store(db_path: str, *, now: datetime) -> Stats | None:
+    """The figures of the store at `db_path`, opened read-only; None if there is no store."""
+    if not Path(db_path).is_file():
+        return None
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        return read(sqlite_utils.Database(conn), since=now - timedelta(days=1))
+    finally:
+        conn.close()
+
+
+def render(stats: Stats) -> str:
+    """The figures as a few lines of text."""
+    lines = ["Mentions by team (conversations, not each message):"]
+    if not stats.by_team:
+        lines.append("  none yet")
+    else:
+        width = max(len("team"), *(len(t) for t in stats.by_team))
+        header = "  " + "team".ljust(width) + "".join(f" {s.value:>8}" for s in STATES)
+        lines.append(header)
+        for team in sorted(stats.by_team):
+            counts = stats.by_team[team]
+            cells = "".join(f" {counts.get(s.value, 0):>8}" for s in STATES)
+            lines.append(f"  {team.ljust(width)}{cells}")
+    effects = stats.outbox
+    order = [s.value for s in outbox.Status]
+    shown = ", ".join(f"{effects.get(s, 0):,} {s}" for s in order if effects.get(s, 0)) or "empty"
+    lines.append(f"Outbox (what goes out to chat and to customers): {shown}")
+    if effects.get(outbox.Status.FAILED.value):
+        lines.append(
+            "  failed effects were given up after their retries; the log says why"
+            " (a public reply among them was also reported in its card's thread)"
+        )
+    if effects.get(outbox.Status.UNKNOWN.value):
+        lines.append(
+            "  public replies of unknown outcome: the bot stopped while sending them; check"
+            " the customer's thread and `reply` again where one is missing"
+        )
+    lines.append(f"Answers waiting for a lead's approval: {stats.waiting_for_leads}")
+    steps = ", ".join(f"{n} {step}" for step, n in sorted(stats.sla_steps.items())) or "none"
+    lines.append(f"SLA steps in the last 24 hours: {steps}")
+    return "\n".join(lines)
