@@ -18,7 +18,7 @@ async def test_stats_show_teams_outbox_and_what_needs_a_person(harness: ConsoleH
     await harness.say("claim 1")
     await harness.say("resolve 2")
     await harness.say("reply 3 Calm down, it is in the FAQ.")  # tone: held for dana
-    # A public reply cut off mid-send, as a crash would leave it: a person must check.
+    # An effect given up after its retries: the operator should look at the log.
     queued = await app.database.write(
         outbox.enqueue, kind=outbox.Kind.CHANNEL_NOTE, target="console:#x",
         payload={"text": "x"}, now=app.clock.now(),
