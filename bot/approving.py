@@ -2,8 +2,11 @@
 
 Only the team's leads decide, never on their own answer. Approving releases the answer
 through `bot.replying.send_answer`, the same path an unheld reply takes, so it is queued
-once by `replies.queue_public`; the writer is told the outcome, the other leads are told
-nothing more is needed, and each step is an event in the mention's history.
+once by `replies.queue_public`; the writer is told the outcome, every lead's request is
+drawn again with the decision (`bot.approval_requests`; a lead whose request could not
+be, as one shown as text, is told instead), and each step is an event in the mention's
+history. A button decides only the held answer it was made for (`expected`): checked in
+the decision's transaction, so a newer answer held meanwhile is never decided unseen.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any
 
 import sqlite_utils
 
+from bot.approval_requests import queue_redraws
 from bot.chat.text import shorten
 from bot.domain.guardrails import same_person
 from bot.domain.mentions import CLOSED, Action, Mention, authorise
@@ -42,7 +46,10 @@ def _waiting_for_lead(
     leads: tuple[str, ...],
     team: str,
     verb: str,
+    expected: int | None = None,
 ) -> tuple[Mention, approvals.Held]:
+    """The mention and its answer that `lead` may `verb` now (the answer `expected`, when
+    a button names one); CommandError, worded as the commands word it, if not."""
     mention = load_root(db, number)
     if not any(same_person(lead, someone) for someone in leads):
         shown = people.shown(db, ids=leads)
@@ -53,6 +60,10 @@ def _waiting_for_lead(
     held = approvals.waiting(db, mention=number)
     if held is None:
         last = approvals.latest(db, mention=number)
+        if expected is not None:
+            # Say what became of the answer the button was made for.
+            asked = approvals.get(db, reply=expected)
+            last = asked if asked is not None and asked.mention == number else last
         if last is None:
             raise CommandError(f"No answer to #{number} waits for approval.")
         shown = people.shown(db, ids=[last.decided_by, last.responder])
@@ -61,11 +72,33 @@ def _waiting_for_lead(
             f"No answer to #{number} waits for approval: {decider} {last.state}"
             f" {shown[last.responder]}'s answer at {last.decided_at:%Y-%m-%d %H:%M} UTC."
         )
+    if expected is not None and held.reply != expected:
+        # `approve N` decides whatever waits now: a request left from an earlier answer
+        # must not decide a newer one its reader has not seen.
+        raise CommandError(
+            f"This request is for an earlier answer to #{number};"
+            f" {people.name_of(db, id=held.responder)}'s newer answer waits for approval:"
+            " decide on its own request."
+        )
     return mention, held
 
 
-def _others(held: approvals.Held, lead: str) -> list[str]:
-    return [a for a in held.approvers if not same_person(a, lead)]
+def _show_decision(
+    db: sqlite_utils.Database,
+    *,
+    held: approvals.Held,
+    lead: str,
+    lead_platform: str,
+    told: str,
+    now: datetime,
+) -> None:
+    """Every lead's request shows the decision; other leads with no request to redraw
+    (sent as text, or not sent yet) are `told` instead."""
+    redrawn = queue_redraws(db, held=held, now=now)
+    for other in held.approvers:
+        if same_person(other, lead) or any(same_person(other, r) for r in redrawn):
+            continue
+        _tell(db, held.mention, lead_platform, other, told, now)
 
 
 def approve_held(
@@ -80,11 +113,13 @@ def approve_held(
     where: str,
     now: datetime,
     text: str | None = None,
+    expected: int | None = None,
 ) -> approvals.Held:
-    """A lead lets a held answer go out, as written or with their `text` (in a transaction)."""
+    """A lead lets a held answer go out, as written or with their `text` (in a transaction);
+    with `expected`, only if that is the answer waiting."""
     verb = "edit" if text is not None else "approve"
     mention, held = _waiting_for_lead(
-        db, number=number, lead=lead, leads=leads, team=team, verb=verb
+        db, number=number, lead=lead, leads=leads, team=team, verb=verb, expected=expected
     )
     responder = held.responder
     if same_person(lead, responder):
@@ -102,6 +137,19 @@ def approve_held(
         )
     approvals.settle(
         db, reply=held.reply, state="edited" if text is not None else "approved", by=lead, now=now
+    )
+    done = "edited and approved" if text is not None else "approved"
+    shown = people.shown(db, ids=[lead, responder])
+    lead_name, responder_name = shown[lead], shown[responder]
+    # Queued first: the requests change at once, even while the public reply waits for
+    # its platform (one mention's effects are delivered in order).
+    _show_decision(
+        db,
+        held=held,
+        lead=lead,
+        lead_platform=lead_platform,
+        told=f"{lead_name} {done} {responder_name}'s answer to #{number}; nothing more to do.",
+        now=now,
     )
     detail: dict[str, Any] = {"reply": held.reply}
     if text is not None:
@@ -133,23 +181,11 @@ def approve_held(
     except TransitionError as exc:
         who = people.name_of(db, id=responder)
         raise CommandError(f"{who}'s answer cannot be sent: {exc}") from None
-    done = "edited and approved" if text is not None else "approved"
     outcome = "it is being posted" if can_reply else f"post it by hand at {where}"
-    shown = people.shown(db, ids=[lead, responder])
-    lead_name, responder_name = shown[lead], shown[responder]
     told = f"{lead_name} {done} your answer to #{number}; {outcome}."
     if text is not None:
         told += f" It now reads: {shorten(text, 300)}"
     _tell(db, number, held.platform, responder, told, now)
-    for other in _others(held, lead):
-        _tell(
-            db,
-            number,
-            lead_platform,
-            other,
-            f"{lead_name} {done} {responder_name}'s answer to #{number}; nothing more to do.",
-            now,
-        )
     thread_note(db, number, f"{lead_name} {done} {responder_name}'s answer.", now)
     return held
 
@@ -164,12 +200,25 @@ def reject_held(
     lead_platform: str,
     reason: str,
     now: datetime,
+    expected: int | None = None,
 ) -> approvals.Held:
-    """A lead stops a held answer; the writer is told why (in a transaction)."""
+    """A lead stops a held answer; the writer is told why (in a transaction); with
+    `expected`, only if that is the answer waiting."""
     mention, held = _waiting_for_lead(
-        db, number=number, lead=lead, leads=leads, team=team, verb="reject"
+        db, number=number, lead=lead, leads=leads, team=team, verb="reject", expected=expected
     )
     approvals.settle(db, reply=held.reply, state="rejected", by=lead, now=now, note=reason)
+    responder = held.responder
+    shown = people.shown(db, ids=[lead, responder])
+    lead_name, responder_name = shown[lead], shown[responder]
+    _show_decision(
+        db,
+        held=held,
+        lead=lead,
+        lead_platform=lead_platform,
+        told=f"{lead_name} rejected {responder_name}'s answer to #{number}; nothing more to do.",
+        now=now,
+    )
     replies.mark(db, id=held.reply, status="rejected")
     mentions.transition(
         db,
@@ -179,9 +228,6 @@ def reject_held(
         now=now,
         detail={"reply": held.reply, "reason": reason},
     )
-    responder = held.responder
-    shown = people.shown(db, ids=[lead, responder])
-    lead_name, responder_name = shown[lead], shown[responder]
     if not same_person(lead, responder):
         _tell(
             db,
@@ -190,15 +236,6 @@ def reject_held(
             responder,
             f"{lead_name} rejected your answer to #{number}: {reason}. Nothing was posted; write a"
             f" new one with `reply {number} <text>` (`preview {number} <text>` checks it first).",
-            now,
-        )
-    for other in _others(held, lead):
-        _tell(
-            db,
-            number,
-            lead_platform,
-            other,
-            f"{lead_name} rejected {responder_name}'s answer to #{number}; nothing more to do.",
             now,
         )
     thread_note(
@@ -214,9 +251,12 @@ class ApprovalDesk:
     def __init__(self, desk: ReplyDesk):
         self.desk = desk
 
-    async def waiting_for(self, number: int, *, actor: str, verb: str) -> approvals.Held:
-        """The answer to #`number` that `actor` may `verb` now; CommandError, worded as the
-        commands word it, if they are no lead or nothing waits. Changes nothing."""
+    async def waiting_for(
+        self, number: int, *, actor: str, verb: str, expected: int | None = None
+    ) -> approvals.Held:
+        """The answer to #`number` that `actor` may `verb` now (`expected`, if given);
+        CommandError, worded as the commands word it, if not. Changes nothing: the
+        decision checks again in its own transaction."""
         setting = await self.desk.setting(number)
         _, held = await self.desk.database.read(
             _waiting_for_lead,
@@ -225,13 +265,21 @@ class ApprovalDesk:
             leads=setting.leads,
             team=setting.team_id,
             verb=verb,
+            expected=expected,
         )
         return held
 
     async def approve(
-        self, number: int, *, actor: str, platform: str, text: str | None = None
+        self,
+        number: int,
+        *,
+        actor: str,
+        platform: str,
+        text: str | None = None,
+        expected: int | None = None,
     ) -> str:
-        """`approve N` / `edit N <text>`: a lead lets the held answer go out."""
+        """`approve N` / `edit N <text>`: a lead lets the held answer go out (only the
+        answer `expected`, when a button names it)."""
         setting = await self.desk.setting(number)
         if text is not None:
             verdict = await self.desk.check(setting, text)
@@ -258,6 +306,7 @@ class ApprovalDesk:
             where=setting.where(),
             now=self.desk.clock.now(),
             text=text,
+            expected=expected,
         )
         done = "Edited and approved" if text is not None else "Approved"
         writer = await self.desk.database.read(people.name_of, id=held.responder)
@@ -265,8 +314,11 @@ class ApprovalDesk:
             return f"{done} {writer}'s answer to #{number}; it is being posted."
         return f"{done} {writer}'s answer to #{number}; they will post it by hand."
 
-    async def reject(self, number: int, reason: str, *, actor: str, platform: str) -> str:
-        """`reject N <reason>`: a lead stops the held answer; the writer is told why."""
+    async def reject(
+        self, number: int, reason: str, *, actor: str, platform: str, expected: int | None = None
+    ) -> str:
+        """`reject N <reason>`: a lead stops the held answer (only the answer `expected`,
+        when a button names it); the writer is told why."""
         setting = await self.desk.setting(number)
         held = await self.desk.database.write(
             reject_held,
@@ -277,6 +329,7 @@ class ApprovalDesk:
             lead_platform=setting.lead_platform(platform),
             reason=reason,
             now=self.desk.clock.now(),
+            expected=expected,
         )
         writer = await self.desk.database.read(people.name_of, id=held.responder)
         return f"Rejected {writer}'s answer to #{number}; nothing was posted."

@@ -13,11 +13,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlite_utils
 
+from bot import approval_requests
 from bot.chat import ChatAdapter, MessageRef, approval
 from bot.chat.cards import Card, build_card
 from bot.chat.text import shorten
@@ -323,9 +325,10 @@ class OutboxWorker:
         elif kind == outbox.Kind.REPORT:
             await self._report(effect)
         elif kind == outbox.Kind.APPROVAL_REQUEST:
-            platform = effect.target or "console"
-            person = await self._person(effect.payload["person"], platform)
-            await approval.deliver(self._adapter(platform), {**effect.payload, "person": person})
+            await self._approval_request(effect)
+            return
+        elif kind == outbox.Kind.APPROVAL_UPDATE:
+            done = await self._approval_update(effect)
         elif kind == outbox.Kind.PUBLIC_REPLY:
             assert number is not None
             await self._public_reply(effect, number)
@@ -368,6 +371,43 @@ class OutboxWorker:
             image_name=f"digest-{stored.team}-{stored.period.replace(':', '-')}.png",
             image_text=stored.chart_text,
         )
+
+    async def _approval_request(self, effect: outbox.Effect) -> None:
+        """Ask a lead; record where the request went, with its row done, to redraw it."""
+        reply = int(effect.payload["reply"])
+        ref = None
+        if await self.database.read(approval_requests.still_waiting, reply=reply):
+            platform = effect.target or "console"
+            person = await self._person(effect.payload["person"], platform)
+            payload = {**effect.payload, "person": person}
+            ref = await approval.deliver(self._adapter(platform), payload)
+        # else a lead decided before this one was asked: they were told instead.
+        assert effect.mention is not None
+        await self.database.write(
+            approval_requests.request_posted,
+            effect_id=effect.id,
+            number=effect.mention,
+            reply=reply,
+            lead=str(effect.payload["person"]),
+            ref=ref,
+            now=self.clock.now(),
+        )
+
+    async def _approval_update(self, effect: outbox.Effect) -> dict[str, Any]:
+        """Draw a lead's request again with the decision on the held answer."""
+        payload = effect.payload
+        ref = MessageRef(str(payload["platform"]), str(payload["channel"]), str(payload["message"]))
+        found = await self.database.read(
+            approval_requests.decided_request, reply=int(payload["reply"]), lead=payload["lead"]
+        )
+        if found is None:
+            return {"skipped": "the answer is not decided"}
+        request, decision = found
+        person = await self._person(request.person, ref.platform)
+        await approval.redraw(
+            self._adapter(ref.platform), ref, replace(request, person=person), decision
+        )
+        return {}
 
     async def _person(self, who: str, platform: str) -> str:
         """The platform's id for a person named in a playbook (`dana@lumo.example`), where

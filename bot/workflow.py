@@ -38,11 +38,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Context:
-    """Who typed a command, on which platform, in which channel."""
+    """Who typed a command, on which platform, in which channel; for a lead's button,
+    the held answer it was made for (`approve`, `edit` and `reject` decide only that one)."""
 
     actor: str
     platform: str = "console"
     channel: str | None = None
+    held: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,11 +276,12 @@ class Workflow:
         number, who = cmd.number, {"actor": ctx.actor, "platform": ctx.platform}
         if cmd.verb == "reply":
             return await self.desk.reply(number, cmd.text, **who)
+        expected = ctx.held
         if cmd.verb == "approve":
-            return await self.leads_desk.approve(number, **who)
+            return await self.leads_desk.approve(number, **who, expected=expected)
         if cmd.verb == "edit":
-            return await self.leads_desk.approve(number, **who, text=cmd.text)
-        return await self.leads_desk.reject(number, cmd.text, **who)
+            return await self.leads_desk.approve(number, **who, text=cmd.text, expected=expected)
+        return await self.leads_desk.reject(number, cmd.text, **who, expected=expected)
 
     async def thread_message(self, number: int, text: str, ctx: Context) -> Answer:
         """Something typed in a card's thread: kept as an internal note, never posted.

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from bot.app import App
-from bot.chat.approval import ApprovalRequest
+from bot.chat import MessageRef
+from bot.chat.approval import ApprovalDecision, ApprovalRequest
 from bot.chat.console import ConsoleAdapter
 from bot.clock import FakeClock
 from bot.domain.commands import VERBS
@@ -314,14 +315,21 @@ teams:
 
 
 class RecordingConsole(ConsoleAdapter):
-    """A console that shows approval requests with buttons, as Slack and Teams will."""
+    """A console that shows approval requests with buttons, as Slack and Teams do."""
 
     def __init__(self, out: io.StringIO):
         super().__init__(out)
         self.requests: list[ApprovalRequest] = []
+        self.redrawn: list[tuple[MessageRef, ApprovalRequest, ApprovalDecision]] = []
 
-    async def ask_approval(self, request: ApprovalRequest) -> None:
+    async def ask_approval(self, request: ApprovalRequest) -> MessageRef:
         self.requests.append(request)
+        return MessageRef("console", f"@{request.person}", str(len(self.requests)))
+
+    async def show_decision(
+        self, ref: MessageRef, request: ApprovalRequest, decision: ApprovalDecision
+    ) -> None:
+        self.redrawn.append((ref, request, decision))
 
 
 @pytest.fixture
@@ -376,8 +384,15 @@ async def test_coaching_and_big_accounts_wait_for_either_lead(care: ConsoleHarne
     assert (first.author, first.source) == ("ann", "social")
     assert first.url == "https://social.example/@ann/b1"
     assert await h.say("approve 1", "felix") == "Approved alice's answer to #1; it is being posted."
-    told = "(only dana sees this) felix approved alice's answer to #1; nothing more to do."
-    assert told in h.output()
+    await h.app.outbox.drain()
+    # Both leads' requests now show the decision; nobody needs telling besides.
+    adapter = h.app.outbox.adapters["console"]
+    assert isinstance(adapter, RecordingConsole)
+    assert [(ref.channel, r.person, d.state, d.by) for ref, r, d in adapter.redrawn] == [
+        ("@dana", "dana", "approved", "felix"),
+        ("@felix", "felix", "approved", "felix"),
+    ]
+    assert "nothing more to do" not in h.output()
     assert "waits for a lead" in await h.say("reply 3 Looking into it. – Lumo")
     await h.say("approve 3", "dana")
     # The third goes straight out.

@@ -222,7 +222,10 @@ async def test_reject_posts_nothing_and_the_writer_is_told(
         [old, new] = [m for m in h.fake.chats[DANA_CHAT] if "attachments" in m]
         assert old["id"] == card_id
         stale = await click(h, card_id, data(card, "approve"))
-        assert stale.startswith("This card is about an earlier answer to #2; Bob Ng's newer")
+        assert stale == (
+            "This request is for an earlier answer to #2; Bob Ng's newer answer waits for"
+            " approval: decide on its own request."
+        )
         await h.deliver()
         assert sent(h) == []
         fresh = new["attachments"][0]["content"]

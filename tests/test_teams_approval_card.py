@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from bot.chat.approval import ApprovalRequest
+from bot.chat.approval import ApprovalDecision, ApprovalRequest
 from bot.chat.teams_activity import Submit, read_submit
-from bot.chat.teams_cards import ADAPTIVE_CARD, ApprovalOutcome, approval_activity, approval_card
+from bot.chat.teams_cards import ADAPTIVE_CARD, approval_activity, approval_card
 from bot.errors import CommandError
 
 BOB = "0a9b8c7d-6e5f-4a3b-8c2d-1e0f9a8b7c6d"
@@ -127,11 +127,11 @@ def test_strangers_text_only_in_text_runs_and_the_edit_box() -> None:
     ("outcome", "last"),
     [
         (
-            ApprovalOutcome("approved", DANA, AT),
+            ApprovalDecision("approved", DANA, AT),
             ["Approved by Dana Scully at 2026-01-05 09:30 UTC"],
         ),
         (
-            ApprovalOutcome("edited", DANA, AT, text="Refunded today. – Lumo"),
+            ApprovalDecision("edited", DANA, AT, text="Refunded today. – Lumo"),
             [
                 "Edited and approved by Dana Scully at 2026-01-05 09:30 UTC",
                 "Posted instead:",
@@ -139,13 +139,13 @@ def test_strangers_text_only_in_text_runs_and_the_edit_box() -> None:
             ],
         ),
         (
-            ApprovalOutcome("rejected", DANA, AT, note="too curt"),
+            ApprovalDecision("rejected", DANA, AT, note="too curt"),
             ["Rejected by Dana Scully at 2026-01-05 09:30 UTC: too curt. Nothing was posted."],
         ),
     ],
 )
 def test_a_decided_card_shows_who_decided_what_and_no_buttons(
-    outcome: ApprovalOutcome, last: list[str]
+    outcome: ApprovalDecision, last: list[str]
 ) -> None:
     names = {BOB: "Bob Ng", DANA: "Dana Scully"}
     activity = approval_activity(request(), names=names, outcome=outcome)

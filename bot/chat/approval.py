@@ -1,17 +1,22 @@
 """Asking a lead to approve a held answer: the platform-neutral request and its text form.
 
 The outbox carries an `approval_request` payload (see `ApprovalRequest`). A chat adapter
-that can show buttons implements `ApprovalAdapter.ask_approval` and renders Approve /
-Edit / Reject, which map to the commands `approve N`, `edit N <text>` and `reject N
-<reason>`; any other adapter is sent `render_text(request)` through `tell`.
+that can show buttons implements `ApprovalAdapter`: `ask_approval` renders Approve / Edit
+/ Reject, which map to the commands `approve N`, `edit N <text>` and `reject N <reason>`
+(a button also names the held answer it was made for, so that it never decides another),
+and returns where it posted the request; once a lead decides, the outbox has every
+request posted drawn again through `show_decision`, without buttons. Any other adapter
+is sent `render_text(request)` through `tell`, and its leads are told the decision.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from bot.chat import ChatAdapter
+from bot.chat import ChatAdapter, MessageRef
+from bot.errors import DeliveryError
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,12 +78,31 @@ class ApprovalRequest:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class ApprovalDecision:
+    """What a lead decided on a held answer, as its requests show it once decided."""
+
+    state: str  # approved | edited | rejected
+    by: str  # the lead who decided (an id; adapters name them)
+    at: datetime
+    text: str = ""  # edited: what goes out instead
+    note: str = ""  # rejected: why
+
+
 @runtime_checkable
 class ApprovalAdapter(Protocol):
     """A chat adapter that shows an approval request with Approve / Edit / Reject buttons."""
 
-    async def ask_approval(self, request: ApprovalRequest) -> None:
-        """Show `request` to `request.person` only; raise DeliveryError on failure."""
+    async def ask_approval(self, request: ApprovalRequest) -> MessageRef:
+        """Show `request` to `request.person` only and return where it was posted; raise
+        DeliveryError on failure."""
+        ...
+
+    async def show_decision(
+        self, ref: MessageRef, request: ApprovalRequest, decision: ApprovalDecision
+    ) -> None:
+        """Draw the request posted at `ref` again with `decision` in place of its buttons
+        (`request.person` is the lead it was posted to); raise DeliveryError on failure."""
         ...
 
 
@@ -96,10 +120,22 @@ def render_text(request: ApprovalRequest) -> str:
     return "\n".join(lines)
 
 
-async def deliver(adapter: ChatAdapter, payload: dict[str, Any]) -> None:
-    """Show an approval request with the adapter's buttons, or as text where it has none."""
+async def deliver(adapter: ChatAdapter, payload: dict[str, Any]) -> MessageRef | None:
+    """Show an approval request with the adapter's buttons, or as text where it has none;
+    where the request with buttons was posted (None for text, which is never redrawn)."""
     request = ApprovalRequest.from_payload(payload)
     if isinstance(adapter, ApprovalAdapter):
-        await adapter.ask_approval(request)
-    else:
-        await adapter.tell(request.person, render_text(request))
+        return await adapter.ask_approval(request)
+    await adapter.tell(request.person, render_text(request))
+    return None
+
+
+async def redraw(
+    adapter: ChatAdapter, ref: MessageRef, request: ApprovalRequest, decision: ApprovalDecision
+) -> None:
+    """Draw a posted request again with the decision (only adapters with buttons post any)."""
+    if not isinstance(adapter, ApprovalAdapter):
+        raise DeliveryError(
+            f"{adapter.platform} chat cannot redraw an approval request", permanent=True
+        )
+    await adapter.show_decision(ref, request, decision)

@@ -14,6 +14,7 @@ import hashlib
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
@@ -21,7 +22,7 @@ from typing import Any, TypeVar
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat import MessageRef, Ping
-from bot.chat.approval import ApprovalRequest
+from bot.chat.approval import ApprovalDecision, ApprovalRequest
 from bot.chat.cards import Card
 from bot.chat.slack_approval_blocks import approval_message
 from bot.chat.slack_blocks import card_message, text_message
@@ -359,16 +360,22 @@ class SlackAdapter:
             return
         await self._post(user, message)
 
-    async def ask_approval(self, request: ApprovalRequest) -> None:
-        """Ask a lead, in their DM with the app, to approve, edit or reject a held answer."""
+    async def ask_approval(self, request: ApprovalRequest) -> MessageRef:
+        """Ask a lead, in their DM with the app, to approve, edit or reject a held answer;
+        the request message (the DM and its ts)."""
         user = await self.people.user_id(request.person)
         await self.people.ensure(user)  # messages about the decision name the lead
         responder = await self.people.name(request.responder)
-        await self._post(user, approval_message(request, responder=responder))
+        return await self._post(user, approval_message(request, responder=responder))
 
-    async def update_message(self, ref: MessageRef, message: dict[str, Any]) -> None:
-        """Replace a message the app posted (chat.update), e.g. an approval request once
-        decided; `message` is made by a Block Kit builder. Not paced, as `update_card`."""
+    async def show_decision(
+        self, ref: MessageRef, request: ApprovalRequest, decision: ApprovalDecision
+    ) -> None:
+        """Draw a lead's request again with the decision instead of its buttons (chat.update;
+        not paced, as `update_card`)."""
+        responder = await self.people.name(request.responder)
+        named = replace(decision, by=await self.people.name(decision.by))
+        message = approval_message(request, responder=responder, decided=named)
         await self._send(
             ref.channel,
             "chat.update",

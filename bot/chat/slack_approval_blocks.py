@@ -2,10 +2,11 @@
 
 The request is a message in the lead's DM with the app. Approve runs `approve N`; Edit
 and Reject open a modal (`edit_modal`, `reject_modal`) whose submission runs `edit N
-<text>` or `reject N <reason>`. Once a lead has decided, the message is drawn again with
-the decision in place of the buttons. Every button value names the verb, the mention and
-the held answer (`approve 42 7`): a value that does not read back exactly is refused,
-and the answer's id keeps a click on an old request from deciding a newer answer.
+<text>` or `reject N <reason>`. Once a lead has decided, every lead's request is drawn
+again with the decision in place of the buttons. Every button value names the verb, the
+mention and the held answer (`approve 42 7`): a value that does not read back exactly is
+refused, and the answer's id, carried into the decision, keeps a click on an old request
+from deciding a newer answer.
 """
 
 from __future__ import annotations
@@ -14,11 +15,10 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from bot.chat.approval import ApprovalRequest
+from bot.chat.approval import ApprovalDecision, ApprovalRequest
 from bot.chat.slack_blocks import (
     BUTTON_TEXT,
     FALLBACK_TEXT,
@@ -82,18 +82,7 @@ def read_click(action_id: str, value: str) -> ApprovalClick | None:
     return ApprovalClick(found.group(1), int(found.group(2)), int(found.group(3)))
 
 
-@dataclass(frozen=True, slots=True)
-class Decided:
-    """What a lead decided on a held answer, as the request shows it afterwards."""
-
-    state: str  # approved | edited | rejected
-    by: str  # the lead's name
-    at: datetime
-    text: str = ""  # edited: what goes out instead
-    note: str = ""  # rejected: why
-
-
-def _decision_blocks(decided: Decided) -> list[Block]:
+def _decision_blocks(decided: ApprovalDecision) -> list[Block]:
     when = f"{decided.at:%Y-%m-%d %H:%M} UTC"
     by = fit(decided.by, 200, links=False)
     if decided.state == "rejected":
@@ -110,12 +99,13 @@ def _decision_blocks(decided: Decided) -> list[Block]:
 
 
 def approval_message(
-    request: ApprovalRequest, *, responder: str, decided: Decided | None = None
+    request: ApprovalRequest, *, responder: str, decided: ApprovalDecision | None = None
 ) -> dict[str, Any]:
     """chat.postMessage / chat.update arguments for an approval request.
 
-    `responder` is the writer's name; every text but the fixed wording is escaped.
-    Undecided, it has the three buttons; decided, it says who decided what.
+    `responder` is the writer's name, and `decided.by` the deciding lead's; every text but
+    the fixed wording is escaped. Undecided, it has the three buttons; decided, it says
+    who decided what, and when.
     """
     number = request.mention
     who = fit(responder, 200, links=False)
@@ -188,7 +178,7 @@ class DecisionForm:
 
     mention: int
     reply: int
-    channel: str = ""  # the request message, redrawn once decided
+    channel: str = ""  # the request message: the lead is answered in its conversation
     ts: str = ""
 
 

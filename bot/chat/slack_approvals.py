@@ -4,8 +4,10 @@ Approve acknowledges at once and runs `approve N` after the ack, like the card's
 Edit and Reject open a modal after the ack; its submission runs `edit N <text>` or
 `reject N <reason>` before answering Slack, because a refusal (the lead's text breaks a
 guardrail, another lead decided first) must be shown in the modal itself; that is one
-guardrail check and one transaction, as the reply dialog's check is. Once decided, the
-request message is drawn again with the decision in place of its buttons (chat.update)
+guardrail check and one transaction, as the reply dialog's check is. Each decision
+carries the held answer its button names (`Context.held`), and is refused in its own
+transaction if another answer waits now. Once decided, the outbox draws every lead's
+request again with the decision in place of its buttons (`SlackAdapter.show_decision`),
 and the lead is told the outcome privately. Whoever clicks, the workflow decides whether
 they may: a refusal reaches only them and changes nothing.
 """
@@ -19,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 from bot.chat import MessageRef
-from bot.chat.approval import ApprovalRequest
 from bot.chat.slack import PLATFORM
 from bot.chat.slack_approval_blocks import (
     CHANNEL_ID,
@@ -30,9 +31,7 @@ from bot.chat.slack_approval_blocks import (
     REJECT_VIEW,
     ApprovalAction,
     ApprovalClick,
-    Decided,
     DecisionForm,
-    approval_message,
     edit_modal,
     read_click,
     read_form,
@@ -42,7 +41,7 @@ from bot.chat.slack_approval_blocks import (
 from bot.chat.slack_blocks import text_message
 from bot.chat.slack_calls import call_slack
 from bot.errors import CommandError
-from bot.store import approvals, mentions
+from bot.store import approvals
 from bot.workflow import Context
 
 if TYPE_CHECKING:
@@ -94,16 +93,9 @@ class SlackApprovals:
 
     async def _approve(self, click: ApprovalClick, body: dict[str, Any], respond: Any) -> None:
         user = str(body["user"]["id"])
-        ref = request_message_ref(body)
         await self.bot.people.ensure(user)
-        refusal = await self._refusal(click, user)
-        if isinstance(refusal, str):
-            await self._respond(respond, refusal)
-            await self._redraw(ref, click, user)
-            return
-        context = Context(actor=user, platform=PLATFORM, channel=None)
+        context = Context(actor=user, platform=PLATFORM, channel=None, held=click.reply)
         answer = await self.bot.workflow.handle(f"approve {click.mention}", context)
-        await self._redraw(ref, click, user)
         await self._respond(respond, answer.text)
 
     async def _on_open(
@@ -124,7 +116,6 @@ class SlackApprovals:
         held = await self._refusal(click, user)
         if isinstance(held, str):
             await self._respond(respond, held)
-            await self._redraw(ref, click, user)
             return
         form = DecisionForm(
             click.mention, click.reply, ref.channel if ref else "", ref.id if ref else ""
@@ -177,25 +168,14 @@ class SlackApprovals:
         if form is None:
             await ack(response_action="errors", errors={block: "This dialog is out of date."})
             return
-        click = ApprovalClick(verb, form.mention, form.reply)
-        refusal = await self._refusal(click, user)
-        if isinstance(refusal, str):
-            await ack(response_action="errors", errors={block: refusal[:ERROR_TEXT]})
-            return
-        context = Context(actor=user, platform=PLATFORM, channel=None)
+        context = Context(actor=user, platform=PLATFORM, channel=None, held=form.reply)
         answer = await self.bot.workflow.handle(f"{verb} {form.mention} {text}", context)
         if not answer.ok:
             await ack(response_action="errors", errors={block: answer.text[:ERROR_TEXT]})
             return
         await ack()
-        ref = MessageRef(PLATFORM, form.channel, form.ts) if form.channel else None
-        self.bot.spawn(self._decided(ref, click, user, answer.text), f"{verb} dialog")
-
-    async def _decided(
-        self, ref: MessageRef | None, click: ApprovalClick, user: str, outcome: str
-    ) -> None:
-        await self._redraw(ref, click, user)
-        await self.bot.adapter.tell(user, outcome, channel=ref.channel if ref else None)
+        channel = form.channel or None
+        self.bot.spawn(self.bot.adapter.tell(user, answer.text, channel=channel), f"{verb} dialog")
 
     # ---- shared
 
@@ -207,52 +187,14 @@ class SlackApprovals:
         return click
 
     async def _refusal(self, click: ApprovalClick, user: str) -> approvals.Held | str:
-        """The held answer `user` may decide on now, or why not (as the commands say it).
-
-        A request names its answer: one for an earlier answer never decides a newer one.
-        """
+        """The held answer `user` may decide on now, or why not (as the commands say it):
+        before a dialog opens. The decision itself checks again, in its transaction."""
         try:
-            held = await self.bot.workflow.leads_desk.waiting_for(
-                click.mention, actor=user, verb=click.verb
+            return await self.bot.workflow.leads_desk.waiting_for(
+                click.mention, actor=user, verb=click.verb, expected=click.reply
             )
         except CommandError as exc:
             return str(exc)
-        if held.reply != click.reply:
-            return (
-                f"This request is for an earlier answer to #{click.mention}; the answer that"
-                " waits now has a request of its own."
-            )
-        return held
-
-    async def _redraw(self, ref: MessageRef | None, click: ApprovalClick, user: str) -> None:
-        """Draw a decided request again, with the decision instead of its buttons."""
-        held = await self.bot.database.read(approvals.get, reply=click.reply)
-        if ref is None or held is None or held.mention != click.mention:
-            return
-        if held.state == "waiting" or held.decided_by is None or held.decided_at is None:
-            return
-        mention = await self.bot.database.read(mentions.get, number=held.mention)
-        request = ApprovalRequest(
-            person=user,
-            mention=held.mention,
-            reply=held.reply,
-            text=held.original_text,
-            reasons=tuple(held.reasons),
-            responder=held.responder,
-            source=mention.source if mention else "",
-            author=mention.author.handle if mention else "",
-            url=mention.url if mention else "",
-        )
-        decided = Decided(
-            state=held.state,
-            by=await self.bot.people.name(held.decided_by),
-            at=held.decided_at,
-            text=held.text if held.state == "edited" else "",
-            note=held.note or "",
-        )
-        responder = await self.bot.people.name(held.responder)
-        message = approval_message(request, responder=responder, decided=decided)
-        await self.bot.adapter.update_message(ref, message)
 
     async def _respond(self, respond: Any, text: str) -> None:
         """Answer only the lead who clicked (the button's response_url)."""

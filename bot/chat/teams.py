@@ -10,8 +10,9 @@ Requests are acknowledged as soon as the command they carry is done; the bot's a
 is posted in the background, in the thread where the command was typed or clicked.
 Proactive posts (cards, updates, thread messages, private notes, approval requests) come
 through the outbox, so nothing is lost while Teams is unreachable. A lead's approval
-request is a card with Approve / Edit / Reject in their 1:1 chat; the card clicked is
-redrawn with the decision once it is made.
+request is a card with Approve / Edit / Reject in their 1:1 chat; its buttons decide only
+the held answer the card names, and once any lead decides (clicked or typed), the outbox
+has every lead's card redrawn with the decision (`show_decision`).
 """
 
 from __future__ import annotations
@@ -36,11 +37,10 @@ from botframework.connector.auth import (
 from pydantic import ValidationError
 
 from bot.chat import MessageRef, Ping
-from bot.chat.approval import ApprovalRequest
+from bot.chat.approval import ApprovalDecision, ApprovalRequest
 from bot.chat.cards import Card
-from bot.chat.teams_activity import Activity, Submit, command_text, mentions, read_submit
+from bot.chat.teams_activity import Activity, command_text, mentions, read_submit
 from bot.chat.teams_cards import (
-    ApprovalOutcome,
     approval_activity,
     card_activity,
     channel_id_card,
@@ -49,11 +49,9 @@ from bot.chat.teams_cards import (
 )
 from bot.chat.teams_connector import AppToken, BotConnector, token_url
 from bot.clock import Clock
-from bot.domain.guardrails import same_person
 from bot.errors import CommandError, ConfigError, DeliveryError, Problem
 from bot.settings import Settings
-from bot.store import approvals, people
-from bot.store import mentions as mention_store
+from bot.store import people
 from bot.store import teams as store
 from bot.store.db import Database
 from bot.workflow import Answer, Context
@@ -328,12 +326,32 @@ class TeamsAdapter:
             activity = text_activity(f"{text}\n\n{image_text}")
         await self._connector().send(member.service_url, chat, activity)
 
-    async def ask_approval(self, request: ApprovalRequest) -> None:
-        """Ask a lead, in their 1:1 chat, to approve, edit or reject a held answer (a card)."""
+    async def ask_approval(self, request: ApprovalRequest) -> MessageRef:
+        """Ask a lead, in their 1:1 chat, to approve, edit or reject a held answer (a card);
+        the card's message."""
         member, chat = await self._personal_chat(request.person)
         names = await self.database.read(people.names, ids={request.responder})
-        await self._connector().send(
+        result = await self._connector().send(
             member.service_url, chat, approval_activity(request, names=names)
+        )
+        message_id = result.get("id")
+        if not isinstance(message_id, str) or not message_id:
+            raise DeliveryError(
+                "Teams accepted the approval card but did not say its id", permanent=True
+            )
+        return MessageRef(self.platform, chat, message_id)
+
+    async def show_decision(
+        self, ref: MessageRef, request: ApprovalRequest, decision: ApprovalDecision
+    ) -> None:
+        """Redraw a lead's approval card in their 1:1 chat with the decision, no buttons."""
+        member, _ = await self._personal_chat(request.person)
+        names = await self.database.read(people.names, ids={request.responder, decision.by})
+        await self._connector().update(
+            member.service_url,
+            ref.channel,
+            ref.id,
+            approval_activity(request, names=names, outcome=decision),
         )
 
     async def _personal_chat(self, person: str) -> tuple[store.Member, str]:
@@ -558,54 +576,12 @@ class TeamsAdapter:
         except CommandError as exc:
             answer = Answer(str(exc), ok=False)
         else:
-            if submit.held is None:
-                answer = await run(submit.line, ctx)
-            else:
-                answer = await self._decide(activity, submit, ctx, run)
+            # An approval card's button decides only the held answer it names.
+            answer = await run(submit.line, replace(ctx, held=submit.held))
         text = answer.text
         if activity.kind != "personal":  # others in the channel see who clicked
             text = f"{activity.from_.name or 'someone'}: {text}"
         self._spawn(self._answer(activity, text_activity(text)))
-
-    async def _decide(
-        self, activity: Activity, submit: Submit, ctx: Context, run: CommandRunner
-    ) -> Answer:
-        """A lead's Approve / Edit / Reject on an approval card, then the card redrawn."""
-        assert submit.held is not None
-        number = submit.number
-        waiting = await self.database.read(approvals.waiting, mention=number)
-        if waiting is not None and waiting.reply != submit.held:
-            # `approve N` decides whatever waits now: a card left from an earlier answer
-            # must not approve a newer one its reader has not seen.
-            answer = Answer(
-                f"This card is about an earlier answer to #{number};"
-                f" {await self.database.read(people.name_of, id=waiting.responder)}'s"
-                " newer answer waits for approval: decide on its own card.",
-                ok=False,
-            )
-        else:
-            answer = await run(submit.line, ctx)
-        self._spawn(self._redraw_approval(activity, submit.held, number))
-        return answer
-
-    async def _redraw_approval(self, activity: Activity, held: int, number: int) -> None:
-        """Once the clicked card's answer is decided, show the decision on it, no buttons."""
-        if activity.kind != "personal" or not activity.reply_to_id:
-            return  # approval cards are only sent in a lead's 1:1 chat
-        found = await self.database.read(_decided, reply=held, mention=number, lead=activity.actor)
-        if found is None:
-            return
-        request, outcome = found
-        names = await self.database.read(people.names, ids={request.responder, outcome.by})
-        try:
-            await self._connector().update(
-                activity.service_url,
-                activity.conversation.id,
-                activity.reply_to_id,
-                approval_activity(request, names=names, outcome=outcome),
-            )
-        except DeliveryError as exc:
-            log.warning("Teams: could not update the approval card for #%s: %s", number, exc)
 
     async def _mentioned_people(self, activity: Activity) -> dict[str, str]:
         """Person ids of the users @mentioned in a command (other than the bot)."""
@@ -679,42 +655,6 @@ def _remember_roster(
             now=now,
             aliases=aliases,
         )
-
-
-def _decided(
-    db: Any, *, reply: int, mention: int, lead: str
-) -> tuple[ApprovalRequest, ApprovalOutcome] | None:
-    """A decided held answer as its approval card shows it to `lead`, one of its approvers;
-    None while it waits, or when it is not that lead's to see."""
-    held = approvals.get(db, reply=reply)
-    if held is None or held.mention != mention or held.state == "waiting":
-        return None
-    if held.decided_by is None or held.decided_at is None:
-        return None
-    if not any(same_person(lead, approver) for approver in held.approvers):
-        return None
-    about = mention_store.get(db, number=mention)
-    if about is None:
-        return None
-    request = ApprovalRequest(
-        person=lead,
-        mention=mention,
-        reply=reply,
-        text=held.original_text,
-        reasons=tuple(held.reasons),
-        responder=held.responder,
-        source=about.source,
-        author=about.author.handle,
-        url=about.url,
-    )
-    outcome = ApprovalOutcome(
-        state=held.state,
-        by=held.decided_by,
-        at=held.decided_at,
-        note=held.note or "",
-        text=held.text if held.state == "edited" else "",
-    )
-    return request, outcome
 
 
 def _refuse(status: int, reason: str) -> web.Response:

@@ -11,11 +11,9 @@ import base64
 import html
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from bot.chat.approval import ApprovalRequest
+from bot.chat.approval import ApprovalDecision, ApprovalRequest
 from bot.chat.cards import Card
 from bot.chat.text import reveal_invisible
 from bot.domain.mentions import State
@@ -217,17 +215,6 @@ def channel_id_card(playbook_channel: str, note: str) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True, slots=True)
-class ApprovalOutcome:
-    """What a lead decided on a held answer, as its approval card shows once decided."""
-
-    state: str  # approved | edited | rejected
-    by: str  # the lead, as an id or a name
-    at: datetime
-    note: str = ""  # why it was rejected
-    text: str = ""  # what an edit made of it
-
-
 def _held_data(verb: str, request: ApprovalRequest) -> dict[str, Any]:
     return {VERB_KEY: verb, NUMBER_KEY: request.mention, HELD_KEY: request.reply}
 
@@ -305,7 +292,7 @@ _OUTCOME = {
 }
 
 
-def _outcome_runs(outcome: ApprovalOutcome, names: Mapping[str, str]) -> list[dict[str, Any]]:
+def _outcome_runs(outcome: ApprovalDecision, names: Mapping[str, str]) -> list[dict[str, Any]]:
     done, colour = _OUTCOME.get(outcome.state, (outcome.state.capitalize(), "Default"))
     line = f"{done} by {names.get(outcome.by, outcome.by)} at {outcome.at:%Y-%m-%d %H:%M} UTC"
     if outcome.state == "rejected":
@@ -320,7 +307,7 @@ def approval_card(
     request: ApprovalRequest,
     *,
     names: Mapping[str, str] | None = None,
-    outcome: ApprovalOutcome | None = None,
+    outcome: ApprovalDecision | None = None,
 ) -> dict[str, Any]:
     """The Adaptive Card asking a lead to approve a held answer, or showing their decision.
 
@@ -366,7 +353,7 @@ def approval_activity(
     request: ApprovalRequest,
     *,
     names: Mapping[str, str] | None = None,
-    outcome: ApprovalOutcome | None = None,
+    outcome: ApprovalDecision | None = None,
 ) -> dict[str, Any]:
     """A message carrying an approval card (its preview holds nobody's text)."""
     summary = f"Mention {request.mention}: " + (

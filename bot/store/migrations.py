@@ -274,3 +274,23 @@ def people_aliases(db: sqlite_utils.Database) -> None:
         CREATE INDEX people_aliases_person ON people_aliases (person);
         """
     )
+
+
+@migrations(name="0010_approval_messages")
+def approval_messages(db: sqlite_utils.Database) -> None:
+    """Where each lead's approval request was posted, so that every one of them can be
+    drawn again with the decision once a lead decides."""
+    db.executescript(
+        """
+        CREATE TABLE approval_messages (
+            platform TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            reply INTEGER NOT NULL REFERENCES approvals(reply),
+            lead TEXT NOT NULL,
+            posted_at TEXT NOT NULL,
+            PRIMARY KEY (platform, channel, message_id)
+        );
+        CREATE INDEX approval_messages_reply ON approval_messages (reply);
+        """
+    )

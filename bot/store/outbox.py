@@ -22,6 +22,7 @@ class Kind(StrEnum):
     PUBLIC_REPLY = "public_reply"
     REPORT = "report"  # a digest for one person: text and an optional chart image
     APPROVAL_REQUEST = "approval_request"  # a lead is asked to approve a held answer
+    APPROVAL_UPDATE = "approval_update"  # a lead's request drawn again with the decision
 
 
 class Status(StrEnum):

@@ -12,9 +12,8 @@ from urllib.parse import urlencode
 import pytest
 from slack_sdk.signature import SignatureVerifier
 
-from bot.chat.approval import ApprovalRequest
+from bot.chat.approval import ApprovalDecision, ApprovalRequest
 from bot.chat.slack_approval_blocks import (
-    Decided,
     DecisionForm,
     approval_message,
     edit_modal,
@@ -227,8 +226,8 @@ async def test_reject_posts_nothing_and_tells_the_writer(slack: SlackHarness) ->
     assert [b["value"] for b in _buttons(newer)] == ["approve 3 2", "edit 3 2", "reject 3 2"]
     await _click(slack, asked, "approve", value="approve 3 1")
     assert slack.fake.responses[-1][1]["text"] == (
-        "This request is for an earlier answer to #3; the answer that waits now has a request"
-        " of its own."
+        "This request is for an earlier answer to #3; Dana Scully's newer answer waits for"
+        " approval: decide on its own request."
     )
     assert _sent(slack) == []
     await _click(slack, newer, "approve")
@@ -355,7 +354,7 @@ def test_every_part_of_a_request_is_inert(raw: str) -> None:
         responder=raw[:500], source=raw[:200], author=raw[:300], url=f"https://social.example/{raw}",
     )  # fmt: skip
     decided = [None] + [
-        Decided(state, by=raw[:100], at=NOW, text=raw, note=raw[:500])
+        ApprovalDecision(state, by=raw[:100], at=NOW, text=raw, note=raw[:500])
         for state in ("approved", "edited", "rejected")
     ]
     for decision in decided:

@@ -1,0 +1,110 @@
+"""The leads' approval requests as posted in chat: where each is, and drawing them again.
+
+When an adapter posts a request with buttons (`bot.chat.approval.deliver`), where it went
+is recorded (`bot.store.approval_messages`) in the transaction that marks the outbox row
+done. When a lead decides, `queue_redraws` runs inside the decision's transaction and
+queues one `approval_update` effect per recorded request, so that every lead's request
+(the decider's too) shows who decided what, without buttons, whether the decision was
+clicked or typed; the outbox retries each until it is shown, once. A request still on its
+way when the decision is made is drawn again as soon as it is recorded (`request_posted`),
+and one not yet sent is not sent at all (`still_waiting`): its lead is told instead.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlite_utils
+
+from bot.chat import MessageRef
+from bot.chat.approval import ApprovalDecision, ApprovalRequest
+from bot.store import approval_messages, approvals, mentions, outbox
+from bot.store.approval_messages import RequestMessage
+
+
+def _queue_redraw(
+    db: sqlite_utils.Database, *, number: int, message: RequestMessage, now: datetime
+) -> None:
+    outbox.enqueue(
+        db,
+        kind=outbox.Kind.APPROVAL_UPDATE,
+        mention=number,
+        target=message.ref.platform,
+        payload={
+            "reply": message.reply,
+            "lead": message.lead,
+            "platform": message.ref.platform,
+            "channel": message.ref.channel,
+            "message": message.ref.id,
+        },
+        now=now,
+    )
+
+
+def queue_redraws(db: sqlite_utils.Database, *, held: approvals.Held, now: datetime) -> list[str]:
+    """Queue a redraw of every request posted about `held`, just decided (in the decision's
+    transaction); the leads whose requests they are."""
+    posted = approval_messages.for_reply(db, reply=held.reply)
+    for message in posted:
+        _queue_redraw(db, number=held.mention, message=message, now=now)
+    return [message.lead for message in posted]
+
+
+def still_waiting(db: sqlite_utils.Database, *, reply: int) -> bool:
+    """Whether the held answer `reply` still waits for a lead (so asking one makes sense)."""
+    held = approvals.get(db, reply=reply)
+    return held is None or held.state == "waiting"
+
+
+def request_posted(
+    db: sqlite_utils.Database,
+    *,
+    effect_id: int,
+    number: int,
+    reply: int,
+    lead: str,
+    ref: MessageRef | None,
+    now: datetime,
+) -> None:
+    """Record where a request was posted and mark its outbox row done; if a lead decided
+    while it was on its way, queue its redraw now (the decision could not see it)."""
+    result: dict[str, Any] = {}
+    if ref is not None:
+        approval_messages.record(db, reply=reply, lead=lead, ref=ref, now=now)
+        if not still_waiting(db, reply=reply):
+            message = RequestMessage(reply=reply, lead=lead, ref=ref)
+            _queue_redraw(db, number=number, message=message, now=now)
+        result = {"message": ref.id}
+    outbox.finish(db, id=effect_id, now=now, result=result)
+
+
+def decided_request(
+    db: sqlite_utils.Database, *, reply: int, lead: str
+) -> tuple[ApprovalRequest, ApprovalDecision] | None:
+    """The request `lead` was sent about `reply`, and its decision; None while it waits."""
+    held = approvals.get(db, reply=reply)
+    if held is None or held.state == "waiting":
+        return None
+    if held.decided_by is None or held.decided_at is None:
+        return None
+    about = mentions.get(db, number=held.mention)
+    request = ApprovalRequest(
+        person=lead,
+        mention=held.mention,
+        reply=held.reply,
+        text=held.original_text,
+        reasons=tuple(held.reasons),
+        responder=held.responder,
+        source=about.source if about else "",
+        author=about.author.handle if about else "",
+        url=about.url if about else "",
+    )
+    decision = ApprovalDecision(
+        state=held.state,
+        by=held.decided_by,
+        at=held.decided_at,
+        text=held.text if held.state == "edited" else "",
+        note=held.note or "",
+    )
+    return request, decision

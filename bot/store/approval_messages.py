@@ -1,0 +1,43 @@
+"""Where the leads' approval requests were posted: one row per request message."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlite_utils
+
+from bot.chat import MessageRef
+
+
+@dataclass(frozen=True, slots=True)
+class RequestMessage:
+    """One lead's approval request for one held answer, as posted in chat."""
+
+    reply: int
+    lead: str  # as the held answer's approvers name them
+    ref: MessageRef
+
+
+def record(
+    db: sqlite_utils.Database, *, reply: int, lead: str, ref: MessageRef, now: datetime
+) -> None:
+    """Remember where `lead` was asked about the held answer `reply` (once per message)."""
+    db.execute(
+        "INSERT OR IGNORE INTO approval_messages"
+        " (platform, channel, message_id, reply, lead, posted_at) VALUES (?, ?, ?, ?, ?, ?)",
+        [ref.platform, ref.channel, ref.id, reply, lead, now.isoformat()],
+    )
+
+
+def for_reply(db: sqlite_utils.Database, *, reply: int) -> list[RequestMessage]:
+    """Every request message posted about the held answer `reply`, oldest first."""
+    rows = db.execute(
+        "SELECT reply, lead, platform, channel, message_id FROM approval_messages"
+        " WHERE reply = ? ORDER BY posted_at, rowid",
+        [reply],
+    ).fetchall()
+    return [
+        RequestMessage(reply=r, lead=lead, ref=MessageRef(platform, channel, message_id))
+        for r, lead, platform, channel, message_id in rows
+    ]
