@@ -138,19 +138,6 @@ def approve_held(
     approvals.settle(
         db, reply=held.reply, state="edited" if text is not None else "approved", by=lead, now=now
     )
-    done = "edited and approved" if text is not None else "approved"
-    shown = people.shown(db, ids=[lead, responder])
-    lead_name, responder_name = shown[lead], shown[responder]
-    # Queued first: the requests change at once, even while the public reply waits for
-    # its platform (one mention's effects are delivered in order).
-    _show_decision(
-        db,
-        held=held,
-        lead=lead,
-        lead_platform=lead_platform,
-        told=f"{lead_name} {done} {responder_name}'s answer to #{number}; nothing more to do.",
-        now=now,
-    )
     detail: dict[str, Any] = {"reply": held.reply}
     if text is not None:
         detail.update(before=held.text, after=text)
@@ -181,11 +168,22 @@ def approve_held(
     except TransitionError as exc:
         who = people.name_of(db, id=responder)
         raise CommandError(f"{who}'s answer cannot be sent: {exc}") from None
+    done = "edited and approved" if text is not None else "approved"
     outcome = "it is being posted" if can_reply else f"post it by hand at {where}"
+    shown = people.shown(db, ids=[lead, responder])
+    lead_name, responder_name = shown[lead], shown[responder]
     told = f"{lead_name} {done} your answer to #{number}; {outcome}."
     if text is not None:
         told += f" It now reads: {shorten(text, 300)}"
     _tell(db, number, held.platform, responder, told, now)
+    _show_decision(
+        db,
+        held=held,
+        lead=lead,
+        lead_platform=lead_platform,
+        told=f"{lead_name} {done} {responder_name}'s answer to #{number}; nothing more to do.",
+        now=now,
+    )
     thread_note(db, number, f"{lead_name} {done} {responder_name}'s answer.", now)
     return held
 
@@ -208,17 +206,6 @@ def reject_held(
         db, number=number, lead=lead, leads=leads, team=team, verb="reject", expected=expected
     )
     approvals.settle(db, reply=held.reply, state="rejected", by=lead, now=now, note=reason)
-    responder = held.responder
-    shown = people.shown(db, ids=[lead, responder])
-    lead_name, responder_name = shown[lead], shown[responder]
-    _show_decision(
-        db,
-        held=held,
-        lead=lead,
-        lead_platform=lead_platform,
-        told=f"{lead_name} rejected {responder_name}'s answer to #{number}; nothing more to do.",
-        now=now,
-    )
     replies.mark(db, id=held.reply, status="rejected")
     mentions.transition(
         db,
@@ -228,6 +215,9 @@ def reject_held(
         now=now,
         detail={"reply": held.reply, "reason": reason},
     )
+    responder = held.responder
+    shown = people.shown(db, ids=[lead, responder])
+    lead_name, responder_name = shown[lead], shown[responder]
     if not same_person(lead, responder):
         _tell(
             db,
@@ -238,6 +228,14 @@ def reject_held(
             f" new one with `reply {number} <text>` (`preview {number} <text>` checks it first).",
             now,
         )
+    _show_decision(
+        db,
+        held=held,
+        lead=lead,
+        lead_platform=lead_platform,
+        told=f"{lead_name} rejected {responder_name}'s answer to #{number}; nothing more to do.",
+        now=now,
+    )
     thread_note(
         db, number, f"{lead_name} rejected {responder_name}'s answer; nothing was posted.", now
     )

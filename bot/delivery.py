@@ -375,13 +375,17 @@ class OutboxWorker:
     async def _approval_request(self, effect: outbox.Effect) -> None:
         """Ask a lead; record where the request went, with its row done, to redraw it."""
         reply = int(effect.payload["reply"])
-        ref = None
-        if await self.database.read(approval_requests.still_waiting, reply=reply):
-            platform = effect.target or "console"
-            person = await self._person(effect.payload["person"], platform)
-            payload = {**effect.payload, "person": person}
-            ref = await approval.deliver(self._adapter(platform), payload)
-        # else a lead decided before this one was asked: they were told instead.
+        if not await self.database.read(approval_requests.still_waiting, reply=reply):
+            # A lead decided before this one was asked: they were told instead.
+            skipped = {"skipped": "decided before this lead was asked"}
+            await self.database.write(
+                outbox.finish, id=effect.id, now=self.clock.now(), result=skipped
+            )
+            return
+        platform = effect.target or "console"
+        person = await self._person(effect.payload["person"], platform)
+        payload = {**effect.payload, "person": person}
+        ref = await approval.deliver(self._adapter(platform), payload)
         assert effect.mention is not None
         await self.database.write(
             approval_requests.request_posted,

@@ -92,17 +92,25 @@ def _effect(row: tuple[Any, ...]) -> Effect:
 
 _COLUMNS = "id, kind, mention, target, payload, state, attempts, next_at, last_error"
 
+# Effects that stand alone: they neither wait for a mention's earlier effects nor hold up
+# its later ones. A request's redraw is only queued once the request is posted, and
+# drawing it again must not wait for (or delay) the customer's answer.
+UNORDERED = (Kind.APPROVAL_UPDATE,)
+_UNORDERED_SQL = ", ".join(f"'{kind.value}'" for kind in UNORDERED)
+
 
 def take_due(db: sqlite_utils.Database, *, now: datetime, limit: int = 100) -> list[Effect]:
     """Mark the effects that are due as sending and return them, oldest first.
 
     An effect waits while an earlier one for the same mention is undelivered, so that a
-    card is posted before it is updated and thread messages keep their order.
+    card is posted before it is updated and thread messages keep their order (except the
+    `UNORDERED` kinds).
     """
     rows = db.execute(
         f"SELECT {_COLUMNS} FROM outbox o WHERE state = 'pending' AND next_at <= ?"
-        " AND (mention IS NULL OR NOT EXISTS (SELECT 1 FROM outbox e WHERE e.mention = o.mention"
-        "   AND e.id < o.id AND e.state IN ('pending', 'sending')))"
+        f" AND (mention IS NULL OR kind IN ({_UNORDERED_SQL}) OR NOT EXISTS (SELECT 1"
+        "   FROM outbox e WHERE e.mention = o.mention AND e.id < o.id"
+        f"   AND e.state IN ('pending', 'sending') AND e.kind NOT IN ({_UNORDERED_SQL})))"
         " ORDER BY id LIMIT ?",
         [now.isoformat(), limit],
     ).fetchall()
