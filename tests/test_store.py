@@ -8,6 +8,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+import sqlite_utils
 
 from bot.clock import FakeClock
 from bot.domain.mentions import Author, Item, State, Triage
@@ -153,3 +154,30 @@ async def test_conditional_update_refuses_a_stale_read(
             mentions.transition, mention=stale, action=Action.CLAIM, actor="b", now=clock.now(),
             changes={"claimed_by": "b"},
         )  # fmt: skip
+
+
+async def test_a_requests_redraw_neither_waits_for_nor_holds_up_a_mentions_effects(
+    database: Database, clock: FakeClock
+) -> None:
+    now = clock.now()
+    await database.write(
+        mentions.ingest, source="s", items=[(item("1"), TRIAGE)], cursor=None, now=now,
+        channel_of={},
+    )  # fmt: skip
+    for effect in await database.write(outbox.take_due, now=now):  # the card, say
+        await database.write(outbox.finish, id=effect.id, now=now)
+
+    def queue(db: sqlite_utils.Database, kind: outbox.Kind) -> int:
+        return outbox.enqueue(db, kind=kind, mention=1, now=now)
+
+    first = await database.write(queue, kind=outbox.Kind.THREAD_POST)
+    redraw = await database.write(queue, kind=outbox.Kind.APPROVAL_UPDATE)
+    second = await database.write(queue, kind=outbox.Kind.THREAD_POST)
+    taken = await database.write(outbox.take_due, now=now)
+    assert [e.id for e in taken] == [first, redraw]  # the second thread post waits its turn
+    # The redraw fails and waits for a retry; the mention's next message does not wait.
+    later = now + outbox.backoff(1)
+    await database.write(outbox.retry, id=redraw, at=later, error="chat is down")
+    await database.write(outbox.finish, id=first, now=now)
+    assert [e.id for e in await database.write(outbox.take_due, now=now)] == [second]
+    assert [e.id for e in await database.write(outbox.take_due, now=later)] == [redraw]

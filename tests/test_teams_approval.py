@@ -70,9 +70,11 @@ def data(card: dict[str, Any], verb: str) -> dict[str, Any]:
     return dict(found)
 
 
-async def held_answer(h: TeamsHarness, text: str = ANSWER, *, button: bool = False) -> None:
+async def held_answer(
+    h: TeamsHarness, text: str = ANSWER, *, button: bool = False, asked: str = "Dana Scully"
+) -> None:
     """Bob answers #2 (typed, or with the card's Reply button, which takes the text as it
-    is); his answer waits for Dana, who is sent the request."""
+    is); his answer waits for the leads `asked`, who are sent the request."""
     if button:
         cards = [p for p in h.fake.channel_posts(SUPPORT) if "attachments" in p.activity]
         [post] = [p for p in cards if runs(h.fake.card(p))[0].startswith("#2 ")]
@@ -81,7 +83,7 @@ async def held_answer(h: TeamsHarness, text: str = ANSWER, *, button: bool = Fal
     else:
         activity = h.command(f"reply 2 {text}", user=BOB)
     assert await h.post(activity) == 200
-    assert "Asked: Dana Scully." in h.answers(activity["conversation"]["id"])[-1]
+    assert f"Asked: {asked}." in h.answers(activity["conversation"]["id"])[-1]
     await h.deliver()
 
 
