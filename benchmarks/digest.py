@@ -5,11 +5,12 @@ Run from the repository root:
     .venv/bin/python benchmarks/digest.py [--per-day 1000] [--days 30] [--teams 3] [--seed 7]
 
 Seeds a SQLite file in a temporary directory through the store's own functions
-(`mentions.ingest`, the workflow's `act` and `answer`): `--per-day` mentions a day for
-`--days` days spread over `--teams` teams; most are answered and resolved after a random
-wait, some ignored, some reopened, about 5% left open. Then it times, for one team and the
-last full day (and the week to it), the history query, the pure numbers, the text and
-the chart, as the bot makes a digest. A benchmark, not a test: it asserts nothing.
+(`mentions.ingest`, the workflow's `act` and the reply path's `submit`): `--per-day`
+mentions a day for `--days` days spread over `--teams` teams; most are answered and
+resolved after a random wait, some ignored, some reopened, about 5% left open. Then it
+times, for one team and the last full day (and the week to it), the history query, the
+pure numbers, the text and the chart, as the bot makes a digest. A benchmark, not a
+test: it asserts nothing.
 """
 
 from __future__ import annotations
@@ -31,10 +32,12 @@ import sqlite_utils
 from bot.chat.chart import render_chart
 from bot.chat.digest import render_day_table, render_digest
 from bot.domain.digest import CHART_DAYS, SlaTerms, build_report, day_period, week_period
+from bot.domain.guardrails import ApprovalRules, Verdict
 from bot.domain.mentions import Action, Author, Item, Triage
+from bot.replying import submit
 from bot.store import digests, mentions
 from bot.store.db import Database
-from bot.workflow import act, answer
+from bot.workflow import act
 
 ZONE = ZoneInfo("Europe/Berlin")
 FIRST_DAY = date(2026, 1, 5)
@@ -91,7 +94,11 @@ def _handle(db: sqlite_utils.Database, *, rng: random.Random, number: int, at: d
     if fate < 0.10:
         act(db, number=number, action=Action.IGNORE, actor=person, now=at)
         return
-    answer(db, number=number, actor=person, text="Thanks!", now=at, can_reply=False)
+    submit(  # the reply path itself, with a text that passed every check
+        db, number=number, actor=person, text="Thanks!", verdict=Verdict(),
+        rules=ApprovalRules(), leads=(), team="", platform="console",
+        lead_platform="console", can_reply=False, now=at,
+    )  # fmt: skip
     if fate < 0.25:
         return  # answered, not resolved
     at += timedelta(minutes=rng.expovariate(1 / 90))

@@ -60,6 +60,22 @@ def load_root(db: sqlite_utils.Database, number: int) -> Mention:
     return mention
 
 
+def _claim_if_free(
+    db: sqlite_utils.Database, *, mention: Mention, actor: str, now: datetime
+) -> Mention:
+    """An answer claims its mention for its writer when nobody has it."""
+    if mention.state not in UNCLAIMED:
+        return mention
+    return mentions.transition(
+        db,
+        mention=mention,
+        action=Action.CLAIM,
+        actor=actor,
+        now=now,
+        changes={"claimed_by": actor},
+    )
+
+
 def send_answer(
     db: sqlite_utils.Database,
     *,
@@ -72,15 +88,7 @@ def send_answer(
     detail: dict[str, Any] | None = None,
 ) -> Mention:
     """Claim for `actor` if nobody has, record the answer, queue it publicly (in a transaction)."""
-    if mention.state in UNCLAIMED:
-        mention = mentions.transition(
-            db,
-            mention=mention,
-            action=Action.CLAIM,
-            actor=actor,
-            now=now,
-            changes={"claimed_by": actor},
-        )
+    mention = _claim_if_free(db, mention=mention, actor=actor, now=now)
     updated = mentions.transition(
         db,
         mention=mention,
@@ -175,15 +183,7 @@ def submit(
             can_reply=can_reply,
         )
         return Submitted(decision, updated, reply_id)
-    if mention.state in UNCLAIMED:
-        mention = mentions.transition(
-            db,
-            mention=mention,
-            action=Action.CLAIM,
-            actor=actor,
-            now=now,
-            changes={"claimed_by": actor},
-        )
+    mention = _claim_if_free(db, mention=mention, actor=actor, now=now)
     reply_id = replies.add(db, mention=number, actor=actor, text=text, status="held", now=now)
     reasons = [f.line() for f in decision.held]
     approvals.ask(

@@ -127,12 +127,8 @@ def _apply(db: sqlite_utils.Database, planned: Planned, now: datetime) -> Outcom
         reply_id = replies.add(
             db, mention=number, actor=ACTOR, text=planned.reply, status="queued", now=now
         )
-        outbox.enqueue(
-            db,
-            kind=outbox.Kind.PUBLIC_REPLY,
-            mention=number,
-            payload={"reply": reply_id, "text": planned.reply, "actor": ACTOR},
-            now=now,
+        replies.queue_public(
+            db, mention=number, reply=reply_id, text=planned.reply, actor=ACTOR, now=now
         )
     for effect in planned.effects:
         outbox.enqueue(

@@ -28,7 +28,7 @@ from bot.domain.mentions import ACTIVE, UNCLAIMED, Action, Mention, State, autho
 from bot.domain.triage import SentimentAnalyzer
 from bot.errors import CommandError
 from bot.playbooks import Playbooks
-from bot.replying import ReplyDesk, load_root, send_answer
+from bot.replying import ReplyDesk, load_root
 from bot.store import mentions, outbox, people, replies
 from bot.store.db import Database
 from connectors.base import Connector
@@ -76,35 +76,6 @@ def act(
     )
     outbox.enqueue(db, kind=outbox.Kind.CARD_UPDATE, mention=number, now=now)
     return updated
-
-
-def answer(
-    db: sqlite_utils.Database,
-    *,
-    number: int,
-    actor: str,
-    text: str,
-    now: datetime,
-    can_reply: bool,
-) -> Mention:
-    """Record an answer, claiming the mention first if nobody has; queue the public reply.
-
-    No guardrails here: a person's reply is checked by `bot.replying` before it comes this
-    far; callers with their own text (templates) call this directly.
-    """
-    mention = _load(db, number)
-    authorise(mention, Action.ANSWER, actor, holder_name=people.name_of(db, id=mention.claimed_by))
-    status = "queued" if can_reply else "manual"
-    reply_id = replies.add(db, mention=number, actor=actor, text=text, status=status, now=now)
-    return send_answer(
-        db,
-        mention=mention,
-        reply_id=reply_id,
-        actor=actor,
-        text=text,
-        now=now,
-        can_reply=can_reply,
-    )
 
 
 def assign(

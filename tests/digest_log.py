@@ -1,7 +1,7 @@
 """A realistic event log for digest tests, written through the store as the bot writes it.
 
 Every mention comes in through `mentions.ingest`, its card is announced, and people act
-on it through the workflow's own transactions (`act`, `answer`), with a FakeClock moved
+on it through the workflow's own transactions (`act`, `submit`), with a FakeClock moved
 forward to each moment. Nothing is hand-written SQL.
 """
 
@@ -13,10 +13,12 @@ from zoneinfo import ZoneInfo
 import sqlite_utils
 
 from bot.clock import FakeClock
+from bot.domain.guardrails import ApprovalRules, Verdict
 from bot.domain.mentions import Action, Author, Item, Triage
+from bot.replying import submit
 from bot.store import mentions
 from bot.store.db import Database
-from bot.workflow import act, answer
+from bot.workflow import act
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -101,13 +103,20 @@ class Seeder:
     async def answer(self, label: str, actor: str, at: datetime) -> None:
         """Someone answers (claiming it first if nobody has), as `reply N text` does."""
         now = self._to(at)
+        # The reply path itself, with a text that passed every check and needs no lead.
         await self.database.write(
-            answer,
+            submit,
             number=self.numbers[label],
             actor=actor,
             text="Thanks, we are on it.",
-            now=now,
+            verdict=Verdict(),
+            rules=ApprovalRules(),
+            leads=(),
+            team="",
+            platform="console",
+            lead_platform="console",
             can_reply=False,
+            now=now,
         )
 
 

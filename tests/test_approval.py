@@ -502,22 +502,6 @@ async def test_a_held_answer_on_a_source_without_replies_is_posted_by_hand(
     assert public_rows(h) == 0
 
 
-async def test_template_answers_skip_the_guardrails_but_share_the_queue(
-    ready: ConsoleHarness,
-) -> None:
-    """An answer with the playbook's own text (an SLA holding reply) is not checked, but is
-    queued by the same function as every other public reply."""
-    from bot.workflow import answer
-
-    h = ready
-    await h.app.database.write(
-        answer, number=2, actor="allhands", text="Back at 9, calm down!", now=h.app.clock.now(),
-        can_reply=True,
-    )  # fmt: skip
-    await h.app.outbox.drain()
-    assert sent(h) == [("a2", "Back at 9, calm down!")] and public_rows(h) == 1
-
-
 async def test_hostile_text_in_approvals_cannot_drive_the_terminal(ready: ConsoleHarness) -> None:
     h = ready
     await h.say("reply 2 Calm down <!channel> @here")
