@@ -76,36 +76,22 @@ def build_scheduler(
     scheduler = AsyncIOScheduler(timezone=UTC)
     app.scheduler = scheduler
     sync_poll_jobs(scheduler, app, poll_now=poll_now)
-    if reload:
-        scheduler.add_job(
-            app.running_jobs.tracked(app.reloader.check),
-            "interval",
-            seconds=RELOAD_EVERY.total_seconds(),
-            id="reload-playbooks",
-            name="reload playbooks",
-            max_instances=1,
-            coalesce=True,
-        )
-    if digests:
-        scheduler.add_job(
-            app.running_jobs.tracked(app.digests.send_due),
-            "interval",
-            seconds=DIGESTS_EVERY.total_seconds(),
-            id="digests",
-            name="send due digests",
-            max_instances=1,
-            coalesce=True,
-        )
-    if sla:
-        scheduler.add_job(
-            app.running_jobs.tracked(app.sla.sweep),
-            "interval",
-            seconds=SLA_SWEEP_EVERY.total_seconds(),
-            id="sla-sweep",
-            name="SLA sweep",
-            max_instances=1,
-            coalesce=True,
-        )
+    repeating = [
+        (reload, app.reloader.check, RELOAD_EVERY, "reload-playbooks", "reload playbooks"),
+        (digests, app.digests.send_due, DIGESTS_EVERY, "digests", "send due digests"),
+        (sla, app.sla.sweep, SLA_SWEEP_EVERY, "sla-sweep", "SLA sweep"),
+    ]
+    for wanted, job, every, job_id, name in repeating:
+        if wanted:
+            scheduler.add_job(
+                app.running_jobs.tracked(job),
+                "interval",
+                seconds=every.total_seconds(),
+                id=job_id,
+                name=name,
+                max_instances=1,
+                coalesce=True,
+            )
     return scheduler
 
 
