@@ -24,6 +24,7 @@ from bot.scheduler import RunningJobs, sync_poll_jobs
 from bot.settings import Settings
 from bot.sla import SlaSweeper
 from bot.store.db import Database
+from bot.store.tokens import StoredTokens
 from bot.workflow import Workflow
 from connectors.base import Connector
 from connectors.registry import connector_class
@@ -163,7 +164,10 @@ class App:
     def _connector(self, spec: SourceSpec) -> Connector:
         assert self.http is not None
         cls = connector_class(spec.kind)
-        return cls(source_id=spec.id, config=spec.config, http=self.http, clock=self.clock)
+        tokens = StoredTokens(self.database, self.clock)
+        return cls(
+            source_id=spec.id, config=spec.config, http=self.http, clock=self.clock, tokens=tokens
+        )
 
     async def poll_source(self, source_id: str) -> PollResult:
         """Poll one source now and wake the outbox if anything came in."""

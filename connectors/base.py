@@ -11,7 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar, Protocol
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict
@@ -61,6 +61,33 @@ class Limits:
         return None if self.max_length is None else self.max_length - self.count(text)
 
 
+class TokenStore(Protocol):
+    """Where a source keeps OAuth tokens the platform hands out (and rotates) at run time."""
+
+    async def load(self, source: str) -> dict[str, Any] | None:
+        """The tokens saved for `source`, or None."""
+        ...
+
+    async def save(self, source: str, tokens: dict[str, Any]) -> None:
+        """Keep `tokens` for `source`, replacing what was there."""
+        ...
+
+
+class MemoryTokens:
+    """Tokens kept only while the process runs (tests, and sources without a store)."""
+
+    def __init__(self) -> None:
+        self.saved: dict[str, dict[str, Any]] = {}
+
+    async def load(self, source: str) -> dict[str, Any] | None:
+        """The tokens saved for `source`, or None."""
+        return self.saved.get(source)
+
+    async def save(self, source: str, tokens: dict[str, Any]) -> None:
+        """Keep `tokens` for `source`."""
+        self.saved[source] = dict(tokens)
+
+
 class Connector(ABC):
     """A source of mentions. Subclasses set `kind` and `Config` and implement `fetch`."""
 
@@ -78,11 +105,13 @@ class Connector(ABC):
         config: ConnectorConfig,
         http: aiohttp.ClientSession,
         clock: Clock | None = None,
+        tokens: TokenStore | None = None,
     ):
         self.source_id = source_id
         self.config = config
         self.http = http
         self.clock: Clock = clock or SystemClock()
+        self.tokens: TokenStore = tokens if tokens is not None else MemoryTokens()
 
     @abstractmethod
     async def fetch(self, cursor: str | None) -> Batch:

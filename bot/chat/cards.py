@@ -9,6 +9,7 @@ from datetime import datetime
 from bot.chat.text import reveal_invisible
 from bot.domain.durations import format_duration
 from bot.domain.mentions import Mention, State
+from bot.domain.ratings import stars
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +78,23 @@ def build_card(
         title=f"#{mention.number} {mention.kind} · {mention.urgency} · {mention.team}",
         author=reveal_invisible(f"{who} · {audience}" if audience else who),
         where=mention.source,
-        text=reveal_invisible(mention.text),
+        text=reveal_invisible(_with_headline(mention)),
         url=mention.url,
         status=status,
         actions=_ACTIONS[mention.state],
     )
+
+
+def _with_headline(mention: Mention) -> str:
+    """The post's text under its star rating and title (a feed item's or a review's), when
+    it has them; a title the text already starts with is not repeated."""
+    title = mention.title.strip()
+    if title and mention.text.startswith(title):
+        title = ""
+    headline = " · ".join(part for part in (stars(mention.rating), title) if part)
+    if not headline:
+        return mention.text
+    return f"{headline}\n\n{mention.text}" if mention.text else headline
 
 
 def _status(

@@ -134,6 +134,7 @@ class Item:
     title: str = ""
     is_html: bool = False
     raw: dict[str, Any] = field(default_factory=dict)
+    rating: int | None = None  # stars, 1–5, for app-store reviews
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +173,7 @@ class Mention:
     claimed_by: str | None = None
     snoozed_until: datetime | None = None
     root_number: int | None = None
+    rating: int | None = None  # stars, 1–5, for app-store reviews
 
     @property
     def ref(self) -> str:

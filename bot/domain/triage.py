@@ -32,6 +32,7 @@ from typing import Any, Protocol
 import regex
 
 from bot.domain.mentions import Item, Triage
+from bot.domain.ratings import kind_for_rating
 
 
 class SentimentAnalyzer(Protocol):
@@ -393,7 +394,7 @@ class Triager:
         """Triage one normalised item from `source`."""
         text = f"{item.title}\n{item.text}" if item.title else item.text
         compound = float(self.analyzer.polarity_scores(text[:SENTIMENT_SCANNED])["compound"])
-        kind = kind_of(text, compound=compound)
+        kind = kind_for_rating(kind_of(text, compound=compound), item.rating)
         post = Post(text, source=source, language=item.language, author=item.author.handle)
         team, rule = self.router.route(post, kind=kind)
         return Triage(

@@ -62,6 +62,7 @@ def row_to_mention(row: dict[str, Any]) -> Mention:
         claimed_by=row["claimed_by"],
         snoozed_until=_time(row["snoozed_until"]),
         root_number=row["root_number"],
+        rating=row.get("rating"),
     )
 
 
@@ -339,6 +340,7 @@ def _insert(
         "sentiment": triage.sentiment,
         "rule": triage.rule,
         "updated_at": now.isoformat(),
+        "rating": item.rating,
     }
     columns = ", ".join(row)
     cursor = db.execute(

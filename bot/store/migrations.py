@@ -294,3 +294,19 @@ def approval_messages(db: sqlite_utils.Database) -> None:
         CREATE INDEX approval_messages_reply ON approval_messages (reply);
         """
     )
+
+
+@migrations(name="0015_ratings_and_tokens")
+def ratings_and_tokens(db: sqlite_utils.Database) -> None:
+    """App-store reviews carry a star rating; sources whose platform rotates OAuth tokens
+    (X) keep the newest ones, so a restart does not use a refresh token already spent."""
+    db.executescript(
+        """
+        ALTER TABLE mentions ADD COLUMN rating INTEGER;
+        CREATE TABLE source_tokens (
+            source TEXT PRIMARY KEY,
+            tokens TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        """
+    )

@@ -1,0 +1,47 @@
+"""A whole allhands on the console with the sources a test names, for end-to-end tests of
+one connector: poll, card, claim, reply, and what was posted (or recorded)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from bot.app import App
+from bot.chat.console import ConsoleAdapter
+from bot.clock import FakeClock
+from bot.playbooks import load_playbooks
+from bot.settings import Settings
+from tests.conftest import ConsoleHarness
+
+TEAMS = """\
+teams:
+  billing:
+    channel: console:#billing
+    keywords: [refund, charged, invoice, bill]
+  support:
+    channel: console:#support
+default_team: support
+"""
+
+
+@asynccontextmanager
+async def console_app(
+    tmp_path: Path, clock: FakeClock, sources: str
+) -> AsyncIterator[ConsoleHarness]:
+    """An App on the console reading `sources` (the YAML of a `sources:` list)."""
+    book = tmp_path / "book.yaml"
+    book.write_text(f"sources:\n{sources}\n{TEAMS}", encoding="utf-8")
+    out = io.StringIO()
+    app = App(
+        settings=Settings(db_path=str(tmp_path / "app.db")),
+        adapters={"console": ConsoleAdapter(out)},
+        clock=clock,
+        playbooks=load_playbooks(book),
+    )
+    await app.start()
+    try:
+        yield ConsoleHarness(app, out, tmp_path / "unused.jsonl")
+    finally:
+        await app.stop()
