@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from connectors.base import Connector
 from connectors.bluesky import BlueskyConnector
+from connectors.hackernews import HackerNewsConnector
 from connectors.mastodon import MastodonConnector
 from connectors.replay import ReplayConnector
 from connectors.rss import RssConnector
@@ -15,6 +16,7 @@ BUILT_IN: dict[str, type[Connector]] = {
     MastodonConnector.kind: MastodonConnector,
     BlueskyConnector.kind: BlueskyConnector,
     WebhookConnector.kind: WebhookConnector,
+    HackerNewsConnector.kind: HackerNewsConnector,
 }
 
 
