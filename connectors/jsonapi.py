@@ -96,7 +96,11 @@ def wait_from_headers(headers: Mapping[str, str], now: datetime) -> float | None
                 seconds = None
         if seconds is not None:
             return min(MAX_WAIT, max(0.0, seconds))
-    reset = headers.get("X-RateLimit-Reset") or headers.get("RateLimit-Reset")
+    reset = (
+        headers.get("X-RateLimit-Reset")
+        or headers.get("RateLimit-Reset")
+        or headers.get("x-rate-limit-reset")  # X
+    )
     if not reset:
         return None
     value = _number(reset)
@@ -117,7 +121,11 @@ def wait_from_headers(headers: Mapping[str, str], now: datetime) -> float | None
 
 def remaining_from_headers(headers: Mapping[str, str]) -> int | None:
     """How many calls the rate-limit window still allows, or None when not said."""
-    value = _number(headers.get("X-RateLimit-Remaining") or headers.get("RateLimit-Remaining"))
+    value = _number(
+        headers.get("X-RateLimit-Remaining")
+        or headers.get("RateLimit-Remaining")
+        or headers.get("x-rate-limit-remaining")  # X
+    )
     return int(value) if value is not None else None
 
 
@@ -153,15 +161,22 @@ class JsonApi:
         params: Any = None,
         json_body: Any = None,
         headers: Mapping[str, str] | None = None,
+        form: Mapping[str, str] | None = None,
     ) -> ApiResponse:
-        """Call `path`; the parsed answer, or PlatformError saying what went wrong."""
+        """Call `path` (with a JSON body or a form); the parsed answer, or PlatformError."""
         url = self.url(path)
         sent = {"User-Agent": self.user_agent, "Accept": "application/json", **(headers or {})}
         timeout = aiohttp.ClientTimeout(total=self.timeout)
         where = f"{method} {self.base_url}{path}"
         try:
             async with self.http.request(
-                method, url, params=params, json=json_body, headers=sent, timeout=timeout
+                method,
+                url,
+                params=params,
+                json=json_body,
+                data=form,
+                headers=sent,
+                timeout=timeout,
             ) as resp:
                 body = await self._read_capped(resp, where)
                 links = {
@@ -225,6 +240,9 @@ class JsonApi:
         if isinstance(data, dict):
             # Mastodon: {"error": "text"}; XRPC: {"error": "Name", "message": "text"}.
             error, message = data.get("error"), data.get("message")
+            # OAuth 2: {"error": "invalid_grant", "error_description": "text"};
+            # X: {"title": "Forbidden", "detail": "text"}.
+            message = message or data.get("error_description") or data.get("detail")
             code = error if isinstance(error, str) else ""
             detail = message if isinstance(message, str) else code
         text = f"{where} answered HTTP {status}{f' {reason}' if reason else ''}"

@@ -9,6 +9,7 @@ from connectors.mastodon import MastodonConnector
 from connectors.replay import ReplayConnector
 from connectors.rss import RssConnector
 from connectors.webhook import WebhookConnector
+from connectors.x import XConnector
 
 BUILT_IN: dict[str, type[Connector]] = {
     RssConnector.kind: RssConnector,
@@ -17,6 +18,7 @@ BUILT_IN: dict[str, type[Connector]] = {
     BlueskyConnector.kind: BlueskyConnector,
     WebhookConnector.kind: WebhookConnector,
     HackerNewsConnector.kind: HackerNewsConnector,
+    XConnector.kind: XConnector,
 }
 
 

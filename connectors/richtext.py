@@ -8,6 +8,7 @@ with facets whose positions are byte offsets into the UTF-8 text.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,3 +83,29 @@ def link_facets(text: str) -> list[dict[str, Any]]:
             }
         )
     return facets
+
+
+X_URL_LENGTH = 23  # every link becomes a t.co link of this length
+X_MAX_LENGTH = 280
+# twitter-text v3: code points in these ranges weigh 1, every other one 2 (CJK, most
+# symbols); an emoji, however many code points it is made of, weighs 2.
+_X_LIGHT = ((0, 4351), (8192, 8205), (8208, 8223), (8242, 8247))
+_EMOJI = regex.compile(r"\p{Extended_Pictographic}|\p{Regional_Indicator}")
+
+
+def _x_weight(grapheme: str) -> int:
+    if _EMOJI.search(grapheme):
+        return 2
+    return sum(1 if any(low <= ord(ch) <= high for low, high in _X_LIGHT) else 2 for ch in grapheme)
+
+
+def x_length(text: str) -> int:
+    """The length X gives `text` (twitter-text's weighted length): NFC, links as 23, most
+    CJK characters and emoji as 2."""
+    text = unicodedata.normalize("NFC", text)
+    total, position = 0, 0
+    for link in find_links(text):
+        total += sum(_x_weight(g) for g in _GRAPHEME.findall(text[position : link.start]))
+        total += X_URL_LENGTH
+        position = link.end
+    return total + sum(_x_weight(g) for g in _GRAPHEME.findall(text[position:]))

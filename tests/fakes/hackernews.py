@@ -117,9 +117,15 @@ class FakeHackerNews(LocalServer):
         found = sorted((h for h in self.hits if keep(h)), key=lambda h: -h["created_at_i"])
         shown = [{k: v for k, v in h.items()} for h in found[page * size : (page + 1) * size]]
         return web.json_response(
-            {"hits": shown, "nbHits": len(found), "page": page, "hitsPerPage": size,
-             "nbPages": math.ceil(len(found) / size), "query": query.get("query", "")}
-        )  # fmt: skip
+            {
+                "hits": shown,
+                "nbHits": len(found),
+                "page": page,
+                "hitsPerPage": size,
+                "nbPages": math.ceil(len(found) / size),
+                "query": query.get("query", ""),
+            }
+        )
 
 
 def _holds(value: int, op: str, bound: int) -> bool:

@@ -1,0 +1,461 @@
+"""X (API v2): the account's mentions timeline and recent searches; replies in thread.
+
+The bot acts as its own account with OAuth 2.0 user context: an access token and the
+refresh token that renews it (scopes `tweet.read tweet.write users.read offline.access`).
+X rotates the refresh token at every renewal, so the newest pair is kept in the store and
+used after a restart. Each stream (mentions, each search) reads newest first from its
+`since_id`; when more pages wait than `max_pages`, the cursor keeps the page token and the
+next poll goes on from there before moving `since_id`, so nothing is skipped or repeated.
+`x-rate-limit-remaining` and `-reset` are honoured. Replies go through `POST /2/tweets`
+with `reply.in_reply_to_tweet_id`, counted as X counts (twitter-text's weighted length).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+from urllib.parse import quote, urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from bot.domain.mentions import Author, Item, Mention
+from bot.errors import DeliveryError, SourceError
+from connectors.base import Batch, Connector, ConnectorConfig, ExternalRef, Limits
+from connectors.jsonapi import ApiResponse, JsonApi, PlatformError
+from connectors.oauth import AccessToken, TokenKeeper, token_from_answer
+from connectors.richtext import X_MAX_LENGTH, x_length
+
+log = logging.getLogger(__name__)
+
+WEB_SCHEMES = frozenset({"http", "https"})
+TWEET_FIELDS = "created_at,author_id,conversation_id,referenced_tweets,lang"
+USER_FIELDS = "username,name,public_metrics"
+_LINK = re.compile(r"https?://\S+")
+
+
+def _web_address(value: str) -> str:
+    parts = urlsplit(value.strip())
+    if parts.scheme.lower() not in WEB_SCHEMES or not parts.netloc:
+        raise ValueError(f"{value!r} is not an address; write https://…")
+    return value.strip().rstrip("/")
+
+
+class XConfig(ConnectorConfig):
+    """Settings of an X source."""
+
+    client_id: str = Field(min_length=1, description="the app's OAuth 2.0 client id")
+    client_secret: str = Field(default="", description="for a confidential client (write ${VAR})")
+    refresh_token: str = Field(min_length=1, description="from authorising the account once")
+    access_token: str = Field(default="", description="optional: the current access token")
+    mentions: bool = True
+    search: list[str] = Field(default_factory=list)
+    api: str = "https://api.x.com"
+    web_url: str = "https://x.com"
+    page_size: int = Field(default=100, ge=10, le=100)
+    max_pages: int = Field(default=5, ge=1, le=100)
+    rate_limit_reserve: int = Field(default=1, ge=0, le=100)
+    timeout: float = Field(default=20.0, gt=0, le=600)
+    max_bytes: int = Field(default=5_000_000, ge=1024)
+    user_agent: str = Field(default="allhands/0.1 (+x)", min_length=1)
+
+    @field_validator("api", "web_url")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        return _web_address(value)
+
+    @field_validator("search")
+    @classmethod
+    def _queries(cls, value: list[str]) -> list[str]:
+        if any(not query.strip() or len(query) > 512 for query in value):
+            raise ValueError("a search query must have 1 to 512 characters")
+        return [query.strip() for query in value]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class _Ref(_Model):
+    type: str
+    id: str
+
+
+class _Tweet(_Model):
+    id: str = Field(min_length=1, max_length=30, pattern=r"^\d+$")
+    text: str
+    author_id: str = ""
+    created_at: datetime | None = None
+    conversation_id: str | None = None
+    referenced_tweets: list[_Ref] = []
+    lang: str | None = None
+
+
+class _User(_Model):
+    id: str
+    username: str = Field(min_length=1, max_length=50)
+    name: str = ""
+    public_metrics: dict[str, int] = {}
+
+
+@dataclass
+class _Place:
+    """A stream's cursor: tweets after `since` are wanted; `token` is the page to go on from
+    and `top` the newest id of the run in progress."""
+
+    since: str | None = None
+    token: str | None = None
+    top: str | None = None
+    wait: float | None = field(default=None, compare=False)
+
+
+def id_order(value: str | None) -> tuple[int, str]:
+    """Sort key for X's numeric ids."""
+    return (len(value or ""), value or "")
+
+
+class XConnector(Connector):
+    """Reads mentions of the account and recent searches on X; answers in thread."""
+
+    kind: ClassVar[str] = "x"
+    Config: ClassVar[type[ConnectorConfig]] = XConfig
+    can_reply: ClassVar[bool] = True
+    limits = Limits(max_length=X_MAX_LENGTH, count=x_length)
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        config = self.settings
+        self.api = JsonApi(
+            self.http,
+            base_url=config.api,
+            clock=self.clock,
+            timeout=config.timeout,
+            max_bytes=config.max_bytes,
+            user_agent=config.user_agent,
+        )
+        self.keeper = TokenKeeper(self._renew, clock=self.clock)
+        self._me: _User | None = None
+        self._tried: set[str] = set()
+        self._sent: dict[str, ExternalRef] = {}
+
+    @property
+    def settings(self) -> XConfig:
+        """The config, typed as this connector's own."""
+        assert isinstance(self.config, XConfig)
+        return self.config
+
+    # Tokens
+
+    def _origin(self) -> str:
+        """Which configured refresh token the stored ones descend from."""
+        return hashlib.sha256(self.settings.refresh_token.encode()).hexdigest()[:16]
+
+    async def _renew(self, stale: AccessToken | None) -> AccessToken:
+        config = self.settings
+        if stale is None:
+            stored = await self.tokens.load(self.source_id)
+            if stored and stored.get("origin") == self._origin():
+                expires = stored.get("expires_at")
+                token = AccessToken(
+                    value=str(stored.get("access_token", "")),
+                    expires_at=datetime.fromisoformat(expires) if expires else None,
+                    refresh=str(stored.get("refresh_token", "")),
+                )
+                if token.value and token.fresh(self.clock.now()):
+                    return token
+                stale = token
+            elif config.access_token:
+                return AccessToken(value=config.access_token, refresh=config.refresh_token)
+        refresh = stale.refresh if stale is not None and stale.refresh else config.refresh_token
+        form = {"grant_type": "refresh_token", "refresh_token": refresh}
+        headers = {}
+        if config.client_secret:
+            headers["Authorization"] = _basic(config.client_id, config.client_secret)
+        else:
+            form["client_id"] = config.client_id
+        try:
+            answer = await self.api.call("POST", "/2/oauth2/token", form=form, headers=headers)
+        except PlatformError as exc:
+            if exc.status in (400, 401):
+                raise PlatformError(
+                    f"X refused the refresh token ({exc}); authorise the account again and"
+                    " put the new refresh_token in the playbook",
+                    status=exc.status,
+                    transient=False,
+                ) from None
+            raise
+        token = token_from_answer(answer.data, now=self.clock.now(), call="the token endpoint")
+        await self.tokens.save(
+            self.source_id,
+            {
+                "access_token": token.value,
+                "refresh_token": token.refresh or refresh,
+                "expires_at": token.expires_at.isoformat() if token.expires_at else None,
+                "origin": self._origin(),
+            },
+        )
+        log.info("%s: X access token renewed", self.source_id)
+        return token
+
+    async def _call(
+        self, method: str, path: str, *, params: Any = None, body: Any = None
+    ) -> ApiResponse:
+        """Call the API as the account; a refused token is renewed once."""
+        token = await self.keeper.current()
+        for attempt in (1, 2):
+            try:
+                return await self.api.call(
+                    method,
+                    path,
+                    params=params,
+                    json_body=body,
+                    headers={"Authorization": f"Bearer {token.value}"},
+                )
+            except PlatformError as exc:
+                if attempt == 2 or exc.status != 401:
+                    raise
+            token = await self.keeper.refused(token)
+        raise AssertionError("unreachable")
+
+    async def _account(self) -> _User:
+        if self._me is None:
+            answer = await self._call("GET", "/2/users/me")
+            data = answer.data.get("data") if isinstance(answer.data, dict) else None
+            try:
+                self._me = _User.model_validate(data)
+            except ValidationError:
+                raise PlatformError("/2/users/me answered something that is not a user") from None
+        return self._me
+
+    # Reading
+
+    async def fetch(self, cursor: str | None) -> Batch:
+        """Mentions and search results newer than `cursor`, oldest first."""
+        places = _load_cursor(cursor, self.source_id)
+        config = self.settings
+        found: dict[str, Item] = {}
+        wait = None
+        try:
+            me = await self._account()
+            streams: list[tuple[str, str, list[tuple[str, str]]]] = []
+            if config.mentions:
+                streams.append(("mentions", f"/2/users/{quote(me.id, safe='')}/mentions", []))
+            for query in config.search:
+                streams.append((f"search:{query}", "/2/tweets/search/recent", [("query", query)]))
+            for key, path, params in streams:
+                place = places.get(key) or _Place()
+                items, places[key] = await self._read(key, path, params, place, me)
+                for item in items:
+                    found.setdefault(item.external_id, item)
+                if places[key].wait is not None:
+                    wait = places[key].wait
+                    break  # the rest waits for the window to reset
+        except PlatformError as exc:
+            raise SourceError(self.source_id, str(exc), retry_after=exc.retry_after) from None
+        items = sorted(found.values(), key=lambda item: id_order(item.external_id))
+        text = json.dumps(
+            {k: {"since": p.since, "token": p.token, "top": p.top} for k, p in places.items()},
+            sort_keys=True,
+        )
+        return Batch(items=items, cursor=text, retry_after=wait)
+
+    async def _read(
+        self, key: str, path: str, params: list[tuple[str, str]], place: _Place, me: _User
+    ) -> tuple[list[Item], _Place]:
+        config = self.settings
+        page_param = "pagination_token" if key == "mentions" else "next_token"
+        items: list[Item] = []
+        token, top = place.token, place.top
+        for _ in range(config.max_pages if place.since else 1):
+            query = [
+                *params,
+                ("max_results", str(config.page_size)),
+                ("tweet.fields", TWEET_FIELDS),
+                ("expansions", "author_id"),
+                ("user.fields", USER_FIELDS),
+            ]
+            if place.since:
+                query.append(("since_id", place.since))
+            if token:
+                query.append((page_param, token))
+            try:
+                answer = await self._call("GET", path, params=query)
+            except PlatformError as exc:
+                if not (token and exc.status == 400):
+                    raise
+                # A page token X no longer takes: start the run again from `since` (the
+                # store drops what was handed over already).
+                log.warning("%s: page token of %s refused (%s)", self.source_id, key, exc)
+                return items, _Place(place.since, None, None)
+            page_items, newest, token = self._page(answer.data, me, key)
+            items.extend(page_items)
+            if id_order(newest) > id_order(top):
+                top = newest
+            if answer.remaining is not None and answer.remaining <= config.rate_limit_reserve:
+                wait = answer.wait if answer.wait is not None else 900.0
+                log.info("%s: %s rate limit nearly used; waiting %.0f s", self.source_id, key, wait)
+                if token and place.since:
+                    return items, _Place(place.since, token, top, wait=wait)
+                return items, _Place(top or place.since, None, None, wait=wait)
+            if not token or not place.since:
+                break  # the first poll takes the newest page only
+        if token and place.since:
+            return items, _Place(place.since, token, top)  # more pages: go on next time
+        return items, _Place(top or place.since, None, None)
+
+    def _page(self, data: Any, me: _User, key: str) -> tuple[list[Item], str | None, str | None]:
+        """The items of one page, its newest id and the next page's token."""
+        if not isinstance(data, dict):
+            raise PlatformError(f"{key} answered {type(data).__name__}, not a page of posts")
+        meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
+        tweets = data.get("data", [])
+        if not isinstance(tweets, list) or not isinstance(meta, dict):
+            raise PlatformError(f"{key} answered a page without a list of posts")
+        for error in data.get("errors") or []:
+            log.info("%s: X left something out of %s: %.200r", self.source_id, key, error)
+        includes = data.get("includes") if isinstance(data.get("includes"), dict) else {}
+        users: dict[str, _User] = {}
+        for raw in (includes or {}).get("users") or []:
+            try:
+                user = _User.model_validate(raw)
+            except ValidationError:
+                continue
+            users[user.id] = user
+        items, newest = [], None
+        for raw in tweets:
+            try:
+                tweet = _Tweet.model_validate(raw)
+            except ValidationError as exc:
+                log.warning("%s: skipped a post of %s: %s", self.source_id, key, exc.errors()[0])
+                continue
+            if id_order(tweet.id) > id_order(newest):
+                newest = tweet.id
+            item = self._item(tweet, users.get(tweet.author_id), me)
+            if item is not None:
+                items.append(item)
+        next_token = meta.get("next_token")
+        return items, newest, next_token if isinstance(next_token, str) and next_token else None
+
+    def _item(self, tweet: _Tweet, user: _User | None, me: _User) -> Item | None:
+        if tweet.author_id == me.id or any(r.type == "retweeted" for r in tweet.referenced_tweets):
+            return None  # our own posts and reposts are not mentions
+        handle = user.username if user else tweet.author_id or "unknown"
+        parent = next((r.id for r in tweet.referenced_tweets if r.type == "replied_to"), None)
+        followers = user.public_metrics.get("followers_count") if user else None
+        web = self.settings.web_url
+        return Item(
+            external_id=tweet.id,
+            text=tweet.text,
+            author=Author(
+                handle=handle,
+                name=user.name if user else "",
+                audience=followers if isinstance(followers, int) else None,
+                url=f"{web}/{quote(handle, safe='')}",
+            ),
+            url=f"{web}/{quote(handle, safe='')}/status/{tweet.id}",
+            created_at=tweet.created_at,
+            language=tweet.lang if tweet.lang and tweet.lang != "und" else None,
+            parent_id=parent,
+            conversation_id=tweet.conversation_id,
+        )
+
+    # Answering
+
+    def posting_as(self) -> str:
+        """The account the refresh token was issued for."""
+        name = f"@{self._me.username}" if self._me else "the account authorised for"
+        return f"{name} on X (source {self.source_id!r})"
+
+    async def reply(self, mention: Mention, text: str, *, key: str) -> ExternalRef:
+        """Post the answer under the customer's post, at most once per `key`."""
+        if key in self._sent:
+            return self._sent[key]
+        length = x_length(text)
+        if length > X_MAX_LENGTH:
+            raise DeliveryError(
+                f"the reply is {length} characters as X counts them; X allows {X_MAX_LENGTH}",
+                permanent=True,
+            )
+        try:
+            me = await self._account()
+            if key in self._tried:
+                earlier = await self._posted_before(me, mention.external_id, text)
+                if earlier is not None:
+                    self._sent[key] = earlier
+                    return earlier
+            self._tried.add(key)
+            answer = await self._call(
+                "POST",
+                "/2/tweets",
+                body={"text": text, "reply": {"in_reply_to_tweet_id": mention.external_id}},
+            )
+        except PlatformError as exc:
+            if exc.status in (403, 404) or (exc.status == 400 and "deleted" in str(exc)):
+                raise DeliveryError(
+                    f"X did not take the reply to {mention.url or mention.external_id}: {exc}"
+                    " (the post may be deleted, or its author limits who can reply)",
+                    permanent=True,
+                ) from None
+            raise DeliveryError(
+                str(exc), retry_after=exc.retry_after, permanent=not exc.transient
+            ) from None
+        data = answer.data.get("data") if isinstance(answer.data, dict) else None
+        posted = data.get("id") if isinstance(data, dict) else None
+        if not isinstance(posted, str):
+            log.warning("%s: POST /2/tweets answered without an id: %.200r", self.source_id, data)
+            return ExternalRef(id="")
+        ref = ExternalRef(id=posted, url=f"{self.settings.web_url}/{me.username}/status/{posted}")
+        self._sent[key] = ref
+        return ref
+
+    async def _posted_before(self, me: _User, parent: str, text: str) -> ExternalRef | None:
+        """Our reply to `parent` with this text, if an earlier try did post it."""
+        answer = await self._call(
+            "GET",
+            f"/2/users/{quote(me.id, safe='')}/tweets",
+            params=[("max_results", "20"), ("tweet.fields", TWEET_FIELDS)],
+        )
+        tweets = answer.data.get("data") if isinstance(answer.data, dict) else None
+        wanted = _LINK.sub("<link>", text)
+        for raw in tweets if isinstance(tweets, list) else []:
+            try:
+                tweet = _Tweet.model_validate(raw)
+            except ValidationError:
+                continue
+            answers = any(
+                r.type == "replied_to" and r.id == parent for r in tweet.referenced_tweets
+            )
+            # X shows links as t.co links, so texts are compared with links blanked.
+            if answers and _LINK.sub("<link>", tweet.text) == wanted:
+                log.info("%s: reply to %s was posted by an earlier try", self.source_id, parent)
+                url = f"{self.settings.web_url}/{me.username}/status/{tweet.id}"
+                return ExternalRef(id=tweet.id, url=url)
+        return None
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{quote(user)}:{quote(password)}".encode()).decode()
+
+
+def _load_cursor(text: str | None, source_id: str) -> dict[str, _Place]:
+    if not text:
+        return {}
+    try:
+        data = json.loads(text)
+        places = {}
+        for key, value in data.items():
+            parts = [value.get(k) for k in ("since", "token", "top")]
+            if not all(p is None or isinstance(p, str) for p in parts):
+                raise ValueError("bad types")
+            places[str(key)] = _Place(*parts)
+        return places
+    except (ValueError, TypeError, AttributeError):
+        log.warning(
+            "%s: cursor %.80r is not readable; starting from the newest posts", source_id, text
+        )
+        return {}
