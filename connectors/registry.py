@@ -6,6 +6,7 @@ from connectors.base import Connector
 from connectors.bluesky import BlueskyConnector
 from connectors.hackernews import HackerNewsConnector
 from connectors.mastodon import MastodonConnector
+from connectors.reddit import RedditConnector
 from connectors.replay import ReplayConnector
 from connectors.rss import RssConnector
 from connectors.webhook import WebhookConnector
@@ -19,6 +20,7 @@ BUILT_IN: dict[str, type[Connector]] = {
     WebhookConnector.kind: WebhookConnector,
     HackerNewsConnector.kind: HackerNewsConnector,
     XConnector.kind: XConnector,
+    RedditConnector.kind: RedditConnector,
 }
 
 
