@@ -243,6 +243,14 @@ class JsonApi:
             # OAuth 2: {"error": "invalid_grant", "error_description": "text"};
             # X: {"title": "Forbidden", "detail": "text"}.
             message = message or data.get("error_description") or data.get("detail")
+            # Google: {"error": {"message": "text", "status": "NAME"}};
+            # Apple: {"errors": [{"code": "NAME", "detail": "text"}]}.
+            if isinstance(error, dict):
+                message, error = message or error.get("message"), error.get("status")
+            errors = data.get("errors")
+            if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+                message = message or errors[0].get("detail") or errors[0].get("title")
+                error = error or errors[0].get("code")
             code = error if isinstance(error, str) else ""
             detail = message if isinstance(message, str) else code
         text = f"{where} answered HTTP {status}{f' {reason}' if reason else ''}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from connectors.appstore import AppStoreConnector
 from connectors.base import Connector
 from connectors.bluesky import BlueskyConnector
 from connectors.hackernews import HackerNewsConnector
@@ -21,6 +22,7 @@ BUILT_IN: dict[str, type[Connector]] = {
     HackerNewsConnector.kind: HackerNewsConnector,
     XConnector.kind: XConnector,
     RedditConnector.kind: RedditConnector,
+    AppStoreConnector.kind: AppStoreConnector,
 }
 
 
