@@ -112,9 +112,10 @@ class AppStoreConnector(Connector):
         config = self.settings
         if self._key is None:
             try:
-                self._key = await private_key(
+                key = await private_key(
                     config.private_key, config.private_key_file, "the App Store Connect key"
                 )
+                self._key = key.replace("\\n", "\n")  # a key pasted into one variable
             except ValueError as exc:
                 raise PlatformError(str(exc), transient=False) from None
         now = self.clock.now()

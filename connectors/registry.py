@@ -5,6 +5,7 @@ from __future__ import annotations
 from connectors.appstore import AppStoreConnector
 from connectors.base import Connector
 from connectors.bluesky import BlueskyConnector
+from connectors.googleplay import GooglePlayConnector
 from connectors.hackernews import HackerNewsConnector
 from connectors.mastodon import MastodonConnector
 from connectors.reddit import RedditConnector
@@ -23,6 +24,7 @@ BUILT_IN: dict[str, type[Connector]] = {
     XConnector.kind: XConnector,
     RedditConnector.kind: RedditConnector,
     AppStoreConnector.kind: AppStoreConnector,
+    GooglePlayConnector.kind: GooglePlayConnector,
 }
 
 

@@ -84,9 +84,9 @@ class EdgeWalk:
 
 
 async def private_key(text: str, file: str, what: str) -> str:
-    """A PEM private key, given inline or as a file (read off the event loop)."""
+    """A secret key given inline, or as a file (read off the event loop)."""
     if text.strip():
-        return text.replace("\\n", "\n")  # a key pasted into one environment variable
+        return text
     try:
         return await asyncio.to_thread(Path(file).read_text, "utf-8")
     except OSError as exc:

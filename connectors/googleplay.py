@@ -1,0 +1,308 @@
+"""Google Play: an app's reviews through the Android Publisher API; an answer is the
+developer reply under the review (replying again replaces it).
+
+A service account signs in: a JWT (RS256) signed with its key is exchanged for an hour's
+access token at Google's token endpoint (scope `androidpublisher`); the account needs
+"Reply to reviews" in the Play Console. The API lists only reviews written or changed in
+the last seven days, newest first; each poll reads back to where the last one stopped.
+The star rating goes on the card and into triage; a reply may have 350 characters.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+from urllib.parse import quote, urlsplit
+
+import jwt
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bot.domain.mentions import Author, Item, Mention
+from bot.errors import DeliveryError, SourceError
+from connectors.base import Batch, Connector, ConnectorConfig, ExternalRef, Limits
+from connectors.jsonapi import ApiResponse, JsonApi, PlatformError
+from connectors.oauth import AccessToken, TokenKeeper, token_from_answer
+from connectors.reviews import EdgeWalk, dump_edge, load_edge, private_key
+
+log = logging.getLogger(__name__)
+
+MAX_REPLY = 350
+SCOPE = "https://www.googleapis.com/auth/androidpublisher"
+GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+WEB_SCHEMES = frozenset({"http", "https"})
+
+
+def _web_address(value: str) -> str:
+    parts = urlsplit(value.strip())
+    if parts.scheme.lower() not in WEB_SCHEMES or not parts.netloc:
+        raise ValueError(f"{value!r} is not an address; write https://…")
+    return value.strip().rstrip("/")
+
+
+class GooglePlayConfig(ConnectorConfig):
+    """Settings of a Google Play source."""
+
+    package_name: str = Field(pattern=r"^[A-Za-z][\w]*(\.[A-Za-z][\w]*)+$")
+    service_account: str = Field(default="", description="the key's JSON text (write ${VAR})")
+    service_account_file: str = Field(default="", description="or the key file's path")
+    token_url: str = Field(default="", description="default: the key's token_uri")
+    api: str = "https://androidpublisher.googleapis.com"
+    web_url: str = "https://play.google.com"
+    translation_language: str = Field(default="", max_length=10)
+    page_size: int = Field(default=100, ge=1, le=100)
+    max_pages: int = Field(default=10, ge=1, le=100)
+    timeout: float = Field(default=20.0, gt=0, le=600)
+    max_bytes: int = Field(default=5_000_000, ge=1024)
+    user_agent: str = Field(default="allhands/0.1 (+googleplay)", min_length=1)
+
+    @field_validator("api", "web_url")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        return _web_address(value)
+
+    @field_validator("token_url")
+    @classmethod
+    def _token_address(cls, value: str) -> str:
+        return _web_address(value) if value else value
+
+    @model_validator(mode="after")
+    def _key(self) -> GooglePlayConfig:
+        if not (self.service_account.strip() or self.service_account_file):
+            raise ValueError("the service account is missing: set service_account or its _file")
+        return self
+
+
+class _Time(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    seconds: int = Field(ge=0)
+
+
+class _UserComment(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    text: str = ""
+    lastModified: _Time  # Google's names
+    starRating: int = Field(ge=1, le=5)
+    reviewerLanguage: str = ""
+    appVersionName: str = ""
+
+
+class _Review(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    reviewId: str = Field(min_length=1, max_length=300)
+    authorName: str = ""
+    comments: list[dict[str, Any]] = Field(min_length=1)
+
+
+class GooglePlayConnector(Connector):
+    """Reads an app's Google Play reviews; answers with the developer reply."""
+
+    kind: ClassVar[str] = "googleplay"
+    Config: ClassVar[type[ConnectorConfig]] = GooglePlayConfig
+    can_reply: ClassVar[bool] = True
+    limits = Limits(max_length=MAX_REPLY)
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        config = self.settings
+        self.api = JsonApi(
+            self.http,
+            base_url=config.api,
+            clock=self.clock,
+            timeout=config.timeout,
+            max_bytes=config.max_bytes,
+            user_agent=config.user_agent,
+        )
+        self.keeper = TokenKeeper(self._sign_in, clock=self.clock)
+        self._account: dict[str, Any] | None = None
+
+    @property
+    def settings(self) -> GooglePlayConfig:
+        """The config, typed as this connector's own."""
+        assert isinstance(self.config, GooglePlayConfig)
+        return self.config
+
+    async def _service_account(self) -> dict[str, Any]:
+        if self._account is None:
+            config = self.settings
+            try:
+                text = await private_key(
+                    config.service_account, config.service_account_file, "the service account"
+                )
+                account = json.loads(text)
+            except (ValueError, TypeError) as exc:
+                raise PlatformError(
+                    f"the service account key is unusable: {exc}", transient=False
+                ) from None
+            if not isinstance(account, dict) or not all(
+                isinstance(account.get(k), str) for k in ("client_email", "private_key")
+            ):
+                raise PlatformError(
+                    "the service account key has no client_email and private_key; use the JSON"
+                    " key file Google Cloud downloads",
+                    transient=False,
+                )
+            self._account = account
+        return self._account
+
+    async def _sign_in(self, stale: AccessToken | None) -> AccessToken:
+        """An access token for the service account (a signed JWT exchanged at Google)."""
+        account = await self._service_account()
+        token_url = self.settings.token_url or str(
+            account.get("token_uri") or "https://oauth2.googleapis.com/token"
+        )
+        now = self.clock.now()
+        claims = {
+            "iss": account["client_email"],
+            "scope": SCOPE,
+            "aud": token_url,
+            "iat": int(now.timestamp()),
+            "exp": int((now + timedelta(hours=1)).timestamp()),
+        }
+        headers = {"kid": account["private_key_id"]} if account.get("private_key_id") else None
+        try:
+            assertion = jwt.encode(
+                claims, account["private_key"], algorithm="RS256", headers=headers
+            )
+        except (ValueError, TypeError, jwt.PyJWTError) as exc:
+            raise PlatformError(
+                f"the service account's private_key cannot sign ({type(exc).__name__})",
+                transient=False,
+            ) from None
+        auth = JsonApi(
+            self.http,
+            base_url=token_url,
+            clock=self.clock,
+            timeout=self.settings.timeout,
+            user_agent=self.settings.user_agent,
+        )
+        try:
+            answer = await auth.call("POST", "", form={"grant_type": GRANT, "assertion": assertion})
+        except PlatformError as exc:
+            if exc.status in (400, 401, 403):
+                raise PlatformError(
+                    f"Google refused the service account ({exc}); check the key and that the"
+                    " account is invited in the Play Console",
+                    status=exc.status,
+                    transient=False,
+                ) from None
+            raise
+        return token_from_answer(answer.data, now=now, call="Google's token endpoint")
+
+    async def _call(
+        self, method: str, path: str, *, params: Any = None, body: Any = None
+    ) -> ApiResponse:
+        token = await self.keeper.current()
+        for attempt in (1, 2):
+            try:
+                return await self.api.call(
+                    method,
+                    path,
+                    params=params,
+                    json_body=body,
+                    headers={"Authorization": f"Bearer {token.value}"},
+                )
+            except PlatformError as exc:
+                if attempt == 2 or exc.status != 401:
+                    raise
+            token = await self.keeper.refused(token)
+        raise AssertionError("unreachable")
+
+    def _path(self) -> str:
+        package = quote(self.settings.package_name, safe="")
+        return f"/androidpublisher/v3/applications/{package}/reviews"
+
+    async def fetch(self, cursor: str | None) -> Batch:
+        """Reviews written or changed since `cursor` (within Google's week), oldest first."""
+        config = self.settings
+        walk = EdgeWalk(load_edge(cursor, self.source_id))
+        items: list[Item] = []
+        page_token: str | None = None
+        try:
+            for _ in range(config.max_pages):
+                params = [("maxResults", str(config.page_size))]
+                if config.translation_language:
+                    params.append(("translationLanguage", config.translation_language))
+                if page_token:
+                    params.append(("token", page_token))
+                answer = await self._call("GET", self._path(), params=params)
+                data = answer.data if isinstance(answer.data, dict) else None
+                reviews = data.get("reviews", []) if data is not None else None
+                if not isinstance(reviews, list):
+                    raise PlatformError("reviews.list answered without a list of reviews")
+                for raw in reviews:
+                    item = self._item(raw)
+                    at = item.created_at if item is not None else None
+                    if item is not None and at is not None and walk.take(item.external_id, at):
+                        items.append(item)
+                    if walk.reached and walk.edge is not None:
+                        break
+                paging = data.get("tokenPagination") if data else None
+                page_token = paging.get("nextPageToken") if isinstance(paging, dict) else None
+                if walk.reached or not isinstance(page_token, str) or not page_token:
+                    break
+        except PlatformError as exc:
+            raise SourceError(self.source_id, str(exc), retry_after=exc.retry_after) from None
+        items.sort(key=lambda item: (item.created_at, item.external_id))
+        return Batch(items=items, cursor=dump_edge(walk.next_edge()))
+
+    def _item(self, raw: Any) -> Item | None:
+        try:
+            review = _Review.model_validate(raw)
+            user = next(
+                _UserComment.model_validate(c["userComment"])
+                for c in review.comments
+                if isinstance(c, dict) and "userComment" in c
+            )
+        except (ValidationError, StopIteration) as exc:
+            log.warning("%s: skipped a review: %s", self.source_id, str(exc)[:200])
+            return None
+        # A review with a title arrives as "title<TAB>body".
+        title, tab, body = user.text.lstrip("\t").partition("\t")
+        if not tab:
+            title, body = "", title
+        config = self.settings
+        language = user.reviewerLanguage.replace("_", "-") or None
+        return Item(
+            external_id=review.reviewId,
+            text=body,
+            title=title,
+            author=Author(handle=review.authorName or "Google Play user"),
+            url=f"{config.web_url}/store/apps/details?id={quote(config.package_name)}"
+            f"&reviewId={quote(review.reviewId, safe='')}",
+            created_at=datetime.fromtimestamp(user.lastModified.seconds, tz=UTC),
+            language=language if language and len(language) <= 10 else None,
+            rating=user.starRating,
+            raw={"app_version": user.appVersionName},
+        )
+
+    def posting_as(self) -> str:
+        """Replies appear as the app's developer."""
+        return f"the developer of {self.settings.package_name} on Google Play (a public reply)"
+
+    async def reply(self, mention: Mention, text: str, *, key: str) -> ExternalRef:
+        """Post (or replace) the developer reply to the review."""
+        if len(text) > MAX_REPLY:
+            raise DeliveryError(
+                f"the reply is {len(text)} characters; Google Play allows {MAX_REPLY}",
+                permanent=True,
+            )
+        path = f"{self._path()}/{quote(mention.external_id, safe='')}:reply"
+        try:
+            # Replying again replaces the reply, so a retried send cannot post two.
+            answer = await self._call("POST", path, body={"replyText": text})
+        except PlatformError as exc:
+            if exc.status in (400, 403, 404):
+                raise DeliveryError(
+                    f"Google Play did not take the reply ({exc}); the review may be gone, or the"
+                    ' service account may lack "Reply to reviews"',
+                    permanent=True,
+                ) from None
+            raise DeliveryError(
+                str(exc), retry_after=exc.retry_after, permanent=not exc.transient
+            ) from None
+        result = answer.data.get("result") if isinstance(answer.data, dict) else None
+        if not isinstance(result, dict):
+            log.warning("%s: reply answered without a result: %.200r", self.source_id, answer.data)
+        return ExternalRef(id=mention.external_id, url=mention.url)
