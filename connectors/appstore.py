@@ -24,8 +24,8 @@ from bot.domain.mentions import Author, Item, Mention
 from bot.errors import DeliveryError, SourceError
 from connectors.base import Batch, Connector, ConnectorConfig, ExternalRef, Limits
 from connectors.jsonapi import ApiResponse, JsonApi, PlatformError
-from connectors.oauth import AccessToken, TokenKeeper
-from connectors.reviews import EdgeWalk, dump_edge, load_edge, private_key
+from connectors.newest_first import EdgeWalk, dump_edge, load_edge
+from connectors.oauth import AccessToken, TokenKeeper, read_secret
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ class AppStoreConnector(Connector):
         config = self.settings
         if self._key is None:
             try:
-                key = await private_key(
+                key = await read_secret(
                     config.private_key, config.private_key_file, "the App Store Connect key"
                 )
                 self._key = key.replace("\\n", "\n")  # a key pasted into one variable
@@ -179,7 +179,7 @@ class AppStoreConnector(Connector):
                     at = item.created_at if item is not None else None
                     if item is not None and at is not None and walk.take(item.external_id, at):
                         items.append(item)
-                    if walk.reached and walk.edge is not None:
+                    if walk.past:
                         break
                 remaining = _remaining(answer.headers.get("X-Rate-Limit", ""))
                 if remaining is not None and remaining <= config.rate_limit_reserve:

@@ -23,8 +23,8 @@ from bot.domain.mentions import Author, Item, Mention
 from bot.errors import DeliveryError, SourceError
 from connectors.base import Batch, Connector, ConnectorConfig, ExternalRef, Limits
 from connectors.jsonapi import ApiResponse, JsonApi, PlatformError
-from connectors.oauth import AccessToken, TokenKeeper, token_from_answer
-from connectors.reviews import EdgeWalk, dump_edge, load_edge, private_key
+from connectors.newest_first import EdgeWalk, dump_edge, load_edge
+from connectors.oauth import AccessToken, TokenKeeper, read_secret, token_from_answer
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ class GooglePlayConnector(Connector):
         if self._account is None:
             config = self.settings
             try:
-                text = await private_key(
+                text = await read_secret(
                     config.service_account, config.service_account_file, "the service account"
                 )
                 account = json.loads(text)
@@ -236,7 +236,7 @@ class GooglePlayConnector(Connector):
                     at = item.created_at if item is not None else None
                     if item is not None and at is not None and walk.take(item.external_id, at):
                         items.append(item)
-                    if walk.reached and walk.edge is not None:
+                    if walk.past:
                         break
                 paging = data.get("tokenPagination") if data else None
                 page_token = paging.get("nextPageToken") if isinstance(paging, dict) else None

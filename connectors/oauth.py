@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from bot.clock import Clock
@@ -78,3 +79,13 @@ class TokenKeeper:
     async def _replace(self, stale: AccessToken | None) -> None:
         self.renewals += 1
         self._token = await self._renew(stale)
+
+
+async def read_secret(text: str, file: str, what: str) -> str:
+    """A key given inline, or as a file (read off the event loop); ValueError if unreadable."""
+    if text.strip():
+        return text
+    try:
+        return await asyncio.to_thread(Path(file).read_text, "utf-8")
+    except OSError as exc:
+        raise ValueError(f"cannot read {what} from {file}: {exc.strerror}") from None

@@ -14,10 +14,8 @@ is deleted), and pages back with `after` until it reaches them. Replies are
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
@@ -28,20 +26,17 @@ from bot.domain.mentions import Author, Item, Mention
 from bot.errors import DeliveryError, SourceError
 from connectors.base import Batch, Connector, ConnectorConfig, ExternalRef, Limits
 from connectors.jsonapi import ApiResponse, JsonApi, PlatformError
+from connectors.newest_first import Edge, EdgeWalk, dump_edges, load_edges
 from connectors.oauth import AccessToken, TokenKeeper, token_from_answer
-from connectors.richtext import find_links
+from connectors.reddit_answers import comment_result, listing
+from connectors.richtext import escape_markdown
 
 log = logging.getLogger(__name__)
 
 MAX_LENGTH = 10_000
-SEEN_LIMIT = 500
 WEB_SCHEMES = frozenset({"http", "https"})
 GONE = frozenset({"[deleted]", "[removed]"})
 _SUBREDDIT = re.compile(r"[A-Za-z0-9_]{2,21}")
-# Characters that change how Reddit's markdown renders text, anywhere in a line...
-_INLINE = re.compile(r"([\\`*_~^\[\]()|<>])")
-# ...and at the start of a line (headings, quotes, lists).
-_LINE_START = re.compile(r"^(\s*)([#>+-]|\d+(?=[.)]))", re.MULTILINE)
 
 
 def _web_address(value: str) -> str:
@@ -49,19 +44,6 @@ def _web_address(value: str) -> str:
     if parts.scheme.lower() not in WEB_SCHEMES or not parts.netloc:
         raise ValueError(f"{value!r} is not an address; write https://…")
     return value.strip().rstrip("/")
-
-
-def escape_markdown(text: str) -> str:
-    """`text` as Reddit markdown that shows it literally: markup escaped outside links,
-    each line break kept."""
-    parts, position = [], 0
-    for link in find_links(text):
-        parts.append(_INLINE.sub(r"\\\1", text[position : link.start]))
-        parts.append(link.url)
-        position = link.end
-    parts.append(_INLINE.sub(r"\\\1", text[position:]))
-    escaped = _LINE_START.sub(lambda m: f"{m.group(1)}\\{m.group(2)}", "".join(parts))
-    return escaped.replace("\r\n", "\n").replace("\n", "  \n")
 
 
 class RedditConfig(ConnectorConfig):
@@ -141,12 +123,6 @@ class _Thing(BaseModel):
     link_title: str | None = None
     parent_id: str | None = None
     was_comment: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class _Edge:
-    at: float
-    seen: tuple[str, ...]
 
 
 class RedditConnector(Connector):
@@ -259,7 +235,7 @@ class RedditConnector(Connector):
 
     async def fetch(self, cursor: str | None) -> Batch:
         """New posts, comments, search hits and mentions since `cursor`, oldest first."""
-        edges = _load_cursor(cursor, self.source_id)
+        edges = load_edges(cursor, self.source_id)
         found: dict[str, tuple[float, Item]] = {}
         wait = None
         try:
@@ -277,26 +253,22 @@ class RedditConnector(Connector):
         except PlatformError as exc:
             raise SourceError(self.source_id, str(exc), retry_after=exc.retry_after) from None
         items = [item for _, item in sorted(found.values(), key=lambda p: p[0])]
-        text = json.dumps(
-            {k: {"at": e.at, "seen": list(e.seen)} for k, e in edges.items()}, sort_keys=True
-        )
-        return Batch(items=items, cursor=text, retry_after=wait)
+        return Batch(items=items, cursor=dump_edges(edges), retry_after=wait)
 
     async def _read(
-        self, key: str, path: str, params: list[tuple[str, str]], edge: _Edge | None
-    ) -> tuple[list[_Thing], _Edge | None, float | None]:
+        self, key: str, path: str, params: list[tuple[str, str]], edge: Edge | None
+    ) -> tuple[list[_Thing], Edge | None, float | None]:
         config = self.settings
-        seen = set(edge.seen) if edge else set()
+        walk = EdgeWalk(edge)
         things: list[_Thing] = []
         after: str | None = None
         wait = None
-        for _ in range(config.max_pages if edge else 1):
+        for _ in range(config.max_pages):
             query = [*params, ("limit", str(config.page_size)), ("raw_json", "1")]
             if after:
                 query.append(("after", after))
             answer = await self._call("GET", path, params=query)
-            children, after = _listing(answer.data, path)
-            reached = False
+            children, after = listing(answer.data, path)
             for child in children:
                 try:
                     thing = _Thing.model_validate(
@@ -310,29 +282,26 @@ class RedditConnector(Connector):
                         exc.errors()[0]["msg"],
                     )
                     continue
-                if edge is not None and thing.created_utc < edge.at:
-                    reached = True
+                if walk.take(thing.name, datetime.fromtimestamp(thing.created_utc, tz=UTC)):
+                    things.append(thing)
+                elif walk.past:
                     break
-                if thing.name in seen:
-                    reached = reached or (edge is not None and thing.created_utc <= edge.at)
-                    continue
-                things.append(thing)
             if answer.remaining is not None and answer.remaining <= config.rate_limit_reserve:
                 wait = answer.wait if answer.wait is not None else 60.0
                 log.info(
                     "%s: %s calls left; waiting %.0f s", self.source_id, answer.remaining, wait
                 )
                 break
-            if reached or not after:
+            if walk.reached or not after:
                 break
-        if not things:
-            return things, edge, wait
-        newest = max(t.created_utc for t in things)
-        if edge is not None:
-            newest = max(newest, edge.at)
-        names = [t.name for t in sorted(things, key=lambda t: t.created_utc, reverse=True)]
-        kept = names + [n for n in (edge.seen if edge else ()) if n not in set(names)]
-        return things, _Edge(at=newest, seen=tuple(kept[:SEEN_LIMIT])), wait
+        if not walk.reached:
+            log.warning(
+                "%s: more than %d pages of %s since the last poll; older ones skipped",
+                self.source_id,
+                config.max_pages,
+                key,
+            )
+        return things, walk.next_edge(), wait
 
     def _item(self, thing: _Thing, me: str) -> Item | None:
         author = thing.author
@@ -408,42 +377,14 @@ class RedditConnector(Connector):
         return self._posted(answer.data, key)
 
     def _posted(self, data: Any, key: str) -> ExternalRef:
-        result = data.get("json") if isinstance(data, dict) else None
-        errors = result.get("errors") if isinstance(result, dict) else None
-        if errors:
-            code = str(errors[0][0]) if isinstance(errors[0], list) and errors[0] else "ERROR"
-            detail = str(errors[0][1]) if isinstance(errors[0], list) and len(errors[0]) > 1 else ""
-            if code == "RATELIMIT":
-                raise DeliveryError(f"Reddit: {detail}", retry_after=_minutes_in(detail) or 600.0)
-            raise DeliveryError(
-                f"Reddit refused the reply: {code} {detail}".strip()
-                + (
-                    " (the post was deleted or locked)"
-                    if code in ("DELETED_COMMENT", "THREAD_LOCKED", "DELETED_LINK")
-                    else ""
-                ),
-                permanent=True,
-            )
-        things = (
-            ((result or {}).get("data") or {}).get("things") if isinstance(result, dict) else None
-        )
-        thing = (
-            things[0].get("data")
-            if isinstance(things, list) and things and isinstance(things[0], dict)
-            else None
-        )
-        if not isinstance(thing, dict) or not isinstance(thing.get("name"), str):
+        name, permalink = comment_result(data)
+        if not name:
             log.warning(
                 "%s: /api/comment answered without the comment: %.200r", self.source_id, data
             )
             return ExternalRef(id="")
-        permalink = thing.get("permalink")
-        url = (
-            f"{self.settings.web_url}{permalink}"
-            if isinstance(permalink, str) and permalink.startswith("/")
-            else ""
-        )
-        ref = ExternalRef(id=thing["name"], url=url)
+        url = f"{self.settings.web_url}{permalink}" if permalink.startswith("/") else ""
+        ref = ExternalRef(id=name, url=url)
         self._sent[key] = ref
         return ref
 
@@ -454,7 +395,7 @@ class RedditConnector(Connector):
             f"/user/{quote(me, safe='')}/comments",
             params=[("limit", "25"), ("raw_json", "1")],
         )
-        children, _ = _listing(answer.data, "/user/comments")
+        children, _ = listing(answer.data, "/user/comments")
         for child in children:
             data = child.get("data") if isinstance(child, dict) else None
             if (
@@ -468,37 +409,3 @@ class RedditConnector(Connector):
                     id=str(data.get("name")), url=f"{self.settings.web_url}{link}" if link else ""
                 )
         return None
-
-
-def _listing(data: Any, path: str) -> tuple[list[Any], str | None]:
-    """The children of a Listing and its `after` name."""
-    inner = data.get("data") if isinstance(data, dict) and data.get("kind") == "Listing" else None
-    children = inner.get("children") if isinstance(inner, dict) else None
-    if not isinstance(children, list):
-        raise PlatformError(f"{path} answered something that is not a listing")
-    after = inner.get("after") if isinstance(inner, dict) else None
-    return children, after if isinstance(after, str) and after else None
-
-
-def _minutes_in(text: str) -> float | None:
-    found = re.search(r"(\d+) (minute|second)", text)
-    if not found:
-        return None
-    return float(found.group(1)) * (60 if found.group(2) == "minute" else 1)
-
-
-def _load_cursor(text: str | None, source_id: str) -> dict[str, _Edge]:
-    if not text:
-        return {}
-    try:
-        data = json.loads(text)
-        edges = {}
-        for key, value in data.items():
-            seen = value["seen"]
-            if not isinstance(seen, list) or not all(isinstance(s, str) for s in seen):
-                raise ValueError("seen is not a list of names")
-            edges[str(key)] = _Edge(at=float(value["at"]), seen=tuple(seen))
-        return edges
-    except (ValueError, TypeError, KeyError, AttributeError):
-        log.warning("%s: cursor %.80r is not readable; starting from the newest", source_id, text)
-        return {}

@@ -109,3 +109,22 @@ def x_length(text: str) -> int:
         total += X_URL_LENGTH
         position = link.end
     return total + sum(_x_weight(g) for g in _GRAPHEME.findall(text[position:]))
+
+
+# Characters that change how Reddit's markdown renders text, anywhere in a line...
+_MARKDOWN_INLINE = regex.compile(r"([\\`*_~^\[\]()|<>])")
+# ...and at the start of a line (headings, quotes, lists).
+_MARKDOWN_LINE_START = regex.compile(r"^(\s*)([#>+-]|\d+(?=[.)]))", regex.MULTILINE)
+
+
+def escape_markdown(text: str) -> str:
+    """`text` as Reddit markdown that shows it literally: markup escaped outside links,
+    each line break kept."""
+    parts, position = [], 0
+    for link in find_links(text):
+        parts.append(_MARKDOWN_INLINE.sub(r"\\\1", text[position : link.start]))
+        parts.append(link.url)
+        position = link.end
+    parts.append(_MARKDOWN_INLINE.sub(r"\\\1", text[position:]))
+    escaped = _MARKDOWN_LINE_START.sub(lambda m: f"{m.group(1)}\\{m.group(2)}", "".join(parts))
+    return escaped.replace("\r\n", "\n").replace("\n", "  \n")

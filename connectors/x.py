@@ -12,8 +12,6 @@ with `reply.in_reply_to_tweet_id`, counted as X counts (twitter-text's weighted 
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import logging
 import re
@@ -28,8 +26,9 @@ from bot.domain.mentions import Author, Item, Mention
 from bot.errors import DeliveryError, SourceError
 from connectors.base import Batch, Connector, ConnectorConfig, ExternalRef, Limits
 from connectors.jsonapi import ApiResponse, JsonApi, PlatformError
-from connectors.oauth import AccessToken, TokenKeeper, token_from_answer
+from connectors.oauth import TokenKeeper
 from connectors.richtext import X_MAX_LENGTH, x_length
+from connectors.x_tokens import UserTokens
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +137,17 @@ class XConnector(Connector):
             max_bytes=config.max_bytes,
             user_agent=config.user_agent,
         )
-        self.keeper = TokenKeeper(self._renew, clock=self.clock)
+        self.user_tokens = UserTokens(
+            self.api,
+            client_id=config.client_id,
+            client_secret=config.client_secret,
+            refresh_token=config.refresh_token,
+            access_token=config.access_token,
+            store=self.tokens,
+            source_id=self.source_id,
+            clock=self.clock,
+        )
+        self.keeper = TokenKeeper(self.user_tokens.renew, clock=self.clock)
         self._me: _User | None = None
         self._tried: set[str] = set()
         self._sent: dict[str, ExternalRef] = {}
@@ -148,59 +157,6 @@ class XConnector(Connector):
         """The config, typed as this connector's own."""
         assert isinstance(self.config, XConfig)
         return self.config
-
-    # Tokens
-
-    def _origin(self) -> str:
-        """Which configured refresh token the stored ones descend from."""
-        return hashlib.sha256(self.settings.refresh_token.encode()).hexdigest()[:16]
-
-    async def _renew(self, stale: AccessToken | None) -> AccessToken:
-        config = self.settings
-        if stale is None:
-            stored = await self.tokens.load(self.source_id)
-            if stored and stored.get("origin") == self._origin():
-                expires = stored.get("expires_at")
-                token = AccessToken(
-                    value=str(stored.get("access_token", "")),
-                    expires_at=datetime.fromisoformat(expires) if expires else None,
-                    refresh=str(stored.get("refresh_token", "")),
-                )
-                if token.value and token.fresh(self.clock.now()):
-                    return token
-                stale = token
-            elif config.access_token:
-                return AccessToken(value=config.access_token, refresh=config.refresh_token)
-        refresh = stale.refresh if stale is not None and stale.refresh else config.refresh_token
-        form = {"grant_type": "refresh_token", "refresh_token": refresh}
-        headers = {}
-        if config.client_secret:
-            headers["Authorization"] = _basic(config.client_id, config.client_secret)
-        else:
-            form["client_id"] = config.client_id
-        try:
-            answer = await self.api.call("POST", "/2/oauth2/token", form=form, headers=headers)
-        except PlatformError as exc:
-            if exc.status in (400, 401):
-                raise PlatformError(
-                    f"X refused the refresh token ({exc}); authorise the account again and"
-                    " put the new refresh_token in the playbook",
-                    status=exc.status,
-                    transient=False,
-                ) from None
-            raise
-        token = token_from_answer(answer.data, now=self.clock.now(), call="the token endpoint")
-        await self.tokens.save(
-            self.source_id,
-            {
-                "access_token": token.value,
-                "refresh_token": token.refresh or refresh,
-                "expires_at": token.expires_at.isoformat() if token.expires_at else None,
-                "origin": self._origin(),
-            },
-        )
-        log.info("%s: X access token renewed", self.source_id)
-        return token
 
     async def _call(
         self, method: str, path: str, *, params: Any = None, body: Any = None
@@ -436,10 +392,6 @@ class XConnector(Connector):
                 url = f"{self.settings.web_url}/{me.username}/status/{tweet.id}"
                 return ExternalRef(id=tweet.id, url=url)
         return None
-
-
-def _basic(user: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{quote(user)}:{quote(password)}".encode()).decode()
 
 
 def _load_cursor(text: str | None, source_id: str) -> dict[str, _Place]:

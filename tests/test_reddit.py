@@ -16,7 +16,8 @@ from bot.clock import FakeClock
 from bot.domain.mentions import Author, Mention, State
 from bot.errors import DeliveryError, SourceError
 from bot.store import replies
-from connectors.reddit import RedditConfig, RedditConnector, escape_markdown
+from connectors.reddit import RedditConfig, RedditConnector
+from connectors.richtext import escape_markdown
 from tests.fakes.reddit import CLIENT_ID, ME, PASSWORD, SECRET, FakeReddit
 from tests.source_app import console_app
 

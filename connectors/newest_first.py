@@ -1,19 +1,19 @@
-"""What the app-store sources share: a newest-first list read back to where the last poll
-stopped, and the key that signs their tokens.
+"""Reading a newest-first list back to where the last poll stopped.
 
-Both stores list reviews newest first with a page token. The cursor is the newest time
-handed over and the ids seen at or near it; a poll pages back until it meets them, so
-nothing is skipped or repeated, and the first poll takes only the newest page.
+Reddit's listings and both app stores' reviews come newest first with a page token. The
+cursor is the newest time handed over and the ids seen at that edge; a poll pages back
+until it meets them, so nothing is skipped or repeated (a deleted post cannot stall it, as
+it would an "everything before this id" cursor), and the first poll takes only the newest
+page.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -28,16 +28,23 @@ class Edge:
     seen: tuple[str, ...]
 
 
+def _edge(data: Any) -> Edge:
+    seen = data["seen"]
+    if not isinstance(seen, list) or not all(isinstance(s, str) for s in seen):
+        raise ValueError("seen is not a list of ids")
+    return Edge(at=datetime.fromisoformat(data["at"]), seen=tuple(seen))
+
+
+def _dump(edge: Edge) -> dict[str, Any]:
+    return {"at": edge.at.isoformat(), "seen": list(edge.seen)}
+
+
 def load_edge(text: str | None, source_id: str) -> Edge | None:
     """The edge in a cursor, or None to start from the newest page."""
     if not text:
         return None
     try:
-        data = json.loads(text)
-        seen = data["seen"]
-        if not isinstance(seen, list) or not all(isinstance(s, str) for s in seen):
-            raise ValueError("seen is not a list of ids")
-        return Edge(at=datetime.fromisoformat(data["at"]), seen=tuple(seen))
+        return _edge(json.loads(text))
     except (ValueError, TypeError, KeyError):
         log.warning("%s: cursor %.80r is not readable; starting from the newest", source_id, text)
         return None
@@ -45,9 +52,23 @@ def load_edge(text: str | None, source_id: str) -> Edge | None:
 
 def dump_edge(edge: Edge | None) -> str | None:
     """The cursor text of an edge."""
-    if edge is None:
-        return None
-    return json.dumps({"at": edge.at.isoformat(), "seen": list(edge.seen)})
+    return None if edge is None else json.dumps(_dump(edge))
+
+
+def load_edges(text: str | None, source_id: str) -> dict[str, Edge]:
+    """The edges of several streams in one cursor (stream key -> edge)."""
+    if not text:
+        return {}
+    try:
+        return {str(key): _edge(value) for key, value in json.loads(text).items()}
+    except (ValueError, TypeError, KeyError, AttributeError):
+        log.warning("%s: cursor %.80r is not readable; starting from the newest", source_id, text)
+        return {}
+
+
+def dump_edges(edges: dict[str, Edge]) -> str:
+    """The cursor text of several streams' edges."""
+    return json.dumps({key: _dump(edge) for key, edge in edges.items()}, sort_keys=True)
 
 
 class EdgeWalk:
@@ -57,12 +78,13 @@ class EdgeWalk:
         self.edge = edge
         self.new: list[tuple[str, datetime]] = []
         self.reached = edge is None  # the first poll: one page is all there is to read
+        self.past = False  # an entry older than the edge was met: the rest are older still
         self._seen = set(edge.seen) if edge else set()
 
     def take(self, ident: str, at: datetime) -> bool:
         """Whether the entry is new; past the edge, the walk is over."""
         if self.edge is not None and at < self.edge.at:
-            self.reached = True
+            self.reached = self.past = True
             return False
         if ident in self._seen:
             self.reached = self.reached or (self.edge is not None and at <= self.edge.at)
@@ -81,13 +103,3 @@ class EdgeWalk:
         ids = [i for i, _ in sorted(self.new, key=lambda pair: pair[1], reverse=True)]
         older = [i for i in (self.edge.seen if self.edge else ()) if i not in set(ids)]
         return Edge(at=newest, seen=tuple((ids + older)[:SEEN_LIMIT]))
-
-
-async def private_key(text: str, file: str, what: str) -> str:
-    """A secret key given inline, or as a file (read off the event loop)."""
-    if text.strip():
-        return text
-    try:
-        return await asyncio.to_thread(Path(file).read_text, "utf-8")
-    except OSError as exc:
-        raise ValueError(f"cannot read {what} from {file}: {exc.strerror}") from None
