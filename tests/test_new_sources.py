@@ -1,0 +1,102 @@
+"""The five new source kinds in one playbook: `allhands check` takes it, `allhands sources`
+lists each with its health, and a source answering garbage loses nothing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from bot.cli import main
+from bot.clock import FakeClock
+from bot.store import mentions
+from tests.fakes.appstore import APP_ID, ISSUER, KEY_ID, FakeAppStore
+from tests.fakes.googleplay import PACKAGE, FakeGooglePlay
+from tests.fakes.hackernews import FakeHackerNews
+from tests.fakes.reddit import CLIENT_ID as REDDIT_APP
+from tests.fakes.reddit import ME, PASSWORD, SECRET, FakeReddit
+from tests.fakes.x import CLIENT_ID as X_APP
+from tests.fakes.x import REFRESH, FakeX
+from tests.source_app import TEAMS, console_app
+
+
+async def test_check_sources_and_nothing_lost_when_a_source_answers_garbage(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    key = tmp_path / "AuthKey.p8"
+    play_key = tmp_path / "play.json"
+    async with (
+        FakeHackerNews() as hn, FakeX() as x, FakeReddit() as reddit,
+        FakeAppStore() as ios, FakeGooglePlay() as play,
+    ):  # fmt: skip
+        key.write_text(ios.private_pem, encoding="utf-8")
+        play_key.write_text(play.key_json(), encoding="utf-8")
+        sources = f"""\
+  - id: hn
+    kind: hackernews
+    api: {hn.url}
+    search: [acme]
+  - id: x
+    kind: x
+    api: {x.address}
+    client_id: {X_APP}
+    refresh_token: {REFRESH}
+  - id: reddit
+    kind: reddit
+    api: {reddit.address}
+    auth_url: {reddit.address}
+    client_id: {REDDIT_APP}
+    client_secret: {SECRET}
+    username: {ME}
+    password: {PASSWORD}
+    subreddits: [AcmeUsers]
+  - id: ios
+    kind: appstore
+    api: {ios.address}
+    app_id: '{APP_ID}'
+    issuer_id: {ISSUER}
+    key_id: {KEY_ID}
+    private_key_file: {key}
+  - id: play
+    kind: googleplay
+    api: {play.address}
+    package_name: {PACKAGE}
+    service_account_file: {play_key}
+"""
+        book = tmp_path / "check" / "book.yaml"
+        book.parent.mkdir()
+        book.write_text(f"sources:\n{sources}\n{TEAMS}", encoding="utf-8")
+        checked = CliRunner().invoke(main, ["check", str(book)])
+        assert checked.exit_code == 0, checked.output
+        assert "5 source(s)" in checked.output
+
+        hn.story("Acme is down")
+        x.post("@acme is down for me")
+        reddit.post("Acme down?")
+        ios.review("Down", "Cannot log in", rating=1)
+        play.review("Down\tCannot log in", stars=2)
+        x.fail("/2/users/me", 200, "<html>over capacity</html>")
+        async with console_app(tmp_path, clock, sources) as harness:
+            results = {r.source: r for r in await harness.app.poll_all()}
+            assert {s: r.new for s, r in results.items()} == {
+                "hn": 1, "x": 0, "reddit": 1, "ios": 1, "play": 1
+            }  # fmt: skip
+            assert "not JSON" in (results["x"].error or "")
+            env = {"ALLHANDS_DB": harness.app.settings.db_path, "ALLHANDS_PLAYBOOKS": str(book)}
+            listed = CliRunner().invoke(main, ["sources"], env=env)
+            assert listed.exit_code == 1, listed.output
+            lines = listed.output.splitlines()
+            for source, kind in (("hn", "hackernews"), ("reddit", "reddit"),
+                                 ("ios", "appstore"), ("play", "googleplay")):  # fmt: skip
+                line = next(line for line in lines if line.startswith(source + " "))
+                assert kind in line and " ok " in line, line
+            x_line = next(line for line in lines if line.startswith("x "))
+            assert "FAILING (1 in a row)" in x_line
+            assert any("last error" in line and "not JSON" in line for line in lines)
+
+            clock.advance(timedelta(minutes=10))  # past the backoff; X answers again
+            again = {r.source: r for r in await harness.app.poll_all()}
+            assert again["x"].new == 1 and again["x"].error is None
+            stored = await harness.app.database.read(mentions.get, number=5)
+            assert stored is not None and stored.source == "x"
