@@ -3,6 +3,7 @@ lists each with its health, and a source answering garbage loses nothing."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -100,3 +101,18 @@ async def test_check_sources_and_nothing_lost_when_a_source_answers_garbage(
             assert again["x"].new == 1 and again["x"].error is None
             stored = await harness.app.database.read(mentions.get, number=5)
             assert stored is not None and stored.source == "x"
+
+
+def test_the_readme_examples_of_each_new_source_pass_check(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    examples = re.findall(r"The source: `(\{id: [^`]+\})`", readme)
+    examples.append(re.search(r"`(\{id: hn, kind: hackernews[^`]+\})`", readme).group(1))  # type: ignore[union-attr]
+    kinds = {re.search(r"kind: (\w+)", e).group(1) for e in examples}  # type: ignore[union-attr]
+    assert kinds == {"x", "reddit", "hackernews", "appstore", "googleplay"}
+    book = tmp_path / "book.yaml"
+    listed = "".join(f"  - {example}\n" for example in examples)
+    book.write_text(f"sources:\n{listed}{TEAMS}", encoding="utf-8")
+    env = {name: "set" for name in re.findall(r"\$\{(\w+)\}", listed)}
+    result = CliRunner().invoke(main, ["check", str(book)], env=env)
+    assert result.exit_code == 0, result.output
+    assert "5 source(s)" in result.output
