@@ -131,7 +131,7 @@ class RedditConnector(Connector):
     kind: ClassVar[str] = "reddit"
     Config: ClassVar[type[ConnectorConfig]] = RedditConfig
     can_reply: ClassVar[bool] = True
-    limits = Limits(max_length=MAX_LENGTH, count=lambda text: len(escape_markdown(text)))
+    limits = Limits(max_length=MAX_LENGTH)  # measured on `reply_text`, the escaped text
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)

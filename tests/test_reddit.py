@@ -223,6 +223,8 @@ async def test_end_to_end_card_claim_reply_in_thread(
         card = harness.output()
         assert "#billing  #1 complaint" in card and "Acme charged me twice" in card
         assert (await harness.say("claim 1")).startswith("#1 is yours.")
+        refused = await harness.say("reply 1 " + "*" * 5001)  # 10,002 once escaped
+        assert "10,002 characters" in refused and not fake.posted
         await harness.say("reply 1 Sorry! Refunded_today.")
         [posted] = fake.posted
         assert posted["parent_id"] == post["name"] and posted["body"] == "Sorry! Refunded\\_today."
