@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.domain.mentions import Author, Item, Mention
 from bot.errors import DeliveryError, SourceError
@@ -28,7 +28,7 @@ from connectors.base import Batch, Connector, ConnectorConfig, ExternalRef, Limi
 from connectors.jsonapi import ApiResponse, JsonApi, PlatformError
 from connectors.oauth import TokenKeeper
 from connectors.richtext import X_MAX_LENGTH, x_length
-from connectors.x_tokens import UserTokens
+from connectors.x_tokens import UserTokens, oauth1_header
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +48,13 @@ def _web_address(value: str) -> str:
 class XConfig(ConnectorConfig):
     """Settings of an X source."""
 
-    client_id: str = Field(min_length=1, description="the app's OAuth 2.0 client id")
+    client_id: str = Field(default="", description="the app's OAuth 2.0 client id")
     client_secret: str = Field(default="", description="for a confidential client (write ${VAR})")
-    refresh_token: str = Field(min_length=1, description="from authorising the account once")
-    access_token: str = Field(default="", description="optional: the current access token")
+    refresh_token: str = Field(default="", description="from authorising the account once")
+    access_token: str = Field(default="", description="the current access token")
+    consumer_key: str = Field(default="", description="OAuth 1.0a: the app's API key")
+    consumer_secret: str = Field(default="", description="OAuth 1.0a: the API key's secret")
+    access_token_secret: str = Field(default="", description="OAuth 1.0a: the token's secret")
     mentions: bool = True
     search: list[str] = Field(default_factory=list)
     api: str = "https://api.x.com"
@@ -74,6 +77,27 @@ class XConfig(ConnectorConfig):
         if any(not query.strip() or len(query) > 512 for query in value):
             raise ValueError("a search query must have 1 to 512 characters")
         return [query.strip() for query in value]
+
+    @model_validator(mode="after")
+    def _signs_in(self) -> XConfig:
+        oauth1 = (self.consumer_key, self.consumer_secret, self.access_token_secret)
+        if any(oauth1):
+            if not (all(oauth1) and self.access_token):
+                raise ValueError(
+                    "OAuth 1.0a needs consumer_key, consumer_secret, access_token and"
+                    " access_token_secret"
+                )
+        elif not (self.client_id and self.refresh_token):
+            raise ValueError(
+                "X needs client_id and refresh_token (OAuth 2.0), or consumer_key,"
+                " consumer_secret, access_token and access_token_secret (OAuth 1.0a)"
+            )
+        return self
+
+    @property
+    def oauth1(self) -> bool:
+        """Whether requests are signed with OAuth 1.0a rather than a bearer token."""
+        return bool(self.access_token_secret)
 
 
 class _Model(BaseModel):
@@ -162,6 +186,19 @@ class XConnector(Connector):
         self, method: str, path: str, *, params: Any = None, body: Any = None
     ) -> ApiResponse:
         """Call the API as the account; a refused token is renewed once."""
+        config = self.settings
+        if config.oauth1:
+            signed = oauth1_header(
+                method,
+                self.api.url(path),
+                list(params or []),
+                consumer=(config.consumer_key, config.consumer_secret),
+                token=(config.access_token, config.access_token_secret),
+                now=self.clock.now(),
+            )
+            return await self.api.call(
+                method, path, params=params, json_body=body, headers={"Authorization": signed}
+            )
         token = await self.keeper.current()
         for attempt in (1, 2):
             try:

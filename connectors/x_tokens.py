@@ -1,16 +1,22 @@
-"""X's OAuth 2.0 user-context tokens for a bot acting as its own account.
+"""How an X source signs in as its own account: OAuth 2.0 user context, or OAuth 1.0a.
 
+OAuth 2.0:
 The access token lives two hours; the refresh token (scope `offline.access`) renews it,
 and X hands out a new refresh token with each renewal, the old one no longer working. So
 the newest pair is saved in the store at once and used after a restart, for as long as
 the playbook's `refresh_token` is the one they descend from (a new one there starts over).
+
+OAuth 1.0a: every request is signed (HMAC-SHA1) with the app's consumer key and the
+account's access token, which do not expire.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import logging
+import secrets
 from datetime import datetime
 from urllib.parse import quote
 
@@ -97,3 +103,37 @@ class UserTokens:
         )
         log.info("%s: X access token renewed", self.source_id)
         return token
+
+
+def _encode(value: str) -> str:
+    """RFC 3986 percent-encoding, as OAuth 1.0a signs."""
+    return quote(value, safe="-._~")
+
+
+def oauth1_header(
+    method: str,
+    url: str,
+    params: list[tuple[str, str]],
+    *,
+    consumer: tuple[str, str],
+    token: tuple[str, str],
+    now: datetime,
+    nonce: str | None = None,
+) -> str:
+    """The `Authorization: OAuth …` header signing a request (RFC 5849, HMAC-SHA1); a JSON
+    body is not part of the signature, query parameters are."""
+    oauth = {
+        "oauth_consumer_key": consumer[0],
+        "oauth_nonce": nonce or secrets.token_hex(16),
+        "oauth_signature_method": "HMAC-SHA1",
+        "oauth_timestamp": str(int(now.timestamp())),
+        "oauth_token": token[0],
+        "oauth_version": "1.0",
+    }
+    pairs = sorted((_encode(k), _encode(v)) for k, v in [*params, *oauth.items()])
+    text = "&".join(f"{k}={v}" for k, v in pairs)
+    base = "&".join((method.upper(), _encode(url.split("?", 1)[0]), _encode(text)))
+    key = f"{_encode(consumer[1])}&{_encode(token[1])}"
+    digest = hmac.new(key.encode(), base.encode(), hashlib.sha1).digest()
+    oauth["oauth_signature"] = base64.b64encode(digest).decode()
+    return "OAuth " + ", ".join(f'{k}="{_encode(v)}"' for k, v in sorted(oauth.items()))

@@ -18,7 +18,8 @@ from bot.store import replies, tokens
 from connectors.base import MemoryTokens
 from connectors.richtext import x_length
 from connectors.x import XConfig, XConnector
-from tests.fakes.x import CLIENT_ID, REFRESH, FakeX, weighted
+from connectors.x_tokens import oauth1_header
+from tests.fakes.x import CLIENT_ID, CONSUMER, OAUTH1, REFRESH, FakeX, weighted
 from tests.source_app import console_app
 
 
@@ -231,3 +232,44 @@ async def test_end_to_end_card_claim_reply_in_thread(
         assert reply.status == "sent" and posted["id"] in reply.url
         saved = await harness.app.database.read(tokens.load, source="x")
         assert saved is not None and saved["refresh_token"] == fake.refresh
+
+
+def test_oauth1_signatures_match_xs_documented_example() -> None:
+    header = oauth1_header(
+        "POST",
+        "https://api.twitter.com/1.1/statuses/update.json",
+        [
+            ("include_entities", "true"),
+            ("status", "Hello Ladies + Gentlemen, a signed OAuth request!"),
+        ],
+        consumer=("xvz1evFS4wEEPTGEFPHBog", "kAcSOqF21Fu85e7zjz7ZN2U4ZRhfV3WpwPAoE3Z7kBw"),
+        token=(
+            "370773112-GmHxMAgYyLbNEtIKZeRNFsMKPR9EyMZeS9weJAEb",
+            "LswwdoUaIvS8ltyTt5jkRh4J50vUPVVHtR2YPi5kE",
+        ),
+        now=datetime.fromtimestamp(1318622958, UTC),
+        nonce="kYjzVBB8Y0ZFabxSWbWovY3uYSQ2pTgmZeNu2VS4cg",
+    )
+    assert 'oauth_signature="hCtSmYh%2BiHYCEqBWrE7C7hYmtUk%3D"' in header
+
+
+async def test_oauth1_signed_reading_and_replying(
+    fake: FakeX, http: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    keys = {"consumer_key": CONSUMER[0], "consumer_secret": CONSUMER[1],
+            "access_token": OAUTH1[0], "access_token_secret": OAUTH1[1]}  # fmt: skip
+    settings = XConfig(api=fake.address, search=["acme help"], **keys)
+    connector = XConnector(source_id="x", config=settings, http=http, clock=clock)
+    tweet = fake.post("@acme help me")
+    batch = await connector.fetch(None)
+    assert [i.external_id for i in batch.items] == [tweet["id"]]
+    await connector.reply(mention_of(tweet), "On it!", key="k")
+    assert [p["text"] for p in fake.posted] == ["On it!"]
+    assert not fake.requests_to("/2/oauth2/token", method="POST")
+    wrong = XConfig(api=fake.address, **{**keys, "access_token_secret": "wrong"})
+    with pytest.raises(SourceError, match="401"):
+        await XConnector(source_id="x", config=wrong, http=http, clock=clock).fetch(None)
+    with pytest.raises(ValueError, match=r"OAuth 1\.0a needs"):
+        XConfig(consumer_key="k", access_token_secret="s")
+    with pytest.raises(ValueError, match="client_id and refresh_token"):
+        XConfig(client_id="only")
