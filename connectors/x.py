@@ -16,25 +16,23 @@ import json
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-from bot.domain.mentions import Author, Item, Mention
+from bot.domain.mentions import Item, Mention
 from bot.errors import DeliveryError, SourceError
 from connectors.base import Batch, Connector, ConnectorConfig, ExternalRef, Limits
 from connectors.jsonapi import ApiResponse, JsonApi, PlatformError
 from connectors.oauth import TokenKeeper
 from connectors.richtext import X_MAX_LENGTH, x_length
+from connectors.x_posts import TWEET_FIELDS, USER_FIELDS, Tweet, User, id_order, read_page
 from connectors.x_tokens import UserTokens, oauth1_header
 
 log = logging.getLogger(__name__)
 
 WEB_SCHEMES = frozenset({"http", "https"})
-TWEET_FIELDS = "created_at,author_id,conversation_id,referenced_tweets,lang"
-USER_FIELDS = "username,name,public_metrics"
 _LINK = re.compile(r"https?://\S+")
 
 
@@ -100,32 +98,6 @@ class XConfig(ConnectorConfig):
         return bool(self.access_token_secret)
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class _Ref(_Model):
-    type: str
-    id: str
-
-
-class _Tweet(_Model):
-    id: str = Field(min_length=1, max_length=30, pattern=r"^\d+$")
-    text: str
-    author_id: str = ""
-    created_at: datetime | None = None
-    conversation_id: str | None = None
-    referenced_tweets: list[_Ref] = []
-    lang: str | None = None
-
-
-class _User(_Model):
-    id: str
-    username: str = Field(min_length=1, max_length=50)
-    name: str = ""
-    public_metrics: dict[str, int] = {}
-
-
 @dataclass
 class _Place:
     """A stream's cursor: tweets after `since` are wanted; `token` is the page to go on from
@@ -135,11 +107,6 @@ class _Place:
     token: str | None = None
     top: str | None = None
     wait: float | None = field(default=None, compare=False)
-
-
-def id_order(value: str | None) -> tuple[int, str]:
-    """Sort key for X's numeric ids."""
-    return (len(value or ""), value or "")
 
 
 class XConnector(Connector):
@@ -172,7 +139,7 @@ class XConnector(Connector):
             clock=self.clock,
         )
         self.keeper = TokenKeeper(self.user_tokens.renew, clock=self.clock)
-        self._me: _User | None = None
+        self._me: User | None = None
         self._tried: set[str] = set()
         self._sent: dict[str, ExternalRef] = {}
 
@@ -215,12 +182,12 @@ class XConnector(Connector):
             token = await self.keeper.refused(token)
         raise AssertionError("unreachable")
 
-    async def _account(self) -> _User:
+    async def _account(self) -> User:
         if self._me is None:
             answer = await self._call("GET", "/2/users/me")
             data = answer.data.get("data") if isinstance(answer.data, dict) else None
             try:
-                self._me = _User.model_validate(data)
+                self._me = User.model_validate(data)
             except ValidationError:
                 raise PlatformError("/2/users/me answered something that is not a user") from None
         return self._me
@@ -258,7 +225,7 @@ class XConnector(Connector):
         return Batch(items=items, cursor=text, retry_after=wait)
 
     async def _read(
-        self, key: str, path: str, params: list[tuple[str, str]], place: _Place, me: _User
+        self, key: str, path: str, params: list[tuple[str, str]], place: _Place, me: User
     ) -> tuple[list[Item], _Place]:
         config = self.settings
         page_param = "pagination_token" if key == "mentions" else "next_token"
@@ -285,7 +252,10 @@ class XConnector(Connector):
                 # store drops what was handed over already).
                 log.warning("%s: page token of %s refused (%s)", self.source_id, key, exc)
                 return items, _Place(place.since, None, None)
-            page_items, newest, token = self._page(answer.data, me, key)
+            page = read_page(answer.data, me_id=me.id, key=key, web_url=config.web_url)
+            page_items, newest, token = page.items, page.newest, page.next_token
+            for problem in page.problems:
+                log.info("%s: %s", self.source_id, problem)
             items.extend(page_items)
             if id_order(newest) > id_order(top):
                 top = newest
@@ -300,62 +270,6 @@ class XConnector(Connector):
         if token and place.since:
             return items, _Place(place.since, token, top)  # more pages: go on next time
         return items, _Place(top or place.since, None, None)
-
-    def _page(self, data: Any, me: _User, key: str) -> tuple[list[Item], str | None, str | None]:
-        """The items of one page, its newest id and the next page's token."""
-        if not isinstance(data, dict):
-            raise PlatformError(f"{key} answered {type(data).__name__}, not a page of posts")
-        meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
-        tweets = data.get("data", [])
-        if not isinstance(tweets, list) or not isinstance(meta, dict):
-            raise PlatformError(f"{key} answered a page without a list of posts")
-        for error in data.get("errors") or []:
-            log.info("%s: X left something out of %s: %.200r", self.source_id, key, error)
-        includes = data.get("includes") if isinstance(data.get("includes"), dict) else {}
-        users: dict[str, _User] = {}
-        for raw in (includes or {}).get("users") or []:
-            try:
-                user = _User.model_validate(raw)
-            except ValidationError:
-                continue
-            users[user.id] = user
-        items, newest = [], None
-        for raw in tweets:
-            try:
-                tweet = _Tweet.model_validate(raw)
-            except ValidationError as exc:
-                log.warning("%s: skipped a post of %s: %s", self.source_id, key, exc.errors()[0])
-                continue
-            if id_order(tweet.id) > id_order(newest):
-                newest = tweet.id
-            item = self._item(tweet, users.get(tweet.author_id), me)
-            if item is not None:
-                items.append(item)
-        next_token = meta.get("next_token")
-        return items, newest, next_token if isinstance(next_token, str) and next_token else None
-
-    def _item(self, tweet: _Tweet, user: _User | None, me: _User) -> Item | None:
-        if tweet.author_id == me.id or any(r.type == "retweeted" for r in tweet.referenced_tweets):
-            return None  # our own posts and reposts are not mentions
-        handle = user.username if user else tweet.author_id or "unknown"
-        parent = next((r.id for r in tweet.referenced_tweets if r.type == "replied_to"), None)
-        followers = user.public_metrics.get("followers_count") if user else None
-        web = self.settings.web_url
-        return Item(
-            external_id=tweet.id,
-            text=tweet.text,
-            author=Author(
-                handle=handle,
-                name=user.name if user else "",
-                audience=followers if isinstance(followers, int) else None,
-                url=f"{web}/{quote(handle, safe='')}",
-            ),
-            url=f"{web}/{quote(handle, safe='')}/status/{tweet.id}",
-            created_at=tweet.created_at,
-            language=tweet.lang if tweet.lang and tweet.lang != "und" else None,
-            parent_id=parent,
-            conversation_id=tweet.conversation_id,
-        )
 
     # Answering
 
@@ -406,7 +320,7 @@ class XConnector(Connector):
         self._sent[key] = ref
         return ref
 
-    async def _posted_before(self, me: _User, parent: str, text: str) -> ExternalRef | None:
+    async def _posted_before(self, me: User, parent: str, text: str) -> ExternalRef | None:
         """Our reply to `parent` with this text, if an earlier try did post it."""
         answer = await self._call(
             "GET",
@@ -417,7 +331,7 @@ class XConnector(Connector):
         wanted = _LINK.sub("<link>", text)
         for raw in tweets if isinstance(tweets, list) else []:
             try:
-                tweet = _Tweet.model_validate(raw)
+                tweet = Tweet.model_validate(raw)
             except ValidationError:
                 continue
             answers = any(
