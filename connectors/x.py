@@ -246,12 +246,19 @@ class XConnector(Connector):
             try:
                 answer = await self._call("GET", path, params=query)
             except PlatformError as exc:
-                if not (token and exc.status == 400):
+                if exc.status != 400 or not (token or place.since):
                     raise
-                # A page token X no longer takes: start the run again from `since` (the
-                # store drops what was handed over already).
-                log.warning("%s: page token of %s refused (%s)", self.source_id, key, exc)
-                return items, _Place(place.since, None, None)
+                if token:
+                    # A page token X no longer takes: start the run again from `since`
+                    # (the store drops what was handed over already).
+                    log.warning("%s: page token of %s refused (%s)", self.source_id, key, exc)
+                    return items, _Place(place.since, None, None)
+                # Recent search refuses a since_id older than its seven days (a source that
+                # was off for a week): what lies between is out of reach; start anew.
+                log.warning(
+                    "%s: since_id of %s refused (%s); reading anew", self.source_id, key, exc
+                )
+                return items, _Place(None, None, None)
             page = read_page(answer.data, me_id=me.id, key=key, web_url=config.web_url)
             page_items, newest, token = page.items, page.newest, page.next_token
             for problem in page.problems:

@@ -273,3 +273,38 @@ async def test_oauth1_signed_reading_and_replying(
         XConfig(consumer_key="k", access_token_secret="s")
     with pytest.raises(ValueError, match="client_id and refresh_token"):
         XConfig(client_id="only")
+
+
+async def test_a_refused_page_token_or_stale_since_id_starts_the_stream_anew(
+    fake: FakeX, http: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    connector = make(fake, http, clock, mentions=False, search=["acme"], page_size=10, max_pages=1)
+    fake.post("acme 0")
+    batch = await connector.fetch(None)
+    posts = [fake.post(f"acme {n}") for n in range(1, 13)]
+    batch = await connector.fetch(batch.cursor)
+    assert json.loads(batch.cursor or "")["search:acme"]["token"]  # two left for later
+    invalid = {
+        "title": "Invalid Request",
+        "detail": "The `next_token` query parameter value is invalid",
+    }
+    fake.fail("/2/tweets/search/recent", 400, invalid)
+    batch = await connector.fetch(batch.cursor)
+    state = json.loads(batch.cursor or "")["search:acme"]
+    assert state["token"] is None and state["since"]  # the run starts again from since_id
+    seen: set[str] = set()
+    for _ in range(2):  # the run again, page by page: nothing skipped
+        batch = await connector.fetch(batch.cursor)
+        seen |= {i.external_id for i in batch.items}
+    assert seen == {p["id"] for p in posts}
+    stale = {"title": "Invalid Request", "detail": "Invalid 'since_id': must be within 7 days"}
+    fake.fail("/2/tweets/search/recent", 400, stale)
+    batch = await connector.fetch(batch.cursor)
+    assert json.loads(batch.cursor or "")["search:acme"] == {
+        "since": None,
+        "token": None,
+        "top": None,
+    }
+    fake.post("acme fresh")
+    batch = await connector.fetch(batch.cursor)
+    assert "acme fresh" in [i.text for i in batch.items]
