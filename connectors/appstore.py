@@ -39,7 +39,7 @@ _REMAINING = re.compile(r"user-hour-rem:(\d+)")
 class AppStoreConfig(ConnectorConfig):
     """Settings of an App Store source."""
 
-    app_id: str = Field(pattern=r"^\d{1,20}$", description="the app's Apple ID (digits)")
+    app_id: str = Field(description="the app's Apple ID (digits)")
     issuer_id: str = Field(min_length=1, description="the API keys' issuer id")
     key_id: str = Field(min_length=1, description="the API key's id")
     private_key: str = Field(default="", description="the .p8 key's text (write ${VAR})")
@@ -60,6 +60,17 @@ class AppStoreConfig(ConnectorConfig):
         if parts.scheme.lower() not in WEB_SCHEMES or not parts.netloc:
             raise ValueError(f"{value!r} is not an address; write https://…")
         return value.strip().rstrip("/")
+
+    @field_validator("app_id", mode="before")
+    @classmethod
+    def _apple_id(cls, value: object) -> str:
+        text = str(value).strip()
+        if not re.fullmatch(r"\d{1,20}", text):
+            raise ValueError(
+                f"{text!r} is not an Apple ID; write the app's digits, e.g. '1234567890'"
+                " (App Store Connect → the app → App Information)"
+            )
+        return text
 
     @model_validator(mode="after")
     def _key(self) -> AppStoreConfig:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
@@ -32,6 +33,7 @@ MAX_REPLY = 350
 SCOPE = "https://www.googleapis.com/auth/androidpublisher"
 GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 WEB_SCHEMES = frozenset({"http", "https"})
+_PACKAGE = re.compile(r"[A-Za-z]\w*(\.[A-Za-z]\w*)+")
 
 
 def _web_address(value: str) -> str:
@@ -44,7 +46,7 @@ def _web_address(value: str) -> str:
 class GooglePlayConfig(ConnectorConfig):
     """Settings of a Google Play source."""
 
-    package_name: str = Field(pattern=r"^[A-Za-z][\w]*(\.[A-Za-z][\w]*)+$")
+    package_name: str = Field(description="the app's package, e.g. com.acme.app")
     service_account: str = Field(default="", description="the key's JSON text (write ${VAR})")
     service_account_file: str = Field(default="", description="or the key file's path")
     token_url: str = Field(default="", description="default: the key's token_uri")
@@ -61,6 +63,13 @@ class GooglePlayConfig(ConnectorConfig):
     @classmethod
     def _address(cls, value: str) -> str:
         return _web_address(value)
+
+    @field_validator("package_name")
+    @classmethod
+    def _package(cls, value: str) -> str:
+        if not _PACKAGE.fullmatch(value.strip()):
+            raise ValueError(f"{value!r} is not a package name; write it like com.acme.app")
+        return value.strip()
 
     @field_validator("token_url")
     @classmethod

@@ -116,3 +116,28 @@ def test_the_readme_examples_of_each_new_source_pass_check(tmp_path: Path) -> No
     result = CliRunner().invoke(main, ["check", str(book)], env=env)
     assert result.exit_code == 0, result.output
     assert "5 source(s)" in result.output
+
+
+def test_a_bad_source_of_each_new_kind_is_refused_with_a_hint(tmp_path: Path) -> None:
+    book = tmp_path / "book.yaml"
+    book.write_text(
+        "sources:\n"
+        "  - {id: x, kind: x, client_id: abc}\n"
+        "  - {id: r, kind: reddit, client_id: abc, subreddits: ['bad name']}\n"
+        "  - {id: r2, kind: reddit, client_id: abc, subreddits: [AcmeUsers]}\n"
+        "  - {id: ios, kind: appstore, app_id: '12ab', issuer_id: i, key_id: k}\n"
+        "  - {id: play, kind: googleplay, package_name: nope, service_account_file: /k.json}\n"
+        "  - {id: hn, kind: hackernews, search: ['']}\n" + TEAMS,
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(main, ["check", str(book)])
+    assert result.exit_code == 2
+    for expected in (
+        ":2: sources[0]: X needs client_id and refresh_token",
+        ":3: sources[1].subreddits: 'bad name' is not a subreddit name",
+        ":4: sources[2]: Reddit needs username and password",
+        ":5: sources[3].app_id: '12ab' is not an Apple ID",
+        ":6: sources[4].package_name: 'nope' is not a package name",
+        ":7: sources[5].search: a search term cannot be empty",
+    ):
+        assert expected in result.output, result.output
