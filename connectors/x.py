@@ -281,9 +281,10 @@ class XConnector(Connector):
     # Answering
 
     def posting_as(self) -> str:
-        """The account the refresh token was issued for."""
-        name = f"@{self._me.username}" if self._me else "the account authorised for"
-        return f"{name} on X (source {self.source_id!r})"
+        """The account the source signs in as."""
+        if self._me is not None:
+            return f"@{self._me.username} on X (source {self.source_id!r})"
+        return f"the account source {self.source_id!r} signs in as on X"
 
     async def reply(self, mention: Mention, text: str, *, key: str) -> ExternalRef:
         """Post the answer under the customer's post, at most once per `key`."""
