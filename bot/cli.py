@@ -18,6 +18,8 @@ import click
 from aiohttp import web
 
 from bot.chat.console import ConsoleAdapter, ConsoleSession
+from bot.cli_options import db_option
+from bot.cli_options import settings as _settings
 from bot.errors import AllhandsError, ConfigError
 from bot.playbooks import Playbooks, SourceSpec, load_playbooks
 from bot.settings import Settings
@@ -100,6 +102,7 @@ def check(
 
 
 @main.command(name="sources")
+@db_option
 def sources_command() -> None:
     """Show how each source is doing: last success, last error, items seen.
 
@@ -108,7 +111,7 @@ def sources_command() -> None:
     from bot import source_report
     from bot.clock import SystemClock
 
-    settings = Settings.from_env()
+    settings = _settings()
     configured: dict[str, tuple[str, bool]] = {}
     try:
         playbooks = load_playbooks(settings.playbooks)
@@ -127,6 +130,7 @@ def sources_command() -> None:
 
 
 @main.command()
+@db_option
 def stats() -> None:
     """Show where mentions stand per team, what waits in the outbox, and what needs a person.
 
@@ -135,7 +139,7 @@ def stats() -> None:
     from bot import stats_report
     from bot.clock import SystemClock
 
-    settings = Settings.from_env()
+    settings = _settings()
     figures = stats_report.read_store(settings.db_path, now=SystemClock().now())
     if figures is None:
         _refuse(f"no store at {settings.db_path} (ALLHANDS_DB): allhands has not run there yet")
@@ -155,6 +159,7 @@ def _refuse(message: str) -> NoReturn:
 @click.option("--weekly", is_flag=True, help="The weekly digest of the seven days to --date.")
 @click.option("--chart", type=click.Path(path_type=Path), default=None, help="Save the chart here.")
 @click.option("--playbooks", "playbooks_path", default=None, help="Playbooks file or folder.")
+@db_option
 def digest(
     team_id: str,
     preview: bool,
@@ -168,7 +173,7 @@ def digest(
 
     if not preview:
         _refuse("the running bot sends digests at the playbook's time; add --preview to print one")
-    settings = Settings.from_env()
+    settings = _settings()
     playbooks = load_playbooks(playbooks_path or settings.playbooks)
     try:
         text, png = preview_digest(
@@ -188,11 +193,19 @@ def digest(
 @main.command()
 @click.option("--port", type=int, default=None, help="Port to listen on (default: $PORT or 8080).")
 @click.option("--host", default=None, help="Address to listen on (default 0.0.0.0).")
+@db_option
 def run(port: int | None, host: str | None) -> None:
     """Run the service: web server, source polling, outbox delivery."""
-    settings = Settings.from_env()
+    settings = _settings()
     settings = replace(settings, port=port or settings.port, host=host or settings.host)
-    asyncio.run(_serve(settings))
+    with _run_lock(settings.db_path):  # `restore` refuses while this is held
+        asyncio.run(_serve(settings))
+
+
+def _run_lock(db_path: str) -> contextlib.AbstractContextManager[object]:
+    from bot.store.runlock import RunLock
+
+    return contextlib.nullcontext() if db_path == ":memory:" else RunLock(db_path)
 
 
 async def _serve(settings: Settings) -> None:
@@ -269,7 +282,8 @@ def demo(playbooks_path: str | None, db: str | None, actor: str | None, every: f
     with tempfile.TemporaryDirectory(prefix="allhands-demo-") as tmp:
         db_path = db or str(Path(tmp) / "demo.db")
         settings = replace(settings, db_path=db_path)
-        asyncio.run(_demo(settings, playbooks, actor or _whoami()))
+        with _run_lock(db_path):
+            asyncio.run(_demo(settings, playbooks, actor or _whoami()))
 
 
 def _whoami() -> str:
@@ -323,3 +337,13 @@ async def _demo(settings: Settings, playbooks: Playbooks, actor: str) -> None:
         await app.stop()
         if interactive:
             console._print("\nBye.")
+
+
+def _add_operations() -> None:
+    from bot import operations
+
+    for command in operations.COMMANDS:
+        main.add_command(command)
+
+
+_add_operations()
