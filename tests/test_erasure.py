@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,35 @@ def test_forget_without_a_store_says_so(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "no store at" in result.output
     assert not (tmp_path / "none.db").exists()
+
+
+async def test_retention_blanks_old_customers_and_keeps_the_numbers(tmp_path: Path) -> None:
+    replay = tmp_path / "posts.jsonl"
+    write_posts(replay, POSTS)
+    book = tmp_path / "book.yaml"
+    book.write_text(BOOK.format(replay=replay) + "retention:\n  customers: 2d\n", encoding="utf-8")
+    db_path = tmp_path / "store.db"
+    clock = FakeClock()
+    app = App(
+        settings=Settings(db_path=str(db_path)),
+        adapters={"console": ConsoleAdapter(_Sink())},
+        clock=clock,
+        playbooks=load_playbooks(book),
+    )
+    await app.start()
+    try:
+        await app.poll_all()
+        await app.outbox.drain()
+        assert await app.retention.expire() == 0  # nothing is old yet
+        clock.advance(timedelta(days=3))
+        assert await app.retention.expire() == 3
+        assert await app.retention.expire() == 0  # each mention once
+    finally:
+        await app.stop()
+    for secret in SECRETS:
+        assert not found(db_path, secret), secret
+    with sqlite3.connect(db_path) as conn:
+        rows = conn.execute("SELECT team, kind, author_audience, text FROM mentions").fetchall()
+        assert len(rows) == 3 and {r[3] for r in rows} == {"(removed: older than the retention period)"}
+        assert ("support", "complaint", 12) in {r[:3] for r in rows}
+        assert conn.execute("SELECT reason, mentions FROM erasures").fetchall() == [("retention", 3)]

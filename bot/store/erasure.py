@@ -280,6 +280,17 @@ def _chunks(items: Sequence[int], size: int = BATCH) -> Iterable[Sequence[int]]:
         yield items[start : start + size]
 
 
+def checkpoint(path: str) -> bool:
+    """Empty the write-ahead log into the database file; False when a reader kept it busy."""
+    conn = sqlite3.connect(path, timeout=30)
+    try:
+        conn.execute("PRAGMA busy_timeout = 30000")
+        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        conn.close()
+    return not busy
+
+
 def compact(path: str) -> bool:
     """Rewrite the database file without free pages and empty its write-ahead log, so that
     erased text survives nowhere on disk; False when a reader kept the log from emptying."""
