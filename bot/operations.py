@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import getpass
+import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +16,8 @@ from bot.cli_options import db_option, refuse, settings
 
 if TYPE_CHECKING:
     from bot.store.erasure import Erased
+
+PROGRESS_FROM = 1000  # rows from which `export` shows a progress bar
 
 
 @click.command()
@@ -113,4 +117,59 @@ def _whoami() -> str:
     return ""
 
 
-COMMANDS = (backup, restore, forget)
+def _day(value: str, option: str) -> datetime:
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        refuse(f"{option} {value!r}: write the date as YYYY-MM-DD, e.g. 2026-01-31")
+
+
+@click.command()
+@click.option("--since", required=True, metavar="YYYY-MM-DD", help="First day (UTC) to export.")
+@click.option("--until", default=None, metavar="YYYY-MM-DD", help="Day after the last one.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv")
+@click.option("--output", "-o", type=click.Path(), default="-", help="File to write (default: -).")
+@click.option("--with-authors", is_flag=True, help="Real handles instead of pseudonyms.")
+@db_option
+def export(since: str, until: str | None, fmt: str, output: str, with_authors: bool) -> None:
+    """Export conversations: kind, team, times to first answer and resolution, who answered.
+
+    Authors are pseudonyms (the same within one export) unless --with-authors is given.
+    """
+    import sqlite3
+
+    from bot import export as exporting
+
+    start = _day(since, "--since")
+    end = _day(until, "--until") if until else datetime.now(UTC) + timedelta(days=1)
+    if end <= start:
+        refuse(f"--until {until} is not after --since {since}")
+    db_path = settings().db_path
+    if not Path(db_path).is_file():
+        refuse(f"no store at {db_path}: nothing to export")
+    if output != "-" and not Path(output).parent.is_dir():
+        refuse(f"no folder {Path(output).parent} to write {Path(output).name} into")
+    conn = sqlite3.connect(f"file:{Path(db_path).resolve()}?mode=ro", uri=True)
+    try:
+        total = exporting.count(conn, since=start, until=end)
+        found = exporting.rows(conn, since=start, until=end, with_authors=with_authors)
+        with click.open_file(output, "w", encoding="utf-8") as out:
+            writer = exporting.Writer(out, format=fmt)
+            with click.progressbar(
+                found,
+                length=total,
+                label=f"Exporting {total:,} conversation(s)",
+                file=sys.stderr,
+                hidden=total < PROGRESS_FROM,
+            ) as bar:
+                for row in bar:
+                    writer.write(row)
+    except sqlite3.Error as exc:
+        refuse(f"cannot read {db_path}: {exc}")
+    finally:
+        conn.close()
+    if output != "-":
+        click.echo(f"Exported {total:,} conversation(s) to {output}.", err=True)
+
+
+COMMANDS = (backup, restore, forget, export)

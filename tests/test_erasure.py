@@ -36,8 +36,17 @@ POSTS = [
         "text": "My order ZX-4471 arrived broken, the kettle-of-doom leaks",
         "author": {"handle": "zelda_q", "name": "Zelda Quartermaine", "followers": 12},
     },
-    {"id": "b1", "text": "Did @zelda_q get her refund? Mine is late too", "author": {"handle": "bob"}},
-    {"id": "z2", "text": "Still waiting on ZX-4471", "author": {"handle": "zelda_q"}, "in_reply_to": "z1"},
+    {
+        "id": "b1",
+        "text": "Did @zelda_q get her refund? Mine is late too",
+        "author": {"handle": "bob"},
+    },
+    {
+        "id": "z2",
+        "text": "Still waiting on ZX-4471",
+        "author": {"handle": "zelda_q"},
+        "in_reply_to": "z1",
+    },
 ]
 
 
@@ -175,6 +184,10 @@ async def test_retention_blanks_old_customers_and_keeps_the_numbers(tmp_path: Pa
         assert not found(db_path, secret), secret
     with sqlite3.connect(db_path) as conn:
         rows = conn.execute("SELECT team, kind, author_audience, text FROM mentions").fetchall()
-        assert len(rows) == 3 and {r[3] for r in rows} == {"(removed: older than the retention period)"}
+        assert len(rows) == 3 and {r[3] for r in rows} == {
+            "(removed: older than the retention period)"
+        }
         assert ("support", "complaint", 12) in {r[:3] for r in rows}
-        assert conn.execute("SELECT reason, mentions FROM erasures").fetchall() == [("retention", 3)]
+        assert conn.execute("SELECT reason, mentions FROM erasures").fetchall() == [
+            ("retention", 3)
+        ]

@@ -100,6 +100,8 @@ def _copy(
     dest = into if into is not None else sqlite3.connect(target)  # type: ignore[arg-type]
     try:
         source.backup(dest, pages=-1)
+        if into is None:  # a backup is one self-contained file, not a WAL database
+            dest.execute("PRAGMA journal_mode=DELETE")
     finally:
         source.close()
         if into is None:

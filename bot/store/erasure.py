@@ -44,10 +44,36 @@ NOT_SWEPT = frozenset(
 # Columns that name things of ours (states, teams, kinds, ids), never people's words.
 STRUCTURAL = frozenset(
     {
-        "state", "team", "kind", "platform", "channel", "source", "action", "from_state",
-        "to_state", "urgency", "rule", "step", "anchor", "period", "status", "language",
-        "target", "at", "created_at", "received_at", "updated_at", "next_at", "done_at",
-        "erased_at", "claimed_by", "claimed_at", "responder", "decided_by", "lead", "reason",
+        "state",
+        "team",
+        "kind",
+        "platform",
+        "channel",
+        "source",
+        "action",
+        "from_state",
+        "to_state",
+        "urgency",
+        "rule",
+        "step",
+        "anchor",
+        "period",
+        "status",
+        "language",
+        "target",
+        "at",
+        "created_at",
+        "received_at",
+        "updated_at",
+        "next_at",
+        "done_at",
+        "erased_at",
+        "claimed_by",
+        "claimed_at",
+        "responder",
+        "decided_by",
+        "lead",
+        "reason",
     }
 )
 # The only columns of the append-only event log that may be blanked.
@@ -97,7 +123,8 @@ def forget(
     needles |= {r[3] for r in rows} | {r[4] for r in rows} | {r[5] for r in rows if len(r[5]) >= 6}
     _blank_mentions(db, numbers=numbers, text=REQUESTED, pseudonym=lambda _h: pseudonym, now=now)
     db.execute(
-        "UPDATE events SET actor = ? WHERE lower(actor) = ?", [f"{source}:{pseudonym}", f"{source}:{key}"]
+        "UPDATE events SET actor = ? WHERE lower(actor) = ?",
+        [f"{source}:{pseudonym}", f"{source}:{key}"],
     )
     _forget_directory(db, source=source, key=key)
     cells = _sweep(db, needles={n for n in needles if n and n.strip()})
@@ -158,7 +185,8 @@ def _blank_mentions(
         _blank_json(db, "sla_steps", "id", "detail", f"mention IN ({marks})", chunk, text)
         _blank_json(db, "outbox", "id", "payload", f"mention IN ({marks})", chunk, text)
         db.execute(
-            f"UPDATE replies SET text = ?, url = NULL, external_id = NULL WHERE mention IN ({marks})",
+            "UPDATE replies SET text = ?, url = NULL, external_id = NULL"
+            f" WHERE mention IN ({marks})",
             [text, *chunk],
         )
         db.execute(
@@ -177,7 +205,8 @@ def _blank_mentions(
         )
         # Cards in chat are drawn again from the blanked mention.
         roots = db.execute(
-            f"SELECT DISTINCT coalesce(root_number, number) FROM mentions WHERE number IN ({marks})",
+            "SELECT DISTINCT coalesce(root_number, number) FROM mentions"
+            f" WHERE number IN ({marks})",
             chunk,
         ).fetchall()
         for (root,) in roots:
