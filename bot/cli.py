@@ -54,12 +54,18 @@ class _Group(click.Group):
 
 @click.group(cls=_Group)
 @click.option("-v", "--verbose", is_flag=True, help="Log more.")
-def main(verbose: bool) -> None:
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one object a line (with mention, team, effect where they apply).",
+)
+def main(verbose: bool, log_format: str) -> None:
     """allhands: public customer mentions into your team chat, where anyone can answer them."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from bot import logs
+
+    logs.configure(verbose=verbose, format=log_format)
 
 
 @main.command()

@@ -26,6 +26,7 @@ from bot.chat.text import shorten
 from bot.clock import Clock
 from bot.domain.mentions import CLOSED, SYSTEM, Action, State
 from bot.errors import DeliveryError
+from bot.logs import about_effect
 from bot.playbooks import ChannelRef
 from bot.store import digests, mentions, outbox, people, replies
 from bot.store.db import Database
@@ -239,6 +240,7 @@ class OutboxWorker:
             if not await self.drain_once():
                 return
 
+    @about_effect
     async def _deliver(self, effect: outbox.Effect) -> None:
         now = self.clock.now()
         try:

@@ -174,7 +174,12 @@ class DigestSender:
                         queued.append((team.id, period.key))
                 except Exception:
                     # One team's failure must not hold up the others; the next tick retries.
-                    log.exception("the %s digest of team %s failed", period.key, team.id)
+                    log.exception(
+                        "the %s digest of team %s failed",
+                        period.key,
+                        team.id,
+                        extra={"team": team.id},
+                    )
         if queued:
             self.on_queued()
         return queued
@@ -197,7 +202,7 @@ class DigestSender:
             now=self.clock.now(),
         )
         if digest_id is not None:
-            log.info("digest %s for team %s queued", period.key, team.id)
+            log.info("digest %s for team %s queued", period.key, team.id, extra={"team": team.id})
         return digest_id is not None
 
 

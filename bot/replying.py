@@ -453,7 +453,13 @@ class ReplyDesk:
         if decision.outcome == "refuse":
             raise CommandError(await self._refusal(setting, decision, verdict, actor))
         if decision.outcome == "hold":
-            log.info("answer %s to #%s held for %s", submitted.reply, number, decision.approvers)
+            log.info(
+                "answer %s to #%s held for %s",
+                submitted.reply,
+                number,
+                decision.approvers,
+                extra={"mention": number},
+            )
             asked = await self.database.read(people.shown, ids=decision.approvers)
             return "\n".join(
                 [

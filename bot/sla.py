@@ -292,6 +292,7 @@ class SlaSweeper:
             item.waiting.number,
             -left,
             item.waiting.source,
+            extra={"mention": item.waiting.number, "team": item.waiting.team},
         )
         text = (
             f"The holding reply was not sent: it is {-left} characters longer than"

@@ -79,7 +79,8 @@ def test_backup_while_run_runs_and_restore_refused_until_it_stops(tmp_path: Path
     env.pop("SLACK_BOT_TOKEN", None)
     env.pop("ALLHANDS_DB", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bot", "run", "--host", "127.0.0.1", "--db", str(db)],
+        [sys.executable, "-m", "bot", "--log-format", "json", "-v", "run", "--host", "127.0.0.1",
+         "--db", str(db)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -103,6 +104,12 @@ def test_backup_while_run_runs_and_restore_refused_until_it_stops(tmp_path: Path
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
+    # --log-format json: every line is one object; lines about an effect say which.
+    lines = [json.loads(line) for line in err.splitlines()]
+    assert any(line["message"].startswith("allhands listening on") for line in lines)
+    delivered = [line for line in lines if line["message"].startswith("delivered card_post")]
+    assert len(delivered) == 6
+    assert all(isinstance(line["effect"], int) and line["mention"] for line in delivered)
     code, out = invoke("restore", "--db", str(db), str(copy))
     assert code == 0, out
     assert mention_count(db) == 6
