@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import getpass
 import logging
+import os
 import signal
 import sys
 import tempfile
@@ -28,6 +29,7 @@ from connectors.replay import ReplayConfig
 
 log = logging.getLogger(__name__)
 
+EXAMPLE_PLAYBOOKS = Path(__file__).parent / "playbooks" / "examples"
 SHUTDOWN_GRACE = 10.0  # seconds `run` spends delivering what is due after SIGTERM
 
 
@@ -258,8 +260,18 @@ async def _serve(settings: Settings) -> None:
         await app.stop()
 
 
-def _demo_playbooks(path: str, every: float) -> Playbooks:
-    """The playbooks' teams with only replay sources (the demo reaches no network)."""
+def _demo_playbooks(path: str | None, every: float) -> Playbooks:
+    """The playbooks' teams with only replay sources (the demo reaches no network).
+
+    Without playbooks named or found here, the examples shipped with allhands are used.
+    """
+    if path is None:
+        path = str(EXAMPLE_PLAYBOOKS)
+        click.echo(
+            f"No playbooks here (./playbooks) or in $ALLHANDS_PLAYBOOKS: using the examples"
+            f" shipped with allhands, in {path}. Copy them to ./playbooks to make your own.",
+            err=True,
+        )
     playbooks = load_playbooks(path)
     replays = tuple(
         replace(s, every=timedelta(seconds=every)) for s in playbooks.sources if s.kind == "replay"
@@ -282,7 +294,10 @@ def demo(playbooks_path: str | None, db: str | None, actor: str | None, every: f
     """Try allhands in the terminal: sample posts arrive as cards; type commands to handle them."""
     logging.getLogger().setLevel(logging.WARNING)
     settings = Settings.from_env()
-    playbooks = _demo_playbooks(playbooks_path or settings.playbooks, every)
+    chosen = playbooks_path or os.environ.get("ALLHANDS_PLAYBOOKS")
+    if chosen is None and Path(settings.playbooks).exists():
+        chosen = settings.playbooks
+    playbooks = _demo_playbooks(chosen, every)
     # The demo stays in the terminal and off the network, even where Slack is configured.
     settings = replace(settings, slack_bot_token="", slack_app_token="")
     with tempfile.TemporaryDirectory(prefix="allhands-demo-") as tmp:
