@@ -194,3 +194,22 @@ async def test_a_later_message_number_points_to_its_conversation(ready: ConsoleH
     assert await h.say("claim 4") == ("#4 is a later message in the conversation of #2; use #2.")
     shown = await h.say("show 2")
     assert "↳ @bob: hello?" in shown
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("list all 2", Command("list", scope="all", number=2)),
+        ("list 3", Command("list", scope="open", number=3)),
+        ("list mine page 2", Command("list", scope="mine", number=2)),
+        ("list open 1", Command("list", scope="open")),
+    ],
+)
+def test_list_takes_a_page(line: str, expected: Command) -> None:
+    assert parse(line) == expected
+
+
+@pytest.mark.parametrize("line", ["list open x", "list all 0", "list all -1", "list 2 3"])
+def test_list_refuses_a_page_that_is_not_one(line: str) -> None:
+    with pytest.raises(CommandError):
+        parse(line)
