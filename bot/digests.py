@@ -213,7 +213,9 @@ class PreviewError(AllhandsError):
 def _open_read_only(db_path: str) -> sqlite_utils.Database:
     path = Path(db_path)
     if not path.is_file():
-        raise PreviewError(f"no database at {db_path}; set ALLHANDS_DB to the bot's database")
+        raise PreviewError(
+            f"no database at {db_path}; name the bot's database with --db or ALLHANDS_DB"
+        )
     # Read-only: a preview never migrates or writes the bot's store.
     conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     return sqlite_utils.Database(conn)
@@ -268,4 +270,11 @@ def preview_digest(
     note = ""
     if period.end > now:
         note = f"\n(The {period.kind} is not over: these are the figures so far.)"
+    elif not (report.mentions_in or report.answered or report.open_items or report.helpers):
+        today = now.astimezone(zone(team_zone(playbooks, team))).date()
+        note = (
+            f"\n(Nothing happened for team {team.id} that {period.kind}: no mention came in"
+            f" and none was handled. To see today's figures so far: allhands digest"
+            f" --team {team.id} --preview --date {today}{' --weekly' if weekly else ''})"
+        )
     return f"{made.text}{note}\n\n{made.chart_text}", made.chart
