@@ -100,3 +100,17 @@ async def say(app: App, line: str, actor: str = "alice") -> str:
     answer = await app.workflow.handle(line, Context(actor=actor, platform="console"))
     await app.outbox.drain()
     return answer.text
+
+
+async def test_joined_emoji_stay_whole_and_hiding_characters_are_shown(tmp_path: Path) -> None:
+    from bot.chat.slack_text import mrkdwn
+
+    family, flag = "👨\u200d👩\u200d👧", "🏳️\u200d🌈"
+    text = f"Our {family} loves it {flag}, but pay\u200dpal\u200b and \u202eevil look odd"
+    async with console_app(
+        tmp_path, [{"id": "e1", "text": text, "author": {"handle": "e"}}]
+    ) as app:
+        printed = app.adapters["console"].out.getvalue()  # type: ignore[attr-defined]
+    for shown in (printed, mrkdwn(text).replace("&lt;", "<").replace("&gt;", ">")):
+        assert family in shown and flag in shown
+        assert "pay<U+200D>pal<U+200B>" in shown and "<U+202E>evil" in shown
