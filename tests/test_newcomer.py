@@ -11,10 +11,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bot.app import App
 from bot.chat.console import ConsoleAdapter
 from bot.cli import EXAMPLE_PLAYBOOKS
 from bot.clock import FakeClock
+from bot.domain.normalise import clean_text
 from bot.playbooks import load_playbooks
 from bot.settings import Settings
 from bot.workflow import Context
@@ -114,3 +117,26 @@ async def test_joined_emoji_stay_whole_and_hiding_characters_are_shown(tmp_path:
     for shown in (printed, mrkdwn(text).replace("&lt;", "<").replace("&gt;", ">")):
         assert family in shown and flag in shown
         assert "pay<U+200D>pal<U+200B>" in shown and "<U+202E>evil" in shown
+
+
+@pytest.mark.parametrize(
+    ("markup", "text"),
+    [
+        (
+            '<p>Log in at <a href="https://evil.example/login">paypal.com</a> now</p>',
+            "Log in at paypal.com (https://evil.example/login) now",
+        ),
+        ('<a href="https://x.example/">click here</a>', "click here (https://x.example/)"),
+        (
+            '<a href="https://lumo.example/help"><span class="invisible">https://</span>'
+            '<span>lumo.example/help</span></a> <a href="https://m.social/@bob">@<span>bob'
+            '</span></a> <a href="https://m.social/tags/fail">#fail</a>',
+            "https://lumo.example/help @bob #fail",
+        ),
+        ('<a href="https://x.example/a/long/path">x.example/a/lo…</a>', "x.example/a/lo…"),
+        ('<a href="https://t.example/x"></a>', "https://t.example/x"),
+        ('<a href="javascript:alert(1)">ok</a>', "ok"),
+    ],
+)
+def test_a_link_shows_its_real_target(markup: str, text: str) -> None:
+    assert clean_text(markup, is_html=True) == text
