@@ -22,7 +22,7 @@ import sqlite_utils
 from bot import approval_requests
 from bot.chat import ChatAdapter, MessageRef, approval
 from bot.chat.cards import Card, build_card
-from bot.chat.text import shorten
+from bot.chat.text import sentence, shorten
 from bot.clock import Clock
 from bot.domain.mentions import CLOSED, SYSTEM, Action, State
 from bot.errors import DeliveryError
@@ -41,9 +41,11 @@ def load_card(db: sqlite_utils.Database, *, number: int, now: datetime) -> Card:
     if mention is None:
         raise DeliveryError(f"mention #{number} does not exist", permanent=True)
     closed_by = closed_at = None
-    if mention.state in CLOSED:
+    if mention.state in CLOSED or mention.state == State.REOPENED:
         last = mentions.events(db, number=number)[-1]
-        closed_by, closed_at = last.actor, last.at
+        # A reopened card names the person who reopened it (not when the customer did).
+        if mention.state in CLOSED or last.action == Action.REOPEN:
+            closed_by, closed_at = last.actor, last.at
     answers = replies.for_mention(db, mention=number)
     return build_card(
         mention,
@@ -120,7 +122,7 @@ def _reply_failed(
     replies.mark(db, id=reply_id, status=status)
     if status == "failed":
         outbox.fail(db, id=effect_id, now=now, error=error)
-        text = f"The answer to #{number} could not be posted: {error}. Try `reply` again."
+        text = f"The answer to #{number} could not be posted: {sentence(error)} Try `reply` again."
     else:
         text = (
             f"The answer to #{number} may or may not have been posted: the bot stopped while"
@@ -317,9 +319,10 @@ class OutboxWorker:
         done: dict[str, Any] = {}
         if kind == outbox.Kind.CHANNEL_NOTE:
             channel = ChannelRef.parse(effect.target)
-            await self._adapter(channel.platform).post_message(
-                channel.channel, effect.payload["text"]
-            )
+            if not effect.payload.get("digest") or await self._channel_report(effect, channel):
+                await self._adapter(channel.platform).post_message(
+                    channel.channel, effect.payload["text"]
+                )
         elif kind == outbox.Kind.PRIVATE_NOTE:
             platform = effect.target or "console"
             person = await self._person(effect.payload["person"], platform)
@@ -360,6 +363,23 @@ class OutboxWorker:
                 else:  # adapters written before `ping` existed keep working
                     await adapter.post_in_thread(ref_or_none, text)
         await self.database.write(outbox.finish, id=effect.id, now=self.clock.now(), result=done)
+
+    async def _channel_report(self, effect: outbox.Effect, channel: ChannelRef) -> bool:
+        """Post a digest in a channel with its chart, as a lead gets it; True when it must go
+        as plain text instead (the adapter cannot post reports, or the digest is gone)."""
+        adapter = self._adapter(channel.platform)
+        post_report = getattr(adapter, "post_report", None)
+        stored = await self.database.read(digests.load, id=effect.payload["digest"])
+        if post_report is None or stored is None:
+            return True
+        await post_report(
+            channel.channel,
+            stored.text,
+            image=stored.chart,
+            image_name=f"digest-{stored.team}-{stored.period.replace(':', '-')}.png",
+            image_text=stored.chart_text,
+        )
+        return False
 
     async def _report(self, effect: outbox.Effect) -> None:
         stored = await self.database.read(digests.load, id=effect.payload["digest"])

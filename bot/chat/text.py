@@ -34,3 +34,9 @@ def shorten(text: str, limit: int) -> str:
     """The first `limit` characters on one line, with an ellipsis when cut."""
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def sentence(text: str) -> str:
+    """`text` ending as a sentence: a full stop added unless it ends with one already."""
+    text = text.rstrip()
+    return text if not text or text[-1] in ".!?…" else text + "."

@@ -35,6 +35,7 @@ NOT_SWEPT = frozenset(
         "_sqlite_migrations",
         "sqlite_sequence",
         "erasures",
+        "erasing",
         "people",
         "people_aliases",
         "teams_members",
@@ -116,7 +117,7 @@ def forget(
     ).fetchall()
     if not rows:
         raise ErasureError(f"no mentions from {handle!r} on {source}; nothing was changed")
-    db.execute("PRAGMA secure_delete = ON")
+    _begin(db, now=now)
     pseudonym = f"erased-{secrets.token_hex(4)}"
     numbers = [r[0] for r in rows]
     needles = {key, *(r[1] for r in rows), *(r[2] for r in rows if len(r[2]) >= 3)}
@@ -129,6 +130,7 @@ def forget(
     _forget_directory(db, source=source, key=key)
     cells = _sweep(db, needles={n for n in needles if n and n.strip()})
     _record(db, now=now, reason="request", source=source, count=len(numbers), by=requested_by)
+    db.execute("DELETE FROM erasing")
     return Erased(mentions=len(numbers), cells=cells)
 
 
@@ -141,7 +143,7 @@ def expire(db: sqlite_utils.Database, *, before: datetime, now: datetime) -> Era
     ).fetchall()
     if not rows:
         return Erased(mentions=0)
-    db.execute("PRAGMA secure_delete = ON")
+    _begin(db, now=now)
     names: dict[tuple[str, str], str] = {}
     by_number = {r[0]: (r[1], handle_key(r[2])) for r in rows}
 
@@ -160,6 +162,7 @@ def expire(db: sqlite_utils.Database, *, before: datetime, now: datetime) -> Era
         [EXPIRED, before.isoformat(), EXPIRED],
     )
     _record(db, now=now, reason="retention", source="", count=len(numbers), by="")
+    db.execute("DELETE FROM erasing")
     return Erased(mentions=len(numbers))
 
 
@@ -293,6 +296,13 @@ def _sweep(db: sqlite_utils.Database, *, needles: Iterable[str]) -> int:
                 )
                 cells += max(cursor.rowcount, 0)
     return cells
+
+
+def _begin(db: sqlite_utils.Database, *, now: datetime) -> None:
+    """Open an erasure: freed space is zeroed, and events may be blanked until it ends
+    (in this transaction only: `erasing` is emptied before it commits)."""
+    db.execute("PRAGMA secure_delete = ON")
+    db.execute("INSERT INTO erasing (started_at) VALUES (?)", [now.isoformat()])
 
 
 def _record(

@@ -299,13 +299,16 @@ def approval_messages(db: sqlite_utils.Database) -> None:
 @migrations(name="0016_erasures")
 def erasures(db: sqlite_utils.Database) -> None:
     """Erasure requests and retention blank customers' text: the event log stays append-only
-    for what happened (its action, mention, time and states), but its actor and detail may
-    be blanked; each erasure is recorded, without what was erased."""
+    for what happened (its action, mention, time and states); only an erasure, inside its
+    own transaction (a row in `erasing`), may blank an event's actor and detail. Each
+    erasure is recorded, without what was erased."""
     db.executescript(
         """
+        CREATE TABLE erasing (started_at TEXT NOT NULL);
         DROP TRIGGER events_no_update;
         CREATE TRIGGER events_no_update BEFORE UPDATE ON events
-            WHEN NEW.id IS NOT OLD.id OR NEW.mention IS NOT OLD.mention
+            WHEN NOT EXISTS (SELECT 1 FROM erasing)
+                OR NEW.id IS NOT OLD.id OR NEW.mention IS NOT OLD.mention
                 OR NEW.action IS NOT OLD.action OR NEW.at IS NOT OLD.at
                 OR NEW.from_state IS NOT OLD.from_state OR NEW.to_state IS NOT OLD.to_state
             BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
