@@ -140,7 +140,7 @@ async def test_lists(ready: ConsoleHarness) -> None:
 async def test_reply_claims_and_posts_on_the_platform(ready: ConsoleHarness) -> None:
     h = ready
     answer = await h.say("reply 2 Settings, then Security.")
-    assert answer == "Sending your reply to #2 on social, in the customer's thread."
+    assert answer == "Sending your reply to #2 on the demo network, in the customer's thread."
     assert h.app.connectors["social"].sent == [("a2", "Settings, then Security.")]  # type: ignore[attr-defined]
     assert await state_of(h, 2) == State.ANSWERED
     printed = h.output()
@@ -157,7 +157,7 @@ async def test_reply_too_long_is_refused_before_anything_is_stored(ready: Consol
     answer = await h.say("reply 2 " + "y" * 612)
     assert answer == (
         "Not sent: your reply to #2 breaks 1 rule (nothing was stored).\n"
-        "- length: your reply is 612 characters; social allows 500. Shorten it by 112."
+        "- length: your reply is 612 characters; the demo network allows 500. Shorten it by 112."
     )
     assert await state_of(h, 2) == State.OPEN
     assert h.app.connectors["social"].sent == []  # type: ignore[attr-defined]
@@ -176,7 +176,7 @@ async def test_reply_on_a_source_that_cannot_reply(ready: ConsoleHarness) -> Non
     )  # fmt: skip
     answer = await h.say("reply 4 We are on it, sorry!")
     assert answer == (
-        "Recorded your answer to #4 and marked it answered. blog cannot be answered from chat:"
+        "Recorded your answer to #4 and marked it answered. the feed cannot be answered from chat:"
         " post it by hand at https://blog.example/outage"
     )
     assert await state_of(h, 4) == State.ANSWERED

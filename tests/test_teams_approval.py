@@ -112,7 +112,7 @@ async def test_the_lead_gets_a_card_and_approve_posts_once(
             "https://social.example/@bob/a2",
             "Why it waits:",
         ]
-        assert shown[4].startswith("• first_replies: this is your reply 1 of the first 5")
+        assert shown[4].startswith("• first_replies: a lead reads each person's first 5 replies")
         assert shown[5:] == [
             "It would post, exactly:",
             ANSWER,

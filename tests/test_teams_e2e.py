@@ -79,7 +79,7 @@ async def test_card_claim_reply_resolve_updates_the_card(tmp_path: Path, clock: 
             for t in h.answers(thread)
         )
         assert (
-            "Answered by Dana Scully · answer by Dana Scully posted: https://social.example/@ann/a1#"
+            "Answered by Dana Scully · answer posted: https://social.example/@ann/a1#"
             in runs(h.fake.card(post))[-1]
         )
 
