@@ -342,7 +342,7 @@ class OutboxWorker:
             assert number is not None
             if kind == outbox.Kind.CARD_POST:
                 channel = ChannelRef.parse(effect.target)
-                card = await self.database.read(load_card, number=number, now=now)
+                card = self._named(await self.database.read(load_card, number=number, now=now))
                 ref = await self._adapter(channel.platform).post_card(channel.channel, card)
                 await self.database.write(
                     _card_posted, effect_id=effect.id, number=number, ref=ref, now=self.clock.now()
@@ -352,7 +352,7 @@ class OutboxWorker:
             if ref_or_none is None:
                 done = {"skipped": "the card was never posted"}
             elif kind == outbox.Kind.CARD_UPDATE:
-                card = await self.database.read(load_card, number=number, now=now)
+                card = self._named(await self.database.read(load_card, number=number, now=now))
                 await self._adapter(ref_or_none.platform).update_card(ref_or_none, card)
             elif kind == outbox.Kind.THREAD_POST:
                 text = await self._thread_text(effect.payload)
@@ -363,6 +363,15 @@ class OutboxWorker:
                 else:  # adapters written before `ping` existed keep working
                     await adapter.post_in_thread(ref_or_none, text)
         await self.database.write(outbox.finish, id=effect.id, now=self.clock.now(), result=done)
+
+    def _named(self, card: Card) -> Card:
+        """The card saying where the customer wrote as people name it (Mastodon, not masto)."""
+        return replace(card, where=self._platform_of(card.where))
+
+    def _platform_of(self, source: str) -> str:
+        """A source's platform as people name it ("Mastodon"); the source id if unknown."""
+        connector = self.connectors().get(source)
+        return connector.platform_name() if connector is not None else source
 
     async def _channel_report(self, effect: outbox.Effect, channel: ChannelRef) -> bool:
         """Post a digest in a channel with its chart, as a lead gets it; True when it must go
@@ -406,7 +415,8 @@ class OutboxWorker:
             return
         platform = effect.target or "console"
         person = await self._person(effect.payload["person"], platform)
-        payload = {**effect.payload, "person": person}
+        source = self._platform_of(str(effect.payload.get("source", "")))
+        payload = {**effect.payload, "person": person, "source": source}
         ref = await approval.deliver(self._adapter(platform), payload)
         assert effect.mention is not None
         await self.database.write(
@@ -431,7 +441,10 @@ class OutboxWorker:
         request, decision = found
         person = await self._person(request.person, ref.platform)
         await approval.redraw(
-            self._adapter(ref.platform), ref, replace(request, person=person), decision
+            self._adapter(ref.platform),
+            ref,
+            replace(request, person=person, source=self._platform_of(request.source)),
+            decision,
         )
         return {}
 

@@ -323,6 +323,12 @@ class Workflow:
             )
         return "\n".join(lines)
 
+    def _platform_of(self, source: str) -> str:
+        """Where a source's customers write, as people name it; with the source's id."""
+        connector = self.connectors.get(source)
+        name = connector.platform_name() if connector is not None else source
+        return source if name == source else f"{name} (source {source})"
+
     def _team_of(self, ctx: Context) -> str | None:
         if ctx.channel is None:
             return None
@@ -347,7 +353,7 @@ class Workflow:
             f"From @{author.handle}"
             + (f" ({author.name})" if author.name else "")
             + (f", {audience}" if audience else "")
-            + f" on {mention.source}",
+            + f" on {self._platform_of(mention.source)}",
             f"  {mention.text}",
             f"  {mention.url}" if mention.url else "",
         ]

@@ -124,7 +124,6 @@ class RssConnector(Connector):
     """Reads an RSS or Atom feed; each fetch returns entries not seen before, oldest first."""
 
     kind: ClassVar[str] = "rss"
-    platform: ClassVar[str] = "the feed"
     Config: ClassVar[type[ConnectorConfig]] = RssConfig
 
     @property

@@ -235,8 +235,8 @@ async def test_preview_shows_what_where_and_as_whom_and_sends_nothing(
     shown = await h.say("preview 2 Settings, then Security.")
     assert shown.splitlines() == [
         "Preview of your reply to #2; nothing is sent.",
-        "Where: the demo network (source social), in reply to @bob's post https://social.example/@bob/a2, in the"
-        " customer's thread.",
+        "Where: the demo network (source social), in reply to @bob's post"
+        " https://social.example/@bob/a2, in the customer's thread.",
         "As: the demo account of 'social' (replay: replies stay on this machine).",
         "Length: 24 of 500 characters, as the demo network counts them.",
         "Text, exactly as it would be posted:",

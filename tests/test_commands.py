@@ -176,7 +176,7 @@ async def test_reply_on_a_source_that_cannot_reply(ready: ConsoleHarness) -> Non
     )  # fmt: skip
     answer = await h.say("reply 4 We are on it, sorry!")
     assert answer == (
-        "Recorded your answer to #4 and marked it answered. the feed cannot be answered from chat:"
+        "Recorded your answer to #4 and marked it answered. blog cannot be answered from chat:"
         " post it by hand at https://blog.example/outage"
     )
     assert await state_of(h, 4) == State.ANSWERED

@@ -84,7 +84,9 @@ async def test_reply_dialog_template_count_and_send(slack: SlackHarness) -> None
     assert json.loads(body) == {
         "response_action": "errors",
         "errors": {
-            "allhands_reply_text_1": "10 characters too many: the demo network allows 500. Shorten it."
+            "allhands_reply_text_1": (
+                "10 characters too many: the demo network allows 500. Shorten it."
+            )
         },
     }
     status, body, _ = await slack.send(slack.submission_body(view, "   "))
