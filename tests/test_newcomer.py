@@ -140,3 +140,11 @@ async def test_joined_emoji_stay_whole_and_hiding_characters_are_shown(tmp_path:
 )
 def test_a_link_shows_its_real_target(markup: str, text: str) -> None:
     assert clean_text(markup, is_html=True) == text
+
+
+def test_every_command_is_in_the_readme() -> None:
+    from bot.cli import main
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    missing = [name for name in main.commands if f"allhands {name}" not in readme]
+    assert not missing
