@@ -8,6 +8,7 @@ import getpass
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import tempfile
 from dataclasses import replace
@@ -51,6 +52,11 @@ class _Group(click.Group):
         except AllhandsError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
+        except sqlite3.DatabaseError as exc:  # a file that is not a store, or a damaged one
+            click.echo(
+                f"error: the store cannot be used: {exc} (check --db or ALLHANDS_DB)", err=True
+            )
+            sys.exit(2)
         return None
 
 

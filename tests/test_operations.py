@@ -20,6 +20,8 @@ from bot.cli import main
 from tests.test_erasure import file_bytes, filled  # noqa: F401  (the fixture)
 from tests.test_run import BOOK, free_port
 
+BOOK_FILE = str(Path(__file__).resolve().parent.parent / "playbooks")
+
 
 def invoke(*args: str) -> tuple[int, str]:
     result = CliRunner().invoke(main, list(args))
@@ -163,3 +165,30 @@ def test_stats_and_sources_take_db(filled: Path) -> None:  # noqa: F811
     code, out = invoke("stats", "--db", str(filled))
     assert code == 0, out
     assert "support" in out
+
+
+def test_a_file_that_is_not_a_store_is_refused_by_every_command(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not a database, just some text " * 200)
+    before = junk.read_bytes()
+    for args in (
+        ["stats"],
+        ["sources"],
+        ["export", "--since", "2026-01-01"],
+        ["forget", "--source", "s", "--author", "a", "--yes"],
+        ["backup", str(tmp_path / "copy.db")],
+        ["digest", "--team", "support", "--preview", "--playbooks", BOOK_FILE],
+    ):
+        code, out = invoke(*args, "--db", str(junk))
+        assert code == 2, (args, out)
+        assert "error:" in out and ("not a database" in out or "cannot" in out), (args, out)
+    code, out = invoke("restore", "--db", str(tmp_path / "new.db"), str(junk))
+    assert code == 2 and "is not an allhands backup" in out
+    assert junk.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["junk.db"]
+
+
+def test_stats_without_a_store_says_so(tmp_path: Path) -> None:
+    code, out = invoke("stats", "--db", str(tmp_path / "none.db"))
+    assert code == 2 and "no store at" in out
+    assert not (tmp_path / "none.db").exists()
