@@ -63,7 +63,7 @@ async def test_a_held_reply_waits_then_the_lead_approves_it_once(ready: ConsoleH
     await h.app.outbox.drain()
     assert sent(h) == [] and public_rows(h) == 0
     printed = h.output()
-    asked = "(only dana sees this) alice's answer to #2 (@bob on social) waits for your approval"
+    asked = "(only dana sees this) alice's answer to #2 (@bob on the demo network) waits for your approval"
     assert asked in printed
     assert "> Calm down, it is all in the FAQ." in printed
     assert (
@@ -384,7 +384,7 @@ async def test_coaching_and_big_accounts_wait_for_either_lead(care: ConsoleHarne
         "approve 1", "edit 1 <new text>", "reject 1 <reason>",
     )  # fmt: skip
     assert first.reasons[0].startswith("first_replies: ")
-    assert (first.author, first.source) == ("ann", "social")
+    assert (first.author, first.source) == ("ann", "the demo network")  # as people name it
     assert first.url == "https://social.example/@ann/b1"
     assert await h.say("approve 1", "felix") == "Approved alice's answer to #1; it is being posted."
     await h.app.outbox.drain()

@@ -108,7 +108,7 @@ async def test_the_lead_gets_a_card_and_approve_posts_once(
         shown = runs(card)
         assert shown[:4] == [
             "#2: Bob Ng's answer waits for your approval",
-            "To @bob on social",
+            "To @bob on the demo network",
             "https://social.example/@bob/a2",
             "Why it waits:",
         ]

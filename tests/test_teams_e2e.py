@@ -56,7 +56,7 @@ async def test_card_claim_reply_resolve_updates_the_card(tmp_path: Path, clock: 
         card = h.fake.card(post)
         assert runs(card)[:3] == [
             "#1 complaint · normal · billing",
-            "@ann on social",
+            "@ann on the demo network",
             "I was charged twice, I want a refund",
         ]
         assert buttons(card) == ["Claim", "Reply", "Resolve", "Snooze", "Open the post"]
