@@ -67,7 +67,7 @@ def forget(source: str, author: str, yes: bool) -> None:
     What is kept: that they wrote, when, to which team, and how it was handled (the digest
     numbers). The erasure itself is recorded, not what was erased.
     """
-    from bot.store.erasure import compact
+    from bot.store.erasure import checkpoint
 
     db_path = settings().db_path
     if not Path(db_path).is_file():
@@ -80,15 +80,15 @@ def forget(source: str, author: str, yes: bool) -> None:
         erased = asyncio.run(_forget(db_path, source=source, author=author))
     except ErasureError as exc:
         refuse(str(exc))
-    emptied = compact(db_path)
+    emptied = checkpoint(db_path)
     click.echo(
         f"Erased {author} from {source}: {erased.mentions:,} mention(s) blanked,"
         f" {erased.cells:,} other place(s) naming them mended; the erasure is recorded."
     )
     if not emptied:
         click.echo(
-            "note: a running allhands kept the write-ahead log busy; old pages leave it at"
-            " the next checkpoint (or run `allhands forget` again after stopping it).",
+            "note: a running allhands kept the write-ahead log busy; its old frames are"
+            " overwritten at its next checkpoint (or run this again after stopping it).",
             err=True,
         )
 

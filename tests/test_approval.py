@@ -63,7 +63,10 @@ async def test_a_held_reply_waits_then_the_lead_approves_it_once(ready: ConsoleH
     await h.app.outbox.drain()
     assert sent(h) == [] and public_rows(h) == 0
     printed = h.output()
-    asked = "(only dana sees this) alice's answer to #2 (@bob on the demo network) waits for your approval"
+    asked = (
+        "(only dana sees this) alice's answer to #2 (@bob on the demo network) waits for your"
+        " approval"
+    )
     assert asked in printed
     assert "> Calm down, it is all in the FAQ." in printed
     assert (

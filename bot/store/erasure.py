@@ -14,6 +14,7 @@ import json
 import re
 import secrets
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -42,7 +43,8 @@ NOT_SWEPT = frozenset(
         "teams_conversations",
     }
 )
-# Columns that name things of ours (states, teams, kinds, ids), never people's words.
+# Columns that name things of ours (states, teams, kinds, ids), never people's words, and
+# other authors' own identity (someone else may share the erased person's name).
 STRUCTURAL = frozenset(
     {
         "state",
@@ -122,7 +124,9 @@ def forget(
     numbers = [r[0] for r in rows]
     needles = {key, *(r[1] for r in rows), *(r[2] for r in rows if len(r[2]) >= 3)}
     needles |= {r[3] for r in rows} | {r[4] for r in rows} | {r[5] for r in rows if len(r[5]) >= 6}
-    _blank_mentions(db, numbers=numbers, text=REQUESTED, pseudonym=lambda _h: pseudonym, now=now)
+    _blank_mentions(
+        db, numbers=numbers, text=REQUESTED, pseudonym=lambda _h: pseudonym, now=now, redraw=True
+    )
     db.execute(
         "UPDATE events SET actor = ? WHERE lower(actor) = ?",
         [f"{source}:{pseudonym}", f"{source}:{key}"],
@@ -152,11 +156,21 @@ def expire(db: sqlite_utils.Database, *, before: datetime, now: datetime) -> Era
 
     numbers = list(by_number)
     _blank_mentions(db, numbers=numbers, text=EXPIRED, pseudonym=pseudonym, now=now)
-    for (source, key), name in names.items():
-        db.execute(
-            "UPDATE events SET actor = ? WHERE lower(actor) = ? AND at < ?",
-            [f"{source}:{name}", f"{source}:{key}", before.isoformat()],
-        )
+    # A customer's later message is recorded on the conversation's first mention, as
+    # theirs, when it arrived: within the times of the mentions blanked here.
+    first, last = db.execute(
+        f"SELECT min(received_at), max(received_at) FROM mentions WHERE number IN"
+        f" ({', '.join('?' * len(numbers))})",
+        numbers,
+    ).fetchone()
+    for event_id, actor in db.execute(
+        "SELECT id, actor FROM events WHERE at BETWEEN ? AND ? AND action = 'follow_up'",
+        [first, last],
+    ).fetchall():
+        source, _, handle = str(actor).partition(":")
+        name = names.get((source, handle_key(handle)))
+        if name is not None:
+            db.execute("UPDATE events SET actor = ? WHERE id = ?", [f"{source}:{name}", event_id])
     db.execute(
         "UPDATE digests SET text = ?, chart_text = '' WHERE created_at < ? AND text != ?",
         [EXPIRED, before.isoformat(), EXPIRED],
@@ -173,8 +187,11 @@ def _blank_mentions(
     text: str,
     pseudonym: Callable[[int], str],
     now: datetime,
+    redraw: bool = False,
 ) -> None:
-    """Blank the mentions and what hangs off them: events, replies, approvals, effects."""
+    """Blank the mentions and what hangs off them: events, replies, approvals, effects;
+    with `redraw`, their cards in chat are drawn again (an erasure request, not the daily
+    retention pass, which would flood chat with updates of old cards)."""
     for chunk in _chunks(numbers):
         marks = ", ".join("?" * len(chunk))
         for number in chunk:
@@ -206,7 +223,8 @@ def _blank_mentions(
             " AND state != ?",
             [*chunk, outbox.Status.PENDING.value],
         )
-        # Cards in chat are drawn again from the blanked mention.
+        if not redraw:
+            continue
         roots = db.execute(
             "SELECT DISTINCT coalesce(root_number, number) FROM mentions"
             f" WHERE number IN ({marks})",
@@ -286,15 +304,16 @@ def _sweep(db: sqlite_utils.Database, *, needles: Iterable[str]) -> int:
         ]
         if table == "events":
             columns = [c for c in columns if c in EVENT_COLUMNS]
+        lowered = sorted({v.lower() for v in variants})
         for column in columns:
-            for needle in variants:
-                cursor = db.execute(
-                    f'UPDATE "{table}" SET "{column}" = allhands_erase("{column}")'
-                    f' WHERE instr(lower("{column}"), lower(?)) > 0'
-                    f' AND allhands_erase("{column}") IS NOT "{column}"',
-                    [needle],
-                )
-                cells += max(cursor.rowcount, 0)
+            # One pass a column: SQLite's instr finds the candidates, the regex decides.
+            found = " OR ".join(f'instr(lower("{column}"), ?) > 0' for _ in lowered)
+            cursor = db.execute(
+                f'UPDATE "{table}" SET "{column}" = allhands_erase("{column}")'
+                f' WHERE ({found}) AND allhands_erase("{column}") IS NOT "{column}"',
+                lowered,
+            )
+            cells += max(cursor.rowcount, 0)
     return cells
 
 
@@ -319,27 +338,17 @@ def _chunks(items: Sequence[int], size: int = BATCH) -> Iterable[Sequence[int]]:
         yield items[start : start + size]
 
 
-def checkpoint(path: str) -> bool:
-    """Empty the write-ahead log into the database file; False when a reader kept it busy."""
+def checkpoint(path: str, *, tries: int = 20) -> bool:
+    """Empty the write-ahead log into the database file (a running bot's readers hold it
+    only for a moment, so it is tried again); False when a reader kept it busy."""
     conn = sqlite3.connect(path, timeout=30)
     try:
         conn.execute("PRAGMA busy_timeout = 30000")
-        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        for _ in range(tries):
+            busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if not busy:
+                return True
+            time.sleep(0.25)
     finally:
         conn.close()
-    return not busy
-
-
-def compact(path: str) -> bool:
-    """Rewrite the database file without free pages and empty its write-ahead log, so that
-    erased text survives nowhere on disk; False when a reader kept the log from emptying."""
-    conn = sqlite3.connect(path, timeout=30)
-    try:
-        conn.execute("PRAGMA busy_timeout = 30000")
-        conn.execute("PRAGMA secure_delete = ON")
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        conn.execute("VACUUM")
-        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-    finally:
-        conn.close()
-    return not busy
+    return False
