@@ -277,6 +277,21 @@ async def test_a_report_reaches_a_person_with_its_chart_inline(
         assert "attachments" not in h.fake.chats[chat][-1]
 
 
+async def test_a_channels_report_is_a_new_post_with_its_chart(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    async with teams_app(tmp_path, clock) as h:
+        png = b"\x89PNG\r\n\x1a\n" + b"chart" * 10
+        assert await h.post(h.installed()) == 200  # the app is in the channel's team
+        before = len(h.fake.channel_posts(SUPPORT))
+        await h.teams.post_report(SUPPORT, "Daily digest", image=png, image_name="day.png")
+        posts = h.fake.channel_posts(SUPPORT)
+        assert len(posts) == before + 1
+        [attachment] = posts[-1].activity["attachments"]
+        assert attachment["contentType"] == "image/png" and attachment["name"] == "day.png"
+        assert posts[-1].activity["text"] == "Daily digest"
+
+
 LEADS_BY_EMAIL = PLAYBOOK.replace(
     "    channel: teams:{support}\n",
     "    channel: teams:{support}\n    leads: [dana@lumo.example]\n"
