@@ -77,6 +77,9 @@ STRUCTURAL = frozenset(
         "decided_by",
         "lead",
         "reason",
+        "author_handle",
+        "author_name",
+        "author_url",
     }
 )
 # The only columns of the append-only event log that may be blanked.
