@@ -375,7 +375,10 @@ class MastodonConnector(Connector):
     def posting_as(self) -> str:
         """The account whose access token this source holds."""
         instance = self.settings.instance
-        return f"the Mastodon account whose access token source {self.source_id!r} holds, on {instance}"
+        return (
+            f"the Mastodon account whose access token source {self.source_id!r} holds,"
+            f" on {instance}"
+        )
 
     def reply_text(self, mention: Mention, text: str) -> str:
         """The reply with the author's @acct in front, unless the text already names them."""
