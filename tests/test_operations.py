@@ -102,6 +102,10 @@ def test_backup_while_run_runs_and_restore_refused_until_it_stops(tmp_path: Path
         code, out = invoke("restore", "--db", str(db), str(copy))
         assert code == 2
         assert "is in use by allhands (pid " in out and "stop it before restoring" in out
+        # An erasure request is served while the bot runs.
+        code, out = invoke("forget", "--db", str(db), "--source", "social", "--author", "mara_k",
+                           "--yes")  # fmt: skip
+        assert code == 0 and "1 mention(s) blanked" in out, out
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
@@ -112,6 +116,7 @@ def test_backup_while_run_runs_and_restore_refused_until_it_stops(tmp_path: Path
     delivered = [line for line in lines if line["message"].startswith("delivered card_post")]
     assert len(delivered) == 6
     assert all(isinstance(line["effect"], int) and line["mention"] for line in delivered)
+    assert b"mara_k" not in file_bytes(db)
     code, out = invoke("restore", "--db", str(db), str(copy))
     assert code == 0, out
     assert mention_count(db) == 6
