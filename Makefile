@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench image clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("allhands needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
@@ -21,6 +21,10 @@ test: $(STAMP)
 	$(BIN)/ruff format --check bot connectors tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+# The container image; CI builds it only where docker runs (see .ci/run).
+image:
+	docker build -t allhands .
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/pipeline.py

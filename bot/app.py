@@ -20,6 +20,7 @@ from bot.drafts import ReplyDrafts
 from bot.ingest import PollResult, poll
 from bot.playbooks import Playbooks, SourceSpec, load_playbooks
 from bot.reload import PlaybookReloader
+from bot.retention import RetentionKeeper
 from bot.scheduler import RunningJobs, sync_poll_jobs
 from bot.settings import Settings
 from bot.sla import SlaSweeper
@@ -69,6 +70,7 @@ class App:
     workflow: Workflow
     digests: DigestSender
     sla: SlaSweeper
+    retention: RetentionKeeper
 
     def __init__(
         self,
@@ -131,6 +133,9 @@ class App:
             playbooks=lambda: self.playbooks,
             connectors=lambda: self.connectors,
             on_change=self.outbox.wake,
+        )
+        self.retention = RetentionKeeper(
+            database=self.database, clock=self.clock, playbooks=lambda: self.playbooks
         )
         self.drafts = ReplyDrafts(desk=self.workflow.desk, database=self.database, clock=self.clock)
         if self.settings.slack_bot_token:

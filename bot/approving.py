@@ -17,7 +17,7 @@ from typing import Any
 import sqlite_utils
 
 from bot.approval_requests import queue_redraws
-from bot.chat.text import shorten
+from bot.chat.text import sentence, shorten
 from bot.domain.guardrails import same_person
 from bot.domain.mentions import CLOSED, Action, Mention, authorise
 from bot.errors import CommandError, TransitionError
@@ -224,7 +224,8 @@ def reject_held(
             number,
             held.platform,
             responder,
-            f"{lead_name} rejected your answer to #{number}: {reason}. Nothing was posted; write a"
+            f"{lead_name} rejected your answer to #{number}: {sentence(reason)} Nothing was"
+            " posted; write a"
             f" new one with `reply {number} <text>` (`preview {number} <text>` checks it first).",
             now,
         )

@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import getpass
 import logging
+import os
 import signal
+import sqlite3
 import sys
 import tempfile
 from dataclasses import replace
@@ -18,6 +20,8 @@ import click
 from aiohttp import web
 
 from bot.chat.console import ConsoleAdapter, ConsoleSession
+from bot.cli_options import db_option
+from bot.cli_options import settings as _settings
 from bot.errors import AllhandsError, ConfigError
 from bot.playbooks import Playbooks, SourceSpec, load_playbooks
 from bot.settings import Settings
@@ -26,6 +30,7 @@ from connectors.replay import ReplayConfig
 
 log = logging.getLogger(__name__)
 
+EXAMPLE_PLAYBOOKS = Path(__file__).parent / "playbooks" / "examples"
 SHUTDOWN_GRACE = 10.0  # seconds `run` spends delivering what is due after SIGTERM
 
 
@@ -47,17 +52,28 @@ class _Group(click.Group):
         except AllhandsError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
+        except sqlite3.DatabaseError as exc:  # a file that is not a store, or a damaged one
+            click.echo(
+                f"error: the store cannot be used: {exc} (check --db or ALLHANDS_DB)", err=True
+            )
+            sys.exit(2)
         return None
 
 
 @click.group(cls=_Group)
 @click.option("-v", "--verbose", is_flag=True, help="Log more.")
-def main(verbose: bool) -> None:
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one object a line (with mention, team, effect where they apply).",
+)
+def main(verbose: bool, log_format: str) -> None:
     """allhands: public customer mentions into your team chat, where anyone can answer them."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from bot import logs
+
+    logs.configure(verbose=verbose, format=log_format)
 
 
 @main.command()
@@ -100,6 +116,7 @@ def check(
 
 
 @main.command(name="sources")
+@db_option
 def sources_command() -> None:
     """Show how each source is doing: last success, last error, items seen.
 
@@ -108,7 +125,7 @@ def sources_command() -> None:
     from bot import source_report
     from bot.clock import SystemClock
 
-    settings = Settings.from_env()
+    settings = _settings()
     configured: dict[str, tuple[str, bool]] = {}
     try:
         playbooks = load_playbooks(settings.playbooks)
@@ -127,6 +144,7 @@ def sources_command() -> None:
 
 
 @main.command()
+@db_option
 def stats() -> None:
     """Show where mentions stand per team, what waits in the outbox, and what needs a person.
 
@@ -135,7 +153,7 @@ def stats() -> None:
     from bot import stats_report
     from bot.clock import SystemClock
 
-    settings = Settings.from_env()
+    settings = _settings()
     figures = stats_report.read_store(settings.db_path, now=SystemClock().now())
     if figures is None:
         _refuse(f"no store at {settings.db_path} (ALLHANDS_DB): allhands has not run there yet")
@@ -155,6 +173,7 @@ def _refuse(message: str) -> NoReturn:
 @click.option("--weekly", is_flag=True, help="The weekly digest of the seven days to --date.")
 @click.option("--chart", type=click.Path(path_type=Path), default=None, help="Save the chart here.")
 @click.option("--playbooks", "playbooks_path", default=None, help="Playbooks file or folder.")
+@db_option
 def digest(
     team_id: str,
     preview: bool,
@@ -168,7 +187,7 @@ def digest(
 
     if not preview:
         _refuse("the running bot sends digests at the playbook's time; add --preview to print one")
-    settings = Settings.from_env()
+    settings = _settings()
     playbooks = load_playbooks(playbooks_path or settings.playbooks)
     try:
         text, png = preview_digest(
@@ -188,11 +207,19 @@ def digest(
 @main.command()
 @click.option("--port", type=int, default=None, help="Port to listen on (default: $PORT or 8080).")
 @click.option("--host", default=None, help="Address to listen on (default 0.0.0.0).")
+@db_option
 def run(port: int | None, host: str | None) -> None:
     """Run the service: web server, source polling, outbox delivery."""
-    settings = Settings.from_env()
+    settings = _settings()
     settings = replace(settings, port=port or settings.port, host=host or settings.host)
-    asyncio.run(_serve(settings))
+    with _run_lock(settings.db_path):  # `restore` refuses while this is held
+        asyncio.run(_serve(settings))
+
+
+def _run_lock(db_path: str) -> contextlib.AbstractContextManager[object]:
+    from bot.store.runlock import RunLock
+
+    return contextlib.nullcontext() if db_path == ":memory:" else RunLock(db_path)
 
 
 async def _serve(settings: Settings) -> None:
@@ -239,8 +266,18 @@ async def _serve(settings: Settings) -> None:
         await app.stop()
 
 
-def _demo_playbooks(path: str, every: float) -> Playbooks:
-    """The playbooks' teams with only replay sources (the demo reaches no network)."""
+def _demo_playbooks(path: str | None, every: float) -> Playbooks:
+    """The playbooks' teams with only replay sources (the demo reaches no network).
+
+    Without playbooks named or found here, the examples shipped with allhands are used.
+    """
+    if path is None:
+        path = str(EXAMPLE_PLAYBOOKS)
+        click.echo(
+            f"No playbooks here (./playbooks) or in $ALLHANDS_PLAYBOOKS: using the examples"
+            f" shipped with allhands, in {path}. Copy them to ./playbooks to make your own.",
+            err=True,
+        )
     playbooks = load_playbooks(path)
     replays = tuple(
         replace(s, every=timedelta(seconds=every)) for s in playbooks.sources if s.kind == "replay"
@@ -263,13 +300,17 @@ def demo(playbooks_path: str | None, db: str | None, actor: str | None, every: f
     """Try allhands in the terminal: sample posts arrive as cards; type commands to handle them."""
     logging.getLogger().setLevel(logging.WARNING)
     settings = Settings.from_env()
-    playbooks = _demo_playbooks(playbooks_path or settings.playbooks, every)
+    chosen = playbooks_path or os.environ.get("ALLHANDS_PLAYBOOKS")
+    if chosen is None and Path(settings.playbooks).exists():
+        chosen = settings.playbooks
+    playbooks = _demo_playbooks(chosen, every)
     # The demo stays in the terminal and off the network, even where Slack is configured.
     settings = replace(settings, slack_bot_token="", slack_app_token="")
     with tempfile.TemporaryDirectory(prefix="allhands-demo-") as tmp:
         db_path = db or str(Path(tmp) / "demo.db")
         settings = replace(settings, db_path=db_path)
-        asyncio.run(_demo(settings, playbooks, actor or _whoami()))
+        with _run_lock(db_path):
+            asyncio.run(_demo(settings, playbooks, actor or _whoami()))
 
 
 def _whoami() -> str:
@@ -323,3 +364,13 @@ async def _demo(settings: Settings, playbooks: Playbooks, actor: str) -> None:
         await app.stop()
         if interactive:
             console._print("\nBye.")
+
+
+def _add_operations() -> None:
+    from bot import operations
+
+    for command in operations.COMMANDS:
+        main.add_command(command)
+
+
+_add_operations()

@@ -22,10 +22,11 @@ import sqlite_utils
 from bot import approval_requests
 from bot.chat import ChatAdapter, MessageRef, approval
 from bot.chat.cards import Card, build_card
-from bot.chat.text import shorten
+from bot.chat.text import sentence, shorten
 from bot.clock import Clock
 from bot.domain.mentions import CLOSED, SYSTEM, Action, State
 from bot.errors import DeliveryError
+from bot.logs import about_effect
 from bot.playbooks import ChannelRef
 from bot.store import digests, mentions, outbox, people, replies
 from bot.store.db import Database
@@ -40,9 +41,11 @@ def load_card(db: sqlite_utils.Database, *, number: int, now: datetime) -> Card:
     if mention is None:
         raise DeliveryError(f"mention #{number} does not exist", permanent=True)
     closed_by = closed_at = None
-    if mention.state in CLOSED:
+    if mention.state in CLOSED or mention.state == State.REOPENED:
         last = mentions.events(db, number=number)[-1]
-        closed_by, closed_at = last.actor, last.at
+        # A reopened card names the person who reopened it (not when the customer did).
+        if mention.state in CLOSED or last.action == Action.REOPEN:
+            closed_by, closed_at = last.actor, last.at
     answers = replies.for_mention(db, mention=number)
     return build_card(
         mention,
@@ -119,7 +122,7 @@ def _reply_failed(
     replies.mark(db, id=reply_id, status=status)
     if status == "failed":
         outbox.fail(db, id=effect_id, now=now, error=error)
-        text = f"The answer to #{number} could not be posted: {error}. Try `reply` again."
+        text = f"The answer to #{number} could not be posted: {sentence(error)} Try `reply` again."
     else:
         text = (
             f"The answer to #{number} may or may not have been posted: the bot stopped while"
@@ -239,6 +242,7 @@ class OutboxWorker:
             if not await self.drain_once():
                 return
 
+    @about_effect
     async def _deliver(self, effect: outbox.Effect) -> None:
         now = self.clock.now()
         try:
@@ -315,9 +319,10 @@ class OutboxWorker:
         done: dict[str, Any] = {}
         if kind == outbox.Kind.CHANNEL_NOTE:
             channel = ChannelRef.parse(effect.target)
-            await self._adapter(channel.platform).post_message(
-                channel.channel, effect.payload["text"]
-            )
+            if not effect.payload.get("digest") or await self._channel_report(effect, channel):
+                await self._adapter(channel.platform).post_message(
+                    channel.channel, effect.payload["text"]
+                )
         elif kind == outbox.Kind.PRIVATE_NOTE:
             platform = effect.target or "console"
             person = await self._person(effect.payload["person"], platform)
@@ -337,7 +342,7 @@ class OutboxWorker:
             assert number is not None
             if kind == outbox.Kind.CARD_POST:
                 channel = ChannelRef.parse(effect.target)
-                card = await self.database.read(load_card, number=number, now=now)
+                card = self._named(await self.database.read(load_card, number=number, now=now))
                 ref = await self._adapter(channel.platform).post_card(channel.channel, card)
                 await self.database.write(
                     _card_posted, effect_id=effect.id, number=number, ref=ref, now=self.clock.now()
@@ -347,7 +352,7 @@ class OutboxWorker:
             if ref_or_none is None:
                 done = {"skipped": "the card was never posted"}
             elif kind == outbox.Kind.CARD_UPDATE:
-                card = await self.database.read(load_card, number=number, now=now)
+                card = self._named(await self.database.read(load_card, number=number, now=now))
                 await self._adapter(ref_or_none.platform).update_card(ref_or_none, card)
             elif kind == outbox.Kind.THREAD_POST:
                 text = await self._thread_text(effect.payload)
@@ -358,6 +363,32 @@ class OutboxWorker:
                 else:  # adapters written before `ping` existed keep working
                     await adapter.post_in_thread(ref_or_none, text)
         await self.database.write(outbox.finish, id=effect.id, now=self.clock.now(), result=done)
+
+    def _named(self, card: Card) -> Card:
+        """The card saying where the customer wrote as people name it (Mastodon, not masto)."""
+        return replace(card, where=self._platform_of(card.where))
+
+    def _platform_of(self, source: str) -> str:
+        """A source's platform as people name it ("Mastodon"); the source id if unknown."""
+        connector = self.connectors().get(source)
+        return connector.platform_name() if connector is not None else source
+
+    async def _channel_report(self, effect: outbox.Effect, channel: ChannelRef) -> bool:
+        """Post a digest in a channel with its chart, as a lead gets it; True when it must go
+        as plain text instead (the adapter cannot post reports, or the digest is gone)."""
+        adapter = self._adapter(channel.platform)
+        post_report = getattr(adapter, "post_report", None)
+        stored = await self.database.read(digests.load, id=effect.payload["digest"])
+        if post_report is None or stored is None:
+            return True
+        await post_report(
+            channel.channel,
+            stored.text,
+            image=stored.chart,
+            image_name=f"digest-{stored.team}-{stored.period.replace(':', '-')}.png",
+            image_text=stored.chart_text,
+        )
+        return False
 
     async def _report(self, effect: outbox.Effect) -> None:
         stored = await self.database.read(digests.load, id=effect.payload["digest"])
@@ -384,7 +415,8 @@ class OutboxWorker:
             return
         platform = effect.target or "console"
         person = await self._person(effect.payload["person"], platform)
-        payload = {**effect.payload, "person": person}
+        source = self._platform_of(str(effect.payload.get("source", "")))
+        payload = {**effect.payload, "person": person, "source": source}
         ref = await approval.deliver(self._adapter(platform), payload)
         assert effect.mention is not None
         await self.database.write(
@@ -409,7 +441,10 @@ class OutboxWorker:
         request, decision = found
         person = await self._person(request.person, ref.platform)
         await approval.redraw(
-            self._adapter(ref.platform), ref, replace(request, person=person), decision
+            self._adapter(ref.platform),
+            ref,
+            replace(request, person=person, source=self._platform_of(request.source)),
+            decision,
         )
         return {}
 

@@ -174,7 +174,12 @@ class DigestSender:
                         queued.append((team.id, period.key))
                 except Exception:
                     # One team's failure must not hold up the others; the next tick retries.
-                    log.exception("the %s digest of team %s failed", period.key, team.id)
+                    log.exception(
+                        "the %s digest of team %s failed",
+                        period.key,
+                        team.id,
+                        extra={"team": team.id},
+                    )
         if queued:
             self.on_queued()
         return queued
@@ -197,7 +202,7 @@ class DigestSender:
             now=self.clock.now(),
         )
         if digest_id is not None:
-            log.info("digest %s for team %s queued", period.key, team.id)
+            log.info("digest %s for team %s queued", period.key, team.id, extra={"team": team.id})
         return digest_id is not None
 
 
@@ -208,7 +213,9 @@ class PreviewError(AllhandsError):
 def _open_read_only(db_path: str) -> sqlite_utils.Database:
     path = Path(db_path)
     if not path.is_file():
-        raise PreviewError(f"no database at {db_path}; set ALLHANDS_DB to the bot's database")
+        raise PreviewError(
+            f"no database at {db_path}; name the bot's database with --db or ALLHANDS_DB"
+        )
     # Read-only: a preview never migrates or writes the bot's store.
     conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     return sqlite_utils.Database(conn)
@@ -263,4 +270,11 @@ def preview_digest(
     note = ""
     if period.end > now:
         note = f"\n(The {period.kind} is not over: these are the figures so far.)"
+    elif not (report.mentions_in or report.answered or report.open_items or report.helpers):
+        today = now.astimezone(zone(team_zone(playbooks, team))).date()
+        note = (
+            f"\n(Nothing happened for team {team.id} that {period.kind}: no mention came in"
+            f" and none was handled. To see today's figures so far: allhands digest"
+            f" --team {team.id} --preview --date {today}{' --weekly' if weekly else ''})"
+        )
     return f"{made.text}{note}\n\n{made.chart_text}", made.chart

@@ -84,7 +84,7 @@ class ReplyDrafts:
 
     def count(self, setting: Setting, text: str) -> Count:
         """How much room `text` leaves, counted as the mention's platform will receive it."""
-        source = setting.mention.source
+        source = setting.platform_name()
         if not setting.can_reply:
             return Count(
                 None,

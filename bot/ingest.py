@@ -167,6 +167,7 @@ async def poll(
                 result.new,
                 result.follow_ups,
                 result.duplicates,
+                extra={"source": source},
             )
         return result
     failures, until = await database.write(
@@ -184,5 +185,6 @@ async def poll(
         failures,
         until.isoformat(timespec="seconds"),
         error,
+        extra={"source": source},
     )
     return PollResult(source=source, error=error, waiting_until=until)

@@ -299,7 +299,7 @@ def policy_for(guardrails: Guardrails, connector: Connector | None, mention: Men
         phone_regions=tuple(guardrails.phone_regions),
         max_length=limits.max_length if limits is not None else None,
         count=count,
-        platform=mention.source,
+        platform=connector.platform_name() if connector is not None else mention.source,
     )
 
 
@@ -346,6 +346,12 @@ class Setting:
     def lead_platform(self, fallback: str) -> str:
         """The chat platform where the team's leads are told things."""
         return self.team.channel.platform if self.team is not None else fallback
+
+    def platform_name(self) -> str:
+        """Where the customer wrote, as people name it ("Mastodon"); else the source id."""
+        if self.connector is not None:
+            return self.connector.platform_name()
+        return self.mention.source
 
     def where(self) -> str:
         """Where a person posts an answer by hand when the source cannot take replies."""
@@ -449,11 +455,17 @@ class ReplyDesk:
             now=self.clock.now(),
         )
         decision = submitted.decision
-        source = setting.mention.source
+        source = setting.platform_name()
         if decision.outcome == "refuse":
             raise CommandError(await self._refusal(setting, decision, verdict, actor))
         if decision.outcome == "hold":
-            log.info("answer %s to #%s held for %s", submitted.reply, number, decision.approvers)
+            log.info(
+                "answer %s to #%s held for %s",
+                submitted.reply,
+                number,
+                decision.approvers,
+                extra={"mention": number},
+            )
             asked = await self.database.read(people.shown, ids=decision.approvers)
             return "\n".join(
                 [
@@ -491,23 +503,24 @@ class ReplyDesk:
         if setting.can_reply and connector is not None:
             post = f"post {mention.url}" if mention.url else "post"
             lines += [
-                f"Where: {mention.source} ({connector.kind}), in reply to"
+                f"Where: {connector.platform_name()} (source {mention.source}), in reply to"
                 f" @{mention.author.handle}'s {post}, in the customer's thread.",
                 f"As: {connector.posting_as()}.",
             ]
         else:
             lines.append(
-                f"Where: not posted by allhands; {mention.source} cannot be answered from chat,"
+                f"Where: not posted by allhands; {setting.platform_name()} cannot be answered"
+                " from chat,"
                 f" so you would post it by hand at {setting.where()}."
             )
         length = policy.count(text)
         if policy.max_length is not None:
             lines.append(
-                f"Length: {length:,} of {policy.max_length:,} characters, as {mention.source}"
-                " counts them."
+                f"Length: {length:,} of {policy.max_length:,} characters, as"
+                f" {setting.platform_name()} counts them."
             )
         else:
-            lines.append(f"Length: {length:,} characters; {mention.source} sets no limit.")
+            lines.append(f"Length: {length:,} characters; {setting.platform_name()} sets no limit.")
         posted = text
         if setting.can_reply and connector is not None:
             posted = connector.reply_text(mention, text)

@@ -27,6 +27,9 @@ RELOAD_EVERY = timedelta(seconds=5)
 DIGESTS_EVERY = timedelta(minutes=1)
 # One sweep for every mention, not one job per mention; SLA steps are minutes apart.
 SLA_SWEEP_EVERY = timedelta(minutes=1)
+# Retention runs daily, first a minute after start so that a daily restart cannot skip it.
+RETENTION_EVERY = timedelta(days=1)
+RETENTION_FIRST = timedelta(minutes=1)
 
 
 class RunningJobs:
@@ -68,6 +71,7 @@ def build_scheduler(
     reload: bool = True,
     digests: bool = True,
     sla: bool = True,
+    retention: bool = True,
 ) -> AsyncIOScheduler:
     """A scheduler with the app's jobs, kept on `app.scheduler`; start it inside the loop.
 
@@ -92,6 +96,17 @@ def build_scheduler(
                 max_instances=1,
                 coalesce=True,
             )
+    if retention:
+        scheduler.add_job(
+            app.running_jobs.tracked(app.retention.expire),
+            "interval",
+            seconds=RETENTION_EVERY.total_seconds(),
+            id="retention",
+            name="retention",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=datetime.now(UTC) + RETENTION_FIRST,
+        )
     return scheduler
 
 

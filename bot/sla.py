@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import zoneinfo
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
@@ -35,7 +35,7 @@ from bot.errors import TransitionError
 from bot.playbooks import Playbooks, TeamSpec
 from bot.playbooks.schema import WEEKDAYS, BusinessHours
 from bot.sla_steps import Planned, compose, thread_note
-from bot.store import mentions, outbox, replies
+from bot.store import mentions, outbox, people, replies
 from bot.store import sla as store
 from bot.store.db import Database
 from connectors.base import Connector
@@ -163,6 +163,16 @@ def apply_steps(
     return outcomes
 
 
+def lead_names(db: sqlite_utils.Database, *, teams: Iterable[TeamSpec]) -> dict[str, str]:
+    """Each team lead as the playbooks write them -> their name in chat (else as written)."""
+    found: dict[str, str] = {}
+    for team in teams:
+        for lead in team.leads:
+            person = people.find(db, who=lead, platform=team.channel.platform) or lead
+            found[lead] = people.name_of(db, id=person) or lead
+    return found
+
+
 def _find(db: sqlite_utils.Database, *, queries: list[Query]) -> list[tuple[Step, Waiting]]:
     return [(step, w) for step, query, kwargs in queries for w in query(db, **kwargs)]
 
@@ -263,6 +273,9 @@ class SlaSweeper:
         """Every step due at `now`, planned with its messages, in the order to take them."""
         playbooks = self.playbooks()
         found = await self.database.read(_find, queries=self._queries(playbooks, now))
+        names = (
+            await self.database.read(lead_names, teams=playbooks.teams.values()) if found else {}
+        )
         policies = {tid: policy_of(team, playbooks) for tid, team in playbooks.teams.items()}
         planned = []
         for step, waiting in found:
@@ -271,7 +284,9 @@ class SlaSweeper:
             due = plan_step(step, waiting, policy, now)
             if due is None:
                 continue
-            item = compose(due, waiting, team=team, policy=policy, playbooks=playbooks, now=now)
+            item = compose(
+                due, waiting, team=team, policy=policy, playbooks=playbooks, now=now, names=names
+            )
             if item is not None and item.reply is not None:
                 item = self._fit_reply(item)
             if item is not None:
@@ -292,10 +307,12 @@ class SlaSweeper:
             item.waiting.number,
             -left,
             item.waiting.source,
+            extra={"mention": item.waiting.number, "team": item.waiting.team},
         )
         text = (
             f"The holding reply was not sent: it is {-left} characters longer than"
-            f" {item.waiting.source} allows. Shorten the template."
+            f" {connector.platform_name() if connector else item.waiting.source} allows."
+            " Shorten the template."
         )
         return replace(
             item, reply=None, effects=(thread_note(text),), detail={"skipped": "too long"}

@@ -65,8 +65,17 @@ def _waited(waiting: Waiting, policy: Policy, now: datetime) -> str:
 
 
 def _link(waiting: Waiting, team: TeamSpec | None) -> str:
-    where = f" · card in {team.channel}" if team is not None else ""
-    return f"{waiting.url}{where}" if waiting.url else where.removeprefix(" · ")
+    where = f"The card is in {channel_label(team)}." if team is not None else ""
+    return f"{waiting.url} · {where}" if waiting.url and where else waiting.url or where
+
+
+def channel_label(team: TeamSpec) -> str:
+    """Where a team's cards are, as people say it: `#care on Slack`, not `slack:#care`."""
+    channel = team.channel
+    if channel.platform == "teams":
+        return f"{team.name}'s channel in Teams"
+    place = channel.channel if channel.channel.startswith("#") else f"#{channel.channel}"
+    return f"{place} on Slack" if channel.platform == "slack" else place
 
 
 def thread_note(text: str, ping: str = "none") -> Queued:
@@ -101,8 +110,12 @@ def compose(
     policy: Policy,
     playbooks: Playbooks,
     now: datetime,
+    names: Mapping[str, str] | None = None,
 ) -> Planned | None:
-    """The messages and changes of one due step; None when there is nothing to send."""
+    """The messages and changes of one due step; None when there is nothing to send.
+
+    `names` shows people (leads as the playbooks write them) by their names in chat.
+    """
     n = waiting.number
     waited = _waited(waiting, policy, now)
     step = due.step
@@ -125,7 +138,7 @@ def compose(
             f" team escalates after {promise}); {_who(waiting)}. {link}"
         )
         if team.leads:
-            told = ", ".join(team.leads)
+            told = ", ".join((names or {}).get(lead, lead) for lead in team.leads)
             effects = [_tell(platform, lead, note) for lead in team.leads]
             effects.append(thread_note(f"Escalated to {told}: no answer after {waited}."))
         else:
@@ -146,7 +159,8 @@ def compose(
             f" `claim {n}` again if you are still on it. {link}"
         )
         thread = (
-            f"{claimer}'s claim on #{n} lapsed after {held} without an answer; it is back"
+            f"{waiting.claimer_name or claimer}'s claim on #{n} lapsed after {held} without an"
+            " answer; it is back"
             f" with the team. `claim {n}` to take it."
         )
         return Planned(

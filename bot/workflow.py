@@ -35,6 +35,8 @@ from connectors.base import Connector
 
 log = logging.getLogger(__name__)
 
+LIST_PAGE = 20  # mentions a page of `list`: a page stays within every platform's message limits
+
 
 @dataclass(frozen=True, slots=True)
 class Context:
@@ -207,7 +209,7 @@ class Workflow:
         if cmd.verb == "help":
             return HELP
         if cmd.verb == "list":
-            return await self._list(cmd.scope, ctx)
+            return await self._list(cmd.scope, ctx, page=cmd.number or 1)
         assert cmd.number is not None
         number = cmd.number
         if cmd.verb == "show":
@@ -271,39 +273,61 @@ class Workflow:
             f" To answer them, use `reply {number} <text>`."
         )
 
-    async def _list(self, scope: str, ctx: Context) -> str:
+    async def _list(self, scope: str, ctx: Context, *, page: int = 1) -> str:
         team = None
+        filters: dict[str, Any]
         if scope == "mine":
-            found = await self.database.read(
-                mentions.find, states=(State.CLAIMED, State.ANSWERED), claimed_by=ctx.actor
-            )
+            filters = {"states": (State.CLAIMED, State.ANSWERED), "claimed_by": ctx.actor}
             title = "Yours"
         elif scope == "team":
             team = self._team_of(ctx)
             if team is None:
                 raise CommandError("This channel belongs to no team; try `list open`.")
-            found = await self.database.read(mentions.find, states=ACTIVE, team=team)
+            filters = {"states": ACTIVE, "team": team}
             title = f"Team {team}"
         elif scope == "all":
-            found = await self.database.read(mentions.find, states=ACTIVE)
+            filters = {"states": ACTIVE}
             title = "Everything active"
         else:
-            found = await self.database.read(mentions.find, states=UNCLAIMED)
+            filters = {"states": UNCLAIMED}
             title = "Open"
+        total = await self.database.read(mentions.count_found, **filters)
+        found = await self.database.read(
+            mentions.find, **filters, limit=LIST_PAGE, offset=(page - 1) * LIST_PAGE
+        )
         if not found:
+            if total and page > 1:
+                last = -(-total // LIST_PAGE)
+                return f"{title}: {total:,} in all, on {last} page(s); there is no page {page}."
             return f"{title}: nothing. Well done."
         now = self.clock.now()
         names = await self.database.read(people.shown, ids=[m.claimed_by for m in found])
-        lines = [f"{title} ({len(found)}):"]
+        first = (page - 1) * LIST_PAGE + 1
+        if total <= LIST_PAGE:
+            lines = [f"{title} ({total}):"]
+        else:
+            lines = [f"{title} ({total:,}; {first}–{first + len(found) - 1}, oldest first):"]
         for m in found:
             extra = f" {names[m.claimed_by]}" if m.claimed_by else ""
             if m.snoozed_until and m.snoozed_until > now:
                 extra += " (snoozed)"
             lines.append(
                 f"  #{m.number} [{m.state.value}{extra}] {m.kind}/{m.urgency} {m.team}"
-                f" @{m.author.handle}: {shorten(m.text, 70)}"
+                f" @{shorten(m.author.handle, 30)}: {shorten(m.text, 70)}"
+            )
+        if first + len(found) - 1 < total:
+            narrower = "`list mine` or `list team`" if scope in ("open", "all") else "`list mine`"
+            lines.append(
+                f"{total - first - len(found) + 1:,} more: `list {scope} {page + 1}` shows the"
+                f" next {LIST_PAGE}; {narrower} shows fewer."
             )
         return "\n".join(lines)
+
+    def _platform_of(self, source: str) -> str:
+        """Where a source's customers write, as people name it; with the source's id."""
+        connector = self.connectors.get(source)
+        name = connector.platform_name() if connector is not None else source
+        return source if name == source else f"{name} (source {source})"
 
     def _team_of(self, ctx: Context) -> str | None:
         if ctx.channel is None:
@@ -329,7 +353,7 @@ class Workflow:
             f"From @{author.handle}"
             + (f" ({author.name})" if author.name else "")
             + (f", {audience}" if audience else "")
-            + f" on {mention.source}",
+            + f" on {self._platform_of(mention.source)}",
             f"  {mention.text}",
             f"  {mention.url}" if mention.url else "",
         ]

@@ -96,6 +96,8 @@ class Connector(ABC):
     can_reply: ClassVar[bool] = False
     # False for sources that push (webhooks): the scheduler never polls them.
     polls: ClassVar[bool] = True
+    # The platform as people name it ("Mastodon"), for messages; the source id if unset.
+    platform: ClassVar[str] = ""
     limits: Limits = Limits()
 
     def __init__(
@@ -137,6 +139,10 @@ class Connector(ABC):
     def where_to_answer(self, mention: Mention) -> str:
         """For sources that cannot reply: where a person should post the answer by hand."""
         return mention.url or "the original post"
+
+    def platform_name(self) -> str:
+        """The platform's name for people to read ("Mastodon"), else the source's id."""
+        return self.platform or self.source_id
 
     def posting_as(self) -> str:
         """Whose name a reply appears under on the platform, for previews."""

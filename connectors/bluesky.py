@@ -138,6 +138,7 @@ class BlueskyConnector(Connector):
     """Reads mentions, replies, quotes and search results for one account; answers them."""
 
     kind: ClassVar[str] = "bluesky"
+    platform: ClassVar[str] = "Bluesky"
     Config: ClassVar[type[ConnectorConfig]] = BlueskyConfig
     can_reply: ClassVar[bool] = True
     limits = Limits(max_length=MAX_GRAPHEMES, count=graphemes)

@@ -161,6 +161,7 @@ class MastodonConnector(Connector):
     """Reads mentions, hashtags and search results from one Mastodon account; answers them."""
 
     kind: ClassVar[str] = "mastodon"
+    platform: ClassVar[str] = "Mastodon"
     Config: ClassVar[type[ConnectorConfig]] = MastodonConfig
     can_reply: ClassVar[bool] = True
 
@@ -374,7 +375,10 @@ class MastodonConnector(Connector):
     def posting_as(self) -> str:
         """The account whose access token this source holds."""
         instance = self.settings.instance
-        return f"the account of source {self.source_id!r}'s access token on {instance}"
+        return (
+            f"the Mastodon account whose access token source {self.source_id!r} holds,"
+            f" on {instance}"
+        )
 
     def reply_text(self, mention: Mention, text: str) -> str:
         """The reply with the author's @acct in front, unless the text already names them."""

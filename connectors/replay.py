@@ -51,6 +51,7 @@ class ReplayConnector(Connector):
     """Plays sample posts a few at a time; the cursor is how many have been played."""
 
     kind: ClassVar[str] = "replay"
+    platform: ClassVar[str] = "the demo network"
     Config: ClassVar[type[ConnectorConfig]] = ReplayConfig
     can_reply: ClassVar[bool] = True
     limits = Limits(max_length=500)

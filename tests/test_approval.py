@@ -63,14 +63,17 @@ async def test_a_held_reply_waits_then_the_lead_approves_it_once(ready: ConsoleH
     await h.app.outbox.drain()
     assert sent(h) == [] and public_rows(h) == 0
     printed = h.output()
-    asked = "(only dana sees this) alice's answer to #2 (@bob on social) waits for your approval"
+    asked = (
+        "(only dana sees this) alice's answer to #2 (@bob on the demo network) waits for your"
+        " approval"
+    )
     assert asked in printed
     assert "> Calm down, it is all in the FAQ." in printed
     assert (
         "Approve: `approve 2` · Edit: `edit 2 <new text>` · Reject: `reject 2 <reason>`" in printed
     )
     assert "#support thread: alice's answer waits for a lead's approval (tone)" in printed
-    assert "answer by alice waits for a lead's approval" in printed  # the card
+    assert "Claimed by alice · answer waits for a lead's approval" in printed  # the card
     mention = await h.app.database.read(mentions.get, number=2)
     assert mention is not None and mention.state == State.CLAIMED  # not answered yet
 
@@ -130,7 +133,7 @@ async def test_a_rejected_reply_is_never_posted(ready: ConsoleHarness) -> None:
     assert events[-1].detail == {"reply": 1, "reason": "too sharp, please soften it"}
     # The writer still has the mention and answers again, kindly this time.
     answer = await h.say("reply 3 Thanks for the kind words, we're glad you like it!")
-    assert answer == "Sending your reply to #3 on social, in the customer's thread."
+    assert answer == "Sending your reply to #3 on the demo network, in the customer's thread."
     assert sent(h) == [("a3", "Thanks for the kind words, we're glad you like it!")]
     stored = await h.app.database.read(replies.for_mention, mention=3)
     assert [r.status for r in stored] == ["rejected", "sent"]
@@ -213,7 +216,10 @@ async def test_refusals_name_each_rule_and_offer_a_private_reply(ready: ConsoleH
     assert await h.app.database.read(replies.for_mention, mention=2) == []
     # The offered text is ready to send as it is.
     offered = answer.splitlines()[-1].removeprefix("Ready to send instead: ")
-    assert await h.say(offered) == "Sending your reply to #2 on social, in the customer's thread."
+    assert (
+        await h.say(offered)
+        == "Sending your reply to #2 on the demo network, in the customer's thread."
+    )
 
 
 async def test_billing_has_no_lead_so_a_hostile_reply_is_refused(ready: ConsoleHarness) -> None:
@@ -232,10 +238,10 @@ async def test_preview_shows_what_where_and_as_whom_and_sends_nothing(
     shown = await h.say("preview 2 Settings, then Security.")
     assert shown.splitlines() == [
         "Preview of your reply to #2; nothing is sent.",
-        "Where: social (replay), in reply to @bob's post https://social.example/@bob/a2, in the"
-        " customer's thread.",
+        "Where: the demo network (source social), in reply to @bob's post"
+        " https://social.example/@bob/a2, in the customer's thread.",
         "As: the demo account of 'social' (replay: replies stay on this machine).",
-        "Length: 24 of 500 characters, as social counts them.",
+        "Length: 24 of 500 characters, as the demo network counts them.",
         "Text, exactly as it would be posted:",
         "  Settings, then Security.",
         "Verdict: it passes every check; `reply 2 <the same text>` sends it.",
@@ -369,7 +375,7 @@ async def test_coaching_and_big_accounts_wait_for_either_lead(care: ConsoleHarne
     h = care
     # alice's first two replies wait (coaching); the approval request is platform-neutral.
     answer = await h.say("reply 1 We're on it. – Lumo")
-    assert "- first_replies: this is your reply 1 of the first 2" in answer
+    assert "- first_replies: a lead reads each person's first 2 replies before they go" in answer
     assert "Asked: dana, felix." in answer
     await h.app.outbox.drain()
     assert [(r.person, r.mention, r.responder, r.text) for r in requests(h)] == [
@@ -381,7 +387,7 @@ async def test_coaching_and_big_accounts_wait_for_either_lead(care: ConsoleHarne
         "approve 1", "edit 1 <new text>", "reject 1 <reason>",
     )  # fmt: skip
     assert first.reasons[0].startswith("first_replies: ")
-    assert (first.author, first.source) == ("ann", "social")
+    assert (first.author, first.source) == ("ann", "the demo network")  # as people name it
     assert first.url == "https://social.example/@ann/b1"
     assert await h.say("approve 1", "felix") == "Approved alice's answer to #1; it is being posted."
     await h.app.outbox.drain()
@@ -397,7 +403,7 @@ async def test_coaching_and_big_accounts_wait_for_either_lead(care: ConsoleHarne
     await h.say("approve 3", "dana")
     # The third goes straight out.
     assert await h.say("reply 4 Looking into it. – Lumo") == (
-        "Sending your reply to #4 on social, in the customer's thread."
+        "Sending your reply to #4 on the demo network, in the customer's thread."
     )
     # A big account waits for a lead whoever answers, except a lead.
     answer = await h.say("reply 2 Checking now. – Lumo")
@@ -405,7 +411,7 @@ async def test_coaching_and_big_accounts_wait_for_either_lead(care: ConsoleHarne
     await h.say("reject 2 let me take this one", "dana")
     await h.say("assign 2 dana", "dana")
     assert await h.say("reply 2 Checking now, sorry! – Lumo", "dana") == (
-        "Sending your reply to #2 on social, in the customer's thread."
+        "Sending your reply to #2 on the demo network, in the customer's thread."
     )
     assert [text for _, text in sent(h)] == [
         "We're on it. – Lumo", "Looking into it. – Lumo", "Looking into it. – Lumo",

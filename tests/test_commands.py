@@ -140,7 +140,7 @@ async def test_lists(ready: ConsoleHarness) -> None:
 async def test_reply_claims_and_posts_on_the_platform(ready: ConsoleHarness) -> None:
     h = ready
     answer = await h.say("reply 2 Settings, then Security.")
-    assert answer == "Sending your reply to #2 on social, in the customer's thread."
+    assert answer == "Sending your reply to #2 on the demo network, in the customer's thread."
     assert h.app.connectors["social"].sent == [("a2", "Settings, then Security.")]  # type: ignore[attr-defined]
     assert await state_of(h, 2) == State.ANSWERED
     printed = h.output()
@@ -157,7 +157,7 @@ async def test_reply_too_long_is_refused_before_anything_is_stored(ready: Consol
     answer = await h.say("reply 2 " + "y" * 612)
     assert answer == (
         "Not sent: your reply to #2 breaks 1 rule (nothing was stored).\n"
-        "- length: your reply is 612 characters; social allows 500. Shorten it by 112."
+        "- length: your reply is 612 characters; the demo network allows 500. Shorten it by 112."
     )
     assert await state_of(h, 2) == State.OPEN
     assert h.app.connectors["social"].sent == []  # type: ignore[attr-defined]
@@ -194,3 +194,22 @@ async def test_a_later_message_number_points_to_its_conversation(ready: ConsoleH
     assert await h.say("claim 4") == ("#4 is a later message in the conversation of #2; use #2.")
     shown = await h.say("show 2")
     assert "↳ @bob: hello?" in shown
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("list all 2", Command("list", scope="all", number=2)),
+        ("list 3", Command("list", scope="open", number=3)),
+        ("list mine page 2", Command("list", scope="mine", number=2)),
+        ("list open 1", Command("list", scope="open")),
+    ],
+)
+def test_list_takes_a_page(line: str, expected: Command) -> None:
+    assert parse(line) == expected
+
+
+@pytest.mark.parametrize("line", ["list open x", "list all 0", "list all -1", "list 2 3"])
+def test_list_refuses_a_page_that_is_not_one(line: str) -> None:
+    with pytest.raises(CommandError):
+        parse(line)

@@ -40,10 +40,10 @@ async def test_ingest_card_claim_reply_resolve(harness: ConsoleHarness) -> None:
     expected_in_order = [
         "#1 is yours.",
         "~ #1 claimed: Claimed by alice",
-        "Sending your reply to #1 on social",
+        "Sending your reply to #1 on the demo network",
         # One card update shows the answer as posted: the update queued with the reply
         # waited behind it and also stands for the one queued when it was posted.
-        "~ #1 answered: Answered by alice · answer by alice posted: https://social.example/@ann/a1#",
+        "~ #1 answered: Answered by alice · answer posted: https://social.example/@ann/a1#",
         "#billing thread: alice's answer is posted in the customer's thread",
         "You are now bob.",
         "#1 is resolved. Thank you!",

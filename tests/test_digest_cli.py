@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner, Result
@@ -106,7 +108,9 @@ async def test_a_future_date_and_a_missing_store_are_refused(store: Bot, tmp_pat
     assert line.startswith("error: 2999-01-01 has not begun yet in Europe/Berlin; today there is")
     missing = tmp_path / "nowhere.db"
     line = one_line_error(preview(store, "--team", "support", "--preview", db=str(missing)))
-    assert line == f"error: no database at {missing}; set ALLHANDS_DB to the bot's database"
+    assert line == (
+        f"error: no database at {missing}; name the bot's database with --db or ALLHANDS_DB"
+    )
     assert not missing.exists()  # a preview never creates a store
     line = one_line_error(
         preview(store, "--team", "support", "--preview", "--chart", str(tmp_path / "no/such.png"))
@@ -116,3 +120,23 @@ async def test_a_future_date_and_a_missing_store_are_refused(store: Bot, tmp_pat
     not_ours.write_bytes(b"this is not sqlite at all" * 100)
     line = one_line_error(preview(store, "--team", "support", "--preview", db=str(not_ours)))
     assert line.startswith(f"error: cannot read the digest's numbers from {not_ours}:")
+
+
+async def test_an_empty_day_says_so_and_how_to_see_today(store: Bot) -> None:
+    result = preview(store, "--team", "support", "--preview", "--date", "2026-01-01")
+    assert result.exit_code == 0, result.output
+    assert "(Nothing happened for team support that day: no mention came in" in result.stdout
+    today = datetime.now(ZoneInfo("Europe/Berlin")).date()  # the command reads the real clock
+    assert f"allhands digest --team support --preview --date {today})" in result.stdout
+    busy = preview(store, "--team", "support", "--preview", "--date", "2026-01-06")
+    assert "Nothing happened" not in busy.stdout
+
+
+async def test_db_option_is_the_store(store: Bot) -> None:
+    result = CliRunner().invoke(
+        main,
+        ["digest", "--team", "support", "--preview", "--date", "2026-01-06",
+         "--db", store.app.settings.db_path, "--playbooks", str(store.book)],
+        env={"ALLHANDS_DB": "/nonexistent/elsewhere.db"},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output

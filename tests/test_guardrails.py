@@ -301,8 +301,8 @@ def test_big_accounts_wait_for_a_lead() -> None:
 def test_first_replies_wait_for_a_lead_coaching() -> None:
     rules = ApprovalRules(first_replies=3)
     assert decide_for(rules=rules, earlier=0)[1] == [
-        "first_replies: this is your reply 1 of the first 3 that a lead reads before they go"
-        " out (coaching)"
+        "first_replies: a lead reads each person's first 3 replies before they go out"
+        " (coaching); this is reply 1 of them"
     ]
     assert decide_for(rules=rules, earlier=2)[0] == "hold"
     assert decide_for(rules=rules, earlier=3)[0] == "send"

@@ -66,13 +66,15 @@ async def test_preview_shows_the_text_as_the_instance_gets_it(app: App, fake: Fa
     await app.poll_all()
     await app.outbox.drain()
     shown = (await say(app, "preview 1 " + "a" * 30)).splitlines()
-    assert shown[2] == f"As: the account of source 'masto''s access token on {fake.url}."
-    assert shown[3] == "Length: 35 of 40 characters, as masto counts them."
+    assert shown[2] == (
+        f"As: the Mastodon account whose access token source 'masto' holds, on {fake.url}."
+    )
+    assert shown[3] == "Length: 35 of 40 characters, as Mastodon counts them."
     assert shown[4:6] == [
         "Text, exactly as it would be posted:",
         "  @ann@other.example " + "a" * 30,
     ]
-    assert "length: your reply is 41 characters; masto allows 40" in await say(
+    assert "length: your reply is 41 characters; Mastodon allows 40" in await say(
         app, "preview 1 " + "b" * 36
     )
     assert fake.requests_to("/api/v1/statuses", method="POST") == [] and fake.posted == []

@@ -163,8 +163,9 @@ async def test_a_holding_reply_too_long_for_the_platform_is_not_sent(tmp_path: P
         assert dict(report.done) == {Step.HOLD: 1}
         await shop.app.outbox.drain()
         assert shop.app.connectors["social"].sent == []  # type: ignore[attr-defined]
-        assert "The holding reply was not sent: it is 108 characters longer than social" in (
-            shop.out.getvalue()
+        assert (
+            "The holding reply was not sent: it is 108 characters longer than the demo network"
+            in (shop.out.getvalue())
         )
 
 

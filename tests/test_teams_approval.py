@@ -108,11 +108,11 @@ async def test_the_lead_gets_a_card_and_approve_posts_once(
         shown = runs(card)
         assert shown[:4] == [
             "#2: Bob Ng's answer waits for your approval",
-            "To @bob on social",
+            "To @bob on the demo network",
             "https://social.example/@bob/a2",
             "Why it waits:",
         ]
-        assert shown[4].startswith("• first_replies: this is your reply 1 of the first 5")
+        assert shown[4].startswith("• first_replies: a lead reads each person's first 5 replies")
         assert shown[5:] == [
             "It would post, exactly:",
             ANSWER,

@@ -56,7 +56,7 @@ async def test_card_claim_reply_resolve_updates_the_card(tmp_path: Path, clock: 
         card = h.fake.card(post)
         assert runs(card)[:3] == [
             "#1 complaint · normal · billing",
-            "@ann on social",
+            "@ann on the demo network",
             "I was charged twice, I want a refund",
         ]
         assert buttons(card) == ["Claim", "Reply", "Resolve", "Snooze", "Open the post"]
@@ -79,7 +79,7 @@ async def test_card_claim_reply_resolve_updates_the_card(tmp_path: Path, clock: 
             for t in h.answers(thread)
         )
         assert (
-            "Answered by Dana Scully · answer by Dana Scully posted: https://social.example/@ann/a1#"
+            "Answered by Dana Scully · answer posted: https://social.example/@ann/a1#"
             in runs(h.fake.card(post))[-1]
         )
 
@@ -275,6 +275,21 @@ async def test_a_report_reaches_a_person_with_its_chart_inline(
         await h.teams.send_report(DANA["aadObjectId"], "No chart today", image_text="a | b")
         assert h.fake.chats[chat][-1]["text"].endswith("a \\| b")
         assert "attachments" not in h.fake.chats[chat][-1]
+
+
+async def test_a_channels_report_is_a_new_post_with_its_chart(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    async with teams_app(tmp_path, clock) as h:
+        png = b"\x89PNG\r\n\x1a\n" + b"chart" * 10
+        assert await h.post(h.installed()) == 200  # the app is in the channel's team
+        before = len(h.fake.channel_posts(SUPPORT))
+        await h.teams.post_report(SUPPORT, "Daily digest", image=png, image_name="day.png")
+        posts = h.fake.channel_posts(SUPPORT)
+        assert len(posts) == before + 1
+        [attachment] = posts[-1].activity["attachments"]
+        assert attachment["contentType"] == "image/png" and attachment["name"] == "day.png"
+        assert posts[-1].activity["text"] == "Daily digest"
 
 
 LEADS_BY_EMAIL = PLAYBOOK.replace(

@@ -113,7 +113,9 @@ def _status(
     if state in (State.NEW, State.OPEN):
         text = f"Unclaimed for {waited}"
     elif state == State.REOPENED:
-        text = "Reopened: the customer wrote again"
+        text = (
+            f"Reopened by {name(closed_by)}" if closed_by else "Reopened: the customer wrote again"
+        )
     elif state == State.CLAIMED:
         text = f"Claimed by {name(mention.claimed_by)}"
     elif state == State.ANSWERED:
@@ -126,7 +128,10 @@ def _status(
         text = f"Ignored by {name(closed_by)}"
     if replies:
         last = replies[-1]
-        text += f" · answer by {name(last.actor)} {_REPLY_STATUS.get(last.status, last.status)}"
+        # "Answered by Ann · answer posted", not "Answered by Ann · answer by Ann posted".
+        named = mention.claimed_by if state in (State.CLAIMED, State.ANSWERED) else closed_by
+        by = "" if last.actor == named else f" by {name(last.actor)}"
+        text += f" · answer{by} {_REPLY_STATUS.get(last.status, last.status)}"
         if last.url:
             text += f": {last.url}"
     if mention.snoozed_until is not None and mention.snoozed_until > now:

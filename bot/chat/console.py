@@ -113,6 +113,23 @@ class ConsoleAdapter:
         lines.append(rule)
         self._print("\n".join(lines))
 
+    async def post_report(
+        self,
+        channel: str,
+        text: str,
+        *,
+        image: bytes | None = None,
+        image_name: str = "",
+        image_text: str = "",
+    ) -> None:
+        """Print a report under its channel's name; save its image and print the path."""
+        saved = None
+        if image is not None and self.reports_dir is not None:
+            saved = await asyncio.to_thread(self._save, image, image_name or "report.png")
+        shown = f"Chart: {saved}" if saved is not None else image_text
+        body = f"{text}\n\n{shown}".strip()
+        self._print(f"{terminal_safe(channel)}  {_indent(terminal_safe(body), 2)}")
+
     def _save(self, image: bytes, name: str) -> Path:
         assert self.reports_dir is not None
         # Only the name's last part, with anything odd replaced: it must stay in the folder.

@@ -416,6 +416,38 @@ class SlackAdapter:
         table = f"{text}\n```\n{image_text}\n```" if image_text else text
         await self._post(user, text_message(table))
 
+    async def post_report(
+        self,
+        channel: str,
+        text: str,
+        *,
+        image: bytes | None = None,
+        image_name: str = "",
+        image_text: str = "",
+    ) -> None:
+        """Post a digest in a channel as a lead gets it privately: its chart as an image
+        with the text as its comment; as text with the chart's table where Slack refuses."""
+        channel_id = await self.channels.resolve(channel)
+        if image:
+            name = image_name or "report.png"
+            digest = hashlib.sha256(image + b"\0" + text.encode()).hexdigest()
+            try:
+                await self.files.share_in_dm(
+                    channel_id,
+                    key=f"{channel_id}/{name}/{digest}",
+                    data=image,
+                    filename=name,
+                    title=name,
+                    comment=fit(text, COMMENT_TEXT) or " ",
+                    alt_text=image_text,
+                    channel=channel_id,
+                )
+                return
+            except UploadRefused as exc:
+                self._upload_refused(exc)
+        table = f"{text}\n```\n{image_text}\n```" if image_text else text
+        await self._post(channel_id, text_message(table))
+
     def _upload_refused(self, exc: UploadRefused) -> None:
         """Say once per reason why charts come as tables (it lasts until someone acts)."""
         if exc.reason in self._refusals_logged:

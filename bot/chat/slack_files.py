@@ -144,10 +144,12 @@ class SlackFiles:
         title: str,
         comment: str,
         alt_text: str = "",
+        channel: str | None = None,
     ) -> None:
-        """Share a file in the app's DM with `user`, with `comment` (made safe by the
-        caller) as its message; `key` names this delivery across the outbox's tries."""
-        channel = await self.dm(user)
+        """Share a file in the app's DM with `user` (or in `channel`, a channel id), with
+        `comment` (made safe by the caller) as its message; `key` names this delivery
+        across the outbox's tries."""
+        channel = channel or await self.dm(user)
         for _ in range(2):  # a second time only when an upload expired unshared
             pending = self._pending.get(key)
             if pending is None:

@@ -326,6 +326,23 @@ class TeamsAdapter:
             activity = text_activity(f"{text}\n\n{image_text}")
         await self._connector().send(member.service_url, chat, activity)
 
+    async def post_report(
+        self,
+        channel: str,
+        text: str,
+        *,
+        image: bytes | None = None,
+        image_name: str = "",
+        image_text: str = "",
+    ) -> None:
+        """Post a report (a digest) in a channel, the image inline where there is one."""
+        activity = text_activity(text)
+        if image is not None:
+            activity["attachments"] = [image_attachment(image, image_name or "chart.png")]
+        elif image_text:
+            activity = text_activity(f"{text}\n\n{image_text}")
+        await self._post(channel, activity)
+
     async def ask_approval(self, request: ApprovalRequest) -> MessageRef:
         """Ask a lead, in their 1:1 chat, to approve, edit or reject a held answer (a card);
         the card's message."""

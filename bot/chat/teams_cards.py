@@ -15,7 +15,7 @@ from typing import Any
 
 from bot.chat.approval import ApprovalDecision, ApprovalRequest
 from bot.chat.cards import Card
-from bot.chat.text import reveal_invisible
+from bot.chat.text import reveal_invisible, sentence
 from bot.domain.mentions import State
 
 ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
@@ -296,7 +296,7 @@ def _outcome_runs(outcome: ApprovalDecision, names: Mapping[str, str]) -> list[d
     done, colour = _OUTCOME.get(outcome.state, (outcome.state.capitalize(), "Default"))
     line = f"{done} by {names.get(outcome.by, outcome.by)} at {outcome.at:%Y-%m-%d %H:%M} UTC"
     if outcome.state == "rejected":
-        line += f": {reveal_invisible(outcome.note)}. Nothing was posted."
+        line += f": {sentence(reveal_invisible(outcome.note))} Nothing was posted."
     runs = [_run(line, weight="Bolder", color=colour)]
     if outcome.state == "edited":
         runs += [_run("Posted instead:", weight="Bolder"), _run(reveal_invisible(outcome.text))]

@@ -11,7 +11,8 @@ from bot.errors import CommandError
 
 HELP = """\
 allhands commands (type them after /allhands):
-  list [open|mine|team]   what needs someone (default: open)
+  list [open|mine|team|all] [page]
+                          what needs someone (default: open), 20 a page
   show N                  a mention with its thread and history
   claim N                 take #N: you answer it
   release N               give #N back to the team
@@ -71,10 +72,18 @@ def parse(line: str) -> Command:
     if verb == "help":
         return Command("help")
     if verb == "list":
-        scope = rest.lower() or "open"
+        scope, _, page = rest.lower().partition(" ")
+        if scope.isdigit() and not page:  # `list 2`: the second page of open mentions
+            scope, page = "open", scope
+        scope = scope or "open"
         if scope not in LIST_SCOPES:
-            raise CommandError(f"`list {rest}`: choose one of {', '.join(LIST_SCOPES)}.")
-        return Command("list", scope=scope)
+            raise CommandError(f"`list {rest[:40]}`: choose one of {', '.join(LIST_SCOPES)}.")
+        page = page.strip().removeprefix("page").strip() or "1"
+        if not page.isdigit() or not 0 < int(page) < 100_000:
+            raise CommandError(
+                f"`list {scope} {page[:20]}`: the page is a number, e.g. `list {scope} 2`."
+            )
+        return Command("list", scope=scope, number=int(page) if int(page) > 1 else None)
     if verb not in VERBS:
         raise CommandError(f"Unknown command `{verb[:40]}`. Type `help` for the list.")
     number_text, _, rest = rest.partition(" ")

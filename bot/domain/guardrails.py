@@ -460,8 +460,10 @@ def decide(
             held.append(
                 Finding(
                     Rule.FIRST_REPLIES,
-                    f"this is your reply {earlier_replies + 1} of the first"
-                    f" {rules.first_replies} that a lead reads before they go out (coaching)",
+                    "a lead reads each person's first reply before it goes out (coaching)"
+                    if rules.first_replies == 1
+                    else f"a lead reads each person's first {rules.first_replies} replies before"
+                    f" they go out (coaching); this is reply {earlier_replies + 1} of them",
                     hold=True,
                 )
             )

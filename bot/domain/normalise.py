@@ -22,14 +22,24 @@ _BLANK_LINES = re.compile(r"\n\s*\n+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
+def _bare(address: str) -> str:
+    """An address as people read it: no scheme, `www.` or trailing slash, any case."""
+    bare = re.sub(r"^[a-z][a-z0-9+.-]*://", "", address.strip().casefold()).removeprefix("www.")
+    return bare.rstrip("/…").removesuffix("...")
+
+
 class _TextExtractor(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self._skipping = 0
+        self._links: list[tuple[str, int]] = []  # open <a>: its target, where its text starts
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _SKIP_TAGS:
+        if tag == "a":
+            href = (dict(attrs).get("href") or "").strip()
+            self._links.append((href, len(self.parts)))
+        elif tag in _SKIP_TAGS:
             self._skipping += 1
         elif tag in _BLOCK_TAGS:
             self.parts.append("\n")
@@ -39,7 +49,9 @@ class _TextExtractor(HTMLParser):
             self.parts.append("\n")
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in _SKIP_TAGS:
+        if tag == "a" and self._links:
+            self._close_link(*self._links.pop())
+        elif tag in _SKIP_TAGS:
             self._skipping = max(0, self._skipping - 1)
         elif tag in _BLOCK_TAGS:
             self.parts.append("\n")
@@ -47,6 +59,21 @@ class _TextExtractor(HTMLParser):
     def handle_data(self, data: str) -> None:
         if not self._skipping:
             self.parts.append(data)
+
+    def _close_link(self, href: str, start: int) -> None:
+        """Show a link's real target where its text does not: `click here (https://…)`,
+        and above all `paypal.com (https://evil.example/login)`. Mentions, hashtags and
+        links whose text is their own address stay as they read."""
+        if not re.match(r"(?i)https?://\S+$", href):
+            return
+        shown = "".join(self.parts[start:]).strip()
+        if shown.startswith(("@", "#")) and "." not in shown.split("/")[0][1:]:
+            return
+        text, target = _bare(shown), _bare(href)
+        if not shown:
+            self.parts.append(href)
+        elif not text or not (target == text or (shown.endswith("…") and target.startswith(text))):
+            self.parts.append(f" ({href})")
 
 
 def html_to_text(markup: str) -> str:

@@ -25,6 +25,7 @@ from bot.playbooks.schema import (
     BusinessHours,
     Guardrails,
     PlaybookFile,
+    Retention,
     Route,
     Source,
     Team,
@@ -103,6 +104,7 @@ class Playbooks:
     templates: dict[str, str] = field(default_factory=dict)
     admin_channel: ChannelRef | None = None
     guardrails: Guardrails = field(default_factory=Guardrails)  # the top level, for all teams
+    retention: timedelta | None = None  # how long customers' text and handles are kept
 
     def channel_of(self) -> dict[str, str]:
         """team id -> `platform:channel`, for queuing cards."""
@@ -454,6 +456,7 @@ class _Merged:
     default_team: tuple[str, str] | None = None
     guardrails: tuple[Guardrails, str] | None = None
     admin_channel: tuple[str, str] | None = None
+    retention: tuple[Retention, str] | None = None
 
 
 def load_playbooks(path: str | Path) -> Playbooks:
@@ -512,6 +515,7 @@ def _merge(model: PlaybookFile, file: str, merged: _Merged, reader: _Reader) -> 
         ("default_team", model.default_team),
         ("guardrails", model.guardrails),
         ("admin_channel", model.admin_channel),
+        ("retention", model.retention),
     )
     for slot, value in singles:
         if value is None:
@@ -615,6 +619,7 @@ def _resolve(merged: _Merged, reader: _Reader, root: Path, files: list[Path]) ->
         templates={k: v for k, (v, _) in merged.templates.items()},
         admin_channel=ChannelRef.parse(merged.admin_channel[0]) if merged.admin_channel else None,
         guardrails=base_guardrails,
+        retention=merged.retention[0].customers if merged.retention else None,
     )
 
 

@@ -186,6 +186,12 @@ class Digest(Strict):
     timezone: TimeZone | None = None
 
 
+class Retention(Strict):
+    """How long customers' text and identity are kept before they are blanked."""
+
+    customers: Duration
+
+
 class Approval(Strict):
     """When a lead must approve a reply before it goes out."""
 
@@ -298,3 +304,4 @@ class PlaybookFile(Strict):
     templates: dict[str, Template] = {}
     guardrails: Guardrails | None = None
     admin_channel: Channel | None = None
+    retention: Retention | None = None

@@ -89,9 +89,31 @@ def find(
     claimed_by: str | None = None,
     roots_only: bool = True,
     limit: int = 50,
+    offset: int = 0,
 ) -> list[Mention]:
     """Mentions matching every filter given, oldest first."""
-    where, params = [], []
+    clause, params = _filters(states, team, claimed_by, roots_only)
+    sql = f"SELECT * FROM mentions {clause} ORDER BY number LIMIT ? OFFSET ?"
+    return [row_to_mention(r) for r in query_rows(db, sql, [*params, limit, offset])]
+
+
+def count_found(
+    db: sqlite_utils.Database,
+    *,
+    states: Iterable[State] | None = None,
+    team: str | None = None,
+    claimed_by: str | None = None,
+) -> int:
+    """How many mentions (conversations) `find` would list without a limit."""
+    clause, params = _filters(states, team, claimed_by, True)
+    return int(db.execute(f"SELECT count(*) FROM mentions {clause}", params).fetchone()[0])
+
+
+def _filters(
+    states: Iterable[State] | None, team: str | None, claimed_by: str | None, roots_only: bool
+) -> tuple[str, list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
     if states is not None:
         wanted = [s.value for s in states]
         where.append(f"state IN ({', '.join('?' * len(wanted))})")
@@ -104,9 +126,7 @@ def find(
         params.append(claimed_by)
     if roots_only:
         where.append("root_number IS NULL")
-    clause = f"WHERE {' AND '.join(where)}" if where else ""
-    sql = f"SELECT * FROM mentions {clause} ORDER BY number LIMIT ?"
-    return [row_to_mention(r) for r in query_rows(db, sql, [*params, limit])]
+    return (f"WHERE {' AND '.join(where)}" if where else ""), params
 
 
 def follow_ups(db: sqlite_utils.Database, *, number: int) -> list[Mention]:

@@ -310,3 +310,35 @@ def ratings_and_tokens(db: sqlite_utils.Database) -> None:
         );
         """
     )
+
+
+@migrations(name="0016_erasures")
+def erasures(db: sqlite_utils.Database) -> None:
+    """Erasure requests and retention blank customers' text: the event log stays append-only
+    for what happened (its action, mention, time and states); only an erasure, inside its
+    own transaction (a row in `erasing`), may blank an event's actor and detail. Each
+    erasure is recorded, without what was erased."""
+    db.executescript(
+        """
+        CREATE TABLE erasing (started_at TEXT NOT NULL);
+        DROP TRIGGER events_no_update;
+        CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+            WHEN NOT EXISTS (SELECT 1 FROM erasing)
+                OR NEW.id IS NOT OLD.id OR NEW.mention IS NOT OLD.mention
+                OR NEW.action IS NOT OLD.action OR NEW.at IS NOT OLD.at
+                OR NEW.from_state IS NOT OLD.from_state OR NEW.to_state IS NOT OLD.to_state
+            BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+
+        ALTER TABLE mentions ADD COLUMN erased_at TEXT;
+        CREATE INDEX mentions_kept ON mentions (received_at) WHERE erased_at IS NULL;
+
+        CREATE TABLE erasures (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            source TEXT NOT NULL DEFAULT '',
+            mentions INTEGER NOT NULL,
+            requested_by TEXT NOT NULL DEFAULT ''
+        );
+        """
+    )

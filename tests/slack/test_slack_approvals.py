@@ -101,7 +101,7 @@ async def test_the_held_answer_reaches_the_lead_with_three_buttons(slack: SlackH
     assert asked["text"].startswith("Dana Scully's answer to #3 waits for your approval")
     shown = json.dumps(asked["blocks"])
     assert "*Dana Scully*'s answer to *#3* waits for your approval." in shown
-    assert "To *@cy* on social" in shown and "<https://social.example/@cy/a3>" in shown
+    assert "To *@cy* on the demo network" in shown and "<https://social.example/@cy/a3>" in shown
     why = next(b["text"]["text"] for b in asked["blocks"] if "Why it waits" in str(b))
     assert why.startswith("*Why it waits:*\n• audience")
     assert {"type": "section", "text": {"type": "mrkdwn", "text": ANSWER, "verbatim": True}} in (

@@ -46,7 +46,7 @@ async def test_reply_dialog_template_count_and_send(slack: SlackHarness) -> None
     assert text_input["element"]["dispatch_action_config"] == {
         "trigger_actions_on": ["on_character_entered"]
     }
-    assert _count(view) == "500 of 500 characters left, as social counts them."
+    assert _count(view) == "500 of 500 characters left, as the demo network counts them."
 
     # Picking a template fills it in, placeholders and all, under a new block id.
     await slack.click(
@@ -61,7 +61,10 @@ async def test_reply_dialog_template_count_and_send(slack: SlackHarness) -> None
     assert filled["block_id"] == "allhands_reply_text_1"
     expected = "Hi @ann, sorry about this! Dana Scully from Billing is on it."
     assert filled["element"]["initial_value"] == expected
-    assert _count(view) == f"{500 - len(expected)} of 500 characters left, as social counts them."
+    assert (
+        _count(view)
+        == f"{500 - len(expected)} of 500 characters left, as the demo network counts them."
+    )
 
     # Typing recounts, keeping the block (so Slack keeps what is typed).
     typed = "x" * 510
@@ -73,7 +76,7 @@ async def test_reply_dialog_template_count_and_send(slack: SlackHarness) -> None
     await slack.settle()
     view = slack.fake.views[view["id"]]
     assert _text_input(view)["block_id"] == "allhands_reply_text_1"
-    assert _count(view) == "10 characters too many: social allows 500."
+    assert _count(view) == "10 characters too many: the demo network allows 500."
 
     # Sending too much: the error is shown in the dialog, nothing is sent.
     status, body, _ = await slack.send(slack.submission_body(view, typed))
@@ -81,7 +84,9 @@ async def test_reply_dialog_template_count_and_send(slack: SlackHarness) -> None
     assert json.loads(body) == {
         "response_action": "errors",
         "errors": {
-            "allhands_reply_text_1": "10 characters too many: social allows 500. Shorten it."
+            "allhands_reply_text_1": (
+                "10 characters too many: the demo network allows 500. Shorten it."
+            )
         },
     }
     status, body, _ = await slack.send(slack.submission_body(view, "   "))
@@ -94,9 +99,9 @@ async def test_reply_dialog_template_count_and_send(slack: SlackHarness) -> None
     assert slack.app.connectors["social"].sent == [("a1", "Refunded today. Sorry!")]  # type: ignore[attr-defined]
     told = slack.fake.ephemeral[-1]
     assert told["user"] == DANA and told["channel"] == BILLING
-    assert told["text"].startswith("Sending your reply to #1 on social")
+    assert told["text"].startswith("Sending your reply to #1 on the demo network")
     card = str(slack.card(BILLING, 1)["blocks"])
-    assert "Answered by Dana Scully · answer by Dana Scully posted" in card
+    assert "Answered by Dana Scully · answer posted" in card
     thread = slack.fake.replies(BILLING, slack.card_ts(BILLING, 1))
     assert thread[-1]["text"].startswith("Dana Scully's answer is posted in the customer's thread")
 

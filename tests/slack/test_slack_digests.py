@@ -260,3 +260,20 @@ async def test_the_fake_checks_lengths_and_file_ids(alone: Alone) -> None:
     done = await client.files_completeUploadExternal(files=[{"id": got["file_id"]}])
     assert done["files"] == [{"id": got["file_id"], "title": "a.png"}]
     assert alone.fake.uploads[got["file_id"]].shared_in == []  # no channel: private
+
+
+async def test_a_team_without_leads_gets_the_chart_in_its_channel(slack: SlackHarness) -> None:
+    book = slack.app.playbooks
+    team = replace(book.teams["support"], leads=(), digest=None)
+    slack.app.playbooks = replace(book, teams={**book.teams, "support": team})
+    period = day_period((slack.clock.now() - timedelta(days=1)).date(), UTC)
+    assert await slack.app.digests.queue(slack.app.playbooks, team, period)
+    await slack.settle()
+    stored = await slack.app.database.read(digests.load, id=1)
+    assert stored is not None and stored.chart is not None
+    [message] = [m for m in slack.fake.messages(SUPPORT) if m.get("files")]
+    assert shared_file(slack.fake, message) == stored.chart
+    assert message["text"] == stored.text
+    [upload] = slack.fake.uploads.values()
+    assert upload.shared_in == [SUPPORT]
+    assert not slack.fake.calls_to("conversations.open")  # no DM for a channel's digest
