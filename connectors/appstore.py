@@ -151,21 +151,7 @@ class AppStoreConnector(Connector):
     async def _call(
         self, method: str, path: str, *, params: Any = None, body: Any = None
     ) -> ApiResponse:
-        token = await self.keeper.current()
-        for attempt in (1, 2):
-            try:
-                return await self.api.call(
-                    method,
-                    path,
-                    params=params,
-                    json_body=body,
-                    headers={"Authorization": f"Bearer {token.value}"},
-                )
-            except PlatformError as exc:
-                if attempt == 2 or exc.status != 401:
-                    raise
-            token = await self.keeper.refused(token)
-        raise AssertionError("unreachable")
+        return await self.keeper.call(self.api, method, path, params=params, json_body=body)
 
     async def fetch(self, cursor: str | None) -> Batch:
         """Reviews newer than `cursor`, oldest first."""

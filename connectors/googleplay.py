@@ -202,21 +202,7 @@ class GooglePlayConnector(Connector):
     async def _call(
         self, method: str, path: str, *, params: Any = None, body: Any = None
     ) -> ApiResponse:
-        token = await self.keeper.current()
-        for attempt in (1, 2):
-            try:
-                return await self.api.call(
-                    method,
-                    path,
-                    params=params,
-                    json_body=body,
-                    headers={"Authorization": f"Bearer {token.value}"},
-                )
-            except PlatformError as exc:
-                if attempt == 2 or exc.status != 401:
-                    raise
-            token = await self.keeper.refused(token)
-        raise AssertionError("unreachable")
+        return await self.keeper.call(self.api, method, path, params=params, json_body=body)
 
     def _path(self) -> str:
         package = quote(self.settings.package_name, safe="")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.clock import Clock
-from connectors.jsonapi import PlatformError
+from connectors.jsonapi import ApiResponse, JsonApi, PlatformError
 
 MARGIN = timedelta(seconds=60)  # renew this long before the platform's expiry
 
@@ -75,6 +75,35 @@ class TokenKeeper:
                 await self._replace(self._token)
             assert self._token is not None
             return self._token
+
+    async def call(
+        self,
+        api: JsonApi,
+        method: str,
+        path: str,
+        *,
+        scheme: str = "Bearer",
+        params: Any = None,
+        json_body: Any = None,
+        form: Any = None,
+    ) -> ApiResponse:
+        """Call `api` with the token as `Authorization: <scheme> …`; a 401 renews it once."""
+        token = await self.current()
+        for attempt in (1, 2):
+            try:
+                return await api.call(
+                    method,
+                    path,
+                    params=params,
+                    json_body=json_body,
+                    form=form,
+                    headers={"Authorization": f"{scheme} {token.value}"},
+                )
+            except PlatformError as exc:
+                if attempt == 2 or exc.status != 401:
+                    raise
+            token = await self.refused(token)
+        raise AssertionError("unreachable")
 
     async def _replace(self, stale: AccessToken | None) -> None:
         self.renewals += 1

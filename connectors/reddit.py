@@ -190,21 +190,9 @@ class RedditConnector(Connector):
     async def _call(
         self, method: str, path: str, *, params: Any = None, form: Any = None
     ) -> ApiResponse:
-        token = await self.keeper.current()
-        for attempt in (1, 2):
-            try:
-                return await self.api.call(
-                    method,
-                    path,
-                    params=params,
-                    form=form,
-                    headers={"Authorization": f"bearer {token.value}"},
-                )
-            except PlatformError as exc:
-                if attempt == 2 or exc.status != 401:
-                    raise
-            token = await self.keeper.refused(token)
-        raise AssertionError("unreachable")
+        return await self.keeper.call(
+            self.api, method, path, scheme="bearer", params=params, form=form
+        )
 
     async def _account(self) -> str:
         if self._me is None:

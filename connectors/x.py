@@ -166,21 +166,7 @@ class XConnector(Connector):
             return await self.api.call(
                 method, path, params=params, json_body=body, headers={"Authorization": signed}
             )
-        token = await self.keeper.current()
-        for attempt in (1, 2):
-            try:
-                return await self.api.call(
-                    method,
-                    path,
-                    params=params,
-                    json_body=body,
-                    headers={"Authorization": f"Bearer {token.value}"},
-                )
-            except PlatformError as exc:
-                if attempt == 2 or exc.status != 401:
-                    raise
-            token = await self.keeper.refused(token)
-        raise AssertionError("unreachable")
+        return await self.keeper.call(self.api, method, path, params=params, json_body=body)
 
     async def _account(self) -> User:
         if self._me is None:
