@@ -14,7 +14,7 @@ import logging
 import re
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import jwt
 import yarl
@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bot.domain.mentions import Author, Item, Mention
 from bot.errors import DeliveryError, SourceError
 from connectors.base import Batch, Connector, ConnectorConfig, ExternalRef, Limits
-from connectors.jsonapi import ApiResponse, JsonApi, PlatformError
+from connectors.jsonapi import ApiResponse, JsonApi, PlatformError, web_address
 from connectors.newest_first import EdgeWalk, dump_edge, load_edge
 from connectors.oauth import AccessToken, TokenKeeper, read_secret
 
@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 MAX_RESPONSE = 5970  # characters Apple allows in a review response
 TOKEN_LIFETIME = timedelta(minutes=19)  # Apple refuses tokens that live longer than 20
 AUDIENCE = "appstoreconnect-v1"
-WEB_SCHEMES = frozenset({"http", "https"})
 _REMAINING = re.compile(r"user-hour-rem:(\d+)")
 
 
@@ -56,10 +55,7 @@ class AppStoreConfig(ConnectorConfig):
     @field_validator("api", "web_url")
     @classmethod
     def _address(cls, value: str) -> str:
-        parts = urlsplit(value.strip())
-        if parts.scheme.lower() not in WEB_SCHEMES or not parts.netloc:
-            raise ValueError(f"{value!r} is not an address; write https://…")
-        return value.strip().rstrip("/")
+        return web_address(value)
 
     @field_validator("app_id", mode="before")
     @classmethod
@@ -101,14 +97,7 @@ class AppStoreConnector(Connector):
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
         config = self.settings
-        self.api = JsonApi(
-            self.http,
-            base_url=config.api,
-            clock=self.clock,
-            timeout=config.timeout,
-            max_bytes=config.max_bytes,
-            user_agent=config.user_agent,
-        )
+        self.api = JsonApi.of(self.http, config, clock=self.clock)
         self.keeper = TokenKeeper(self._sign, clock=self.clock)
         self._key: str | None = None
 

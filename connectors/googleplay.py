@@ -15,7 +15,7 @@ import logging
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import jwt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bot.domain.mentions import Author, Item, Mention
 from bot.errors import DeliveryError, SourceError
 from connectors.base import Batch, Connector, ConnectorConfig, ExternalRef, Limits
-from connectors.jsonapi import ApiResponse, JsonApi, PlatformError
+from connectors.jsonapi import ApiResponse, JsonApi, PlatformError, web_address
 from connectors.newest_first import EdgeWalk, dump_edge, load_edge
 from connectors.oauth import AccessToken, TokenKeeper, read_secret, token_from_answer
 
@@ -32,15 +32,7 @@ log = logging.getLogger(__name__)
 MAX_REPLY = 350
 SCOPE = "https://www.googleapis.com/auth/androidpublisher"
 GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-WEB_SCHEMES = frozenset({"http", "https"})
 _PACKAGE = re.compile(r"[A-Za-z]\w*(\.[A-Za-z]\w*)+")
-
-
-def _web_address(value: str) -> str:
-    parts = urlsplit(value.strip())
-    if parts.scheme.lower() not in WEB_SCHEMES or not parts.netloc:
-        raise ValueError(f"{value!r} is not an address; write https://…")
-    return value.strip().rstrip("/")
 
 
 class GooglePlayConfig(ConnectorConfig):
@@ -62,7 +54,7 @@ class GooglePlayConfig(ConnectorConfig):
     @field_validator("api", "web_url")
     @classmethod
     def _address(cls, value: str) -> str:
-        return _web_address(value)
+        return web_address(value)
 
     @field_validator("package_name")
     @classmethod
@@ -74,7 +66,7 @@ class GooglePlayConfig(ConnectorConfig):
     @field_validator("token_url")
     @classmethod
     def _token_address(cls, value: str) -> str:
-        return _web_address(value) if value else value
+        return web_address(value) if value else value
 
     @model_validator(mode="after")
     def _key(self) -> GooglePlayConfig:
@@ -115,14 +107,7 @@ class GooglePlayConnector(Connector):
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
         config = self.settings
-        self.api = JsonApi(
-            self.http,
-            base_url=config.api,
-            clock=self.clock,
-            timeout=config.timeout,
-            max_bytes=config.max_bytes,
-            user_agent=config.user_agent,
-        )
+        self.api = JsonApi.of(self.http, config, clock=self.clock)
         self.keeper = TokenKeeper(self._sign_in, clock=self.clock)
         self._account: dict[str, Any] | None = None
 

@@ -24,21 +24,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bot.domain.mentions import Author, Item, Mention
 from bot.errors import SourceError
 from connectors.base import Batch, Connector, ConnectorConfig
-from connectors.jsonapi import JsonApi, PlatformError
+from connectors.jsonapi import WEB_SCHEMES, JsonApi, PlatformError, web_address
 
 log = logging.getLogger(__name__)
 
 SEEN_LIMIT = 1000  # ids remembered per term, to drop repeats inside the overlap
-WEB_SCHEMES = frozenset({"http", "https"})
 ITEM_URL = "https://news.ycombinator.com/item?id={id}"
 USER_URL = "https://news.ycombinator.com/user?id={user}"
-
-
-def _web_address(value: str) -> str:
-    parts = urlsplit(value.strip())
-    if parts.scheme.lower() not in WEB_SCHEMES or not parts.netloc:
-        raise ValueError(f"{value!r} is not an address; write https://…")
-    return value.strip().rstrip("/")
 
 
 class HackerNewsConfig(ConnectorConfig):
@@ -58,7 +50,7 @@ class HackerNewsConfig(ConnectorConfig):
     @field_validator("api")
     @classmethod
     def _address(cls, value: str) -> str:
-        return _web_address(value)
+        return web_address(value)
 
     @field_validator("search")
     @classmethod
@@ -109,14 +101,7 @@ class HackerNewsConnector(Connector):
         super().__init__(**kwargs)
         config = self.settings
         config.tags()  # refuse "neither stories nor comments" at start-up
-        self.api = JsonApi(
-            self.http,
-            base_url=config.api,
-            clock=self.clock,
-            timeout=config.timeout,
-            max_bytes=config.max_bytes,
-            user_agent=config.user_agent,
-        )
+        self.api = JsonApi.of(self.http, config, clock=self.clock)
 
     @property
     def settings(self) -> HackerNewsConfig:

@@ -16,7 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -28,6 +29,28 @@ log = logging.getLogger(__name__)
 CHUNK = 64 * 1024
 MAX_WAIT = 3600.0  # never believe a platform that asks us to wait longer than an hour
 PARSE_INLINE = 64 * 1024  # larger bodies are parsed on a worker thread
+WEB_SCHEMES = frozenset({"http", "https"})
+
+
+def web_address(value: str) -> str:
+    """A configured http(s) address with a host, without the trailing slash; else ValueError."""
+    parts = urlsplit(value.strip())
+    if parts.scheme.lower() not in WEB_SCHEMES or not parts.netloc:
+        raise ValueError(f"{value!r} is not an address; write https://…")
+    return value.strip().rstrip("/")
+
+
+class ApiSettings(Protocol):
+    """The settings a source's API is called with."""
+
+    @property
+    def api(self) -> str: ...
+    @property
+    def timeout(self) -> float: ...
+    @property
+    def max_bytes(self) -> int: ...
+    @property
+    def user_agent(self) -> str: ...
 
 
 class PlatformError(AllhandsError):
@@ -148,6 +171,18 @@ class JsonApi:
         self.timeout = timeout
         self.max_bytes = max_bytes
         self.user_agent = user_agent
+
+    @classmethod
+    def of(cls, http: aiohttp.ClientSession, settings: ApiSettings, *, clock: Clock) -> JsonApi:
+        """The API at `settings.api`, with the source's timeout, size cap and User-Agent."""
+        return cls(
+            http,
+            base_url=settings.api,
+            clock=clock,
+            timeout=settings.timeout,
+            max_bytes=settings.max_bytes,
+            user_agent=settings.user_agent,
+        )
 
     def url(self, path: str) -> str:
         """The full address of an API path."""

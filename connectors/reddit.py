@@ -18,14 +18,14 @@ import logging
 import re
 from datetime import UTC, datetime
 from typing import Any, ClassVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.domain.mentions import Author, Item, Mention
 from bot.errors import DeliveryError, SourceError
 from connectors.base import Batch, Connector, ConnectorConfig, ExternalRef, Limits
-from connectors.jsonapi import ApiResponse, JsonApi, PlatformError
+from connectors.jsonapi import ApiResponse, JsonApi, PlatformError, web_address
 from connectors.newest_first import Edge, EdgeWalk, dump_edges, load_edges
 from connectors.oauth import AccessToken, TokenKeeper, token_from_answer
 from connectors.reddit_answers import comment_result, listing
@@ -34,16 +34,8 @@ from connectors.richtext import escape_markdown
 log = logging.getLogger(__name__)
 
 MAX_LENGTH = 10_000
-WEB_SCHEMES = frozenset({"http", "https"})
 GONE = frozenset({"[deleted]", "[removed]"})
 _SUBREDDIT = re.compile(r"[A-Za-z0-9_]{2,21}")
-
-
-def _web_address(value: str) -> str:
-    parts = urlsplit(value.strip())
-    if parts.scheme.lower() not in WEB_SCHEMES or not parts.netloc:
-        raise ValueError(f"{value!r} is not an address; write https://…")
-    return value.strip().rstrip("/")
 
 
 class RedditConfig(ConnectorConfig):
@@ -74,7 +66,7 @@ class RedditConfig(ConnectorConfig):
     @field_validator("api", "auth_url", "web_url")
     @classmethod
     def _address(cls, value: str) -> str:
-        return _web_address(value)
+        return web_address(value)
 
     @field_validator("subreddits")
     @classmethod

@@ -17,14 +17,14 @@ import logging
 import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from bot.domain.mentions import Item, Mention
 from bot.errors import DeliveryError, SourceError
 from connectors.base import Batch, Connector, ConnectorConfig, ExternalRef, Limits
-from connectors.jsonapi import ApiResponse, JsonApi, PlatformError
+from connectors.jsonapi import ApiResponse, JsonApi, PlatformError, web_address
 from connectors.oauth import TokenKeeper
 from connectors.richtext import X_MAX_LENGTH, x_length
 from connectors.x_posts import TWEET_FIELDS, USER_FIELDS, Tweet, User, id_order, read_page
@@ -32,15 +32,7 @@ from connectors.x_tokens import UserTokens, oauth1_header
 
 log = logging.getLogger(__name__)
 
-WEB_SCHEMES = frozenset({"http", "https"})
 _LINK = re.compile(r"https?://\S+")
-
-
-def _web_address(value: str) -> str:
-    parts = urlsplit(value.strip())
-    if parts.scheme.lower() not in WEB_SCHEMES or not parts.netloc:
-        raise ValueError(f"{value!r} is not an address; write https://…")
-    return value.strip().rstrip("/")
 
 
 class XConfig(ConnectorConfig):
@@ -67,7 +59,7 @@ class XConfig(ConnectorConfig):
     @field_validator("api", "web_url")
     @classmethod
     def _address(cls, value: str) -> str:
-        return _web_address(value)
+        return web_address(value)
 
     @field_validator("search")
     @classmethod
@@ -120,14 +112,7 @@ class XConnector(Connector):
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
         config = self.settings
-        self.api = JsonApi(
-            self.http,
-            base_url=config.api,
-            clock=self.clock,
-            timeout=config.timeout,
-            max_bytes=config.max_bytes,
-            user_agent=config.user_agent,
-        )
+        self.api = JsonApi.of(self.http, config, clock=self.clock)
         self.user_tokens = UserTokens(
             self.api,
             client_id=config.client_id,
