@@ -21,7 +21,7 @@ import yarl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.domain.mentions import Author, Item, Mention
-from bot.errors import DeliveryError, SourceError
+from bot.errors import DeliveryError
 from connectors.base import Batch, Connector, ConnectorConfig, ExternalRef, Limits
 from connectors.jsonapi import ApiResponse, JsonApi, PlatformError, web_address
 from connectors.newest_first import EdgeWalk, dump_edge, load_edge
@@ -177,7 +177,7 @@ class AppStoreConnector(Connector):
                     break
                 params = [*params[:3], ("cursor", next_cursor)]
         except PlatformError as exc:
-            raise SourceError(self.source_id, str(exc), retry_after=exc.retry_after) from None
+            raise exc.source_error(self.source_id) from None
         items.sort(key=lambda item: (item.created_at, item.external_id))
         return Batch(items=items, cursor=dump_edge(walk.next_edge()), retry_after=wait)
 
@@ -233,9 +233,7 @@ class AppStoreConnector(Connector):
                     " key's role may not allow answering (Customer Support or Admin)",
                     permanent=True,
                 ) from None
-            raise DeliveryError(
-                str(exc), retry_after=exc.retry_after, permanent=not exc.transient
-            ) from None
+            raise exc.delivery_error() from None
         data = answer.data.get("data") if isinstance(answer.data, dict) else None
         ident = data.get("id") if isinstance(data, dict) else None
         return ExternalRef(id=ident if isinstance(ident, str) else "", url=mention.url)

@@ -21,7 +21,7 @@ import jwt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.domain.mentions import Author, Item, Mention
-from bot.errors import DeliveryError, SourceError
+from bot.errors import DeliveryError
 from connectors.base import Batch, Connector, ConnectorConfig, ExternalRef, Limits
 from connectors.jsonapi import ApiResponse, JsonApi, PlatformError, web_address
 from connectors.newest_first import EdgeWalk, dump_edge, load_edge
@@ -223,7 +223,7 @@ class GooglePlayConnector(Connector):
                 if walk.reached or not isinstance(page_token, str) or not page_token:
                     break
         except PlatformError as exc:
-            raise SourceError(self.source_id, str(exc), retry_after=exc.retry_after) from None
+            raise exc.source_error(self.source_id) from None
         items.sort(key=lambda item: (item.created_at, item.external_id))
         return Batch(items=items, cursor=dump_edge(walk.next_edge()))
 
@@ -279,9 +279,7 @@ class GooglePlayConnector(Connector):
                     ' service account may lack "Reply to reviews"',
                     permanent=True,
                 ) from None
-            raise DeliveryError(
-                str(exc), retry_after=exc.retry_after, permanent=not exc.transient
-            ) from None
+            raise exc.delivery_error() from None
         result = answer.data.get("result") if isinstance(answer.data, dict) else None
         if not isinstance(result, dict):
             log.warning("%s: reply answered without a result: %.200r", self.source_id, answer.data)

@@ -143,7 +143,7 @@ class HackerNewsConnector(Connector):
         try:
             answer = await self.api.call("GET", "/search_by_date", params=params)
         except PlatformError as exc:
-            raise SourceError(self.source_id, str(exc), retry_after=exc.retry_after) from None
+            raise exc.source_error(self.source_id) from None
         data = answer.data
         if not isinstance(data, dict) or not isinstance(data.get("hits"), list):
             raise SourceError(

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from bot.clock import Clock
-from bot.errors import AllhandsError
+from bot.errors import AllhandsError, DeliveryError, SourceError
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,14 @@ class PlatformError(AllhandsError):
         self.retry_after = retry_after
         self.transient = transient
         super().__init__(message)
+
+    def source_error(self, source_id: str) -> SourceError:
+        """This error as a failed poll of `source_id`, with the platform's wait."""
+        return SourceError(source_id, str(self), retry_after=self.retry_after)
+
+    def delivery_error(self) -> DeliveryError:
+        """This error as a failed reply: retried later unless trying again cannot help."""
+        return DeliveryError(str(self), retry_after=self.retry_after, permanent=not self.transient)
 
 
 @dataclass(frozen=True, slots=True)

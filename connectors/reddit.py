@@ -23,7 +23,7 @@ from urllib.parse import quote
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.domain.mentions import Author, Item, Mention
-from bot.errors import DeliveryError, SourceError
+from bot.errors import DeliveryError
 from connectors.base import Batch, Connector, ConnectorConfig, ExternalRef, Limits
 from connectors.jsonapi import ApiResponse, JsonApi, PlatformError, web_address
 from connectors.newest_first import Edge, EdgeWalk, dump_edges, load_edges
@@ -231,7 +231,7 @@ class RedditConnector(Connector):
                 if wait is not None:
                     break  # the rest waits for the rate-limit window
         except PlatformError as exc:
-            raise SourceError(self.source_id, str(exc), retry_after=exc.retry_after) from None
+            raise exc.source_error(self.source_id) from None
         items = [item for _, item in sorted(found.values(), key=lambda p: p[0])]
         return Batch(items=items, cursor=dump_edges(edges), retry_after=wait)
 
@@ -351,9 +351,7 @@ class RedditConnector(Connector):
                     " or the post is gone",
                     permanent=True,
                 ) from None
-            raise DeliveryError(
-                str(exc), retry_after=exc.retry_after, permanent=not exc.transient
-            ) from None
+            raise exc.delivery_error() from None
         return self._posted(answer.data, key)
 
     def _posted(self, data: Any, key: str) -> ExternalRef:

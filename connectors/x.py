@@ -22,7 +22,7 @@ from urllib.parse import quote
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from bot.domain.mentions import Item, Mention
-from bot.errors import DeliveryError, SourceError
+from bot.errors import DeliveryError
 from connectors.base import Batch, Connector, ConnectorConfig, ExternalRef, Limits
 from connectors.jsonapi import ApiResponse, JsonApi, PlatformError, web_address
 from connectors.oauth import TokenKeeper
@@ -187,7 +187,7 @@ class XConnector(Connector):
                     wait = places[key].wait
                     break  # the rest waits for the window to reset
         except PlatformError as exc:
-            raise SourceError(self.source_id, str(exc), retry_after=exc.retry_after) from None
+            raise exc.source_error(self.source_id) from None
         items = sorted(found.values(), key=lambda item: id_order(item.external_id))
         text = json.dumps(
             {k: {"since": p.since, "token": p.token, "top": p.top} for k, p in places.items()},
@@ -287,9 +287,7 @@ class XConnector(Connector):
                     " (the post may be deleted, or its author limits who can reply)",
                     permanent=True,
                 ) from None
-            raise DeliveryError(
-                str(exc), retry_after=exc.retry_after, permanent=not exc.transient
-            ) from None
+            raise exc.delivery_error() from None
         data = answer.data.get("data") if isinstance(answer.data, dict) else None
         posted = data.get("id") if isinstance(data, dict) else None
         if not isinstance(posted, str):
