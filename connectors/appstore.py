@@ -22,10 +22,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bot.domain.mentions import Author, Item, Mention
 from bot.errors import DeliveryError
-from connectors.base import Batch, Connector, ConnectorConfig, ExternalRef, Limits
-from connectors.jsonapi import ApiResponse, JsonApi, PlatformError, web_address
-from connectors.newest_first import EdgeWalk, dump_edge, load_edge
-from connectors.oauth import AccessToken, TokenKeeper, read_secret
+from connectors.app_reviews import AppReviewsConnector, ReviewPage
+from connectors.base import ConnectorConfig, ExternalRef, Limits
+from connectors.jsonapi import PlatformError, web_address
+from connectors.oauth import AccessToken, read_secret
 
 log = logging.getLogger(__name__)
 
@@ -86,19 +86,15 @@ class _Review(BaseModel):
     territory: str = ""
 
 
-class AppStoreConnector(Connector):
+class AppStoreConnector(AppReviewsConnector):
     """Reads an app's App Store reviews; answers with the review's developer response."""
 
     kind: ClassVar[str] = "appstore"
     Config: ClassVar[type[ConnectorConfig]] = AppStoreConfig
-    can_reply: ClassVar[bool] = True
     limits = Limits(max_length=MAX_RESPONSE)
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
-        config = self.settings
-        self.api = JsonApi.of(self.http, config, clock=self.clock)
-        self.keeper = TokenKeeper(self._sign, clock=self.clock)
         self._key: str | None = None
 
     @property
@@ -107,7 +103,7 @@ class AppStoreConnector(Connector):
         assert isinstance(self.config, AppStoreConfig)
         return self.config
 
-    async def _sign(self, stale: AccessToken | None) -> AccessToken:
+    async def _sign_in(self, stale: AccessToken | None) -> AccessToken:
         """A new ES256 token for the API key."""
         config = self.settings
         if self._key is None:
@@ -137,49 +133,26 @@ class AppStoreConnector(Connector):
             ) from None
         return AccessToken(value=token, expires_at=now + TOKEN_LIFETIME)
 
-    async def _call(
-        self, method: str, path: str, *, params: Any = None, body: Any = None
-    ) -> ApiResponse:
-        return await self.keeper.call(self.api, method, path, params=params, json_body=body)
-
-    async def fetch(self, cursor: str | None) -> Batch:
-        """Reviews newer than `cursor`, oldest first."""
+    async def _page(self, token: str | None) -> ReviewPage:
         config = self.settings
-        walk = EdgeWalk(load_edge(cursor, self.source_id))
-        items: list[Item] = []
-        wait = None
         path = f"/v1/apps/{quote(config.app_id, safe='')}/customerReviews"
         params: list[tuple[str, str]] = [
             ("sort", "-createdDate"),
             ("limit", str(config.page_size)),
             ("fields[customerReviews]", "rating,title,body,reviewerNickname,createdDate,territory"),
         ]
-        try:
-            for _ in range(config.max_pages):
-                answer = await self._call("GET", path, params=params)
-                data = answer.data.get("data") if isinstance(answer.data, dict) else None
-                if not isinstance(data, list):
-                    raise PlatformError(f"{path} answered without a list of reviews")
-                for entry in data:
-                    item = self._item(entry)
-                    at = item.created_at if item is not None else None
-                    if item is not None and at is not None and walk.take(item.external_id, at):
-                        items.append(item)
-                    if walk.past:
-                        break
-                remaining = _remaining(answer.headers.get("X-Rate-Limit", ""))
-                if remaining is not None and remaining <= config.rate_limit_reserve:
-                    wait = 3600.0  # the window is an hour; Apple does not say when it resets
-                    log.info("%s: %d calls left this hour; waiting", self.source_id, remaining)
-                    break
-                next_cursor = _next_cursor(answer.data)
-                if walk.reached or next_cursor is None:
-                    break
-                params = [*params[:3], ("cursor", next_cursor)]
-        except PlatformError as exc:
-            raise exc.source_error(self.source_id) from None
-        items.sort(key=lambda item: (item.created_at, item.external_id))
-        return Batch(items=items, cursor=dump_edge(walk.next_edge()), retry_after=wait)
+        if token is not None:
+            params.append(("cursor", token))
+        answer = await self._call("GET", path, params=params)
+        data = answer.data.get("data") if isinstance(answer.data, dict) else None
+        if not isinstance(data, list):
+            raise PlatformError(f"{path} answered without a list of reviews")
+        wait = None
+        remaining = _remaining(answer.headers.get("X-Rate-Limit", ""))
+        if remaining is not None and remaining <= config.rate_limit_reserve:
+            wait = 3600.0  # the window is an hour; Apple does not say when it resets
+            log.info("%s: %d calls left this hour; waiting", self.source_id, remaining)
+        return ReviewPage(entries=data, next_token=_next_cursor(answer.data), wait=wait)
 
     def _item(self, entry: Any) -> Item | None:
         ident = entry.get("id") if isinstance(entry, dict) else None

@@ -22,10 +22,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bot.domain.mentions import Author, Item, Mention
 from bot.errors import DeliveryError
-from connectors.base import Batch, Connector, ConnectorConfig, ExternalRef, Limits
-from connectors.jsonapi import ApiResponse, JsonApi, PlatformError, web_address
-from connectors.newest_first import EdgeWalk, dump_edge, load_edge
-from connectors.oauth import AccessToken, TokenKeeper, read_secret, token_from_answer
+from connectors.app_reviews import AppReviewsConnector, ReviewPage
+from connectors.base import ConnectorConfig, ExternalRef, Limits
+from connectors.jsonapi import JsonApi, PlatformError, web_address
+from connectors.oauth import AccessToken, read_secret, token_from_answer
 
 log = logging.getLogger(__name__)
 
@@ -96,19 +96,15 @@ class _Review(BaseModel):
     comments: list[dict[str, Any]] = Field(min_length=1)
 
 
-class GooglePlayConnector(Connector):
+class GooglePlayConnector(AppReviewsConnector):
     """Reads an app's Google Play reviews; answers with the developer reply."""
 
     kind: ClassVar[str] = "googleplay"
     Config: ClassVar[type[ConnectorConfig]] = GooglePlayConfig
-    can_reply: ClassVar[bool] = True
     limits = Limits(max_length=MAX_REPLY)
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
-        config = self.settings
-        self.api = JsonApi.of(self.http, config, clock=self.clock)
-        self.keeper = TokenKeeper(self._sign_in, clock=self.clock)
         self._account: dict[str, Any] | None = None
 
     @property
@@ -184,48 +180,28 @@ class GooglePlayConnector(Connector):
             raise
         return token_from_answer(answer.data, now=now, call="Google's token endpoint")
 
-    async def _call(
-        self, method: str, path: str, *, params: Any = None, body: Any = None
-    ) -> ApiResponse:
-        return await self.keeper.call(self.api, method, path, params=params, json_body=body)
-
     def _path(self) -> str:
         package = quote(self.settings.package_name, safe="")
         return f"/androidpublisher/v3/applications/{package}/reviews"
 
-    async def fetch(self, cursor: str | None) -> Batch:
-        """Reviews written or changed since `cursor` (within Google's week), oldest first."""
+    async def _page(self, token: str | None) -> ReviewPage:
+        """Reviews written or changed within Google's week, newest first."""
         config = self.settings
-        walk = EdgeWalk(load_edge(cursor, self.source_id))
-        items: list[Item] = []
-        page_token: str | None = None
-        try:
-            for _ in range(config.max_pages):
-                params = [("maxResults", str(config.page_size))]
-                if config.translation_language:
-                    params.append(("translationLanguage", config.translation_language))
-                if page_token:
-                    params.append(("token", page_token))
-                answer = await self._call("GET", self._path(), params=params)
-                data = answer.data if isinstance(answer.data, dict) else None
-                reviews = data.get("reviews", []) if data is not None else None
-                if not isinstance(reviews, list):
-                    raise PlatformError("reviews.list answered without a list of reviews")
-                for raw in reviews:
-                    item = self._item(raw)
-                    at = item.created_at if item is not None else None
-                    if item is not None and at is not None and walk.take(item.external_id, at):
-                        items.append(item)
-                    if walk.past:
-                        break
-                paging = data.get("tokenPagination") if data else None
-                page_token = paging.get("nextPageToken") if isinstance(paging, dict) else None
-                if walk.reached or not isinstance(page_token, str) or not page_token:
-                    break
-        except PlatformError as exc:
-            raise exc.source_error(self.source_id) from None
-        items.sort(key=lambda item: (item.created_at, item.external_id))
-        return Batch(items=items, cursor=dump_edge(walk.next_edge()))
+        params = [("maxResults", str(config.page_size))]
+        if config.translation_language:
+            params.append(("translationLanguage", config.translation_language))
+        if token:
+            params.append(("token", token))
+        answer = await self._call("GET", self._path(), params=params)
+        data = answer.data if isinstance(answer.data, dict) else None
+        reviews = data.get("reviews", []) if data is not None else None
+        if not isinstance(reviews, list):
+            raise PlatformError("reviews.list answered without a list of reviews")
+        paging = data.get("tokenPagination") if data else None
+        next_token = paging.get("nextPageToken") if isinstance(paging, dict) else None
+        return ReviewPage(
+            entries=reviews, next_token=next_token if isinstance(next_token, str) else None
+        )
 
     def _item(self, raw: Any) -> Item | None:
         try:
