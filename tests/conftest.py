@@ -1,4 +1,5 @@
-"""Shared fixtures: a controllable clock, a store on disk, and a whole app on the console."""
+"""Shared fixtures: a controllable clock, a store on disk, a whole app on the console, and
+an HTTP session for a connector under test."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from bot.app import App
@@ -52,6 +54,13 @@ def write_posts(path: Path, posts: list[dict[str, Any]]) -> None:
 def clock() -> FakeClock:
     """A clock the test moves by hand."""
     return FakeClock()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """An HTTP session a connector calls its platform's local fake through."""
+    async with aiohttp.ClientSession() as session:
+        yield session
 
 
 @pytest.fixture

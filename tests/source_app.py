@@ -1,16 +1,19 @@
 """A whole allhands on the console with the sources a test names, for end-to-end tests of
-one connector: poll, card, claim, reply, and what was posted (or recorded)."""
+one connector: poll, card, claim, reply, and what was posted (or recorded); and the
+claimed mention a connector's `reply` is handed."""
 
 from __future__ import annotations
 
 import io
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.app import App
 from bot.chat.console import ConsoleAdapter
 from bot.clock import FakeClock
+from bot.domain.mentions import Author, Mention, State
 from bot.playbooks import load_playbooks
 from bot.settings import Settings
 from tests.conftest import ConsoleHarness
@@ -45,3 +48,13 @@ async def console_app(
         yield ConsoleHarness(app, out, tmp_path / "unused.jsonl")
     finally:
         await app.stop()
+
+
+def claimed_mention(source: str, external_id: str, *, author: str, kind: str) -> Mention:
+    """Mention #1 of `source`, the post `external_id`, as claimed in the support team."""
+    now = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    return Mention(
+        number=1, source=source, external_id=external_id, url="", author=Author(handle=author),
+        text="…", state=State.CLAIMED, team="support", kind=kind, urgency="normal",
+        sentiment=0.0, created_at=now, received_at=now,
+    )  # fmt: skip

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,24 +12,18 @@ import pytest
 from pydantic import ValidationError
 
 from bot.clock import FakeClock
-from bot.domain.mentions import Author, Mention, State
+from bot.domain.mentions import Mention
 from bot.errors import DeliveryError, SourceError
 from bot.store import mentions, replies
 from connectors.appstore import AppStoreConfig, AppStoreConnector
 from tests.fakes.appstore import APP_ID, ISSUER, KEY_ID, FakeAppStore
-from tests.source_app import console_app
+from tests.source_app import claimed_mention, console_app
 
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeAppStore]:
     async with FakeAppStore() as server:
         yield server
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 def make(
@@ -42,12 +36,7 @@ def make(
 
 
 def mention_of(review: dict[str, Any]) -> Mention:
-    now = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-    return Mention(
-        number=1, source="ios", external_id=review["id"], url="", author=Author(handle="Ann"),
-        text="…", state=State.CLAIMED, team="support", kind="complaint", urgency="normal",
-        sentiment=0.0, created_at=now, received_at=now,
-    )  # fmt: skip
+    return claimed_mention("ios", review["id"], author="Ann", kind="complaint")
 
 
 async def test_reviews_with_ratings_and_titles_signed_as_apple_asks(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,24 +13,18 @@ import aiohttp
 import pytest
 
 from bot.clock import FakeClock
-from bot.domain.mentions import Author, Mention, State
+from bot.domain.mentions import Mention
 from bot.errors import DeliveryError, SourceError
 from bot.store import replies
 from connectors.googleplay import GooglePlayConfig, GooglePlayConnector
 from tests.fakes.googleplay import PACKAGE, FakeGooglePlay
-from tests.source_app import console_app
+from tests.source_app import claimed_mention, console_app
 
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeGooglePlay]:
     async with FakeGooglePlay() as server:
         yield server
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 def make(
@@ -42,13 +36,7 @@ def make(
 
 
 def mention_of(review: dict[str, Any]) -> Mention:
-    now = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-    return Mention(
-        number=1, source="play", external_id=review["reviewId"], url="",
-        author=Author(handle="Ann"),
-        text="…", state=State.CLAIMED, team="support", kind="complaint", urgency="normal",
-        sentiment=0.0, created_at=now, received_at=now,
-    )  # fmt: skip
+    return claimed_mention("play", review["reviewId"], author="Ann", kind="complaint")
 
 
 async def test_reviews_with_stars_titles_and_a_service_account_token(

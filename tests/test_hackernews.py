@@ -26,12 +26,6 @@ async def fake() -> AsyncIterator[FakeHackerNews]:
         yield server
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 def make(
     fake: FakeHackerNews, http: aiohttp.ClientSession, clock: FakeClock, **config: Any
 ) -> HackerNewsConnector:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,25 +13,19 @@ import pytest
 from pydantic import ValidationError
 
 from bot.clock import FakeClock
-from bot.domain.mentions import Author, Mention, State
+from bot.domain.mentions import Mention
 from bot.errors import DeliveryError, SourceError
 from bot.store import replies
 from connectors.reddit import RedditConfig, RedditConnector
 from connectors.richtext import escape_markdown
 from tests.fakes.reddit import CLIENT_ID, ME, PASSWORD, SECRET, FakeReddit
-from tests.source_app import console_app
+from tests.source_app import claimed_mention, console_app
 
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeReddit]:
     async with FakeReddit() as server:
         yield server
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 def settings(fake: FakeReddit, **config: Any) -> RedditConfig:
@@ -50,12 +44,7 @@ def make(
 
 
 def mention_of(thing: dict[str, Any]) -> Mention:
-    now = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-    return Mention(
-        number=1, source="reddit", external_id=thing["name"], url="", author=Author(handle="ann"),
-        text="…", state=State.CLAIMED, team="support", kind="question", urgency="normal",
-        sentiment=0.0, created_at=now, received_at=now,
-    )  # fmt: skip
+    return claimed_mention("reddit", thing["name"], author="ann", kind="question")
 
 
 async def test_posts_comments_search_and_mentions_become_items(

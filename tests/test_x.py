@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from bot.clock import FakeClock
-from bot.domain.mentions import Author, Mention, State
+from bot.domain.mentions import Mention
 from bot.errors import DeliveryError, SourceError
 from bot.store import replies, tokens
 from connectors.base import MemoryTokens
@@ -20,19 +20,13 @@ from connectors.richtext import x_length
 from connectors.x import XConfig, XConnector
 from connectors.x_tokens import oauth1_header
 from tests.fakes.x import CLIENT_ID, CONSUMER, OAUTH1, REFRESH, FakeX, weighted
-from tests.source_app import console_app
+from tests.source_app import claimed_mention, console_app
 
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeX]:
     async with FakeX() as server:
         yield server
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 def make(
@@ -49,12 +43,7 @@ def make(
 
 
 def mention_of(tweet: dict[str, Any]) -> Mention:
-    now = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-    return Mention(
-        number=1, source="x", external_id=tweet["id"], url="", author=Author(handle="ann"),
-        text="…", state=State.CLAIMED, team="support", kind="question", urgency="normal",
-        sentiment=0.0, created_at=now, received_at=now,
-    )  # fmt: skip
+    return claimed_mention("x", tweet["id"], author="ann", kind="question")
 
 
 async def test_mentions_and_search_with_authors_and_audience(
