@@ -20,6 +20,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from tests.fakes.failures import Failure, injected
 from tests.fakes.local import LocalServer
 
 APP_ID = "1234567890"
@@ -41,7 +42,7 @@ class FakeAppStore(LocalServer):
     reviews: list[dict[str, Any]] = field(default_factory=list)  # oldest first
     responses: dict[str, dict[str, Any]] = field(default_factory=dict)  # review id -> response
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
-    failures: list[tuple[str, int, Any]] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
     refuse_tokens: set[str] = field(default_factory=set)
     tokens_seen: list[dict[str, Any]] = field(default_factory=list)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
@@ -107,12 +108,9 @@ class FakeAppStore(LocalServer):
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.json() if request.method == "POST" else None
         self.requests.append((request.method, request.path, dict(request.query)))
-        for failure in self.failures:
-            if request.path.startswith(failure[0]):
-                self.failures.remove(failure)
-                if isinstance(failure[2], str):
-                    return web.Response(status=failure[1], text=failure[2])
-                return web.json_response(failure[2] or {}, status=failure[1])
+        failed = injected(self.failures, request.path)
+        if failed is not None:
+            return failed
         refused = self._check(request)
         if refused is not None:
             return refused

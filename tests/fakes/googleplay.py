@@ -23,6 +23,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.fakes.failures import Failure, injected
 from tests.fakes.local import LocalServer
 
 PACKAGE = "com.acme.app"
@@ -50,7 +51,7 @@ class FakeGooglePlay(LocalServer):
     replies: dict[str, str] = field(default_factory=dict)
     access: str = ""
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
-    failures: list[tuple[str, int, Any]] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
 
     def __post_init__(self) -> None:
@@ -119,12 +120,9 @@ class FakeGooglePlay(LocalServer):
                 {**request.query, **{k: str(v) for k, v in form.items()}},
             )
         )
-        for failure in self.failures:
-            if request.path.startswith(failure[0]):
-                self.failures.remove(failure)
-                if isinstance(failure[2], str):
-                    return web.Response(status=failure[1], text=failure[2])
-                return web.json_response(failure[2] or {}, status=failure[1])
+        failed = injected(self.failures, request.path)
+        if failed is not None:
+            return failed
         if request.path == "/token":
             return self._token(form)
         if not self.access or request.headers.get("Authorization") != f"Bearer {self.access}":

@@ -21,6 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.failures import Failure, injected
 from tests.fakes.local import LocalServer
 
 CLIENT_ID = "fake-reddit-app"
@@ -40,7 +41,7 @@ class FakeReddit(LocalServer):
     locked: set[str] = field(default_factory=set)
     access: str = "token-0"
     requests: list[tuple[str, str, dict[str, str], dict[str, str]]] = field(default_factory=list)
-    failures: list[tuple[str, int, Any]] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
     comment_errors: list[list[str]] = field(default_factory=list)
     posted: list[dict[str, Any]] = field(default_factory=list)
     delay_first_post: float = 0.0
@@ -116,14 +117,11 @@ class FakeReddit(LocalServer):
         form = dict((await request.post()).items()) if request.method == "POST" else {}
         query = {**dict(request.query), **{k: str(v) for k, v in form.items()}}
         self.requests.append((request.method, request.path, query, dict(request.headers)))
-        for failure in self.failures:
-            if request.path.startswith(failure[0]):
-                self.failures.remove(failure)
-                if isinstance(failure[2], str):
-                    return web.Response(status=failure[1], text=failure[2])
-                return web.json_response(
-                    failure[2] or {"message": "error", "error": failure[1]}, status=failure[1]
-                )
+        failed = injected(
+            self.failures, request.path, lambda status: {"message": "error", "error": status}
+        )
+        if failed is not None:
+            return failed
         if request.path == "/api/v1/access_token":
             return self._token(request, query)
         headers = self._headers()

@@ -27,6 +27,7 @@ from urllib.parse import quote, unquote
 import regex
 from aiohttp import web
 
+from tests.fakes.failures import Failure, injected
 from tests.fakes.local import LocalServer
 
 CLIENT_ID = "fake-client-id"
@@ -62,7 +63,7 @@ class FakeX(LocalServer):
     access: str = "access-0"
     refresh: str = REFRESH
     requests: list[tuple[str, str, dict[str, str], Any]] = field(default_factory=list)
-    failures: list[tuple[str, int, Any]] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
     posted: list[dict[str, Any]] = field(default_factory=list)
     delay_first_post: float = 0.0
     nonces: set[str] = field(default_factory=set)
@@ -166,31 +167,15 @@ class FakeX(LocalServer):
             else (body if isinstance(body, dict) else {})
         )
         self.requests.append((request.method, path, query, dict(request.headers)))
-        for failure in self.failures:
-            if path.startswith(failure[0]):
-                self.failures.remove(failure)
-                status, fbody = failure[1], failure[2]
-                if isinstance(fbody, str):
-                    return web.Response(status=status, text=fbody)
-                return web.json_response(
-                    fbody or {"title": "Error", "status": status}, status=status
-                )
+        failed = injected(self.failures, path, lambda status: {"title": "Error", "status": status})
+        if failed is not None:
+            return failed
         if path == "/2/oauth2/token":
             return self._token(request, body or {})
         headers, spent = self._limits(path)
         signed = request.headers.get("Authorization", "").startswith("OAuth ")
-        if signed and not self._oauth1_valid(request):
-            return web.json_response(
-                {
-                    "title": "Unauthorized",
-                    "type": "about:blank",
-                    "status": 401,
-                    "detail": "Unauthorized",
-                },
-                status=401,
-                headers=headers,
-            )
-        if not signed and request.headers.get("Authorization") != f"Bearer {self.access}":
+        bearer = request.headers.get("Authorization") == f"Bearer {self.access}"
+        if not (self._oauth1_valid(request) if signed else bearer):
             return web.json_response(
                 {
                     "title": "Unauthorized",
