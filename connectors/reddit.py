@@ -29,6 +29,7 @@ from connectors.jsonapi import ApiResponse, JsonApi, PlatformError, web_address
 from connectors.newest_first import Edge, EdgeWalk, dump_edges, load_edges
 from connectors.oauth import AccessToken, TokenKeeper, token_from_answer
 from connectors.reddit_answers import comment_result, listing
+from connectors.reply_ledger import ReplyLedger
 from connectors.richtext import escape_markdown
 
 log = logging.getLogger(__name__)
@@ -134,8 +135,7 @@ class RedditConnector(Connector):
         self.auth = JsonApi(self.http, base_url=config.auth_url, user_agent=agent, **common)  # type: ignore[arg-type]
         self.keeper = TokenKeeper(self._renew, clock=self.clock)
         self._me: str | None = None
-        self._tried: set[str] = set()
-        self._sent: dict[str, ExternalRef] = {}
+        self.replies = ReplyLedger()
 
     @property
     def settings(self) -> RedditConfig:
@@ -322,8 +322,8 @@ class RedditConnector(Connector):
 
     async def reply(self, mention: Mention, text: str, *, key: str) -> ExternalRef:
         """Comment under the customer's post or comment, at most once per `key`."""
-        if key in self._sent:
-            return self._sent[key]
+        if (done := self.replies.sent(key)) is not None:
+            return done
         body = escape_markdown(text)
         if len(body) > MAX_LENGTH:
             raise DeliveryError(
@@ -333,12 +333,11 @@ class RedditConnector(Connector):
             )
         try:
             me = await self._account()
-            if key in self._tried:
-                earlier = await self._posted_before(me, mention.external_id, body)
-                if earlier is not None:
-                    self._sent[key] = earlier
-                    return earlier
-            self._tried.add(key)
+            earlier = await self.replies.earlier(
+                key, lambda: self._posted_before(me, mention.external_id, body)
+            )
+            if earlier is not None:
+                return earlier
             answer = await self._call(
                 "POST",
                 "/api/comment",
@@ -363,8 +362,7 @@ class RedditConnector(Connector):
             return ExternalRef(id="")
         url = f"{self.settings.web_url}{permalink}" if permalink.startswith("/") else ""
         ref = ExternalRef(id=name, url=url)
-        self._sent[key] = ref
-        return ref
+        return self.replies.posted(key, ref)
 
     async def _posted_before(self, me: str, parent: str, body: str) -> ExternalRef | None:
         """Our comment under `parent` with this text, if an earlier try did post it."""

@@ -26,6 +26,7 @@ from bot.errors import DeliveryError
 from connectors.base import Batch, Connector, ConnectorConfig, ExternalRef, Limits
 from connectors.jsonapi import ApiResponse, JsonApi, PlatformError, web_address
 from connectors.oauth import TokenKeeper
+from connectors.reply_ledger import ReplyLedger
 from connectors.richtext import X_MAX_LENGTH, x_length
 from connectors.x_posts import TWEET_FIELDS, USER_FIELDS, Tweet, User, id_order, read_page
 from connectors.x_tokens import UserTokens, oauth1_header
@@ -125,8 +126,7 @@ class XConnector(Connector):
         )
         self.keeper = TokenKeeper(self.user_tokens.renew, clock=self.clock)
         self._me: User | None = None
-        self._tried: set[str] = set()
-        self._sent: dict[str, ExternalRef] = {}
+        self.replies = ReplyLedger()
 
     @property
     def settings(self) -> XConfig:
@@ -259,8 +259,8 @@ class XConnector(Connector):
 
     async def reply(self, mention: Mention, text: str, *, key: str) -> ExternalRef:
         """Post the answer under the customer's post, at most once per `key`."""
-        if key in self._sent:
-            return self._sent[key]
+        if (done := self.replies.sent(key)) is not None:
+            return done
         length = x_length(text)
         if length > X_MAX_LENGTH:
             raise DeliveryError(
@@ -269,12 +269,11 @@ class XConnector(Connector):
             )
         try:
             me = await self._account()
-            if key in self._tried:
-                earlier = await self._posted_before(me, mention.external_id, text)
-                if earlier is not None:
-                    self._sent[key] = earlier
-                    return earlier
-            self._tried.add(key)
+            earlier = await self.replies.earlier(
+                key, lambda: self._posted_before(me, mention.external_id, text)
+            )
+            if earlier is not None:
+                return earlier
             answer = await self._call(
                 "POST",
                 "/2/tweets",
@@ -294,8 +293,7 @@ class XConnector(Connector):
             log.warning("%s: POST /2/tweets answered without an id: %.200r", self.source_id, data)
             return ExternalRef(id="")
         ref = ExternalRef(id=posted, url=f"{self.settings.web_url}/{me.username}/status/{posted}")
-        self._sent[key] = ref
-        return ref
+        return self.replies.posted(key, ref)
 
     async def _posted_before(self, me: User, parent: str, text: str) -> ExternalRef | None:
         """Our reply to `parent` with this text, if an earlier try did post it."""
