@@ -50,6 +50,14 @@ async def console_app(
         await app.stop()
 
 
+async def first_card(harness: ConsoleHarness) -> str:
+    """Poll every source once, one new mention and no error expected; the card it got."""
+    [polled] = await harness.app.poll_all()
+    assert polled.new == 1 and polled.error is None
+    await harness.app.outbox.drain()
+    return harness.output()
+
+
 def claimed_mention(source: str, external_id: str, *, author: str, kind: str) -> Mention:
     """Mention #1 of `source`, the post `external_id`, as claimed in the support team."""
     now = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)

@@ -17,7 +17,7 @@ from bot.errors import DeliveryError, SourceError
 from bot.store import mentions, replies
 from connectors.appstore import AppStoreConfig, AppStoreConnector
 from tests.fakes.appstore import APP_ID, ISSUER, KEY_ID, FakeAppStore
-from tests.source_app import claimed_mention, console_app
+from tests.source_app import claimed_mention, console_app, first_card
 
 
 @pytest.fixture
@@ -139,10 +139,7 @@ async def test_end_to_end_a_one_star_review_is_a_complaint_with_stars_on_the_car
         f"    issuer_id: {ISSUER}\n    key_id: {KEY_ID}\n    private_key_file: {key}\n"
     )
     async with console_app(tmp_path, clock, source) as harness:
-        [polled] = await harness.app.poll_all()
-        assert polled.new == 1 and polled.error is None
-        await harness.app.outbox.drain()
-        card = harness.output()
+        card = await first_card(harness)
         assert "#1 complaint" in card and "★★☆☆☆ 2/5 · Great design" in card
         stored = await harness.app.database.read(mentions.get, number=1)
         assert stored is not None and stored.rating == 2

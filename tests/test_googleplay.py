@@ -18,7 +18,7 @@ from bot.errors import DeliveryError, SourceError
 from bot.store import replies
 from connectors.googleplay import GooglePlayConfig, GooglePlayConnector
 from tests.fakes.googleplay import PACKAGE, FakeGooglePlay
-from tests.source_app import claimed_mention, console_app
+from tests.source_app import claimed_mention, console_app, first_card
 
 
 @pytest.fixture
@@ -144,10 +144,7 @@ async def test_end_to_end_a_low_rating_is_a_complaint_and_the_reply_is_set(
         f"    package_name: {PACKAGE}\n    service_account_file: {key}\n"
     )
     async with console_app(tmp_path, clock, source) as harness:
-        [polled] = await harness.app.poll_all()
-        assert polled.new == 1 and polled.error is None
-        await harness.app.outbox.drain()
-        card = harness.output()
+        card = await first_card(harness)
         assert "#billing  #1 complaint" in card and "★☆☆☆☆ 1/5 · Great look" in card
         assert (await harness.say("claim 1")).startswith("#1 is yours.")
         answer = await harness.say("reply 1 " + "x" * 351)

@@ -17,7 +17,7 @@ from bot.errors import SourceError
 from bot.store import replies
 from connectors.hackernews import HackerNewsConfig, HackerNewsConnector
 from tests.fakes.hackernews import FakeHackerNews
-from tests.source_app import console_app
+from tests.source_app import console_app, first_card
 
 
 @pytest.fixture
@@ -118,10 +118,7 @@ async def test_end_to_end_the_answer_is_recorded_with_where_to_post_it(
     story = fake.story("Acme charged me twice for one month")
     source = f"  - id: hn\n    kind: hackernews\n    api: {fake.url}\n    search: [acme]\n"
     async with console_app(tmp_path, clock, source) as harness:
-        [polled] = await harness.app.poll_all()
-        assert polled.new == 1 and polled.error is None
-        await harness.app.outbox.drain()
-        card = harness.output()
+        card = await first_card(harness)
         assert "#billing  #1 complaint" in card and "Acme charged me twice" in card
         assert (await harness.say("claim 1")).startswith("#1 is yours.")
         answer = await harness.say("reply 1 Sorry! We refunded the second charge.")

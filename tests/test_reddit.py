@@ -19,7 +19,7 @@ from bot.store import replies
 from connectors.reddit import RedditConfig, RedditConnector
 from connectors.richtext import escape_markdown
 from tests.fakes.reddit import CLIENT_ID, ME, PASSWORD, SECRET, FakeReddit
-from tests.source_app import claimed_mention, console_app
+from tests.source_app import claimed_mention, console_app, first_card
 
 
 @pytest.fixture
@@ -206,10 +206,7 @@ async def test_end_to_end_card_claim_reply_in_thread(
         f"    password: {PASSWORD}\n    subreddits: [AcmeUsers]\n"
     )
     async with console_app(tmp_path, clock, source) as harness:
-        [polled] = await harness.app.poll_all()
-        assert polled.new == 1 and polled.error is None
-        await harness.app.outbox.drain()
-        card = harness.output()
+        card = await first_card(harness)
         assert "#billing  #1 complaint" in card and "Acme charged me twice" in card
         assert (await harness.say("claim 1")).startswith("#1 is yours.")
         refused = await harness.say("reply 1 " + "*" * 5001)  # 10,002 once escaped

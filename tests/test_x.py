@@ -20,7 +20,7 @@ from connectors.richtext import x_length
 from connectors.x import XConfig, XConnector
 from connectors.x_tokens import oauth1_header
 from tests.fakes.x import CLIENT_ID, CONSUMER, OAUTH1, REFRESH, FakeX, weighted
-from tests.source_app import claimed_mention, console_app
+from tests.source_app import claimed_mention, console_app, first_card
 
 
 @pytest.fixture
@@ -207,10 +207,7 @@ async def test_end_to_end_card_claim_reply_in_thread(
         f"    refresh_token: {REFRESH}\n"
     )
     async with console_app(tmp_path, clock, source) as harness:
-        [polled] = await harness.app.poll_all()
-        assert polled.new == 1 and polled.error is None
-        await harness.app.outbox.drain()
-        card = harness.output()
+        card = await first_card(harness)
         assert "#billing  #1 complaint" in card and "12,000 followers" in card
         assert (await harness.say("claim 1")).startswith("#1 is yours.")
         await harness.say("reply 1 Sorry Ann, refunded today.")
