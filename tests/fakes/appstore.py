@@ -20,7 +20,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.fakes.failures import Failure, injected
+from tests.fakes.failures import FailsOnRequest, Failure, injected
 from tests.fakes.local import LocalServer
 
 APP_ID = "1234567890"
@@ -34,7 +34,7 @@ def _errors(status: int, code: str, detail: str) -> web.Response:
 
 
 @dataclass
-class FakeAppStore(LocalServer):
+class FakeAppStore(FailsOnRequest, LocalServer):
     """Reviews and responses in memory; `private_pem` is the key a source signs with."""
 
     now: datetime = field(default_factory=lambda: datetime(2026, 1, 5, 8, 0, tzinfo=UTC))
@@ -73,10 +73,6 @@ class FakeAppStore(LocalServer):
         }
         self.reviews.append(review)
         return review
-
-    def fail(self, path: str, status: int, body: Any = None) -> None:
-        """The next request under `path` answers `status` (JSON `body`, or text if a str)."""
-        self.failures.append((path, status, body))
 
     def add_routes(self, app: web.Application) -> None:
         """Every path goes to the one handler."""

@@ -24,3 +24,13 @@ def injected(
                 return web.Response(status=status, text=body)
             return web.json_response(body or default(status), status=status)
     return None
+
+
+class FailsOnRequest:
+    """For a fake with a `failures` list: `fail()` queues one."""
+
+    failures: list[Failure]
+
+    def fail(self, path: str, status: int, body: Any = None) -> None:
+        """The next request under `path` answers `status` (JSON `body`, or text if a str)."""
+        self.failures.append((path, status, body))

@@ -23,7 +23,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.fakes.failures import Failure, injected
+from tests.fakes.failures import FailsOnRequest, Failure, injected
 from tests.fakes.local import LocalServer
 
 PACKAGE = "com.acme.app"
@@ -43,7 +43,7 @@ def _error(status: int, name: str, message: str) -> web.Response:
 
 
 @dataclass
-class FakeGooglePlay(LocalServer):
+class FakeGooglePlay(FailsOnRequest, LocalServer):
     """Reviews, replies and tokens in memory; `key_json()` is the service account's key."""
 
     now: datetime = field(default_factory=lambda: datetime(2026, 1, 5, 8, 0, tzinfo=UTC))
@@ -101,10 +101,6 @@ class FakeGooglePlay(LocalServer):
         }
         self.reviews.append(review)
         return review
-
-    def fail(self, path: str, status: int, body: Any = None) -> None:
-        """The next request under `path` answers `status` (JSON `body`, or text if a str)."""
-        self.failures.append((path, status, body))
 
     def add_routes(self, app: web.Application) -> None:
         """Every path goes to the one handler."""

@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.failures import Failure, injected
+from tests.fakes.failures import FailsOnRequest, Failure, injected
 from tests.fakes.local import LocalServer
 
 CLIENT_ID = "fake-reddit-app"
@@ -31,7 +31,7 @@ ME = "acme_support"
 
 
 @dataclass
-class FakeReddit(LocalServer):
+class FakeReddit(FailsOnRequest, LocalServer):
     """Posts, comments and tokens in memory."""
 
     now: float = datetime(2026, 1, 5, 8, 0, tzinfo=UTC).timestamp()
@@ -92,10 +92,6 @@ class FakeReddit(LocalServer):
     def delete(self, thing: dict[str, Any]) -> None:
         """The author deletes it: it stays in threads as [deleted]."""
         thing.update(author="[deleted]", body="[deleted]", selftext="[deleted]", deleted=True)
-
-    def fail(self, path: str, status: int, body: Any = None) -> None:
-        """The next request under `path` answers `status` (JSON `body`, or text if a str)."""
-        self.failures.append((path, status, body))
 
     def requests_to(self, path: str) -> list[dict[str, str]]:
         """Query or form of each request under `path`."""

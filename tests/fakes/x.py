@@ -27,7 +27,7 @@ from urllib.parse import quote, unquote
 import regex
 from aiohttp import web
 
-from tests.fakes.failures import Failure, injected
+from tests.fakes.failures import FailsOnRequest, Failure, injected
 from tests.fakes.local import LocalServer
 
 CLIENT_ID = "fake-client-id"
@@ -52,7 +52,7 @@ def weighted(text: str) -> int:
 
 
 @dataclass
-class FakeX(LocalServer):
+class FakeX(FailsOnRequest, LocalServer):
     """Posts, users and tokens in memory; point a source's `api` at `address`."""
 
     now: datetime = field(default_factory=lambda: datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
@@ -125,10 +125,6 @@ class FakeX(LocalServer):
     def expire(self) -> None:
         """The access token stops working (its two hours are up)."""
         self.access = f"expired-{self.access}"
-
-    def fail(self, path: str, status: int, body: Any = None) -> None:
-        """The next request under `path` answers `status` (JSON `body`, or text if a str)."""
-        self.failures.append((path, status, body))
 
     def requests_to(self, path: str, method: str = "GET") -> list[dict[str, str]]:
         """Query (or form) of each request to a path starting with `path`."""
