@@ -132,13 +132,7 @@ async def test_end_to_end_a_one_star_review_is_a_complaint_with_stars_on_the_car
     tmp_path: Path, clock: FakeClock, fake: FakeAppStore
 ) -> None:
     review = fake.review("Great design", "Lovely colours, but it logs me out daily.", rating=2)
-    key = tmp_path / "AuthKey.p8"
-    key.write_text(fake.private_pem, encoding="utf-8")
-    source = (
-        f"  - id: ios\n    kind: appstore\n    api: {fake.address}\n    app_id: '{APP_ID}'\n"
-        f"    issuer_id: {ISSUER}\n    key_id: {KEY_ID}\n    private_key_file: {key}\n"
-    )
-    async with console_app(tmp_path, clock, source) as harness:
+    async with console_app(tmp_path, clock, fake.source_yaml(tmp_path)) as harness:
         card = await first_card(harness)
         assert "#1 complaint" in card and "★★☆☆☆ 2/5 · Great design" in card
         stored = await harness.app.database.read(mentions.get, number=1)

@@ -137,13 +137,7 @@ async def test_end_to_end_a_low_rating_is_a_complaint_and_the_reply_is_set(
     tmp_path: Path, clock: FakeClock, fake: FakeGooglePlay
 ) -> None:
     review = fake.review("Great look\tBut I was charged twice for premium.", stars=1, by="Ann")
-    key = tmp_path / "play-key.json"
-    key.write_text(fake.key_json(), encoding="utf-8")
-    source = (
-        f"  - id: play\n    kind: googleplay\n    api: {fake.address}\n"
-        f"    package_name: {PACKAGE}\n    service_account_file: {key}\n"
-    )
-    async with console_app(tmp_path, clock, source) as harness:
+    async with console_app(tmp_path, clock, fake.source_yaml(tmp_path)) as harness:
         card = await first_card(harness)
         assert "#billing  #1 complaint" in card and "★☆☆☆☆ 1/5 · Great look" in card
         assert (await harness.say("claim 1")).startswith("#1 is yours.")

@@ -116,8 +116,7 @@ async def test_end_to_end_the_answer_is_recorded_with_where_to_post_it(
     tmp_path: Path, clock: FakeClock, fake: FakeHackerNews
 ) -> None:
     story = fake.story("Acme charged me twice for one month")
-    source = f"  - id: hn\n    kind: hackernews\n    api: {fake.url}\n    search: [acme]\n"
-    async with console_app(tmp_path, clock, source) as harness:
+    async with console_app(tmp_path, clock, fake.source_yaml()) as harness:
         card = await first_card(harness)
         assert "#billing  #1 complaint" in card and "Acme charged me twice" in card
         assert (await harness.say("claim 1")).startswith("#1 is yours.")

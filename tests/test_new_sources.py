@@ -12,59 +12,25 @@ from click.testing import CliRunner
 from bot.cli import main
 from bot.clock import FakeClock
 from bot.store import mentions
-from tests.fakes.appstore import APP_ID, ISSUER, KEY_ID, FakeAppStore
-from tests.fakes.googleplay import PACKAGE, FakeGooglePlay
+from tests.fakes.appstore import FakeAppStore
+from tests.fakes.googleplay import FakeGooglePlay
 from tests.fakes.hackernews import FakeHackerNews
-from tests.fakes.reddit import CLIENT_ID as REDDIT_APP
-from tests.fakes.reddit import ME, PASSWORD, SECRET, FakeReddit
-from tests.fakes.x import CLIENT_ID as X_APP
-from tests.fakes.x import REFRESH, FakeX
+from tests.fakes.reddit import FakeReddit
+from tests.fakes.x import FakeX
 from tests.source_app import TEAMS, console_app
 
 
 async def test_check_sources_and_nothing_lost_when_a_source_answers_garbage(
     tmp_path: Path, clock: FakeClock
 ) -> None:
-    key = tmp_path / "AuthKey.p8"
-    play_key = tmp_path / "play.json"
     async with (
         FakeHackerNews() as hn, FakeX() as x, FakeReddit() as reddit,
         FakeAppStore() as ios, FakeGooglePlay() as play,
     ):  # fmt: skip
-        key.write_text(ios.private_pem, encoding="utf-8")
-        play_key.write_text(play.key_json(), encoding="utf-8")
-        sources = f"""\
-  - id: hn
-    kind: hackernews
-    api: {hn.url}
-    search: [acme]
-  - id: x
-    kind: x
-    api: {x.address}
-    client_id: {X_APP}
-    refresh_token: {REFRESH}
-  - id: reddit
-    kind: reddit
-    api: {reddit.address}
-    auth_url: {reddit.address}
-    client_id: {REDDIT_APP}
-    client_secret: {SECRET}
-    username: {ME}
-    password: {PASSWORD}
-    subreddits: [AcmeUsers]
-  - id: ios
-    kind: appstore
-    api: {ios.address}
-    app_id: '{APP_ID}'
-    issuer_id: {ISSUER}
-    key_id: {KEY_ID}
-    private_key_file: {key}
-  - id: play
-    kind: googleplay
-    api: {play.address}
-    package_name: {PACKAGE}
-    service_account_file: {play_key}
-"""
+        sources = "".join(
+            (hn.source_yaml(), x.source_yaml(), reddit.source_yaml(),
+             ios.source_yaml(tmp_path), play.source_yaml(tmp_path))
+        )  # fmt: skip
         book = tmp_path / "check" / "book.yaml"
         book.parent.mkdir()
         book.write_text(f"sources:\n{sources}\n{TEAMS}", encoding="utf-8")

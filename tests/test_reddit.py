@@ -200,12 +200,7 @@ async def test_end_to_end_card_claim_reply_in_thread(
     tmp_path: Path, clock: FakeClock, fake: FakeReddit
 ) -> None:
     post = fake.post("Acme charged me twice", "Second charge on my card this month.")
-    source = (
-        f"  - id: reddit\n    kind: reddit\n    api: {fake.address}\n    auth_url: {fake.address}\n"
-        f"    client_id: {CLIENT_ID}\n    client_secret: {SECRET}\n    username: {ME}\n"
-        f"    password: {PASSWORD}\n    subreddits: [AcmeUsers]\n"
-    )
-    async with console_app(tmp_path, clock, source) as harness:
+    async with console_app(tmp_path, clock, fake.source_yaml()) as harness:
         card = await first_card(harness)
         assert "#billing  #1 complaint" in card and "Acme charged me twice" in card
         assert (await harness.say("claim 1")).startswith("#1 is yours.")

@@ -202,11 +202,7 @@ async def test_end_to_end_card_claim_reply_in_thread(
     tmp_path: Path, clock: FakeClock, fake: FakeX
 ) -> None:
     tweet = fake.post("@acme I was charged twice this month", by="ann", followers=12000)
-    source = (
-        f"  - id: x\n    kind: x\n    api: {fake.address}\n    client_id: {CLIENT_ID}\n"
-        f"    refresh_token: {REFRESH}\n"
-    )
-    async with console_app(tmp_path, clock, source) as harness:
+    async with console_app(tmp_path, clock, fake.source_yaml()) as harness:
         card = await first_card(harness)
         assert "#billing  #1 complaint" in card and "12,000 followers" in card
         assert (await harness.say("claim 1")).startswith("#1 is yours.")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -73,6 +74,15 @@ class FakeAppStore(FailsOnRequest, LocalServer):
         }
         self.reviews.append(review)
         return review
+
+    def source_yaml(self, folder: Path) -> str:
+        """The playbook's `sources:` entry reading this fake (its key put in `folder`)."""
+        key = folder / "AuthKey.p8"
+        key.write_text(self.private_pem, encoding="utf-8")
+        return (
+            f"  - id: ios\n    kind: appstore\n    api: {self.address}\n    app_id: '{APP_ID}'\n"
+            f"    issuer_id: {ISSUER}\n    key_id: {KEY_ID}\n    private_key_file: {key}\n"
+        )
 
     def add_routes(self, app: web.Application) -> None:
         """Every path goes to the one handler."""

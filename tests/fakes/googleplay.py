@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -101,6 +102,15 @@ class FakeGooglePlay(FailsOnRequest, LocalServer):
         }
         self.reviews.append(review)
         return review
+
+    def source_yaml(self, folder: Path) -> str:
+        """The playbook's `sources:` entry reading this fake (its key put in `folder`)."""
+        key = folder / "play-key.json"
+        key.write_text(self.key_json(), encoding="utf-8")
+        return (
+            f"  - id: play\n    kind: googleplay\n    api: {self.address}\n"
+            f"    package_name: {PACKAGE}\n    service_account_file: {key}\n"
+        )
 
     def add_routes(self, app: web.Application) -> None:
         """Every path goes to the one handler."""

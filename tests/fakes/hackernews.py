@@ -88,6 +88,10 @@ class FakeHackerNews(LocalServer):
         """Make the next request answer `status` (body text if a str, else JSON)."""
         self.failures.append((status, body, headers or {}))
 
+    def source_yaml(self) -> str:
+        """The playbook's `sources:` entry that reads this fake."""
+        return f"  - id: hn\n    kind: hackernews\n    api: {self.url}\n    search: [acme]\n"
+
     def add_routes(self, app: web.Application) -> None:
         """The one endpoint the connector uses."""
         app.router.add_get("/api/v1/search_by_date", self._search)

@@ -97,6 +97,15 @@ class FakeReddit(FailsOnRequest, LocalServer):
         """Query or form of each request under `path`."""
         return [q for _, p, q, _ in self.requests if p.startswith(path)]
 
+    def source_yaml(self) -> str:
+        """The playbook's `sources:` entry that reads this fake."""
+        return (
+            f"  - id: reddit\n    kind: reddit\n    api: {self.address}\n"
+            f"    auth_url: {self.address}\n    client_id: {CLIENT_ID}\n"
+            f"    client_secret: {SECRET}\n    username: {ME}\n    password: {PASSWORD}\n"
+            f"    subreddits: [AcmeUsers]\n"
+        )
+
     def add_routes(self, app: web.Application) -> None:
         """Every path goes to the one handler."""
         app.router.add_route("*", "/{tail:.*}", self._handle)

@@ -130,6 +130,13 @@ class FakeX(FailsOnRequest, LocalServer):
         """Query (or form) of each request to a path starting with `path`."""
         return [q for m, p, q, _ in self.requests if p.startswith(path) and m == method]
 
+    def source_yaml(self) -> str:
+        """The playbook's `sources:` entry that reads this fake."""
+        return (
+            f"  - id: x\n    kind: x\n    api: {self.address}\n    client_id: {CLIENT_ID}\n"
+            f"    refresh_token: {REFRESH}\n"
+        )
+
     def add_routes(self, app: web.Application) -> None:
         """Every path goes to the one handler."""
         app.router.add_route("*", "/{tail:.*}", self._handle)
