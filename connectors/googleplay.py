@@ -171,11 +171,9 @@ class GooglePlayConnector(AppReviewsConnector):
             answer = await auth.call("POST", "", form={"grant_type": GRANT, "assertion": assertion})
         except PlatformError as exc:
             if exc.status in (400, 401, 403):
-                raise PlatformError(
+                raise exc.final(
                     f"Google refused the service account ({exc}); check the key and that the"
-                    " account is invited in the Play Console",
-                    status=exc.status,
-                    transient=False,
+                    " account is invited in the Play Console"
                 ) from None
             raise
         return token_from_answer(answer.data, now=now, call="Google's token endpoint")

@@ -75,6 +75,10 @@ class PlatformError(AllhandsError):
         self.transient = transient
         super().__init__(message)
 
+    def final(self, message: str) -> PlatformError:
+        """The same refusal told as `message`, and marked as one trying again cannot mend."""
+        return PlatformError(message, status=self.status, transient=False)
+
     def source_error(self, source_id: str) -> SourceError:
         """This error as a failed poll of `source_id`, with the platform's wait."""
         return SourceError(source_id, str(self), retry_after=self.retry_after)

@@ -163,11 +163,9 @@ class RedditConnector(Connector):
             )
         except PlatformError as exc:
             if exc.status in (400, 401, 403):
-                raise PlatformError(
+                raise exc.final(
                     f"Reddit refused the app's credentials ({exc});"
-                    " check client_id and client_secret",
-                    status=exc.status,
-                    transient=False,
+                    " check client_id and client_secret"
                 ) from None
             raise
         if isinstance(answer.data, dict) and answer.data.get("error"):

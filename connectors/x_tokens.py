@@ -84,11 +84,9 @@ class UserTokens:
             answer = await self.api.call("POST", "/2/oauth2/token", form=form, headers=headers)
         except PlatformError as exc:
             if exc.status in (400, 401):
-                raise PlatformError(
+                raise exc.final(
                     f"X refused the refresh token ({exc}); authorise the account again and"
-                    " put the new refresh_token in the playbook",
-                    status=exc.status,
-                    transient=False,
+                    " put the new refresh_token in the playbook"
                 ) from None
             raise
         token = token_from_answer(answer.data, now=self.clock.now(), call="the token endpoint")
