@@ -17,7 +17,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlite_utils
@@ -45,6 +45,11 @@ from bot.store.db import Database
 from connectors.base import Connector
 
 log = logging.getLogger(__name__)
+
+# The same answer to the same conversation within this long is refused unless asked for
+# again (`reply N --again <text>`): a dialog submitted twice, a command sent twice.
+REPEAT_WINDOW = timedelta(minutes=10)
+AGAIN = "--again"
 
 
 def load_root(db: sqlite_utils.Database, number: int) -> Mention:
@@ -158,10 +163,13 @@ def submit(
     lead_platform: str,
     can_reply: bool,
     now: datetime,
+    again: bool = False,
 ) -> Submitted:
     """Send, hold or refuse a checked answer, atomically; a refused one writes nothing."""
     mention = load_root(db, number)
     authorise(mention, Action.ANSWER, actor, holder_name=people.name_of(db, id=mention.claimed_by))
+    if not again:
+        refuse_repeat(db, number=number, actor=actor, text=text, now=now)
     waiting = approvals.waiting(db, mention=number)
     if waiting is not None:
         raise _already_waiting(db, waiting, number)
@@ -236,6 +244,29 @@ def submit(
     )
     outbox.enqueue(db, kind=outbox.Kind.CARD_UPDATE, mention=number, now=now)
     return Submitted(decision, updated, reply_id)
+
+
+def refuse_repeat(
+    db: sqlite_utils.Database, *, number: int, actor: str, text: str, now: datetime
+) -> None:
+    """CommandError if this very answer was given to the conversation in the last minutes."""
+    given = replies.given_already(db, mention=number, text=text, since=now - REPEAT_WINDOW)
+    if given is None:
+        return
+    at, writer = given
+    who = "you" if writer == actor else people.name_of(db, id=writer)
+    raise CommandError(
+        f"Not sent: {who} posted this already at {at:%H:%M} UTC to #{number}; add `{AGAIN}`"
+        f" if you mean it: `reply {number} {AGAIN} <text>`."
+    )
+
+
+def split_again(text: str) -> tuple[str, bool]:
+    """The answer without a leading `--again`, and whether it was there."""
+    stripped = text.lstrip()
+    if stripped == AGAIN or stripped.startswith(AGAIN + " ") or stripped.startswith(AGAIN + "\n"):
+        return stripped[len(AGAIN) :].strip(), True
+    return text, False
 
 
 def thread_note(db: sqlite_utils.Database, number: int, text: str, now: datetime) -> None:
@@ -431,7 +462,11 @@ class ReplyDesk:
         return "\n".join(lines)
 
     async def reply(self, number: int, text: str, *, actor: str, platform: str) -> str:
-        """`reply N <text>`: check, then send, hold for a lead, or refuse with the reasons."""
+        """`reply N [--again] <text>`: check, then send, hold for a lead, or refuse with the
+        reasons (the same answer given in the last minutes is refused without `--again`)."""
+        text, again = split_again(text)
+        if not text:
+            raise CommandError(f"What should the reply say? e.g. `reply {number} {AGAIN} Thanks`")
         setting = await self.setting(number)
         verdict = await self.check(setting, text)
         submitted = await self.database.write(
@@ -447,6 +482,7 @@ class ReplyDesk:
             lead_platform=setting.lead_platform(platform),
             can_reply=setting.can_reply,
             now=self.clock.now(),
+            again=again,
         )
         decision = submitted.decision
         source = setting.mention.source
