@@ -235,9 +235,7 @@ async def _serve(settings: Settings) -> None:
         await stop.wait()
     finally:
         stopping = loop.time()
-        await asyncio.gather(
-            runner.cleanup(), app.deliver_before_stopping(grace=SHUTDOWN_GRACE)
-        )
+        await asyncio.gather(runner.cleanup(), app.deliver_before_stopping(grace=SHUTDOWN_GRACE))
         if teams is not None:
             await teams.close()
         await app.stop()

@@ -11,7 +11,6 @@ good puts its mention back in front of people (`bot.reply_outcomes`). After a re
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Mapping
@@ -26,9 +25,9 @@ from bot.chat import ChatAdapter, MessageRef, approval
 from bot.chat.cards import Card, build_card
 from bot.chat.text import shorten
 from bot.clock import Clock
+from bot.delivery_lanes import Lanes
 from bot.domain.mentions import CLOSED, SYSTEM, Action, State
 from bot.errors import DeliveryError
-from bot.delivery_lanes import Lanes
 from bot.playbooks import ChannelRef
 from bot.reply_outcomes import reply_failed
 from bot.store import digests, mentions, outbox, people, replies
@@ -382,7 +381,9 @@ class OutboxWorker:
         connector = self.connectors().get(mention.source)
         if connector is None:
             raise DeliveryError(f"source {mention.source!r} is not configured any more")
-        ref = await connector.reply(mention, effect.payload["text"], key=effect.key or f"allhands-{effect.id}")
+        ref = await connector.reply(
+            mention, effect.payload["text"], key=effect.key or f"allhands-{effect.id}"
+        )
         await self.database.write(
             _reply_posted,
             effect_id=effect.id,

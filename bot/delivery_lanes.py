@@ -150,7 +150,7 @@ class Lanes:
             self._supervisor = None
         tasks = list(self._tasks.values())
         if tasks:
-            done, running = await asyncio.wait(tasks, timeout=grace)
+            _, running = await asyncio.wait(tasks, timeout=grace)
             for task in running:
                 task.cancel()
             if running:

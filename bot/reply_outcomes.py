@@ -4,9 +4,10 @@ Nothing is shown as done that was not done. An answer that fails for good (the p
 gone, the account lost its token) or whose send was cut off by a stop puts its mention
 back in front of people: open and unclaimed again, so `list` shows it and the SLA clock
 runs again from now (a nudge, then an escalation, if nobody takes it); the writer is told
-privately why and what to do, the card's thread says so and the card is drawn again. An automatic holding reply changes no state (its mention was not answered);
-its failure is said in the card's thread. Runs on the store's writer, in the transaction
-that settles the outbox row.
+privately why and what to do, the card's thread says so and the card is drawn again. An
+automatic holding reply changes no state (its mention was not answered); its failure is
+said in the card's thread. Runs on the store's writer, in the transaction that settles
+the outbox row.
 """
 
 from __future__ import annotations
@@ -101,8 +102,7 @@ def reply_failed(
         target=_platform_of(db, writer, number),
         payload={
             "person": writer,
-            "text": f"Your answer to #{number} did not reach the customer: {why}.{where}"
-            f" {todo}",
+            "text": f"Your answer to #{number} did not reach the customer: {why}.{where} {todo}",
         },
         now=now,
     )

@@ -17,13 +17,18 @@ from bot.store.outbox import COLUMNS, Effect, mark_taken, read_effect
 # (one seek per lane, however many effects each holds), with its earliest due time.
 _LANES = """
     WITH RECURSIVE lanes(lane) AS (
-        SELECT (SELECT min(lane) FROM outbox WHERE state = 'pending')
+        SELECT (SELECT min(lane) FROM outbox INDEXED BY outbox_lane_due WHERE state = 'pending')
         UNION ALL
-        SELECT (SELECT min(o.lane) FROM outbox o WHERE o.state = 'pending' AND o.lane > l.lane)
+        SELECT (
+            SELECT min(o.lane) FROM outbox o INDEXED BY outbox_lane_due
+            WHERE o.state = 'pending' AND o.lane > l.lane
+        )
         FROM lanes l WHERE l.lane IS NOT NULL
     )
-    SELECT lane,
-        (SELECT min(o.next_at) FROM outbox o WHERE o.state = 'pending' AND o.lane = lanes.lane)
+    SELECT lane, (
+        SELECT min(o.next_at) FROM outbox o INDEXED BY outbox_lane_due
+        WHERE o.state = 'pending' AND o.lane = lanes.lane
+    )
     FROM lanes WHERE lane IS NOT NULL
 """
 

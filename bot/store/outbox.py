@@ -175,9 +175,7 @@ def new_key() -> str:
 
 def _release(db: sqlite_utils.Database, id: int) -> None:
     """Effects waiting for effect `id` may go now that it is settled."""
-    db.execute(
-        "UPDATE outbox SET state = 'pending' WHERE after_id = ? AND state = 'waiting'", [id]
-    )
+    db.execute("UPDATE outbox SET state = 'pending' WHERE after_id = ? AND state = 'waiting'", [id])
 
 
 def _effect(row: tuple[Any, ...]) -> Effect:
@@ -202,6 +200,7 @@ COLUMNS = (
     " idempotency_key"
 )
 _COLUMNS = COLUMNS
+
 
 def read_effect(row: tuple[Any, ...]) -> Effect:
     """An Effect from a row selected with `COLUMNS`."""
