@@ -83,6 +83,9 @@ async def test_interrupted_public_reply_is_flagged_not_resent(
         answers = await app.database.read(replies.for_mention, mention=2)
         assert [a.status for a in answers] == ["unknown"]
         assert (await app.database.read(outbox.counts)).get("unknown") == 1
+        # Not "answered" without a posted answer: back in the open list, alice is told.
+        assert "#2 [open]" in (await app.workflow.handle("list", Context(actor="bob"))).text
+        assert "(only alice sees this) Your answer to #2 did not reach the customer" in printed
     finally:
         await app.stop()
 
