@@ -17,11 +17,12 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlite_utils
 
+from bot.answer_repeats import AGAIN, refuse_repeat, split_again
 from bot.chat.approval import ApprovalRequest
 from bot.clock import Clock
 from bot.domain.guardrails import (
@@ -45,11 +46,6 @@ from bot.store.db import Database
 from connectors.base import Connector
 
 log = logging.getLogger(__name__)
-
-# The same answer to the same conversation within this long is refused unless asked for
-# again (`reply N --again <text>`): a dialog submitted twice, a command sent twice.
-REPEAT_WINDOW = timedelta(minutes=10)
-AGAIN = "--again"
 
 
 def load_root(db: sqlite_utils.Database, number: int) -> Mention:
@@ -246,29 +242,6 @@ def submit(
     return Submitted(decision, updated, reply_id)
 
 
-def refuse_repeat(
-    db: sqlite_utils.Database, *, number: int, actor: str, text: str, now: datetime
-) -> None:
-    """CommandError if this very answer was given to the conversation in the last minutes."""
-    given = replies.given_already(db, mention=number, text=text, since=now - REPEAT_WINDOW)
-    if given is None:
-        return
-    at, writer = given
-    who = "you" if writer == actor else people.name_of(db, id=writer)
-    raise CommandError(
-        f"Not sent: {who} posted this already at {at:%H:%M} UTC to #{number}; add `{AGAIN}`"
-        f" if you mean it: `reply {number} {AGAIN} <text>`."
-    )
-
-
-def split_again(text: str) -> tuple[str, bool]:
-    """The answer without a leading `--again`, and whether it was there."""
-    stripped = text.lstrip()
-    if stripped == AGAIN or stripped.startswith(AGAIN + " ") or stripped.startswith(AGAIN + "\n"):
-        return stripped[len(AGAIN) :].strip(), True
-    return text, False
-
-
 def thread_note(db: sqlite_utils.Database, number: int, text: str, now: datetime) -> None:
     """Queue a message in the mention card's thread (internal, never posted publicly)."""
     outbox.enqueue(
@@ -285,10 +258,19 @@ def preview_decision(
     rules: ApprovalRules,
     leads: tuple[str, ...],
     team: str,
+    text: str = "",
+    now: datetime | None = None,
 ) -> tuple[Decision, list[str]]:
-    """What `submit` would decide now, and anything else that would stop it; writes nothing."""
+    """What `submit` would decide now, and anything else that would stop it (given the
+    text and the time, a repeat of a recent answer too); writes nothing."""
     mention = load_root(db, number)
     blockers = []
+    answer, again = split_again(text)
+    if answer and now is not None and not again:
+        try:
+            refuse_repeat(db, number=number, actor=actor, text=answer, now=now)
+        except CommandError as exc:
+            blockers.append(str(exc))
     try:
         authorise(
             mention, Action.ANSWER, actor, holder_name=people.name_of(db, id=mention.claimed_by)
@@ -519,6 +501,8 @@ class ReplyDesk:
             rules=approval_rules(setting.guardrails),
             leads=setting.leads,
             team=setting.team_id,
+            text=text,
+            now=self.clock.now(),
         )
         mention = setting.mention
         connector = setting.connector
