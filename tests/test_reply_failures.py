@@ -146,10 +146,13 @@ async def test_the_same_answer_twice_is_refused_unless_asked_again(
 async def test_a_failed_answer_may_be_given_again_at_once(app: App, fake: FakeMastodon) -> None:
     status = await one_card(app, fake)
     text = "Sorry Ann, a technician calls today."
-    fake.failures.append(MastodonFailure("/api/v1/statuses", 404, times=1))
+    # The account's token was revoked (and then renewed).
+    fake.failures.append(MastodonFailure("/api/v1/statuses", 401, times=1))
     await app.workflow.handle(f"reply 1 {text}", ALICE)
     await app.outbox.drain()
     assert fake.posted == [] and str(status["id"]) in fake.statuses
+    assert "#1 [open]" in (await app.workflow.handle("list", ALICE)).text
+    assert "Your answer to #1 did not reach the customer: it could not be posted" in printed(app)
     assert (await app.workflow.handle(f"reply 1 {text}", ALICE)).ok  # the failed one is no repeat
     await app.outbox.drain()
     assert [p["text"] for p in fake.posted] == [f"@ann@other.example {text}"]
