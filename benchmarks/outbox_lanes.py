@@ -292,6 +292,10 @@ async def sigterm_under_load(args: argparse.Namespace) -> None:
     print(f"   exit after SIGTERM: {first:.2f} s mid-burst ({at_stop} cards out),"
           f" {second:.2f} s after the restart")  # fmt: skip
     print(f"   left queued, as logged: {queued[0][:160] if queued else '(nothing logged)'}")
+    stopped = [
+        line.split("INFO", 1)[-1].strip() for line in log1.splitlines() if "stopped in" in line
+    ]
+    print(f"   its own account of the stop: {stopped[0] if stopped else '(not logged)'}")
     print(f"   after the restart: {len(texts)}/{cards} cards posted, doubled"
           f" {sum(v > 1 for v in texts.values())}, lost {cards - len(texts)};"
           f" tracebacks: {'Traceback' in log1 + log2}")  # fmt: skip
