@@ -189,3 +189,49 @@ async def test_keys_are_random_and_never_repeat_across_two_databases(
         "@ann@other.example Hello from first",
         "@ann@other.example Hello from second",
     ]
+
+
+async def test_the_sla_clock_runs_again_after_a_failed_answer(
+    tmp_path: Path, clock: FakeClock, fake: FakeMastodon
+) -> None:
+    book = tmp_path / "book.yaml"
+    book.write_text(
+        BOOK.format(instance=fake.url, token=TOKEN).replace(
+            "    channel: console:#support\n",
+            "    channel: console:#support\n    sla:\n      claim_within: 30m\n",
+        ),
+        encoding="utf-8",
+    )
+    app = App(
+        settings=Settings(db_path=str(tmp_path / "sla.db")),
+        adapters={"console": ConsoleAdapter(io.StringIO())},
+        clock=clock,
+        playbooks=load_playbooks(book),
+    )
+    await app.start()
+    try:
+        status = await one_card(app, fake)
+        clock.advance(timedelta(minutes=20))
+        await app.workflow.handle("reply 1 Sorry Ann, a technician calls today.", ALICE)
+        await app.outbox.drain()
+        assert len(fake.posted) == 1  # answered in time: nothing is due
+        clock.advance(timedelta(minutes=40))
+        await app.sla.sweep()
+        await app.outbox.drain()
+        assert "waited" not in printed(app)
+
+        # A second answer fails: the mention waits for someone again, from now.
+        del fake.statuses[str(status["id"])]
+        await app.workflow.handle("reply 1 A technician is on the way.", ALICE)
+        await app.outbox.drain()
+        clock.advance(timedelta(minutes=29))
+        await app.sla.sweep()
+        await app.outbox.drain()
+        assert "waited" not in printed(app)
+        clock.advance(timedelta(minutes=2))
+        await app.sla.sweep()
+        await app.outbox.drain()
+        nudge = printed(app).split("is open again, in `list`", 1)[1]
+        assert "#support thread: #1 has waited 1h 31m and nobody has claimed it yet" in nudge
+    finally:
+        await app.stop()
