@@ -198,16 +198,15 @@ class App:
         ]
 
     async def deliver_before_stopping(self, *, grace: float) -> None:
-        """For a graceful stop: no new polls, then deliver what is due for up to `grace` s."""
+        """For a graceful stop: no new polls or sends; jobs and sends already running finish
+        (up to `grace` s, side by side); what is still queued waits for the next start."""
+        jobs = None
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.pause()
-            await self.running_jobs.finish(grace=grace)
+            jobs = self.running_jobs.finish(grace=grace)
+        await asyncio.gather(self.outbox.stop(grace=grace), *([jobs] if jobs else []))
+        if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
-        await self.outbox.stop()
-        try:
-            await asyncio.wait_for(self.outbox.drain(), timeout=grace)
-        except TimeoutError:
-            log.warning("stopping with outbox effects undelivered; they go out after a restart")
 
     async def stop(self) -> None:
         """Stop the worker, close HTTP and the store."""

@@ -1,15 +1,16 @@
 """The outbox worker: delivers queued effects to chat and to platforms, with retries.
 
-An effect is taken (marked `sending`), delivered, then marked done in the same
-transaction as whatever its success records. Failures are retried with exponential
-backoff, or at the platform's Retry-After; after `max_attempts` an effect is marked
-failed and stays visible. After a restart, `recover()` puts interrupted effects back,
-except public replies whose outcome is unknown: those are flagged for a person.
+Effects go out lane by lane (`bot.delivery_lanes`): each destination at its own pace, the
+most urgent first. An effect is taken (marked `sending`), delivered, then marked done in
+the same transaction as whatever its success records. Failures are retried with
+exponential backoff, or at the platform's Retry-After (pausing that lane only); after
+`max_attempts` an effect is marked failed and stays visible. A public reply that fails for
+good puts its mention back in front of people (`bot.reply_outcomes`). After a restart,
+`recover()` settles interrupted effects one by one (`OutboxWorker.settle_interrupted`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Mapping
@@ -22,12 +23,14 @@ import sqlite_utils
 from bot import approval_requests
 from bot.chat import ChatAdapter, MessageRef, approval
 from bot.chat.cards import Card, build_card
-from bot.chat.text import sentence, shorten
+from bot.chat.text import shorten
 from bot.clock import Clock
+from bot.delivery_lanes import Lanes
 from bot.domain.mentions import CLOSED, SYSTEM, Action, State
 from bot.errors import DeliveryError
 from bot.logs import about_effect
 from bot.playbooks import ChannelRef
+from bot.reply_outcomes import reply_failed
 from bot.store import digests, mentions, outbox, people, replies
 from bot.store.db import Database
 from connectors.base import Connector
@@ -109,31 +112,6 @@ def _reply_posted(
     outbox.enqueue(db, kind=outbox.Kind.CARD_UPDATE, mention=number, now=now)
 
 
-def _reply_failed(
-    db: sqlite_utils.Database,
-    *,
-    effect_id: int,
-    number: int,
-    reply_id: int,
-    status: str,
-    error: str,
-    now: datetime,
-) -> None:
-    replies.mark(db, id=reply_id, status=status)
-    if status == "failed":
-        outbox.fail(db, id=effect_id, now=now, error=error)
-        text = f"The answer to #{number} could not be posted: {sentence(error)} Try `reply` again."
-    else:
-        text = (
-            f"The answer to #{number} may or may not have been posted: the bot stopped while"
-            " sending it. Check the customer's thread and `reply` again if it is missing."
-        )
-    outbox.enqueue(
-        db, kind=outbox.Kind.THREAD_POST, mention=number, payload={"text": text}, now=now
-    )
-    outbox.enqueue(db, kind=outbox.Kind.CARD_UPDATE, mention=number, now=now)
-
-
 class OutboxWorker:
     """Delivers outbox effects until stopped; `drain()` delivers what is due and returns."""
 
@@ -145,102 +123,68 @@ class OutboxWorker:
         adapters: Mapping[str, ChatAdapter],
         connectors: Callable[[], Mapping[str, Connector]],
         max_attempts: int = 8,
-        batch: int = 50,
     ):
         self.database = database
         self.clock = clock
         self.adapters = adapters
         self.connectors = connectors
         self.max_attempts = max_attempts
-        self.batch = batch
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
+        self.lanes = Lanes(database=database, clock=clock, deliver=self._deliver)
 
     def wake(self) -> None:
         """Something was queued: look now rather than at the next tick."""
-        self._wake.set()
+        self.lanes.wake()
 
     async def recover(self) -> None:
-        """After a restart: resume interrupted effects; flag public replies of unknown outcome."""
+        """After a restart: settle each effect a stopped process left mid-send."""
+        for effect in await self.database.read(outbox.interrupted):
+            await self.settle_interrupted(effect)
+
+    async def settle_interrupted(self, effect: outbox.Effect) -> None:
+        """What becomes of an effect found `sending` at start-up (its send was cut off).
+
+        A public reply may or may not have reached the customer: it is not sent again, its
+        mention goes back to its writer, who is told to check (`bot.reply_outcomes`).
+        Anything else is queued again, due now.
+        """
         now = self.clock.now()
-        unknown = await self.database.write(outbox.recover, now=now)
-        for effect in unknown:
-            log.warning(
-                "public reply %s for #%s was interrupted; flagged", effect.id, effect.mention
-            )
-            assert effect.mention is not None
-            await self.database.write(
-                _reply_failed,
-                effect_id=effect.id,
-                number=effect.mention,
-                reply_id=effect.payload["reply"],
-                status="unknown",
-                error="",
-                now=now,
-            )
+        if effect.kind != outbox.Kind.PUBLIC_REPLY:
+            await self.database.write(outbox.requeue, id=effect.id, now=now)
+            return
+        log.warning("public reply %s for #%s was interrupted; flagged", effect.id, effect.mention)
+        assert effect.mention is not None
+        await self.database.write(
+            reply_failed,
+            effect_id=effect.id,
+            number=effect.mention,
+            reply_id=effect.payload["reply"],
+            status="unknown",
+            error="",
+            now=now,
+        )
 
     def start(self) -> None:
-        """Run in the background until `stop()`."""
-        self._stopping = False
-        self._task = asyncio.create_task(self._run(), name="allhands-outbox")
+        """Deliver in the background, every lane side by side, until `stop()`."""
+        self.lanes.start()
 
-    async def stop(self, *, grace: float = 10.0) -> None:
-        """Stop the background loop once the pass in flight is done (cancelled after `grace`
-        seconds): an effect cut off mid-send would wait for a restart, or need a person."""
-        if self._task is None:
+    async def stop(self, *, grace: float = 3.0) -> None:
+        """Take nothing more; sends in flight finish (each within its own timeout, the
+        whole within `grace` s); what is left stays queued, and is logged per lane."""
+        if not self.lanes.running:
             return
-        self._stopping = True
-        self._wake.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), timeout=grace)
-        except TimeoutError:
-            log.warning("outbox pass still running after %.0f s; cancelling it", grace)
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self._task = None
-
-    async def _run(self) -> None:
-        while not self._stopping:
-            try:
-                delivered = await self.drain_once()
-            except Exception:
-                log.exception("outbox pass failed; trying again shortly")
-                delivered = 0
-            if delivered:
-                continue
-            self._wake.clear()
-            if self._stopping:
-                break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=await self._idle_time())
-
-    async def _idle_time(self) -> float:
-        due = await self.database.read(outbox.next_due)
-        if due is None:
-            return 5.0
-        return max(0.05, min(5.0, (due - self.clock.now()).total_seconds()))
-
-    async def drain_once(self) -> int:
-        """Deliver the effects that are due now; how many were taken."""
-        effects = await self.database.write(outbox.take_due, now=self.clock.now(), limit=self.batch)
-        # One channel's effects go out in order; different channels in parallel.
-        lanes: dict[str, list[outbox.Effect]] = {}
-        for effect in effects:
-            lanes.setdefault(effect.target, []).append(effect)
-        await asyncio.gather(*(self._deliver_in_order(lane) for lane in lanes.values()))
-        return len(effects)
-
-    async def _deliver_in_order(self, effects: list[outbox.Effect]) -> None:
-        for effect in effects:
-            await self._deliver(effect)
+        await self.lanes.stop(grace=grace)
+        with contextlib.suppress(Exception):
+            left = await self.database.read(outbox.queued)
+            if left:
+                log.info(
+                    "stopped with %d effect(s) queued for the next start: %s",
+                    sum(left.values()),
+                    ", ".join(f"{lane or '-'} {n}" for lane, n in left.items()),
+                )
 
     async def drain(self, *, rounds: int = 1000) -> None:
         """Deliver until nothing more is due (effects waiting for a later retry stay)."""
-        for _ in range(rounds):
-            if not await self.drain_once():
-                return
+        await self.lanes.drain(rounds=rounds)
 
     @about_effect
     async def _deliver(self, effect: outbox.Effect) -> None:
@@ -288,7 +232,7 @@ class OutboxWorker:
         if effect.kind == outbox.Kind.PUBLIC_REPLY and give_up:
             assert effect.mention is not None
             await self.database.write(
-                _reply_failed,
+                reply_failed,
                 effect_id=effect.id,
                 number=effect.mention,
                 reply_id=effect.payload["reply"],
@@ -304,6 +248,9 @@ class OutboxWorker:
                 if retry_after is not None
                 else outbox.backoff(effect.attempts + 1)
             )
+            if retry_after is not None or transient:
+                # The destination asked for a rest or is down: its whole lane waits.
+                self.lanes.pause(effect.lane, wait.total_seconds())
             await self.database.write(outbox.retry, id=effect.id, at=now + wait, error=error)
 
     def _adapter(self, platform: str) -> ChatAdapter:
@@ -469,7 +416,9 @@ class OutboxWorker:
         connector = self.connectors().get(mention.source)
         if connector is None:
             raise DeliveryError(f"source {mention.source!r} is not configured any more")
-        ref = await connector.reply(mention, effect.payload["text"], key=f"allhands-{effect.id}")
+        ref = await connector.reply(
+            mention, effect.payload["text"], key=effect.key or f"allhands-{effect.id}"
+        )
         await self.database.write(
             _reply_posted,
             effect_id=effect.id,

@@ -132,6 +132,8 @@ class ReplyDrafts:
             rules=approval_rules(setting.guardrails),
             leads=setting.leads,
             team=setting.team_id,
+            text=text,
+            now=self.clock.now(),
         )
         problems = [*blockers]
         if decision.outcome == "refuse":

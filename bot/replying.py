@@ -22,6 +22,7 @@ from typing import Any
 
 import sqlite_utils
 
+from bot.answer_repeats import AGAIN, refuse_repeat, split_again
 from bot.chat.approval import ApprovalRequest
 from bot.clock import Clock
 from bot.domain.guardrails import (
@@ -158,10 +159,13 @@ def submit(
     lead_platform: str,
     can_reply: bool,
     now: datetime,
+    again: bool = False,
 ) -> Submitted:
     """Send, hold or refuse a checked answer, atomically; a refused one writes nothing."""
     mention = load_root(db, number)
     authorise(mention, Action.ANSWER, actor, holder_name=people.name_of(db, id=mention.claimed_by))
+    if not again:
+        refuse_repeat(db, number=number, actor=actor, text=text, now=now)
     waiting = approvals.waiting(db, mention=number)
     if waiting is not None:
         raise _already_waiting(db, waiting, number)
@@ -254,10 +258,19 @@ def preview_decision(
     rules: ApprovalRules,
     leads: tuple[str, ...],
     team: str,
+    text: str = "",
+    now: datetime | None = None,
 ) -> tuple[Decision, list[str]]:
-    """What `submit` would decide now, and anything else that would stop it; writes nothing."""
+    """What `submit` would decide now, and anything else that would stop it (given the
+    text and the time, a repeat of a recent answer too); writes nothing."""
     mention = load_root(db, number)
     blockers = []
+    answer, again = split_again(text)
+    if answer and now is not None and not again:
+        try:
+            refuse_repeat(db, number=number, actor=actor, text=answer, now=now)
+        except CommandError as exc:
+            blockers.append(str(exc))
     try:
         authorise(
             mention, Action.ANSWER, actor, holder_name=people.name_of(db, id=mention.claimed_by)
@@ -437,7 +450,11 @@ class ReplyDesk:
         return "\n".join(lines)
 
     async def reply(self, number: int, text: str, *, actor: str, platform: str) -> str:
-        """`reply N <text>`: check, then send, hold for a lead, or refuse with the reasons."""
+        """`reply N [--again] <text>`: check, then send, hold for a lead, or refuse with the
+        reasons (the same answer given in the last minutes is refused without `--again`)."""
+        text, again = split_again(text)
+        if not text:
+            raise CommandError(f"What should the reply say? e.g. `reply {number} {AGAIN} Thanks`")
         setting = await self.setting(number)
         verdict = await self.check(setting, text)
         submitted = await self.database.write(
@@ -453,6 +470,7 @@ class ReplyDesk:
             lead_platform=setting.lead_platform(platform),
             can_reply=setting.can_reply,
             now=self.clock.now(),
+            again=again,
         )
         decision = submitted.decision
         source = setting.platform_name()
@@ -495,6 +513,8 @@ class ReplyDesk:
             rules=approval_rules(setting.guardrails),
             leads=setting.leads,
             team=setting.team_id,
+            text=text,
+            now=self.clock.now(),
         )
         mention = setting.mention
         connector = setting.connector

@@ -41,8 +41,8 @@ async def test_ingest_card_claim_reply_resolve(harness: ConsoleHarness) -> None:
         "#1 is yours.",
         "~ #1 claimed: Claimed by alice",
         "Sending your reply to #1 on the demo network",
-        # One card update shows the answer as posted: the update queued with the reply
-        # waited behind it and also stands for the one queued when it was posted.
+        # The card is drawn as the answer goes out (it does not wait for the customer's
+        # lane), and again once it is posted.
         "~ #1 answered: Answered by alice · answer posted: https://social.example/@ann/a1#",
         "#billing thread: alice's answer is posted in the customer's thread",
         "You are now bob.",
@@ -50,7 +50,7 @@ async def test_ingest_card_claim_reply_resolve(harness: ConsoleHarness) -> None:
         "~ #1 resolved: Resolved by bob at",
         "History:",
     ]
-    assert printed.count("~ #1 answered") == 1
+    assert printed.count("~ #1 answered") == 2
     position = 0
     for text in expected_in_order:
         found = printed.find(text, position)

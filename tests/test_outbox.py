@@ -70,7 +70,8 @@ async def test_interrupted_public_reply_is_flagged_not_resent(
         "reply 2 Settings > Security > Password", Context(actor="alice")
     )
     taken = await harness.app.database.write(outbox.take_due, now=clock.now())
-    assert [e.kind for e in taken] == [outbox.Kind.PUBLIC_REPLY]
+    # The answer and the card's update are in different lanes: both were taken.
+    assert [e.kind for e in taken] == [outbox.Kind.PUBLIC_REPLY, outbox.Kind.CARD_UPDATE]
     out = io.StringIO()
     app = await restart(harness, clock, out)
     try:
@@ -82,6 +83,9 @@ async def test_interrupted_public_reply_is_flagged_not_resent(
         answers = await app.database.read(replies.for_mention, mention=2)
         assert [a.status for a in answers] == ["unknown"]
         assert (await app.database.read(outbox.counts)).get("unknown") == 1
+        # Not "answered" without a posted answer: back in the open list, alice is told.
+        assert "#2 [open]" in (await app.workflow.handle("list", Context(actor="bob"))).text
+        assert "(only alice sees this) Your answer to #2 did not reach the customer" in printed
     finally:
         await app.stop()
 

@@ -53,6 +53,11 @@ ALLOWED: dict[tuple[Action, State], State] = {
     **{(Action.EDIT, s): s for s in S},
     **{(Action.REJECT, s): s for s in S},
     **{(Action.NOTE, s): s for s in S},
+    (Action.REPLY_FAILED, S.OPEN): S.OPEN,
+    (Action.REPLY_FAILED, S.REOPENED): S.OPEN,
+    (Action.REPLY_FAILED, S.CLAIMED): S.OPEN,
+    (Action.REPLY_FAILED, S.ANSWERED): S.OPEN,
+    (Action.REPLY_FAILED, S.RESOLVED): S.OPEN,
 }
 PAIRS = [(a, s) for a, s in itertools.product(Action, State) if a != Action.INGEST]
 

@@ -104,10 +104,11 @@ async def test_a_redraw_teams_refused_is_retried_and_shown_once(
         cards = await asked(h)
         typed = h.command("approve 2", user=CARMEN)
         assert await h.post(typed) == 200
-        h.fake.fail(503)  # the next request to the connector: the first card's redraw
+        h.fake.fail(503, conversation=DANA_CHAT)  # the next request there: its card's redraw
         await h.deliver()
         assert sorted(len(puts(h, chat)) for chat in cards) == [1, 1]
-        failed = next(chat for chat in cards if puts(h, chat) == [503])
+        failed = DANA_CHAT
+        assert puts(h, failed) == [503]
         assert buttons(card_in(h, failed)[1])[:3] == ["Approve", "Edit", "Reject"]
         assert sent(h) == [("a2", ANSWER)]  # the customer's answer does not wait for it
 

@@ -16,10 +16,9 @@ from tests.teams_harness import BILLING, SUPPORT, TeamsHarness, teams_app
 async def pending(h: TeamsHarness) -> list[outbox.Effect]:
     def rows(db: object) -> list[outbox.Effect]:
         found = db.execute(  # type: ignore[attr-defined]
-            "SELECT id, kind, mention, target, payload, state, attempts, next_at, last_error"
-            " FROM outbox WHERE state != 'done' ORDER BY id"
+            f"SELECT {outbox.COLUMNS} FROM outbox WHERE state != 'done' ORDER BY id"
         ).fetchall()
-        return [outbox._effect(r) for r in found]
+        return [outbox.read_effect(r) for r in found]
 
     return await h.app.database.read(rows)
 
@@ -28,7 +27,7 @@ async def test_429_waits_as_long_as_teams_asks(tmp_path: Path, clock: FakeClock)
     async with teams_app(tmp_path, clock) as h:
         assert await h.post(h.installed()) == 200
         await h.app.poll_all()
-        h.fake.fail(429, retry_after="7")
+        h.fake.fail(429, retry_after="7", conversation=BILLING)
         await h.deliver()
         [waiting] = await pending(h)
         assert waiting.kind == outbox.Kind.CARD_POST and waiting.attempts == 1
@@ -51,13 +50,13 @@ async def test_412_and_5xx_are_retried_with_backoff(
     async with teams_app(tmp_path, clock) as h:
         assert await h.post(h.installed()) == 200
         await h.app.poll_all()
-        h.fake.fail(status)
+        h.fake.fail(status, conversation=BILLING)
         await h.deliver()
         [first] = await pending(h)
         assert first.attempts == 1 and str(status) in (first.last_error or "")
         assert first.next_at == clock.now() + outbox.backoff(1)
         clock.advance(outbox.backoff(1))
-        h.fake.fail(status)
+        h.fake.fail(status, conversation=BILLING)
         await h.deliver()
         second = await pending(h)
         assert second[0].id == first.id and second[0].attempts == 2
@@ -146,7 +145,10 @@ async def test_a_channel_the_bot_cannot_reach_waits(tmp_path: Path, clock: FakeC
         await h.deliver()
         waiting = await pending(h)
         assert len(waiting) == 3
-        assert all("not installed" in (e.last_error or "") for e in waiting)
+        # Each channel's first card was tried; its lane then waits (card 3 shares card 2's).
+        tried = [e for e in waiting if e.attempts]
+        assert [e.mention for e in tried] == [1, 2]
+        assert all("not installed" in (e.last_error or "") for e in tried)
         assert waiting[0].next_at == clock.now() + timedelta(minutes=5)
         assert await h.post(h.installed()) == 200
         clock.advance(timedelta(minutes=5))

@@ -69,6 +69,10 @@ class ChannelPacer:
         delay = (slot - now).total_seconds()
         if delay > 0:
             await self.clock.sleep(delay)
+        if reserve:
+            # Woken late (a busy event loop): the next message keeps its distance from
+            # this one as sent, not as planned, or Slack would see two too close together.
+            self._free[key] = max(self._free[key], self.clock.now() + self.interval)
 
     def hold(self, key: str, seconds: float) -> None:
         """Send nothing more to `key` for `seconds` (Slack said so)."""

@@ -17,6 +17,7 @@ allhands commands (type them after /allhands):
   claim N                 take #N: you answer it
   release N               give #N back to the team
   reply N <text>          answer #N publicly, in the customer's thread
+  reply N --again <text>  post the same answer again (refused within 10 minutes without it)
   preview N <text>        what `reply` would post, where and as whom; sends nothing
   resolve N               #N is done
   reopen N                #N needs attention again

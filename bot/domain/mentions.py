@@ -41,6 +41,7 @@ class Action(StrEnum):
     EDIT = "edit"  # a lead approves with their own text
     REJECT = "reject"
     NOTE = "note"  # something said in the card's thread: internal, never posted
+    REPLY_FAILED = "reply_failed"  # a public answer failed or may not have gone out
 
 
 SYSTEM = "allhands"  # the actor of what the bot does by itself (ingest, announce, SLA steps)
@@ -78,6 +79,11 @@ TRANSITIONS: dict[Action, dict[State, State]] = {
     Action.EDIT: {s: s for s in State},
     Action.REJECT: {s: s for s in State},
     Action.NOTE: {s: s for s in State},
+    # An answer that did not reach the customer puts the mention back in the open list.
+    Action.REPLY_FAILED: {
+        s: State.OPEN
+        for s in (State.OPEN, State.REOPENED, State.CLAIMED, State.ANSWERED, State.RESOLVED)
+    },
 }
 
 _REFUSALS: dict[Action, str] = {
@@ -97,6 +103,7 @@ _REFUSALS: dict[Action, str] = {
     Action.EDIT: "cannot be edited now",
     Action.REJECT: "cannot be rejected now",
     Action.NOTE: "cannot take a note",
+    Action.REPLY_FAILED: "stays as it is although an answer to it failed",
 }
 
 

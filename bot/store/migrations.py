@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
@@ -294,6 +296,38 @@ def approval_messages(db: sqlite_utils.Database) -> None:
         CREATE INDEX approval_messages_reply ON approval_messages (reply);
         """
     )
+
+
+@migrations(name="0011_outbox_lanes")
+def outbox_lanes(db: sqlite_utils.Database) -> None:
+    """Outbox lanes: each effect's destination, its priority there, the effect it waits
+    for, and a random idempotency key kept across its tries."""
+    db.executescript(
+        """
+        ALTER TABLE outbox ADD COLUMN lane TEXT NOT NULL DEFAULT '';
+        ALTER TABLE outbox ADD COLUMN priority INTEGER NOT NULL DEFAULT 2;
+        ALTER TABLE outbox ADD COLUMN after_id INTEGER;
+        ALTER TABLE outbox ADD COLUMN idempotency_key TEXT;
+        CREATE INDEX outbox_lane_next ON outbox (lane, priority, id) WHERE state = 'pending';
+        CREATE INDEX outbox_lane_due ON outbox (lane, next_at) WHERE state = 'pending';
+        CREATE INDEX outbox_after ON outbox (after_id) WHERE state = 'waiting';
+        """
+    )
+    from bot.store import outbox  # the lane rules as they stand when the migration runs
+
+    rows = db.execute(
+        "SELECT id, kind, mention, target, payload FROM outbox"
+        " WHERE state IN ('pending', 'sending')"
+    ).fetchall()
+    for id_, kind, mention, target, payload in rows:
+        effect_kind = outbox.Kind(kind)
+        lane = outbox.lane_of(
+            db, kind=effect_kind, mention=mention, target=target, payload=json.loads(payload)
+        )
+        db.execute(
+            "UPDATE outbox SET lane = ?, priority = ?, idempotency_key = ? WHERE id = ?",
+            [lane, outbox.PRIORITY[effect_kind], outbox.new_key(), id_],
+        )
 
 
 @migrations(name="0015_ratings_and_tokens")

@@ -1,8 +1,17 @@
-"""The outbox: every effect on the outside world, written with the change that causes it."""
+"""The outbox: every effect on the outside world, written with the change that causes it.
+
+Each effect is queued in a lane (`lane_of`): the destination it goes to, a chat channel,
+one person's private chat, or the source account that posts public replies. Lanes are
+delivered side by side (`bot.store.lanes` takes a lane's next effect); within a lane an
+effect's priority (`PRIORITY`) decides, and an effect that must follow another (a card's
+update after the card, a conversation's second answer after its first) waits for it
+(`waiting`, `after_id`) instead of being looked at again and again.
+"""
 
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -33,6 +42,23 @@ class Status(StrEnum):
     DONE = "done"
     FAILED = "failed"
     UNKNOWN = "unknown"  # a public reply whose send was interrupted: a person must check
+    WAITING = "waiting"  # waits for an earlier effect (`after_id`) to be delivered or given up
+
+
+# Within a lane, lower goes first: answers to customers and to the person who typed a
+# command, then card updates, then new cards (and requests, digests), then thread notes.
+PRIORITY: dict[Kind, int] = {
+    Kind.PUBLIC_REPLY: 0,
+    Kind.PRIVATE_NOTE: 0,
+    Kind.CARD_UPDATE: 1,
+    Kind.APPROVAL_UPDATE: 1,
+    Kind.CARD_POST: 2,
+    Kind.APPROVAL_REQUEST: 2,
+    Kind.REPORT: 2,
+    Kind.THREAD_POST: 3,
+    Kind.CHANNEL_NOTE: 3,
+}
+_UNFINISHED = "('pending', 'sending', 'waiting')"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +74,66 @@ class Effect:
     attempts: int
     next_at: datetime
     last_error: str | None
+    lane: str = ""
+    key: str = ""  # the idempotency key of this effect, the same on every try
+
+
+def _card_lane(db: sqlite_utils.Database, mention: int) -> str:
+    """The channel a mention's card went (or goes) to: where its updates and thread go."""
+    row = db.execute(
+        "SELECT target FROM outbox WHERE mention = ? AND kind = ? ORDER BY id DESC LIMIT 1",
+        [mention, Kind.CARD_POST.value],
+    ).fetchone()
+    if row is not None:
+        return str(row[0])
+    row = db.execute("SELECT platform, channel FROM cards WHERE mention = ?", [mention]).fetchone()
+    return f"{row[0]}:{row[1]}" if row is not None else "unposted"
+
+
+def lane_of(
+    db: sqlite_utils.Database,
+    *,
+    kind: Kind,
+    mention: int | None,
+    target: str,
+    payload: dict[str, Any],
+) -> str:
+    """The lane an effect is delivered in: its destination, as one name."""
+    if kind in (Kind.CARD_POST, Kind.CHANNEL_NOTE):
+        return target
+    if kind == Kind.PUBLIC_REPLY and mention is not None:
+        row = db.execute("SELECT source FROM mentions WHERE number = ?", [mention]).fetchone()
+        return f"reply:{row[0] if row else ''}"
+    if kind in (Kind.PRIVATE_NOTE, Kind.REPORT, Kind.APPROVAL_REQUEST):
+        return f"dm:{target or 'console'}:{payload.get('person', '')}"
+    if kind == Kind.APPROVAL_UPDATE:
+        return f"{payload.get('platform', target)}:{payload.get('channel', '')}"
+    if mention is not None:  # a card's update or a message in its thread
+        return _card_lane(db, mention)
+    return target
+
+
+# What an effect must follow, if it is still undelivered: a card update follows its card;
+# a thread message the card and the thread's earlier messages; an answer the earlier
+# answers of its conversation.
+_FOLLOWS: dict[Kind, tuple[Kind, ...]] = {
+    Kind.CARD_UPDATE: (Kind.CARD_POST,),
+    Kind.THREAD_POST: (Kind.CARD_POST, Kind.THREAD_POST),
+    Kind.PUBLIC_REPLY: (Kind.PUBLIC_REPLY,),
+}
+
+
+def _predecessor(db: sqlite_utils.Database, kind: Kind, mention: int | None) -> int | None:
+    follows = _FOLLOWS.get(kind)
+    if mention is None or not follows:
+        return None
+    marks = ", ".join("?" * len(follows))
+    row = db.execute(
+        f"SELECT id FROM outbox WHERE mention = ? AND kind IN ({marks})"
+        f" AND state IN {_UNFINISHED} ORDER BY id DESC LIMIT 1",
+        [mention, *(k.value for k in follows)],
+    ).fetchone()
+    return int(row[0]) if row else None
 
 
 def enqueue(
@@ -60,23 +146,40 @@ def enqueue(
     payload: dict[str, Any] | None = None,
 ) -> int:
     """Queue an effect; call it inside the transaction that makes the change it reports."""
+    payload = payload or {}
+    after = _predecessor(db, kind, mention)
     cursor = db.execute(
-        "INSERT INTO outbox (kind, mention, target, payload, next_at, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO outbox (kind, mention, target, payload, next_at, created_at, state,"
+        " lane, priority, after_id, idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             kind.value,
             mention,
             target,
-            json.dumps(payload or {}, ensure_ascii=False),
+            json.dumps(payload, ensure_ascii=False),
             now.isoformat(),
             now.isoformat(),
+            Status.WAITING.value if after is not None else Status.PENDING.value,
+            lane_of(db, kind=kind, mention=mention, target=target, payload=payload),
+            PRIORITY[kind],
+            after,
+            new_key(),
         ],
     )
     return int(cursor.lastrowid or 0)
 
 
+def new_key() -> str:
+    """A fresh idempotency key: random, so it never comes again (another database, a reset)."""
+    return f"allhands-{uuid.uuid4()}"
+
+
+def _release(db: sqlite_utils.Database, id: int) -> None:
+    """Effects waiting for effect `id` may go now that it is settled."""
+    db.execute("UPDATE outbox SET state = 'pending' WHERE after_id = ? AND state = 'waiting'", [id])
+
+
 def _effect(row: tuple[Any, ...]) -> Effect:
-    id_, kind, mention, target, payload, status, attempts, next_at, last_error = row
+    id_, kind, mention, target, payload, status, attempts, next_at, last_error, lane, key = row
     return Effect(
         id=id_,
         kind=Kind(kind),
@@ -87,56 +190,60 @@ def _effect(row: tuple[Any, ...]) -> Effect:
         attempts=attempts,
         next_at=datetime.fromisoformat(next_at),
         last_error=last_error,
+        lane=lane,
+        key=key or "",
     )
 
 
-_COLUMNS = "id, kind, mention, target, payload, state, attempts, next_at, last_error"
+COLUMNS = (
+    "id, kind, mention, target, payload, state, attempts, next_at, last_error, lane,"
+    " idempotency_key"
+)
+_COLUMNS = COLUMNS
 
-# Effects that stand alone: they neither wait for a mention's earlier effects nor hold up
-# its later ones. A request's redraw is only queued once the request is posted, and
-# drawing it again must not wait for (or delay) the customer's answer.
-UNORDERED = (Kind.APPROVAL_UPDATE,)
-_UNORDERED_SQL = ", ".join(f"'{kind.value}'" for kind in UNORDERED)
+
+def read_effect(row: tuple[Any, ...]) -> Effect:
+    """An Effect from a row selected with `COLUMNS`."""
+    return _effect(row)
+
+
+def mark_taken(db: sqlite_utils.Database, effect: Effect, *, now: datetime) -> None:
+    """Mark an effect as being sent; a card update stands for the updates queued after it."""
+    db.execute(
+        "UPDATE outbox SET state = 'sending', attempts = attempts + 1"
+        " WHERE id = ? AND state = 'pending'",
+        [effect.id],
+    )
+    if effect.kind == Kind.CARD_UPDATE:
+        # A card is drawn from the store as it is when sent, so this update shows every
+        # change queued so far: later updates already queued for it would repeat it.
+        db.execute(
+            "UPDATE outbox SET state = 'done', done_at = ?, result = ?"
+            " WHERE mention = ? AND kind = ? AND state = 'pending' AND id > ?",
+            [
+                now.isoformat(),
+                json.dumps({"superseded_by": effect.id}),
+                effect.mention,
+                Kind.CARD_UPDATE.value,
+                effect.id,
+            ],
+        )
 
 
 def take_due(db: sqlite_utils.Database, *, now: datetime, limit: int = 100) -> list[Effect]:
-    """Mark the effects that are due as sending and return them, oldest first.
+    """Mark the effects that are due, in every lane, as sending and return them, oldest
+    first (the worker takes one lane at a time with `bot.store.lanes.take_next`).
 
-    An effect waits while an earlier one for the same mention is undelivered, so that a
-    card is posted before it is updated and thread messages keep their order (except the
-    `UNORDERED` kinds).
+    An effect waiting for an earlier one (`waiting`) is not due until that one is settled.
     """
     rows = db.execute(
-        f"SELECT {_COLUMNS} FROM outbox o WHERE state = 'pending' AND next_at <= ?"
-        f" AND (mention IS NULL OR kind IN ({_UNORDERED_SQL}) OR NOT EXISTS (SELECT 1"
-        "   FROM outbox e WHERE e.mention = o.mention AND e.id < o.id"
-        f"   AND e.state IN ('pending', 'sending') AND e.kind NOT IN ({_UNORDERED_SQL})))"
+        f"SELECT {_COLUMNS} FROM outbox WHERE state = 'pending' AND next_at <= ?"
         " ORDER BY id LIMIT ?",
         [now.isoformat(), limit],
     ).fetchall()
     effects = [_effect(r) for r in rows]
-    if effects:
-        ids = [e.id for e in effects]
-        db.execute(
-            f"UPDATE outbox SET state = 'sending', attempts = attempts + 1"
-            f" WHERE id IN ({', '.join('?' * len(ids))}) AND state = 'pending'",
-            ids,
-        )
     for effect in effects:
-        if effect.kind == Kind.CARD_UPDATE:
-            # A card is drawn from the store as it is when sent, so this update shows every
-            # change queued so far: later updates already queued for it would repeat it.
-            db.execute(
-                "UPDATE outbox SET state = 'done', done_at = ?, result = ?"
-                " WHERE mention = ? AND kind = ? AND state = 'pending' AND id > ?",
-                [
-                    now.isoformat(),
-                    json.dumps({"superseded_by": effect.id}),
-                    effect.mention,
-                    Kind.CARD_UPDATE.value,
-                    effect.id,
-                ],
-            )
+        mark_taken(db, effect, now=now)
     return effects
 
 
@@ -148,6 +255,7 @@ def finish(
         "UPDATE outbox SET state = 'done', done_at = ?, result = ?, last_error = NULL WHERE id = ?",
         [now.isoformat(), json.dumps(result or {}), id],
     )
+    _release(db, id)
 
 
 def retry(db: sqlite_utils.Database, *, id: int, at: datetime, error: str) -> None:
@@ -164,31 +272,44 @@ def fail(db: sqlite_utils.Database, *, id: int, now: datetime, error: str) -> No
         "UPDATE outbox SET state = 'failed', done_at = ?, last_error = ? WHERE id = ?",
         [now.isoformat(), error[:1000], id],
     )
+    _release(db, id)
 
 
-def recover(db: sqlite_utils.Database, *, now: datetime) -> list[Effect]:
-    """After a restart: effects caught mid-send go back to the queue, except public replies.
-
-    A public reply that may or may not have gone out is marked unknown rather than sent
-    again; the returned list is those, for the caller to tell people about.
-    """
-    unknown = [
+def interrupted(db: sqlite_utils.Database) -> list[Effect]:
+    """The effects left `sending` by a process that stopped mid-send."""
+    return [
         _effect(r)
-        for r in db.execute(
-            f"SELECT {_COLUMNS} FROM outbox WHERE state = 'sending' AND kind = ?",
-            [Kind.PUBLIC_REPLY.value],
-        ).fetchall()
+        for r in db.execute(f"SELECT {_COLUMNS} FROM outbox WHERE state = 'sending'").fetchall()
     ]
+
+
+def requeue(db: sqlite_utils.Database, *, id: int, now: datetime) -> None:
+    """Put an interrupted effect back in the queue, due now (it is safe to send again)."""
     db.execute(
-        "UPDATE outbox SET state = 'unknown', last_error = 'interrupted while sending'"
-        " WHERE state = 'sending' AND kind = ?",
-        [Kind.PUBLIC_REPLY.value],
+        "UPDATE outbox SET state = 'pending', next_at = ? WHERE id = ? AND state = 'sending'",
+        [now.isoformat(), id],
     )
+
+
+def mark_unknown(db: sqlite_utils.Database, *, id: int, now: datetime) -> None:
+    """An interrupted effect may or may not have gone out; a person must check."""
     db.execute(
-        "UPDATE outbox SET state = 'pending', next_at = ? WHERE state = 'sending'",
-        [now.isoformat()],
+        "UPDATE outbox SET state = 'unknown', done_at = ?,"
+        " last_error = 'interrupted while sending' WHERE id = ?",
+        [now.isoformat(), id],
     )
-    return unknown
+    _release(db, id)
+
+
+def queued(db: sqlite_utils.Database) -> dict[str, int]:
+    """How many effects wait to be sent, per lane (what a stop leaves for the next start)."""
+    return {
+        lane: n
+        for lane, n in db.execute(
+            "SELECT lane, count(*) FROM outbox WHERE state IN ('pending', 'waiting')"
+            " GROUP BY lane ORDER BY lane"
+        )
+    }
 
 
 def next_due(db: sqlite_utils.Database) -> datetime | None:

@@ -72,3 +72,30 @@ def count_given(db: sqlite_utils.Database, *, actor: str) -> int:
         [actor],
     ).fetchone()
     return int(row[0])
+
+
+def writer(db: sqlite_utils.Database, *, id: int) -> str | None:
+    """Who wrote an answer."""
+    row = db.execute("SELECT actor FROM replies WHERE id = ?", [id]).fetchone()
+    return str(row[0]) if row else None
+
+
+def _same_words(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def given_already(
+    db: sqlite_utils.Database, *, mention: int, text: str, since: datetime
+) -> tuple[datetime, str] | None:
+    """When and by whom the same answer (same words, spacing and case aside) was last given
+    to this conversation at `since` or later, unless it failed or was rejected; else None."""
+    wanted = _same_words(text)
+    rows = db.execute(
+        "SELECT text, at, actor FROM replies WHERE mention = ? AND at >= ?"
+        " AND status NOT IN ('failed', 'unknown', 'rejected') ORDER BY id DESC",
+        [mention, since.isoformat()],
+    ).fetchall()
+    for given, at, actor in rows:
+        if _same_words(given) == wanted:
+            return datetime.fromisoformat(at), str(actor)
+    return None

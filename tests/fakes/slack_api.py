@@ -114,6 +114,7 @@ class Failure:
     times: int = 1
     delay: float = 0.0
     retry_after: int | None = None
+    channel: str | None = None  # only calls to this channel fail (default: any)
 
 
 def check_text(obj: Any, where: str, *, limit: int = 3000, plain_only: bool = False) -> list[str]:
@@ -385,6 +386,8 @@ class SlackFake:
         self, method: str, request: web.Request, args: dict[str, Any]
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
         failure = self.failures.get(method)
+        if failure is not None and failure.channel not in (None, args.get("channel")):
+            failure = None
         if failure is not None and failure.times > 0:
             failure.times -= 1
             if failure.delay:

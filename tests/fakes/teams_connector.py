@@ -78,7 +78,7 @@ class BotFrameworkFake:
     token_requests: list[dict[str, str]] = field(default_factory=list)
     key_requests: int = 0
     endorsements: tuple[str, ...] = ("msteams",)
-    _failures: list[tuple[int, str | None]] = field(default_factory=list)
+    _failures: list[tuple[int, str | None, str | None]] = field(default_factory=list)
     _tokens: set[str] = field(default_factory=set)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1_700_000_000_001))
     _runner: web.AppRunner | None = None
@@ -164,9 +164,17 @@ class BotFrameworkFake:
 
     # -- what tests set and read ----------------------------------------------------
 
-    def fail(self, status: int, *, times: int = 1, retry_after: str | None = None) -> None:
-        """Answer the next `times` connector requests with `status` (and Retry-After)."""
-        self._failures.extend([(status, retry_after)] * times)
+    def fail(
+        self,
+        status: int,
+        *,
+        times: int = 1,
+        retry_after: str | None = None,
+        conversation: str | None = None,
+    ) -> None:
+        """Answer the next `times` connector requests (to `conversation` only, if given)
+        with `status` (and Retry-After)."""
+        self._failures.extend([(status, retry_after, conversation)] * times)
 
     def sign(
         self, *, key: rsa.RSAPrivateKey | None = None, kid: str = KEY_ID, **claims: Any
@@ -250,8 +258,14 @@ class BotFrameworkFake:
             body = await request.json() if request.can_read_body else {}
         except ValueError:
             body = {}
-        if self._failures:
-            status, retry_after = self._failures.pop(0)
+        # A message to a channel starts a conversation there (the channel in the body).
+        target = request.match_info.get("conversation", "").partition(";messageid=")[0] or (
+            ((body.get("channelData") or {}).get("channel") or {}).get("id")
+        )
+        found = next((f for f in self._failures if f[2] in (None, target)), None)
+        if found is not None:
+            self._failures.remove(found)
+            status, retry_after, _ = found
             headers = {"Retry-After": retry_after} if retry_after else {}
             return body, web.json_response(
                 {"error": {"code": "Injected", "message": f"injected {status}"}},

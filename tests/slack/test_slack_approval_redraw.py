@@ -141,15 +141,17 @@ async def test_a_dialog_decision_redraws_both_requests(slack: SlackHarness) -> N
 
 async def test_a_redraw_slack_refused_is_retried_and_shown_once(slack: SlackHarness) -> None:
     asked = await _asked(slack)
-    slack.fake.fail("chat.update", Failure(status=503, times=1))
+    # Slack's outage meets the first redraw (requests and the card go out in their own
+    # lanes, side by side: which of the leads' is first is not fixed).
+    slack.fake.fail("chat.update", Failure(status=503, times=1, channel=FELIX_DM))
     assert await slack.command("approve 3", user=FELIX, channel=GENERAL) == 200
     await slack.settle()
     slack.clock.advance(timedelta(seconds=10))  # past the outbox's backoff, if not yet
     await slack.settle()
     await slack.settle()
     tries = {dm: _updates(slack, dm) for dm in (FELIX_DM, OMAR_DM)}
-    # The first redraw met Slack's outage and was tried again; each is shown once.
-    assert sorted(tries.values(), key=len) == [[None], ["service_unavailable", None]]
+    # The redraw met Slack's outage and was tried again; each is shown once.
+    assert tries == {FELIX_DM: ["service_unavailable", None], OMAR_DM: [None]}
     for dm in (FELIX_DM, OMAR_DM):
         assert _buttons(_now(slack, dm, asked)) == [], dm
     assert sorted(await slack.app.database.read(_redraws)) == [("done", 1), ("done", 2)]

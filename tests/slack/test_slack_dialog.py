@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -188,3 +189,27 @@ async def test_messages_tab_opening_publishes_nothing(slack: SlackHarness) -> No
     await slack.send(slack.event_body(event, event_id="Ev9"), content_type="application/json")
     await slack.settle()
     assert slack.fake.calls_to("views.publish") == []
+
+
+async def test_a_dialog_submitted_twice_posts_once(slack: SlackHarness) -> None:
+    await slack.app.poll_all()
+    await slack.settle()
+    view = await _open_dialog(slack, 1, BILLING)
+    body = slack.submission_body(view, "Refunded today. Sorry!")
+    # A double click on Send: the same dialog submitted twice, a second apart.
+    later = slack.headers(body, timestamp=int(slack.clock.now().timestamp()) + 1)
+    first, second = await asyncio.gather(slack.send(body), slack.send(body, headers=later))
+    assert first[:2] == second[:2] == (200, "")
+    await slack.settle()
+    assert slack.app.connectors["social"].sent == [("a1", "Refunded today. Sorry!")]  # type: ignore[attr-defined]
+    told = sorted(m["text"] for m in slack.fake.ephemeral[-2:])
+    assert told[0] == (  # escaped for Slack's mrkdwn
+        "Not sent: you posted this already at 09:00 UTC to #1; add `--again` if you mean it:"
+        " `reply 1 --again &lt;text&gt;`."
+    )
+    assert told[1].startswith("Sending your reply to #1 on the demo network")
+    # Sent again later from the same dialog: refused in the dialog itself.
+    again = slack.headers(body, timestamp=int(slack.clock.now().timestamp()) + 2)
+    status, answer, _ = await slack.send(body, headers=again)
+    assert status == 200 and "you posted this already at 09:00 UTC" in answer
+    assert "response_action" in answer
