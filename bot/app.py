@@ -17,6 +17,8 @@ from bot.delivery import OutboxWorker
 from bot.digests import DigestSender
 from bot.domain.triage import Route, Router, Triager
 from bot.drafts import ReplyDrafts
+from bot.incident_commands import IncidentCommands
+from bot.incidents import IncidentDesk
 from bot.ingest import PollResult, poll
 from bot.playbooks import Playbooks, SourceSpec, load_playbooks
 from bot.reload import PlaybookReloader
@@ -104,6 +106,9 @@ class App:
         self.connectors = {
             spec.id: self._connector(spec) for spec in self.playbooks.sources if spec.enabled
         }
+        self.incidents = IncidentDesk(
+            database=self.database, clock=self.clock, playbooks=lambda: self.playbooks
+        )
         self.outbox = OutboxWorker(
             database=self.database,
             clock=self.clock,
@@ -143,7 +148,9 @@ class App:
             )
             self.adapters["slack"] = self.slack.adapter  # the worker shares this dict
             await self.slack.start()
+        self.workflow.incidents = IncidentCommands(desk=self.incidents, workflow=self.workflow)
         await self.outbox.recover()
+        await self.incidents.rebuild()
         await self.reloader.remember_current()
 
     def apply_playbooks(self, playbooks: Playbooks) -> None:
@@ -175,6 +182,7 @@ class App:
             channel_of=self.playbooks.channel_of(),
             clock=self.clock,
             every=every,
+            after_store=self.incidents.place,
         )
         if result.new or result.follow_ups:
             self.outbox.wake()

@@ -19,7 +19,7 @@ from typing import Any
 
 import sqlite_utils
 
-from bot import approval_requests
+from bot import approval_requests, incidents
 from bot.chat import ChatAdapter, MessageRef, approval
 from bot.chat.cards import Card, build_card
 from bot.chat.text import shorten
@@ -329,6 +329,11 @@ class OutboxWorker:
             return
         elif kind == outbox.Kind.APPROVAL_UPDATE:
             done = await self._approval_update(effect)
+        elif kind == outbox.Kind.SUMMARY_CARD:
+            await incidents.deliver_summary(
+                effect, database=self.database, adapter_of=self._adapter, clock=self.clock
+            )
+            return
         elif kind == outbox.Kind.PUBLIC_REPLY:
             assert number is not None
             await self._public_reply(effect, number)

@@ -27,6 +27,7 @@ from bot.domain.durations import format_duration
 from bot.domain.mentions import ACTIVE, UNCLAIMED, Action, Mention, State, authorise
 from bot.domain.triage import SentimentAnalyzer
 from bot.errors import CommandError
+from bot.incident_commands import IncidentCommands, incidents_line
 from bot.playbooks import Playbooks
 from bot.replying import ReplyDesk, load_root
 from bot.store import mentions, outbox, people, replies
@@ -193,6 +194,7 @@ class Workflow:
             analyzer=analyzer,
         )
         self.leads_desk = ApprovalDesk(self.desk)
+        self.incidents: IncidentCommands | None = None  # set by the app
 
     async def handle(self, line: str, ctx: Context) -> Answer:
         """Parse and run one command line; every refusal is a one-line Answer, never a raise."""
@@ -208,6 +210,10 @@ class Workflow:
             return HELP
         if cmd.verb == "list":
             return await self._list(cmd.scope, ctx)
+        if cmd.incident is not None or cmd.verb in ("detach", "split", "merge"):
+            if self.incidents is None:
+                raise CommandError("Incidents are not kept here.")
+            return await self.incidents.handle(cmd, ctx)
         assert cmd.number is not None
         number = cmd.number
         if cmd.verb == "show":
@@ -290,6 +296,11 @@ class Workflow:
         else:
             found = await self.database.read(mentions.find, states=UNCLAIMED)
             title = "Open"
+        incident_lines = await self.database.read(incidents_line, team=team)
+        if incident_lines:
+            title = (
+                f"Incidents ({len(incident_lines)}):\n" + "\n".join(incident_lines) + "\n" + title
+            )
         if not found:
             return f"{title}: nothing. Well done."
         now = self.clock.now()

@@ -63,7 +63,11 @@ class ConsoleAdapter:
             body,
             f"  {safe(card.url)}" if card.url else "",
             f"  {safe(card.status)}",
-            f"  [{'] ['.join(card.actions)}]   e.g. /allhands {card.actions[0]} {card.number}",
+            (
+                f"  [{'] ['.join(card.actions)}]   e.g. /allhands {card.actions[0]} {card.number}"
+                if card.actions
+                else ""
+            ),
         ]
         self._print("\n".join(line for line in lines if line))
         return MessageRef(self.platform, channel, f"{channel}/{next(self._ids)}")

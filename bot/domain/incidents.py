@@ -33,7 +33,7 @@ STOPWORDS = frozenset(
     wasn we were weren what when where which while who whom why will with won would wouldn
     you your yours yourself yourselves hi hey hello thanks thank guys folks anyone someone
     something still really today again already yet since ago im ive its youre dont cant
-    wont isnt doesnt didnt u ur r y yes yeah yep hm hmm omg wtf lmao rt via amp""".split()
+    wont isnt doesnt didnt u ur r y yes yeah yep hm hmm omg wtf lmao rt via amp""".split()  # noqa: SIM905
 )
 
 

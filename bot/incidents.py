@@ -1,0 +1,453 @@
+"""Storm mode: mentions about the same thing become one incident with one card, spikes are
+told to the team, and a channel's attention budget rolls extra cards up into one message.
+
+`IncidentDesk.place` runs inside the ingest transaction, on the store's writer thread (so
+its in-memory grouping is only ever changed by one thread, in the order of the mentions);
+`deliver_summary` is how the outbox worker draws an incident's card or a roll-up.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlite_utils
+
+from bot.chat import ChatAdapter, MessageRef
+from bot.chat.cards import Card
+from bot.chat.text import shorten
+from bot.clock import Clock
+from bot.domain.incidents import Grouper, GroupingSettings, Post, SpikeSettings, SpikeWatch
+from bot.domain.incidents import spike_threshold as threshold_of
+from bot.domain.mentions import Item, State, Triage
+from bot.playbooks import ChannelRef, Playbooks
+from bot.store import incidents as store
+from bot.store import outbox, people
+from bot.store.db import Database
+from bot.store.mentions import Ingested
+
+log = logging.getLogger(__name__)
+
+ROLLED_UP = "rolled up: the channel's budget is spent"
+CARD_EVERY = timedelta(seconds=30)  # an incident's card is drawn again at most this often
+BASELINE_EVERY = timedelta(hours=1)  # how often a team's baseline is counted again
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """At most `messages` new cards per `per` in one channel; beyond, a roll-up."""
+
+    messages: int = 30
+    per: timedelta = timedelta(minutes=10)
+
+
+@dataclass(frozen=True, slots=True)
+class OwnCard:
+    """Members that still get their own card while their incident is open."""
+
+    audience_over: int = 10_000
+    urgencies: tuple[str, ...] = ("critical",)
+
+
+def rollup_key(channel: str) -> str:
+    """The key of a channel's roll-up message."""
+    return f"rollup:{channel}"
+
+
+class IncidentDesk:
+    """Groups arriving mentions into incidents, watches for spikes, keeps chat budgets."""
+
+    def __init__(
+        self,
+        *,
+        database: Database,
+        clock: Clock,
+        playbooks: Callable[[], Playbooks],
+        grouping: GroupingSettings | None = None,
+        own_card: OwnCard | None = None,
+    ):
+        self.database = database
+        self.clock = clock
+        self.playbooks = playbooks
+        self.grouper = Grouper(grouping)
+        self.own_card = own_card or OwnCard()
+        self.cluster_incident: dict[int, int] = {}
+        self.incident_cluster: dict[int, int] = {}
+        self._watches: dict[str, SpikeWatch] = {}
+        self._baselines: dict[str, tuple[datetime, int]] = {}
+        self._spent: dict[str, deque[datetime]] = {}
+        self._arrivals: dict[str, deque[tuple[datetime, str, str]]] = {}
+
+    # Settings from the playbooks, per team.
+
+    def spike_settings(self, team: str) -> SpikeSettings:
+        """A team's spike settings (defaults where the playbook says nothing)."""
+        spec = self.playbooks().teams.get(team)
+        found = getattr(spec, "spike", None)
+        return found if isinstance(found, SpikeSettings) else SpikeSettings()
+
+    def budget(self, channel: str) -> Budget:
+        """A channel's attention budget: that of the (first) team posting there."""
+        for team in self.playbooks().teams.values():
+            if str(team.channel) == channel:
+                found = getattr(team, "chat_budget", None)
+                if isinstance(found, Budget):
+                    return found
+        return Budget()
+
+    # Start-up.
+
+    async def rebuild(self) -> None:
+        """Group the recent mentions again after a restart (the same order gives the same
+        clusters), and point each cluster at its open incident."""
+        await self.database.write(self._rebuild, now=self.clock.now())
+
+    def _rebuild(self, db: sqlite_utils.Database, *, now: datetime) -> None:
+        rows = store.recent_mentions(db, since=now - self.grouper.settings.window)
+        open_ = {i.number for i in store.open_incidents(db)}
+        for row in rows:
+            post = Post(
+                key=row["number"],
+                text=row["text"],
+                at=datetime.fromisoformat(row["received_at"]),
+                author=f"{row['source']}:{row['author_handle']}",
+                url=row["url"],
+            )
+            placed = self.grouper.add(post)
+            if row["incident"] in open_:
+                self._link(placed.cluster, row["incident"])
+        log.info("incidents: %d recent mentions grouped again", len(rows))
+
+    def _link(self, cluster: int, incident: int) -> None:
+        self.cluster_incident[cluster] = incident
+        self.incident_cluster[incident] = cluster
+
+    def relink(self, gone: int, into: int) -> None:
+        """`gone` was merged into `into`: what would have joined it joins `into`."""
+        cluster = self.incident_cluster.pop(gone, None)
+        if cluster is not None:
+            self.cluster_incident[cluster] = into
+
+    def forget(self, incident: int) -> None:
+        """An incident is closed: its cluster starts afresh."""
+        cluster = self.incident_cluster.pop(incident, None)
+        if cluster is not None:
+            self.cluster_incident.pop(cluster, None)
+            self.grouper.remove(cluster)
+
+    # Arrivals (inside the ingest transaction).
+
+    def place(
+        self,
+        db: sqlite_utils.Database,
+        *,
+        source: str,
+        results: list[Ingested],
+        items: list[tuple[Item, Triage]],
+        now: datetime,
+        channel_of: dict[str, str],
+    ) -> None:
+        """Group each new mention, hold back the cards its incident shows, keep the budget,
+        and alert on spikes."""
+        touched: set[int] = set()
+        for result, (item, triage) in zip(results, items, strict=True):
+            if result.number is None or result.root is not None or result.duplicate:
+                continue
+            number, team = result.number, triage.team
+            channel = channel_of.get(team, "")
+            text = f"{item.title}\n{item.text}" if item.title else item.text
+            author = f"{source}:{item.author.handle}"
+            placed = self.grouper.add(Post(number, text, now, author, item.url))
+            for gone in placed.absorbed:
+                self._absorbed(db, gone, placed.cluster, now, touched)
+            notable = (item.author.audience or 0) > self.own_card.audience_over or (
+                triage.urgency in self.own_card.urgencies
+            )
+            incident = self.cluster_incident.get(placed.cluster)
+            if incident is None and placed.incident and channel:
+                found = store.create(
+                    db, team=team, channel=channel, why=" · ".join(placed.why), now=now
+                )
+                incident = found.number
+                self._link(placed.cluster, incident)
+                cluster = self.grouper.clusters[placed.cluster]
+                store.add_members(db, incident=incident, mentions=list(cluster.members), now=now)
+                store.pending_cards(
+                    db, mentions=[m for m in cluster.members if m != number], now=now
+                )
+                log.info("incident I%d opened for team %s: %s", incident, team, found.why)
+            elif incident is not None:
+                store.add_members(
+                    db,
+                    incident=incident,
+                    mentions=[number],
+                    now=now,
+                    own_card={number} if notable else set(),
+                )
+                if len(self.grouper.clusters[placed.cluster].members) % 50 == 0:
+                    store.update(db, number=incident, now=now, why=" · ".join(placed.why))
+            if incident is not None:
+                touched.add(incident)
+                if not notable:
+                    store.pending_cards(db, mentions=[number], now=now)
+            elif channel:
+                self._spend_or_roll_up(db, number=number, channel=channel, now=now)
+            self._watch(db, team=team, source=source, text=item.text, now=now, channel=channel)
+        for incident in sorted(touched):
+            drawn = store.get(db, number=incident)
+            if drawn is not None:
+                store.queue_card(
+                    db,
+                    key=store.summary_key(incident),
+                    target=drawn.channel,
+                    now=now,
+                    every=CARD_EVERY,
+                )
+
+    def _absorbed(
+        self, db: sqlite_utils.Database, gone: int, keep: int, now: datetime, touched: set[int]
+    ) -> None:
+        """Two clusters became one: so do their incidents."""
+        lost = self.cluster_incident.pop(gone, None)
+        if lost is None:
+            return
+        self.incident_cluster.pop(lost, None)
+        kept = self.cluster_incident.get(keep)
+        if kept is None:
+            self._link(keep, lost)
+            return
+        merge_into(db, into=kept, other=lost, actor="allhands", now=now)
+        touched.update({kept, lost})
+
+    def _spend_or_roll_up(
+        self, db: sqlite_utils.Database, *, number: int, channel: str, now: datetime
+    ) -> None:
+        budget = self.budget(channel)
+        spent = self._spent.setdefault(channel, deque())
+        while spent and spent[0] <= now - budget.per:
+            spent.popleft()
+        if len(spent) < budget.messages:
+            spent.append(now)
+            return
+        if store.pending_cards(db, mentions=[number], now=now, reason=ROLLED_UP):
+            store.queue_card(db, key=rollup_key(channel), target=channel, now=now, every=CARD_EVERY)
+
+    # Spikes.
+
+    def _threshold(self, db: sqlite_utils.Database, team: str, now: datetime) -> int:
+        settings = self.spike_settings(team)
+        cached = self._baselines.get(team)
+        if cached is not None and now - cached[0] < BASELINE_EVERY:
+            return cached[1]
+        start = now - settings.baseline
+        first = store.first_received(db, team=team)
+        until = now - settings.window
+        since = max(start, first) if first else until
+        count = store.team_count(db, team=team, since=since, until=until) if since < until else 0
+        found = threshold_of(count, until - since, settings)
+        self._baselines[team] = (now, found)
+        return found
+
+    def _watch(
+        self,
+        db: sqlite_utils.Database,
+        *,
+        team: str,
+        source: str,
+        text: str,
+        now: datetime,
+        channel: str,
+    ) -> None:
+        settings = self.spike_settings(team)
+        watch = self._watches.get(team)
+        if watch is None or watch.settings != settings:
+            watch = self._watches[team] = SpikeWatch(settings)
+        arrivals = self._arrivals.setdefault(team, deque())
+        arrivals.append((now, source, text))
+        while arrivals and arrivals[0][0] < now - settings.window:
+            arrivals.popleft()
+        spike = watch.observe(team, now, threshold=self._threshold(db, team, now))
+        if spike is None or not channel:
+            return
+        biggest = self._biggest(db, team)
+        store.record_spike(
+            db,
+            team=team,
+            incident=biggest,
+            count=spike.count,
+            threshold=spike.threshold,
+            onset=spike.onset,
+            now=now,
+        )
+        alert = spike_text(
+            team, spike.count, spike.threshold, settings.window, list(arrivals), biggest, now
+        )
+        outbox.enqueue(
+            db, kind=outbox.Kind.CHANNEL_NOTE, target=channel, payload={"text": alert}, now=now
+        )
+        spec = self.playbooks().teams.get(team)
+        platform = ChannelRef.parse(channel).platform
+        for lead in getattr(spec, "leads", ()):
+            outbox.enqueue(
+                db,
+                kind=outbox.Kind.PRIVATE_NOTE,
+                target=platform,
+                payload={"person": lead, "text": alert},
+                now=now,
+            )
+        log.warning(
+            "spike for team %s: %d mentions (threshold %d)", team, spike.count, spike.threshold
+        )
+
+    def _biggest(self, db: sqlite_utils.Database, team: str) -> int | None:
+        best, size = None, 0
+        for incident in store.open_incidents(db, team=team):
+            cluster = self.grouper.clusters.get(self.incident_cluster.get(incident.number, -1))
+            n = len(cluster.members) if cluster else 0
+            if n > size:
+                best, size = incident.number, n
+        return best
+
+
+def spike_text(
+    team: str,
+    count: int,
+    threshold: int,
+    window: timedelta,
+    arrivals: list[tuple[datetime, str, str]],
+    incident: int | None,
+    now: datetime,
+) -> str:
+    """The alert: what, how many, which sources, examples, the trend, the incident."""
+    minutes = max(1, int(window.total_seconds() // 60))
+    sources = Counter(source for _, source, _ in arrivals)
+    per_minute = Counter(int((now - at).total_seconds() // 60) for at, _, _ in arrivals)
+    trend = " → ".join(str(per_minute.get(m, 0)) for m in range(minutes - 1, -1, -1))
+    lines = [
+        f"Spike for team {team}: {count} new mentions in the last {minutes} min"
+        f" (alert at {threshold}).",
+        "Sources: " + ", ".join(f"{s} {n}" for s, n in sources.most_common()),
+        f"Per minute: {trend}",
+        "Examples:",
+        *(f"  • {shorten(text, 140)}" for _, _, text in arrivals[-3:]),
+    ]
+    if incident is not None:
+        lines.append(f"Incident I{incident}: `show I{incident}`, `claim I{incident}`.")
+    return "\n".join(lines)
+
+
+def merge_into(
+    db: sqlite_utils.Database, *, into: int, other: int, actor: str, now: datetime
+) -> int:
+    """Move every member of `other` into `into`; `other` is closed as merged. How many moved."""
+    moved = store.members(db, incident=other)
+    store.add_members(db, incident=into, mentions=moved, now=now)
+    store.update(db, number=other, now=now, state="merged", merged_into=into, closed_by=actor)
+    return len(moved)
+
+
+def draw_summary(db: sqlite_utils.Database, *, key: str, now: datetime) -> Card:
+    """An incident's card, or a channel's roll-up, as it stands now."""
+    if key.startswith("rollup:"):
+        return _rollup_card(db, key.removeprefix("rollup:"))
+    number = int(key.removeprefix("incident:"))
+    incident = store.get(db, number=number)
+    if incident is None:
+        raise ValueError(f"no incident I{number}")
+    s = store.summary(db, incident=number)
+    who = people.shown(db, ids=[incident.claimed_by]) if incident.claimed_by else {}
+    examples = [
+        f"@{r['author_handle']} on {r['source']}: {shorten(r['text'], 200)}" for r in s["newest"]
+    ]
+    states = s["state"]
+    waiting = sum(n for st, n in states.items() if st in ("new", "open", "reopened"))
+    if incident.state == "open":
+        status = (
+            f"On it: {who[incident.claimed_by]}" if incident.claimed_by else "Nobody is on it yet"
+        )
+        status += f" · {waiting:,} waiting · `claim I{number}` · `show I{number}`"
+    elif incident.state == "merged":
+        status = f"Merged into I{incident.merged_into}"
+    else:
+        status = "Resolved"
+    progress = reply_all_progress(db, incident=number)
+    if progress:
+        status += " · " + progress
+    return Card(
+        number=number,
+        state=State.OPEN if incident.state == "open" else State.RESOLVED,
+        title=f"I{number} incident · {incident.team} · {incident.why}",
+        author=f"{s['size']:,} mentions from {s['authors']:,} people",
+        where=" · ".join(f"{k} {n:,}" for k, n in {**s["source"], **s["kind"]}.items()),
+        text="\n".join(examples),
+        url="",
+        status=status,
+        actions=(),
+    )
+
+
+def _rollup_card(db: sqlite_utils.Database, channel: str) -> Card:
+    rows = db.execute(
+        "SELECT m.kind, count(*) FROM outbox o JOIN mentions m ON m.number = o.mention"
+        " WHERE o.kind = 'card_post' AND o.target = ? AND o.result LIKE '%rolled up%'"
+        " AND m.state IN ('new', 'open', 'reopened') GROUP BY m.kind ORDER BY count(*) DESC",
+        [channel],
+    ).fetchall()
+    total = sum(n for _, n in rows)
+    kinds = ", ".join(f"{n:,} {kind}{'s' if n != 1 else ''}" for kind, n in rows)
+    return Card(
+        number=0,
+        state=State.OPEN,
+        title=f"{total:,} more mentions waiting" + (f": {kinds}" if kinds else ""),
+        author="This channel's attention budget is spent; new cards are rolled up here",
+        where=channel,
+        text="`list` to see them, `claim N` to take one.",
+        url="",
+        status=f"{total:,} waiting",
+        actions=(),
+    )
+
+
+def reply_all_progress(db: sqlite_utils.Database, *, incident: int) -> str:
+    """`posted 1,240 of 3,000 · 3 held for approval · 2 refused: ...`, or empty."""
+    rows = db.execute(
+        "SELECT r.status, count(*) FROM reply_all r WHERE r.incident = ? GROUP BY r.status",
+        [incident],
+    ).fetchall()
+    if not rows:
+        return ""
+    by: dict[str, int] = {k: n for k, n in rows}
+    total = sum(by.values())
+    parts = [f"answered {by.get('sent', 0):,} of {total:,}"]
+    if by.get("held"):
+        parts.append(f"{by['held']:,} held for approval")
+    if by.get("refused"):
+        parts.append(f"{by['refused']:,} refused")
+    return " · ".join(parts)
+
+
+async def deliver_summary(
+    effect: outbox.Effect,
+    *,
+    database: Database,
+    adapter_of: Callable[[str], ChatAdapter],
+    clock: Clock,
+) -> None:
+    """Post a summary card, or update it in place if it was posted."""
+    key = str(effect.payload["summary"])
+    card = await database.read(draw_summary, key=key, now=clock.now())
+    ref = await database.read(store.card_ref, key=key)
+    if ref is not None:
+        where = MessageRef(*ref)
+        await adapter_of(where.platform).update_card(where, card)
+        posted = ref
+    else:
+        channel = ChannelRef.parse(effect.target)
+        new = await adapter_of(channel.platform).post_card(channel.channel, card)
+        posted = (new.platform, new.channel, new.id)
+    await database.write(
+        store.card_drawn, key=key, ref=posted, effect_id=effect.id, now=clock.now()
+    )
