@@ -49,7 +49,7 @@ class OwnCard:
     """Members that still get their own card while their incident is open."""
 
     audience_over: int = 10_000
-    urgencies: tuple[str, ...] = ("critical",)
+    urgencies: tuple[str, ...] = ()  # e.g. ("critical",): in an outage, every post is critical
 
 
 def rollup_key(channel: str) -> str:

@@ -1,0 +1,173 @@
+"""Storm mode: grouping (pure), incidents end to end on the console, spike alerts, budget."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from benchmarks.storm_gen import calm_day, score, storm
+from bot.domain.incidents import (
+    Grouper,
+    Post,
+    SpikeSettings,
+    SpikeWatch,
+    features,
+    spike_threshold,
+)
+from bot.domain.mentions import State
+from bot.store import incidents, mentions, outbox
+from tests.conftest import ConsoleHarness, write_posts
+
+START = datetime(2026, 3, 3, 10, tzinfo=UTC)
+
+
+def _group(posts: list) -> tuple[Grouper, list[int]]:
+    grouper = Grouper()
+    placed = [
+        grouper.add(Post(i, p.text, p.at, p.author, p.url)).cluster for i, p in enumerate(posts)
+    ]
+    return grouper, placed
+
+
+def test_a_storm_is_grouped_into_one_incident_and_nothing_else_is_swallowed() -> None:
+    posts = storm(2_000, seed=3, start=START, span=timedelta(minutes=2))
+    _, placed = _group(posts)
+    precision, recall = score([p.outage for p in posts], placed)
+    assert precision >= 0.95
+    assert recall >= 0.90
+
+
+def test_grouping_is_deterministic_and_says_why() -> None:
+    posts = storm(600, seed=5, start=START, span=timedelta(minutes=1))
+    first, placed = _group(posts)
+    _, again = _group(posts)
+    assert placed == again
+    biggest = max(first.clusters.values(), key=lambda c: len(c.members))
+    assert {"north", "outage", "signal"} & set(biggest.why())
+
+
+def test_a_calm_day_groups_nothing_into_an_incident() -> None:
+    grouper = Grouper()
+    posts = calm_day(start=START)
+    assert len(posts) == 24 * 60
+    assert not any(
+        grouper.add(Post(i, p.text, p.at, p.author)).incident for i, p in enumerate(posts)
+    )
+
+
+def test_the_same_link_groups_different_words_and_typos_do_not_break_it() -> None:
+    grouper = Grouper()
+    link = "https://status.example/incidents/42"
+    a = grouper.add(Post(1, f"what is this {link}", START, "a"))
+    b = grouper.add(Post(2, f"seen {link}?", START, "b"))
+    c = grouper.add(Post(3, "lovely weather in Porto", START, "c"))
+    assert a.cluster == b.cluster != c.cluster
+    assert "link:status.example/incidents/42" in features(f"x {link}/?utm=1")
+
+
+def test_spikes_have_a_floor_a_baseline_and_a_cooldown() -> None:
+    settings = SpikeSettings(
+        window=timedelta(minutes=5), floor=10, sensitivity=3, cooldown=timedelta(hours=1)
+    )
+    # A quiet team: the floor. A busy one: three times its usual five minutes.
+    assert spike_threshold(0, timedelta(0), settings) == 10
+    assert spike_threshold(7 * 24 * 12 * 20, timedelta(days=7), settings) == 60
+    watch = SpikeWatch(settings)
+    fired = [watch.observe("t", START + timedelta(seconds=i), threshold=10) for i in range(30)]
+    assert [i for i, f in enumerate(fired) if f] == [9]
+    assert fired[9] is not None and fired[9].count == 10 and fired[9].onset == START
+    later = START + timedelta(hours=2)
+    again = [watch.observe("t", later + timedelta(seconds=i), threshold=10) for i in range(10)]
+    assert again[-1] is not None
+    slow = SpikeWatch(settings)  # one a minute never fills a window of five minutes to ten
+    assert not any(
+        slow.observe("t", START + timedelta(minutes=i), threshold=10) for i in range(600)
+    )
+
+
+OUTAGE = [
+    "No signal in the north since 9am, is there an outage?",
+    "north outage again?? no signal, calls dead",
+    "Signal gone in the north area. Outage?",
+    "still no signal up north, when is the outage fixed",
+    "is there an outage in the north? zero signal",
+]
+
+
+def _storm_posts(n: int) -> list[dict]:
+    posts = [
+        {"id": f"o{i}", "text": f"{OUTAGE[i % len(OUTAGE)]} #{i}", "author": {"handle": f"u{i}"}}
+        for i in range(n)
+    ]
+    posts.append({"id": "x1", "text": "How do I change my password?", "author": {"handle": "pw"}})
+    posts.append({
+        "id": "big", "text": OUTAGE[0], "author": {"handle": "famous", "followers": 500_000},
+    })  # fmt: skip
+    return posts
+
+
+async def test_a_storm_becomes_one_incident_card_with_an_alert(harness: ConsoleHarness) -> None:
+    write_posts(harness.replay, _storm_posts(30))
+    app = harness.app
+    await app.poll_all()
+    await app.outbox.drain()
+    printed = harness.output()
+    assert printed.count("I1 incident · support") == 1
+    assert "Spike for team support" in printed
+    assert "Incident I1: `show I1`" in printed
+    # Only the unrelated post and the member with a large audience have their own card.
+    assert printed.count("#support  #") == 2
+    assert "How do I change my password?" in printed
+    assert "famous" in printed
+    members = await app.database.read(incidents.members, incident=1)
+    assert len(members) == 31
+    # Every mention is stored and reachable.
+    assert (await app.database.read(mentions.count_by_state))["new"] == 30
+
+    shown = await harness.say("show I1")
+    assert "31 mentions from 31 people" in shown and "By source: social 31" in shown
+    assert "I1 cannot be merged with itself." in await harness.say("merge I1 I1")
+    assert "There is no incident I9." in await harness.say("show I9")
+    assert "You are on I1" in await harness.say("claim I1")
+    assert "already on I1" in await harness.say("claim I1", actor="bob")
+    listed = await harness.say("list")
+    assert "I1 [support]" in listed
+
+    detached = await harness.say(f"detach {members[3]}")
+    assert "has its own card" in detached
+    assert f"#support  #{members[3]}" in harness.output()
+    split = await harness.say(f"split I1 {members[4]} {members[5]}")
+    assert "are now I2" in split
+    assert "is not in I1" in await harness.say(f"split I1 {members[3]}")
+    assert "now in I1" in await harness.say("merge I1 I2")
+    resolved = await harness.say("resolve I1")
+    assert "I1 is resolved, with 30 of its mentions." in resolved
+    assert await app.database.read(mentions.get, number=members[0]) is not None
+    states = await app.database.read(mentions.count_by_state)
+    assert states.get("resolved") == 30
+    assert states.get("new", 0) + states.get("open", 0) == 2  # the detached one and the stranger
+    app.clock.advance(timedelta(seconds=31))  # type: ignore[attr-defined]
+    await app.outbox.drain()
+    assert set(await app.database.read(outbox.counts)) == {"done"}
+    assert "~ #1 resolved: Resolved" in harness.output()  # the incident's card, drawn again
+
+
+async def test_the_incident_card_is_drawn_again_at_most_every_thirty_seconds(
+    harness: ConsoleHarness,
+) -> None:
+    app = harness.app
+    write_posts(harness.replay, _storm_posts(12))
+    await app.poll_all()
+    await app.outbox.drain()
+    assert harness.output().count("I1 incident") == 1
+    posts = _storm_posts(40)[12:40]
+    for i, post in enumerate(posts):
+        write_posts(harness.replay, [*_storm_posts(12), *posts[: i + 1]])
+        harness.app.clock.advance(timedelta(seconds=2))  # type: ignore[attr-defined]
+        await app.poll_all()
+        await app.outbox.drain()
+    updates = harness.output().count("~ #1 open")
+    assert updates == 1  # 28 new members over 56 seconds: one redraw, after 30 s
+    app.clock.advance(timedelta(seconds=31))  # type: ignore[attr-defined]
+    await app.outbox.drain()
+    assert harness.output().count("~ #1 open") == 1  # the last redraw, when it was due
+    assert set(await app.database.read(outbox.counts)) == {"done"}
