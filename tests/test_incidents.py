@@ -13,7 +13,6 @@ from bot.domain.incidents import (
     features,
     spike_threshold,
 )
-from bot.domain.mentions import State
 from bot.store import incidents, mentions, outbox
 from tests.conftest import ConsoleHarness, write_posts
 
@@ -160,7 +159,7 @@ async def test_the_incident_card_is_drawn_again_at_most_every_thirty_seconds(
     await app.outbox.drain()
     assert harness.output().count("I1 incident") == 1
     posts = _storm_posts(40)[12:40]
-    for i, post in enumerate(posts):
+    for i in range(len(posts)):
         write_posts(harness.replay, [*_storm_posts(12), *posts[: i + 1]])
         harness.app.clock.advance(timedelta(seconds=2))  # type: ignore[attr-defined]
         await app.poll_all()
