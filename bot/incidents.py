@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlite_utils
@@ -20,7 +19,15 @@ from bot.chat import ChatAdapter, MessageRef
 from bot.chat.cards import Card
 from bot.chat.text import shorten
 from bot.clock import Clock
-from bot.domain.incidents import Grouper, GroupingSettings, Post, SpikeSettings, SpikeWatch
+from bot.domain.incidents import (
+    Budget,
+    Grouper,
+    GroupingSettings,
+    OwnCard,
+    Post,
+    SpikeSettings,
+    SpikeWatch,
+)
 from bot.domain.incidents import spike_threshold as threshold_of
 from bot.domain.mentions import Item, State, Triage
 from bot.playbooks import ChannelRef, Playbooks
@@ -34,22 +41,6 @@ log = logging.getLogger(__name__)
 ROLLED_UP = "rolled up: the channel's budget is spent"
 CARD_EVERY = timedelta(seconds=30)  # an incident's card is drawn again at most this often
 BASELINE_EVERY = timedelta(hours=1)  # how often a team's baseline is counted again
-
-
-@dataclass(frozen=True, slots=True)
-class Budget:
-    """At most `messages` new cards per `per` in one channel; beyond, a roll-up."""
-
-    messages: int = 30
-    per: timedelta = timedelta(minutes=10)
-
-
-@dataclass(frozen=True, slots=True)
-class OwnCard:
-    """Members that still get their own card while their incident is open."""
-
-    audience_over: int = 10_000
-    urgencies: tuple[str, ...] = ()  # e.g. ("critical",): in an outage, every post is critical
 
 
 def rollup_key(channel: str) -> str:
@@ -67,13 +58,11 @@ class IncidentDesk:
         clock: Clock,
         playbooks: Callable[[], Playbooks],
         grouping: GroupingSettings | None = None,
-        own_card: OwnCard | None = None,
     ):
         self.database = database
         self.clock = clock
         self.playbooks = playbooks
         self.grouper = Grouper(grouping)
-        self.own_card = own_card or OwnCard()
         self.cluster_incident: dict[int, int] = {}
         self.incident_cluster: dict[int, int] = {}
         self._watches: dict[str, SpikeWatch] = {}
@@ -83,19 +72,21 @@ class IncidentDesk:
 
     # Settings from the playbooks, per team.
 
-    def spike_settings(self, team: str) -> SpikeSettings:
-        """A team's spike settings (defaults where the playbook says nothing)."""
+    def spike_settings(self, team: str) -> SpikeSettings | None:
+        """A team's spike settings, or None if it wants no spike alerts."""
         spec = self.playbooks().teams.get(team)
-        found = getattr(spec, "spike", None)
-        return found if isinstance(found, SpikeSettings) else SpikeSettings()
+        return spec.spike if spec is not None else SpikeSettings()
+
+    def own_card(self, team: str) -> OwnCard:
+        """Which members of the team's incidents still get their own card."""
+        spec = self.playbooks().teams.get(team)
+        return spec.own_card if spec is not None else OwnCard()
 
     def budget(self, channel: str) -> Budget:
         """A channel's attention budget: that of the (first) team posting there."""
         for team in self.playbooks().teams.values():
             if str(team.channel) == channel:
-                found = getattr(team, "chat_budget", None)
-                if isinstance(found, Budget):
-                    return found
+                return team.chat_budget
         return Budget()
 
     # Start-up.
@@ -163,8 +154,9 @@ class IncidentDesk:
             placed = self.grouper.add(Post(number, text, now, author, item.url))
             for gone in placed.absorbed:
                 self._absorbed(db, gone, placed.cluster, now, touched)
-            notable = (item.author.audience or 0) > self.own_card.audience_over or (
-                triage.urgency in self.own_card.urgencies
+            own = self.own_card(team)
+            notable = (item.author.audience or 0) > own.audience_over or (
+                triage.urgency in own.urgencies
             )
             incident = self.cluster_incident.get(placed.cluster)
             if incident is None and placed.incident and channel:
@@ -237,8 +229,9 @@ class IncidentDesk:
 
     # Spikes.
 
-    def _threshold(self, db: sqlite_utils.Database, team: str, now: datetime) -> int:
-        settings = self.spike_settings(team)
+    def _threshold(
+        self, db: sqlite_utils.Database, team: str, now: datetime, settings: SpikeSettings
+    ) -> int:
         cached = self._baselines.get(team)
         if cached is not None and now - cached[0] < BASELINE_EVERY:
             return cached[1]
@@ -262,6 +255,8 @@ class IncidentDesk:
         channel: str,
     ) -> None:
         settings = self.spike_settings(team)
+        if settings is None:
+            return
         watch = self._watches.get(team)
         if watch is None or watch.settings != settings:
             watch = self._watches[team] = SpikeWatch(settings)
@@ -269,7 +264,7 @@ class IncidentDesk:
         arrivals.append((now, source, text))
         while arrivals and arrivals[0][0] < now - settings.window:
             arrivals.popleft()
-        spike = watch.observe(team, now, threshold=self._threshold(db, team, now))
+        spike = watch.observe(team, now, threshold=self._threshold(db, team, now, settings))
         if spike is None or not channel:
             return
         biggest = self._biggest(db, team)

@@ -170,3 +170,45 @@ async def test_the_incident_card_is_drawn_again_at_most_every_thirty_seconds(
     await app.outbox.drain()
     assert harness.output().count("~ #1 open") == 1  # the last redraw, when it was due
     assert set(await app.database.read(outbox.counts)) == {"done"}
+
+
+def test_check_refuses_bad_spike_and_budget_settings(tmp_path) -> None:
+    import pytest
+
+    from bot.errors import ConfigError
+    from bot.playbooks import load_playbooks
+
+    book = tmp_path / "book.yaml"
+    book.write_text(
+        "teams:\n  ops:\n    channel: console:#ops\n"
+        "    spike: {window: 2d, baseline: 1d}\n"
+        "    chat_budget: {messages: 0}\n"
+        "    incidents: {own_card_urgencies: [urgent]}\n"
+        "default_team: ops\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_playbooks(book)
+    said = "\n".join(str(p) for p in caught.value.problems)
+    assert "book.yaml:4: teams.ops.spike" in said
+    assert "window must be longer than 0 and shorter than baseline" in said
+    assert "teams.ops.chat_budget.messages" in said
+    assert "teams.ops.incidents.own_card_urgencies" in said
+    book.write_text(
+        "teams:\n  ops:\n    channel: console:#ops\n    spike: {sensitivity: 0.5}\n"
+        "default_team: ops\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_playbooks(book)
+    assert "book.yaml:4: teams.ops.spike.sensitivity" in str(caught.value.problems[0])
+    book.write_text(
+        "teams:\n  ops:\n    channel: console:#ops\n"
+        "    spike: {floor: 5, cooldown: 30m}\n    chat_budget: {messages: 10, per: 5m}\n"
+        "default_team: ops\n",
+        encoding="utf-8",
+    )
+    team = load_playbooks(book).teams["ops"]
+    assert team.spike is not None and team.spike.floor == 5
+    assert team.spike.cooldown == timedelta(minutes=30)
+    assert team.chat_budget.messages == 10

@@ -284,6 +284,22 @@ class Grouper:
 
 
 @dataclass(frozen=True, slots=True)
+class Budget:
+    """At most `messages` new cards per `per` in one channel; beyond, a roll-up."""
+
+    messages: int = 30
+    per: timedelta = timedelta(minutes=10)
+
+
+@dataclass(frozen=True, slots=True)
+class OwnCard:
+    """Members that still get their own card while their incident is open."""
+
+    audience_over: int = 10_000
+    urgencies: tuple[str, ...] = ()  # e.g. ("critical",): in an outage, every post is critical
+
+
+@dataclass(frozen=True, slots=True)
 class SpikeSettings:
     """When a rate is a spike: `sensitivity` times the baseline rate, at least `floor`
     mentions within `window`; after an alert, none again for `cooldown`."""
