@@ -444,5 +444,10 @@ async def deliver_summary(
         new = await adapter_of(channel.platform).post_card(channel.channel, card)
         posted = (new.platform, new.channel, new.id)
     await database.write(
-        store.card_drawn, key=key, ref=posted, effect_id=effect.id, now=clock.now()
+        store.card_drawn,
+        key=key,
+        target=effect.target,
+        ref=posted,
+        effect_id=effect.id,
+        now=clock.now(),
     )

@@ -184,9 +184,16 @@ def summary_key(incident: int) -> str:
 
 
 def queue_card(
-    db: sqlite_utils.Database, *, key: str, target: str, now: datetime, every: timedelta
+    db: sqlite_utils.Database,
+    *,
+    key: str,
+    target: str,
+    now: datetime,
+    every: timedelta,
+    slot: timedelta = timedelta(seconds=10),
 ) -> None:
-    """Queue drawing a summary card again, at most once per `every` (one row waits at most)."""
+    """Queue drawing a summary card again: at most once per `every`, and one card of the
+    channel per `slot` (a storm's many incidents share the channel). One row waits at most."""
     payload = json.dumps({"summary": key}, ensure_ascii=False)
     waiting = db.execute(
         "SELECT 1 FROM outbox WHERE kind = ? AND state = 'pending' AND target = ? AND payload = ?",
@@ -198,6 +205,17 @@ def queue_card(
     at = now
     if row and row[0]:
         at = max(now, datetime.fromisoformat(row[0]) + every)
+        latest = db.execute(
+            "SELECT max(next_at) FROM outbox WHERE kind = ? AND target = ?"
+            " AND state IN ('pending', 'sending')",
+            [outbox.Kind.SUMMARY_CARD.value, target],
+        ).fetchone()[0]
+        drawn = db.execute(
+            "SELECT max(drawn_at) FROM summary_cards WHERE target = ?", [target]
+        ).fetchone()[0]
+        for taken in (latest, drawn):
+            if taken:
+                at = max(at, datetime.fromisoformat(taken) + slot)
     db.execute(
         "INSERT INTO outbox (kind, mention, target, payload, next_at, created_at)"
         " VALUES (?, NULL, ?, ?, ?, ?)",
@@ -217,17 +235,18 @@ def card_drawn(
     db: sqlite_utils.Database,
     *,
     key: str,
+    target: str,
     ref: tuple[str, str, str],
     effect_id: int,
     now: datetime,
 ) -> None:
     """Record where a summary card is and when it was drawn; its effect is done."""
     db.execute(
-        "INSERT INTO summary_cards (key, platform, channel, message_id, drawn_at)"
-        " VALUES (?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET platform = excluded.platform,"
+        "INSERT INTO summary_cards (key, target, platform, channel, message_id, drawn_at)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET platform = excluded.platform,"
         " channel = excluded.channel, message_id = excluded.message_id,"
         " drawn_at = excluded.drawn_at",
-        [key, *ref, now.isoformat()],
+        [key, target, *ref, now.isoformat()],
     )
     outbox.finish(db, id=effect_id, now=now, result={"message": ref[2]})
 

@@ -326,6 +326,7 @@ def incidents(db: sqlite_utils.Database) -> None:
         CREATE INDEX incident_members_incident ON incident_members (incident, mention);
         CREATE TABLE summary_cards (
             key TEXT PRIMARY KEY,
+            target TEXT NOT NULL,
             platform TEXT NOT NULL,
             channel TEXT NOT NULL,
             message_id TEXT NOT NULL,
@@ -349,6 +350,7 @@ def incidents(db: sqlite_utils.Database) -> None:
             reply INTEGER,
             at TEXT NOT NULL
         );
+        CREATE INDEX summary_cards_target ON summary_cards (target, drawn_at);
         CREATE INDEX reply_all_incident ON reply_all (incident, status);
         CREATE INDEX mentions_team_received ON mentions (team, received_at);
         CREATE INDEX outbox_kind_pending ON outbox (kind, state, target);
