@@ -18,6 +18,7 @@ from bot.digests import DigestSender
 from bot.domain.triage import Route, Router, Triager
 from bot.drafts import ReplyDrafts
 from bot.incident_commands import IncidentCommands
+from bot.incident_replies import ReplyAll
 from bot.incidents import IncidentDesk
 from bot.ingest import PollResult, poll
 from bot.playbooks import Playbooks, SourceSpec, load_playbooks
@@ -148,9 +149,18 @@ class App:
             )
             self.adapters["slack"] = self.slack.adapter  # the worker shares this dict
             await self.slack.start()
-        self.workflow.incidents = IncidentCommands(desk=self.incidents, workflow=self.workflow)
+        self.reply_all = ReplyAll(
+            desk=self.workflow.desk,
+            database=self.database,
+            clock=self.clock,
+            on_change=self.outbox.wake,
+        )
+        self.workflow.incidents = IncidentCommands(
+            desk=self.incidents, workflow=self.workflow, reply_all=self.reply_all
+        )
         await self.outbox.recover()
         await self.incidents.rebuild()
+        self.reply_all.resume()
         await self.reloader.remember_current()
 
     def apply_playbooks(self, playbooks: Playbooks) -> None:
@@ -215,6 +225,8 @@ class App:
         if self.slack is not None:
             await self.slack.stop()
             self.slack = None
+        if hasattr(self, "reply_all"):
+            await self.reply_all.stop()
         if hasattr(self, "outbox"):
             await self.outbox.stop()
         if self.http is not None:

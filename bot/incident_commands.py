@@ -11,6 +11,7 @@ from bot.chat.text import shorten
 from bot.domain.commands import Command
 from bot.domain.mentions import ACTIVE, Action, State
 from bot.errors import CommandError, TransitionError
+from bot.incident_replies import ReplyAll
 from bot.incidents import CARD_EVERY, IncidentDesk, merge_into, reply_all_progress
 from bot.store import incidents as store
 from bot.store import mentions, outbox, people
@@ -201,9 +202,10 @@ def incidents_line(db: sqlite_utils.Database, *, team: str | None = None) -> lis
 class IncidentCommands:
     """Runs incident commands for the workflow."""
 
-    def __init__(self, *, desk: IncidentDesk, workflow: Workflow):
+    def __init__(self, *, desk: IncidentDesk, workflow: Workflow, reply_all: ReplyAll):
         self.desk = desk
         self.workflow = workflow
+        self.reply_all = reply_all
 
     async def handle(self, cmd: Command, ctx: Context) -> str:
         """Run one incident command; CommandError with a one-line reason when refused."""
@@ -217,6 +219,8 @@ class IncidentCommands:
         number = cmd.incident
         if verb == "show":
             return await db.read(describe, number=number)
+        if verb == "reply-all":
+            return await self.reply_all.start(number, cmd.text, actor=actor, platform=ctx.platform)
         if verb == "claim":
             result = await db.write(claim, number=number, actor=actor, now=now)
         elif verb == "resolve":

@@ -408,19 +408,23 @@ def _rollup_card(db: sqlite_utils.Database, channel: str) -> Card:
 
 def reply_all_progress(db: sqlite_utils.Database, *, incident: int) -> str:
     """`posted 1,240 of 3,000 · 3 held for approval · 2 refused: ...`, or empty."""
-    rows = db.execute(
-        "SELECT r.status, count(*) FROM reply_all r WHERE r.incident = ? GROUP BY r.status",
-        [incident],
-    ).fetchall()
-    if not rows:
+    found = store.reply_all_counts(db, incident=incident)
+    by, posted = found["by"], found["posted"]
+    total = sum(n for k, n in by.items() if k != "skipped")
+    if not total:
         return ""
-    by: dict[str, int] = {k: n for k, n in rows}
-    total = sum(by.values())
-    parts = [f"answered {by.get('sent', 0):,} of {total:,}"]
+    parts = [f"posted {posted.get('sent', 0):,} of {total:,}"]
+    waiting = by.get("planned", 0) + posted.get("queued", 0)
+    if waiting:
+        parts.append(f"{waiting:,} still to go")
     if by.get("held"):
         parts.append(f"{by['held']:,} held for approval")
+    failed = posted.get("failed", 0) + posted.get("unknown", 0)
+    if failed:
+        parts.append(f"{failed:,} could not be posted")
     if by.get("refused"):
-        parts.append(f"{by['refused']:,} refused")
+        why = "; ".join(shorten(reason, 60) for reason, _ in found["reasons"])
+        parts.append(f"{by['refused']:,} refused: {why}")
     return " · ".join(parts)
 
 
@@ -451,3 +455,14 @@ async def deliver_summary(
         effect_id=effect.id,
         now=clock.now(),
     )
+    if key.startswith("incident:"):  # while answers go out, the progress is drawn again
+        await database.write(_again_while_answering, key=key, target=effect.target, now=clock.now())
+
+
+def _again_while_answering(
+    db: sqlite_utils.Database, *, key: str, target: str, now: datetime
+) -> None:
+    incident = int(key.removeprefix("incident:"))
+    counts = store.reply_all_counts(db, incident=incident)
+    if counts["by"].get("planned") or counts["posted"].get("queued"):
+        store.queue_card(db, key=key, target=target, now=now, every=CARD_EVERY)

@@ -210,7 +210,7 @@ class Workflow:
             return HELP
         if cmd.verb == "list":
             return await self._list(cmd.scope, ctx)
-        if cmd.incident is not None or cmd.verb in ("detach", "split", "merge"):
+        if cmd.incident is not None or cmd.verb in ("detach", "split", "merge", "reply-all"):
             if self.incidents is None:
                 raise CommandError("Incidents are not kept here.")
             return await self.incidents.handle(cmd, ctx)

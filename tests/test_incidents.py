@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 from datetime import UTC, datetime, timedelta
 
 from benchmarks.storm_gen import calm_day, score, storm
@@ -213,3 +215,82 @@ def test_check_refuses_bad_spike_and_budget_settings(tmp_path) -> None:
     assert team.spike is not None and team.spike.floor == 5
     assert team.spike.cooldown == timedelta(minutes=30)
     assert team.chat_budget.messages == 10
+
+
+async def _until_answered(app, incident: int = 1) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(200):
+        counts = await app.database.read(incidents.reply_all_counts, incident=incident)
+        if not counts["by"].get("planned"):
+            break
+        await asyncio.sleep(0.01)
+    await app.outbox.drain()
+
+
+async def test_reply_all_answers_each_customer_once_personalised(harness: ConsoleHarness) -> None:
+    posts = _storm_posts(12)
+    posts.append({"id": "again", "text": OUTAGE[1] + " still!", "author": {"handle": "u3"}})
+    write_posts(harness.replay, posts)
+    app = harness.app
+    await app.poll_all()
+    await app.outbox.drain()
+    members = await app.database.read(incidents.members, incident=1)
+    assert len(members) == 14  # 12 + the famous one + u3's second post
+    held_by_bob = members[0]
+    assert "is yours" in await harness.say(f"claim {held_by_bob}", actor="bob")
+
+    assert "needs the text" in await harness.say("reply-all I1")
+    assert "not a template" in await harness.say("reply-all I1 Hi {author")
+    assert "no incident I5" in await harness.say("reply-all I5 hello")
+    said = await harness.say("reply-all I1 Hi {author}, we know about the outage and are on it.")
+    assert "Answering 13 customers of I1 (1 more mentions are from the same customers)" in said
+    await _until_answered(app)
+    sent = app.connectors["social"].sent  # type: ignore[attr-defined]
+    assert len(sent) == 12  # 13 customers, one refused: bob holds it
+    assert len({ext for ext, _ in sent}) == 12
+    assert ("o5", "Hi u5, we know about the outage and are on it.") in sent
+    assert [text for ext, text in sent if ext in ("o3", "again")] == [
+        "Hi u3, we know about the outage and are on it."
+    ]
+    shown = await harness.say("show I1")
+    assert "posted 12 of 13" in shown and "1 refused" in shown and "bob" in shown
+    # Again: nobody is answered twice.
+    again = await harness.say("reply-all I1 Hi again {author}")
+    assert "answered or planned already" in again
+    assert len(app.connectors["social"].sent) == 12  # type: ignore[attr-defined]
+
+
+async def test_reply_all_resumes_after_a_restart(harness: ConsoleHarness, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from bot.app import App
+    from bot.chat.console import ConsoleAdapter
+    from bot.playbooks import load_playbooks
+    from bot.settings import Settings
+
+    write_posts(harness.replay, _storm_posts(10))
+    app = harness.app
+    await app.poll_all()
+    await app.outbox.drain()
+    # The plan is stored, then the bot stops before answering anyone.
+    planned = await app.database.write(
+        incidents.plan_reply_all,
+        incident=1,
+        actor="alice",
+        platform="console",
+        text="Sorry {name}!",
+        now=app.clock.now(),
+    )
+    assert planned == (11, 0)
+    await app.stop()
+    again = App(
+        settings=Settings(db_path=app.settings.db_path),
+        adapters={"console": ConsoleAdapter(io.StringIO())},
+        clock=app.clock,
+        playbooks=load_playbooks(tmp_path / "playbook.yaml"),
+    )
+    await again.start()
+    try:
+        await _until_answered(again)
+        sent = again.connectors["social"].sent  # type: ignore[attr-defined]
+        assert sorted(ext for ext, _ in sent) == sorted([f"o{i}" for i in range(10)] + ["big"])
+        assert ("o0", "Sorry u0!") in sent
+    finally:
+        await again.stop()

@@ -28,6 +28,7 @@ allhands commands (type them after /allhands):
 incidents (many mentions about one thing, written I7):
   show I7 / claim I7      an incident with its members / you are on it
   resolve I7              resolve the incident and every open member
+  reply-all I7 <text>     answer each customer once ({author}: their handle, {name})
   split I7 <N N ...>      move those members into a new incident
   merge I7 I9             move I9's members into I7
   detach N                take #N out of its incident: it gets its own card
@@ -52,7 +53,7 @@ class Command:
 
 _NUMBER = re.compile(r"#?(\d{1,9})")
 _INCIDENT = re.compile(r"[iI](\d{1,9})")
-INCIDENT_VERBS = ("show", "claim", "resolve", "split", "merge")
+INCIDENT_VERBS = ("show", "claim", "resolve", "reply-all", "split", "merge")
 _NEEDS_TEXT = {
     "reply": "what to say, e.g. `reply 42 Thanks, we are on it`",
     "ignore": "why, e.g. `ignore 42 spam`",
@@ -126,7 +127,7 @@ def _parse_incident(verb: str, rest: str) -> Command | None:
         return Command("detach", number=int(found.group(1)))
     named = _INCIDENT.fullmatch(first)
     if named is None:
-        if verb in ("split", "merge"):
+        if verb in ("reply-all", "split", "merge"):
             shown = first[:20] or "nothing"
             raise CommandError(f"`{verb}` needs an incident like I7, not {shown}.")
         return None
@@ -135,6 +136,10 @@ def _parse_incident(verb: str, rest: str) -> Command | None:
         if more:
             raise CommandError(f"`{verb} I{incident}` takes nothing more; got `{more[:40]}`.")
         return Command(verb, incident=incident)
+    if verb == "reply-all":
+        if not more:
+            raise CommandError(f"`reply-all I{incident}` needs the text to send to everyone.")
+        return Command(verb, incident=incident, text=more)
     if verb == "merge":
         other = _INCIDENT.fullmatch(more)
         if other is None:

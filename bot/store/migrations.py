@@ -345,6 +345,8 @@ def incidents(db: sqlite_utils.Database) -> None:
             mention INTEGER PRIMARY KEY REFERENCES mentions(number),
             incident INTEGER NOT NULL REFERENCES incidents(number),
             actor TEXT NOT NULL,
+            platform TEXT NOT NULL DEFAULT 'console',
+            text TEXT NOT NULL,
             status TEXT NOT NULL,
             reason TEXT NOT NULL DEFAULT '',
             reply INTEGER,
