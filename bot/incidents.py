@@ -161,7 +161,11 @@ class IncidentDesk:
             incident = self.cluster_incident.get(placed.cluster)
             if incident is None and placed.incident and channel:
                 found = store.create(
-                    db, team=team, channel=channel, why=" · ".join(placed.why), now=now
+                    db,
+                    team=team,
+                    channel=channel,
+                    why=" · ".join(self.grouper.why(placed.cluster)),
+                    now=now,
                 )
                 incident = found.number
                 self._link(placed.cluster, incident)
@@ -180,7 +184,12 @@ class IncidentDesk:
                     own_card={number} if notable else set(),
                 )
                 if len(self.grouper.clusters[placed.cluster].members) % 50 == 0:
-                    store.update(db, number=incident, now=now, why=" · ".join(placed.why))
+                    store.update(
+                        db,
+                        number=incident,
+                        now=now,
+                        why=" · ".join(self.grouper.why(placed.cluster)),
+                    )
             if incident is not None:
                 touched.add(incident)
                 if not notable:

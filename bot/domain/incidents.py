@@ -9,6 +9,7 @@ Everything is deterministic: the same posts in the same order give the same clus
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 from collections import Counter, deque
@@ -127,18 +128,24 @@ class Cluster:
 
     def why(self, n: int = 3) -> tuple[str, ...]:
         """The words that make this cluster, most frequent first (ties alphabetically)."""
-        ranked = sorted(self.counts.items(), key=lambda kv: (-kv[1] * _weight(kv[0]), kv[0]))
+        ranked = heapq.nsmallest(
+            n, self.counts.items(), key=lambda kv: (-kv[1] * _weight(kv[0]), kv[0])
+        )
         shown = [self.surface[t] for t, c in ranked[:n] if c > 1 or len(self.members) == 1]
         return tuple(shown)
 
     def cosine(self, tokens: Iterable[str], *, min_shared: int = 1) -> float:
         """How near a post's features are to this cluster's centroid (0..1); 0 when they
         share fewer than `min_shared` features (a link counts as many)."""
+        return self.near([(t, _weight(t)) for t in tokens], min_shared=min_shared)
+
+    def near(self, weighted: list[tuple[str, float]], *, min_shared: int = 1) -> float:
+        """`cosine` for features already weighed."""
         dot = mine = shared = 0.0
-        for token in tokens:
-            w = _weight(token)
+        counts = self.counts
+        for token, w in weighted:
             mine += w * w
-            c = self.counts.get(token, 0)
+            c = counts.get(token, 0)
             if c:
                 dot += c * w * w
                 shared += w
@@ -163,7 +170,6 @@ class Placement:
     cluster: int
     size: int
     incident: bool
-    why: tuple[str, ...]
     score: float
     absorbed: tuple[int, ...] = ()  # clusters merged into this one by this post
 
@@ -204,7 +210,12 @@ class Grouper:
             while cluster.recent and cluster.recent[0] < since:
                 cluster.recent.popleft()
         big = len(cluster.recent) >= s.min_members and len(cluster.authors) >= s.min_authors
-        return Placement(cluster.id, len(cluster.members), big, cluster.why(), score, absorbed)
+        return Placement(cluster.id, len(cluster.members), big, score, absorbed)
+
+    def why(self, cluster: int) -> tuple[str, ...]:
+        """The words that make a cluster ("outage", "north", "signal")."""
+        found = self.clusters.get(cluster)
+        return found.why() if found is not None else ()
 
     def _nearest(
         self, post: Post, tokens: dict[str, str], into: int | None
@@ -216,11 +227,12 @@ class Grouper:
             if posting and (len(posting) <= _POSTINGS_LIMIT or token.startswith("link:")):
                 candidates.update(posting)
         near: list[tuple[float, int, Cluster]] = []
+        weighted = [(t, _weight(t)) for t in tokens]
         for cid in sorted(candidates):
             cluster = self.clusters.get(cid)
             if cluster is None or cluster.last_at < since:
                 continue
-            score = cluster.cosine(tokens, min_shared=self.settings.min_shared)
+            score = cluster.near(weighted, min_shared=self.settings.min_shared)
             if score >= self.settings.threshold:
                 near.append((-score, cid, cluster))
         if near:
