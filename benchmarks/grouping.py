@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.storm_gen import calm_day, score, storm  # noqa: E402
-from bot.domain.incidents import Grouper, Post, SpikeSettings, SpikeWatch  # noqa: E402
+from benchmarks.storm_gen import calm_day, score, storm
+from bot.domain.incidents import Grouper, Post, SpikeSettings, SpikeWatch
 
 START = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
 
@@ -61,9 +61,10 @@ def main() -> None:
               f" recall {recall:.3f}; {len(incidents)} incidents; spike after {spike}")  # fmt: skip
     calm = calm_day(start=START)
     took, placed, incidents, fired = run(calm, floor)
+    largest = max(placed.count(c) for c in set(placed))
     print(f"calm day: {len(calm):,} mentions, one a minute: {len(incidents)} incidents,"
           f" spike: {'at ' + str(fired) if fired else 'none'};"
-          f" largest group {max(placed.count(c) for c in set(placed))} mentions over the day")  # fmt: skip
+          f" largest group {largest} mentions over the day")  # fmt: skip
 
 
 if __name__ == "__main__":
