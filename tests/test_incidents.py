@@ -294,3 +294,63 @@ async def test_reply_all_resumes_after_a_restart(harness: ConsoleHarness, tmp_pa
         assert ("o0", "Sorry u0!") in sent
     finally:
         await again.stop()
+
+
+SLA_BOOK = """\
+sources:
+  - id: social
+    kind: replay
+    file: {replay}
+    batch: 100
+teams:
+  support:
+    channel: console:#support
+    leads: [dana]
+    sla: {{claim_within: 10m, escalate_after: 30m, ping: here}}
+default_team: support
+"""
+
+
+async def test_many_sla_steps_are_rolled_up_per_team_and_incident_members_only_counted(
+    tmp_path, clock
+) -> None:  # type: ignore[no-untyped-def]
+    from bot.app import App
+    from bot.chat.console import ConsoleAdapter
+    from bot.playbooks import load_playbooks
+    from bot.settings import Settings
+
+    replay = tmp_path / "posts.jsonl"
+    ordinary = [
+        {"id": f"c{i}", "text": f"{topic} question number {i}", "author": {"handle": f"c{i}"}}
+        for i, topic in enumerate(["billing", "router", "roaming", "voicemail", "esim", "shop"])
+    ]
+    write_posts(replay, [*ordinary, *_storm_posts(12)])
+    book = tmp_path / "book.yaml"
+    book.write_text(SLA_BOOK.format(replay=replay), encoding="utf-8")
+    out = io.StringIO()
+    app = App(
+        settings=Settings(db_path=str(tmp_path / "sla.db")),
+        adapters={"console": ConsoleAdapter(out)},
+        clock=clock,
+        playbooks=load_playbooks(book),
+    )
+    await app.start()
+    try:
+        await app.poll_all()
+        await app.outbox.drain()
+        out.seek(0)
+        out.truncate()
+        clock.advance(timedelta(minutes=40))
+        report = await app.sla.sweep()
+        await app.outbox.drain()
+        printed = out.getvalue()
+        assert report.done  # every step is recorded, once
+        assert printed.count("wait unclaimed past the team's promise") == 1
+        assert "#1 (40m)" in printed and "Incidents waiting: I1." in printed
+        assert "thread:" not in printed  # no nudge one by one
+        assert printed.count("Escalation for support") == 1  # one message for dana
+        assert "@here" not in printed
+        again = await app.sla.sweep()
+        assert not again.done  # each step once
+    finally:
+        await app.stop()

@@ -385,3 +385,19 @@ def reply_all_counts(db: sqlite_utils.Database, *, incident: int) -> dict[str, A
         [incident],
     ).fetchall()
     return {"by": by, "posted": posted, "reasons": reasons}
+
+
+def incidents_of(db: sqlite_utils.Database, *, mentions: list[int]) -> dict[int, int]:
+    """Of these mentions, those in an open incident: mention -> incident."""
+    found: dict[int, int] = {}
+    for start in range(0, len(mentions), 500):
+        chunk = mentions[start : start + 500]
+        marks = ", ".join("?" * len(chunk))
+        rows = db.execute(
+            f"SELECT im.mention, im.incident FROM incident_members im JOIN incidents i"
+            f" ON i.number = im.incident WHERE i.state = 'open' AND im.own_card = 0"
+            f" AND im.mention IN ({marks})",
+            chunk,
+        )
+        found.update({m: i for m, i in rows})
+    return found
