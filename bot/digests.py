@@ -35,6 +35,7 @@ from bot.domain.digest import (
     week_period,
 )
 from bot.errors import AllhandsError
+from bot.incident_commands import digest_section
 from bot.playbooks import Playbooks, TeamSpec
 from bot.playbooks.loader import did_you_mean
 from bot.playbooks.schema import WEEKDAYS, Digest
@@ -184,11 +185,14 @@ class DigestSender:
         report = await self.database.read(compose, playbooks=playbooks, team=team, period=period)
         names = await self.database.read(people.shown, ids=people_in(report))
         made = await asyncio.to_thread(make, report, names)
+        incidents = await self.database.read(
+            digest_section, team=team.id, start=period.start, end=period.end
+        )
         digest_id = await self.database.write(
             digests.record,
             team=team.id,
             period=period,
-            text=made.text,
+            text=made.text + incidents,
             chart_text=made.chart_text,
             chart=made.chart,
             recipients=recipients_of(team),
@@ -255,6 +259,7 @@ def preview_digest(
     try:
         report = compose(db, playbooks=playbooks, team=team, period=period)
         names = people.shown(db, ids=people_in(report))
+        incidents = digest_section(db, team=team.id, start=period.start, end=period.end)
     except sqlite3.Error as exc:
         raise PreviewError(f"cannot read the digest's numbers from {db_path}: {exc}") from None
     finally:
@@ -263,4 +268,4 @@ def preview_digest(
     note = ""
     if period.end > now:
         note = f"\n(The {period.kind} is not over: these are the figures so far.)"
-    return f"{made.text}{note}\n\n{made.chart_text}", made.chart
+    return f"{made.text}{incidents}{note}\n\n{made.chart_text}", made.chart

@@ -9,6 +9,7 @@ import sqlite_utils
 
 from bot.chat.text import shorten
 from bot.domain.commands import Command
+from bot.domain.durations import format_duration
 from bot.domain.mentions import ACTIVE, Action, State
 from bot.errors import CommandError, TransitionError
 from bot.incident_replies import ReplyAll
@@ -236,3 +237,40 @@ class IncidentCommands:
             raise CommandError(f"`{verb}` does not apply to incidents.")
         self.workflow.on_change()
         return result
+
+
+def digest_section(db: sqlite_utils.Database, *, team: str, start: datetime, end: datetime) -> str:
+    """The digest's lines on the period's incidents: size, sources, first answer, who."""
+    has_table = db.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'incidents'"
+    ).fetchone()
+    if not has_table:
+        return ""
+    rows = db.execute(
+        "SELECT number, why, state, opened_at FROM incidents WHERE team = ? AND opened_at < ?"
+        " AND (closed_at IS NULL OR closed_at >= ?) AND state != 'merged' ORDER BY number",
+        [team, end.isoformat(), start.isoformat()],
+    ).fetchall()
+    if not rows:
+        return ""
+    lines = ["", f"Incidents ({len(rows)}):"]
+    for number, why, state, opened_at in rows:
+        s = store.summary(db, incident=number)
+        answers = db.execute(
+            "SELECT min(r.at), r.actor, count(*) FROM replies r JOIN incident_members im"
+            " ON im.mention = r.mention WHERE im.incident = ? AND r.status != 'rejected'"
+            " GROUP BY r.actor ORDER BY count(*) DESC",
+            [number],
+        ).fetchall()
+        sources = ", ".join(f"{k} {n:,}" for k, n in s["source"].items())
+        line = f"  I{number} {why} [{state}]: {s['size']:,} mentions ({sources})"
+        if answers:
+            first = min(datetime.fromisoformat(a[0]) for a in answers)
+            waited = format_duration(first - datetime.fromisoformat(opened_at))
+            who = people.shown(db, ids=[a[1] for a in answers])
+            helped = ", ".join(f"{who[a[1]]} {a[2]:,}" for a in answers[:5])
+            line += f"; first answer after {waited}; answered by {helped}"
+        else:
+            line += "; no answer yet"
+        lines.append(line)
+    return "\n".join(lines)

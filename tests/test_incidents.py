@@ -253,6 +253,15 @@ async def test_reply_all_answers_each_customer_once_personalised(harness: Consol
     ]
     shown = await harness.say("show I1")
     assert "posted 12 of 13" in shown and "1 refused" in shown and "bob" in shown
+    # The day's digest tells of the incident.
+    from bot.incident_commands import digest_section
+
+    now = app.clock.now()
+    section = await app.database.read(
+        digest_section, team="support", start=now - timedelta(days=1), end=now + timedelta(days=1)
+    )
+    assert "Incidents (1):" in section
+    assert "14 mentions (social 14); first answer after 0s; answered by alice 12" in section
     # Again: nobody is answered twice.
     again = await harness.say("reply-all I1 Hi again {author}")
     assert "answered or planned already" in again
