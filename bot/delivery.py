@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -28,6 +29,7 @@ from bot.domain.mentions import CLOSED, SYSTEM, Action, State
 from bot.errors import DeliveryError
 from bot.playbooks import ChannelRef
 from bot.store import digests, mentions, outbox, people, replies
+from bot.store import sla as sla_store
 from bot.store.db import Database
 from connectors.base import Connector
 
@@ -52,6 +54,7 @@ def load_card(db: sqlite_utils.Database, *, number: int, now: datetime) -> Card:
         closed_at=closed_at,
         follow_ups=len(mentions.follow_ups(db, number=number)),
         names=people.shown(db, ids=[mention.claimed_by, closed_by, *(a.actor for a in answers)]),
+        sla=Counter(t.step.value for t in sla_store.steps_taken(db, mention=number)),
     )
 
 

@@ -175,12 +175,8 @@ def apply_rolled(
     message per team, lead and claimer, written in the same transaction."""
     in_incident = incidents_store.incidents_of(db, mentions=[p.waiting.number for p in planned])
     rolled = to_roll_up(planned, in_incident=in_incident)
-    stripped = [
-        replace(p, effects=tuple(e for e in p.effects if e.kind == outbox.Kind.CARD_UPDATE))
-        if i in rolled
-        else p
-        for i, p in enumerate(planned)
-    ]
+    # A rolled-up step sends nothing of its own: not even a card redraw per mention.
+    stripped = [replace(p, effects=()) if i in rolled else p for i, p in enumerate(planned)]
     outcomes = apply_steps(db, planned=stripped, now=now)
     taken = [p for i, (p, o) in enumerate(zip(planned, outcomes, strict=True))
              if i in rolled and o == Outcome.DONE]  # fmt: skip

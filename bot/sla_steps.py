@@ -114,9 +114,15 @@ def compose(
     platform = team.channel.platform
     link = _link(waiting, team)
     if step == Step.NUDGE:
-        news = "nobody has claimed it yet" if due.round == 0 else "it is still unclaimed"
+        released = waiting.unclaimed_since is not None and waiting.unclaimed_since > waiting.since
+        if released:
+            news = "went back to the team; nobody has claimed it since"
+        else:
+            news = "nobody has claimed it yet" if due.round == 0 else "it is still unclaimed"
         text = f"#{n} has waited {waited} and {news}. `claim {n}` to take it. {waiting.url}"
-        return Planned(due, waiting, (thread_note(text.rstrip(), policy.ping),))
+        # @here at most once per mention: on the first nudge, not on every renudge.
+        ping = policy.ping if due.round == 0 else "none"
+        return Planned(due, waiting, (_card_update(), thread_note(text.rstrip(), ping)))
     if step == Step.ESCALATE:
         assert policy.escalate_after is not None
         promise = format_duration(policy.escalate_after)
@@ -126,7 +132,7 @@ def compose(
         )
         if team.leads:
             told = ", ".join(team.leads)
-            effects = [_tell(platform, lead, note) for lead in team.leads]
+            effects = [_card_update(), *(_tell(platform, lead, note) for lead in team.leads)]
             effects.append(thread_note(f"Escalated to {told}: no answer after {waited}."))
         else:
             effects = [thread_note(f"No answer after {waited}, and the team has no leads to tell.")]

@@ -31,6 +31,7 @@ from bot.incident_commands import IncidentCommands, incidents_line
 from bot.playbooks import Playbooks
 from bot.replying import ReplyDesk, load_root
 from bot.store import mentions, outbox, people, replies
+from bot.store import sla as sla_store
 from bot.store.db import Database
 from connectors.base import Connector
 
@@ -348,6 +349,10 @@ class Workflow:
             lines.append(f"  ↳ @{later.author.handle}: {later.text}")
         for reply in answers:
             lines.append(f"  ⤷ answer by {names[reply.actor]} [{reply.status}]: {reply.text}")
+        steps = await self.database.read(sla_store.steps_taken, mention=number)
+        if steps:
+            lines.append("SLA steps:")
+            lines.extend(f"  {t.at:%Y-%m-%d %H:%M} {t.step.value} (round {t.round})" for t in steps)
         lines.append("History:")
         for event in history:
             arrow = f"{event.from_state.value} -> " if event.from_state else ""

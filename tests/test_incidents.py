@@ -16,6 +16,7 @@ from bot.domain.incidents import (
     spike_threshold,
 )
 from bot.store import incidents, mentions, outbox
+from bot.workflow import Context
 from tests.conftest import ConsoleHarness, write_posts
 
 START = datetime(2026, 3, 3, 10, tzinfo=UTC)
@@ -361,5 +362,44 @@ async def test_many_sla_steps_are_rolled_up_per_team_and_incident_members_only_c
         assert "@here" not in printed
         again = await app.sla.sweep()
         assert not again.done  # each step once
+    finally:
+        await app.stop()
+
+
+async def test_cards_tell_the_truth_about_waiting(tmp_path, clock) -> None:  # type: ignore[no-untyped-def]
+    from bot.app import App
+    from bot.chat.console import ConsoleAdapter
+    from bot.playbooks import load_playbooks
+    from bot.settings import Settings
+
+    replay = tmp_path / "posts.jsonl"
+    write_posts(replay, [{"id": "p1", "text": "my bill is wrong", "author": {"handle": "ann"}}])
+    book = tmp_path / "book.yaml"
+    text = SLA_BOOK.format(replay=replay).replace("ping: here", "ping: here, renudge_every: 5m")
+    book.write_text(text, encoding="utf-8")
+    out = io.StringIO()
+    app = App(
+        settings=Settings(db_path=str(tmp_path / "t.db")),
+        adapters={"console": ConsoleAdapter(out)},
+        clock=clock,
+        playbooks=load_playbooks(book),
+    )
+    await app.start()
+    try:
+        await app.poll_all()
+        await app.outbox.drain()
+        for minutes in (11, 6, 6, 10):
+            clock.advance(timedelta(minutes=minutes))
+            await app.sla.sweep()
+            await app.outbox.drain()
+        printed = out.getvalue()
+        assert "Unclaimed for 0s (since 09:00 UTC)" in printed
+        assert "~ #1 open: Unclaimed for 11m (since 09:00 UTC) · overdue: nudged 1 time" in printed
+        assert "overdue: nudged 4 times · escalated to the leads" in printed
+        assert printed.count("@here") == 1  # the first nudge only
+        shown = (await app.workflow.handle("show 1", Context(actor="alice"))).text
+        assert (
+            "SLA steps:" in shown and "nudge (round 0)" in shown and "escalate (round 0)" in shown
+        )
     finally:
         await app.stop()
