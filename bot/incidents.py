@@ -390,6 +390,7 @@ def draw_summary(db: sqlite_utils.Database, *, key: str, now: datetime) -> Card:
         url="",
         status=status,
         actions=(),
+        ref=f"I{number}",
     )
 
 
@@ -412,6 +413,7 @@ def _rollup_card(db: sqlite_utils.Database, channel: str) -> Card:
         url="",
         status=f"{total:,} waiting",
         actions=(),
+        ref="roll-up",
     )
 
 

@@ -28,8 +28,10 @@ from bot.domain.mentions import ACTIVE, UNCLAIMED, Action, Mention, State, autho
 from bot.domain.triage import SentimentAnalyzer
 from bot.errors import CommandError
 from bot.incident_commands import IncidentCommands, incidents_line
+from bot.incidents import CARD_EVERY
 from bot.playbooks import Playbooks
 from bot.replying import ReplyDesk, load_root
+from bot.store import incidents as incident_store
 from bot.store import mentions, outbox, people, replies
 from bot.store import sla as sla_store
 from bot.store.db import Database
@@ -246,6 +248,9 @@ class Workflow:
                 changes=changes,
                 detail=detail,
             )
+        await self.database.write(
+            incident_store.redraw_roll_up_of, number=number, now=self.clock.now(), every=CARD_EVERY
+        )
         self.on_change()
         return result
 

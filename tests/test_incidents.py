@@ -151,7 +151,7 @@ async def test_a_storm_becomes_one_incident_card_with_an_alert(harness: ConsoleH
         app.clock.advance(timedelta(seconds=31))  # type: ignore[attr-defined]
         await app.outbox.drain()
     assert set(await app.database.read(outbox.counts)) == {"done"}
-    assert "~ #1 resolved: Resolved" in harness.output()  # the incident's card, drawn again
+    assert "~ I1 resolved: Resolved" in harness.output()  # the incident's card, drawn again
 
 
 async def test_the_incident_card_is_drawn_again_at_most_every_thirty_seconds(
@@ -168,11 +168,11 @@ async def test_the_incident_card_is_drawn_again_at_most_every_thirty_seconds(
         harness.app.clock.advance(timedelta(seconds=2))  # type: ignore[attr-defined]
         await app.poll_all()
         await app.outbox.drain()
-    updates = harness.output().count("~ #1 open")
+    updates = harness.output().count("~ I1 open")
     assert updates == 1  # 28 new members over 56 seconds: one redraw, after 30 s
     app.clock.advance(timedelta(seconds=31))  # type: ignore[attr-defined]
     await app.outbox.drain()
-    assert harness.output().count("~ #1 open") == 1  # the last redraw, when it was due
+    assert harness.output().count("~ I1 open") == 1  # the last redraw, when it was due
     assert set(await app.database.read(outbox.counts)) == {"done"}
 
 
@@ -401,5 +401,48 @@ async def test_cards_tell_the_truth_about_waiting(tmp_path, clock) -> None:  # t
         assert (
             "SLA steps:" in shown and "nudge (round 0)" in shown and "escalate (round 0)" in shown
         )
+    finally:
+        await app.stop()
+
+
+async def test_past_the_budget_cards_are_rolled_up_into_one_message(tmp_path, clock) -> None:  # type: ignore[no-untyped-def]
+    from bot.app import App
+    from bot.chat.console import ConsoleAdapter
+    from bot.playbooks import load_playbooks
+    from bot.settings import Settings
+
+    replay = tmp_path / "posts.jsonl"
+    topics = ["bill", "router", "roaming", "voicemail", "esim", "shop", "contract"]
+    write_posts(replay, [
+        {"id": f"c{i}", "text": f"question about my {t}?", "author": {"handle": f"c{i}"}}
+        for i, t in enumerate(topics)
+    ])  # fmt: skip
+    book = tmp_path / "book.yaml"
+    text = SLA_BOOK.format(replay=replay).replace(
+        "    sla: {claim_within: 10m, escalate_after: 30m, ping: here}\n",
+        "    chat_budget: {messages: 3, per: 10m}\n",
+    )
+    book.write_text(text, encoding="utf-8")
+    out = io.StringIO()
+    app = App(
+        settings=Settings(db_path=str(tmp_path / "b.db")),
+        adapters={"console": ConsoleAdapter(out)},
+        clock=clock,
+        playbooks=load_playbooks(book),
+    )
+    await app.start()
+    try:
+        await app.poll_all()
+        await app.outbox.drain()
+        printed = out.getvalue()
+        assert printed.count("#support  #") == 3  # the budget: three cards
+        assert printed.count("4 more mentions waiting: 4 questions") == 1  # one message
+        listed = (await app.workflow.handle("list", Context(actor="alice"))).text
+        assert "#7" in listed  # every rolled-up mention is reachable
+        answer = await app.workflow.handle("claim 7", Context(actor="alice"))
+        assert "is yours" in answer.text
+        clock.advance(timedelta(seconds=31))
+        await app.outbox.drain()
+        assert "~ roll-up open: 3 waiting" in out.getvalue()  # drawn again in place
     finally:
         await app.stop()

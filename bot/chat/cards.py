@@ -34,6 +34,7 @@ class Card:
     url: str
     status: str
     actions: tuple[str, ...]
+    ref: str = ""  # how people name what the card shows, when not `#number` (an incident: I7)
 
 
 _ACTIONS: dict[State, tuple[str, ...]] = {

@@ -79,7 +79,8 @@ class ConsoleAdapter:
 
     async def update_card(self, ref: MessageRef, card: Card) -> None:
         """Print the card's new status line."""
-        self._print(f"  ~ #{card.number} {card.state.value}: {terminal_safe(card.status)}")
+        shown = card.ref or f"#{card.number}"
+        self._print(f"  ~ {shown} {card.state.value}: {terminal_safe(card.status)}")
 
     async def post_in_thread(
         self, ref: MessageRef, text: str, *, ping: Ping | None = None

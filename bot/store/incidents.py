@@ -401,3 +401,15 @@ def incidents_of(db: sqlite_utils.Database, *, mentions: list[int]) -> dict[int,
         )
         found.update({m: i for m, i in rows})
     return found
+
+
+def redraw_roll_up_of(
+    db: sqlite_utils.Database, *, number: int, now: datetime, every: timedelta
+) -> None:
+    """A rolled-up mention changed: its channel's roll-up is drawn again (in its turn)."""
+    row = db.execute(
+        "SELECT target FROM outbox WHERE mention = ? AND kind = ? AND result LIKE '%rolled up:%'",
+        [number, outbox.Kind.CARD_POST.value],
+    ).fetchone()
+    if row:
+        queue_card(db, key=f"rollup:{row[0]}", target=row[0], now=now, every=every)
