@@ -20,7 +20,7 @@ from typing import Any
 
 import sqlite_utils
 
-from bot import approval_requests, incidents
+from bot import approval_requests, incident_cards
 from bot.chat import ChatAdapter, MessageRef, approval
 from bot.chat.cards import Card, build_card
 from bot.chat.text import shorten
@@ -333,7 +333,7 @@ class OutboxWorker:
         elif kind == outbox.Kind.APPROVAL_UPDATE:
             done = await self._approval_update(effect)
         elif kind == outbox.Kind.SUMMARY_CARD:
-            await incidents.deliver_summary(
+            await incident_cards.deliver_summary(
                 effect, database=self.database, adapter_of=self._adapter, clock=self.clock
             )
             return

@@ -12,8 +12,9 @@ from bot.domain.commands import Command
 from bot.domain.durations import format_duration
 from bot.domain.mentions import ACTIVE, Action, State
 from bot.errors import CommandError, TransitionError
+from bot.incident_cards import reply_all_progress
 from bot.incident_replies import ReplyAll
-from bot.incidents import CARD_EVERY, IncidentDesk, merge_into, reply_all_progress
+from bot.incidents import CARD_EVERY, IncidentDesk, merge_into
 from bot.store import incidents as store
 from bot.store import mentions, outbox, people
 
