@@ -64,7 +64,8 @@ class ConsoleAdapter:
             f"  {safe(card.url)}" if card.url else "",
             f"  {safe(card.status)}",
             (
-                f"  [{'] ['.join(card.actions)}]   e.g. /allhands {card.actions[0]} {card.number}"
+                f"  [{'] ['.join(card.actions)}]   e.g. /allhands {card.actions[0]}"
+                f" {card.ref or card.number}"
                 if card.actions
                 else ""
             ),

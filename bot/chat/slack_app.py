@@ -75,6 +75,7 @@ HOME_MINE = 10
 HOME_QUEUE = 8
 _STATE_BUTTONS = re.compile(r"^allhands_(claim|resolve|release|reopen)$")
 _NUMBER = re.compile(r"\d{1,9}")
+_INCIDENT = re.compile(r"I\d{1,9}")  # an incident card's buttons
 _SNOOZE = re.compile(r"(\d{1,9}) (" + "|".join(d for d, _ in SNOOZE_CHOICES) + ")")
 ERROR_TEXT = 1500  # what a dialog error shows at most
 _AUTH_ERRORS = ("invalid_auth", "not_authed", "token_revoked", "account_inactive")
@@ -385,7 +386,7 @@ class SlackBot:
     ) -> None:
         await ack()
         value = str(action.get("value", ""))
-        if not _NUMBER.fullmatch(value):
+        if not (_NUMBER.fullmatch(value) or _INCIDENT.fullmatch(value)):
             return
         verb = str(action["action_id"]).removeprefix("allhands_")
         self.spawn(self._run_click(f"{verb} {value}", body, respond), f"{verb} button")

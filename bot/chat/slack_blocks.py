@@ -81,7 +81,7 @@ def plain_text(text: str, limit: int) -> Block:
 def card_actions(card: Card, *, block_id: str | None = None) -> Block:
     """The card's buttons (and the snooze menu) for what can be done in its state."""
     elements: list[Block] = []
-    value = str(card.number)
+    value = card.ref or str(card.number)  # an incident's buttons act on `I7`
     for action in card.actions:
         if action == "snooze":
             elements.append(
