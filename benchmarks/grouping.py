@@ -4,12 +4,13 @@ Run from the repository root:
 
     .venv/bin/python benchmarks/grouping.py [--count 10000] [--seeds 7 8 9]
 
-For each seed, a storm of `--count` posts over ten minutes (benchmarks/storm_gen.py: 70%
-one outage written many ways with noise, 30% ordinary unrelated complaints) goes through
-the bot's own `Grouper` and `SpikeWatch` (bot/domain/incidents.py), pure and in one thread.
-Printed per seed: mentions a second, the outage's precision and recall against the
-generator's labels, clusters that became incidents, when the spike fired. Then a calm day
-(one ordinary mention a minute for 24 hours): incidents and spikes (both should be none).
+For each family of phrasings (network, payments) and seed, a storm of `--count` posts
+over ten minutes (benchmarks/storm_gen.py: 70% one outage written many ways with noise,
+30% ordinary unrelated complaints) goes through the bot's own `Grouper` and `SpikeWatch`
+(bot/domain/incidents.py), pure and in one thread. Printed per run: mentions a second,
+the outage's precision and recall against the generator's labels, clusters that became
+incidents, when the spike fired. Then a calm day (one ordinary mention a minute for 24
+hours): incidents and spikes (both should be none).
 A benchmark, not a test: it asserts nothing, it reports.
 """
 
@@ -52,13 +53,14 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[7, 8, 9])
     args = parser.parse_args()
     floor = SpikeSettings().floor
-    for seed in args.seeds:
-        posts = storm(args.count, seed=seed, start=START)
+    for family, seed in [(f, s) for f in ("network", "payments") for s in args.seeds]:
+        posts = storm(args.count, seed=seed, start=START, family=family)
         took, placed, incidents, fired = run(posts, floor)
         precision, recall = score([p.outage for p in posts], placed)
         spike = f"{(fired - START).total_seconds():.1f} s" if fired else "never"
-        print(f"seed {seed}: {len(posts) / took:,.0f} mentions/s; precision {precision:.3f},"
-              f" recall {recall:.3f}; {len(incidents)} incidents; spike after {spike}")  # fmt: skip
+        print(f"{family} seed {seed}: {len(posts) / took:,.0f} mentions/s;"
+              f" precision {precision:.3f}, recall {recall:.3f}; {len(incidents)} incidents;"
+              f" spike after {spike}")  # fmt: skip
     calm = calm_day(start=START)
     took, placed, incidents, fired = run(calm, floor)
     largest = max(placed.count(c) for c in set(placed))

@@ -30,6 +30,32 @@ REGIONS = ["north"]
 PLACES = ["Leeds", "York", "Newcastle", "Durham", "Sunderland", "the city centre", "my town"]
 TIMES = ["this morning", "9am", "an hour", "lunchtime", "last night", "8:30"]
 STATUS_LINK = "https://status.lumo.example/incidents/north-signal"
+# A second family, sharing fewer words between phrasings: a shop's payments outage amid
+# ordinary shop complaints (for grouping tuned on one family not to be judged on it only).
+PAYMENT_PHRASINGS = [
+    "Payments failing at checkout, card declined every time",
+    "Can't pay for anything in the app, checkout just spins",
+    "is checkout broken? my card gets rejected but bank says fine",
+    "Payment error 502 when I try to buy, anyone else?",
+    "your payment page is down, lost my basket twice",
+    "Checkout keeps failing with an error, tried 3 cards",
+    "Apple Pay not working on your site today, payment fails",
+    "Transaction failed again. Is the payment system down?",
+]
+SHOP_ORDINARY = [
+    "My parcel is late by {days} days",
+    "Wrong size delivered, need an exchange",
+    "The app logs me out every time",
+    "Why is shipping so expensive to {country}",
+    "Customer service never called me back",
+    "Discount code not applied to my order",
+    "Item arrived damaged, box crushed",
+    "Can I change my delivery address?",
+    "Refund still not received after {days} days",
+    "Your app is slow on my {device}",
+    "Newsletter unsubscribe link doesn't work",
+    "Points missing from my loyalty account",
+]
 
 ORDINARY = [
     "I was charged twice for my {month} bill, please refund",
@@ -124,17 +150,19 @@ def _fill(template: str, rng: random.Random) -> str:
     return template.format(**values)
 
 
-def outage_post(rng: random.Random) -> str:
+def outage_post(rng: random.Random, family: str = "network") -> str:
     """One post about the outage."""
+    if family == "payments":
+        return noisy(rng.choice(PAYMENT_PHRASINGS), rng)
     text = noisy(_fill(rng.choice(OUTAGE_PHRASINGS), rng), rng)
     if rng.random() < 0.1:
         text += " " + STATUS_LINK
     return text
 
 
-def ordinary_post(rng: random.Random) -> str:
+def ordinary_post(rng: random.Random, family: str = "network") -> str:
     """One ordinary complaint about something else."""
-    return noisy(_fill(rng.choice(ORDINARY), rng), rng)
+    return noisy(_fill(rng.choice(SHOP_ORDINARY if family == "payments" else ORDINARY), rng), rng)
 
 
 def storm(
@@ -144,14 +172,15 @@ def storm(
     start: datetime,
     span: timedelta = timedelta(minutes=10),
     outage_share: float = 0.7,
+    family: str = "network",
 ) -> list[Generated]:
-    """`n` posts spread evenly over `span` from `start`."""
+    """`n` posts spread evenly over `span` from `start`, of one `family` (network, payments)."""
     rng = random.Random(seed)
     step = span / max(n, 1)
     out = []
     for i in range(n):
         outage = rng.random() < outage_share
-        text = outage_post(rng) if outage else ordinary_post(rng)
+        text = outage_post(rng, family) if outage else ordinary_post(rng, family)
         url = STATUS_LINK if outage and STATUS_LINK in text else ""
         out.append(Generated(text, f"user{rng.randrange(10**6)}", start + step * i, outage, url))
     return out

@@ -38,6 +38,14 @@ def test_a_storm_is_grouped_into_one_incident_and_nothing_else_is_swallowed() ->
     assert recall >= 0.90
 
 
+def test_phrasings_that_share_one_word_each_still_come_together() -> None:
+    posts = storm(2_000, seed=3, start=START, span=timedelta(minutes=2), family="payments")
+    _, placed = _group(posts)
+    precision, recall = score([p.outage for p in posts], placed)
+    assert precision >= 0.95
+    assert recall >= 0.80
+
+
 def test_grouping_is_deterministic_and_says_why() -> None:
     posts = storm(600, seed=5, start=START, span=timedelta(minutes=1))
     first, placed = _group(posts)

@@ -86,6 +86,12 @@ class GroupingSettings:
     min_authors: int = 5  # make a cluster an incident
     burst: timedelta = timedelta(minutes=15)
     min_shared: int = 2  # topic words shared with a cluster to join it (or one link)
+    # One word is enough to join (or merge into) an established cluster when it marks that
+    # cluster: in `anchor_share` of its posts, and `anchor_lift` times as often as elsewhere.
+    anchor_share: float = 0.25
+    anchor_lift: float = 5.0
+    anchor_alone: float = 0.35  # the share needed for that word alone to take a post or a
+    # fragment (a small cluster marked by it) into the storm
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +189,8 @@ class Grouper:
         self._postings: dict[str, set[int]] = {}
         self._next = 1
         self._added = 0
+        self._seen: Counter[str] = Counter()  # posts of the window holding each feature
+        self._window: deque[tuple[datetime, tuple[str, ...]]] = deque()
 
     def add(self, post: Post, *, into: int | None = None) -> Placement:
         """Place one post (in `into` if given, e.g. when rebuilding from the store)."""
@@ -190,7 +198,8 @@ class Grouper:
         self._added += 1
         if self._added % 512 == 0:
             self.expire(post.at)
-        score = 1.0
+        self._count(post.at, tokens)
+        score, absorbed = 1.0, tuple[int, ...]()
         if into is not None and into in self.clusters:
             cluster = self.clusters[into]
         else:
@@ -228,6 +237,8 @@ class Grouper:
                 candidates.update(posting)
         near: list[tuple[float, int, Cluster]] = []
         weighted = [(t, _weight(t)) for t in tokens]
+        anchored: tuple[float, int, Cluster] | None = None
+        anchor_word, anchor_share = "", 0.0
         for cid in sorted(candidates):
             cluster = self.clusters.get(cid)
             if cluster is None or cluster.last_at < since:
@@ -235,23 +246,58 @@ class Grouper:
             score = cluster.near(weighted, min_shared=self.settings.min_shared)
             if score >= self.settings.threshold:
                 near.append((-score, cid, cluster))
+            mark, word = self._anchor(cluster, tokens)
+            # The largest cluster the post's words mark: a storm takes in its fragments.
+            size = -float(len(cluster.members))
+            if mark and (anchored is None or (size, cid) < (anchored[0], anchored[1])):
+                anchored, anchor_word, anchor_share = (size, cid, cluster), word, mark
+        absorbed: list[int] = []
         if near:
             near.sort(key=lambda x: (x[0], x[1]))
-            best, absorbed = near[0][2], []
+            best = near[0][2]
             for _, _, other in near[1:]:
                 if _centroid_cosine(best, other) >= self.settings.merge:
-                    keep, gone = (best, other)
-                    if (len(other.members), -other.id) > (len(best.members), -best.id):
-                        keep, gone = other, best
-                    self._absorb(keep, gone)
-                    absorbed.append(gone.id)
-                    best = keep
+                    best = self._merge(best, other, absorbed)
+            # A smaller cluster marked by the same word as a bursting one is part of it.
+            if (
+                anchored is not None
+                and anchored[2] is not best
+                and anchored[2].id in self.clusters
+                and len(best.members) < len(anchored[2].members)
+                and best.counts.get(anchor_word, 0) >= len(best.members) / 2
+                and anchor_share >= self.settings.anchor_alone
+            ):
+                if best.counts.get(anchor_word, 0) >= 0.8 * len(best.members):
+                    best = self._merge(anchored[2], best, absorbed)  # a fragment of it
+                else:
+                    best = anchored[2]  # this post joins it; the rest of `best` stays
             return best, -near[0][0], tuple(absorbed)
+        # Alone, one word joins a post to a storm only when it marks the storm strongly.
+        if anchored is not None and anchor_share >= self.settings.anchor_alone:
+            return anchored[2], anchor_share, ()
         cid = into if into is not None else self._next
         self._next = max(self._next, cid + 1)
         cluster = Cluster(id=cid, first_at=post.at, last_at=post.at)
         self.clusters[cid] = cluster
         return cluster, 0.0, ()
+
+    def _merge(self, a: Cluster, b: Cluster, absorbed: list[int]) -> Cluster:
+        """Merge the smaller of two clusters into the larger; the one kept."""
+        keep, gone = (a, b)
+        if (len(b.members), -b.id) > (len(a.members), -a.id):
+            keep, gone = b, a
+        self._absorb(keep, gone)
+        absorbed.append(gone.id)
+        return keep
+
+    def _count(self, at: datetime, tokens: dict[str, str]) -> None:
+        """Count a post's features in the window (and forget those older than it)."""
+        self._window.append((at, tuple(tokens)))
+        self._seen.update(tokens.keys())
+        since = at - self.settings.window
+        while self._window and self._window[0][0] < since:
+            _, old = self._window.popleft()
+            self._seen.subtract(old)
 
     def _absorb(self, keep: Cluster, gone: Cluster) -> None:
         """Merge `gone` into `keep`."""
@@ -293,6 +339,34 @@ class Grouper:
             posting = self._postings.get(token)
             if posting is not None:
                 posting.discard(cluster)
+
+    def _anchor(self, cluster: Cluster, tokens: dict[str, str]) -> tuple[float, str]:
+        """How strongly one of the post's words marks a bursting cluster, and the word
+        (0 and "": none). Only a burst is marked so: on a calm day nothing is."""
+        n = len(cluster.members)
+        if n < 2 * self.settings.min_members or len(cluster.recent) < self.settings.min_members:
+            return 0.0, ""
+        outside = max(1, len(self._window) - n)
+        best, word = 0.0, ""
+        for token in tokens:
+            count = cluster.counts.get(token, 0)
+            share = count / n
+            if share < self.settings.anchor_share or share <= best:
+                continue
+            # Elsewhere: in posts outside every cluster this word marks (so that fragments
+            # of one storm, each marked by it, do not hide how rare it is otherwise).
+            marked = sum(
+                other.counts[token]
+                for other in (self.clusters.get(c) for c in self._postings.get(token, ()))
+                if other is not None
+                and other is not cluster
+                and other.counts[token] * 2 >= len(other.members)
+            )
+            rest = max(0, self._seen[token] - count - marked)
+            elsewhere = rest / outside
+            if share >= self.settings.anchor_lift * max(elsewhere, 1 / outside):
+                best, word = share, token
+        return best, word
 
 
 @dataclass(frozen=True, slots=True)
