@@ -3,6 +3,7 @@
 Run from the repository root:
 
     .venv/bin/python benchmarks/storm.py [--count 10000] [--minutes 10] [--speed 10] [--seed 7]
+        [--family network|payments]
 
 70% of the mentions are one outage written many ways with noise, 30% ordinary unrelated
 complaints (benchmarks/storm_gen.py), from three sources, all routed to one team whose
@@ -83,7 +84,8 @@ async def run(args: argparse.Namespace) -> None:
     fake.page_size = 200
     fake.add_channel("C0NETWORK", "network")
     fake.add_user("U0LEAD", "lead")
-    posts = storm(args.count, seed=args.seed, start=START, span=timedelta(minutes=args.minutes))
+    span = timedelta(minutes=args.minutes)
+    posts = storm(args.count, seed=args.seed, start=START, span=span, family=args.family)
     with tempfile.TemporaryDirectory(prefix="allhands-storm-") as tmp:
         book = Path(tmp) / "storm.yaml"
         book.write_text(PLAYBOOK, encoding="utf-8")
@@ -217,6 +219,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--speed", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--family", default="network", choices=("network", "payments"))
     parser.add_argument("--verbose", action="store_true", help="list every chat call")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)

@@ -90,6 +90,7 @@ class GroupingSettings:
     # cluster: in `anchor_share` of its posts, and `anchor_lift` times as often as elsewhere.
     anchor_share: float = 0.25
     anchor_lift: float = 5.0
+    storm_share: float = 0.1  # a cluster this share of the window's posts is a storm
     anchor_alone: float = 0.35  # the share needed for that word alone to take a post or a
     # fragment (a small cluster marked by it) into the storm
 
@@ -346,6 +347,8 @@ class Grouper:
         n = len(cluster.members)
         if n < 2 * self.settings.min_members or len(cluster.recent) < self.settings.min_members:
             return 0.0, ""
+        if n < self.settings.storm_share * len(self._window):
+            return 0.0, ""  # a storm is a large part of what arrives, not one topic of many
         outside = max(1, len(self._window) - n)
         best, word = 0.0, ""
         for token in tokens:
