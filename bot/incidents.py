@@ -23,6 +23,7 @@ from bot.domain.incidents import (
     GroupingSettings,
     OwnCard,
     Post,
+    Spike,
     SpikeSettings,
     SpikeWatch,
 )
@@ -194,7 +195,15 @@ class IncidentDesk:
                     store.pending_cards(db, mentions=[number], now=now)
             elif channel:
                 self._spend_or_roll_up(db, number=number, channel=channel, now=now)
-            self._watch(db, team=team, source=source, text=item.text, now=now, channel=channel)
+            self._watch(
+                db,
+                team=team,
+                source=source,
+                text=item.text,
+                now=now,
+                channel=channel,
+                incident=incident,
+            )
         for incident in sorted(touched):
             drawn = store.get(db, number=incident)
             if drawn is not None:
@@ -260,7 +269,11 @@ class IncidentDesk:
         text: str,
         now: datetime,
         channel: str,
+        incident: int | None,
     ) -> None:
+        """Count an arrival for its team (against the team's baseline) and its incident
+        (against the floor), and alert on a spike: a team's alert names its biggest
+        incident; an incident's own alert is sent when its team's was not, lately."""
         settings = self.spike_settings(team)
         if settings is None:
             return
@@ -272,20 +285,41 @@ class IncidentDesk:
         while arrivals and arrivals[0][0] < now - settings.window:
             arrivals.popleft()
         spike = watch.observe(team, now, threshold=self._threshold(db, team, now, settings))
-        if spike is None or not channel:
+        if spike is not None:
+            biggest = self._biggest(db, team)
+            self._alert(db, spike, f"team {team}", team, biggest, arrivals, channel, now)
+        elif incident is not None:
+            key = f"I{incident}"
+            grown = watch.observe(key, now, threshold=settings.floor)
+            told = watch.last_fired(team)
+            if grown is not None and (told is None or now - told >= settings.cooldown):
+                self._alert(db, grown, f"incident {key}", team, incident, arrivals, channel, now)
+
+    def _alert(
+        self,
+        db: sqlite_utils.Database,
+        spike: Spike,
+        what: str,
+        team: str,
+        incident: int | None,
+        arrivals: deque[tuple[datetime, str, str]],
+        channel: str,
+        now: datetime,
+    ) -> None:
+        settings = self.spike_settings(team) or SpikeSettings()
+        if not channel:
             return
-        biggest = self._biggest(db, team)
         store.record_spike(
             db,
             team=team,
-            incident=biggest,
+            incident=incident,
             count=spike.count,
             threshold=spike.threshold,
             onset=spike.onset,
             now=now,
         )
         alert = spike_text(
-            team, spike.count, spike.threshold, settings.window, list(arrivals), biggest, now
+            what, spike.count, spike.threshold, settings.window, list(arrivals), incident, now
         )
         outbox.enqueue(
             db, kind=outbox.Kind.CHANNEL_NOTE, target=channel, payload={"text": alert}, now=now
@@ -300,9 +334,7 @@ class IncidentDesk:
                 payload={"person": lead, "text": alert},
                 now=now,
             )
-        log.warning(
-            "spike for team %s: %d mentions (threshold %d)", team, spike.count, spike.threshold
-        )
+        log.warning("spike for %s: %d mentions (threshold %d)", what, spike.count, spike.threshold)
 
     def _biggest(self, db: sqlite_utils.Database, team: str) -> int | None:
         best, size = None, 0
@@ -315,7 +347,7 @@ class IncidentDesk:
 
 
 def spike_text(
-    team: str,
+    what: str,
     count: int,
     threshold: int,
     window: timedelta,
@@ -329,8 +361,7 @@ def spike_text(
     per_minute = Counter(int((now - at).total_seconds() // 60) for at, _, _ in arrivals)
     trend = " → ".join(str(per_minute.get(m, 0)) for m in range(minutes - 1, -1, -1))
     lines = [
-        f"Spike for team {team}: {count} new mentions in the last {minutes} min"
-        f" (alert at {threshold}).",
+        f"Spike for {what}: {count} new mentions in the last {minutes} min (alert at {threshold}).",
         "Sources: " + ", ".join(f"{s} {n}" for s, n in sources.most_common()),
         f"Per minute: {trend}",
         "Examples:",

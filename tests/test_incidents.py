@@ -454,3 +454,26 @@ async def test_past_the_budget_cards_are_rolled_up_into_one_message(tmp_path, cl
         assert "~ roll-up open: 3 waiting" in out.getvalue()  # drawn again in place
     finally:
         await app.stop()
+
+
+async def test_an_incident_growing_fast_is_told_when_the_busy_team_is_not(
+    harness: ConsoleHarness,
+) -> None:
+    app = harness.app
+    history = [
+        {"id": f"h{i}", "text": f"note{i} about widget{i} colour{i}", "author": {"handle": f"h{i}"}}
+        for i in range(200)
+    ]
+    write_posts(harness.replay, history)
+    for _ in range(4):
+        await app.poll_all()
+    await app.outbox.drain()
+    app.clock.advance(timedelta(hours=1))  # type: ignore[attr-defined]
+    harness.output()
+    write_posts(harness.replay, [*history, *_storm_posts(30)[:30]])
+    await app.poll_all()
+    await app.outbox.drain()
+    printed = harness.output()
+    assert "Spike for team" not in printed  # 30 in 5 minutes is ordinary for this team
+    assert "Spike for incident I1: 20 new mentions in the last 5 min" in printed
+    assert "Incident I1: `show I1`" in printed

@@ -440,6 +440,10 @@ class SpikeWatch:
         self._fired[key] = at
         return Spike(key=key, count=len(times), threshold=threshold, onset=times[0])
 
+    def last_fired(self, key: str) -> datetime | None:
+        """When `key` last fired, if it did."""
+        return self._fired.get(key)
+
     def count(self, key: str) -> int:
         """How many arrivals the window holds for `key`."""
         return len(self._times.get(key, ()))
