@@ -44,7 +44,7 @@ def draw_summary(db: sqlite_utils.Database, *, key: str, now: datetime) -> Card:
         status = f"Merged into I{incident.merged_into}"
     else:
         status = "Resolved"
-    progress = reply_all_progress(db, incident=number)
+    progress = reply_all_progress(db, incident=number, now=now)
     if progress:
         status += " · " + progress
     return Card(
@@ -84,7 +84,26 @@ def _rollup_card(db: sqlite_utils.Database, channel: str) -> Card:
     )
 
 
-def reply_all_progress(db: sqlite_utils.Database, *, incident: int) -> str:
+def _next_sends(db: sqlite_utils.Database, *, incident: int, now: datetime | None) -> list[str]:
+    """`Mastodon next at 14:05 UTC` for each platform whose answers wait for its limit."""
+    if now is None:
+        return []
+    rows = db.execute(
+        "SELECT m.source, min(o.next_at) FROM reply_all r JOIN outbox o ON o.mention = r.mention"
+        " AND o.kind = 'public_reply' AND o.state = 'pending' JOIN mentions m"
+        " ON m.number = r.mention WHERE r.incident = ? GROUP BY m.source ORDER BY m.source",
+        [incident],
+    ).fetchall()
+    return [
+        f"{source} next at {datetime.fromisoformat(at):%H:%M} UTC"
+        for source, at in rows
+        if at and datetime.fromisoformat(at) > now
+    ]
+
+
+def reply_all_progress(
+    db: sqlite_utils.Database, *, incident: int, now: datetime | None = None
+) -> str:
     """`posted 1,240 of 3,000 · 3 held for approval · 2 refused: ...`, or empty."""
     found = store.reply_all_counts(db, incident=incident)
     by, posted = found["by"], found["posted"]
@@ -95,6 +114,7 @@ def reply_all_progress(db: sqlite_utils.Database, *, incident: int) -> str:
     waiting = by.get("planned", 0) + posted.get("queued", 0)
     if waiting:
         parts.append(f"{waiting:,} still to go")
+        parts.extend(_next_sends(db, incident=incident, now=now))
     if by.get("held"):
         parts.append(f"{by['held']:,} held for approval")
     failed = posted.get("failed", 0) + posted.get("unknown", 0)

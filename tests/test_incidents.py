@@ -15,6 +15,7 @@ from bot.domain.incidents import (
     features,
     spike_threshold,
 )
+from bot.incident_cards import draw_summary
 from bot.store import incidents, mentions, outbox
 from bot.workflow import Context
 from tests.conftest import ConsoleHarness, write_posts
@@ -226,13 +227,14 @@ def test_check_refuses_bad_spike_and_budget_settings(tmp_path) -> None:
     assert team.chat_budget.messages == 10
 
 
-async def _until_answered(app, incident: int = 1) -> None:  # type: ignore[no-untyped-def]
+async def _until_answered(app, incident: int = 1, drain: bool = True) -> None:  # type: ignore[no-untyped-def]
     for _ in range(200):
         counts = await app.database.read(incidents.reply_all_counts, incident=incident)
         if not counts["by"].get("planned"):
             break
         await asyncio.sleep(0.01)
-    await app.outbox.drain()
+    if drain:
+        await app.outbox.drain()
 
 
 async def test_reply_all_answers_each_customer_once_personalised(harness: ConsoleHarness) -> None:
@@ -252,7 +254,21 @@ async def test_reply_all_answers_each_customer_once_personalised(harness: Consol
     assert "no incident I5" in await harness.say("reply-all I5 hello")
     said = await harness.say("reply-all I1 Hi {author}, we know about the outage and are on it.")
     assert "Answering 13 customers of I1 (1 more mentions are from the same customers)" in said
-    await _until_answered(app)
+    await _until_answered(app, drain=False)
+    # Suppose the platform asked us to wait: the card says when its answers go on.
+    later = (app.clock.now() + timedelta(minutes=10)).isoformat()
+    await app.database.write(
+        lambda db: db.execute(
+            "UPDATE outbox SET next_at = ? WHERE kind = 'public_reply' AND state = 'pending'",
+            [later],
+        )
+    )
+    card = await app.database.read(draw_summary, key="incident:1", now=app.clock.now())
+    assert "posted 0 of 13 · 12 still to go · social next at 09:10 UTC · 1 refused" in card.status
+    await app.database.write(
+        lambda db: db.execute("UPDATE outbox SET next_at = created_at WHERE state = 'pending'")
+    )
+    await app.outbox.drain()
     sent = app.connectors["social"].sent  # type: ignore[attr-defined]
     assert len(sent) == 12  # 13 customers, one refused: bob holds it
     assert len({ext for ext, _ in sent}) == 12
