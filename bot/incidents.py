@@ -144,7 +144,12 @@ class IncidentDesk:
         and alert on spikes."""
         touched: set[int] = set()
         for result, (item, triage) in zip(results, items, strict=True):
-            if result.number is None or result.root is not None or result.duplicate:
+            if result.root is not None and result.number is not None:
+                store.surface_follow_up(
+                    db, root=result.root, follow_up=result.number, now=now, channel_of=channel_of
+                )
+                continue
+            if result.number is None or result.duplicate:
                 continue
             number, team = result.number, triage.team
             channel = channel_of.get(team, "")

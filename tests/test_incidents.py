@@ -493,3 +493,27 @@ async def test_an_incident_growing_fast_is_told_when_the_busy_team_is_not(
     assert "Spike for team" not in printed  # 30 in 5 minutes is ordinary for this team
     assert "Spike for incident I1: 20 new mentions in the last 5 min" in printed
     assert "Incident I1: `show I1`" in printed
+
+
+async def test_a_member_who_writes_again_gets_a_card_with_the_message(
+    harness: ConsoleHarness,
+) -> None:
+    app = harness.app
+    posts = _storm_posts(12)
+    write_posts(harness.replay, posts)
+    await app.poll_all()
+    await app.outbox.drain()
+    members = await app.database.read(incidents.members, incident=1)
+    found = [await app.database.read(mentions.get, number=m) for m in members]
+    o5 = next(m.number for m in found if m is not None and m.external_id == "o5")
+    assert "I1 is resolved" in await harness.say("resolve I1")
+    harness.output()
+    later = {"id": "r5", "text": "still broken!", "author": {"handle": "u5"}, "in_reply_to": "o5"}
+    write_posts(harness.replay, [*posts, later])
+    await app.poll_all()
+    await app.outbox.drain()
+    printed = harness.output()
+    assert f"#support  #{o5} " in printed  # its own card, at last
+    assert "@u5 wrote again: still broken!" in printed  # and the message in its thread
+    again = await app.database.read(mentions.get, number=o5)
+    assert again is not None and again.state.value == "reopened"

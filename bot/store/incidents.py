@@ -413,3 +413,39 @@ def redraw_roll_up_of(
     ).fetchone()
     if row:
         queue_card(db, key=f"rollup:{row[0]}", target=row[0], now=now, every=every)
+
+
+def surface_follow_up(
+    db: sqlite_utils.Database,
+    *,
+    root: int,
+    follow_up: int,
+    now: datetime,
+    channel_of: dict[str, str],
+) -> bool:
+    """A customer wrote again under a mention that has no card of its own (an incident's
+    member, or rolled up): it gets its card now, with the new message in its thread, so
+    that the conversation is in front of people. Whether a card was queued."""
+    has_card = db.execute("SELECT 1 FROM cards WHERE mention = ?", [root]).fetchone()
+    pending = db.execute(
+        "SELECT 1 FROM outbox WHERE mention = ? AND kind = ? AND state IN ('pending', 'sending')",
+        [root, outbox.Kind.CARD_POST.value],
+    ).fetchone()
+    if has_card or pending:
+        return False
+    row = db.execute("SELECT team FROM mentions WHERE number = ?", [root]).fetchone()
+    target = channel_of.get(row[0], "") if row else ""
+    if not target:
+        return False
+    payload = json.dumps({"follow_up": follow_up}, ensure_ascii=False)
+    db.execute(
+        "UPDATE outbox SET state = 'done', done_at = ?, result = ? WHERE mention = ? AND kind = ?"
+        " AND state = 'pending' AND payload = ?",
+        [now.isoformat(), json.dumps({"moved": "after the card"}), root,
+         outbox.Kind.THREAD_POST.value, payload],
+    )  # fmt: skip
+    outbox.enqueue(db, kind=outbox.Kind.CARD_POST, mention=root, target=target, now=now)
+    outbox.enqueue(
+        db, kind=outbox.Kind.THREAD_POST, mention=root, payload={"follow_up": follow_up}, now=now
+    )
+    return True
