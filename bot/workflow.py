@@ -311,11 +311,16 @@ class Workflow:
             return f"{title}: nothing. Well done."
         now = self.clock.now()
         names = await self.database.read(people.shown, ids=[m.claimed_by for m in found])
+        within = await self.database.read(
+            incident_store.incidents_of, mentions=[m.number for m in found]
+        )
         lines = [f"{title} ({len(found)}):"]
         for m in found:
             extra = f" {names[m.claimed_by]}" if m.claimed_by else ""
             if m.snoozed_until and m.snoozed_until > now:
                 extra += " (snoozed)"
+            if m.number in within:
+                extra += f" in I{within[m.number]}"
             lines.append(
                 f"  #{m.number} [{m.state.value}{extra}] {m.kind}/{m.urgency} {m.team}"
                 f" @{m.author.handle}: {shorten(m.text, 70)}"

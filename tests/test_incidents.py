@@ -142,6 +142,7 @@ async def test_a_storm_becomes_one_incident_card_with_an_alert(harness: ConsoleH
     assert "already on I1" in await harness.say("claim I1", actor="bob")
     listed = await harness.say("list")
     assert "I1 [support]" in listed
+    assert f"  #{members[0]} [new in I1]" in listed
 
     detached = await harness.say(f"detach {members[3]}")
     assert "has its own card" in detached
