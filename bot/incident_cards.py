@@ -17,6 +17,7 @@ from bot.incidents import CARD_EVERY
 from bot.playbooks import ChannelRef
 from bot.store import incidents as store
 from bot.store import outbox, people
+from bot.store import reply_all as reply_all_store
 from bot.store.db import Database
 
 
@@ -105,7 +106,7 @@ def reply_all_progress(
     db: sqlite_utils.Database, *, incident: int, now: datetime | None = None
 ) -> str:
     """`posted 1,240 of 3,000 · 3 held for approval · 2 refused: ...`, or empty."""
-    found = store.reply_all_counts(db, incident=incident)
+    found = reply_all_store.reply_all_counts(db, incident=incident)
     by, posted = found["by"], found["posted"]
     total = sum(n for k, n in by.items() if k != "skipped")
     if not total:
@@ -161,6 +162,6 @@ def _again_while_answering(
     db: sqlite_utils.Database, *, key: str, target: str, now: datetime
 ) -> None:
     incident = int(key.removeprefix("incident:"))
-    counts = store.reply_all_counts(db, incident=incident)
+    counts = reply_all_store.reply_all_counts(db, incident=incident)
     if counts["by"].get("planned") or counts["posted"].get("queued"):
         store.queue_card(db, key=key, target=target, now=now, every=CARD_EVERY)

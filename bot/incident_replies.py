@@ -25,6 +25,7 @@ from bot.errors import CommandError, TransitionError
 from bot.incidents import CARD_EVERY
 from bot.replying import ReplyDesk, Setting, approval_rules, lines_of, submit
 from bot.store import incidents as store
+from bot.store import reply_all as reply_all_store
 from bot.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -64,21 +65,25 @@ def _submit_member(
     except (CommandError, TransitionError) as exc:
         db.execute("ROLLBACK TO reply_all_member")
         db.execute("RELEASE reply_all_member")
-        store.settle_reply(db, mention=number, status="refused", reason=str(exc), reply=None)
+        reply_all_store.settle_reply(
+            db, mention=number, status="refused", reason=str(exc), reply=None
+        )
         return "refused"
     db.execute("RELEASE reply_all_member")
     decision = submitted.decision
     if decision.outcome == "refuse":
         reason = "; ".join(lines_of(decision.refused)) or "the guardrails refused it"
-        store.settle_reply(db, mention=number, status="refused", reason=reason, reply=None)
+        reply_all_store.settle_reply(
+            db, mention=number, status="refused", reason=reason, reply=None
+        )
         return "refused"
     status = "held" if decision.outcome == "hold" else "queued"
-    store.settle_reply(db, mention=number, status=status, reply=submitted.reply)
+    reply_all_store.settle_reply(db, mention=number, status=status, reply=submitted.reply)
     return status
 
 
 def _refuse(db: sqlite_utils.Database, *, number: int, reason: str) -> None:
-    store.settle_reply(db, mention=number, status="refused", reason=reason, reply=None)
+    reply_all_store.settle_reply(db, mention=number, status="refused", reason=reason, reply=None)
 
 
 class ReplyAll:
@@ -113,7 +118,7 @@ class ReplyAll:
         if found.state != "open":
             raise CommandError(f"I{incident} is {found.state}; nothing to answer.")
         planned, skipped = await self.database.write(
-            store.plan_reply_all,
+            reply_all_store.plan_reply_all,
             incident=incident,
             actor=actor,
             platform=platform,
@@ -144,7 +149,7 @@ class ReplyAll:
 
     async def _run(self) -> None:
         while True:
-            rows = await self.database.read(store.planned_replies, limit=50)
+            rows = await self.database.read(reply_all_store.planned_replies, limit=50)
             if not rows:
                 return
             for row in rows:

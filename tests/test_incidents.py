@@ -17,6 +17,7 @@ from bot.domain.incidents import (
 )
 from bot.incident_cards import draw_summary
 from bot.store import incidents, mentions, outbox
+from bot.store import reply_all as reply_all_store
 from bot.workflow import Context
 from tests.conftest import ConsoleHarness, write_posts
 
@@ -230,7 +231,7 @@ def test_check_refuses_bad_spike_and_budget_settings(tmp_path) -> None:
 
 async def _until_answered(app, incident: int = 1, drain: bool = True) -> None:  # type: ignore[no-untyped-def]
     for _ in range(200):
-        counts = await app.database.read(incidents.reply_all_counts, incident=incident)
+        counts = await app.database.read(reply_all_store.reply_all_counts, incident=incident)
         if not counts["by"].get("planned"):
             break
         await asyncio.sleep(0.01)
@@ -306,7 +307,7 @@ async def test_reply_all_resumes_after_a_restart(harness: ConsoleHarness, tmp_pa
     await app.outbox.drain()
     # The plan is stored, then the bot stops before answering anyone.
     planned = await app.database.write(
-        incidents.plan_reply_all,
+        reply_all_store.plan_reply_all,
         incident=1,
         actor="alice",
         platform="console",
