@@ -7,7 +7,7 @@ Run from the repository root:
 For each family of phrasings (network, payments) and seed, a storm of `--count` posts
 over ten minutes (benchmarks/storm_gen.py: 70% one outage written many ways with noise,
 30% ordinary unrelated complaints) goes through the bot's own `Grouper` and `SpikeWatch`
-(bot/domain/incidents.py), pure and in one thread. Printed per run: mentions a second,
+(bot/domain/incidents.py, spikes.py), pure and in one thread. Printed per run: mentions a second,
 the outage's precision and recall against the generator's labels, clusters that became
 incidents, when the spike fired. Then a calm day (one ordinary mention a minute for 24
 hours): incidents and spikes (both should be none).
@@ -25,7 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.storm_gen import calm_day, score, storm
-from bot.domain.incidents import Grouper, Post, SpikeSettings, SpikeWatch
+from bot.domain.incidents import Grouper, Post
+from bot.domain.spikes import SpikeSettings, SpikeWatch
 
 START = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
 

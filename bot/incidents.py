@@ -17,18 +17,10 @@ import sqlite_utils
 
 from bot.chat.text import shorten
 from bot.clock import Clock
-from bot.domain.incidents import (
-    Budget,
-    Grouper,
-    GroupingSettings,
-    OwnCard,
-    Post,
-    Spike,
-    SpikeSettings,
-    SpikeWatch,
-)
-from bot.domain.incidents import spike_threshold as threshold_of
+from bot.domain.incidents import Budget, Grouper, GroupingSettings, OwnCard, Post
 from bot.domain.mentions import Item, Triage
+from bot.domain.spikes import Spike, SpikeSettings, SpikeWatch
+from bot.domain.spikes import spike_threshold as threshold_of
 from bot.playbooks import ChannelRef, Playbooks
 from bot.store import incidents as store
 from bot.store import outbox

@@ -191,6 +191,7 @@ class Grouper:
         self._next = 1
         self._added = 0
         self._seen: Counter[str] = Counter()  # posts of the window holding each feature
+        self._established: set[int] = set()  # clusters with min_members posts or more
         self._window: deque[tuple[datetime, tuple[str, ...]]] = deque()
 
     def add(self, post: Post, *, into: int | None = None) -> Placement:
@@ -208,6 +209,8 @@ class Grouper:
         cluster.add(post, tokens)
         for token in tokens:
             self._postings.setdefault(token, set()).add(cluster.id)
+        if len(cluster.members) >= self.settings.min_members:
+            self._established.add(cluster.id)
         return self.placement(cluster, score, absorbed)
 
     def placement(
@@ -237,7 +240,7 @@ class Grouper:
             if posting and (len(posting) <= _POSTINGS_LIMIT or token.startswith("link:")):
                 candidates.update(posting)
         near: list[tuple[float, int, Cluster]] = []
-        weighted = [(t, _weight(t)) for t in tokens]
+        weighted = [(t, _weight(t) * self._filler(t)) for t in tokens]
         anchored: tuple[float, int, Cluster] | None = None
         anchor_word, anchor_share = "", 0.0
         for cid in sorted(candidates):
@@ -291,6 +294,15 @@ class Grouper:
         absorbed.append(gone.id)
         return keep
 
+    def _filler(self, token: str) -> float:
+        """A word found in most established clusters (filler: "ugh", "third time") weighs
+        a quarter: it says nothing of what a post is about."""
+        if len(self._established) < 4 or token.startswith("link:"):
+            return 1.0
+        posting = self._postings.get(token, ())
+        spread = sum(1 for c in posting if c in self._established)
+        return 0.25 if spread * 2 >= len(self._established) else 1.0
+
     def _count(self, at: datetime, tokens: dict[str, str]) -> None:
         """Count a post's features in the window (and forget those older than it)."""
         self._window.append((at, tuple(tokens)))
@@ -303,6 +315,7 @@ class Grouper:
     def _absorb(self, keep: Cluster, gone: Cluster) -> None:
         """Merge `gone` into `keep`."""
         self.clusters.pop(gone.id, None)
+        self._established.discard(gone.id)
         keep.members.extend(gone.members)
         keep.authors |= gone.authors
         keep.recent = deque(sorted([*keep.recent, *gone.recent]))
@@ -323,6 +336,7 @@ class Grouper:
         gone = sorted(c.id for c in self.clusters.values() if c.last_at < since)
         for cid in gone:
             cluster = self.clusters.pop(cid)
+            self._established.discard(cid)
             for token in cluster.counts:
                 posting = self._postings.get(token)
                 if posting is not None:
@@ -334,6 +348,7 @@ class Grouper:
     def remove(self, cluster: int) -> None:
         """Forget a cluster (its incident was split, merged away or resolved)."""
         found = self.clusters.pop(cluster, None)
+        self._established.discard(cluster)
         if found is None:
             return
         for token in found.counts:
@@ -342,19 +357,20 @@ class Grouper:
                 posting.discard(cluster)
 
     def _anchor(self, cluster: Cluster, tokens: dict[str, str]) -> tuple[float, str]:
-        """How strongly one of the post's words marks a bursting cluster, and the word
-        (0 and "": none). Only a burst is marked so: on a calm day nothing is."""
+        """How strongly the post's words mark a bursting cluster (the sum of the shares of
+        its posts holding each marking word), and the strongest such word (0 and "":
+        none). Only a burst is marked so: on a calm day nothing is."""
         n = len(cluster.members)
         if n < 2 * self.settings.min_members or len(cluster.recent) < self.settings.min_members:
             return 0.0, ""
         if n < self.settings.storm_share * len(self._window):
             return 0.0, ""  # a storm is a large part of what arrives, not one topic of many
         outside = max(1, len(self._window) - n)
-        best, word = 0.0, ""
+        total, best, word = 0.0, 0.0, ""
         for token in tokens:
             count = cluster.counts.get(token, 0)
             share = count / n
-            if share < self.settings.anchor_share or share <= best:
+            if share < self.settings.anchor_share:
                 continue
             # Elsewhere: in posts outside every cluster this word marks (so that fragments
             # of one storm, each marked by it, do not hide how rare it is otherwise).
@@ -368,8 +384,10 @@ class Grouper:
             rest = max(0, self._seen[token] - count - marked)
             elsewhere = rest / outside
             if share >= self.settings.anchor_lift * max(elsewhere, 1 / outside):
-                best, word = share, token
-        return best, word
+                total += share
+                if share > best:
+                    best, word = share, token
+        return total, word
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,64 +404,3 @@ class OwnCard:
 
     audience_over: int = 10_000
     urgencies: tuple[str, ...] = ()  # e.g. ("critical",): in an outage, every post is critical
-
-
-@dataclass(frozen=True, slots=True)
-class SpikeSettings:
-    """When a rate is a spike: `sensitivity` times the baseline rate, at least `floor`
-    mentions within `window`; after an alert, none again for `cooldown`."""
-
-    window: timedelta = timedelta(minutes=5)
-    baseline: timedelta = timedelta(days=7)
-    sensitivity: float = 3.0
-    floor: int = 20
-    cooldown: timedelta = timedelta(hours=1)
-
-
-def spike_threshold(baseline_count: int, baseline_span: timedelta, settings: SpikeSettings) -> int:
-    """How many mentions within the window make a spike, given the history known."""
-    span = max(baseline_span, settings.window)
-    expected = baseline_count * (settings.window / span)
-    return max(settings.floor, math.ceil(expected * settings.sensitivity))
-
-
-@dataclass(frozen=True, slots=True)
-class Spike:
-    """A spike that fired: how many within the window, against what threshold."""
-
-    key: str
-    count: int
-    threshold: int
-    onset: datetime
-
-
-class SpikeWatch:
-    """Counts arrivals per key (a team, an incident) and fires once per cooldown."""
-
-    def __init__(self, settings: SpikeSettings | None = None):
-        self.settings = settings or SpikeSettings()
-        self._times: dict[str, deque[datetime]] = {}
-        self._fired: dict[str, datetime] = {}
-
-    def observe(self, key: str, at: datetime, *, threshold: int) -> Spike | None:
-        """Count one arrival; a Spike if the window now holds `threshold` or more."""
-        times = self._times.setdefault(key, deque())
-        times.append(at)
-        since = at - self.settings.window
-        while times and times[0] < since:
-            times.popleft()
-        if len(times) < threshold:
-            return None
-        last = self._fired.get(key)
-        if last is not None and at - last < self.settings.cooldown:
-            return None
-        self._fired[key] = at
-        return Spike(key=key, count=len(times), threshold=threshold, onset=times[0])
-
-    def last_fired(self, key: str) -> datetime | None:
-        """When `key` last fired, if it did."""
-        return self._fired.get(key)
-
-    def count(self, key: str) -> int:
-        """How many arrivals the window holds for `key`."""
-        return len(self._times.get(key, ()))

@@ -19,7 +19,8 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from bot.domain.incidents import Budget, OwnCard, SpikeSettings
+from bot.domain.incidents import Budget, OwnCard
+from bot.domain.spikes import SpikeSettings
 from bot.errors import ConfigError, Problem
 from bot.playbooks.schema import (
     PLATFORMS,
