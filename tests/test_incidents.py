@@ -12,7 +12,6 @@ from bot.domain.spikes import SpikeSettings, SpikeWatch, spike_threshold
 from bot.incident_cards import draw_summary
 from bot.store import incidents, mentions, outbox
 from bot.store import reply_all as reply_all_store
-from bot.workflow import Context
 from tests.conftest import ConsoleHarness, write_posts
 
 START = datetime(2026, 3, 3, 10, tzinfo=UTC)
@@ -99,7 +98,7 @@ OUTAGE = [
 ]
 
 
-def _storm_posts(n: int) -> list[dict]:
+def storm_posts(n: int) -> list[dict]:
     posts = [
         {"id": f"o{i}", "text": f"{OUTAGE[i % len(OUTAGE)]} #{i}", "author": {"handle": f"u{i}"}}
         for i in range(n)
@@ -112,7 +111,7 @@ def _storm_posts(n: int) -> list[dict]:
 
 
 async def test_a_storm_becomes_one_incident_card_with_an_alert(harness: ConsoleHarness) -> None:
-    write_posts(harness.replay, _storm_posts(30))
+    write_posts(harness.replay, storm_posts(30))
     app = harness.app
     await app.poll_all()
     await app.outbox.drain()
@@ -163,13 +162,13 @@ async def test_the_incident_card_is_drawn_again_at_most_every_thirty_seconds(
     harness: ConsoleHarness,
 ) -> None:
     app = harness.app
-    write_posts(harness.replay, _storm_posts(12))
+    write_posts(harness.replay, storm_posts(12))
     await app.poll_all()
     await app.outbox.drain()
     assert harness.output().count("I1 incident") == 1
-    posts = _storm_posts(40)[12:40]
+    posts = storm_posts(40)[12:40]
     for i in range(len(posts)):
-        write_posts(harness.replay, [*_storm_posts(12), *posts[: i + 1]])
+        write_posts(harness.replay, [*storm_posts(12), *posts[: i + 1]])
         harness.app.clock.advance(timedelta(seconds=2))  # type: ignore[attr-defined]
         await app.poll_all()
         await app.outbox.drain()
@@ -234,7 +233,7 @@ async def _until_answered(app, incident: int = 1, drain: bool = True) -> None:  
 
 
 async def test_reply_all_answers_each_customer_once_personalised(harness: ConsoleHarness) -> None:
-    posts = _storm_posts(12)
+    posts = storm_posts(12)
     posts.append({"id": "again", "text": OUTAGE[1] + " still!", "author": {"handle": "u3"}})
     write_posts(harness.replay, posts)
     app = harness.app
@@ -295,7 +294,7 @@ async def test_reply_all_resumes_after_a_restart(harness: ConsoleHarness, tmp_pa
     from bot.playbooks import load_playbooks
     from bot.settings import Settings
 
-    write_posts(harness.replay, _storm_posts(10))
+    write_posts(harness.replay, storm_posts(10))
     app = harness.app
     await app.poll_all()
     await app.outbox.drain()
@@ -326,148 +325,6 @@ async def test_reply_all_resumes_after_a_restart(harness: ConsoleHarness, tmp_pa
         await again.stop()
 
 
-SLA_BOOK = """\
-sources:
-  - id: social
-    kind: replay
-    file: {replay}
-    batch: 100
-teams:
-  support:
-    channel: console:#support
-    leads: [dana]
-    sla: {{claim_within: 10m, escalate_after: 30m, ping: here}}
-default_team: support
-"""
-
-
-async def test_many_sla_steps_are_rolled_up_per_team_and_incident_members_only_counted(
-    tmp_path, clock
-) -> None:  # type: ignore[no-untyped-def]
-    from bot.app import App
-    from bot.chat.console import ConsoleAdapter
-    from bot.playbooks import load_playbooks
-    from bot.settings import Settings
-
-    replay = tmp_path / "posts.jsonl"
-    ordinary = [
-        {"id": f"c{i}", "text": f"{topic} question number {i}", "author": {"handle": f"c{i}"}}
-        for i, topic in enumerate(["billing", "router", "roaming", "voicemail", "esim", "shop"])
-    ]
-    write_posts(replay, [*ordinary, *_storm_posts(12)])
-    book = tmp_path / "book.yaml"
-    book.write_text(SLA_BOOK.format(replay=replay), encoding="utf-8")
-    out = io.StringIO()
-    app = App(
-        settings=Settings(db_path=str(tmp_path / "sla.db")),
-        adapters={"console": ConsoleAdapter(out)},
-        clock=clock,
-        playbooks=load_playbooks(book),
-    )
-    await app.start()
-    try:
-        await app.poll_all()
-        await app.outbox.drain()
-        out.seek(0)
-        out.truncate()
-        clock.advance(timedelta(minutes=40))
-        report = await app.sla.sweep()
-        await app.outbox.drain()
-        printed = out.getvalue()
-        assert report.done  # every step is recorded, once
-        assert printed.count("wait unclaimed past the team's promise") == 1
-        assert "#1 (40m)" in printed and "Incidents waiting: I1." in printed
-        assert "thread:" not in printed  # no nudge one by one
-        assert printed.count("Escalation for support") == 1  # one message for dana
-        assert "@here" not in printed
-        again = await app.sla.sweep()
-        assert not again.done  # each step once
-    finally:
-        await app.stop()
-
-
-async def test_cards_tell_the_truth_about_waiting(tmp_path, clock) -> None:  # type: ignore[no-untyped-def]
-    from bot.app import App
-    from bot.chat.console import ConsoleAdapter
-    from bot.playbooks import load_playbooks
-    from bot.settings import Settings
-
-    replay = tmp_path / "posts.jsonl"
-    write_posts(replay, [{"id": "p1", "text": "my bill is wrong", "author": {"handle": "ann"}}])
-    book = tmp_path / "book.yaml"
-    text = SLA_BOOK.format(replay=replay).replace("ping: here", "ping: here, renudge_every: 5m")
-    book.write_text(text, encoding="utf-8")
-    out = io.StringIO()
-    app = App(
-        settings=Settings(db_path=str(tmp_path / "t.db")),
-        adapters={"console": ConsoleAdapter(out)},
-        clock=clock,
-        playbooks=load_playbooks(book),
-    )
-    await app.start()
-    try:
-        await app.poll_all()
-        await app.outbox.drain()
-        for minutes in (11, 6, 6, 10):
-            clock.advance(timedelta(minutes=minutes))
-            await app.sla.sweep()
-            await app.outbox.drain()
-        printed = out.getvalue()
-        assert "Unclaimed for 0s (since 09:00 UTC)" in printed
-        assert "~ #1 open: Unclaimed for 11m (since 09:00 UTC) · overdue: nudged 1 time" in printed
-        assert "overdue: nudged 4 times · escalated to the leads" in printed
-        assert printed.count("@here") == 1  # the first nudge only
-        shown = (await app.workflow.handle("show 1", Context(actor="alice"))).text
-        assert (
-            "SLA steps:" in shown and "nudge (round 0)" in shown and "escalate (round 0)" in shown
-        )
-    finally:
-        await app.stop()
-
-
-async def test_past_the_budget_cards_are_rolled_up_into_one_message(tmp_path, clock) -> None:  # type: ignore[no-untyped-def]
-    from bot.app import App
-    from bot.chat.console import ConsoleAdapter
-    from bot.playbooks import load_playbooks
-    from bot.settings import Settings
-
-    replay = tmp_path / "posts.jsonl"
-    topics = ["bill", "router", "roaming", "voicemail", "esim", "shop", "contract"]
-    write_posts(replay, [
-        {"id": f"c{i}", "text": f"question about my {t}?", "author": {"handle": f"c{i}"}}
-        for i, t in enumerate(topics)
-    ])  # fmt: skip
-    book = tmp_path / "book.yaml"
-    text = SLA_BOOK.format(replay=replay).replace(
-        "    sla: {claim_within: 10m, escalate_after: 30m, ping: here}\n",
-        "    chat_budget: {messages: 3, per: 10m}\n",
-    )
-    book.write_text(text, encoding="utf-8")
-    out = io.StringIO()
-    app = App(
-        settings=Settings(db_path=str(tmp_path / "b.db")),
-        adapters={"console": ConsoleAdapter(out)},
-        clock=clock,
-        playbooks=load_playbooks(book),
-    )
-    await app.start()
-    try:
-        await app.poll_all()
-        await app.outbox.drain()
-        printed = out.getvalue()
-        assert printed.count("#support  #") == 3  # the budget: three cards
-        assert printed.count("4 more mentions waiting: 4 questions") == 1  # one message
-        listed = (await app.workflow.handle("list", Context(actor="alice"))).text
-        assert "#7" in listed  # every rolled-up mention is reachable
-        answer = await app.workflow.handle("claim 7", Context(actor="alice"))
-        assert "is yours" in answer.text
-        clock.advance(timedelta(seconds=31))
-        await app.outbox.drain()
-        assert "~ roll-up open: 3 waiting" in out.getvalue()  # drawn again in place
-    finally:
-        await app.stop()
-
-
 async def test_an_incident_growing_fast_is_told_when_the_busy_team_is_not(
     harness: ConsoleHarness,
 ) -> None:
@@ -482,7 +339,7 @@ async def test_an_incident_growing_fast_is_told_when_the_busy_team_is_not(
     await app.outbox.drain()
     app.clock.advance(timedelta(hours=1))  # type: ignore[attr-defined]
     harness.output()
-    write_posts(harness.replay, [*history, *_storm_posts(30)[:30]])
+    write_posts(harness.replay, [*history, *storm_posts(30)[:30]])
     await app.poll_all()
     await app.outbox.drain()
     printed = harness.output()
@@ -495,7 +352,7 @@ async def test_a_member_who_writes_again_gets_a_card_with_the_message(
     harness: ConsoleHarness,
 ) -> None:
     app = harness.app
-    posts = _storm_posts(12)
+    posts = storm_posts(12)
     write_posts(harness.replay, posts)
     await app.poll_all()
     await app.outbox.drain()
