@@ -57,7 +57,7 @@ def draw_summary(db: sqlite_utils.Database, *, key: str, now: datetime) -> Card:
         text="\n".join(examples),
         url="",
         status=status,
-        actions=("claim", "resolve") if incident.state == "open" else (),
+        actions=("claim", "reply", "resolve") if incident.state == "open" else (),
         ref=f"I{number}",
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from bot.store import incidents
@@ -30,7 +31,7 @@ async def test_an_incident_is_one_card_with_buttons_that_act_on_it(slack: SlackH
     assert "20 mentions from 20 people" in str(blocks)
     buttons = blocks[-1]["elements"]
     assert [(b["action_id"], b["value"]) for b in buttons] == [
-        ("allhands_claim", "I1"), ("allhands_resolve", "I1"),
+        ("allhands_claim", "I1"), ("allhands_reply", "I1"), ("allhands_resolve", "I1"),
     ]  # fmt: skip
     assert any("Spike for team support" in str(c.args.get("text")) for c in posted)
 
@@ -58,3 +59,36 @@ async def test_an_incident_is_one_card_with_buttons_that_act_on_it(slack: SlackH
     await slack.settle()
     found = await slack.app.database.read(incidents.get, number=1)
     assert found is not None and found.state == "open"
+
+
+async def test_reply_to_all_from_a_dialog_on_the_incident_card(slack: SlackHarness) -> None:
+    write_posts(slack.replay, [
+        {"id": f"o{i}", "text": OUTAGE[i % 3], "author": {"handle": f"u{i}"}} for i in range(12)
+    ])  # fmt: skip
+    await slack.app.poll_all()
+    await slack.settle()
+    ts = next(
+        str(m["ts"]) for m in slack.fake.messages(SUPPORT) if "I1 incident" in str(m["blocks"])
+    )
+    status, _, _ = await slack.click(
+        {"action_id": "allhands_reply", "type": "button", "value": "I1", "block_id": "b"},
+        user=DANA, channel=SUPPORT, message_ts=ts,
+    )  # fmt: skip
+    assert status == 200
+    await slack.settle()
+    view = slack.fake.views[max(slack.fake.views)]
+    assert view["callback_id"] == "allhands_reply_all"
+    assert "Answer all of I1" in view["title"]["text"]
+    status, body, _ = await slack.send(slack.submission_body(view, "   "))
+    assert json.loads(body)["errors"] == {"allhands_reply_text_all": "Write the answer first."}
+    status, body, _ = await slack.send(slack.submission_body(view, "Hi {author}, on it!"))
+    assert status == 200 and body == ""
+    for _ in range(50):
+        await slack.settle()
+        sent = slack.app.connectors["social"].sent  # type: ignore[attr-defined]
+        if len(sent) == 12:
+            break
+    assert sorted(text for _, text in sent)[0] == "Hi u0, on it!"
+    assert len({ext for ext, _ in sent}) == 12
+    told = slack.fake.ephemeral[-1]
+    assert told["user"] == DANA and "Answering 12 customers of I1" in told["text"]
