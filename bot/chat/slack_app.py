@@ -37,8 +37,6 @@ from bot.chat.cards import Card
 from bot.chat.slack import PLATFORM, SlackAdapter
 from bot.chat.slack_approvals import SlackApprovals
 from bot.chat.slack_blocks import (
-    REPLY_ALL_BLOCK,
-    REPLY_ALL_VIEW,
     REPLY_TEXT_BLOCK,
     REPLY_VIEW,
     SNOOZE_CHOICES,
@@ -47,11 +45,11 @@ from bot.chat.slack_blocks import (
     HomeQueue,
     ReplyForm,
     home_view,
-    reply_all_modal,
     reply_modal,
     text_message,
 )
 from bot.chat.slack_calls import call_slack
+from bot.chat.slack_incidents import SlackReplyAll
 from bot.chat.slack_socket import SlackSocket
 from bot.chat.slack_text import command_from_slack
 from bot.clock import Clock
@@ -62,7 +60,6 @@ from bot.errors import CommandError, ConfigError, DeliveryError, Problem
 from bot.playbooks import Playbooks
 from bot.replying import Setting
 from bot.settings import Settings
-from bot.store import incidents as incident_store
 from bot.store import mentions, webhooks
 from bot.store.db import Database
 from bot.workflow import Context, Workflow
@@ -331,9 +328,10 @@ class SlackBot:
         bolt.action(ActionId.TEMPLATE.value)(self._on_template)
         bolt.action(ActionId.REPLY_TEXT.value)(self._on_typing)
         bolt.view(REPLY_VIEW)(self._on_reply_submit)
-        bolt.view(REPLY_ALL_VIEW)(self._on_reply_all_submit)
         bolt.event(EVENTS[0])(self._on_home_opened)
         SlackApprovals(self).listen(bolt)
+        self.reply_all = SlackReplyAll(self)
+        self.reply_all.listen(bolt)
 
     async def _skip_repeated_events(
         self, body: dict[str, Any], next_: Callable[[], Awaitable[BoltResponse]]
@@ -433,50 +431,7 @@ class SlackBot:
         if _NUMBER.fullmatch(value):
             self.spawn(self._open_reply(int(value), body, respond), "reply dialog")
         elif _INCIDENT.fullmatch(value):
-            self.spawn(self._open_reply_all(value, body, respond), "reply-all dialog")
-
-    async def _open_reply_all(
-        self, incident: str, body: dict[str, Any], respond: AsyncRespond
-    ) -> None:
-        found = await self.database.read(incident_store.get, number=int(incident[1:]))
-        if found is None or found.state != "open":
-            await self._respond(respond, f"{incident} is not open.")
-            return
-        channel = (body.get("channel") or {}).get("id")
-        origin = {"channel": channel} if channel else {"home": "1"}
-        view = reply_all_modal(incident, why=found.why, origin=origin)
-        trigger = str(body.get("trigger_id", ""))
-        await call_slack(
-            "views.open", lambda: self.client.views_open(trigger_id=trigger, view=view)
-        )
-
-    async def _on_reply_all_submit(
-        self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]
-    ) -> None:
-        values = (view.get("state") or {}).get("values") or {}
-        typed = (values.get(REPLY_ALL_BLOCK) or {}).get(ActionId.REPLY_TEXT.value) or {}
-        text = str(typed.get("value") or "").strip()
-        incident = str(_metadata(view).get("incident") or "")
-        if not text or not _INCIDENT.fullmatch(incident):
-            await ack(response_action="errors", errors={REPLY_ALL_BLOCK: "Write the answer first."})
-            return
-        await ack()
-        origin = _metadata(view).get("origin") or {}
-        self.spawn(
-            self._send_reply_all(incident, text, str(body["user"]["id"]), origin), "reply-all"
-        )
-
-    async def _send_reply_all(
-        self, incident: str, text: str, user: str, origin: dict[str, str]
-    ) -> None:
-        await self.people.ensure(user)
-        channel = origin.get("channel")
-        context = Context(actor=user, platform=PLATFORM, channel=self._playbook_channel(channel))
-        answer = await self.workflow.handle(f"reply-all {incident} {text}", context)
-        if channel:
-            await self.adapter.tell(user, answer.text, channel=channel)
-        else:
-            await self.publish_home(user, notice=answer.text)
+            self.spawn(self.reply_all.open(value, body, respond), "reply-all dialog")
 
     async def _open_reply(self, number: int, body: dict[str, Any], respond: AsyncRespond) -> None:
         user = str(body["user"]["id"])
