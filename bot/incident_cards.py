@@ -165,3 +165,11 @@ def _again_while_answering(
     counts = reply_all_store.reply_all_counts(db, incident=incident)
     if counts["by"].get("planned") or counts["posted"].get("queued"):
         store.queue_card(db, key=key, target=target, now=now, every=CARD_EVERY)
+
+
+def open_cards(db: sqlite_utils.Database, *, team: str, now: datetime) -> tuple[Card, ...]:
+    """The cards of a team's open incidents, for App Home."""
+    return tuple(
+        draw_summary(db, key=store.summary_key(found.number), now=now)
+        for found in store.open_incidents(db, team=team)
+    )

@@ -33,6 +33,7 @@ from slack_sdk.signature import Clock as SignatureClock
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import incident_cards
 from bot.chat.cards import Card
 from bot.chat.slack import PLATFORM, SlackAdapter
 from bot.chat.slack_approvals import SlackApprovals
@@ -564,6 +565,7 @@ class SlackBot:
             mentions.find, states=(State.CLAIMED, State.ANSWERED), claimed_by=user, limit=500
         )
         teams, note = await self._teams_of(user)
+        now = self.clock.now()
         queues = []
         for team in teams:
             waiting = await self.database.read(
@@ -571,7 +573,8 @@ class SlackBot:
             )
             label = self.playbooks().teams[team].name or team
             cards = await self._cards([m.number for m in waiting[:HOME_QUEUE]])
-            queues.append(HomeQueue(team=label, cards=cards, total=len(waiting)))
+            storms = await self.database.read(incident_cards.open_cards, team=team, now=now)
+            queues.append(HomeQueue(team=label, cards=(*storms, *cards), total=len(waiting)))
         view = home_view(
             mine=await self._cards([m.number for m in mine[:HOME_MINE]]),
             mine_total=len(mine),

@@ -51,6 +51,12 @@ async def test_an_incident_is_one_card_with_buttons_that_act_on_it(slack: SlackH
     updates = slack.fake.calls_to("chat.update")
     assert updates and updates[-1].args["ts"] == ts
     assert "On it: Dana Scully" in str(updates[-1].args["blocks"])
+    # App Home shows the incident on top of the team's queue, with its buttons.
+    assert slack.app.slack is not None
+    await slack.app.slack.publish_home(DANA)
+    home = slack.fake.calls_to("views.publish")[-1].args["view"]
+    assert "I1 incident · support" in str(home["blocks"])
+    assert '"value": "I1"' in json.dumps(home["blocks"])
     # A hostile value is ignored, not run.
     await slack.click(
         {"action_id": "allhands_resolve", "type": "button", "value": "I1; drop", "block_id": "b"},
