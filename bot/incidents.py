@@ -168,7 +168,10 @@ class IncidentDesk:
                 cluster = self.grouper.clusters[placed.cluster]
                 store.add_members(db, incident=incident, mentions=list(cluster.members), now=now)
                 store.pending_cards(
-                    db, mentions=[m for m in cluster.members if m != number], now=now
+                    db,
+                    mentions=[m for m in cluster.members if m != number],
+                    now=now,
+                    keep=(own.audience_over, own.urgencies),
                 )
                 log.info("incident I%d opened for team %s: %s", incident, team, found.why)
             elif incident is not None:

@@ -370,3 +370,15 @@ async def test_a_member_who_writes_again_gets_a_card_with_the_message(
     assert "@u5 wrote again: still broken!" in printed  # and the message in its thread
     again = await app.database.read(mentions.get, number=o5)
     assert again is not None and again.state.value == "reopened"
+
+
+async def test_a_large_account_before_the_incident_keeps_its_card(harness: ConsoleHarness) -> None:
+    posts = storm_posts(12)
+    posts[0]["author"] = {"handle": "star", "followers": 250_000}
+    write_posts(harness.replay, posts)
+    await harness.app.poll_all()
+    await harness.app.outbox.drain()
+    printed = harness.output()
+    assert printed.count("I1 incident · support") == 1
+    assert "#support  #1 " in printed and "star" in printed  # its own card as well
+    assert printed.count("#support  #") == 3  # star, the stranger and the other large account

@@ -159,16 +159,27 @@ def pending_cards(
     mentions: list[int],
     now: datetime,
     reason: str = "shown on an incident's card",
+    keep: tuple[int, tuple[str, ...]] | None = None,
 ) -> list[int]:
     """Of these mentions, those whose own card is still waiting to be posted: they are
-    held back (an incident's card or a roll-up shows them) and returned."""
+    held back (an incident's card or a roll-up shows them) and returned. `keep` (an
+    audience and urgencies) spares those whose authors have more followers than that, or
+    with one of those urgencies: they keep their own card."""
     if not mentions:
         return []
     marks = ", ".join("?" * len(mentions))
+    spare, params = "", list[Any]()
+    if keep is not None:
+        audience, urgencies = keep
+        spare = " AND coalesce(m.author_audience, 0) <= ?"
+        params.append(audience)
+        if urgencies:
+            spare += f" AND m.urgency NOT IN ({', '.join('?' * len(urgencies))})"
+            params.extend(urgencies)
     rows = db.execute(
-        f"SELECT id, mention FROM outbox WHERE kind = ? AND state = 'pending'"
-        f" AND mention IN ({marks})",
-        [outbox.Kind.CARD_POST.value, *mentions],
+        f"SELECT o.id, o.mention FROM outbox o JOIN mentions m ON m.number = o.mention"
+        f" WHERE o.kind = ? AND o.state = 'pending' AND o.mention IN ({marks}){spare}",
+        [outbox.Kind.CARD_POST.value, *mentions, *params],
     ).fetchall()
     for id_, _ in rows:
         outbox.finish(db, id=id_, now=now, result={"skipped": reason})
