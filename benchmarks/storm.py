@@ -3,7 +3,7 @@
 Run from the repository root:
 
     .venv/bin/python benchmarks/storm.py [--count 10000] [--minutes 10] [--speed 10] [--seed 7]
-        [--family network|payments]
+        [--family network|payments] [--calm]
 
 70% of the mentions are one outage written many ways with noise, 30% ordinary unrelated
 complaints (benchmarks/storm_gen.py), from three sources, all routed to one team whose
@@ -17,7 +17,9 @@ Printed: chat API calls (chat.postMessage and chat.update) per mention, 429s, wh
 alert reached Slack after the storm began, whether every mention is stored and reachable
 (an incident's member, its own card, or in the roll-up), and grouping precision and recall
 against the generator's labels, and the time grouping and spike watching took per mention.
-A benchmark, not a test: it asserts nothing, it reports.
+With `--calm`, a calm day instead (one ordinary mention a minute for 24 hours; use a
+`--speed` of 600 or so): cards posted, incidents and alerts. A benchmark, not a test: it
+asserts nothing, it reports.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the fake Slack lives with the tests
 
-from benchmarks.storm_gen import score, storm  # noqa: E402
+from benchmarks.storm_gen import calm_day, score, storm  # noqa: E402
 from bot.app import App  # noqa: E402
 from bot.chat.console import ConsoleAdapter  # noqa: E402
 from bot.domain.mentions import Author, Item  # noqa: E402
@@ -85,7 +87,10 @@ async def run(args: argparse.Namespace) -> None:
     fake.add_channel("C0NETWORK", "network")
     fake.add_user("U0LEAD", "lead")
     span = timedelta(minutes=args.minutes)
-    posts = storm(args.count, seed=args.seed, start=START, span=span, family=args.family)
+    if args.calm:
+        posts = calm_day(start=START)
+    else:
+        posts = storm(args.count, seed=args.seed, start=START, span=span, family=args.family)
     with tempfile.TemporaryDirectory(prefix="allhands-storm-") as tmp:
         book = Path(tmp) / "storm.yaml"
         book.write_text(PLAYBOOK, encoding="utf-8")
@@ -180,6 +185,13 @@ def report(
     ok = [c for c in calls if c.status == 200]
     limited = [c for c in calls if c.status == 429]
     n = len(posts)
+    if args.calm:
+        cards = [c for c in ok if c.method == "chat.postMessage" and c.args.get("blocks")]
+        print(f"calm day: {n:,} mentions, one a minute for 24 simulated hours (time"
+              f" {args.speed:g}x real): {len(cards):,} cards posted, incidents:"
+              f" {len(stored['incidents'])}, spike alerts:"
+              f" {sum('Spike for' in str(c.args.get('text', '')) for c in ok)}")  # fmt: skip
+        return
     print(f"{n:,} mentions in {args.minutes} simulated minutes into one team"
           f" (time {args.speed:g}x real; ingest at most {behind:.1f} s behind)")  # fmt: skip
     print(f"chat API calls: {len(ok)} ({sum(c.method == 'chat.postMessage' for c in ok)} posts,"
@@ -220,6 +232,7 @@ def main() -> None:
     parser.add_argument("--speed", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--family", default="network", choices=("network", "payments"))
+    parser.add_argument("--calm", action="store_true", help="a calm day instead of a storm")
     parser.add_argument("--verbose", action="store_true", help="list every chat call")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
