@@ -17,6 +17,9 @@ from bot.delivery import OutboxWorker
 from bot.digests import DigestSender
 from bot.domain.triage import Route, Router, Triager
 from bot.drafts import ReplyDrafts
+from bot.incident_commands import IncidentCommands
+from bot.incident_replies import ReplyAll
+from bot.incidents import IncidentDesk
 from bot.ingest import PollResult, poll
 from bot.playbooks import Playbooks, SourceSpec, load_playbooks
 from bot.reload import PlaybookReloader
@@ -107,6 +110,9 @@ class App:
         self.connectors = {
             spec.id: self._connector(spec) for spec in self.playbooks.sources if spec.enabled
         }
+        self.incidents = IncidentDesk(
+            database=self.database, clock=self.clock, playbooks=lambda: self.playbooks
+        )
         self.outbox = OutboxWorker(
             database=self.database,
             clock=self.clock,
@@ -149,7 +155,18 @@ class App:
             )
             self.adapters["slack"] = self.slack.adapter  # the worker shares this dict
             await self.slack.start()
+        self.reply_all = ReplyAll(
+            desk=self.workflow.desk,
+            database=self.database,
+            clock=self.clock,
+            on_change=self.outbox.wake,
+        )
+        self.workflow.incidents = IncidentCommands(
+            desk=self.incidents, workflow=self.workflow, reply_all=self.reply_all
+        )
         await self.outbox.recover()
+        await self.incidents.rebuild()
+        self.reply_all.resume()
         await self.reloader.remember_current()
 
     def apply_playbooks(self, playbooks: Playbooks) -> None:
@@ -184,6 +201,7 @@ class App:
             channel_of=self.playbooks.channel_of(),
             clock=self.clock,
             every=every,
+            after_store=self.incidents.place,
         )
         if result.new or result.follow_ups:
             self.outbox.wake()
@@ -215,6 +233,8 @@ class App:
         if self.slack is not None:
             await self.slack.stop()
             self.slack = None
+        if hasattr(self, "reply_all"):
+            await self.reply_all.stop()
         if hasattr(self, "outbox"):
             await self.outbox.stop()
         if self.http is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -20,7 +21,7 @@ from typing import Any
 
 import sqlite_utils
 
-from bot import approval_requests
+from bot import approval_requests, incident_cards
 from bot.chat import ChatAdapter, MessageRef, approval
 from bot.chat.cards import Card, build_card
 from bot.chat.text import shorten
@@ -32,6 +33,7 @@ from bot.logs import about_effect
 from bot.playbooks import ChannelRef
 from bot.reply_outcomes import reply_failed
 from bot.store import digests, mentions, outbox, people, replies
+from bot.store import sla as sla_store
 from bot.store.db import Database
 from connectors.base import Connector
 
@@ -58,6 +60,7 @@ def load_card(db: sqlite_utils.Database, *, number: int, now: datetime) -> Card:
         closed_at=closed_at,
         follow_ups=len(mentions.follow_ups(db, number=number)),
         names=people.shown(db, ids=[mention.claimed_by, closed_by, *(a.actor for a in answers)]),
+        sla=Counter(t.step.value for t in sla_store.steps_taken(db, mention=number)),
     )
 
 
@@ -281,6 +284,11 @@ class OutboxWorker:
             return
         elif kind == outbox.Kind.APPROVAL_UPDATE:
             done = await self._approval_update(effect)
+        elif kind == outbox.Kind.SUMMARY_CARD:
+            await incident_cards.deliver_summary(
+                effect, database=self.database, adapter_of=self._adapter, clock=self.clock
+            )
+            return
         elif kind == outbox.Kind.PUBLIC_REPLY:
             assert number is not None
             await self._public_reply(effect, number)

@@ -35,6 +35,7 @@ from bot.domain.digest import (
     week_period,
 )
 from bot.errors import AllhandsError
+from bot.incident_commands import digest_section
 from bot.playbooks import Playbooks, TeamSpec
 from bot.playbooks.loader import did_you_mean
 from bot.playbooks.schema import WEEKDAYS, Digest
@@ -189,11 +190,14 @@ class DigestSender:
         report = await self.database.read(compose, playbooks=playbooks, team=team, period=period)
         names = await self.database.read(people.shown, ids=people_in(report))
         made = await asyncio.to_thread(make, report, names)
+        incidents = await self.database.read(
+            digest_section, team=team.id, start=period.start, end=period.end
+        )
         digest_id = await self.database.write(
             digests.record,
             team=team.id,
             period=period,
-            text=made.text,
+            text=made.text + incidents,
             chart_text=made.chart_text,
             chart=made.chart,
             recipients=recipients_of(team),
@@ -262,6 +266,7 @@ def preview_digest(
     try:
         report = compose(db, playbooks=playbooks, team=team, period=period)
         names = people.shown(db, ids=people_in(report))
+        incidents = digest_section(db, team=team.id, start=period.start, end=period.end)
     except sqlite3.Error as exc:
         raise PreviewError(f"cannot read the digest's numbers from {db_path}: {exc}") from None
     finally:
@@ -277,4 +282,4 @@ def preview_digest(
             f" and none was handled. To see today's figures so far: allhands digest"
             f" --team {team.id} --preview --date {today}{' --weekly' if weekly else ''})"
         )
-    return f"{made.text}{note}\n\n{made.chart_text}", made.chart
+    return f"{made.text}{incidents}{note}\n\n{made.chart_text}", made.chart

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlite_utils
 
@@ -25,6 +27,9 @@ INLINE_TRIAGE = 16
 # A failing source is read at most this seldom (or every interval, if that is longer).
 MAX_BACKOFF = timedelta(hours=1)
 DEFAULT_EVERY = timedelta(minutes=5)
+
+AfterStore = Callable[..., Any]
+"""Called in the ingest transaction with what was stored (see `IncidentDesk.place`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +64,7 @@ async def store_batch(
     triager: Triager,
     channel_of: dict[str, str],
     clock: Clock,
+    after_store: AfterStore | None = None,
 ) -> PollResult:
     """Normalise, triage and store one batch with its cursor, in one transaction."""
     if len(batch.items) > INLINE_TRIAGE:
@@ -75,6 +81,7 @@ async def store_batch(
         now=now,
         channel_of=channel_of,
         retry_at=retry_at,
+        after_store=after_store,
     )
     return PollResult(
         source=source,
@@ -93,10 +100,13 @@ def _store_and_record(
     now: datetime,
     channel_of: dict[str, str],
     retry_at: datetime | None,
+    after_store: AfterStore | None = None,
 ) -> list[mentions.Ingested]:
     results = mentions.ingest(
         db, source=source, items=items, cursor=cursor, now=now, channel_of=channel_of
     )
+    if after_store is not None:
+        after_store(db, source=source, results=results, items=items, now=now, channel_of=channel_of)
     sources.record_success(db, source=source, now=now, items=len(items), retry_at=retry_at)
     return results
 
@@ -128,6 +138,7 @@ async def poll(
     channel_of: dict[str, str],
     clock: Clock,
     every: timedelta | None = None,
+    after_store: AfterStore | None = None,
 ) -> PollResult:
     """Fetch what is new from one source and store it; a failing source is recorded, not raised.
 
@@ -159,6 +170,7 @@ async def poll(
             triager=triager,
             channel_of=channel_of,
             clock=clock,
+            after_store=after_store,
         )
         if result.new or result.follow_ups:
             log.info(

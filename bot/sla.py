@@ -34,7 +34,8 @@ from bot.domain.sla import (
 from bot.errors import TransitionError
 from bot.playbooks import Playbooks, TeamSpec
 from bot.playbooks.schema import WEEKDAYS, BusinessHours
-from bot.sla_steps import Planned, compose, thread_note
+from bot.sla_steps import Planned, compose, roll_up, thread_note, to_roll_up
+from bot.store import incidents as incidents_store
 from bot.store import mentions, outbox, people, replies
 from bot.store import sla as store
 from bot.store.db import Database
@@ -171,6 +172,27 @@ def lead_names(db: sqlite_utils.Database, *, teams: Iterable[TeamSpec]) -> dict[
             person = people.find(db, who=lead, platform=team.channel.platform) or lead
             found[lead] = people.name_of(db, id=person) or lead
     return found
+
+
+def apply_rolled(
+    db: sqlite_utils.Database,
+    *,
+    planned: list[Planned],
+    now: datetime,
+    teams: Mapping[str, TeamSpec],
+) -> list[Outcome]:
+    """`apply_steps`, with many steps of one team (and incident members) rolled up into one
+    message per team, lead and claimer, written in the same transaction."""
+    in_incident = incidents_store.incidents_of(db, mentions=[p.waiting.number for p in planned])
+    rolled = to_roll_up(planned, in_incident=in_incident)
+    # A rolled-up step sends nothing of its own: not even a card redraw per mention.
+    stripped = [replace(p, effects=()) if i in rolled else p for i, p in enumerate(planned)]
+    outcomes = apply_steps(db, planned=stripped, now=now)
+    taken = [p for i, (p, o) in enumerate(zip(planned, outcomes, strict=True))
+             if i in rolled and o == Outcome.DONE]  # fmt: skip
+    for effect in roll_up(taken, teams=teams, in_incident=in_incident, now=now):
+        outbox.enqueue(db, kind=effect.kind, target=effect.target, payload=effect.payload, now=now)
+    return outcomes
 
 
 def _find(db: sqlite_utils.Database, *, queries: list[Query]) -> list[tuple[Step, Waiting]]:
@@ -321,9 +343,15 @@ class SlaSweeper:
     async def act(self, planned: list[Planned], now: datetime) -> SweepReport:
         """Write planned steps; those another sweep took first, or that changed, are skipped."""
         report = SweepReport(found=len(planned))
+        playbooks = self.playbooks()
         for start in range(0, len(planned), self.chunk):
             chunk = planned[start : start + self.chunk]
-            outcomes = await self.database.write(apply_steps, planned=chunk, now=now)
+            outcomes = await self.database.write(
+                apply_rolled,
+                planned=chunk,
+                now=now,
+                teams=playbooks.teams,
+            )
             for item, outcome in zip(chunk, outcomes, strict=True):
                 if outcome == Outcome.DONE:
                     report.done[item.due.step] += 1

@@ -127,9 +127,15 @@ def compose(
     platform = team.channel.platform
     link = _link(waiting, team)
     if step == Step.NUDGE:
-        news = "nobody has claimed it yet" if due.round == 0 else "it is still unclaimed"
+        released = waiting.unclaimed_since is not None and waiting.unclaimed_since > waiting.since
+        if released:
+            news = "went back to the team; nobody has claimed it since"
+        else:
+            news = "nobody has claimed it yet" if due.round == 0 else "it is still unclaimed"
         text = f"#{n} has waited {waited} and {news}. `claim {n}` to take it. {waiting.url}"
-        return Planned(due, waiting, (thread_note(text.rstrip(), policy.ping),))
+        # @here at most once per mention: on the first nudge, not on every renudge.
+        ping = policy.ping if due.round == 0 else "none"
+        return Planned(due, waiting, (_card_update(), thread_note(text.rstrip(), ping)))
     if step == Step.ESCALATE:
         assert policy.escalate_after is not None
         promise = format_duration(policy.escalate_after)
@@ -139,7 +145,7 @@ def compose(
         )
         if team.leads:
             told = ", ".join((names or {}).get(lead, lead) for lead in team.leads)
-            effects = [_tell(platform, lead, note) for lead in team.leads]
+            effects = [_card_update(), *(_tell(platform, lead, note) for lead in team.leads)]
             effects.append(thread_note(f"Escalated to {told}: no answer after {waited}."))
         else:
             effects = [thread_note(f"No answer after {waited}, and the team has no leads to tell.")]
@@ -201,3 +207,85 @@ def _holding_reply(
     return Planned(
         due, waiting, (_card_update(),), reply=text, detail={"opens_at": opens.isoformat()}
     )
+
+
+# Roll-ups: many steps in one sweep become one message per team (nudges), per lead
+# (escalations) and per claimer (reminders); members of an open incident are shown on the
+# incident's card and only counted.
+
+ROLL_UP_OVER = 3  # more chat steps than this for one team in one sweep are rolled up
+ROLLED = (Step.NUDGE, Step.ESCALATE, Step.REMIND)
+_LISTED = 12  # mentions named in one roll-up message
+
+
+def _numbers(steps: list[Planned], now: datetime) -> str:
+    shown = ", ".join(
+        f"#{p.waiting.number} ({format_duration(now - p.waiting.since)})" for p in steps[:_LISTED]
+    )
+    more = len(steps) - _LISTED
+    return shown + (f" and {more:,} more" if more > 0 else "")
+
+
+def to_roll_up(planned: list[Planned], *, in_incident: Mapping[int, int]) -> set[int]:
+    """Which planned steps (by index) are rolled up rather than sent one by one."""
+    per_team: dict[str, int] = {}
+    for p in planned:
+        if p.due.step in ROLLED:
+            per_team[p.waiting.team] = per_team.get(p.waiting.team, 0) + 1
+    return {
+        i
+        for i, p in enumerate(planned)
+        if p.due.step in ROLLED
+        and (per_team[p.waiting.team] > ROLL_UP_OVER or p.waiting.number in in_incident)
+    }
+
+
+def roll_up(
+    steps: list[Planned],
+    *,
+    teams: Mapping[str, TeamSpec],
+    in_incident: Mapping[int, int],
+    now: datetime,
+) -> list[Queued]:
+    """The messages that stand for these (taken) steps: one per team, lead and claimer."""
+    out: list[Queued] = []
+    by_team: dict[str, list[Planned]] = {}
+    for p in steps:
+        by_team.setdefault(p.waiting.team, []).append(p)
+    for team_id, mine in sorted(by_team.items()):
+        team = teams.get(team_id)
+        if team is None:
+            continue
+        platform = team.channel.platform
+        incidents = sorted(
+            {in_incident[p.waiting.number] for p in mine if p.waiting.number in in_incident}
+        )
+        alone = [p for p in mine if p.waiting.number not in in_incident]
+        nudged = [p for p in alone if p.due.step == Step.NUDGE]
+        if nudged or incidents:
+            text = f"{len(nudged):,} mentions wait unclaimed past the team's promise"
+            if nudged:
+                text += f": {_numbers(nudged, now)}. `claim N` to take one, `list` to see them."
+            if incidents:
+                text += " Incidents waiting: " + ", ".join(f"I{n}" for n in incidents) + "."
+            # A plain channel message: it never pings (`sla.ping` is for single nudges).
+            out.append(Queued(outbox.Kind.CHANNEL_NOTE, {"text": text}, target=str(team.channel)))
+        escalated = [p for p in mine if p.due.step == Step.ESCALATE]
+        if escalated and team.leads:
+            text = (
+                f"Escalation for {team.name}: {len(escalated):,} mentions have no answer past"
+                f" the team's promise: {_numbers(escalated, now)}."
+            )
+            out.extend(_tell(platform, lead, text) for lead in team.leads)
+        claimers: dict[str, list[Planned]] = {}
+        for p in mine:
+            if p.due.step == Step.REMIND and p.waiting.claimed_by:
+                claimers.setdefault(p.waiting.claimed_by, []).append(p)
+        for person, theirs in sorted(claimers.items()):
+            text = (
+                f"Reminder: {len(theirs):,} mentions you claimed have no answer yet:"
+                f" {_numbers(theirs, now)}. `reply N <text>` to answer, `release N` to hand"
+                " one back."
+            )
+            out.append(_tell(platform, person, text))
+    return out

@@ -97,6 +97,7 @@ async def receive(request: web.Request, app: App) -> web.Response:
             triager=app.triager,
             channel_of=app.playbooks.channel_of(),
             clock=app.clock,
+            after_store=app.incidents.place,
         )
     except Exception:
         log.exception("webhook %s: storing %d mention(s) failed", source, len(items))

@@ -27,9 +27,13 @@ from bot.domain.durations import format_duration
 from bot.domain.mentions import ACTIVE, UNCLAIMED, Action, Mention, State, authorise
 from bot.domain.triage import SentimentAnalyzer
 from bot.errors import CommandError
+from bot.incident_commands import IncidentCommands, incidents_line
+from bot.incidents import CARD_EVERY
 from bot.playbooks import Playbooks
 from bot.replying import ReplyDesk, load_root
+from bot.store import incidents as incident_store
 from bot.store import mentions, outbox, people, replies
+from bot.store import sla as sla_store
 from bot.store.db import Database
 from connectors.base import Connector
 
@@ -195,6 +199,7 @@ class Workflow:
             analyzer=analyzer,
         )
         self.leads_desk = ApprovalDesk(self.desk)
+        self.incidents: IncidentCommands | None = None  # set by the app
 
     async def handle(self, line: str, ctx: Context) -> Answer:
         """Parse and run one command line; every refusal is a one-line Answer, never a raise."""
@@ -210,6 +215,10 @@ class Workflow:
             return HELP
         if cmd.verb == "list":
             return await self._list(cmd.scope, ctx, page=cmd.number or 1)
+        if cmd.incident is not None or cmd.verb in ("detach", "split", "merge", "reply-all"):
+            if self.incidents is None:
+                raise CommandError("Incidents are not kept here.")
+            return await self.incidents.handle(cmd, ctx)
         assert cmd.number is not None
         number = cmd.number
         if cmd.verb == "show":
@@ -241,6 +250,9 @@ class Workflow:
                 changes=changes,
                 detail=detail,
             )
+        await self.database.write(
+            incident_store.redraw_roll_up_of, number=number, now=self.clock.now(), every=CARD_EVERY
+        )
         self.on_change()
         return result
 
@@ -295,6 +307,11 @@ class Workflow:
         found = await self.database.read(
             mentions.find, **filters, limit=LIST_PAGE, offset=(page - 1) * LIST_PAGE
         )
+        incident_lines = await self.database.read(incidents_line, team=team)
+        if incident_lines:
+            title = (
+                f"Incidents ({len(incident_lines)}):\n" + "\n".join(incident_lines) + "\n" + title
+            )
         if not found:
             if total and page > 1:
                 last = -(-total // LIST_PAGE)
@@ -302,6 +319,9 @@ class Workflow:
             return f"{title}: nothing. Well done."
         now = self.clock.now()
         names = await self.database.read(people.shown, ids=[m.claimed_by for m in found])
+        within = await self.database.read(
+            incident_store.incidents_of, mentions=[m.number for m in found]
+        )
         first = (page - 1) * LIST_PAGE + 1
         if total <= LIST_PAGE:
             lines = [f"{title} ({total}):"]
@@ -311,6 +331,8 @@ class Workflow:
             extra = f" {names[m.claimed_by]}" if m.claimed_by else ""
             if m.snoozed_until and m.snoozed_until > now:
                 extra += " (snoozed)"
+            if m.number in within:
+                extra += f" in I{within[m.number]}"
             lines.append(
                 f"  #{m.number} [{m.state.value}{extra}] {m.kind}/{m.urgency} {m.team}"
                 f" @{shorten(m.author.handle, 30)}: {shorten(m.text, 70)}"
@@ -361,6 +383,10 @@ class Workflow:
             lines.append(f"  ↳ @{later.author.handle}: {later.text}")
         for reply in answers:
             lines.append(f"  ⤷ answer by {names[reply.actor]} [{reply.status}]: {reply.text}")
+        steps = await self.database.read(sla_store.steps_taken, mention=number)
+        if steps:
+            lines.append("SLA steps:")
+            lines.extend(f"  {t.at:%Y-%m-%d %H:%M} {t.step.value} (round {t.round})" for t in steps)
         lines.append("History:")
         for event in history:
             arrow = f"{event.from_state.value} -> " if event.from_state else ""

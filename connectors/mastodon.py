@@ -16,7 +16,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, ClassVar, Literal
 from urllib.parse import quote, urlsplit
@@ -179,6 +179,9 @@ class MastodonConnector(Connector):
         self._instance_known = False
         self._me: str | None = None  # our account id, to skip our own posts
         self._set_limits(DEFAULT_MAX_CHARACTERS, MASTODON_URL_LENGTH)
+        # What the last answer said of the rate-limit window: no reply is sent into a window
+        # that has no room left for it (a GET and a POST); it waits for the reset instead.
+        self._spent_until: datetime | None = None
 
     @property
     def settings(self) -> MastodonConfig:
@@ -403,6 +406,13 @@ class MastodonConnector(Connector):
                 permanent=True,
             )
         visibility = self.settings.visibility
+        now = self.clock.now()
+        if self._spent_until is not None and now < self._spent_until:
+            raise DeliveryError(
+                f"{self.source_id}: the rate-limit window is used up",
+                retry_after=(self._spent_until - now).total_seconds(),
+                transient=True,
+            )
         try:
             original = await self.api.call(
                 "GET",
@@ -426,6 +436,8 @@ class MastodonConnector(Connector):
                 headers={**self._auth(), "Idempotency-Key": key},
             )
         except PlatformError as exc:
+            if exc.status == 429 and exc.retry_after:
+                self._spent_until = self.clock.now() + timedelta(seconds=exc.retry_after)
             if exc.status == 404:
                 raise DeliveryError(
                     f"the post {mention.url or mention.external_id} is gone (deleted or"
@@ -435,6 +447,9 @@ class MastodonConnector(Connector):
             raise DeliveryError(
                 str(exc), retry_after=exc.retry_after, permanent=not exc.transient
             ) from None
+        if answer.remaining is not None and answer.remaining < 2:  # no room for another reply
+            wait = answer.wait if answer.wait is not None else 60.0
+            self._spent_until = self.clock.now() + timedelta(seconds=wait)
         try:
             posted = _Status.model_validate(answer.data)
         except ValidationError:

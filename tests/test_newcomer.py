@@ -67,11 +67,13 @@ async def test_list_pages_say_how_many_and_how_to_see_the_rest(tmp_path: Path) -
     ]  # fmt: skip
     async with console_app(tmp_path, posts) as app:
         first = await say(app, "list")
-        assert first.startswith("Open (45; 1–20, oldest first):")
+        # 45 posts about one thing are an incident too: it stands above the list.
+        assert first.startswith("Incidents (1):\n  I1 ")
+        assert "\nOpen (45; 1–20, oldest first):\n" in first
         assert "25 more: `list open 2` shows the next 20; `list mine` or `list team`" in first
         assert len(first) <= 3000 and all(len(line) <= 150 for line in first.splitlines())
         third = await say(app, "list open 3")
-        assert third.startswith("Open (45; 41–45, oldest first):") and "more:" not in third
+        assert "\nOpen (45; 41–45, oldest first):\n" in third and "more:" not in third
         assert "#45 " in third and "#40 " not in third
         assert "there is no page 4" in await say(app, "list 4")
         assert "list [open|mine|team|all] [page]" in await say(app, "help")

@@ -232,6 +232,9 @@ async def test_the_sla_clock_runs_again_after_a_failed_answer(
         await app.sla.sweep()
         await app.outbox.drain()
         nudge = printed(app).split("is open again, in `list`", 1)[1]
-        assert "#support thread: #1 has waited 1h 31m and nobody has claimed it yet" in nudge
+        assert (
+            "#support thread: #1 has waited 1h 31m and went back to the team;"
+            " nobody has claimed it since" in nudge
+        )
     finally:
         await app.stop()

@@ -70,7 +70,7 @@ def test_card_for_an_open_mention() -> None:
         "Ann (@ann) · 1,200 followers on social",
         "I was charged twice",
         "https://social.example/@ann/p1",
-        "Unclaimed for 0s",
+        "Unclaimed for 0s (since 09:00 UTC)",
     ]
     kinds = [(a["type"], a["title"]) for a in card["actions"]]
     assert kinds == [

@@ -35,6 +35,7 @@ class Card:
     url: str
     status: str
     actions: tuple[str, ...]
+    ref: str = ""  # how people name what the card shows, when not `#number` (an incident: I7)
 
 
 _ACTIONS: dict[State, tuple[str, ...]] = {
@@ -64,12 +65,16 @@ def build_card(
     closed_at: datetime | None = None,
     follow_ups: int = 0,
     names: Mapping[str, str] | None = None,
+    sla: Mapping[str, int] | None = None,
 ) -> Card:
-    """The card for a mention in its current state; `names` shows people (by id) by name."""
+    """The card for a mention in its current state; `names` shows people (by id) by name;
+    `sla` counts the SLA steps taken for it (nudge, escalate, ...)."""
     author = mention.author
     who = f"{author.name} (@{author.handle})" if author.name else f"@{author.handle}"
     audience = audience_label(author.audience)
     status = _status(mention, replies or [], closed_by, closed_at, now, names or {})
+    if sla and mention.state not in (State.RESOLVED, State.IGNORED):
+        status += _sla_marks(sla)
     if follow_ups:
         status += f" · {follow_ups} later message{'s' if follow_ups != 1 else ''} in the thread"
     return Card(
@@ -111,7 +116,7 @@ def _status(
     waited = format_duration(now - mention.received_at)
     state = mention.state
     if state in (State.NEW, State.OPEN):
-        text = f"Unclaimed for {waited}"
+        text = f"Unclaimed for {waited} (since {mention.received_at:%H:%M} UTC)"
     elif state == State.REOPENED:
         text = (
             f"Reopened by {name(closed_by)}" if closed_by else "Reopened: the customer wrote again"
@@ -148,3 +153,16 @@ _REPLY_STATUS = {
     "held": "waits for a lead's approval",
     "rejected": "was rejected by a lead",
 }
+
+
+def _sla_marks(sla: Mapping[str, int]) -> str:
+    """` · overdue: nudged 3 times · escalated`, from the SLA steps taken."""
+    marks = []
+    nudges = sla.get("nudge", 0)
+    if nudges:
+        marks.append(f"overdue: nudged {nudges} time{'s' if nudges != 1 else ''}")
+    if sla.get("escalate"):
+        marks.append("escalated to the leads")
+    if sla.get("remind") and not nudges:
+        marks.append("overdue: the claimer was reminded")
+    return "".join(f" · {m}" for m in marks)

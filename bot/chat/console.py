@@ -63,7 +63,12 @@ class ConsoleAdapter:
             body,
             f"  {safe(card.url)}" if card.url else "",
             f"  {safe(card.status)}",
-            f"  [{'] ['.join(card.actions)}]   e.g. /allhands {card.actions[0]} {card.number}",
+            (
+                f"  [{'] ['.join(card.actions)}]   e.g. /allhands {card.actions[0]}"
+                f" {card.ref or card.number}"
+                if card.actions
+                else ""
+            ),
         ]
         self._print("\n".join(line for line in lines if line))
         return MessageRef(self.platform, channel, f"{channel}/{next(self._ids)}")
@@ -75,7 +80,8 @@ class ConsoleAdapter:
 
     async def update_card(self, ref: MessageRef, card: Card) -> None:
         """Print the card's new status line."""
-        self._print(f"  ~ #{card.number} {card.state.value}: {terminal_safe(card.status)}")
+        shown = card.ref or f"#{card.number}"
+        self._print(f"  ~ {shown} {card.state.value}: {terminal_safe(card.status)}")
 
     async def post_in_thread(
         self, ref: MessageRef, text: str, *, ping: Ping | None = None

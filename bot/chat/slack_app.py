@@ -33,6 +33,7 @@ from slack_sdk.signature import Clock as SignatureClock
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import incident_cards
 from bot.chat.cards import Card
 from bot.chat.slack import PLATFORM, SlackAdapter
 from bot.chat.slack_approvals import SlackApprovals
@@ -49,6 +50,7 @@ from bot.chat.slack_blocks import (
     text_message,
 )
 from bot.chat.slack_calls import call_slack
+from bot.chat.slack_incidents import SlackReplyAll
 from bot.chat.slack_socket import SlackSocket
 from bot.chat.slack_text import command_from_slack
 from bot.clock import Clock
@@ -75,6 +77,7 @@ HOME_MINE = 10
 HOME_QUEUE = 8
 _STATE_BUTTONS = re.compile(r"^allhands_(claim|resolve|release|reopen)$")
 _NUMBER = re.compile(r"\d{1,9}")
+_INCIDENT = re.compile(r"I\d{1,9}")  # an incident card's buttons
 _SNOOZE = re.compile(r"(\d{1,9}) (" + "|".join(d for d, _ in SNOOZE_CHOICES) + ")")
 ERROR_TEXT = 1500  # what a dialog error shows at most
 _AUTH_ERRORS = ("invalid_auth", "not_authed", "token_revoked", "account_inactive")
@@ -328,6 +331,8 @@ class SlackBot:
         bolt.view(REPLY_VIEW)(self._on_reply_submit)
         bolt.event(EVENTS[0])(self._on_home_opened)
         SlackApprovals(self).listen(bolt)
+        self.reply_all = SlackReplyAll(self)
+        self.reply_all.listen(bolt)
 
     async def _skip_repeated_events(
         self, body: dict[str, Any], next_: Callable[[], Awaitable[BoltResponse]]
@@ -385,7 +390,7 @@ class SlackBot:
     ) -> None:
         await ack()
         value = str(action.get("value", ""))
-        if not _NUMBER.fullmatch(value):
+        if not (_NUMBER.fullmatch(value) or _INCIDENT.fullmatch(value)):
             return
         verb = str(action["action_id"]).removeprefix("allhands_")
         self.spawn(self._run_click(f"{verb} {value}", body, respond), f"{verb} button")
@@ -426,6 +431,8 @@ class SlackBot:
         value = str(action.get("value", ""))
         if _NUMBER.fullmatch(value):
             self.spawn(self._open_reply(int(value), body, respond), "reply dialog")
+        elif _INCIDENT.fullmatch(value):
+            self.spawn(self.reply_all.open(value, body, respond), "reply-all dialog")
 
     async def _open_reply(self, number: int, body: dict[str, Any], respond: AsyncRespond) -> None:
         user = str(body["user"]["id"])
@@ -558,6 +565,7 @@ class SlackBot:
             mentions.find, states=(State.CLAIMED, State.ANSWERED), claimed_by=user, limit=500
         )
         teams, note = await self._teams_of(user)
+        now = self.clock.now()
         queues = []
         for team in teams:
             waiting = await self.database.read(
@@ -565,7 +573,8 @@ class SlackBot:
             )
             label = self.playbooks().teams[team].name or team
             cards = await self._cards([m.number for m in waiting[:HOME_QUEUE]])
-            queues.append(HomeQueue(team=label, cards=cards, total=len(waiting)))
+            storms = await self.database.read(incident_cards.open_cards, team=team, now=now)
+            queues.append(HomeQueue(team=label, cards=(*storms, *cards), total=len(waiting)))
         view = home_view(
             mine=await self._cards([m.number for m in mine[:HOME_MINE]]),
             mine_total=len(mine),

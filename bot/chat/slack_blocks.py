@@ -48,6 +48,8 @@ class ActionId(StrEnum):
 
 
 REPLY_VIEW = "allhands_reply"  # the reply dialog's callback_id
+REPLY_ALL_VIEW = "allhands_reply_all"  # an incident's one-answer-for-everyone dialog
+REPLY_ALL_BLOCK = "allhands_reply_text_all"
 REPLY_TEXT_BLOCK = "allhands_reply_text"  # + "_<version>": a new id makes Slack refill it
 COUNT_BLOCK = "allhands_reply_count"
 TEMPLATE_BLOCK = "allhands_reply_template"
@@ -81,7 +83,7 @@ def plain_text(text: str, limit: int) -> Block:
 def card_actions(card: Card, *, block_id: str | None = None) -> Block:
     """The card's buttons (and the snooze menu) for what can be done in its state."""
     elements: list[Block] = []
-    value = str(card.number)
+    value = card.ref or str(card.number)  # an incident's buttons act on `I7`
     for action in card.actions:
         if action == "snooze":
             elements.append(
@@ -324,3 +326,40 @@ def home_view(
         blocks = blocks[: VIEW_BLOCKS - 1]
         blocks.append({"type": "context", "elements": [mrkdwn_text("(more not shown)")]})
     return {"type": "home", "blocks": blocks}
+
+
+def reply_all_modal(incident: str, *, why: str, origin: dict[str, str]) -> dict[str, Any]:
+    """The dialog for `reply-all I7 <text>`: one text, personalised for each customer."""
+    metadata = json.dumps({"incident": incident, "origin": origin})
+    return {
+        "type": "modal",
+        "callback_id": REPLY_ALL_VIEW,
+        "private_metadata": metadata[:METADATA],
+        "title": plain_text(f"Answer all of {incident}", MODAL_TITLE),
+        "submit": plain_text("Send to everyone", MODAL_TITLE),
+        "close": plain_text("Cancel", MODAL_TITLE),
+        "blocks": [
+            {
+                "type": "section",
+                "text": mrkdwn_text(
+                    fit(
+                        f"*{incident}* {why}: each customer gets this once, checked by the"
+                        " guardrails for them and their platform. `{name}` and `{author}` become"
+                        " each one's name and handle.",
+                        SECTION_TEXT,
+                    )
+                ),
+            },
+            {
+                "type": "input",
+                "block_id": REPLY_ALL_BLOCK,
+                "label": plain_text("The answer", 2000),
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": ActionId.REPLY_TEXT.value,
+                    "multiline": True,
+                    "max_length": INPUT_MAX,
+                },
+            },
+        ],
+    }

@@ -174,7 +174,8 @@ def adaptive_card(card: Card) -> dict[str, Any]:
     if card.url:
         body.append(_run(card.url, isSubtle=True, fontType="Monospace"))
     body.append(_run(card.status, weight="Bolder", color=_STATE_COLOUR[card.state]))
-    actions = [_action(verb, card.number) for verb in card.actions]
+    # An incident's card (`I7`) has no buttons on Teams yet: they would act on mention #7.
+    actions = [] if card.ref else [_action(verb, card.number) for verb in card.actions]
     if card.url.startswith(("https://", "http://")):
         actions.append({"type": "Action.OpenUrl", "title": "Open the post", "url": card.url})
     return {

@@ -27,6 +27,13 @@ allhands commands (type them after /allhands):
   approve N               (leads) post the answer to #N that waits for approval
   edit N <text>           (leads) post your text instead of the waiting answer
   reject N <reason>       (leads) do not post the waiting answer; its writer is told why
+incidents (many mentions about one thing, written I7):
+  show I7 / claim I7      an incident with its members / you are on it
+  resolve I7              resolve the incident and every open member
+  reply-all I7 <text>     answer each customer once ({author}: their handle, {name})
+  split I7 <N N ...>      move those members into a new incident
+  merge I7 I9             move I9's members into I7
+  detach N                take #N out of its incident: it gets its own card
   help                    this list"""
 
 LIST_SCOPES = ("open", "mine", "team", "all")
@@ -42,9 +49,13 @@ class Command:
     text: str = ""
     scope: str = ""
     duration: timedelta | None = None
+    incident: int | None = None  # `I7` where an incident is meant
+    numbers: tuple[int, ...] = ()  # `split`'s members, `merge`'s second incident
 
 
 _NUMBER = re.compile(r"#?(\d{1,9})")
+_INCIDENT = re.compile(r"[iI](\d{1,9})")
+INCIDENT_VERBS = ("show", "claim", "resolve", "reply-all", "split", "merge")
 _NEEDS_TEXT = {
     "reply": "what to say, e.g. `reply 42 Thanks, we are on it`",
     "ignore": "why, e.g. `ignore 42 spam`",
@@ -85,6 +96,10 @@ def parse(line: str) -> Command:
                 f"`list {scope} {page[:20]}`: the page is a number, e.g. `list {scope} 2`."
             )
         return Command("list", scope=scope, number=int(page) if int(page) > 1 else None)
+    if verb in INCIDENT_VERBS or verb == "detach":
+        incident = _parse_incident(verb, rest)
+        if incident is not None:
+            return incident
     if verb not in VERBS:
         raise CommandError(f"Unknown command `{verb[:40]}`. Type `help` for the list.")
     number_text, _, rest = rest.partition(" ")
@@ -108,3 +123,46 @@ def parse(line: str) -> Command:
     if verb == "assign":
         return Command(verb, number=number, text=rest.removeprefix("@").strip())
     return Command(verb, number=number, text=rest)
+
+
+def _parse_incident(verb: str, rest: str) -> Command | None:
+    """An incident command (`claim I7`, `merge I7 I9`, ...), or None when `rest` does not
+    name an incident (then it is a mention command)."""
+    first, _, more = rest.partition(" ")
+    more = more.strip()
+    if verb == "detach":
+        found = _NUMBER.fullmatch(first)
+        if not found or more:
+            raise CommandError("`detach` needs one mention number, e.g. `detach 42`.")
+        return Command("detach", number=int(found.group(1)))
+    named = _INCIDENT.fullmatch(first)
+    if named is None:
+        if verb in ("reply-all", "split", "merge"):
+            shown = first[:20] or "nothing"
+            raise CommandError(f"`{verb}` needs an incident like I7, not {shown}.")
+        return None
+    incident = int(named.group(1))
+    if verb in ("show", "claim", "resolve"):
+        if more:
+            raise CommandError(f"`{verb} I{incident}` takes nothing more; got `{more[:40]}`.")
+        return Command(verb, incident=incident)
+    if verb == "reply-all":
+        if not more:
+            raise CommandError(f"`reply-all I{incident}` needs the text to send to everyone.")
+        return Command(verb, incident=incident, text=more)
+    if verb == "merge":
+        other = _INCIDENT.fullmatch(more)
+        if other is None:
+            raise CommandError(f"`merge I{incident}` needs a second incident, e.g. `merge I7 I9`.")
+        if int(other.group(1)) == incident:
+            raise CommandError(f"I{incident} cannot be merged with itself.")
+        return Command(verb, incident=incident, numbers=(int(other.group(1)),))
+    numbers = []
+    for part in more.replace(",", " ").split():
+        found = _NUMBER.fullmatch(part)
+        if not found:
+            raise CommandError(f"`split I{incident}` takes mention numbers; `{part[:20]}` is not.")
+        numbers.append(int(found.group(1)))
+    if not numbers:
+        raise CommandError(f"`split I{incident}` needs the members to move, e.g. `split I7 42 43`.")
+    return Command(verb, incident=incident, numbers=tuple(dict.fromkeys(numbers)))

@@ -19,6 +19,8 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from bot.domain.incidents import Budget, OwnCard
+from bot.domain.spikes import SpikeSettings
 from bot.errors import ConfigError, Problem
 from bot.playbooks.schema import (
     PLATFORMS,
@@ -81,6 +83,9 @@ class TeamSpec:
     sla: Any = None
     digest: Any = None
     guardrails: Guardrails = field(default_factory=Guardrails)
+    spike: SpikeSettings | None = None  # None: no spike alerts
+    chat_budget: Budget = field(default_factory=Budget)
+    own_card: OwnCard = field(default_factory=OwnCard)
 
 
 @dataclass(frozen=True, slots=True)
@@ -573,6 +578,20 @@ def _resolve(merged: _Merged, reader: _Reader, root: Path, files: list[Path]) ->
             sla=sla,
             digest=team.digest,
             guardrails=team.guardrails or base_guardrails,
+            spike=SpikeSettings(
+                window=team.spike.window,
+                baseline=team.spike.baseline,
+                sensitivity=team.spike.sensitivity,
+                floor=team.spike.floor,
+                cooldown=team.spike.cooldown,
+            )
+            if team.spike.enabled
+            else None,
+            chat_budget=Budget(messages=team.chat_budget.messages, per=team.chat_budget.per),
+            own_card=OwnCard(
+                audience_over=team.incidents.own_card_audience,
+                urgencies=tuple(team.incidents.own_card_urgencies),
+            ),
         )
     routes: list[RouteSpec] = []
     for route, file, i in merged.routes:

@@ -271,6 +271,37 @@ class Route(Strict):
         return self
 
 
+class Spike(Strict):
+    """When a team's rate of new mentions is a spike, told to its channel and leads."""
+
+    enabled: bool = True
+    sensitivity: float = Field(default=3.0, gt=1, le=100)
+    floor: int = Field(default=20, ge=2)
+    window: Duration = timedelta(minutes=5)
+    baseline: Duration = timedelta(days=7)
+    cooldown: Duration = timedelta(hours=1)
+
+    @model_validator(mode="after")
+    def _window_inside_baseline(self) -> Spike:
+        if self.window <= timedelta(0) or self.window >= self.baseline:
+            raise ValueError("window must be longer than 0 and shorter than baseline")
+        return self
+
+
+class ChatBudget(Strict):
+    """How many new cards a team's channel takes per period before they are rolled up."""
+
+    messages: int = Field(default=30, ge=1, le=10_000)
+    per: Duration = timedelta(minutes=10)
+
+
+class Incidents(Strict):
+    """Which members of an open incident still get their own card."""
+
+    own_card_audience: int = Field(default=10_000, ge=0)
+    own_card_urgencies: list[Literal["critical", "high", "normal", "low"]] = []
+
+
 class Team(Strict):
     """A team: where its cards go, who leads it, what it promises."""
 
@@ -281,6 +312,9 @@ class Team(Strict):
     sla: Sla = Sla()
     digest: Digest | None = None
     guardrails: Guardrails | None = None
+    spike: Spike = Spike()
+    chat_budget: ChatBudget = ChatBudget()
+    incidents: Incidents = Incidents()
 
 
 class Source(BaseModel):

@@ -330,6 +330,70 @@ def outbox_lanes(db: sqlite_utils.Database) -> None:
         )
 
 
+@migrations(name="0013_incidents")
+def incidents(db: sqlite_utils.Database) -> None:
+    """Incidents (their own series, written I7), their members, summary cards updated in
+    place (an incident's card, a channel's roll-up), spike alerts, and one answer for
+    everyone: at most one reply-all row per member."""
+    db.executescript(
+        """
+        CREATE TABLE incidents (
+            number INTEGER PRIMARY KEY AUTOINCREMENT,
+            team TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            why TEXT NOT NULL DEFAULT '',
+            state TEXT NOT NULL DEFAULT 'open',
+            claimed_by TEXT,
+            merged_into INTEGER REFERENCES incidents(number),
+            opened_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            closed_by TEXT,
+            closed_at TEXT
+        );
+        CREATE INDEX incidents_state ON incidents (state, team);
+        CREATE TABLE incident_members (
+            mention INTEGER PRIMARY KEY REFERENCES mentions(number),
+            incident INTEGER NOT NULL REFERENCES incidents(number),
+            joined_at TEXT NOT NULL,
+            own_card INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX incident_members_incident ON incident_members (incident, mention);
+        CREATE TABLE summary_cards (
+            key TEXT PRIMARY KEY,
+            target TEXT NOT NULL,
+            platform TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            drawn_at TEXT
+        );
+        CREATE TABLE spike_alerts (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            team TEXT NOT NULL,
+            incident INTEGER,
+            count INTEGER NOT NULL,
+            threshold INTEGER NOT NULL,
+            onset TEXT NOT NULL,
+            at TEXT NOT NULL
+        );
+        CREATE TABLE reply_all (
+            mention INTEGER PRIMARY KEY REFERENCES mentions(number),
+            incident INTEGER NOT NULL REFERENCES incidents(number),
+            actor TEXT NOT NULL,
+            platform TEXT NOT NULL DEFAULT 'console',
+            text TEXT NOT NULL,
+            status TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            reply INTEGER,
+            at TEXT NOT NULL
+        );
+        CREATE INDEX summary_cards_target ON summary_cards (target, drawn_at);
+        CREATE INDEX reply_all_incident ON reply_all (incident, status);
+        CREATE INDEX mentions_team_received ON mentions (team, received_at);
+        CREATE INDEX outbox_kind_pending ON outbox (kind, state, target);
+        """
+    )
+
+
 @migrations(name="0015_ratings_and_tokens")
 def ratings_and_tokens(db: sqlite_utils.Database) -> None:
     """App-store reviews carry a star rating; sources whose platform rotates OAuth tokens

@@ -32,6 +32,7 @@ class Kind(StrEnum):
     REPORT = "report"  # a digest for one person: text and an optional chart image
     APPROVAL_REQUEST = "approval_request"  # a lead is asked to approve a held answer
     APPROVAL_UPDATE = "approval_update"  # a lead's request drawn again with the decision
+    SUMMARY_CARD = "summary_card"  # an incident's card or a roll-up, posted then updated
 
 
 class Status(StrEnum):

@@ -44,6 +44,13 @@ teams:
 default_team: support
 """
 
+_WORDS = """apple banana cherry damson elder fig grape hazel iris juniper kiwi lemon mango nectar
+    olive peach quince rowan sloe tansy umber violet walnut yarrow zinnia amber bronze cobalt
+    denim ebony fawn garnet henna indigo jade alpha bravo charlie delta echo foxtrot golf hotel
+    india juliet kilo lima mike november oscar papa quebec romeo sierra tango uniform victor
+    whiskey xray yankee zulu one two three four five six seven eight nine""".split()  # noqa: SIM905
+UNRELATED = [f"{a} {b}" for a, b in zip(_WORDS[:35], _WORDS[35:], strict=True)]
+
 
 @asynccontextmanager
 async def lanes_app(
@@ -152,8 +159,10 @@ async def test_an_answer_typed_during_a_card_backlog_goes_out_first(tmp_path: Pa
         mastodon,
     ):
         mastodon.post("@lumo my router is down", acct="ann@other.example")  # support, #1
-        for n in range(35):  # one page of notifications
-            mastodon.post(f"@lumo where is my invoice {n}?", acct=f"payer{n}@other.example")
+        # One page of notifications, about unrelated things (a storm of one thing would
+        # become one incident card instead of a backlog of cards).
+        for n, thing in enumerate(UNRELATED):
+            mastodon.post(f"@lumo invoice: {thing}", acct=f"payer{n}@other.example")
         await h.app.poll_all()
         h.app.outbox.start()
         await until(lambda: len(h.fake.messages(SUPPORT)) >= 1)

@@ -1,0 +1,84 @@
+"""Slack: the incident card's Reply button opens one dialog to answer every customer
+(`reply-all I7 <text>`)."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+
+from bot.chat.slack import PLATFORM
+from bot.chat.slack_blocks import REPLY_ALL_BLOCK, REPLY_ALL_VIEW, ActionId, reply_all_modal
+from bot.chat.slack_calls import call_slack
+from bot.store import incidents as incident_store
+from bot.workflow import Context
+
+if TYPE_CHECKING:
+    from bot.chat.slack_app import SlackBot
+
+_INCIDENT = re.compile(r"I\d{1,9}")
+
+
+def _metadata(view: dict[str, Any]) -> dict[str, Any]:
+    try:
+        meta = json.loads(view.get("private_metadata") or "{}")
+    except ValueError:
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+class SlackReplyAll:
+    """The reply-all dialog: opened from an incident card, submitted as `reply-all`."""
+
+    def __init__(self, bot: SlackBot):
+        self.bot = bot
+
+    def listen(self, bolt: AsyncApp) -> None:
+        """Register the dialog's submission listener."""
+        bolt.view(REPLY_ALL_VIEW)(self._on_reply_all_submit)
+
+    async def open(self, incident: str, body: dict[str, Any], respond: AsyncRespond) -> None:
+        """Open the dialog for an open incident (`I7`), or say why not."""
+        found = await self.bot.database.read(incident_store.get, number=int(incident[1:]))
+        if found is None or found.state != "open":
+            await self.bot._respond(respond, f"{incident} is not open.")
+            return
+        channel = (body.get("channel") or {}).get("id")
+        origin = {"channel": channel} if channel else {"home": "1"}
+        view = reply_all_modal(incident, why=found.why, origin=origin)
+        trigger = str(body.get("trigger_id", ""))
+        await call_slack(
+            "views.open", lambda: self.bot.client.views_open(trigger_id=trigger, view=view)
+        )
+
+    async def _on_reply_all_submit(
+        self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]
+    ) -> None:
+        values = (view.get("state") or {}).get("values") or {}
+        typed = (values.get(REPLY_ALL_BLOCK) or {}).get(ActionId.REPLY_TEXT.value) or {}
+        text = str(typed.get("value") or "").strip()
+        incident = str(_metadata(view).get("incident") or "")
+        if not text or not _INCIDENT.fullmatch(incident):
+            await ack(response_action="errors", errors={REPLY_ALL_BLOCK: "Write the answer first."})
+            return
+        await ack()
+        origin = _metadata(view).get("origin") or {}
+        self.bot.spawn(
+            self._send_reply_all(incident, text, str(body["user"]["id"]), origin), "reply-all"
+        )
+
+    async def _send_reply_all(
+        self, incident: str, text: str, user: str, origin: dict[str, str]
+    ) -> None:
+        await self.bot.people.ensure(user)
+        channel = origin.get("channel")
+        context = Context(
+            actor=user, platform=PLATFORM, channel=self.bot._playbook_channel(channel)
+        )
+        answer = await self.bot.workflow.handle(f"reply-all {incident} {text}", context)
+        if channel:
+            await self.bot.adapter.tell(user, answer.text, channel=channel)
+        else:
+            await self.bot.publish_home(user, notice=answer.text)

@@ -1,0 +1,382 @@
+"""Storm mode: mentions about the same thing become one incident with one card, spikes are
+told to the team, and a channel's attention budget rolls extra cards up into one message.
+
+`IncidentDesk.place` runs inside the ingest transaction, on the store's writer thread (so
+its in-memory grouping is only ever changed by one thread, in the order of the mentions);
+`deliver_summary` is how the outbox worker draws an incident's card or a roll-up.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, deque
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import sqlite_utils
+
+from bot.chat.text import shorten
+from bot.clock import Clock
+from bot.domain.incidents import Budget, Grouper, GroupingSettings, OwnCard, Post
+from bot.domain.mentions import Item, Triage
+from bot.domain.spikes import Spike, SpikeSettings, SpikeWatch
+from bot.domain.spikes import spike_threshold as threshold_of
+from bot.playbooks import ChannelRef, Playbooks
+from bot.store import incidents as store
+from bot.store import outbox
+from bot.store.db import Database
+from bot.store.mentions import Ingested
+
+log = logging.getLogger(__name__)
+
+ROLLED_UP = "rolled up: the channel's budget is spent"
+CARD_EVERY = timedelta(seconds=30)  # an incident's card is drawn again at most this often
+BASELINE_EVERY = timedelta(hours=1)  # how often a team's baseline is counted again
+
+
+def rollup_key(channel: str) -> str:
+    """The key of a channel's roll-up message."""
+    return f"rollup:{channel}"
+
+
+class IncidentDesk:
+    """Groups arriving mentions into incidents, watches for spikes, keeps chat budgets."""
+
+    def __init__(
+        self,
+        *,
+        database: Database,
+        clock: Clock,
+        playbooks: Callable[[], Playbooks],
+        grouping: GroupingSettings | None = None,
+    ):
+        self.database = database
+        self.clock = clock
+        self.playbooks = playbooks
+        self.grouper = Grouper(grouping)
+        self.cluster_incident: dict[int, int] = {}
+        self.incident_cluster: dict[int, int] = {}
+        self._watches: dict[str, SpikeWatch] = {}
+        self._baselines: dict[str, tuple[datetime, int]] = {}
+        self._spent: dict[str, deque[datetime]] = {}
+        self._arrivals: dict[str, deque[tuple[datetime, str, str]]] = {}
+
+    # Settings from the playbooks, per team.
+
+    def spike_settings(self, team: str) -> SpikeSettings | None:
+        """A team's spike settings, or None if it wants no spike alerts."""
+        spec = self.playbooks().teams.get(team)
+        return spec.spike if spec is not None else SpikeSettings()
+
+    def own_card(self, team: str) -> OwnCard:
+        """Which members of the team's incidents still get their own card."""
+        spec = self.playbooks().teams.get(team)
+        return spec.own_card if spec is not None else OwnCard()
+
+    def budget(self, channel: str) -> Budget:
+        """A channel's attention budget: that of the (first) team posting there."""
+        for team in self.playbooks().teams.values():
+            if str(team.channel) == channel:
+                return team.chat_budget
+        return Budget()
+
+    # Start-up.
+
+    async def rebuild(self) -> None:
+        """Group the recent mentions again after a restart (the same order gives the same
+        clusters), and point each cluster at its open incident."""
+        await self.database.write(self._rebuild, now=self.clock.now())
+
+    def _rebuild(self, db: sqlite_utils.Database, *, now: datetime) -> None:
+        rows = store.recent_mentions(db, since=now - self.grouper.settings.window)
+        open_ = {i.number for i in store.open_incidents(db)}
+        for row in rows:
+            post = Post(
+                key=row["number"],
+                text=row["text"],
+                at=datetime.fromisoformat(row["received_at"]),
+                author=f"{row['source']}:{row['author_handle']}",
+                url=row["url"],
+            )
+            placed = self.grouper.add(post)
+            if row["incident"] in open_:
+                self._link(placed.cluster, row["incident"])
+        log.info("incidents: %d recent mentions grouped again", len(rows))
+
+    def _link(self, cluster: int, incident: int) -> None:
+        self.cluster_incident[cluster] = incident
+        self.incident_cluster[incident] = cluster
+
+    def relink(self, gone: int, into: int) -> None:
+        """`gone` was merged into `into`: what would have joined it joins `into`."""
+        cluster = self.incident_cluster.pop(gone, None)
+        if cluster is not None:
+            self.cluster_incident[cluster] = into
+
+    def forget(self, incident: int) -> None:
+        """An incident is closed: its cluster starts afresh."""
+        cluster = self.incident_cluster.pop(incident, None)
+        if cluster is not None:
+            self.cluster_incident.pop(cluster, None)
+            self.grouper.remove(cluster)
+
+    # Arrivals (inside the ingest transaction).
+
+    def place(
+        self,
+        db: sqlite_utils.Database,
+        *,
+        source: str,
+        results: list[Ingested],
+        items: list[tuple[Item, Triage]],
+        now: datetime,
+        channel_of: dict[str, str],
+    ) -> None:
+        """Group each new mention, hold back the cards its incident shows, keep the budget,
+        and alert on spikes."""
+        touched: set[int] = set()
+        for result, (item, triage) in zip(results, items, strict=True):
+            if result.root is not None and result.number is not None:
+                store.surface_follow_up(
+                    db, root=result.root, follow_up=result.number, now=now, channel_of=channel_of
+                )
+                continue
+            if result.number is None or result.duplicate:
+                continue
+            number, team = result.number, triage.team
+            channel = channel_of.get(team, "")
+            text = f"{item.title}\n{item.text}" if item.title else item.text
+            author = f"{source}:{item.author.handle}"
+            placed = self.grouper.add(Post(number, text, now, author, item.url))
+            for gone in placed.absorbed:
+                self._absorbed(db, gone, placed.cluster, now, touched)
+            own = self.own_card(team)
+            notable = (item.author.audience or 0) > own.audience_over or (
+                triage.urgency in own.urgencies
+            )
+            incident = self.cluster_incident.get(placed.cluster)
+            if incident is None and placed.incident and channel:
+                found = store.create(
+                    db,
+                    team=team,
+                    channel=channel,
+                    why=" · ".join(self.grouper.why(placed.cluster)),
+                    now=now,
+                )
+                incident = found.number
+                self._link(placed.cluster, incident)
+                cluster = self.grouper.clusters[placed.cluster]
+                store.add_members(db, incident=incident, mentions=list(cluster.members), now=now)
+                store.pending_cards(
+                    db,
+                    mentions=[m for m in cluster.members if m != number],
+                    now=now,
+                    keep=(own.audience_over, own.urgencies),
+                )
+                log.info("incident I%d opened for team %s: %s", incident, team, found.why)
+            elif incident is not None:
+                store.add_members(
+                    db,
+                    incident=incident,
+                    mentions=[number],
+                    now=now,
+                    own_card={number} if notable else set(),
+                )
+                if len(self.grouper.clusters[placed.cluster].members) % 50 == 0:
+                    store.update(
+                        db,
+                        number=incident,
+                        now=now,
+                        why=" · ".join(self.grouper.why(placed.cluster)),
+                    )
+            if incident is not None:
+                touched.add(incident)
+                if not notable:
+                    store.pending_cards(db, mentions=[number], now=now)
+            elif channel:
+                self._spend_or_roll_up(db, number=number, channel=channel, now=now)
+            self._watch(
+                db,
+                team=team,
+                source=source,
+                text=item.text,
+                now=now,
+                channel=channel,
+                incident=incident,
+            )
+        for incident in sorted(touched):
+            drawn = store.get(db, number=incident)
+            if drawn is not None:
+                store.queue_card(
+                    db,
+                    key=store.summary_key(incident),
+                    target=drawn.channel,
+                    now=now,
+                    every=CARD_EVERY,
+                )
+
+    def _absorbed(
+        self, db: sqlite_utils.Database, gone: int, keep: int, now: datetime, touched: set[int]
+    ) -> None:
+        """Two clusters became one: so do their incidents."""
+        lost = self.cluster_incident.pop(gone, None)
+        if lost is None:
+            return
+        self.incident_cluster.pop(lost, None)
+        kept = self.cluster_incident.get(keep)
+        if kept is None:
+            self._link(keep, lost)
+            return
+        merge_into(db, into=kept, other=lost, actor="allhands", now=now)
+        touched.update({kept, lost})
+
+    def _spend_or_roll_up(
+        self, db: sqlite_utils.Database, *, number: int, channel: str, now: datetime
+    ) -> None:
+        budget = self.budget(channel)
+        spent = self._spent.setdefault(channel, deque())
+        while spent and spent[0] <= now - budget.per:
+            spent.popleft()
+        if len(spent) < budget.messages:
+            spent.append(now)
+            return
+        if store.pending_cards(db, mentions=[number], now=now, reason=ROLLED_UP):
+            store.queue_card(db, key=rollup_key(channel), target=channel, now=now, every=CARD_EVERY)
+
+    # Spikes.
+
+    def _threshold(
+        self, db: sqlite_utils.Database, team: str, now: datetime, settings: SpikeSettings
+    ) -> int:
+        cached = self._baselines.get(team)
+        if cached is not None and now - cached[0] < BASELINE_EVERY:
+            return cached[1]
+        start = now - settings.baseline
+        first = store.first_received(db, team=team)
+        until = now - settings.window
+        since = max(start, first) if first else until
+        count = store.team_count(db, team=team, since=since, until=until) if since < until else 0
+        found = threshold_of(count, until - since, settings)
+        self._baselines[team] = (now, found)
+        return found
+
+    def _watch(
+        self,
+        db: sqlite_utils.Database,
+        *,
+        team: str,
+        source: str,
+        text: str,
+        now: datetime,
+        channel: str,
+        incident: int | None,
+    ) -> None:
+        """Count an arrival for its team (against the team's baseline) and its incident
+        (against the floor), and alert on a spike: a team's alert names its biggest
+        incident; an incident's own alert is sent when its team's was not, lately."""
+        settings = self.spike_settings(team)
+        if settings is None:
+            return
+        watch = self._watches.get(team)
+        if watch is None or watch.settings != settings:
+            watch = self._watches[team] = SpikeWatch(settings)
+        arrivals = self._arrivals.setdefault(team, deque())
+        arrivals.append((now, source, text))
+        while arrivals and arrivals[0][0] < now - settings.window:
+            arrivals.popleft()
+        spike = watch.observe(team, now, threshold=self._threshold(db, team, now, settings))
+        if spike is not None:
+            biggest = self._biggest(db, team)
+            self._alert(db, spike, f"team {team}", team, biggest, arrivals, channel, now)
+        elif incident is not None:
+            key = f"I{incident}"
+            grown = watch.observe(key, now, threshold=settings.floor)
+            told = watch.last_fired(team)
+            if grown is not None and (told is None or now - told >= settings.cooldown):
+                self._alert(db, grown, f"incident {key}", team, incident, arrivals, channel, now)
+
+    def _alert(
+        self,
+        db: sqlite_utils.Database,
+        spike: Spike,
+        what: str,
+        team: str,
+        incident: int | None,
+        arrivals: deque[tuple[datetime, str, str]],
+        channel: str,
+        now: datetime,
+    ) -> None:
+        settings = self.spike_settings(team) or SpikeSettings()
+        if not channel:
+            return
+        store.record_spike(
+            db,
+            team=team,
+            incident=incident,
+            count=spike.count,
+            threshold=spike.threshold,
+            onset=spike.onset,
+            now=now,
+        )
+        alert = spike_text(
+            what, spike.count, spike.threshold, settings.window, list(arrivals), incident, now
+        )
+        outbox.enqueue(
+            db, kind=outbox.Kind.CHANNEL_NOTE, target=channel, payload={"text": alert}, now=now
+        )
+        spec = self.playbooks().teams.get(team)
+        platform = ChannelRef.parse(channel).platform
+        for lead in getattr(spec, "leads", ()):
+            outbox.enqueue(
+                db,
+                kind=outbox.Kind.PRIVATE_NOTE,
+                target=platform,
+                payload={"person": lead, "text": alert},
+                now=now,
+            )
+        log.warning("spike for %s: %d mentions (threshold %d)", what, spike.count, spike.threshold)
+
+    def _biggest(self, db: sqlite_utils.Database, team: str) -> int | None:
+        best, size = None, 0
+        for incident in store.open_incidents(db, team=team):
+            cluster = self.grouper.clusters.get(self.incident_cluster.get(incident.number, -1))
+            n = len(cluster.members) if cluster else 0
+            if n > size:
+                best, size = incident.number, n
+        return best
+
+
+def spike_text(
+    what: str,
+    count: int,
+    threshold: int,
+    window: timedelta,
+    arrivals: list[tuple[datetime, str, str]],
+    incident: int | None,
+    now: datetime,
+) -> str:
+    """The alert: what, how many, which sources, examples, the trend, the incident."""
+    minutes = max(1, int(window.total_seconds() // 60))
+    sources = Counter(source for _, source, _ in arrivals)
+    per_minute = Counter(int((now - at).total_seconds() // 60) for at, _, _ in arrivals)
+    trend = " → ".join(str(per_minute.get(m, 0)) for m in range(minutes - 1, -1, -1))
+    lines = [
+        f"Spike for {what}: {count} new mentions in the last {minutes} min (alert at {threshold}).",
+        "Sources: " + ", ".join(f"{s} {n}" for s, n in sources.most_common()),
+        f"Per minute: {trend}",
+        "Examples:",
+        *(f"  • {shorten(text, 140)}" for _, _, text in arrivals[-3:]),
+    ]
+    if incident is not None:
+        lines.append(f"Incident I{incident}: `show I{incident}`, `claim I{incident}`.")
+    return "\n".join(lines)
+
+
+def merge_into(
+    db: sqlite_utils.Database, *, into: int, other: int, actor: str, now: datetime
+) -> int:
+    """Move every member of `other` into `into`; `other` is closed as merged. How many moved."""
+    moved = store.members(db, incident=other)
+    store.add_members(db, incident=into, mentions=moved, now=now)
+    store.update(db, number=other, now=now, state="merged", merged_into=into, closed_by=actor)
+    return len(moved)

@@ -1,0 +1,152 @@
+"""Storm mode in chat: SLA steps rolled up, cards that tell the truth about waiting, and
+the channel's attention budget."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+
+from bot.workflow import Context
+from tests.conftest import write_posts
+from tests.test_incidents import storm_posts
+
+SLA_BOOK = """\
+sources:
+  - id: social
+    kind: replay
+    file: {replay}
+    batch: 100
+teams:
+  support:
+    channel: console:#support
+    leads: [dana]
+    sla: {{claim_within: 10m, escalate_after: 30m, ping: here}}
+default_team: support
+"""
+
+
+async def test_many_sla_steps_are_rolled_up_per_team_and_incident_members_only_counted(
+    tmp_path, clock
+) -> None:  # type: ignore[no-untyped-def]
+    from bot.app import App
+    from bot.chat.console import ConsoleAdapter
+    from bot.playbooks import load_playbooks
+    from bot.settings import Settings
+
+    replay = tmp_path / "posts.jsonl"
+    ordinary = [
+        {"id": f"c{i}", "text": f"{topic} question number {i}", "author": {"handle": f"c{i}"}}
+        for i, topic in enumerate(["billing", "router", "roaming", "voicemail", "esim", "shop"])
+    ]
+    write_posts(replay, [*ordinary, *storm_posts(12)])
+    book = tmp_path / "book.yaml"
+    book.write_text(SLA_BOOK.format(replay=replay), encoding="utf-8")
+    out = io.StringIO()
+    app = App(
+        settings=Settings(db_path=str(tmp_path / "sla.db")),
+        adapters={"console": ConsoleAdapter(out)},
+        clock=clock,
+        playbooks=load_playbooks(book),
+    )
+    await app.start()
+    try:
+        await app.poll_all()
+        await app.outbox.drain()
+        out.seek(0)
+        out.truncate()
+        clock.advance(timedelta(minutes=40))
+        report = await app.sla.sweep()
+        await app.outbox.drain()
+        printed = out.getvalue()
+        assert report.done  # every step is recorded, once
+        assert printed.count("wait unclaimed past the team's promise") == 1
+        assert "#1 (40m)" in printed and "Incidents waiting: I1." in printed
+        assert "thread:" not in printed  # no nudge one by one
+        assert printed.count("Escalation for support") == 1  # one message for dana
+        assert "@here" not in printed
+        again = await app.sla.sweep()
+        assert not again.done  # each step once
+    finally:
+        await app.stop()
+
+
+async def test_cards_tell_the_truth_about_waiting(tmp_path, clock) -> None:  # type: ignore[no-untyped-def]
+    from bot.app import App
+    from bot.chat.console import ConsoleAdapter
+    from bot.playbooks import load_playbooks
+    from bot.settings import Settings
+
+    replay = tmp_path / "posts.jsonl"
+    write_posts(replay, [{"id": "p1", "text": "my bill is wrong", "author": {"handle": "ann"}}])
+    book = tmp_path / "book.yaml"
+    text = SLA_BOOK.format(replay=replay).replace("ping: here", "ping: here, renudge_every: 5m")
+    book.write_text(text, encoding="utf-8")
+    out = io.StringIO()
+    app = App(
+        settings=Settings(db_path=str(tmp_path / "t.db")),
+        adapters={"console": ConsoleAdapter(out)},
+        clock=clock,
+        playbooks=load_playbooks(book),
+    )
+    await app.start()
+    try:
+        await app.poll_all()
+        await app.outbox.drain()
+        for minutes in (11, 6, 6, 10):
+            clock.advance(timedelta(minutes=minutes))
+            await app.sla.sweep()
+            await app.outbox.drain()
+        printed = out.getvalue()
+        assert "Unclaimed for 0s (since 09:00 UTC)" in printed
+        assert "~ #1 open: Unclaimed for 11m (since 09:00 UTC) · overdue: nudged 1 time" in printed
+        assert "overdue: nudged 4 times · escalated to the leads" in printed
+        assert printed.count("@here") == 1  # the first nudge only
+        shown = (await app.workflow.handle("show 1", Context(actor="alice"))).text
+        assert (
+            "SLA steps:" in shown and "nudge (round 0)" in shown and "escalate (round 0)" in shown
+        )
+    finally:
+        await app.stop()
+
+
+async def test_past_the_budget_cards_are_rolled_up_into_one_message(tmp_path, clock) -> None:  # type: ignore[no-untyped-def]
+    from bot.app import App
+    from bot.chat.console import ConsoleAdapter
+    from bot.playbooks import load_playbooks
+    from bot.settings import Settings
+
+    replay = tmp_path / "posts.jsonl"
+    topics = ["bill", "router", "roaming", "voicemail", "esim", "shop", "contract"]
+    write_posts(replay, [
+        {"id": f"c{i}", "text": f"question about my {t}?", "author": {"handle": f"c{i}"}}
+        for i, t in enumerate(topics)
+    ])  # fmt: skip
+    book = tmp_path / "book.yaml"
+    text = SLA_BOOK.format(replay=replay).replace(
+        "    sla: {claim_within: 10m, escalate_after: 30m, ping: here}\n",
+        "    chat_budget: {messages: 3, per: 10m}\n",
+    )
+    book.write_text(text, encoding="utf-8")
+    out = io.StringIO()
+    app = App(
+        settings=Settings(db_path=str(tmp_path / "b.db")),
+        adapters={"console": ConsoleAdapter(out)},
+        clock=clock,
+        playbooks=load_playbooks(book),
+    )
+    await app.start()
+    try:
+        await app.poll_all()
+        await app.outbox.drain()
+        printed = out.getvalue()
+        assert printed.count("#support  #") == 3  # the budget: three cards
+        assert printed.count("4 more mentions waiting: 4 questions") == 1  # one message
+        listed = (await app.workflow.handle("list", Context(actor="alice"))).text
+        assert "#7" in listed  # every rolled-up mention is reachable
+        answer = await app.workflow.handle("claim 7", Context(actor="alice"))
+        assert "is yours" in answer.text
+        clock.advance(timedelta(seconds=31))
+        await app.outbox.drain()
+        assert "~ roll-up open: 3 waiting" in out.getvalue()  # drawn again in place
+    finally:
+        await app.stop()
