@@ -209,14 +209,15 @@ async def test_stale_and_future_timestamps_get_401(site: Site) -> None:
     assert status == 202
 
 
-async def test_a_replayed_request_gets_409(site: Site) -> None:
+async def test_a_repeated_request_gets_200_and_stores_nothing_more(site: Site) -> None:
     raw = json.dumps(MENTION).encode()
     stamp = str(int(site.clock.now().timestamp()))
     signature = sign(SECRET, stamp, raw)
     assert (await site.send(raw, timestamp=stamp, signature=signature))[0] == 202
     site.clock.advance(timedelta(seconds=30))
     status, answer = await site.send(raw, timestamp=stamp, signature=signature)
-    assert status == 409 and "received before" in answer["error"]
+    assert status == 200 and answer["received_before"] is True and answer["new"] == 0
+    assert await site.stored() == ["alert-17"]
     # Once the timestamp is stale the request is refused as stale, and old signatures go.
     site.clock.advance(timedelta(minutes=10))
     assert (await site.send(raw, timestamp=stamp, signature=signature))[0] == 401

@@ -28,6 +28,7 @@ import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.request.internals import parse_body
 from slack_bolt.response import BoltResponse
 from slack_sdk.signature import Clock as SignatureClock
 from slack_sdk.signature import SignatureVerifier
@@ -49,6 +50,7 @@ from bot.chat.slack_blocks import (
     text_message,
 )
 from bot.chat.slack_calls import call_slack
+from bot.chat.slack_shapes import shape_problem
 from bot.chat.slack_socket import SlackSocket
 from bot.chat.slack_text import command_from_slack
 from bot.clock import Clock
@@ -291,7 +293,7 @@ class SlackBot:
             return web.json_response({"error": "invalid request"}, status=400)
         if (
             self.verifier is None
-            or not timestamp.isdigit()
+            or not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12)
             or not self.verifier.is_valid(text, timestamp, signature)
         ):
             log.warning("Slack: refused a request with a bad or stale signature")
@@ -307,10 +309,16 @@ class SlackBot:
             log.warning("Slack: refused a replayed request (signature seen before)")
             return web.json_response({"error": "invalid request"}, status=401)
         try:
-            bolt_request = await to_bolt_request(request)
-        except ValueError:  # a body Slack would never send, e.g. a payload that is not JSON
-            log.warning("Slack: refused a signed request whose body cannot be read")
-            return web.json_response({"error": "unreadable body"}, status=400)
+            # Parsed as bolt parses it, to refuse a body of a shape Slack never sends
+            # before bolt's listeners trip over it.
+            problem = shape_problem(parse_body(text, request.content_type))
+            if problem is None:
+                bolt_request = await to_bolt_request(request)
+        except (ValueError, RecursionError):  # a body Slack would never send
+            problem = "not JSON or a form"
+        if problem is not None:
+            log.warning("Slack: refused a signed request Slack would not send: %s", problem)
+            return web.json_response({"error": f"unreadable body: {problem}"}, status=400)
         response = await self.bolt.async_dispatch(bolt_request)
         return await to_aiohttp_response(response)
 
