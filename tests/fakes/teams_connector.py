@@ -217,7 +217,7 @@ class BotFrameworkFake:
         self.published = [*(self.published if keep_old else []), (kid, name)]
 
     async def _hang(self) -> None:
-        while self.hanging:  # until a test (or close) lets it answer
+        while self.hanging:  # until a test (or close) lets it answer  # noqa: ASYNC110
             await asyncio.sleep(0.05)
 
     async def _openid(self, request: web.Request) -> web.Response:

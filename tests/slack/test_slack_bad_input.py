@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.slack.conftest import TEAM, SlackHarness
+from tests.slack.conftest import SlackHarness
 
 
 async def test_an_absurd_timestamp_is_refused_without_a_signature(
@@ -20,28 +20,42 @@ async def test_an_absurd_timestamp_is_refused_without_a_signature(
     assert "Traceback" not in caplog.text
 
 
+FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
+
+
+def payload(**fields: object) -> str:
+    """An interaction payload, form-encoded as Slack posts it."""
+    return urlencode({"payload": json.dumps(fields)})
+
+
+def event(**fields: object) -> str:
+    """An Events API callback."""
+    return json.dumps({"type": "event_callback", **fields})
+
+
 @pytest.mark.parametrize(
     ("body", "content_type"),
     [
-        ("[1, 2]", "application/json"),
-        ('"text"', "application/json"),
-        ("null", "application/json"),
-        ("{not json", "application/json"),
-        ("[" * 100_000 + "]" * 100_000, "application/json"),
-        ("payload=[1]", "application/x-www-form-urlencoded"),
-        ("payload=1", "application/x-www-form-urlencoded"),
-        ("payload=%7Bnot", "application/x-www-form-urlencoded"),
-        (urlencode({"payload": json.dumps({"type": "view_submission"})}), "application/x-www-form-urlencoded"),
-        (urlencode({"payload": json.dumps({"type": "view_submission", "view": {}})}), "application/x-www-form-urlencoded"),
-        (urlencode({"payload": json.dumps({"type": "view_submission", "user": 5, "view": {"callback_id": "allhands_reply"}})}), "application/x-www-form-urlencoded"),
-        (urlencode({"payload": json.dumps({"type": "block_actions", "user": {"id": "U1"}, "actions": [1]})}), "application/x-www-form-urlencoded"),
-        (urlencode({"payload": json.dumps({"type": "block_actions", "actions": [{"action_id": "allhands_claim", "value": "1"}]})}), "application/x-www-form-urlencoded"),
-        (urlencode({"command": "/allhands", "text": "claim 1"}), "application/x-www-form-urlencoded"),
-        (json.dumps({"type": "event_callback", "event": [1], "event_id": "Ev1"}), "application/json"),
-        (json.dumps({"type": "event_callback", "event": {"type": "app_home_opened"}, "event_id": "Ev2"}), "application/json"),
-        (json.dumps({"type": "url_verification"}), "application/json"),
+        ("[1, 2]", JSON),
+        ('"text"', JSON),
+        ("null", JSON),
+        ("{not json", JSON),
+        ("[" * 100_000 + "]" * 100_000, JSON),
+        ("payload=[1]", FORM),
+        ("payload=1", FORM),
+        ("payload=%7Bnot", FORM),
+        (payload(type="view_submission"), FORM),
+        (payload(type="view_submission", view={}), FORM),
+        (payload(type="view_submission", user=5, view={"callback_id": "allhands_reply"}), FORM),
+        (payload(type="block_actions", user={"id": "U1"}, actions=[1]), FORM),
+        (payload(type="block_actions", actions=[{"action_id": "allhands_claim"}]), FORM),
+        (urlencode({"command": "/allhands", "text": "claim 1"}), FORM),
+        (event(event=[1], event_id="Ev1"), JSON),
+        (event(event={"type": "app_home_opened", "user": 5}, event_id="Ev2"), JSON),
+        (json.dumps({"type": "url_verification"}), JSON),
     ],
-)  # fmt: skip
+)
 async def test_signed_bodies_slack_never_sends_get_a_4xx(
     slack: SlackHarness, body: str, content_type: str, caplog: pytest.LogCaptureFixture
 ) -> None:
