@@ -508,7 +508,7 @@ def _validate(
                 loc = err["loc"]
                 if len(loc) >= 2 and loc[0] in _NAMED and isinstance(doc.get(loc[0]), dict):
                     section = dict(doc[loc[0]])
-                    section.pop(loc[1], None)  # type: ignore[call-overload]
+                    section.pop(loc[1], None)
                     doc[loc[0]] = section
                     if loc[0] == "teams":
                         merged.broken_teams.add(str(loc[1]))
