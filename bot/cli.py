@@ -58,6 +58,10 @@ def main(verbose: bool) -> None:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not verbose:
+        # APScheduler logs every run of every job ("Running job ...", "... executed
+        # successfully"): routine lines that drowned the rest. Shown with -v.
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 @main.command()

@@ -28,6 +28,7 @@ import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_bolt.request.internals import parse_body
 from slack_bolt.response import BoltResponse
 from slack_sdk.signature import Clock as SignatureClock
@@ -125,6 +126,18 @@ def check_settings(settings: Settings) -> None:
         raise ConfigError(problems)
 
 
+class _DropMessage(logging.Filter):
+    """Drops log records with exactly this message."""
+
+    def __init__(self, message: str):
+        super().__init__()
+        self.message = message
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False for the message to drop."""
+        return record.getMessage() != self.message
+
+
 class _ClockForSignatures(SignatureClock):
     """slack_sdk's signature clock, reading allhands' Clock."""
 
@@ -200,14 +213,22 @@ class SlackBot:
         self.verifier = (
             SignatureVerifier(secret, clock=_ClockForSignatures(clock)) if secret else None
         )
-        self.bolt = AsyncApp(
-            name="allhands",
-            client=self.client,
-            signing_secret=secret,
-            # Signatures are checked in handle_http, against the Clock, with replays refused.
-            request_verification_enabled=False,
-            logger=logging.getLogger("bot.chat.slack.bolt"),
-        )
+        bolt_log = logging.getLogger("bot.chat.slack.bolt")
+        # bolt reads SLACK_BOT_TOKEN itself and warns that the client's token wins: it is
+        # the same token, so the warning only alarms whoever reads the log at start.
+        quiet = _DropMessage(warning_client_prioritized_and_token_skipped())
+        bolt_log.addFilter(quiet)
+        try:
+            self.bolt = AsyncApp(
+                name="allhands",
+                client=self.client,
+                signing_secret=secret,
+                # Signatures are checked in handle_http, against the Clock, replays refused.
+                request_verification_enabled=False,
+                logger=bolt_log,
+            )
+        finally:
+            bolt_log.removeFilter(quiet)
         self.socket: SlackSocket | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._listen()
