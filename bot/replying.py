@@ -281,11 +281,15 @@ def policy_for(guardrails: Guardrails, connector: Connector | None, mention: Men
     """
     limits = connector.limits if connector is not None and connector.can_reply else None
     count: Callable[[str], int] = len
+    too_big: Callable[[str], str | None] = lambda text: None
     if connector is not None and limits is not None:
-        measure, posted = limits.count, connector.reply_text
+        measure, posted, oversize = limits.count, connector.reply_text, limits.too_big
 
         def count(text: str) -> int:
             return measure(posted(mention, text))
+
+        def too_big(text: str) -> str | None:
+            return oversize(posted(mention, text))
 
     return Policy(
         private_data=guardrails.private_data,
@@ -299,6 +303,7 @@ def policy_for(guardrails: Guardrails, connector: Connector | None, mention: Men
         phone_regions=tuple(guardrails.phone_regions),
         max_length=limits.max_length if limits is not None else None,
         count=count,
+        too_big=too_big,
         platform=mention.source,
     )
 

@@ -284,19 +284,18 @@ class SlaSweeper:
         """A holding reply too long for its platform is not sent; the card's thread says so."""
         assert item.reply is not None
         connector = self.connectors().get(item.waiting.source)
-        left = connector.limits.remaining(item.reply) if connector is not None else None
-        if left is None or left >= 0:
+        if connector is None:
             return item
-        log.warning(
-            "holding reply for #%d is %d characters too long for %s; not sent",
-            item.waiting.number,
-            -left,
-            item.waiting.source,
-        )
-        text = (
-            f"The holding reply was not sent: it is {-left} characters longer than"
-            f" {item.waiting.source} allows. Shorten the template."
-        )
+        left = connector.limits.remaining(item.reply)
+        oversize = connector.limits.too_big(item.reply)
+        if oversize is not None:
+            why = f"it is {oversize} on {item.waiting.source}"
+        elif left is not None and left < 0:
+            why = f"it is {-left} characters longer than {item.waiting.source} allows"
+        else:
+            return item
+        log.warning("holding reply for #%d not sent: %s", item.waiting.number, why)
+        text = f"The holding reply was not sent: {why}. Shorten the template."
         return replace(
             item, reply=None, effects=(thread_note(text),), detail={"skipped": "too long"}
         )

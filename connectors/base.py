@@ -55,10 +55,18 @@ class Limits:
 
     max_length: int | None = None
     count: Callable[[str], int] = len
+    max_bytes: int | None = None  # a second limit on the UTF-8 size (Bluesky: 3,000)
 
     def remaining(self, text: str) -> int | None:
         """How much room is left for `text`, or None when the platform sets no limit."""
         return None if self.max_length is None else self.max_length - self.count(text)
+
+    def too_big(self, text: str) -> str | None:
+        """Why `text` is over a limit other than its length (its size in bytes), or None."""
+        size = len(text.encode("utf-8"))
+        if self.max_bytes is not None and size > self.max_bytes:
+            return f"{size:,} bytes in UTF-8, over the {self.max_bytes:,} allowed"
+        return None
 
 
 class Connector(ABC):
