@@ -4,7 +4,9 @@ An effect is taken (marked `sending`), delivered, then marked done in the same
 transaction as whatever its success records. Failures are retried with exponential
 backoff, or at the platform's Retry-After; after `max_attempts` an effect is marked
 failed and stays visible. After a restart, `recover()` puts interrupted effects back,
-except public replies whose outcome is unknown: those are flagged for a person.
+except public replies whose outcome is unknown and whose platform cannot say whether
+the first try posted them: those are flagged for a person. Cards and replies tried again
+are first looked for on the platform (`bot.sent_once`), so they are not posted twice.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 import sqlite_utils
 
-from bot import approval_requests
+from bot import approval_requests, sent_once
 from bot.chat import ChatAdapter, MessageRef, approval
 from bot.chat.cards import Card, build_card
 from bot.chat.text import shorten
@@ -163,6 +165,16 @@ class OutboxWorker:
         now = self.clock.now()
         unknown = await self.database.write(outbox.recover, now=now)
         for effect in unknown:
+            if await self._can_look_for(effect):
+                # Its platform can tell whether the first try posted it: try again, and
+                # the try looks for the first post before making one (bot.sent_once).
+                log.info(
+                    "public reply %s for #%s was interrupted; checking", effect.id, effect.mention
+                )
+                await self.database.write(
+                    outbox.retry, id=effect.id, at=now, error="interrupted while sending"
+                )
+                continue
             log.warning(
                 "public reply %s for #%s was interrupted; flagged", effect.id, effect.mention
             )
@@ -176,6 +188,13 @@ class OutboxWorker:
                 error="",
                 now=now,
             )
+
+    async def _can_look_for(self, effect: outbox.Effect) -> bool:
+        """Whether the platform of a public reply can find what an earlier try posted."""
+        assert effect.mention is not None
+        mention = await self.database.read(mentions.get, number=effect.mention)
+        connector = self.connectors().get(mention.source) if mention is not None else None
+        return connector is not None and connector.finds_replies
 
     def start(self) -> None:
         """Run in the background until `stop()`."""
@@ -338,7 +357,13 @@ class OutboxWorker:
             if kind == outbox.Kind.CARD_POST:
                 channel = ChannelRef.parse(effect.target)
                 card = await self.database.read(load_card, number=number, now=now)
-                ref = await self._adapter(channel.platform).post_card(channel.channel, card)
+                ref = await sent_once.post_card(
+                    self._adapter(channel.platform),
+                    channel.channel,
+                    card,
+                    effect=effect,
+                    database=self.database,
+                )
                 await self.database.write(
                     _card_posted, effect_id=effect.id, number=number, ref=ref, now=self.clock.now()
                 )
@@ -434,7 +459,9 @@ class OutboxWorker:
         connector = self.connectors().get(mention.source)
         if connector is None:
             raise DeliveryError(f"source {mention.source!r} is not configured any more")
-        ref = await connector.reply(mention, effect.payload["text"], key=f"allhands-{effect.id}")
+        ref = await sent_once.public_reply(
+            connector, mention, effect.payload["text"], effect=effect
+        )
         await self.database.write(
             _reply_posted,
             effect_id=effect.id,

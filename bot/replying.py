@@ -273,6 +273,10 @@ def preview_decision(
     return decision, blockers
 
 
+def _no_other_limit(text: str) -> str | None:
+    return None
+
+
 def policy_for(guardrails: Guardrails, connector: Connector | None, mention: Mention) -> Policy:
     """The text rules for a reply to `mention` under these guardrails.
 
@@ -281,7 +285,7 @@ def policy_for(guardrails: Guardrails, connector: Connector | None, mention: Men
     """
     limits = connector.limits if connector is not None and connector.can_reply else None
     count: Callable[[str], int] = len
-    too_big: Callable[[str], str | None] = lambda text: None
+    too_big: Callable[[str], str | None] = _no_other_limit
     if connector is not None and limits is not None:
         measure, posted, oversize = limits.count, connector.reply_text, limits.too_big
 

@@ -75,6 +75,9 @@ class Connector(ABC):
     kind: ClassVar[str]
     Config: ClassVar[type[ConnectorConfig]]
     can_reply: ClassVar[bool] = False
+    # True when `sent_before` can find a reply an earlier try (even before a restart)
+    # posted: a reply whose outcome is unknown is then looked for and not sent twice.
+    finds_replies: ClassVar[bool] = False
     # False for sources that push (webhooks): the scheduler never polls them.
     polls: ClassVar[bool] = True
     limits: Limits = Limits()
@@ -107,6 +110,10 @@ class Connector(ABC):
         idempotency keys never posts it twice.
         """
         raise NotImplementedError(f"{self.kind} sources cannot be answered from chat")
+
+    async def sent_before(self, mention: Mention, text: str, *, key: str) -> ExternalRef | None:
+        """The reply an earlier try with this `key` posted, or None (see `finds_replies`)."""
+        return None
 
     def reply_text(self, mention: Mention, text: str) -> str:
         """The text as it will be posted (a platform may add the author's handle); measured

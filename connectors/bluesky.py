@@ -141,6 +141,7 @@ class BlueskyConnector(Connector):
     kind: ClassVar[str] = "bluesky"
     Config: ClassVar[type[ConnectorConfig]] = BlueskyConfig
     can_reply: ClassVar[bool] = True
+    finds_replies: ClassVar[bool] = True
     limits = Limits(max_length=MAX_GRAPHEMES, count=graphemes, max_bytes=MAX_BYTES)
 
     def __init__(self, **kwargs: Any):

@@ -208,9 +208,13 @@ class TeamsAdapter:
 
     # -- ChatAdapter ------------------------------------------------------------------
 
-    async def post_card(self, channel: str, card: Card) -> MessageRef:
+    async def post_card(self, channel: str, card: Card, *, key: str | None = None) -> MessageRef:
         """Post a mention card as an Adaptive Card, as a new post in the channel."""
         return await self._post(channel, card_activity(card))
+
+    async def find_card(self, channel: str, key: str, *, since: datetime) -> MessageRef | None:
+        """Not knowable: the Bot Connector cannot read a channel's posts back."""
+        return None
 
     async def post_message(self, channel: str, text: str) -> MessageRef:
         """Post a message as a new post in the channel."""

@@ -294,3 +294,19 @@ def approval_messages(db: sqlite_utils.Database) -> None:
         CREATE INDEX approval_messages_reply ON approval_messages (reply);
         """
     )
+
+
+@migrations(name="0012_chat_warnings")
+def chat_warnings(db: sqlite_utils.Database) -> None:
+    """What a chat platform withholds that allhands needs (a scope, say), for `stats`."""
+    db.executescript(
+        """
+        CREATE TABLE chat_warnings (
+            platform TEXT NOT NULL,
+            topic TEXT NOT NULL,
+            message TEXT NOT NULL,
+            at TEXT NOT NULL,
+            PRIMARY KEY (platform, topic)
+        );
+        """
+    )
