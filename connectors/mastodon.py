@@ -487,7 +487,7 @@ class MastodonConnector(Connector):
 def _words(text: str) -> str:
     """A status's words, to compare what we sent with the HTML Mastodon shows: tags gone,
     entities read, @mentions left out (shown as @user, sent as @user@host)."""
-    plain = html.unescape(re.sub(r"<[^>]*>", " ", re.sub(r"<br\s*/?>|</p>", "\n", text)))
+    plain = html.unescape(re.sub(r"<[^>]*>", "", re.sub(r"<br\s*/?>|</p>", "\n", text)))
     return " ".join(re.sub(r"(?<![\w])@[\w.@-]+", " ", plain).split())
 
 
