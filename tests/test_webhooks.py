@@ -232,3 +232,25 @@ async def test_unknown_or_non_webhook_sources_get_404(site: Site) -> None:
 async def test_webhook_sources_are_not_polled(site: Site) -> None:
     results = await site.app.poll_all()
     assert [r.source for r in results] == ["blog"]
+
+
+async def test_a_request_whose_mentions_cannot_be_stored_leaves_no_trace(site: Site) -> None:
+    # The store refuses one mention (as a full disk would): nothing of the request is kept,
+    # not even its signature, so the sender's identical resend is stored in full later.
+    def refuse(db: Any) -> None:
+        db.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON mentions WHEN NEW.external_id = 'alert-18'"
+            " BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"
+        )
+
+    await site.app.database.write(refuse)
+    second = {**MENTION, "id": "alert-18"}
+    raw = json.dumps({"mentions": [MENTION, second]}).encode()
+    stamp = str(int(site.clock.now().timestamp()))
+    status, answer = await site.send(raw, timestamp=stamp)
+    assert status == 503 and "send the request again" in answer["error"]
+    assert await site.stored() == []
+    await site.app.database.write(lambda db: db.execute("DROP TRIGGER refuse"))
+    status, answer = await site.send(raw, timestamp=stamp)
+    assert status == 202 and answer["new"] == 2
+    assert sorted(await site.stored()) == ["alert-17", "alert-18"]

@@ -66,6 +66,7 @@ class FakeBluesky(LocalServer):
     now: datetime = field(default_factory=lambda: datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
     logins_allowed: int = 30  # createSession calls before it answers 429
     delay_first_create: float = 0.0  # the first createRecord answers this late (after posting)
+    latency: float = 0.0  # seconds every answer takes, after the call has taken effect
     posts: dict[str, dict[str, Any]] = field(default_factory=dict)  # uri -> post view
     notifications: list[dict[str, Any]] = field(default_factory=list)
     followers: dict[str, int] = field(default_factory=dict)  # handle -> followers
@@ -250,6 +251,8 @@ class FakeBluesky(LocalServer):
         answer.headers.update(limits)
         if nsid == "com.atproto.repo.createRecord" and len(self.created) == 1:
             await asyncio.sleep(self.delay_first_create)  # posted, but answered too late
+        if self.latency:
+            await asyncio.sleep(self.latency)
         return answer
 
     def _session(self) -> dict[str, Any]:

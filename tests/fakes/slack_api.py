@@ -255,6 +255,9 @@ class SlackFake:
         self.refuse_sockets = 0  # websocket handshakes to refuse (HTTP 503)
         self.say_hello = True
         self.withheld: set[str] = set()  # scopes the app was not granted
+        # Seconds every Web API answer takes, after the call has taken effect (a message
+        # is posted before its answer arrives, as when Slack is slow).
+        self.latency = 0.0
         self.uploads: dict[str, Upload] = {}  # by file id
         self._tickets: dict[str, str] = {}  # upload URL's ticket -> file id
         self._files = itertools.count(1)
@@ -380,6 +383,8 @@ class SlackFake:
         error = None if body.get("ok") else body.get("error")
         self.calls.append(Call(method, args, status, error, at=arrived))
         self._changed.set()
+        if self.latency:
+            await asyncio.sleep(self.latency)
         return web.json_response(body, status=status, headers=headers)
 
     async def _answer(
