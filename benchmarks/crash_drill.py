@@ -263,7 +263,7 @@ class Drill:
         for n in range(self.args.replies):
             self.sky.post(f"@{HANDLE} my internet is down again ({n})", handle=f"p{n}.bsky.social")
         deadline = time.monotonic() + 120
-        while len(self.sky_mentions()) < self.args.replies and time.monotonic() < deadline:
+        while len(self.sky_mentions()) < self.args.replies and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.5)
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
             for number in sorted(self.sky_mentions()):
@@ -317,7 +317,8 @@ class Drill:
         unknown = self.query("SELECT count(*) FROM outbox WHERE state = 'unknown'")[0][0]
         failed = self.query("SELECT count(*) FROM outbox WHERE state = 'failed'")[0][0]
         print(f"kills (SIGKILL): {self.kills}, starts: {self.starts}, elapsed: {elapsed:.0f} s")
-        print(f"webhook mentions sent: {self.args.mentions:,} in {len(sent) // PER_REQUEST} requests,"
+        requests = len(sent) // PER_REQUEST
+        print(f"webhook mentions sent: {self.args.mentions:,} in {requests} requests,"
               f" {self.resends} resends after a failure")  # fmt: skip
         print(f"public replies asked for: {len(sky)}, slash commands sent again: {self.resent}")
         print(f"lost mentions (never stored): {lost_stored}")
