@@ -4,7 +4,7 @@ be lost or shown twice.
 Run from the repository root:
 
     .venv/bin/python benchmarks/crash_drill.py [--mentions 5000] [--replies 300]
-        [--kills 20] [--latency 0.2] [--channels 50] [--seed 1]
+        [--kills 20] [--window 150] [--latency 0.2] [--channels 50] [--seed 1]
 
 `allhands run` runs as a child process on a temporary store, with Slack (the fake Slack Web
 API, tests/fakes/slack_api.py) and a Bluesky source (tests/fakes/bluesky.py), both
@@ -15,8 +15,9 @@ answering every call `--latency` seconds after it took effect. Meanwhile:
 - `--replies` posts mention the Bluesky account; each gets an answer by a signed
   `/allhands reply N ...` slash command (sent again, after the kills, for a mention whose
   answer the store does not hold: the person would see the card still unanswered);
-- the process is killed with SIGKILL `--kills` times, at random moments 1-4 s apart, and
-  started again at once.
+- the process is killed with SIGKILL `--kills` times, at random moments spread over
+  `--window` seconds (while webhooks are stored, cards go out and replies are posted),
+  and started again at once.
 
 Printed: lost mentions (sent, never stored or never shown as a card), doubled cards (a
 mention's card posted more than once), doubled public replies (more than one post in
@@ -260,6 +261,9 @@ class Drill:
         return []
 
     async def replies(self) -> None:
+        # A source's first read takes only the newest page: post once it has been read.
+        while not self.query("SELECT 1 FROM cursors WHERE source = 'sky'"):  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
         for n in range(self.args.replies):
             self.sky.post(f"@{HANDLE} my internet is down again ({n})", handle=f"p{n}.bsky.social")
         deadline = time.monotonic() + 120
@@ -270,8 +274,11 @@ class Drill:
                 await self.command(http, f"reply {number} Thanks, a fix is on its way ({number}).")
 
     async def kills_at_random(self, rng: random.Random) -> None:
+        # Spread over `--window` seconds, so that kills fall while webhooks are stored,
+        # while cards go out and while replies are posted.
+        gap = self.args.window / max(1, self.args.kills)
         for _ in range(self.args.kills):
-            await asyncio.sleep(rng.uniform(1.0, 4.0))
+            await asyncio.sleep(rng.uniform(0.2, 2 * gap - 0.2))
             await self.kill()
             await self.start_bot()
 
@@ -368,6 +375,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--channels", type=int, default=50)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--window", type=float, default=150.0, help="seconds the kills span")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="allhands-drill-") as tmp:
         asyncio.run(Drill(args, Path(tmp)).run())

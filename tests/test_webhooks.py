@@ -151,6 +151,11 @@ async def test_several_mentions_at_once_and_repeats_are_not_doubled(site: Site) 
         ({"mentions": []}, "mentions"),
         ({"mentions": [MENTION] * 101}, "mentions"),
         ({"mentions": [MENTION, {"id": "x"}]}, "mentions[1].text: is required"),
+        # Signed requests that can never be stored: refused at once, not 500 "try again".
+        ({**MENTION, "author": {"handle": "a", "followers": 10**30}}, "author.followers"),
+        (b'{"id": ' + b"7" * 5000 + b', "text": "x"}', "a number is too long"),
+        ({**MENTION, "created_at": "9999-12-31T23:59:59-23:59"}, "between 1970 and 2200"),
+        ({**MENTION, "created_at": "0001-01-01T00:00:00+23:59"}, "between 1970 and 2200"),
     ],
 )
 async def test_bad_bodies_get_400_and_store_nothing(site: Site, body: Any, expected: str) -> None:
