@@ -119,6 +119,7 @@ class Drill:
         for n in range(self.args.channels):
             self.slack.add_channel(f"C0DRILL{n:03d}", f"drill-{n:02d}", members=(PERSON,))
         self.slack.add_channel("C0DRILLSKY", "drill-sky", members=(PERSON,))
+        self.sky.post(f"@{HANDLE} my internet is down again (0)", handle="p0.bsky.social")
         book = self.workdir / "book.yaml"
         book.write_text(playbook(self.args.channels, self.sky.url), encoding="utf-8")
 
@@ -261,10 +262,11 @@ class Drill:
         return []
 
     async def replies(self) -> None:
-        # A source's first read takes only the newest page: post once it has been read.
-        while not self.query("SELECT 1 FROM cursors WHERE source = 'sky'"):  # noqa: ASYNC110
+        # A source's first read takes only its newest page: the rest are posted once the
+        # first post has been read (the source then pages back to it).
+        while not self.sky_mentions():  # noqa: ASYNC110
             await asyncio.sleep(0.2)
-        for n in range(self.args.replies):
+        for n in range(1, self.args.replies):
             self.sky.post(f"@{HANDLE} my internet is down again ({n})", handle=f"p{n}.bsky.social")
         deadline = time.monotonic() + 120
         while len(self.sky_mentions()) < self.args.replies and time.monotonic() < deadline:  # noqa: ASYNC110
