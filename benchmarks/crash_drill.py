@@ -84,11 +84,6 @@ sources:
     every: 2s
 teams:
 {teams}
-  sky:
-    channel: slack:#drill-sky
-routes:
-  - team: sky
-    sources: [sky]
 default_team: t00
 """
 
@@ -119,7 +114,7 @@ class Drill:
         for n in range(self.args.channels):
             self.slack.add_channel(f"C0DRILL{n:03d}", f"drill-{n:02d}", members=(PERSON,))
         self.slack.add_channel("C0DRILLSKY", "drill-sky", members=(PERSON,))
-        self.sky.post(f"@{HANDLE} my internet is down again (0)", handle="p0.bsky.social")
+        self.sky.post(self.sky_text(0), handle="p0.bsky.social")
         book = self.workdir / "book.yaml"
         book.write_text(playbook(self.args.channels, self.sky.url), encoding="utf-8")
 
@@ -240,6 +235,10 @@ class Drill:
                 self.signer.generate_signature(timestamp=stamp, body=body) or ""
             )
 
+    def sky_text(self, n: int) -> str:
+        # Routed by keyword like the webhook mentions: one channel would make one slow lane.
+        return f"@{HANDLE} kw{n % self.args.channels:02d} my internet is down again ({n})"
+
     def sky_mentions(self) -> dict[int, str]:
         rows = self.query(
             "SELECT number, external_id FROM mentions WHERE source = 'sky' AND root_number IS NULL"
@@ -267,7 +266,7 @@ class Drill:
         while not self.sky_mentions():  # noqa: ASYNC110
             await asyncio.sleep(0.2)
         for n in range(1, self.args.replies):
-            self.sky.post(f"@{HANDLE} my internet is down again ({n})", handle=f"p{n}.bsky.social")
+            self.sky.post(self.sky_text(n), handle=f"p{n}.bsky.social")
         deadline = time.monotonic() + 120
         while len(self.sky_mentions()) < self.args.replies and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.5)
