@@ -337,6 +337,11 @@ class Drill:
         print(
             f"replies flagged for a person (outcome unknown): {unknown}; failed effects: {failed}"
         )
+        log = (self.workdir / "run.log").read_text(encoding="utf-8", errors="replace")
+        found_cards = log.count("was posted by an earlier try; not posted again")
+        found_replies = log.count("bot.sent_once: reply for #")
+        print(f"sends cut off and found on the platform instead of sent again: {found_cards}"
+              f" cards, {found_replies} public replies")  # fmt: skip
 
     resent = 0
 
