@@ -7,6 +7,8 @@ exponential backoff, or at the platform's Retry-After (pausing that lane only); 
 `max_attempts` an effect is marked failed and stays visible. A public reply that fails for
 good puts its mention back in front of people (`bot.reply_outcomes`). After a restart,
 `recover()` settles interrupted effects one by one (`OutboxWorker.settle_interrupted`).
+Cards and replies tried again are first looked for on the platform (`bot.sent_once`), so
+they are not posted twice.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 
 import sqlite_utils
 
-from bot import approval_requests, incident_cards
+from bot import approval_requests, incident_cards, sent_once
 from bot.chat import ChatAdapter, MessageRef, approval
 from bot.chat.cards import Card, build_card
 from bot.chat.text import shorten
@@ -146,12 +148,20 @@ class OutboxWorker:
     async def settle_interrupted(self, effect: outbox.Effect) -> None:
         """What becomes of an effect found `sending` at start-up (its send was cut off).
 
-        A public reply may or may not have reached the customer: it is not sent again, its
-        mention goes back to its writer, who is told to check (`bot.reply_outcomes`).
-        Anything else is queued again, due now.
+        Anything but a public reply is queued again, due now (a card tried again is first
+        looked for in its channel). A public reply may or may not have reached the customer:
+        where its platform can find what an earlier try posted, it is tried again that way;
+        elsewhere it is not sent again, and its mention goes back in front of people, its
+        writer told to check (`bot.reply_outcomes`).
         """
         now = self.clock.now()
         if effect.kind != outbox.Kind.PUBLIC_REPLY:
+            await self.database.write(outbox.requeue, id=effect.id, now=now)
+            return
+        if await self._can_look_for(effect):
+            # Its platform can tell whether the first try posted it: try again, and the try
+            # looks for the first post before making one (bot.sent_once).
+            log.info("public reply %s for #%s was interrupted; checking", effect.id, effect.mention)
             await self.database.write(outbox.requeue, id=effect.id, now=now)
             return
         log.warning("public reply %s for #%s was interrupted; flagged", effect.id, effect.mention)
@@ -165,6 +175,13 @@ class OutboxWorker:
             error="",
             now=now,
         )
+
+    async def _can_look_for(self, effect: outbox.Effect) -> bool:
+        """Whether the platform of a public reply can find what an earlier try posted."""
+        assert effect.mention is not None
+        mention = await self.database.read(mentions.get, number=effect.mention)
+        connector = self.connectors().get(mention.source) if mention is not None else None
+        return connector is not None and connector.finds_replies
 
     def start(self) -> None:
         """Deliver in the background, every lane side by side, until `stop()`."""
@@ -298,7 +315,13 @@ class OutboxWorker:
             if kind == outbox.Kind.CARD_POST:
                 channel = ChannelRef.parse(effect.target)
                 card = self._named(await self.database.read(load_card, number=number, now=now))
-                ref = await self._adapter(channel.platform).post_card(channel.channel, card)
+                ref = await sent_once.post_card(
+                    self._adapter(channel.platform),
+                    channel.channel,
+                    card,
+                    effect=effect,
+                    database=self.database,
+                )
                 await self.database.write(
                     _card_posted, effect_id=effect.id, number=number, ref=ref, now=self.clock.now()
                 )
@@ -424,8 +447,8 @@ class OutboxWorker:
         connector = self.connectors().get(mention.source)
         if connector is None:
             raise DeliveryError(f"source {mention.source!r} is not configured any more")
-        ref = await connector.reply(
-            mention, effect.payload["text"], key=effect.key or f"allhands-{effect.id}"
+        ref = await sent_once.public_reply(
+            connector, mention, effect.payload["text"], effect=effect
         )
         await self.database.write(
             _reply_posted,

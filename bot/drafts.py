@@ -92,6 +92,9 @@ class ReplyDrafts:
                 f" post it there yourself.",
             )
         policy = policy_for(setting.guardrails, setting.connector, setting.mention)
+        oversize = policy.too_big(text)
+        if oversize is not None:
+            return Count(-1, f"Too big: {oversize} on {source}.")
         if policy.max_length is None:
             return Count(None, f"{policy.count(text):,} characters; {source} sets no limit.")
         left = policy.max_length - policy.count(text)

@@ -16,7 +16,7 @@ from bot.domain.mentions import Item, Triage
 from bot.domain.normalise import normalise
 from bot.domain.triage import Triager
 from bot.errors import SourceError
-from bot.store import mentions, sources
+from bot.store import mentions, sources, webhooks
 from bot.store.db import Database
 from connectors.base import Batch, Connector
 
@@ -65,8 +65,13 @@ async def store_batch(
     channel_of: dict[str, str],
     clock: Clock,
     after_store: AfterStore | None = None,
-) -> PollResult:
-    """Normalise, triage and store one batch with its cursor, in one transaction."""
+    signature: webhooks.Signature | None = None,
+) -> PollResult | None:
+    """Normalise, triage and store one batch with its cursor, in one transaction.
+
+    With a webhook request's `signature`, the signature is recorded in that same
+    transaction, and None is answered (nothing stored) when it was recorded before.
+    """
     if len(batch.items) > INLINE_TRIAGE:
         prepared = await asyncio.to_thread(prepare, batch.items, triager, source=source)
     else:
@@ -82,7 +87,10 @@ async def store_batch(
         channel_of=channel_of,
         retry_at=retry_at,
         after_store=after_store,
+        signature=signature,
     )
+    if results is None:
+        return None
     return PollResult(
         source=source,
         new=sum(1 for r in results if r.root is None and not r.duplicate),
@@ -101,7 +109,10 @@ def _store_and_record(
     channel_of: dict[str, str],
     retry_at: datetime | None,
     after_store: AfterStore | None = None,
-) -> list[mentions.Ingested]:
+    signature: webhooks.Signature | None,
+) -> list[mentions.Ingested] | None:
+    if signature is not None and not webhooks.remember(db, **signature.fields(now)):
+        return None
     results = mentions.ingest(
         db, source=source, items=items, cursor=cursor, now=now, channel_of=channel_of
     )
@@ -172,6 +183,7 @@ async def poll(
             clock=clock,
             after_store=after_store,
         )
+        assert result is not None  # no signature given: always stored
         if result.new or result.follow_ups:
             log.info(
                 "source %s: %d new, %d follow-ups, %d repeats",

@@ -51,6 +51,10 @@ def configure(*, verbose: bool, format: str) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter() if format == "json" else logging.Formatter(HUMAN_FORMAT))
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
+    if not verbose:
+        # APScheduler logs every run of every job ("Running job ...", "... executed
+        # successfully"): routine lines that drowned the rest. Shown with -v.
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 @contextlib.contextmanager

@@ -286,6 +286,10 @@ def preview_decision(
     return decision, blockers
 
 
+def _no_other_limit(text: str) -> str | None:
+    return None
+
+
 def policy_for(guardrails: Guardrails, connector: Connector | None, mention: Mention) -> Policy:
     """The text rules for a reply to `mention` under these guardrails.
 
@@ -294,11 +298,15 @@ def policy_for(guardrails: Guardrails, connector: Connector | None, mention: Men
     """
     limits = connector.limits if connector is not None and connector.can_reply else None
     count: Callable[[str], int] = len
+    too_big: Callable[[str], str | None] = _no_other_limit
     if connector is not None and limits is not None:
-        measure, posted = limits.count, connector.reply_text
+        measure, posted, oversize = limits.count, connector.reply_text, limits.too_big
 
         def count(text: str) -> int:
             return measure(posted(mention, text))
+
+        def too_big(text: str) -> str | None:
+            return oversize(posted(mention, text))
 
     return Policy(
         private_data=guardrails.private_data,
@@ -312,6 +320,7 @@ def policy_for(guardrails: Guardrails, connector: Connector | None, mention: Men
         phone_regions=tuple(guardrails.phone_regions),
         max_length=limits.max_length if limits is not None else None,
         count=count,
+        too_big=too_big,
         platform=connector.platform_name() if connector is not None else mention.source,
     )
 

@@ -321,21 +321,24 @@ class SlaSweeper:
         """A holding reply too long for its platform is not sent; the card's thread says so."""
         assert item.reply is not None
         connector = self.connectors().get(item.waiting.source)
-        left = connector.limits.remaining(item.reply) if connector is not None else None
-        if left is None or left >= 0:
+        if connector is None:
+            return item
+        left = connector.limits.remaining(item.reply)
+        oversize = connector.limits.too_big(item.reply)
+        platform = connector.platform_name()
+        if oversize is not None:
+            why = f"it is {oversize} on {platform}"
+        elif left is not None and left < 0:
+            why = f"it is {-left} characters longer than {platform} allows"
+        else:
             return item
         log.warning(
-            "holding reply for #%d is %d characters too long for %s; not sent",
+            "holding reply for #%d not sent: %s",
             item.waiting.number,
-            -left,
-            item.waiting.source,
+            why,
             extra={"mention": item.waiting.number, "team": item.waiting.team},
         )
-        text = (
-            f"The holding reply was not sent: it is {-left} characters longer than"
-            f" {connector.platform_name() if connector else item.waiting.source} allows."
-            " Shorten the template."
-        )
+        text = f"The holding reply was not sent: {why}. Shorten the template."
         return replace(
             item, reply=None, effects=(thread_note(text),), detail={"skipped": "too long"}
         )

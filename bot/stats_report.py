@@ -14,7 +14,7 @@ from pathlib import Path
 import sqlite_utils
 
 from bot.domain.mentions import State
-from bot.store import outbox
+from bot.store import chat_warnings, outbox
 
 # Column order of the per-team table: the way a mention goes.
 STATES = tuple(State)
@@ -28,6 +28,7 @@ class Stats:
     outbox: dict[str, int]
     waiting_for_leads: int
     sla_steps: Counter[str] = field(default_factory=Counter)
+    chat_warnings: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def read(db: sqlite_utils.Database, *, since: datetime) -> Stats:
@@ -47,7 +48,11 @@ def read(db: sqlite_utils.Database, *, since: datetime) -> Stats:
             )
         }
     )
-    return Stats(dict(by_team), outbox.counts(db), int(waiting), steps)
+    try:
+        warned = chat_warnings.every(db)
+    except sqlite3.OperationalError:  # a store from before 0012_chat_warnings, read-only
+        warned = []
+    return Stats(dict(by_team), outbox.counts(db), int(waiting), steps, warned)
 
 
 def read_store(db_path: str, *, now: datetime) -> Stats | None:
@@ -91,4 +96,6 @@ def render(stats: Stats) -> str:
     lines.append(f"Answers waiting for a lead's approval: {stats.waiting_for_leads}")
     steps = ", ".join(f"{n} {step}" for step, n in sorted(stats.sla_steps.items())) or "none"
     lines.append(f"SLA steps in the last 24 hours: {steps}")
+    for platform, message, at in stats.chat_warnings:
+        lines.append(f"{platform.capitalize()} (since {at[:16].replace('T', ' ')}): {message}")
     return "\n".join(lines)

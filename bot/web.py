@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -25,9 +26,23 @@ async def healthz(request: web.Request) -> web.Response:
         health = await app.database.read(sources.health)
     except Exception as exc:
         return web.json_response({"status": "error", "error": str(exc)}, status=503)
-    return web.json_response(
-        {"status": "ok", "mentions": states, "outbox": effects, "sources": health}
-    )
+    answer = {"status": "ok", "mentions": states, "outbox": effects, "sources": health}
+    keys = _teams_keys(app)
+    if keys is not None:
+        answer["teams_keys"] = keys
+        if not keys["ok"]:
+            # Still 200: the process serves everything else; Teams requests get 503 now.
+            answer["status"] = "degraded"
+    return web.json_response(answer)
+
+
+def _teams_keys(app: App) -> dict[str, Any] | None:
+    from bot.chat.teams import TeamsAdapter
+
+    teams = app.adapters.get("teams")
+    if not isinstance(teams, TeamsAdapter) or teams.authenticator.disabled:
+        return None
+    return teams.authenticator.keys.health()
 
 
 class _Snapshot:

@@ -2,9 +2,10 @@
 
 Checks run cheapest and safest first: the source must be a configured webhook (404), the
 body small enough (413), the request signed with the source's secret and fresh (401),
-the body a description of mentions (400), and not a replay of an accepted request (409).
-Only then is it stored, through the same path as polled batches, so the mentions become
-cards. A refused request stores nothing.
+and the body a description of mentions (400). Only then is it stored, through the same
+path as polled batches, so the mentions become cards, with its signature in the same
+transaction. A refused request stores nothing; the same signed request sent again (a
+sender retrying after a lost answer or a crash) gets 200 and stores nothing more.
 """
 
 from __future__ import annotations
@@ -82,13 +83,8 @@ async def receive(request: web.Request, app: App) -> web.Response:
         extra = {"problems": exc.problems} if exc.problems else {}
         return _answer(exc.status, str(exc), **extra)
     assert signature is not None
-    key = signature.strip().lower()
-    fresh = await app.database.write(
-        signatures.remember, source=source, signature=key, now=app.clock.now(), keep=KEEP_SIGNATURES
-    )
-    if not fresh:
-        log.warning("webhook %s: refused a replayed request", source)
-        return _answer(409, "this signed request was received before; sign each request anew")
+    # The signature is recorded in the transaction that stores the mentions: a request
+    # either left both or neither, so a sender's identical resend after a crash is stored.
     try:
         result = await store_batch(
             Batch(items=items, cursor=None),
@@ -98,11 +94,16 @@ async def receive(request: web.Request, app: App) -> web.Response:
             channel_of=app.playbooks.channel_of(),
             clock=app.clock,
             after_store=app.incidents.place,
+            signature=signatures.Signature(source, signature.strip().lower(), KEEP_SIGNATURES),
         )
     except Exception:
         log.exception("webhook %s: storing %d mention(s) failed", source, len(items))
-        await app.database.write(signatures.forget, source=source, signature=key)
-        return _answer(500, "the mentions could not be stored; send the request again")
+        return _answer(503, "the mentions could not be stored just now; send the request again")
+    if result is None:
+        # Its mentions were stored when it was first received; answering 2xx lets a sender
+        # that never saw that answer stop resending. Nothing is stored twice.
+        log.info("webhook %s: a request received before was sent again", source)
+        return _answer(200, "", accepted=0, new=0, follow_ups=0, duplicates=0, received_before=True)
     if result.new or result.follow_ups:
         app.outbox.wake()
     log.info(

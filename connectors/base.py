@@ -55,10 +55,18 @@ class Limits:
 
     max_length: int | None = None
     count: Callable[[str], int] = len
+    max_bytes: int | None = None  # a second limit on the UTF-8 size (Bluesky: 3,000)
 
     def remaining(self, text: str) -> int | None:
         """How much room is left for `text`, or None when the platform sets no limit."""
         return None if self.max_length is None else self.max_length - self.count(text)
+
+    def too_big(self, text: str) -> str | None:
+        """Why `text` is over a limit other than its length (its size in bytes), or None."""
+        size = len(text.encode("utf-8"))
+        if self.max_bytes is not None and size > self.max_bytes:
+            return f"{size:,} bytes in UTF-8, over the {self.max_bytes:,} allowed"
+        return None
 
 
 class TokenStore(Protocol):
@@ -94,6 +102,9 @@ class Connector(ABC):
     kind: ClassVar[str]
     Config: ClassVar[type[ConnectorConfig]]
     can_reply: ClassVar[bool] = False
+    # True when `sent_before` can find a reply an earlier try (even before a restart)
+    # posted: a reply whose outcome is unknown is then looked for and not sent twice.
+    finds_replies: ClassVar[bool] = False
     # False for sources that push (webhooks): the scheduler never polls them.
     polls: ClassVar[bool] = True
     # The platform as people name it ("Mastodon"), for messages; the source id if unset.
@@ -130,6 +141,10 @@ class Connector(ABC):
         idempotency keys never posts it twice.
         """
         raise NotImplementedError(f"{self.kind} sources cannot be answered from chat")
+
+    async def sent_before(self, mention: Mention, text: str, *, key: str) -> ExternalRef | None:
+        """The reply an earlier try with this `key` posted, or None (see `finds_replies`)."""
+        return None
 
     def reply_text(self, mention: Mention, text: str) -> str:
         """The text as it will be posted (a platform may add the author's handle); measured

@@ -12,6 +12,7 @@ post answered, with link facets at UTF-8 byte offsets.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 from dataclasses import dataclass, replace
@@ -141,7 +142,8 @@ class BlueskyConnector(Connector):
     platform: ClassVar[str] = "Bluesky"
     Config: ClassVar[type[ConnectorConfig]] = BlueskyConfig
     can_reply: ClassVar[bool] = True
-    limits = Limits(max_length=MAX_GRAPHEMES, count=graphemes)
+    finds_replies: ClassVar[bool] = True
+    limits = Limits(max_length=MAX_GRAPHEMES, count=graphemes, max_bytes=MAX_BYTES)
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
@@ -157,9 +159,10 @@ class BlueskyConnector(Connector):
         self._session: _Session | None = None
         self._login_lock = asyncio.Lock()
         self._no_login_before: datetime | None = None
-        self._tried: set[str] = set()  # reply keys sent at least once (outcome maybe unknown)
-        self._sent: dict[str, ExternalRef] = {}
         self.logins = 0  # createSession calls, for the log and tests
+        # Seconds until the rate-limit window resets, once a successful answer said no
+        # calls are left (RateLimit-Remaining: 0): reading stops there until then.
+        self._exhausted: float | None = None
 
     @property
     def settings(self) -> BlueskyConfig:
@@ -245,13 +248,16 @@ class BlueskyConnector(Connector):
         session = await self._current_session()
         for attempt in (1, 2):
             try:
-                return await self.api.call(
+                answer = await self.api.call(
                     method,
                     f"/xrpc/{nsid}",
                     params=params,
                     json_body=body,
                     headers={"Authorization": f"Bearer {session.access}"},
                 )
+                if answer.remaining is not None and answer.remaining <= 0:
+                    self._exhausted = answer.wait if answer.wait is not None else 60.0
+                return answer
             except PlatformError as exc:
                 if attempt == 2 or not (exc.code in _EXPIRED or exc.status == 401):
                     raise
@@ -265,6 +271,7 @@ class BlueskyConnector(Connector):
         """Mentions, replies, quotes and search hits newer than `cursor`, oldest first."""
         edges = _load_cursor(cursor, self.source_id)
         config = self.settings
+        self._exhausted = None
         try:
             session = await self._current_session()
             found: dict[str, tuple[datetime, Item]] = {}
@@ -285,12 +292,20 @@ class BlueskyConnector(Connector):
                     item = self._item(entry, session, notification=key == "notifications")
                     if item is not None and item.external_id not in found:
                         found[item.external_id] = (entry.indexedAt, item)
+                if self._exhausted is not None:
+                    break  # the other streams wait for the next window
             items = [item for _, item in sorted(found.values(), key=lambda pair: pair[0])]
-            items = await self._with_audience(items)
+            if self._exhausted is None:
+                items = await self._with_audience(items)
         except PlatformError as exc:
             raise SourceError(self.source_id, str(exc), retry_after=exc.retry_after) from None
         text = json.dumps({k: e.dump() for k, e in edges.items()}, sort_keys=True)
-        return Batch(items=items, cursor=text)
+        wait = self._exhausted
+        if wait is not None:
+            log.info(
+                "%s: no calls left in the rate-limit window; resting %.0f s", self.source_id, wait
+            )
+        return Batch(items=items, cursor=text, retry_after=wait)
 
     async def _read(
         self, key: str, nsid: str, params: list[tuple[str, str]], edge: _Edge | None
@@ -337,6 +352,10 @@ class BlueskyConnector(Connector):
                     continue
                 entries.append(entry)
             next_cursor = data.get("cursor")
+            if self._exhausted is not None and not older and edge is not None:
+                # No calls left before the pages in between are read: keep the old edge,
+                # so the next poll reads them (what is read now is not stored twice).
+                return entries, edge
             if older:
                 reached = True
                 break
@@ -427,9 +446,12 @@ class BlueskyConnector(Connector):
         return f"@{handle} on Bluesky ({self.settings.service})"
 
     async def reply(self, mention: Mention, text: str, *, key: str) -> ExternalRef:
-        """Post the answer in the customer's thread (root and parent), with link facets."""
-        if key in self._sent:
-            return self._sent[key]
+        """Post the answer in the customer's thread (root and parent), with link facets.
+
+        The record's key (rkey) is derived from `key`, so a second try of the same answer,
+        in this process or after a restart, finds the first in the repository instead of
+        posting it again.
+        """
         count, size = graphemes(text), len(text.encode("utf-8"))
         if count > MAX_GRAPHEMES or size > MAX_BYTES:
             raise DeliveryError(
@@ -439,12 +461,11 @@ class BlueskyConnector(Connector):
             )
         try:
             session = await self._current_session()
+            rkey = record_key(mention, key)
+            earlier = await self._own_reply(session, rkey, mention, text)
+            if earlier is not None:
+                return earlier
             parent, root = await self._thread_of(mention)
-            if key in self._tried:
-                earlier = await self._posted_before(session, parent.uri, text)
-                if earlier is not None:
-                    self._sent[key] = earlier
-                    return earlier
             record: dict[str, Any] = {
                 "$type": POST,
                 "text": text,
@@ -456,12 +477,20 @@ class BlueskyConnector(Connector):
                 record["facets"] = facets
             if mention.language:
                 record["langs"] = [mention.language]
-            self._tried.add(key)
-            answer = await self._xrpc(
-                "POST",
-                "com.atproto.repo.createRecord",
-                body={"repo": session.did, "collection": POST, "record": record},
-            )
+            body = {"repo": session.did, "collection": POST, "rkey": rkey, "record": record}
+            try:
+                answer = await self._xrpc("POST", "com.atproto.repo.createRecord", body=body)
+            except PlatformError as exc:
+                if exc.transient:
+                    raise
+                earlier = await self._own_reply(session, rkey, mention, text)
+                if earlier is not None:
+                    return earlier  # posted by a try we did not hear back from
+                if "already exists" not in str(exc):
+                    raise
+                # Another answer holds this key (a store started afresh): a new key.
+                body["rkey"] = record_key(mention, f"{key}|{self.clock.now().isoformat()}")
+                answer = await self._xrpc("POST", "com.atproto.repo.createRecord", body=body)
         except PlatformError as exc:
             raise DeliveryError(
                 str(exc), retry_after=exc.retry_after, permanent=not exc.transient
@@ -472,9 +501,40 @@ class BlueskyConnector(Connector):
                 "%s: createRecord answered without a uri: %.200r", self.source_id, answer.data
             )
             uri = ""
-        ref = ExternalRef(id=uri, url=self._post_url(session.handle, uri) if uri else "")
-        self._sent[key] = ref
-        return ref
+        return ExternalRef(id=uri, url=self._post_url(session.handle, uri) if uri else "")
+
+    async def sent_before(self, mention: Mention, text: str, *, key: str) -> ExternalRef | None:
+        """The answer with this `key` if an earlier try posted it, else None."""
+        try:
+            session = await self._current_session()
+            return await self._own_reply(session, record_key(mention, key), mention, text)
+        except PlatformError as exc:
+            raise DeliveryError(str(exc), retry_after=exc.retry_after) from None
+
+    async def _own_reply(
+        self, session: _Session, rkey: str, mention: Mention, text: str
+    ) -> ExternalRef | None:
+        """Our post under `rkey` if it is this answer to this mention, else None."""
+        try:
+            answer = await self._xrpc(
+                "GET",
+                "com.atproto.repo.getRecord",
+                params=[("repo", session.did), ("collection", POST), ("rkey", rkey)],
+            )
+        except PlatformError as exc:
+            if exc.code == "RecordNotFound" or (exc.status == 400 and "not" in str(exc).lower()):
+                return None
+            raise
+        value = answer.data.get("value") if isinstance(answer.data, dict) else None
+        uri = answer.data.get("uri") if isinstance(answer.data, dict) else None
+        if not isinstance(value, dict) or not isinstance(uri, str):
+            return None
+        reply = value.get("reply")
+        parent = reply.get("parent", {}).get("uri") if isinstance(reply, dict) else None
+        if parent != mention.external_id or value.get("text") != text:
+            return None
+        log.info("%s: the reply to %s was posted by an earlier try", self.source_id, parent)
+        return ExternalRef(id=uri, url=self._post_url(session.handle, uri))
 
     async def _thread_of(self, mention: Mention) -> tuple[_StrongRef, _StrongRef]:
         """Strong references to the post answered and to its thread's root."""
@@ -495,29 +555,18 @@ class BlueskyConnector(Connector):
         parent = _StrongRef(uri=post.uri, cid=post.cid)
         return parent, record.reply.root if record.reply else parent
 
-    async def _posted_before(self, session: _Session, parent: str, text: str) -> ExternalRef | None:
-        """Our reply to `parent` with this text, if an earlier try did post it."""
-        answer = await self._xrpc(
-            "GET",
-            "com.atproto.repo.listRecords",
-            params=[("repo", session.did), ("collection", POST), ("limit", "50")],
-        )
-        records = answer.data.get("records") if isinstance(answer.data, dict) else None
-        for entry in records if isinstance(records, list) else []:
-            value = entry.get("value") if isinstance(entry, dict) else None
-            if not isinstance(value, dict):
-                continue
-            reply = value.get("reply")
-            parent_uri = reply.get("parent", {}).get("uri") if isinstance(reply, dict) else None
-            if (
-                parent_uri == parent
-                and value.get("text") == text
-                and isinstance(entry.get("uri"), str)
-            ):
-                log.info("%s: reply to %s was posted by an earlier try", self.source_id, parent)
-                uri = entry["uri"]
-                return ExternalRef(id=uri, url=self._post_url(session.handle, uri))
-        return None
+
+_TID_DIGITS = "234567abcdefghijklmnopqrstuvwxyz"
+
+
+def record_key(mention: Mention, key: str) -> str:
+    """A record key (a TID, as post keys must be) that is the same for every try of one
+    answer: the mention's time, plus a part of a second and a clock id from `key`."""
+    digest = int.from_bytes(hashlib.sha256(f"{mention.external_id}|{key}".encode()).digest()[:8])
+    when = mention.created_at or mention.received_at
+    micros = int(when.timestamp() * 1_000_000) + digest % 1_000_000
+    value = ((micros & ((1 << 53) - 1)) << 10) | (digest >> 54)
+    return "".join(_TID_DIGITS[(value >> (60 - 5 * i)) & 31] for i in range(13))
 
 
 def _timestamp(when: datetime) -> str:

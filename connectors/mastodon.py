@@ -164,6 +164,7 @@ class MastodonConnector(Connector):
     platform: ClassVar[str] = "Mastodon"
     Config: ClassVar[type[ConnectorConfig]] = MastodonConfig
     can_reply: ClassVar[bool] = True
+    finds_replies: ClassVar[bool] = True
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
@@ -239,10 +240,7 @@ class MastodonConnector(Connector):
             streams.append(_Stream(f"search:{term}", "/api/v2/search", params, search=True))
         return streams
 
-    async def fetch(self, cursor: str | None) -> Batch:
-        """Posts newer than each stream's place in `cursor`, oldest first."""
-        places = _load_cursor(cursor, self.source_id)
-        await self._learn_instance()
+    async def _learn_me(self) -> None:
         if self.settings.token and self._me is None:
             answer = await self._get("/api/v1/accounts/verify_credentials", ())
             try:
@@ -251,6 +249,12 @@ class MastodonConnector(Connector):
                 raise SourceError(
                     self.source_id, "verify_credentials answered something that is not an account"
                 ) from None
+
+    async def fetch(self, cursor: str | None) -> Batch:
+        """Posts newer than each stream's place in `cursor`, oldest first."""
+        places = _load_cursor(cursor, self.source_id)
+        await self._learn_instance()
+        await self._learn_me()
         found: dict[str, Item] = {}
         wait = None
         for stream in self._streams():
@@ -383,6 +387,44 @@ class MastodonConnector(Connector):
             f" on {instance}"
         )
 
+    async def sent_before(self, mention: Mention, text: str, *, key: str) -> ExternalRef | None:
+        """Our reply with this text under the customer's status, if an earlier try posted it
+        (the Idempotency-Key covers a retry within Mastodon's hour; this, any later one)."""
+        if not self.settings.token:
+            return None
+        try:
+            await self._learn_me()
+            answer = await self.api.call(
+                "GET",
+                f"/api/v1/statuses/{quote(mention.external_id, safe='')}/context",
+                headers=self._auth(),
+            )
+        except SourceError as exc:
+            raise DeliveryError(str(exc)) from None
+        except PlatformError as exc:
+            if exc.status == 404:
+                return None  # the post is gone; the reply itself says so
+            raise DeliveryError(str(exc), retry_after=exc.retry_after) from None
+        below = answer.data.get("descendants") if isinstance(answer.data, dict) else None
+        wanted = _words(self.reply_text(mention, text))
+        for raw in below if isinstance(below, list) else []:
+            try:
+                status = _Status.model_validate(raw)
+            except ValidationError:
+                continue
+            if (
+                status.account.id == self._me
+                and status.in_reply_to_id == mention.external_id
+                and _words(status.content) == wanted
+            ):
+                log.info(
+                    "%s: the reply to %s was posted by an earlier try",
+                    self.source_id,
+                    status.in_reply_to_id,
+                )
+                return ExternalRef(id=status.id, url=_web(status.url) or _web(status.uri))
+        return None
+
     def reply_text(self, mention: Mention, text: str) -> str:
         """The reply with the author's @acct in front, unless the text already names them."""
         acct = mention.author.handle
@@ -459,6 +501,13 @@ class MastodonConnector(Connector):
             )
             return ExternalRef(id="", url="")
         return ExternalRef(id=posted.id, url=_web(posted.url) or _web(posted.uri))
+
+
+def _words(text: str) -> str:
+    """A status's words, to compare what we sent with the HTML Mastodon shows: tags gone,
+    entities read, @mentions left out (shown as @user, sent as @user@host)."""
+    plain = html.unescape(re.sub(r"<[^>]*>", "", re.sub(r"<br\s*/?>|</p>", "\n", text)))
+    return " ".join(re.sub(r"(?<![\w])@[\w.@-]+", " ", plain).split())
 
 
 def _prev_min_id(links: dict[str, str]) -> str | None:

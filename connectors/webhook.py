@@ -16,7 +16,7 @@ from __future__ import annotations
 import hmac
 import json
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -30,6 +30,9 @@ TIMESTAMP_HEADER = "X-Allhands-Timestamp"
 SIGNATURE_HEADER = "X-Allhands-Signature"
 TOLERANCE = 300  # seconds a signed request stays valid either side of our clock
 MAX_MENTIONS = 100
+MAX_FOLLOWERS = 10**12  # far above any real audience, well inside SQLite's integers
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 MAX_PROBLEMS = 10  # problems listed in one answer; the rest are counted
 _SIGNATURE = re.compile(r"sha256=([0-9a-fA-F]{64})")
 _WEB_SCHEMES = frozenset({"http", "https"})
@@ -102,7 +105,7 @@ class WebhookAuthor(_Strict):
     handle: str = Field(min_length=1, max_length=200)
     name: str = Field(default="", max_length=200)
     url: str = Field(default="", max_length=2000)
-    followers: int | None = Field(default=None, ge=0)
+    followers: int | None = Field(default=None, ge=0, le=MAX_FOLLOWERS)
 
     _url = field_validator("url")(_web)
 
@@ -127,6 +130,8 @@ class WebhookMention(_Strict):
     def _aware(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is None:
             raise ValueError("needs a time zone, e.g. 2026-01-05T09:30:00Z")
+        if value is not None and not EARLIEST <= value < LATEST:
+            raise ValueError("must be between 1970 and 2200")
         return value
 
     def item(self) -> Item:
@@ -169,6 +174,8 @@ def parse_body(body: bytes) -> list[Item]:
         ) from None
     except RecursionError:
         raise WebhookRefused(400, "body is not JSON we accept: nested too deeply") from None
+    except ValueError:  # e.g. an integer of thousands of digits
+        raise WebhookRefused(400, "body is not JSON we accept: a number is too long") from None
     if not isinstance(data, dict):
         raise WebhookRefused(
             400,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,7 +14,7 @@ from bot.clock import FakeClock
 from bot.domain.mentions import Author, Mention, State
 from bot.domain.normalise import normalise
 from bot.errors import DeliveryError, SourceError
-from connectors.bluesky import BlueskyConfig, BlueskyConnector
+from connectors.bluesky import BlueskyConfig, BlueskyConnector, record_key
 from tests.fakes.bluesky import DID, HANDLE, PASSWORD, FakeBluesky
 
 FAMILY = "👨\u200d👩\u200d👧\u200d👦"
@@ -269,3 +270,45 @@ async def test_an_expired_token_while_replying_is_refreshed(
     fake.expire_access()
     await connector.reply(mention_of(post), "Hello", key="k")
     assert len(fake.created) == 1 and fake.refreshes == 1 and fake.logins == 1
+
+
+async def test_a_successful_answer_with_no_calls_left_stops_reading_until_the_reset(
+    fake: FakeBluesky, http: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    fake.post("@lumo.bsky.social is my fibre down?", followers=10)
+    connector = make(fake, http, clock, search=["fibre"])
+    await connector.fetch(None)  # signed in; the window starts now
+    fake.rate_remaining = 1
+    before = len(fake.requests)
+    batch = await connector.fetch(None)
+    # The notifications answer said 0 left: no search, no profiles, rest until the reset.
+    assert len(fake.requests) == before + 1
+    assert batch.retry_after == pytest.approx(300, abs=1)
+    assert [i.external_id for i in batch.items]  # what was read is kept
+
+
+async def test_the_same_answer_tried_again_after_a_restart_is_found_not_posted(
+    fake: FakeBluesky, http: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    post = fake.post("@lumo.bsky.social hi")
+    first = make(fake, http, clock)
+    ref = await first.reply(mention_of(post), "Hello!", key="allhands-7")
+    # A new process (no memory of the first) tries the same effect again.
+    again = make(fake, http, clock)
+    assert await again.sent_before(mention_of(post), "Hello!", key="allhands-7") == ref
+    assert await again.reply(mention_of(post), "Hello!", key="allhands-7") == ref
+    assert len(fake.created) == 1
+    # Another answer (another effect) to the same post is posted.
+    other = await again.reply(mention_of(post), "Hello!", key="allhands-8")
+    assert other != ref and len(fake.created) == 2
+    assert await again.sent_before(mention_of(post), "Bye", key="allhands-9") is None
+
+
+async def test_record_keys_are_valid_tids_stable_per_answer() -> None:
+    post = {"uri": "at://did:plc:x/app.bsky.feed.post/1", "record": {"text": "t"},
+            "author": {"handle": "ann"}}  # fmt: skip
+    mention = mention_of(post)
+    keys = {record_key(mention, f"allhands-{n}") for n in range(1000)}
+    assert len(keys) == 1000
+    assert all(re.fullmatch(r"[234567abcdefghij][2-7a-z]{12}", k) for k in keys)
+    assert record_key(mention, "allhands-1") == record_key(mention, "allhands-1")

@@ -304,3 +304,23 @@ def test_config_is_checked() -> None:
         MastodonConfig(instance="https://m.example", mentions=False)
     config = MastodonConfig(instance="https://m.example/", mentions=False, hashtags=["#Lumo"])
     assert config.instance == "https://m.example" and config.hashtags == ["Lumo"]
+
+
+async def test_an_earlier_reply_is_found_as_mastodon_renders_it(
+    fake: FakeMastodon, http: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    status = fake.post("@lumo is checkout down?", acct="ann@other.example")
+    # How Mastodon renders "@ann@other.example Yes: see https://status.lumo.example/now"
+    content = (
+        '<p><span class="h-card"><a href="https://other.example/@ann" class="u-url mention">'
+        '@<span>ann</span></a></span> Yes: see <a href="https://status.lumo.example/now">'
+        '<span class="invisible">https://</span><span class="">status.lumo.example/now</span>'
+        "</a></p>"
+    )
+    fake.post(content=content, account=fake.me, mention=False, in_reply_to=status["id"])
+    connector = make(fake, http, clock)
+    text = "Yes: see https://status.lumo.example/now"
+    found = await connector.sent_before(mention_of(status), text, key="allhands-3")
+    assert found is not None and found.id != status["id"]
+    other = await connector.sent_before(mention_of(status), "Something else", key="allhands-4")
+    assert other is None

@@ -374,6 +374,30 @@ CASES = [
         ["book.yaml: no teams defined (add a teams: section)"],
         id="no-teams",
     ),
+    pytest.param(
+        "sources:\n  - {id: hook, kind: webhook, secret: abcde}\nteams:\n  a: {channel: console:#a}\n",
+        ["book.yaml:2: sources[0].secret: should be at least 16 characters long, not 5"],
+        id="short-webhook-secret",
+    ),
+    pytest.param(
+        "sources:\n  - {id: hook, kind: webhook, secret: abcde}\nteams:\n  a: {chanel: console:#a}\n  b: {channel: console:#b}\ndefault_team: nope\nroutes:\n  - {team: a, keywords: [x]}\n",
+        [
+            "book.yaml:4: teams.a.channel: is required",
+            "book.yaml:4: teams.a.chanel: unknown key (did you mean 'channel'?)",
+            "book.yaml:2: sources[0].secret: should be at least 16 characters long, not 5",
+            "book.yaml:6: default_team: unknown team 'nope' (known teams: b)",
+        ],
+        id="a-structural-error-and-every-other-problem",
+    ),
+    pytest.param(
+        "teams: [a, b]\ndefault_team: nope\nbusiness_hours:\n  office: {days: 7}\n",
+        [
+            "book.yaml:1: teams: should be a mapping (key: value on lines below), not a list",
+            "book.yaml:4: business_hours.office.timezone: is required",
+            "book.yaml:4: business_hours.office.days: unknown key (did you mean 'weekdays'?)",
+        ],
+        id="teams-not-a-mapping",
+    ),
 ]
 
 

@@ -151,6 +151,11 @@ async def test_several_mentions_at_once_and_repeats_are_not_doubled(site: Site) 
         ({"mentions": []}, "mentions"),
         ({"mentions": [MENTION] * 101}, "mentions"),
         ({"mentions": [MENTION, {"id": "x"}]}, "mentions[1].text: is required"),
+        # Signed requests that can never be stored: refused at once, not 500 "try again".
+        ({**MENTION, "author": {"handle": "a", "followers": 10**30}}, "author.followers"),
+        (b'{"id": ' + b"7" * 5000 + b', "text": "x"}', "a number is too long"),
+        ({**MENTION, "created_at": "9999-12-31T23:59:59-23:59"}, "between 1970 and 2200"),
+        ({**MENTION, "created_at": "0001-01-01T00:00:00+23:59"}, "between 1970 and 2200"),
     ],
 )
 async def test_bad_bodies_get_400_and_store_nothing(site: Site, body: Any, expected: str) -> None:
@@ -209,14 +214,15 @@ async def test_stale_and_future_timestamps_get_401(site: Site) -> None:
     assert status == 202
 
 
-async def test_a_replayed_request_gets_409(site: Site) -> None:
+async def test_a_repeated_request_gets_200_and_stores_nothing_more(site: Site) -> None:
     raw = json.dumps(MENTION).encode()
     stamp = str(int(site.clock.now().timestamp()))
     signature = sign(SECRET, stamp, raw)
     assert (await site.send(raw, timestamp=stamp, signature=signature))[0] == 202
     site.clock.advance(timedelta(seconds=30))
     status, answer = await site.send(raw, timestamp=stamp, signature=signature)
-    assert status == 409 and "received before" in answer["error"]
+    assert status == 200 and answer["received_before"] is True and answer["new"] == 0
+    assert await site.stored() == ["alert-17"]
     # Once the timestamp is stale the request is refused as stale, and old signatures go.
     site.clock.advance(timedelta(minutes=10))
     assert (await site.send(raw, timestamp=stamp, signature=signature))[0] == 401
@@ -231,3 +237,25 @@ async def test_unknown_or_non_webhook_sources_get_404(site: Site) -> None:
 async def test_webhook_sources_are_not_polled(site: Site) -> None:
     results = await site.app.poll_all()
     assert [r.source for r in results] == ["blog"]
+
+
+async def test_a_request_whose_mentions_cannot_be_stored_leaves_no_trace(site: Site) -> None:
+    # The store refuses one mention (as a full disk would): nothing of the request is kept,
+    # not even its signature, so the sender's identical resend is stored in full later.
+    def refuse(db: Any) -> None:
+        db.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON mentions WHEN NEW.external_id = 'alert-18'"
+            " BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"
+        )
+
+    await site.app.database.write(refuse)
+    second = {**MENTION, "id": "alert-18"}
+    raw = json.dumps({"mentions": [MENTION, second]}).encode()
+    stamp = str(int(site.clock.now().timestamp()))
+    status, answer = await site.send(raw, timestamp=stamp)
+    assert status == 503 and "send the request again" in answer["error"]
+    assert await site.stored() == []
+    await site.app.database.write(lambda db: db.execute("DROP TRIGGER refuse"))
+    status, answer = await site.send(raw, timestamp=stamp)
+    assert status == 202 and answer["new"] == 2
+    assert sorted(await site.stored()) == ["alert-17", "alert-18"]

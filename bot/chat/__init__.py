@@ -7,6 +7,7 @@ their platform; they never interpret markup found in it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal, Protocol
 
 from bot.chat.cards import Card
@@ -29,8 +30,14 @@ class ChatAdapter(Protocol):
 
     platform: str
 
-    async def post_card(self, channel: str, card: Card) -> MessageRef:
-        """Post a mention card in a channel and return where it is."""
+    async def post_card(self, channel: str, card: Card, *, key: str | None = None) -> MessageRef:
+        """Post a mention card in a channel and return where it is; `key` names the effect
+        posting it, for `find_card`."""
+        ...
+
+    async def find_card(self, channel: str, key: str, *, since: datetime) -> MessageRef | None:
+        """The card posted with `key` in `channel` since `since`, if the platform shows it
+        (a try whose answer was lost did post it); None when not found or not knowable."""
         ...
 
     async def post_message(self, channel: str, text: str) -> MessageRef:

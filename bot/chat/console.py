@@ -8,6 +8,7 @@ import re
 import sys
 import textwrap
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -50,7 +51,11 @@ class ConsoleAdapter:
         self.out.write(text + "\n")
         self.out.flush()
 
-    async def post_card(self, channel: str, card: Card) -> MessageRef:
+    async def find_card(self, channel: str, key: str, *, since: datetime) -> MessageRef | None:
+        """A terminal keeps nothing to look in."""
+        return None
+
+    async def post_card(self, channel: str, card: Card, *, key: str | None = None) -> MessageRef:
         """Print the whole card under its channel's name."""
         safe = terminal_safe
         rule = "─" * self.width

@@ -28,6 +28,7 @@ from bot.chat.slack_approval_blocks import approval_message
 from bot.chat.slack_blocks import card_message, text_message
 from bot.chat.slack_calls import ChannelPacer, call_slack
 from bot.chat.slack_files import SlackFiles, UploadRefused
+from bot.chat.slack_history import CardFinder, card_metadata
 from bot.chat.slack_text import fit
 from bot.clock import Clock
 from bot.errors import DeliveryError
@@ -45,10 +46,12 @@ PLATFORM = "slack"
 # files:write (files.getUploadURLExternal, files.completeUploadExternal) and im:write
 # (conversations.open, for the id of the lead's DM to share it in).
 SCOPES = (
+    "channels:history",
     "channels:read",
     "chat:write",
     "commands",
     "files:write",
+    "groups:history",
     "groups:read",
     "im:write",
     "users:read",
@@ -267,6 +270,7 @@ class SlackAdapter:
         self.channels = SlackChannels(client=client, clock=clock)
         self.people = SlackPeople(client=client, database=database, clock=clock)
         self.files = SlackFiles(client=client, pacer=self.pacer)
+        self.history = CardFinder(client=client, database=database, clock=clock)
         self._refusals_logged: set[str] = set()
 
     async def _send(
@@ -310,10 +314,17 @@ class SlackAdapter:
     async def _card(self, card: Card) -> dict[str, Any]:
         return card_message(card)
 
-    async def post_card(self, channel: str, card: Card) -> MessageRef:
-        """Post a mention card (Block Kit) in a channel given as `#name` or id."""
+    async def post_card(self, channel: str, card: Card, *, key: str | None = None) -> MessageRef:
+        """Post a mention card (Block Kit) in a channel given as `#name` or id; `key` goes in
+        the message's metadata, for `find_card`."""
         channel_id = await self.channels.resolve(channel)
-        return await self._post(channel_id, await self._card(card))
+        extra = {"metadata": card_metadata(key)} if key else {}
+        return await self._post(channel_id, await self._card(card), **extra)
+
+    async def find_card(self, channel: str, key: str, *, since: datetime) -> MessageRef | None:
+        """The card posted under `key` in the channel since `since` (see slack_history)."""
+        channel_id = await self.channels.resolve(channel)
+        return await self.history.find(channel_id, key, since=since)
 
     async def post_message(self, channel: str, text: str) -> MessageRef:
         """Post a plain message (escaped) in a channel given as `#name` or id."""

@@ -28,6 +28,8 @@ import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
+from slack_bolt.request.internals import parse_body
 from slack_bolt.response import BoltResponse
 from slack_sdk.signature import Clock as SignatureClock
 from slack_sdk.signature import SignatureVerifier
@@ -51,6 +53,7 @@ from bot.chat.slack_blocks import (
 )
 from bot.chat.slack_calls import call_slack
 from bot.chat.slack_incidents import SlackReplyAll
+from bot.chat.slack_shapes import shape_problem
 from bot.chat.slack_socket import SlackSocket
 from bot.chat.slack_text import command_from_slack
 from bot.clock import Clock
@@ -124,6 +127,18 @@ def check_settings(settings: Settings) -> None:
             )
     if problems:
         raise ConfigError(problems)
+
+
+class _DropMessage(logging.Filter):
+    """Drops log records with exactly this message."""
+
+    def __init__(self, message: str):
+        super().__init__()
+        self.message = message
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False for the message to drop."""
+        return record.getMessage() != self.message
 
 
 class _ClockForSignatures(SignatureClock):
@@ -201,14 +216,22 @@ class SlackBot:
         self.verifier = (
             SignatureVerifier(secret, clock=_ClockForSignatures(clock)) if secret else None
         )
-        self.bolt = AsyncApp(
-            name="allhands",
-            client=self.client,
-            signing_secret=secret,
-            # Signatures are checked in handle_http, against the Clock, with replays refused.
-            request_verification_enabled=False,
-            logger=logging.getLogger("bot.chat.slack.bolt"),
-        )
+        bolt_log = logging.getLogger("bot.chat.slack.bolt")
+        # bolt reads SLACK_BOT_TOKEN itself and warns that the client's token wins: it is
+        # the same token, so the warning only alarms whoever reads the log at start.
+        quiet = _DropMessage(warning_client_prioritized_and_token_skipped())
+        bolt_log.addFilter(quiet)
+        try:
+            self.bolt = AsyncApp(
+                name="allhands",
+                client=self.client,
+                signing_secret=secret,
+                # Signatures are checked in handle_http, against the Clock, replays refused.
+                request_verification_enabled=False,
+                logger=bolt_log,
+            )
+        finally:
+            bolt_log.removeFilter(quiet)
         self.socket: SlackSocket | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._listen()
@@ -294,7 +317,7 @@ class SlackBot:
             return web.json_response({"error": "invalid request"}, status=400)
         if (
             self.verifier is None
-            or not timestamp.isdigit()
+            or not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12)
             or not self.verifier.is_valid(text, timestamp, signature)
         ):
             log.warning("Slack: refused a request with a bad or stale signature")
@@ -310,10 +333,16 @@ class SlackBot:
             log.warning("Slack: refused a replayed request (signature seen before)")
             return web.json_response({"error": "invalid request"}, status=401)
         try:
-            bolt_request = await to_bolt_request(request)
-        except ValueError:  # a body Slack would never send, e.g. a payload that is not JSON
-            log.warning("Slack: refused a signed request whose body cannot be read")
-            return web.json_response({"error": "unreadable body"}, status=400)
+            # Parsed as bolt parses it, to refuse a body of a shape Slack never sends
+            # before bolt's listeners trip over it.
+            problem = shape_problem(parse_body(text, request.content_type))
+            if problem is None:
+                bolt_request = await to_bolt_request(request)
+        except (ValueError, RecursionError):  # a body Slack would never send
+            problem = "not JSON or a form"
+        if problem is not None:
+            log.warning("Slack: refused a signed request Slack would not send: %s", problem)
+            return web.json_response({"error": f"unreadable body: {problem}"}, status=400)
         response = await self.bolt.async_dispatch(bolt_request)
         return await to_aiohttp_response(response)
 

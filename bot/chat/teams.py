@@ -1,8 +1,8 @@
 """Microsoft Teams: the ChatAdapter and the /api/messages endpoint.
 
-This is the one module that imports the Bot Framework SDK (botbuilder / botframework-
-connector, in maintenance): it checks the JWT on each request from the Bot Connector
-against Microsoft's published keys. Moving to its successor should touch only here.
+Each request from the Bot Connector carries a JWT, checked by `teams_auth` against
+Microsoft's published keys (fetched over aiohttp, cached, following key rotation) before
+anything is read from the body.
 Everything else speaks plain HTTP and JSON: activities and Adaptive Cards are built by
 `teams_cards`, read by `teams_activity`, and sent by `teams_connector`.
 
@@ -27,19 +27,13 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from botbuilder.schema import Activity as SdkActivity
-from botframework.connector.auth import (
-    AuthenticationConstants,
-    BotFrameworkAuthentication,
-    BotFrameworkAuthenticationFactory,
-    PasswordServiceClientCredentialFactory,
-)
 from pydantic import ValidationError
 
 from bot.chat import MessageRef, Ping
 from bot.chat.approval import ApprovalDecision, ApprovalRequest
 from bot.chat.cards import Card
 from bot.chat.teams_activity import Activity, command_text, mentions, read_submit
+from bot.chat.teams_auth import KeysUnavailable, TokenChecker, Unauthorized
 from bot.chat.teams_cards import (
     approval_activity,
     card_activity,
@@ -50,7 +44,7 @@ from bot.chat.teams_cards import (
 from bot.chat.teams_connector import AppToken, BotConnector, token_url
 from bot.clock import Clock
 from bot.errors import CommandError, ConfigError, DeliveryError, Problem
-from bot.settings import Settings
+from bot.settings import TEAMS_OPENID_URL, Settings
 from bot.store import people
 from bot.store import teams as store
 from bot.store.db import Database
@@ -68,62 +62,7 @@ TEAMS_HELP = (
     " with allhands), or use the buttons on a card. `@allhands channel` shows the id to put"
     " in a playbook for the channel you type it in."
 )
-_AUTH_TIMEOUT = 15.0  # seconds to fetch Microsoft's signing keys before answering 503
 _SEEN_MAX = 5000  # activity ids remembered, so a redelivered request is not run twice
-
-
-class Unauthorized(Exception):
-    """The request does not carry a valid Bot Framework token."""
-
-
-class KeysUnavailable(Exception):
-    """Microsoft's signing keys could not be fetched: nobody can be authenticated now."""
-
-
-class BotAuthenticator:
-    """Checks the Bot Framework JWT of a request, with the SDK's own validation.
-
-    The SDK fetches the signing keys with a blocking HTTP client, so each check runs on a
-    worker thread (with its own event loop) rather than on the server's loop.
-    """
-
-    def __init__(self, *, app_id: str, password: str, tenant_id: str, openid_url: str):
-        self.disabled = not app_id
-        self._auth: BotFrameworkAuthentication = BotFrameworkAuthenticationFactory.create(
-            to_channel_from_bot_login_url=token_url(tenant_id),
-            to_channel_from_bot_oauth_scope=AuthenticationConstants.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE,
-            to_bot_from_channel_token_issuer=AuthenticationConstants.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER,
-            oauth_url=AuthenticationConstants.OAUTH_URL,
-            to_bot_from_channel_open_id_metadata_url=openid_url,
-            to_bot_from_emulator_open_id_metadata_url=(
-                AuthenticationConstants.TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL
-            ),
-            credential_factory=PasswordServiceClientCredentialFactory(app_id, password, tenant_id),
-        )
-
-    async def check(self, body: dict[str, Any], header: str | None) -> None:
-        """Return if the request is authentic; raise Unauthorized or KeysUnavailable if not."""
-        if not header and not self.disabled:
-            raise Unauthorized("no Authorization header")
-        try:
-            await asyncio.wait_for(
-                asyncio.to_thread(self._check_blocking, body, header), _AUTH_TIMEOUT
-            )
-        except TimeoutError as exc:
-            raise KeysUnavailable("fetching the Bot Framework signing keys timed out") from exc
-
-    def _check_blocking(self, body: dict[str, Any], header: str | None) -> None:
-        try:
-            activity = SdkActivity().deserialize(body)
-            asyncio.run(self._auth.authenticate_request(activity, header or None))
-        except PermissionError as exc:  # the SDK's "not authorized" (an OSError)
-            raise Unauthorized(str(exc)) from exc
-        except OSError as exc:  # requests' errors: the SDK fetches keys with requests
-            raise KeysUnavailable(f"cannot fetch the Bot Framework signing keys: {exc}") from exc
-        except Exception as exc:
-            # The SDK raises PermissionError for a refused token, but a malformed one
-            # surfaces as whatever broke while decoding it (DecodeError, KeyError...).
-            raise Unauthorized(f"{type(exc).__name__}: {exc}") from exc
 
 
 class TeamsAdapter:
@@ -146,8 +85,8 @@ class TeamsAdapter:
         self.clock = clock
         self.app_id = app_id
         self.tenant_id = tenant_id
-        self.authenticator = BotAuthenticator(
-            app_id=app_id, password=password, tenant_id=tenant_id, openid_url=openid_url
+        self.authenticator = TokenChecker(
+            app_id=app_id, openid_url=openid_url or TEAMS_OPENID_URL, clock=clock
         )
         self._token = (
             AppToken(
@@ -198,6 +137,7 @@ class TeamsAdapter:
     async def close(self) -> None:
         """Finish answers in flight and close the HTTP session."""
         await self.settle()
+        await self.authenticator.keys.close()
         if self._http is not None:
             await self._http.close()
             self._http = None
@@ -268,9 +208,13 @@ class TeamsAdapter:
 
     # -- ChatAdapter ------------------------------------------------------------------
 
-    async def post_card(self, channel: str, card: Card) -> MessageRef:
+    async def post_card(self, channel: str, card: Card, *, key: str | None = None) -> MessageRef:
         """Post a mention card as an Adaptive Card, as a new post in the channel."""
         return await self._post(channel, card_activity(card))
+
+    async def find_card(self, channel: str, key: str, *, since: datetime) -> MessageRef | None:
+        """Not knowable: the Bot Connector cannot read a channel's posts back."""
+        return None
 
     async def post_message(self, channel: str, text: str) -> MessageRef:
         """Post a message as a new post in the channel."""
@@ -415,8 +359,8 @@ class TeamsAdapter:
             return _refuse(401, "missing Authorization header")
         try:
             body = await request.json()
-        except ValueError:
-            return _refuse(400, "the body is not JSON")
+        except (ValueError, RecursionError):
+            return _refuse(400, "the body is not JSON allhands reads (or nested too deeply)")
         if not isinstance(body, dict):
             return _refuse(400, "the body is not an activity")
         try:

@@ -74,6 +74,8 @@ class Policy:
     phone_regions: tuple[str, ...] = DEFAULT_PHONE_REGIONS
     max_length: int | None = None
     count: Callable[[str], int] = len
+    # A second limit some platforms set: why the text as posted is too big, or None.
+    too_big: Callable[[str], str | None] = lambda text: None
     platform: str = "the platform"
 
 
@@ -336,6 +338,15 @@ def check_reply(text: str, policy: Policy, *, analyzer: SentimentAnalyzer | None
                     f" {policy.max_length:,}. Shorten it by {length - policy.max_length:,}.",
                 )
             )
+    oversize = policy.too_big(text)
+    if oversize is not None:
+        findings.append(
+            Finding(
+                Rule.LENGTH,
+                f"your reply is {oversize} on {policy.platform} (emoji and accented letters"
+                " take several bytes each). Shorten it.",
+            )
+        )
     if _HIDDEN.search(text):
         findings.append(
             Finding(

@@ -409,12 +409,13 @@ def _friendly(err: Any) -> str:
         return f"should be a mapping (key: value on lines below), not {_what(value)}"
     if kind == "list_type":
         return f"should be a list ([a, b] or lines starting with -), not {_what(value)}"
-    if kind in ("string_type", "string_too_short"):
-        return (
-            f"should be some text, not {_what(value)}"
-            if kind == "string_type"
-            else ("should not be empty")
-        )
+    if kind == "string_type":
+        return f"should be some text, not {_what(value)}"
+    if kind == "string_too_short":
+        least = ctx.get("min_length", 1)
+        if least <= 1:
+            return "should not be empty"
+        return f"should be at least {least} characters long, not {len(str(value))}"
     if kind in ("int_type", "int_parsing", "int_from_float", "float_parsing"):
         return f"should be a whole number, not {value!r}"
     if kind in ("bool_type", "bool_parsing"):
@@ -462,6 +463,13 @@ class _Merged:
     guardrails: tuple[Guardrails, str] | None = None
     admin_channel: tuple[str, str] | None = None
     retention: tuple[Retention, str] | None = None
+    # Left out after a structural error: names referring to them are not "unknown".
+    broken_teams: set[str] = field(default_factory=set)
+    broken_sections: set[str] = field(default_factory=set)
+
+    def may_be_team(self, name: str) -> bool:
+        """True when `name` might be a team that a structural error left out."""
+        return name in self.broken_teams or "teams" in self.broken_sections
 
 
 def load_playbooks(path: str | Path) -> Playbooks:
@@ -480,17 +488,44 @@ def load_playbooks(path: str | Path) -> Playbooks:
         if doc is None:
             continue
         doc = reader.expand_env(doc, file)
-        try:
-            model = PlaybookFile.model_validate(dict(doc))
-        except ValidationError as exc:
-            reader.pydantic(exc, file=file)
-            continue
-        _merge(model, file, merged, reader)
+        model = _validate(dict(doc), file, merged, reader)
+        if model is not None:
+            _merge(model, file, merged, reader)
     playbooks = _resolve(merged, reader, root, files)
     if reader.problems:
         raise ConfigError(reader.problems)
     assert playbooks is not None
     return playbooks
+
+
+_NAMED = ("teams", "business_hours", "templates")
+
+
+def _validate(
+    doc: dict[str, Any], file: str, merged: _Merged, reader: _Reader
+) -> PlaybookFile | None:
+    """The file's model; its problems are reported, and what is wrong is left out (a broken
+    team, or a whole section) so that every other problem of the files is listed too."""
+    for _ in range(8):
+        try:
+            return PlaybookFile.model_validate(doc)
+        except ValidationError as exc:
+            reader.pydantic(exc, file=file)
+            doc = dict(doc)
+            for err in exc.errors():
+                loc = err["loc"]
+                if len(loc) >= 2 and loc[0] in _NAMED and isinstance(doc.get(loc[0]), dict):
+                    section = dict(doc[loc[0]])
+                    section.pop(loc[1], None)
+                    doc[loc[0]] = section
+                    if loc[0] == "teams":
+                        merged.broken_teams.add(str(loc[1]))
+                elif loc:
+                    merged.broken_sections.add(str(loc[0]))
+                    doc.pop(str(loc[0]), None)
+                else:
+                    return None
+    return None
 
 
 def _merge(model: PlaybookFile, file: str, merged: _Merged, reader: _Reader) -> None:
@@ -595,7 +630,7 @@ def _resolve(merged: _Merged, reader: _Reader, root: Path, files: list[Path]) ->
         )
     routes: list[RouteSpec] = []
     for route, file, i in merged.routes:
-        if route.team not in merged.teams:
+        if route.team not in merged.teams and not merged.may_be_team(route.team):
             reader.add(
                 f"unknown team {route.team!r}",
                 file=file,
@@ -603,7 +638,7 @@ def _resolve(merged: _Merged, reader: _Reader, root: Path, files: list[Path]) ->
                 hint=did_you_mean(route.team, team_ids, "teams"),
             )
         for j, source_id in enumerate(route.sources):
-            if source_id not in seen_sources:
+            if source_id not in seen_sources and "sources" not in merged.broken_sections:
                 reader.add(
                     f"unknown source {source_id!r}",
                     file=file,
@@ -617,7 +652,7 @@ def _resolve(merged: _Merged, reader: _Reader, root: Path, files: list[Path]) ->
     chosen = ""
     if merged.default_team is not None:
         chosen, file = merged.default_team
-        if merged.teams and chosen not in merged.teams:
+        if merged.teams and chosen not in merged.teams and not merged.may_be_team(chosen):
             reader.add(
                 f"unknown team {chosen!r}",
                 file=file,

@@ -330,6 +330,22 @@ def outbox_lanes(db: sqlite_utils.Database) -> None:
         )
 
 
+@migrations(name="0012_chat_warnings")
+def chat_warnings(db: sqlite_utils.Database) -> None:
+    """What a chat platform withholds that allhands needs (a scope, say), for `stats`."""
+    db.executescript(
+        """
+        CREATE TABLE chat_warnings (
+            platform TEXT NOT NULL,
+            topic TEXT NOT NULL,
+            message TEXT NOT NULL,
+            at TEXT NOT NULL,
+            PRIMARY KEY (platform, topic)
+        );
+        """
+    )
+
+
 @migrations(name="0013_incidents")
 def incidents(db: sqlite_utils.Database) -> None:
     """Incidents (their own series, written I7), their members, summary cards updated in

@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlite_utils
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """A request's signature, to be recorded in the transaction that stores what it brought."""
+
+    source: str
+    signature: str
+    keep: timedelta
+
+    def fields(self, now: datetime) -> dict[str, Any]:
+        """The keyword arguments of `remember` at `now`."""
+        return {"source": self.source, "signature": self.signature, "now": now, "keep": self.keep}
 
 
 def remember(
@@ -17,10 +32,3 @@ def remember(
         [source, signature, now.isoformat()],
     )
     return cursor.rowcount == 1
-
-
-def forget(db: sqlite_utils.Database, *, source: str, signature: str) -> None:
-    """Drop a signature whose request could not be stored, so the sender may try again."""
-    db.execute(
-        "DELETE FROM webhook_signatures WHERE source = ? AND signature = ?", [source, signature]
-    )

@@ -3,12 +3,14 @@
 It serves the XRPC methods allhands calls: `com.atproto.server.createSession` and
 `refreshSession`, `app.bsky.notification.listNotifications`, `app.bsky.feed.searchPosts`,
 `app.bsky.actor.getProfiles`, `app.bsky.feed.getPosts`, `com.atproto.repo.createRecord`
-and `com.atproto.repo.listRecords`. Errors are XRPC's `{"error": Name, "message": ...}`.
-Tests can expire the access or refresh tokens (`400 ExpiredToken`), rate-limit
-`createSession` (`429` with `RateLimit-*` headers), make calls fail, and read every
-request and every record created. `createRecord` checks what the real one checks for a
-reply: the text's length, the byte ranges of facets, and that root and parent are strong
-references (uri and cid) to posts that exist.
+(with an optional `rkey`, refused when taken), `getRecord` and `listRecords`. Errors are
+XRPC's `{"error": Name, "message": ...}`. Tests can expire the access or refresh tokens
+(`400 ExpiredToken`), rate-limit `createSession` (`429` with `RateLimit-*` headers),
+count every call against a rate-limit window (`rate_remaining`: `RateLimit-*` headers on
+each answer, 429 once none is left), make calls fail, and read every request and every
+record created. `createRecord` checks what the real one checks for a reply: the text's
+length, the byte ranges of facets, and that root and parent are strong references (uri
+and cid) to posts that exist.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import asyncio
 import hashlib
 import itertools
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -63,6 +66,7 @@ class FakeBluesky(LocalServer):
     now: datetime = field(default_factory=lambda: datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
     logins_allowed: int = 30  # createSession calls before it answers 429
     delay_first_create: float = 0.0  # the first createRecord answers this late (after posting)
+    latency: float = 0.0  # seconds every answer takes, after the call has taken effect
     posts: dict[str, dict[str, Any]] = field(default_factory=dict)  # uri -> post view
     notifications: list[dict[str, Any]] = field(default_factory=list)
     followers: dict[str, int] = field(default_factory=dict)  # handle -> followers
@@ -73,6 +77,10 @@ class FakeBluesky(LocalServer):
     refresh: dict[str, bool] = field(default_factory=dict)
     logins: int = 0
     refreshes: int = 0
+    # Calls left in the rate-limit window (None: no RateLimit-* headers on answers). Every
+    # answer then says what is left; a call made with none left gets 429.
+    rate_remaining: int | None = None
+    rate_reset: timedelta = timedelta(minutes=5)
     _tokens: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _clock: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -211,6 +219,21 @@ class FakeBluesky(LocalServer):
             return self._json(self._session())
         if bearer not in self.access:
             return self._error(401, "AuthenticationRequired", "Authentication Required")
+        limits: dict[str, str] = {}
+        if self.rate_remaining is not None:
+            reset = str(int((self.now + self.rate_reset).timestamp()))
+            if self.rate_remaining <= 0:
+                return self._error(
+                    429, "RateLimitExceeded", "Rate Limit Exceeded",
+                    **{"RateLimit-Limit": "3000", "RateLimit-Remaining": "0",
+                       "RateLimit-Reset": reset},
+                )  # fmt: skip
+            self.rate_remaining -= 1
+            limits = {
+                "RateLimit-Limit": "3000",
+                "RateLimit-Remaining": str(self.rate_remaining),
+                "RateLimit-Reset": reset,
+            }
         if not self.access[bearer]:
             return self._error(400, "ExpiredToken", "Token has expired")
         handler = {
@@ -220,12 +243,16 @@ class FakeBluesky(LocalServer):
             "app.bsky.feed.getPosts": self._get_posts,
             "com.atproto.repo.createRecord": self._create_record,
             "com.atproto.repo.listRecords": self._list_records,
+            "com.atproto.repo.getRecord": self._get_record,
         }.get(nsid)
         if handler is None:
             return self._error(501, "MethodNotImplemented", f"Method Not Implemented: {nsid}")
         answer = handler(request, body)
+        answer.headers.update(limits)
         if nsid == "com.atproto.repo.createRecord" and len(self.created) == 1:
             await asyncio.sleep(self.delay_first_create)  # posted, but answered too late
+        if self.latency:
+            await asyncio.sleep(self.latency)
         return answer
 
     def _session(self) -> dict[str, Any]:
@@ -325,7 +352,13 @@ class FakeBluesky(LocalServer):
                     return self._error(
                         400, "InvalidRequest", f"reply {part} is not a strong ref to a post"
                     )
-        uri = f"at://{DID}/app.bsky.feed.post/{self._tid()}"
+        rkey = body.get("rkey")
+        if rkey is not None and not re.fullmatch(r"[234567abcdefghij][2-7a-z]{12}", str(rkey)):
+            return self._error(400, "InvalidRequest", "Invalid record key: must be a TID")
+        uri = f"at://{DID}/app.bsky.feed.post/{rkey or self._tid()}"
+        if uri in self.posts:
+            # What the PDS says when a record with that key is in the repo already.
+            return self._error(400, "InvalidRequest", f"Record already exists: {uri}")
         view = self._store(DID, HANDLE, uri, record, reason=None)
         self.created.append(body)
         return self._json(
@@ -336,6 +369,14 @@ class FakeBluesky(LocalServer):
                 "validationStatus": "valid",
             }
         )
+
+    def _get_record(self, request: web.Request, body: Any) -> web.Response:
+        repo, collection = request.query.get("repo"), request.query.get("collection")
+        uri = f"at://{repo}/{collection}/{request.query.get('rkey')}"
+        post = self.posts.get(uri)
+        if post is None or repo != DID:
+            return self._error(400, "RecordNotFound", f"Could not locate record: {uri}")
+        return self._json({"uri": uri, "cid": post["cid"], "value": post["record"]})
 
     def _list_records(self, request: web.Request, body: Any) -> web.Response:
         repo = request.query.get("repo")

@@ -253,6 +253,8 @@ class FakeMastodon(LocalServer):
             return self._notifications(request)
         if route == ("POST", "/api/v1/statuses"):
             return await self._create(request, body or {})
+        if request.method == "GET" and request.path.endswith("/context"):
+            return self._context(request.path.split("/")[-2])
         if request.method == "GET" and request.path.startswith("/api/v1/statuses/"):
             status = self.statuses.get(request.path.rsplit("/", 1)[-1])
             if status is None:
@@ -329,6 +331,21 @@ class FakeMastodon(LocalServer):
         return self._json(
             {"accounts": [], "statuses": found[offset : offset + limit], "hashtags": []}
         )
+
+    def _context(self, status_id: str) -> web.Response:
+        """GET /api/v1/statuses/:id/context: the thread above and below a status."""
+        if status_id not in self.statuses:
+            return self._json({"error": "Record not found"}, status=404)
+        ancestors, parent = [], self.statuses[status_id].get("in_reply_to_id")
+        while parent in self.statuses:
+            ancestors.insert(0, self.statuses[parent])
+            parent = self.statuses[parent].get("in_reply_to_id")
+        below, frontier = [], {status_id}
+        while frontier:
+            found = [s for s in self.statuses.values() if s.get("in_reply_to_id") in frontier]
+            below += found
+            frontier = {s["id"] for s in found}
+        return self._json({"ancestors": ancestors, "descendants": below})
 
     async def _create(self, request: web.Request, body: dict[str, Any]) -> web.Response:
         key = request.headers.get("Idempotency-Key")

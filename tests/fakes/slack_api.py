@@ -46,6 +46,7 @@ SCOPE_OF = {
     "conversations.open": "im:write",
     "files.getUploadURLExternal": "files:write",
     "files.completeUploadExternal": "files:write",
+    "conversations.history": "channels:history",  # groups:history for private channels
 }
 _MIME = {"png": "image/png", "jpg": "image/jpeg", "gif": "image/gif", "txt": "text/plain"}
 
@@ -255,6 +256,9 @@ class SlackFake:
         self.refuse_sockets = 0  # websocket handshakes to refuse (HTTP 503)
         self.say_hello = True
         self.withheld: set[str] = set()  # scopes the app was not granted
+        # Seconds every Web API answer takes, after the call has taken effect (a message
+        # is posted before its answer arrives, as when Slack is slow).
+        self.latency = 0.0
         self.uploads: dict[str, Upload] = {}  # by file id
         self._tickets: dict[str, str] = {}  # upload URL's ticket -> file id
         self._files = itertools.count(1)
@@ -380,6 +384,8 @@ class SlackFake:
         error = None if body.get("ok") else body.get("error")
         self.calls.append(Call(method, args, status, error, at=arrived))
         self._changed.set()
+        if self.latency:
+            await asyncio.sleep(self.latency)
         return web.json_response(body, status=status, headers=headers)
 
     async def _answer(
@@ -403,6 +409,9 @@ class SlackFake:
         if handler is None:
             return 404, {"ok": False, "error": "unknown_method"}, {}
         needed = SCOPE_OF.get(method)
+        if method == "conversations.history":
+            private = self.channels.get(str(args.get("channel", "")), Channel("", "")).private
+            needed = "groups:history" if private else needed
         if needed in self.withheld:
             provided = sorted(set(SCOPE_OF.values()) - self.withheld)
             refusal = {"needed": needed, "provided": ",".join(provided)}
@@ -622,6 +631,16 @@ class SlackFake:
             "blocks": args.get("blocks") or [],
             **({"thread_ts": thread} if thread else {}),
         }
+        metadata = args.get("metadata")
+        if isinstance(metadata, str):  # form-encoded: a JSON string
+            metadata = json.loads(metadata)
+        if metadata is not None:
+            if not isinstance(metadata, dict) or not isinstance(metadata.get("event_type"), str):
+                return {"ok": False, "error": "invalid_metadata_format"}
+            message["metadata"] = {
+                "event_type": metadata["event_type"],
+                "event_payload": metadata.get("event_payload") or {},
+            }
         channel.messages[ts] = message
         return {"ok": True, "channel": channel.id, "ts": ts, "message": message}
 
@@ -737,6 +756,33 @@ class SlackFake:
             if wanted and user["profile"].get("email", "").casefold() == wanted:
                 return {"ok": True, "user": user}
         return {"ok": False, "error": "users_not_found"}
+
+    def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Top-level messages newest first, after `oldest` (exclusive), paged by `limit`
+        and `cursor`; `metadata` only with `include_all_metadata` (docs.slack.dev)."""
+        channel = self._conversation(args)
+        if isinstance(channel, dict):
+            return channel
+        oldest = float(args.get("oldest") or 0)
+        newest_first = sorted(
+            (m for m in channel.messages.values() if "thread_ts" not in m),
+            key=lambda m: float(m["ts"]),
+            reverse=True,
+        )
+        wanted = [m for m in newest_first if float(m["ts"]) > oldest]
+        with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        shown = [
+            m if with_metadata else {k: v for k, v in m.items() if k != "metadata"} for m in wanted
+        ]
+        start = int(args.get("cursor") or 0)
+        limit = min(int(args.get("limit") or 100), 999)
+        more = start + limit < len(shown)
+        return {
+            "ok": True,
+            "messages": shown[start : start + limit],
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
 
     def _page(self, items: list[dict[str, Any]], args: dict[str, Any]) -> dict[str, Any]:
         start = int(args.get("cursor") or 0)

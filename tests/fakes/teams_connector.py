@@ -12,11 +12,13 @@
 - the OpenID configuration and key set that sign requests *to* the bot, with `sign()` to
   mint a channel token as the Bot Connector would (RS256, a locally made RSA key).
 
-Tests inject failures with `fail()` and an outage with `stop_listening()`/`resume()`.
+Tests inject failures with `fail()` and an outage with `stop_listening()`/`resume()`, a
+new signing key with `rotate()`, and a key service that never answers with `hanging`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import socket
@@ -34,9 +36,13 @@ ISSUER = "https://api.botframework.com"
 KEY_ID = "allhands-test-key"
 
 
-@cache
 def signing_key(name: str = "channel") -> rsa.RSAPrivateKey:
     """An RSA key made once per test run (`name` gives a second, unrelated key)."""
+    return _made_key(name)
+
+
+@cache
+def _made_key(name: str) -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
@@ -77,6 +83,9 @@ class BotFrameworkFake:
     chats: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     token_requests: list[dict[str, str]] = field(default_factory=list)
     key_requests: int = 0
+    openid_requests: int = 0
+    published: list[tuple[str, str]] = field(default_factory=lambda: [(KEY_ID, "channel")])
+    hanging: bool = False  # the OpenID configuration and key set never answer
     endorsements: tuple[str, ...] = ("msteams",)
     _failures: list[tuple[int, str | None, str | None]] = field(default_factory=list)
     _tokens: set[str] = field(default_factory=set)
@@ -158,6 +167,7 @@ class BotFrameworkFake:
 
     async def close(self) -> None:
         """Stop listening for good."""
+        self.hanging = False
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -209,7 +219,18 @@ class BotFrameworkFake:
 
     # -- handlers -------------------------------------------------------------------
 
+    def rotate(self, kid: str, name: str, *, keep_old: bool = True) -> None:
+        """Publish a new signing key `kid` (made from `signing_key(name)`), as Microsoft
+        does every few weeks; the old ones stay published unless `keep_old` is False."""
+        self.published = [*(self.published if keep_old else []), (kid, name)]
+
+    async def _hang(self) -> None:
+        while self.hanging:  # until a test (or close) lets it answer  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+
     async def _openid(self, request: web.Request) -> web.Response:
+        self.openid_requests += 1
+        await self._hang()
         return web.json_response(
             {
                 "issuer": ISSUER,
@@ -222,9 +243,13 @@ class BotFrameworkFake:
 
     async def _keys(self, request: web.Request) -> web.Response:
         self.key_requests += 1
-        jwk = json.loads(RSAAlgorithm.to_jwk(signing_key().public_key()))
-        jwk.update({"kid": KEY_ID, "use": "sig", "endorsements": list(self.endorsements)})
-        return web.json_response({"keys": [jwk]})
+        await self._hang()
+        keys = []
+        for kid, name in self.published:
+            jwk = json.loads(RSAAlgorithm.to_jwk(signing_key(name).public_key()))
+            jwk.update({"kid": kid, "use": "sig", "endorsements": list(self.endorsements)})
+            keys.append(jwk)
+        return web.json_response({"keys": keys})
 
     async def _token(self, request: web.Request) -> web.Response:
         form = dict(await request.post())

@@ -169,3 +169,4 @@ async def test_allhands_run_serves_slack(tmp_path: Path) -> None:
     assert proc.returncode == 0, text
     assert "Slack: connected to Lumo as @allhands" in text
     assert "Slack is not configured" not in text and "Traceback" not in text
+    assert "will be unused" not in text  # bolt's warning about SLACK_BOT_TOKEN, at start
