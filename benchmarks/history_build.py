@@ -1,0 +1,495 @@
+"""Builds the stores `history.py` measures: 90 days of three teams' mentions and their lives.
+
+Every mention gets a plan (when its card is posted, who claims it, when the answer goes
+out, when it is resolved, whether the customer writes again, whether it is snoozed). Two
+ways carry a plan out:
+
+- `live`: through the store's own functions, as the bot does it (`mentions.ingest`,
+  `workflow.act`, `replying.submit`, and the outbox worker's store side: the card recorded,
+  the reply marked sent, each effect finished);
+- `bulk`: the same rows written directly with `executemany`, for the closed history of big
+  stores (a million mentions through the functions takes most of an hour).
+
+`build()` writes days older than `LIVE_DAYS` in bulk and the recent days live, so the
+active part of every store comes from the real code. After each day it runs the outbox
+pruning the scheduler runs, when the code has one (`outbox.prune`).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlite_utils
+
+from bot.chat import MessageRef
+from bot.delivery import _card_posted, _reply_posted
+from bot.domain.guardrails import ApprovalRules, Verdict
+from bot.domain.mentions import Action, Author, Item, Triage
+from bot.replying import submit
+from bot.store import mentions, outbox
+from bot.workflow import act
+
+LISBON = ZoneInfo("Europe/Lisbon")
+NOW = datetime(2026, 3, 31, 10, 0, tzinfo=LISBON).astimezone(UTC)  # a Tuesday morning
+DAYS = 90
+LIVE_DAYS = 3  # the most recent days are written through the store's own functions
+TEAMS = ("network", "billing", "support")
+CHANNELS = {
+    "network": "#net-mentions",
+    "billing": "#billing-mentions",
+    "support": "#support-mentions",
+}
+ANSWER = "Thanks for telling us; we are on it."
+PEOPLE = tuple(f"U{i:04d}" for i in range(40))
+_WORD_LINES = (
+    "my internet is down again since this morning and nobody answers the phone please help the",
+    "invoice shows a charge I never agreed to and the app keeps logging me out router fibre",
+    "signal refund contract shop account speed slow outage billing thanks great service",
+)
+WORDS = tuple(w for line in _WORD_LINES for w in line.split())
+
+
+@dataclass(slots=True)
+class Plan:
+    """One customer's conversation: what happens to it and when (None: it does not)."""
+
+    received: datetime
+    team: str
+    source: str
+    text: str
+    handle: str
+    audience: int | None
+    person: str
+    ignore_at: datetime | None = None
+    claim_at: datetime | None = None
+    snooze_at: datetime | None = None
+    snooze_until: datetime | None = None
+    answer_at: datetime | None = None
+    resolve_at: datetime | None = None
+    follow_at: datetime | None = None
+    resolve_again_at: datetime | None = None
+    steps: list[tuple[datetime, str]] = field(default_factory=list)
+
+
+def _minutes(rng: random.Random, mean: float) -> timedelta:
+    return timedelta(minutes=rng.expovariate(1 / mean))
+
+
+def plan_day(rng: random.Random, *, day_start: datetime, count: int) -> list[Plan]:
+    """`count` conversations arriving during the day that starts at `day_start`."""
+    plans = []
+    for received in sorted(
+        day_start + timedelta(seconds=rng.uniform(0, 86_400)) for _ in range(count)
+    ):
+        words = rng.randint(12, 60)
+        plan = Plan(
+            received=received,
+            team=rng.choice(TEAMS),
+            source="demo" if rng.random() < 0.8 else "status-page",
+            text=" ".join(rng.choice(WORDS) for _ in range(words)),
+            handle=f"user{rng.randrange(10**6)}",
+            audience=None if rng.random() < 0.1 else int(rng.lognormvariate(6, 2)),
+            person=rng.choice(PEOPLE),
+        )
+        fate = rng.random()
+        if fate < 0.06:
+            plan.ignore_at = received + _minutes(rng, 30)
+        else:
+            plan.claim_at = received + timedelta(minutes=1) + _minutes(rng, 15)
+            if rng.random() < 0.05:
+                plan.snooze_at = plan.claim_at + timedelta(minutes=1)
+                plan.snooze_until = plan.snooze_at + timedelta(hours=2)
+            plan.answer_at = plan.claim_at + _minutes(rng, 20) + timedelta(minutes=3)
+            plan.resolve_at = plan.answer_at + _minutes(rng, 180)
+            if rng.random() < 0.10:
+                plan.follow_at = plan.answer_at + _minutes(rng, 120)
+                if plan.follow_at > plan.resolve_at:  # reopened: resolved again later
+                    plan.resolve_again_at = plan.follow_at + _minutes(rng, 60)
+        plans.append(plan)
+    return plans
+
+
+def _steps(plan: Plan) -> list[tuple[datetime, str]]:
+    """The plan's steps in time order."""
+    steps = [(plan.received + timedelta(seconds=3), "card")]
+    named = (
+        (plan.ignore_at, "ignore"),
+        (plan.claim_at, "claim"),
+        (plan.snooze_at, "snooze"),
+        (plan.answer_at, "answer"),
+        (plan.resolve_at, "resolve"),
+        (plan.follow_at, "follow_up"),
+        (plan.resolve_again_at, "resolve_again"),
+    )
+    steps += [(at, name) for at, name in named if at is not None]
+    return sorted(steps)
+
+
+# ---------------------------------------------------------------------------- live
+
+
+def _deliver(db: sqlite_utils.Database, *, number: int, now: datetime) -> None:
+    """What the outbox worker's store side does once a mention's pending effects are sent."""
+    rows = db.execute(
+        "SELECT id, kind, payload FROM outbox WHERE mention = ? AND state = 'pending' ORDER BY id",
+        [number],
+    ).fetchall()
+    for effect_id, kind, payload in rows:
+        data = json.loads(payload)
+        if kind == outbox.Kind.CARD_POST:
+            team = db.execute("SELECT team FROM mentions WHERE number = ?", [number]).fetchone()[0]
+            ref = MessageRef("slack", CHANNELS[team], f"{now.timestamp():.6f}")
+            _card_posted(db, effect_id=effect_id, number=number, ref=ref, now=now)
+        elif kind == outbox.Kind.PUBLIC_REPLY:
+            _reply_posted(
+                db,
+                effect_id=effect_id,
+                number=number,
+                reply_id=data["reply"],
+                actor=data.get("actor", "someone"),
+                external_id=f"r{data['reply']}",
+                url=f"https://social.example/r/{data['reply']}",
+                now=now,
+            )
+        else:
+            outbox.finish(db, id=effect_id, now=now)
+    if any(kind == outbox.Kind.PUBLIC_REPLY for _, kind, _ in rows):
+        _deliver(db, number=number, now=now)  # the thread note and card update it queued
+
+
+def live_day(
+    db: sqlite_utils.Database, *, plans: list[Plan], first_number: int, until: datetime
+) -> None:
+    """Carry out plans through the store's own functions, up to `until` (one transaction)."""
+    for offset, plan in enumerate(plans):
+        external = f"p{first_number + offset}"
+        item = Item(
+            external_id=external,
+            text=plan.text,
+            author=Author(handle=plan.handle, audience=plan.audience),
+            url=f"https://social.example/@{plan.handle}/{external}",
+        )
+        triage = Triage(
+            kind="question", sentiment=0.0, urgency="normal", team=plan.team, rule="bench"
+        )
+        stored = mentions.ingest(
+            db,
+            source=plan.source,
+            items=[(item, triage)],
+            cursor=None,
+            now=plan.received,
+            channel_of={t: f"slack:{c}" for t, c in CHANNELS.items()},
+        )
+        number = stored[0].number
+        assert number is not None
+        for at, step in _steps(plan):
+            if at > until:
+                break
+            _live_step(db, plan=plan, number=number, external=external, step=step, at=at)
+            _deliver(db, number=number, now=at + timedelta(seconds=2))
+
+
+def _live_step(
+    db: sqlite_utils.Database, *, plan: Plan, number: int, external: str, step: str, at: datetime
+) -> None:
+    person = plan.person
+    if step == "claim":
+        act(
+            db,
+            number=number,
+            action=Action.CLAIM,
+            actor=person,
+            now=at,
+            changes={"claimed_by": person},
+        )
+    elif step == "ignore":
+        act(
+            db, number=number, action=Action.IGNORE, actor=person, now=at,
+            changes={"claimed_by": None}, detail={"reason": "spam"},
+        )  # fmt: skip
+    elif step == "snooze":
+        act(
+            db, number=number, action=Action.SNOOZE, actor=person, now=at,
+            changes={"snoozed_until": plan.snooze_until},
+            detail={"until": plan.snooze_until.isoformat() if plan.snooze_until else None},
+        )  # fmt: skip
+    elif step == "answer":
+        submit(
+            db, number=number, actor=person, text=ANSWER,
+            verdict=Verdict(), rules=ApprovalRules(), leads=(), team=plan.team,
+            platform="slack", lead_platform="slack", can_reply=plan.source == "demo", now=at,
+        )  # fmt: skip
+    elif step in ("resolve", "resolve_again"):
+        act(db, number=number, action=Action.RESOLVE, actor=person, now=at)
+    elif step == "follow_up":
+        item = Item(
+            external_id=f"{external}-f",
+            text="any news on this?",
+            author=Author(handle=plan.handle, audience=plan.audience),
+            url=f"https://social.example/@{plan.handle}/{external}-f",
+            parent_id=external,
+        )
+        triage = Triage(
+            kind="question", sentiment=0.0, urgency="normal", team=plan.team, rule="bench"
+        )
+        mentions.ingest(
+            db, source=plan.source, items=[(item, triage)], cursor=None, now=at, channel_of={}
+        )
+
+
+# ---------------------------------------------------------------------------- bulk
+
+
+def _iso(at: datetime) -> str:
+    return at.isoformat()
+
+
+def _detail(value: dict[str, Any]) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+@dataclass(slots=True)
+class _Rows:
+    """Rows to insert, in the order the live path would have inserted them."""
+
+    mentions: list[dict[str, Any]] = field(default_factory=list)
+    events: list[tuple[Any, ...]] = field(default_factory=list)
+    outbox: list[tuple[Any, ...]] = field(default_factory=list)
+    replies: list[tuple[Any, ...]] = field(default_factory=list)
+    cards: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+_MENTION_COLUMNS = (
+    "number", "source", "external_id", "url", "author_handle", "author_audience", "text",
+    "created_at", "received_at", "parent_id", "root_number", "state", "team", "kind",
+    "urgency", "sentiment", "rule", "claimed_by", "claimed_at", "snoozed_until", "updated_at",
+)  # fmt: skip
+
+
+class _Life:
+    """One conversation carried out as rows: the same rows the live path writes."""
+
+    def __init__(
+        self,
+        rows: _Rows,
+        plan: Plan,
+        *,
+        number: int,
+        external: str,
+        next_number: Callable[[], int],
+        next_reply: Callable[[], int],
+    ):
+        self.rows, self.plan, self.number, self.external = rows, plan, number, external
+        self.next_number, self.next_reply = next_number, next_reply
+        self.state, self.claimed_by, self.claimed_at, self.snoozed = "new", None, None, None
+        self.updated = plan.received
+        self.channel = f"slack:{CHANNELS[plan.team]}"
+        rows.events.append(
+            (number, "ingest", "allhands", _iso(plan.received), None, "new",
+             _detail({"kind": "question", "rule": "bench", "team": plan.team}))
+        )  # fmt: skip
+        posted = plan.received + timedelta(seconds=5)
+        message = {"message": f"{posted.timestamp():.6f}"}
+        self._effect("card_post", plan.received, posted, target=self.channel, result=message)
+
+    def _effect(
+        self,
+        kind: str,
+        created: datetime,
+        done: datetime,
+        *,
+        target: str = "",
+        payload: dict[str, Any] | None = None,
+        result: dict[str, Any] | None = None,
+    ) -> None:
+        self.rows.outbox.append(
+            (kind, self.number, target, json.dumps(payload or {}, ensure_ascii=False), "done", 0,
+             _iso(created), _iso(created), _iso(done), json.dumps(result or {}))
+        )  # fmt: skip
+
+    def _move(self, action: str, actor: str, at: datetime, to: str, detail: dict[str, Any]) -> None:
+        self.rows.events.append(
+            (self.number, action, actor, _iso(at), self.state, to, _detail(detail))
+        )
+        self.state, self.updated = to, at
+
+    def step(self, name: str, at: datetime) -> None:
+        """One step of the plan, as rows."""
+        plan, person, done = self.plan, self.plan.person, at + timedelta(seconds=2)
+        if name == "card":
+            self.rows.cards.append(
+                (self.number, "slack", CHANNELS[plan.team], f"{done.timestamp():.6f}", _iso(done))
+            )
+            if self.state == "new":
+                self._move("announce", "allhands", done, "open", {"channel": self.channel})
+            return
+        if name == "claim":
+            self._move("claim", person, at, "claimed", {})
+            self.claimed_by, self.claimed_at = person, at
+        elif name == "ignore":
+            self._move("ignore", person, at, "ignored", {"reason": "spam"})
+            self.claimed_by, self.claimed_at = None, None
+        elif name == "snooze":
+            assert plan.snooze_until is not None
+            self._move("snooze", person, at, self.state, {"until": plan.snooze_until.isoformat()})
+            self.snoozed = plan.snooze_until
+        elif name == "answer":
+            self._answer(at, done)
+            return
+        elif name in ("resolve", "resolve_again"):
+            self._move("resolve", person, at, "resolved", {})
+        elif name == "follow_up":
+            self._follow_up(at, done)
+            return
+        self._effect("card_update", at, done)
+
+    def _answer(self, at: datetime, done: datetime) -> None:
+        plan, person = self.plan, self.plan.person
+        can_reply = plan.source == "demo"
+        reply = self.next_reply()
+        url = f"https://social.example/r/{reply}"
+        self.rows.replies.append(
+            (reply, self.number, person, ANSWER, _iso(at),
+             "sent" if can_reply else "manual", f"r{reply}" if can_reply else None,
+             url if can_reply else None)
+        )  # fmt: skip
+        self._move("answer", person, at, "answered", {"public": can_reply, "reply": reply})
+        if can_reply:
+            self._effect(
+                "public_reply", at, done,
+                payload={"reply": reply, "text": ANSWER, "actor": person},
+                result={"id": f"r{reply}", "url": url},
+            )  # fmt: skip
+        self._effect("card_update", at, done)
+        if can_reply:
+            text = f"{person}'s answer is posted in the customer's thread: {url}"
+            self._effect("thread_post", done, done, payload={"text": text})
+            self._effect("card_update", done, done)
+
+    def _follow_up(self, at: datetime, done: datetime) -> None:
+        plan = self.plan
+        number = self.next_number()
+        external = f"{self.external}-f"
+        self.rows.mentions.append(
+            dict(zip(_MENTION_COLUMNS, (
+                number, plan.source, external, f"https://social.example/@{plan.handle}/{external}",
+                plan.handle, plan.audience, "any news on this?", _iso(at), _iso(at), self.external,
+                self.number, self.state, plan.team, "question", "normal", 0.0, "bench", None, None,
+                None, _iso(at)), strict=True))
+        )  # fmt: skip
+        before = self.state
+        after = "reopened" if before in ("resolved",) else before
+        self._move("follow_up", f"{plan.source}:{plan.handle}", at, after, {"follow_up": number})
+        self._effect("thread_post", at, done, payload={"follow_up": number})
+        if after != before:
+            self._effect("card_update", at, done)
+
+    def row(self) -> dict[str, Any]:
+        """The conversation's own mention row, as it ends up."""
+        plan = self.plan
+        values = (
+            self.number, plan.source, self.external,
+            f"https://social.example/@{plan.handle}/{self.external}", plan.handle, plan.audience,
+            plan.text, _iso(plan.received), _iso(plan.received), None, None, self.state, plan.team,
+            "question", "normal", 0.0, "bench", self.claimed_by,
+            _iso(self.claimed_at) if self.claimed_at else None,
+            _iso(self.snoozed) if self.snoozed else None, _iso(self.updated),
+        )  # fmt: skip
+        return dict(zip(_MENTION_COLUMNS, values, strict=True))
+
+
+def bulk_day(
+    db: sqlite_utils.Database, *, plans: list[Plan], first_number: int, until: datetime
+) -> None:
+    """Write the rows `live_day` would write for these plans, directly (one transaction)."""
+    numbers = iter(
+        range(
+            db.execute("SELECT coalesce(max(number), 0) + 1 FROM mentions").fetchone()[0], 1 << 62
+        )
+    )
+    reply_ids = iter(
+        range(db.execute("SELECT coalesce(max(id), 0) + 1 FROM replies").fetchone()[0], 1 << 62)
+    )
+    rows = _Rows()
+    for offset, plan in enumerate(plans):
+        number = next(numbers)
+        root_at = len(rows.mentions)
+        rows.mentions.append({})  # the root's row, filled in once its life is over
+        life = _Life(
+            rows,
+            plan,
+            number=number,
+            external=f"p{first_number + offset}",
+            next_number=lambda: next(numbers),
+            next_reply=lambda: next(reply_ids),
+        )
+        for at, step in _steps(plan):
+            if at > until:
+                break
+            life.step(step, at)
+        rows.mentions[root_at] = life.row()
+    marks = ", ".join("?" * len(_MENTION_COLUMNS))
+    db.conn.executemany(
+        f"INSERT INTO mentions ({', '.join(_MENTION_COLUMNS)}) VALUES ({marks})",
+        [tuple(r.values()) for r in rows.mentions],
+    )
+    db.conn.executemany(
+        "INSERT INTO events (mention, action, actor, at, from_state, to_state, detail)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        rows.events,
+    )
+    db.conn.executemany(
+        "INSERT INTO replies (id, mention, actor, text, at, status, external_id, url)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        rows.replies,
+    )
+    db.conn.executemany(
+        "INSERT INTO outbox (kind, mention, target, payload, state, attempts, next_at,"
+        " created_at, done_at, result)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows.outbox,
+    )
+    db.conn.executemany(
+        "INSERT INTO cards (mention, platform, channel, message_id, posted_at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        rows.cards,
+    )
+
+
+# ---------------------------------------------------------------------------- the store
+
+
+def days_of(size: int) -> list[tuple[datetime, int]]:
+    """Each day's start and how many conversations arrive in it: `size` over `DAYS` days."""
+    first = NOW - timedelta(days=DAYS)
+    return [
+        (first + timedelta(days=d), size * (d + 1) // DAYS - size * d // DAYS) for d in range(DAYS)
+    ]
+
+
+def prune_outbox(db: sqlite_utils.Database, *, now: datetime) -> int:
+    """What the scheduler's pruning job does, when the code has one: rows pruned."""
+    prune = getattr(outbox, "prune", None)
+    if prune is None:
+        return 0
+    total = 0
+    while True:
+        n = prune(db, now=now)
+        total += n
+        if not n:
+            return total
+
+
+def write_day(
+    db: sqlite_utils.Database, *, plans: list[Plan], first_number: int, live: bool
+) -> None:
+    """One day's conversations, live or in bulk, then the outbox's pruning as of that day."""
+    (live_day if live else bulk_day)(db, plans=plans, first_number=first_number, until=NOW)
+    last = plans[-1].received if plans else NOW
+    prune_outbox(db, now=min(last, NOW))
