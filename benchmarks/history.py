@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import inspect
 import io
 import os
 import random
@@ -163,8 +164,11 @@ async def _bot_figures(path: Path, runs: int) -> dict[str, float]:
                 "SELECT actor FROM replies GROUP BY actor ORDER BY count(*) DESC LIMIT 1"
             ).fetchone()[0]
         )
+        # As `reply` asks it: up to the playbook's `first_replies` where the code caps it.
+        capped = "at_most" in inspect.signature(replies.count_given).parameters
+        limit = {"at_most": 3} if capped else {}
         figures["answer count"] = await _median_ms(
-            lambda: app.database.write(replies.count_given, actor=busiest), runs
+            lambda: app.database.write(replies.count_given, actor=busiest, **limit), runs
         )
     finally:
         await app.stop()

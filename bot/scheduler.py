@@ -27,6 +27,8 @@ RELOAD_EVERY = timedelta(seconds=5)
 DIGESTS_EVERY = timedelta(minutes=1)
 # One sweep for every mention, not one job per mention; SLA steps are minutes apart.
 SLA_SWEEP_EVERY = timedelta(minutes=1)
+# Delivered effects older than the setting are deleted in small batches, off the hot path.
+OUTBOX_PRUNE_EVERY = timedelta(minutes=10)
 
 
 class RunningJobs:
@@ -68,6 +70,7 @@ def build_scheduler(
     reload: bool = True,
     digests: bool = True,
     sla: bool = True,
+    prune: bool = True,
 ) -> AsyncIOScheduler:
     """A scheduler with the app's jobs, kept on `app.scheduler`; start it inside the loop.
 
@@ -80,6 +83,7 @@ def build_scheduler(
         (reload, app.reloader.check, RELOAD_EVERY, "reload-playbooks", "reload playbooks"),
         (digests, app.digests.send_due, DIGESTS_EVERY, "digests", "send due digests"),
         (sla, app.sla.sweep, SLA_SWEEP_EVERY, "sla-sweep", "SLA sweep"),
+        (prune, app.prune_outbox, OUTBOX_PRUNE_EVERY, "outbox-prune", "prune the outbox"),
     ]
     for wanted, job, every, job_id, name in repeating:
         if wanted:

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 import sqlite_utils
 
 from bot.domain.digest import History, Period
-from bot.domain.mentions import ACTIVE, Event
+from bot.domain.mentions import Event
 from bot.store import outbox
-from bot.store.mentions import query_rows, row_to_event, row_to_mention
+from bot.store.mentions import ACTIVE_ROOT, query_rows, row_to_event, row_to_mention
 
 
 def _utc(at: datetime) -> str:
@@ -27,19 +27,16 @@ def histories(
     or changed after `since` (a mention active at any moment after `since` is one or the
     other). Events from `until` on are left out.
     """
-    active = [s.value for s in ACTIVE]
-    marks = ", ".join("?" * len(active))
-    # Two indexed selects: with OR, SQLite would scan the team's whole history. The `+`
-    # keeps it off the root_number index, which nearly every mention matches.
+    # Two indexed selects: with OR, SQLite would scan the team's whole history. The first
+    # reads the partial index of active mentions, the second the team's recent changes.
     mention_rows = query_rows(
         db,
         "SELECT * FROM mentions WHERE number IN ("
-        f"  SELECT number FROM mentions WHERE team = ? AND state IN ({marks})"
-        "     AND +root_number IS NULL AND received_at < ?"
+        f"  SELECT number FROM mentions WHERE team = ? AND {ACTIVE_ROOT} AND received_at < ?"
         "   UNION SELECT number FROM mentions WHERE team = ? AND updated_at >= ?"
         "     AND +root_number IS NULL AND received_at < ?"
         ") ORDER BY number",
-        [team, *active, _utc(until), team, _utc(since), _utc(until)],
+        [team, _utc(until), team, _utc(since), _utc(until)],
     )
     if not mention_rows:
         return []

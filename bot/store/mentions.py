@@ -12,6 +12,7 @@ import sqlite_utils
 
 from bot.domain.mentions import (
     ACTIVE,
+    CLOSED,
     SYSTEM,
     Action,
     Author,
@@ -24,6 +25,9 @@ from bot.domain.mentions import (
 )
 from bot.errors import TransitionError
 from bot.store import outbox
+from bot.store.migrations import ACTIVE_ROOT
+
+__all__ = ["ACTIVE_ROOT"]  # queries of active mentions hold it word for word
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -91,8 +95,9 @@ def find(
 ) -> list[Mention]:
     """Mentions matching every filter given, oldest first."""
     where, params = [], []
+    states = None if states is None else frozenset(states)
     if states is not None:
-        wanted = [s.value for s in states]
+        wanted = sorted(s.value for s in states)
         where.append(f"state IN ({', '.join('?' * len(wanted))})")
         params.extend(wanted)
     if team is not None:
@@ -103,6 +108,9 @@ def find(
         params.append(claimed_by)
     if roots_only:
         where.append("root_number IS NULL")
+        if states is not None and set(states) <= ACTIVE:
+            # Through the partial indexes of active mentions, not over the history.
+            where.append(ACTIVE_ROOT)
     clause = f"WHERE {' AND '.join(where)}" if where else ""
     sql = f"SELECT * FROM mentions {clause} ORDER BY number LIMIT ?"
     return [row_to_mention(r) for r in query_rows(db, sql, [*params, limit])]
@@ -179,6 +187,8 @@ def transition(
         sets[column] = _iso(value) if isinstance(value, datetime) else value
     if "claimed_by" in sets:
         sets["claimed_at"] = now.isoformat() if sets["claimed_by"] else None
+    if target in CLOSED and mention.snoozed_until is not None:
+        sets["snoozed_until"] = None  # a snooze ends with the mention; no index keeps it
     assignments = ", ".join(f"{k} = ?" for k in sets)
     cursor = db.execute(
         f"UPDATE mentions SET {assignments} WHERE number = ? AND state = ? AND claimed_by IS ?",
@@ -366,11 +376,19 @@ def load_cursor(db: sqlite_utils.Database, *, source: str) -> str | None:
 
 
 def count_by_state(db: sqlite_utils.Database) -> dict[str, int]:
-    """How many top-level mentions are in each state."""
+    """How many top-level mentions are in each state (kept by triggers: no history is read)."""
     rows = db.execute(
-        "SELECT state, count(*) FROM mentions WHERE root_number IS NULL GROUP BY state"
+        "SELECT state, sum(n) FROM mention_counts GROUP BY state HAVING sum(n) > 0"
     ).fetchall()
     return {state: n for state, n in rows}
+
+
+def count_by_team(db: sqlite_utils.Database) -> dict[str, dict[str, int]]:
+    """How many top-level mentions each team has in each state (kept by triggers)."""
+    counts: dict[str, dict[str, int]] = {}
+    for team, state, n in db.execute("SELECT team, state, n FROM mention_counts WHERE n > 0"):
+        counts.setdefault(team, {})[state] = n
+    return counts
 
 
 def is_active(mention: Mention) -> bool:
