@@ -199,7 +199,10 @@ class App:
         pruned = 0
         for _ in range(PRUNE_BATCHES):
             n = await self.database.write(
-                outbox.prune, now=self.clock.now(), keep=self.settings.outbox_keep
+                outbox.prune,
+                now=self.clock.now(),
+                keep=self.settings.outbox_keep,
+                batch=outbox.PRUNE_BATCH,
             )
             pruned += n
             if n < outbox.PRUNE_BATCH:

@@ -326,6 +326,7 @@ def flat_costs(db: sqlite_utils.Database) -> None:
         CREATE INDEX mentions_snoozing ON mentions (snoozed_until)
             WHERE snoozed_until IS NOT NULL AND {ACTIVE_ROOT};
         CREATE INDEX replies_actor ON replies (actor, status);
+        CREATE INDEX sla_steps_at ON sla_steps (at, step);
         CREATE INDEX outbox_done ON outbox (state, done_at);
 
         CREATE TABLE mention_counts (
