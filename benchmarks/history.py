@@ -70,9 +70,10 @@ def _code_key() -> str:
     return digest.hexdigest()[:12]
 
 
-async def build(path: Path, *, size: int, seed: int) -> float:
+async def build(path: Path, *, size: int, seed: int, live_days: int) -> float:
     """Fill a store of `size` conversations; the seconds it took."""
     started = time.perf_counter()
+    closing_ends_snooze = hb.check_bulk(path.parent)
     tmp = path.with_suffix(".building")
     for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
         leftover.unlink(missing_ok=True)
@@ -83,8 +84,13 @@ async def build(path: Path, *, size: int, seed: int) -> float:
         days = hb.days_of(size)
         for index, (start, count) in enumerate(days):
             plans = hb.plan_day(rng, day_start=start, count=count)
-            live = index >= len(days) - hb.LIVE_DAYS
-            await database.write(hb.write_day, plans=plans, first_number=first, live=live)
+            await database.write(
+                hb.write_day,
+                plans=plans,
+                first_number=first,
+                live=index >= len(days) - live_days,
+                closing_ends_snooze=closing_ends_snooze,
+            )
             first += count
     finally:
         await database.close()
@@ -95,15 +101,15 @@ async def build(path: Path, *, size: int, seed: int) -> float:
     return time.perf_counter() - started
 
 
-def store_for(size: int, *, cache: Path, seed: int, rebuild: bool) -> Path:
+def store_for(size: int, *, cache: Path, seed: int, rebuild: bool, live_days: int) -> Path:
     """The store of this size for the current code, built if not cached."""
     cache.mkdir(parents=True, exist_ok=True)
-    path = cache / f"history-{size}-{seed}-{_code_key()}.db"
+    path = cache / f"history-{size}-{seed}-{live_days}-{_code_key()}.db"
     if rebuild:
         path.unlink(missing_ok=True)
     if not path.exists():
         print(f"building {size:,} conversations in {path} ...", flush=True)
-        took = asyncio.run(build(path, size=size, seed=seed))
+        took = asyncio.run(build(path, size=size, seed=seed, live_days=live_days))
         print(f"  built in {took:.0f}s", flush=True)
     return path
 
@@ -244,6 +250,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/allhands-history"))
     parser.add_argument("--rebuild", action="store_true", help="build even if cached")
+    parser.add_argument(
+        "--live-days",
+        type=int,
+        default=hb.LIVE_DAYS,
+        help="recent days written through the store's functions (the rest in bulk)",
+    )
     args = parser.parse_args(argv)
     try:
         sizes = [SIZES[s.strip().lower()] for s in args.sizes.split(",") if s.strip()]
@@ -251,7 +263,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown size {exc.args[0]!r}; choose from {', '.join(SIZES)}")
     columns: dict[int, dict[str, float]] = {}
     for size in sizes:
-        path = store_for(size, cache=args.cache, seed=args.seed, rebuild=args.rebuild)
+        path = store_for(
+            size, cache=args.cache, seed=args.seed, rebuild=args.rebuild, live_days=args.live_days
+        )
         figures = asyncio.run(_bot_figures(path, args.runs))
         figures |= _digest_figures(path, args.runs)
         figures |= _size_figures(path)

@@ -22,6 +22,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -33,6 +34,8 @@ from bot.domain.guardrails import ApprovalRules, Verdict
 from bot.domain.mentions import Action, Author, Item, Triage
 from bot.replying import submit
 from bot.store import mentions, outbox
+from bot.store.db import connect
+from bot.store.migrations import migrations
 from bot.workflow import act
 
 LISBON = ZoneInfo("Europe/Lisbon")
@@ -284,7 +287,9 @@ class _Life:
         external: str,
         next_number: Callable[[], int],
         next_reply: Callable[[], int],
+        closing_ends_snooze: bool,
     ):
+        self.closing_ends_snooze = closing_ends_snooze
         self.rows, self.plan, self.number, self.external = rows, plan, number, external
         self.next_number, self.next_reply = next_number, next_reply
         self.state, self.claimed_by, self.claimed_at, self.snoozed = "new", None, None, None
@@ -335,6 +340,8 @@ class _Life:
         elif name == "ignore":
             self._move("ignore", person, at, "ignored", {"reason": "spam"})
             self.claimed_by, self.claimed_at = None, None
+            if self.closing_ends_snooze:
+                self.snoozed = None
         elif name == "snooze":
             assert plan.snooze_until is not None
             self._move("snooze", person, at, self.state, {"until": plan.snooze_until.isoformat()})
@@ -344,6 +351,8 @@ class _Life:
             return
         elif name in ("resolve", "resolve_again"):
             self._move("resolve", person, at, "resolved", {})
+            if self.closing_ends_snooze:
+                self.snoozed = None
         elif name == "follow_up":
             self._follow_up(at, done)
             return
@@ -405,7 +414,12 @@ class _Life:
 
 
 def bulk_day(
-    db: sqlite_utils.Database, *, plans: list[Plan], first_number: int, until: datetime
+    db: sqlite_utils.Database,
+    *,
+    plans: list[Plan],
+    first_number: int,
+    until: datetime,
+    closing_ends_snooze: bool,
 ) -> None:
     """Write the rows `live_day` would write for these plans, directly (one transaction)."""
     numbers = iter(
@@ -428,6 +442,7 @@ def bulk_day(
             external=f"p{first_number + offset}",
             next_number=lambda: next(numbers),
             next_reply=lambda: next(reply_ids),
+            closing_ends_snooze=closing_ends_snooze,
         )
         for at, step in _steps(plan):
             if at > until:
@@ -487,9 +502,68 @@ def prune_outbox(db: sqlite_utils.Database, *, now: datetime) -> int:
 
 
 def write_day(
-    db: sqlite_utils.Database, *, plans: list[Plan], first_number: int, live: bool
+    db: sqlite_utils.Database,
+    *,
+    plans: list[Plan],
+    first_number: int,
+    live: bool,
+    closing_ends_snooze: bool,
 ) -> None:
     """One day's conversations, live or in bulk, then the outbox's pruning as of that day."""
-    (live_day if live else bulk_day)(db, plans=plans, first_number=first_number, until=NOW)
+    if live:
+        live_day(db, plans=plans, first_number=first_number, until=NOW)
+    else:
+        bulk_day(
+            db,
+            plans=plans,
+            first_number=first_number,
+            until=NOW,
+            closing_ends_snooze=closing_ends_snooze,
+        )
     last = plans[-1].received if plans else NOW
     prune_outbox(db, now=min(last, NOW))
+
+
+_DUMPS = (
+    "SELECT * FROM mentions ORDER BY number",
+    "SELECT mention, action, actor, at, from_state, to_state, detail FROM events"
+    " ORDER BY mention, id",
+    "SELECT kind, mention, target, payload, state, attempts, next_at, created_at, done_at,"
+    " result FROM outbox ORDER BY mention, id",
+    "SELECT * FROM replies ORDER BY id",
+    "SELECT * FROM cards ORDER BY mention",
+)
+
+
+def check_bulk(scratch: Path) -> bool:
+    """Write one day both ways and compare every row; SystemExit if the bulk rows differ
+    from the store's own. Whether this code ends a snooze when a mention closes."""
+    plans = plan_day(random.Random(11), day_start=NOW - timedelta(days=5), count=300)
+    dumps = []
+    closing_ends_snooze = False
+    for live in (True, False):
+        path = scratch / f"check-{'live' if live else 'bulk'}.db"
+        path.unlink(missing_ok=True)
+        db = connect(str(path))
+        migrations.apply(db)
+        with db.conn:
+            if live:
+                live_day(db, plans=plans, first_number=1, until=NOW)
+                closing_ends_snooze = not db.execute(
+                    "SELECT count(*) FROM mentions WHERE snoozed_until IS NOT NULL"
+                    " AND state IN ('resolved', 'ignored')"
+                ).fetchone()[0]
+            else:
+                bulk_day(
+                    db,
+                    plans=plans,
+                    first_number=1,
+                    until=NOW,
+                    closing_ends_snooze=closing_ends_snooze,
+                )
+        dumps.append([db.execute(q).fetchall() for q in _DUMPS])
+        db.close()
+        path.unlink()
+    if dumps[0] != dumps[1]:
+        raise SystemExit("the bulk rows differ from the store's own: fix history_build.py")
+    return closing_ends_snooze

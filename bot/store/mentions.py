@@ -122,17 +122,23 @@ def follow_ups(db: sqlite_utils.Database, *, number: int) -> list[Mention]:
     return [row_to_mention(r) for r in rows]
 
 
+# Look-ups by value, quicker than calling the enums: a digest builds events by the thousand.
+_ACTIONS = {a.value: a for a in Action}
+_STATES = {s.value: s for s in State}
+
+
 def row_to_event(row: dict[str, Any]) -> Event:
     """Build an Event from an `events` row."""
+    detail = row["detail"]
     return Event(
         id=row["id"],
         mention=row["mention"],
-        action=Action(row["action"]),
+        action=_ACTIONS[row["action"]],
         actor=row["actor"],
         at=datetime.fromisoformat(row["at"]),
-        from_state=State(row["from_state"]) if row["from_state"] else None,
-        to_state=State(row["to_state"]),
-        detail=json.loads(row["detail"]),
+        from_state=_STATES[row["from_state"]] if row["from_state"] else None,
+        to_state=_STATES[row["to_state"]],
+        detail={} if detail == "{}" else json.loads(detail),
     )
 
 
