@@ -3,13 +3,16 @@
 Run from the repository root:
 
     .venv/bin/python benchmarks/history.py [--sizes 10k,100k,1m] [--runs 5] [--rebuild]
+        [--live-days 3] [--cache /tmp/allhands-history]
 
 Builds (or reuses from `--cache`, default /tmp/allhands-history) one store per size: that
 many conversations over 90 days, three teams, each with a realistic life (card posted,
 claimed, answered in public or by hand, resolved; some ignored, snoozed, followed up and
 reopened), every outbox effect delivered as the worker would, and the outbox pruned each
-day when the code prunes it (`history_build.py`). The last three days go through the
-store's own functions; older days are written in bulk with the very same rows. Then it
+day when the code prunes it (`history_build.py`). The last `--live-days` days go through
+the store's own functions; older days are written in bulk with the very same rows (each
+build first writes one day both ways and stops if any row differs). A store is cached
+under a digest of the code, so a change to `bot/` builds a new one. Then it
 runs the bot on each store and prints, per size, the median of `--runs` warm runs of:
 
 - `GET /healthz` and `GET /metrics` over HTTP;

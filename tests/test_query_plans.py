@@ -28,7 +28,15 @@ NOW = datetime(2026, 3, 31, 9, 0, tzinfo=UTC)
 # Indexes that hold only active conversations: walking one reads the active few.
 ACTIVE_ONLY = {"mentions_active", "mentions_active_team", "mentions_snoozing", "approvals_waiting"}
 # Tables (and a CTE) whose size does not grow with history.
-SMALL = {"mention_counts", "outbox_counts", "source_health", "people", "json_each", "w"}
+SMALL = {
+    "mention_counts",
+    "outbox_counts",
+    "source_health",
+    "people",
+    "json_each",
+    "w",
+    "sqlite_master",
+}
 
 
 @pytest.fixture
@@ -128,6 +136,12 @@ HOT: dict[str, tuple[Callable[[sqlite_utils.Database], Any], set[str]]] = {
             until=day_period(NOW.date(), UTC).end,
         ),
         {"mentions_active_team", "mentions_team_updated", "events_mention"},
+    ),
+    "digest kept days": (
+        lambda db: digests.day_points(
+            db, team="support", zone="UTC", days=[NOW.date() - timedelta(days=n) for n in range(6)]
+        ),
+        set(),
     ),
     "sla waiting": (
         lambda db: sla_store.due_since_waiting(

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import sqlite_utils
 
-from bot.domain.digest import History, Period
+from bot.domain.digest import DayPoint, History, Period
 from bot.domain.mentions import Event
 from bot.store import outbox
 from bot.store.mentions import ACTIVE_ROOT, query_rows, row_to_event, row_to_mention
@@ -50,6 +51,50 @@ def histories(
     ):
         events[r["mention"]].append(row_to_event(r))
     return [History(row_to_mention(r), tuple(events[r["number"]])) for r in mention_rows]
+
+
+def day_points(
+    db: sqlite_utils.Database, *, team: str, zone: str, days: Iterable[date]
+) -> dict[date, DayPoint]:
+    """The chart points kept for these days of the team (counted in `zone`), by day."""
+    wanted = [d.isoformat() for d in days]
+    if not wanted or not db["digest_days"].exists():  # a preview of a store not yet migrated
+        return {}
+    rows = db.execute(
+        "SELECT day, mentions_in, median_first_response FROM digest_days"
+        " WHERE team = ? AND zone = ? AND day IN (SELECT value FROM json_each(?))",
+        [team, zone, json.dumps(wanted)],
+    ).fetchall()
+    return {
+        date.fromisoformat(day): DayPoint(
+            date.fromisoformat(day),
+            mentions_in,
+            timedelta(seconds=median) if median is not None else None,
+        )
+        for day, mentions_in, median in rows
+    }
+
+
+def keep_day_points(
+    db: sqlite_utils.Database, *, team: str, zone: str, points: Iterable[DayPoint]
+) -> None:
+    """Keep chart points of days that are over, for later digests (the first kept stays)."""
+    db.conn.executemany(
+        "INSERT OR IGNORE INTO digest_days (team, zone, day, mentions_in, median_first_response)"
+        " VALUES (?, ?, ?, ?, ?)",
+        [
+            (
+                team,
+                zone,
+                p.day.isoformat(),
+                p.mentions_in,
+                p.median_first_response.total_seconds()
+                if p.median_first_response is not None
+                else None,
+            )
+            for p in points
+        ],
+    )
 
 
 def is_recorded(db: sqlite_utils.Database, *, team: str, period: str) -> bool:

@@ -357,6 +357,17 @@ def flat_costs(db: sqlite_utils.Database) -> None:
             UPDATE mention_counts SET n = n - 1 WHERE team = old.team AND state = old.state;
         END;
 
+        -- A digest's chart point for a day that is over: it never changes, so the next
+        -- digests read it here instead of that day's history.
+        CREATE TABLE digest_days (
+            team TEXT NOT NULL,
+            zone TEXT NOT NULL,
+            day TEXT NOT NULL,
+            mentions_in INTEGER NOT NULL,
+            median_first_response REAL,
+            PRIMARY KEY (team, zone, day)
+        ) WITHOUT ROWID;
+
         CREATE TABLE outbox_counts (state TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
         INSERT INTO outbox_counts (state, n) SELECT state, count(*) FROM outbox GROUP BY state;
         CREATE TRIGGER outbox_counts_insert AFTER INSERT ON outbox BEGIN
