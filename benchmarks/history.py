@@ -19,7 +19,9 @@ runs the bot on each store and prints, per size, the median of `--runs` warm run
 - `list`, `list all` and `list mine` through the workflow until the answer is back;
 - an SLA sweep a minute after the previous one (the steady state);
 - `allhands stats`' own work (read and render);
-- `allhands digest --preview` for one team's yesterday (the store part, then in all);
+- `allhands digest --preview` for one team's yesterday (the store part, then in all),
+  after the bot has made that team's daily digests of the week before, as a running bot
+  does (they keep their chart days); and the weekly preview, which reads its whole week;
 - a person's count of earlier answers (`replies.count_given`, run on the writer for every
   `reply`);
 - the file's bytes per mention and outbox rows per mention.
@@ -53,6 +55,7 @@ from bot.app import App
 from bot.chat.console import ConsoleAdapter
 from bot.clock import FakeClock
 from bot.digests import compose, preview_digest, preview_period
+from bot.domain.digest import day_period
 from bot.playbooks import load_playbooks
 from bot.settings import Settings
 from bot.stats_report import read_store, render
@@ -62,6 +65,7 @@ from bot.web import build_web_app
 from bot.workflow import Context
 
 ROOT = Path(__file__).resolve().parent.parent
+DIGEST_TEAM = "support"
 SIZES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000}
 
 
@@ -161,6 +165,12 @@ async def _bot_figures(path: Path, runs: int) -> dict[str, float]:
                 assert answer.ok, answer.text
 
             figures[line] = await _median_ms(typed, runs)
+        # A running bot has made the team's daily digests of the week before.
+        team = app.playbooks.teams[DIGEST_TEAM]
+        yesterday = preview_period(app.playbooks, team, day=None, weekly=False, now=hb.NOW)
+        for back in range(7, 0, -1):
+            period = day_period(yesterday.first - timedelta(days=back), yesterday.zone)
+            await app.digests.queue(app.playbooks, team, period)
         await app.sla.sweep()  # takes what is overdue at NOW; later sweeps are the steady state
 
         async def sweep() -> None:
@@ -187,7 +197,7 @@ async def _bot_figures(path: Path, runs: int) -> dict[str, float]:
 def _digest_figures(path: Path, runs: int) -> dict[str, float]:
     playbooks = load_playbooks(ROOT / "playbooks")
     clock = FakeClock(hb.NOW)
-    team = playbooks.teams["support"]
+    team = playbooks.teams[DIGEST_TEAM]
     period = preview_period(playbooks, team, day=None, weekly=False, now=hb.NOW)
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     db = sqlite_utils.Database(conn)
@@ -197,12 +207,23 @@ def _digest_figures(path: Path, runs: int) -> dict[str, float]:
     conn.close()
     whole = _sync_median_ms(
         lambda: preview_digest(
-            playbooks, team_id="support", day=None, weekly=False, db_path=str(path), clock=clock
+            playbooks, team_id=DIGEST_TEAM, day=None, weekly=False, db_path=str(path), clock=clock
         ),
         runs,
     )
+    weekly = _sync_median_ms(
+        lambda: preview_digest(
+            playbooks, team_id=DIGEST_TEAM, day=None, weekly=True, db_path=str(path), clock=clock
+        ),
+        max(1, runs // 2),
+    )
     stats = _sync_median_ms(lambda: render(read_store(str(path), now=hb.NOW) or _none()), runs)
-    return {"digest store part": store, "digest preview": whole, "stats": stats}
+    return {
+        "digest store part": store,
+        "digest preview": whole,
+        "weekly digest preview": weekly,
+        "stats": stats,
+    }
 
 
 def _none() -> Any:
@@ -237,6 +258,7 @@ ROWS = (
     ("stats", "`allhands stats` own work, ms"),
     ("digest store part", "digest preview: store part, ms"),
     ("digest preview", "digest preview in all, ms"),
+    ("weekly digest preview", "weekly digest preview in all, ms"),
     ("answer count", "a person's answer count (writer), ms"),
     ("bytes per mention", "file bytes per mention"),
     ("live bytes per mention", "bytes in use per mention"),
