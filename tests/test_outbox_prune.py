@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from bot.cli import main
 from bot.clock import FakeClock
 from bot.errors import ConfigError
+from bot.scheduler import build_scheduler
 from bot.settings import Settings
 from bot.store import outbox
 from bot.store.db import connect
@@ -102,3 +103,11 @@ def test_how_long_effects_are_kept_comes_from_the_environment() -> None:
     with pytest.raises(ConfigError) as caught:
         Settings.from_env({"ALLHANDS_OUTBOX_KEEP": "forever"})
     assert "ALLHANDS_OUTBOX_KEEP" in str(caught.value)
+
+
+async def test_one_pruning_job_runs_every_ten_minutes(harness: ConsoleHarness) -> None:
+    scheduler = build_scheduler(harness.app, poll_now=False, reload=False)
+    job = scheduler.get_job("outbox-prune")
+    assert job is not None and job.max_instances == 1
+    assert job.trigger.interval == timedelta(minutes=10)
+    assert job.func.__wrapped__ == harness.app.prune_outbox
