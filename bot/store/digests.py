@@ -12,7 +12,7 @@ import sqlite_utils
 from bot.domain.digest import DayPoint, History, Period
 from bot.domain.mentions import Event
 from bot.store import outbox
-from bot.store.mentions import ACTIVE_ROOT, query_rows, row_to_event, row_to_mention
+from bot.store.mentions import ACTIVE_ROOT, EVENT_COLUMNS, event_of, query_rows, row_to_mention
 
 
 def _utc(at: datetime) -> str:
@@ -43,13 +43,12 @@ def histories(
         return []
     numbers = [r["number"] for r in mention_rows]
     events: dict[int, list[Event]] = {n: [] for n in numbers}
-    for r in query_rows(
-        db,
-        "SELECT * FROM events WHERE mention IN (SELECT value FROM json_each(?)) AND at < ?"
-        " ORDER BY mention, id",
+    for values in db.execute(
+        f"SELECT {EVENT_COLUMNS} FROM events"
+        " WHERE mention IN (SELECT value FROM json_each(?)) AND at < ? ORDER BY mention, id",
         [json.dumps(numbers), _utc(until)],
     ):
-        events[r["mention"]].append(row_to_event(r))
+        events[values[1]].append(event_of(values))
     return [History(row_to_mention(r), tuple(events[r["number"]])) for r in mention_rows]
 
 

@@ -127,19 +127,27 @@ _ACTIONS = {a.value: a for a in Action}
 _STATES = {s.value: s for s in State}
 
 
-def row_to_event(row: dict[str, Any]) -> Event:
-    """Build an Event from an `events` row."""
-    detail = row["detail"]
+EVENT_COLUMNS = "id, mention, action, actor, at, from_state, to_state, detail"
+
+
+def event_of(values: tuple[Any, ...]) -> Event:
+    """Build an Event from the values of `EVENT_COLUMNS`, in that order."""
+    id_, mention, action, actor, at, from_state, to_state, detail = values
     return Event(
-        id=row["id"],
-        mention=row["mention"],
-        action=_ACTIONS[row["action"]],
-        actor=row["actor"],
-        at=datetime.fromisoformat(row["at"]),
-        from_state=_STATES[row["from_state"]] if row["from_state"] else None,
-        to_state=_STATES[row["to_state"]],
+        id=id_,
+        mention=mention,
+        action=_ACTIONS[action],
+        actor=actor,
+        at=datetime.fromisoformat(at),
+        from_state=_STATES[from_state] if from_state else None,
+        to_state=_STATES[to_state],
         detail={} if detail == "{}" else json.loads(detail),
     )
+
+
+def row_to_event(row: dict[str, Any]) -> Event:
+    """Build an Event from an `events` row."""
+    return event_of(tuple(row[c] for c in EVENT_COLUMNS.split(", ")))
 
 
 def events(db: sqlite_utils.Database, *, number: int) -> list[Event]:
