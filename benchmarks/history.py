@@ -9,11 +9,12 @@ Builds (or reuses from `--cache`, default /tmp/allhands-history) one store per s
 many conversations over 90 days, three teams, each with a realistic life (card posted,
 claimed, answered in public or by hand, resolved; some ignored, snoozed, followed up and
 reopened), every outbox effect delivered as the worker would, and the outbox pruned each
-day when the code prunes it (`history_build.py`). The last `--live-days` days go through
-the store's own functions; older days are written in bulk with the very same rows (each
-build first writes one day both ways and stops if any row differs). A store is cached
-under a digest of the code, so a change to `bot/` builds a new one. Then it
-runs the bot on each store and prints, per size, the median of `--runs` warm runs of:
+day when the code prunes it (`history_build.py`, `history_bulk.py`). The last
+`--live-days` days go through the store's own functions; older days are written in bulk
+with the very same rows (each build first writes one day both ways and stops if any row
+differs). A store is cached under a digest of the code, so a change to `bot/` builds a
+new one. Then it runs the bot on each store and prints, per size, the median of `--runs`
+warm runs of:
 
 - `GET /healthz` and `GET /metrics` over HTTP;
 - `list`, `list all` and `list mine` through the workflow until the answer is back;
@@ -48,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import history_build as hb
+import history_bulk as bulk
 import sqlite_utils
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -72,7 +74,7 @@ SIZES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000}
 def _code_key() -> str:
     """A digest of the code that shapes a store, so a cached store is rebuilt when it changes."""
     digest = hashlib.sha1()
-    for path in sorted([*ROOT.glob("bot/**/*.py"), ROOT / "benchmarks" / "history_build.py"]):
+    for path in sorted([*ROOT.glob("bot/**/*.py"), *ROOT.glob("benchmarks/history_b*.py")]):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
@@ -80,7 +82,7 @@ def _code_key() -> str:
 async def build(path: Path, *, size: int, seed: int, live_days: int) -> float:
     """Fill a store of `size` conversations; the seconds it took."""
     started = time.perf_counter()
-    closing_ends_snooze = hb.check_bulk(path.parent)
+    closing_ends_snooze = bulk.check_bulk(path.parent)
     tmp = path.with_suffix(".building")
     for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
         leftover.unlink(missing_ok=True)
@@ -88,11 +90,11 @@ async def build(path: Path, *, size: int, seed: int, live_days: int) -> float:
     rng = random.Random(seed)
     first = 1
     try:
-        days = hb.days_of(size)
+        days = bulk.days_of(size)
         for index, (start, count) in enumerate(days):
             plans = hb.plan_day(rng, day_start=start, count=count)
             await database.write(
-                hb.write_day,
+                bulk.write_day,
                 plans=plans,
                 first_number=first,
                 live=index >= len(days) - live_days,
