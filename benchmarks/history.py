@@ -79,7 +79,7 @@ def _code_key() -> str:
     return digest.hexdigest()[:12]
 
 
-async def build(path: Path, *, size: int, seed: int, live_days: int) -> float:
+async def build(path: Path, *, size: int, seed: int, live_days: int, days: int) -> float:
     """Fill a store of `size` conversations; the seconds it took."""
     started = time.perf_counter()
     closing_ends_snooze = bulk.check_bulk(path.parent)
@@ -90,14 +90,14 @@ async def build(path: Path, *, size: int, seed: int, live_days: int) -> float:
     rng = random.Random(seed)
     first = 1
     try:
-        days = bulk.days_of(size)
-        for index, (start, count) in enumerate(days):
+        spread = bulk.days_of(size, days)
+        for index, (start, count) in enumerate(spread):
             plans = hb.plan_day(rng, day_start=start, count=count)
             await database.write(
                 bulk.write_day,
                 plans=plans,
                 first_number=first,
-                live=index >= len(days) - live_days,
+                live=index >= len(spread) - live_days,
                 closing_ends_snooze=closing_ends_snooze,
             )
             first += count
@@ -110,15 +110,17 @@ async def build(path: Path, *, size: int, seed: int, live_days: int) -> float:
     return time.perf_counter() - started
 
 
-def store_for(size: int, *, cache: Path, seed: int, rebuild: bool, live_days: int) -> Path:
+def store_for(
+    size: int, *, cache: Path, seed: int, rebuild: bool, live_days: int, days: int
+) -> Path:
     """The store of this size for the current code, built if not cached."""
     cache.mkdir(parents=True, exist_ok=True)
-    path = cache / f"history-{size}-{seed}-{live_days}-{_code_key()}.db"
+    path = cache / f"history-{size}-{days}d-{seed}-{live_days}-{_code_key()}.db"
     if rebuild:
         path.unlink(missing_ok=True)
     if not path.exists():
         print(f"building {size:,} conversations in {path} ...", flush=True)
-        took = asyncio.run(build(path, size=size, seed=seed, live_days=live_days))
+        took = asyncio.run(build(path, size=size, seed=seed, live_days=live_days, days=days))
         print(f"  built in {took:.0f}s", flush=True)
     return path
 
@@ -278,6 +280,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/allhands-history"))
     parser.add_argument("--rebuild", action="store_true", help="build even if cached")
     parser.add_argument(
+        "--days",
+        default=str(hb.DAYS),
+        help="days the history spans: one number, or one per size (90,900: the same traffic a day)",
+    )
+    parser.add_argument(
         "--live-days",
         type=int,
         default=hb.LIVE_DAYS,
@@ -288,20 +295,32 @@ def main(argv: list[str] | None = None) -> int:
         sizes = [SIZES[s.strip().lower()] for s in args.sizes.split(",") if s.strip()]
     except KeyError as exc:
         parser.error(f"unknown size {exc.args[0]!r}; choose from {', '.join(SIZES)}")
-    columns: dict[int, dict[str, float]] = {}
-    for size in sizes:
+    try:
+        spans = [int(d) for d in args.days.split(",") if d.strip()]
+    except ValueError:
+        parser.error(f"--days {args.days!r}: write whole numbers of days, e.g. 90 or 90,900")
+    if len(spans) == 1:
+        spans *= len(sizes)
+    if len(spans) != len(sizes) or min(spans) < args.live_days or min(spans) < 1:
+        parser.error("--days: one number of days, or one per size, each at least --live-days")
+    columns: dict[tuple[int, int], dict[str, float]] = {}
+    for size, days in zip(sizes, spans, strict=True):
         path = store_for(
-            size, cache=args.cache, seed=args.seed, rebuild=args.rebuild, live_days=args.live_days
+            size,
+            cache=args.cache,
+            seed=args.seed,
+            rebuild=args.rebuild,
+            live_days=args.live_days,
+            days=days,
         )
         figures = asyncio.run(_bot_figures(path, args.runs))
         figures |= _digest_figures(path, args.runs)
         figures |= _size_figures(path)
-        columns[size] = figures
-    header = f"{'':<40}" + "".join(f"{f'{s:,}':>12}" for s in sizes)
-    print(header)
+        columns[(size, days)] = figures
+    print(f"{'conversations':<40}" + "".join(f"{size:>12,}" for size, _ in columns))
+    print(f"{'over days':<40}" + "".join(f"{days:>12,}" for _, days in columns))
     for key, label in ROWS:
-        cells = "".join(f"{columns[s][key]:>12,.1f}" for s in sizes)
-        print(f"{label:<40}{cells}")
+        print(f"{label:<40}" + "".join(f"{column[key]:>12,.1f}" for column in columns.values()))
     return 0
 
 

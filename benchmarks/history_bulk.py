@@ -251,11 +251,11 @@ def bulk_day(
 # ---------------------------------------------------------------------------- the store
 
 
-def days_of(size: int) -> list[tuple[datetime, int]]:
-    """Each day's start and how many conversations arrive in it: `size` over `DAYS` days."""
-    first = NOW - timedelta(days=DAYS)
+def days_of(size: int, days: int = DAYS) -> list[tuple[datetime, int]]:
+    """Each day's start and how many conversations arrive in it: `size` over `days` days."""
+    first = NOW - timedelta(days=days)
     return [
-        (first + timedelta(days=d), size * (d + 1) // DAYS - size * d // DAYS) for d in range(DAYS)
+        (first + timedelta(days=d), size * (d + 1) // days - size * d // days) for d in range(days)
     ]
 
 
