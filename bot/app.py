@@ -27,6 +27,7 @@ from bot.retention import RetentionKeeper
 from bot.scheduler import RunningJobs, sync_poll_jobs
 from bot.settings import Settings
 from bot.sla import SlaSweeper
+from bot.store import outbox
 from bot.store.db import Database
 from bot.store.tokens import StoredTokens
 from bot.workflow import Workflow
@@ -62,6 +63,10 @@ def build_router(playbooks: Playbooks) -> Router:
 def build_triager(playbooks: Playbooks, analyzer: SentimentIntensityAnalyzer) -> Triager:
     """The triager for these playbooks."""
     return Triager(analyzer, build_router(playbooks))
+
+
+# At most this many batches of `outbox.PRUNE_BATCH` a run; what is left waits for the next.
+PRUNE_BATCHES = 200
 
 
 class App:
@@ -214,6 +219,28 @@ class App:
             for source_id, connector in self.connectors.items()
             if connector.polls
         ]
+
+    async def prune_outbox(self) -> int:
+        """Delete delivered effects older than `outbox_keep`, one small batch per write so
+        that people's writes go in between; how many were deleted."""
+        pruned = 0
+        for _ in range(PRUNE_BATCHES):
+            n = await self.database.write(
+                outbox.prune,
+                now=self.clock.now(),
+                keep=self.settings.outbox_keep,
+                batch=outbox.PRUNE_BATCH,
+            )
+            pruned += n
+            if n < outbox.PRUNE_BATCH:
+                break
+        if pruned:
+            log.info(
+                "outbox: %d delivered effects older than %s deleted",
+                pruned,
+                self.settings.outbox_keep,
+            )
+        return pruned
 
     async def deliver_before_stopping(self, *, grace: float) -> None:
         """For a graceful stop: no new polls or sends; jobs and sends already running finish

@@ -24,11 +24,13 @@ from bot.chat.digest import people_in, render_day_table, render_digest
 from bot.clock import Clock, SystemClock
 from bot.domain.digest import (
     CHART_DAYS,
+    DayPoint,
     Period,
     Report,
     Schedule,
     SlaTerms,
     build_report,
+    chart_days_before,
     day_period,
     due_periods,
     local_midnight,
@@ -101,18 +103,31 @@ def recipients_of(team: TeamSpec) -> list[str]:
 def compose(
     db: sqlite_utils.Database, *, playbooks: Playbooks, team: TeamSpec, period: Period
 ) -> Report:
-    """The team's report for a period, from the store (runs on a reader connection)."""
-    chart_start = local_midnight(period.last - timedelta(days=CHART_DAYS - 1), period.zone)
-    histories = digests.histories(
-        db, team=team.id, since=min(period.start, chart_start), until=period.end
-    )
+    """The team's report for a period, from the store (runs on a reader connection).
+
+    The chart's days before the period come from earlier digests when they made them all;
+    then only the period's own history is read.
+    """
+    earlier = chart_days_before(period)
+    known = digests.day_points(db, team=team.id, zone=str(period.zone), days=earlier)
+    since = period.start
+    if len(known) < len(earlier):
+        since = min(since, local_midnight(earlier[0], period.zone))
+    histories = digests.histories(db, team=team.id, since=since, until=period.end)
     return build_report(
         team=team.id,
         team_name=team.name,
         period=period,
         histories=histories,
         sla=sla_terms(playbooks, team),
+        known_days=known,
     )
+
+
+def days_over(report: Report, now: datetime) -> list[DayPoint]:
+    """The report's chart points of days that are over at `now` (they never change)."""
+    zone = report.period.zone
+    return [p for p in report.days if local_midnight(p.day + timedelta(days=1), zone) <= now]
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +219,12 @@ class DigestSender:
             platform=team.channel.platform,
             channel=team.channel.channel,
             now=self.clock.now(),
+        )
+        await self.database.write(
+            digests.keep_day_points,
+            team=team.id,
+            zone=str(period.zone),
+            points=days_over(report, self.clock.now()),
         )
         if digest_id is not None:
             log.info("digest %s for team %s queued", period.key, team.id, extra={"team": team.id})

@@ -133,7 +133,7 @@ def _decide(
         team=team,
         audience=mention.author.audience,
         author=mention.author.handle,
-        earlier_replies=replies.count_given(db, actor=actor),
+        earlier_replies=replies.count_given(db, actor=actor, at_most=rules.first_replies),
     )
 
 

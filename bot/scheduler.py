@@ -30,6 +30,8 @@ SLA_SWEEP_EVERY = timedelta(minutes=1)
 # Retention runs daily, first a minute after start so that a daily restart cannot skip it.
 RETENTION_EVERY = timedelta(days=1)
 RETENTION_FIRST = timedelta(minutes=1)
+# Delivered effects older than the setting are deleted in small batches, off the hot path.
+OUTBOX_PRUNE_EVERY = timedelta(minutes=10)
 
 
 class RunningJobs:
@@ -72,6 +74,7 @@ def build_scheduler(
     digests: bool = True,
     sla: bool = True,
     retention: bool = True,
+    prune: bool = True,
 ) -> AsyncIOScheduler:
     """A scheduler with the app's jobs, kept on `app.scheduler`; start it inside the loop.
 
@@ -84,6 +87,7 @@ def build_scheduler(
         (reload, app.reloader.check, RELOAD_EVERY, "reload-playbooks", "reload playbooks"),
         (digests, app.digests.send_due, DIGESTS_EVERY, "digests", "send due digests"),
         (sla, app.sla.sweep, SLA_SWEEP_EVERY, "sla-sweep", "SLA sweep"),
+        (prune, app.prune_outbox, OUTBOX_PRUNE_EVERY, "outbox-prune", "prune the outbox"),
     ]
     for wanted, job, every, job_id, name in repeating:
         if wanted:

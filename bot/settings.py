@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 
+from bot.domain.durations import parse_duration
 from bot.errors import ConfigError, Problem
 
 # Where Bot Framework publishes the keys that sign requests to bots (public cloud).
@@ -30,6 +32,7 @@ class Settings:
     teams_emulator: bool = False  # Teams without authentication, for the Bot Framework Emulator
     teams_openid_url: str = TEAMS_OPENID_URL
     teams_token_url: str = ""  # default: Microsoft's login for MICROSOFT_APP_TENANT_ID
+    outbox_keep: timedelta = timedelta(days=3)  # how long delivered effects stay in the store
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -40,6 +43,13 @@ class Settings:
             raise ConfigError(
                 [Problem(f"{port_text!r} is not a port number", key="PORT", hint="1-65535")]
             )
+        keep_text = env.get("ALLHANDS_OUTBOX_KEEP", "3d")
+        try:
+            outbox_keep = parse_duration(keep_text)
+        except ValueError as exc:
+            raise ConfigError(
+                [Problem(str(exc), key="ALLHANDS_OUTBOX_KEEP", hint="for example 3d or 12h")]
+            ) from None
         return cls(
             db_path=env.get("ALLHANDS_DB", "allhands.db"),
             playbooks=env.get("ALLHANDS_PLAYBOOKS", "playbooks"),
@@ -54,4 +64,5 @@ class Settings:
             teams_emulator=env.get("TEAMS_EMULATOR", "").lower() in ("1", "true", "yes"),
             teams_openid_url=env.get("TEAMS_OPENID_URL", TEAMS_OPENID_URL),
             teams_token_url=env.get("TEAMS_TOKEN_URL", ""),
+            outbox_keep=outbox_keep,
         )

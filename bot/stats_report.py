@@ -8,13 +8,13 @@ from __future__ import annotations
 import sqlite3
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlite_utils
 
 from bot.domain.mentions import State
-from bot.store import chat_warnings, outbox
+from bot.store import chat_warnings, mentions, outbox
 
 # Column order of the per-team table: the way a mention goes.
 STATES = tuple(State)
@@ -28,16 +28,15 @@ class Stats:
     outbox: dict[str, int]
     waiting_for_leads: int
     sla_steps: Counter[str] = field(default_factory=Counter)
+    outbox_oldest_done: datetime | None = None
     chat_warnings: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def read(db: sqlite_utils.Database, *, since: datetime) -> Stats:
     """The figures, with SLA steps taken since `since`."""
     by_team: dict[str, Counter[str]] = defaultdict(Counter)
-    for team, state, count in db.execute(
-        "SELECT team, state, count(*) FROM mentions WHERE root_number IS NULL GROUP BY team, state"
-    ):
-        by_team[team][state] = count
+    for team, states in mentions.count_by_team(db).items():
+        by_team[team].update(states)
     waiting = db.execute("SELECT count(*) FROM approvals WHERE state = 'waiting'").fetchone()[0]
     steps = Counter(
         {
@@ -52,7 +51,9 @@ def read(db: sqlite_utils.Database, *, since: datetime) -> Stats:
         warned = chat_warnings.every(db)
     except sqlite3.OperationalError:  # a store from before 0012_chat_warnings, read-only
         warned = []
-    return Stats(dict(by_team), outbox.counts(db), int(waiting), steps, warned)
+    return Stats(
+        dict(by_team), outbox.counts(db), int(waiting), steps, outbox.oldest_done(db), warned
+    )
 
 
 def read_store(db_path: str, *, now: datetime) -> Stats | None:
@@ -83,6 +84,12 @@ def render(stats: Stats) -> str:
     order = [s.value for s in outbox.Status]
     shown = ", ".join(f"{effects.get(s, 0):,} {s}" for s in order if effects.get(s, 0)) or "empty"
     lines.append(f"Outbox (what goes out to chat and to customers): {shown}")
+    size = sum(effects.values())
+    kept = ""
+    if stats.outbox_oldest_done is not None:
+        oldest = stats.outbox_oldest_done.astimezone(UTC)
+        kept = f"; the oldest delivered one kept is from {oldest:%Y-%m-%d %H:%M} UTC"
+    lines.append(f"  {size:,} effects in the outbox{kept}")
     if effects.get(outbox.Status.FAILED.value):
         lines.append(
             "  failed effects were given up after their retries; the log says why"

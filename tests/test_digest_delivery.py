@@ -6,7 +6,7 @@ import io
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,7 +17,7 @@ from bot.chat.chart import RESPONSE_LABEL, VOLUME_LABEL, build_chart, chart_png
 from bot.chat.console import ConsoleAdapter
 from bot.clock import FakeClock
 from bot.digests import chart_title, compose
-from bot.domain.digest import day_period
+from bot.domain.digest import DayPoint, day_period
 from bot.playbooks import load_playbooks
 from bot.scheduler import build_scheduler
 from bot.settings import Settings
@@ -263,3 +263,48 @@ def _report_rows(db: object) -> list[tuple[str, str]]:
     assert isinstance(db, sqlite_utils.Database)
     rows = db.execute("SELECT payload, state FROM outbox WHERE kind = 'report' ORDER BY id")
     return [(json.loads(payload)["person"], state) for payload, state in rows.fetchall()]
+
+
+async def test_chart_days_already_counted_are_read_back_and_give_the_same_digest(bot: Bot) -> None:
+    # Sending Tuesday's digest keeps its chart's days, all over by then.
+    bot.at(local(7, 8, 30))
+    assert await bot.app.digests.send_due() == [("support", "day:2026-01-06")]
+    zone = "Europe/Berlin"
+    days = [date(2025, 12, 31), *(date(2026, 1, d) for d in range(1, 7))]
+    kept = await bot.app.database.read(digests.day_points, team="support", zone=zone, days=days)
+    assert sorted(kept) == days
+    # Wednesday's digest reads Tuesday and the days before from there, its own day from the
+    # history, and says exactly what reading the whole week's history says.
+    playbooks = bot.app.playbooks
+    team = playbooks.teams["support"]
+    wednesday = day_period(date(2026, 1, 7), BERLIN)
+    bot.at(local(8, 8, 30))
+    with_kept = await bot.app.database.read(
+        compose, playbooks=playbooks, team=team, period=wednesday
+    )
+    await bot.app.database.write(lambda db: db.execute("DELETE FROM digest_days"))
+    from_history = await bot.app.database.read(
+        compose, playbooks=playbooks, team=team, period=wednesday
+    )
+    assert with_kept == from_history
+    assert with_kept.days[0].day == date(2026, 1, 1)
+    assert any(p.mentions_in for p in with_kept.days[:-1])
+
+
+async def test_a_kept_chart_day_is_what_the_chart_shows(bot: Bot) -> None:
+    # Proof that the kept figure is used rather than the history: a figure no history has.
+    monday = date(2026, 1, 5)
+    point = DayPoint(monday, 4242, timedelta(minutes=7))
+    days = [monday - timedelta(days=n) for n in range(1, 6)]
+    filler = [DayPoint(d, 0, None) for d in days]
+    await bot.app.database.write(
+        digests.keep_day_points, team="support", zone="Europe/Berlin", points=[point, *filler]
+    )
+    playbooks = bot.app.playbooks
+    report = await bot.app.database.read(
+        compose,
+        playbooks=playbooks,
+        team=playbooks.teams["support"],
+        period=day_period(date(2026, 1, 6), BERLIN),
+    )
+    assert point in report.days

@@ -26,7 +26,7 @@ episode needs its own first response, and ends when it is resolved or ignored.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, Literal
@@ -341,11 +341,14 @@ def build_report(
     histories: Iterable[History],
     sla: SlaTerms | None = None,
     chart_days: int = CHART_DAYS,
+    known_days: Mapping[date, DayPoint] | None = None,
 ) -> Report:
     """Work out a team's digest for `period` from its mentions' histories.
 
     `histories` may hold other teams' mentions and mentions that played no part in the
-    period: they are left out here, so the store can fetch generously.
+    period: they are left out here, so the store can fetch generously. `known_days` are
+    chart points of days before the period worked out by earlier digests (a day that is
+    over never changes); with all of them, `histories` need only reach back to the period.
     """
     sla = sla or SlaTerms()
     end = period.end
@@ -398,7 +401,7 @@ def build_report(
         open_items=tuple(open_items),
         helpers=tuple(sorted(helpers.items(), key=lambda kv: (-kv[1], kv[0]))),
         audiences=_audience_rows(first, open_items),
-        days=_chart_points(arrivals, every, period, chart_days),
+        days=_chart_points(arrivals, every, period, chart_days, known_days or {}),
         sla=sla,
     )
 
@@ -444,13 +447,27 @@ def _audience_rows(
     return tuple(rows)
 
 
+def chart_days_before(period: Period, chart_days: int = CHART_DAYS) -> list[date]:
+    """The chart's days that come before the period, oldest first."""
+    last = period.last
+    return [d for d in (last - n * _DAY for n in range(chart_days - 1, -1, -1)) if d < period.first]
+
+
 def _chart_points(
-    arrivals: list[datetime], every: list[Episode], period: Period, chart_days: int
+    arrivals: list[datetime],
+    every: list[Episode],
+    period: Period,
+    chart_days: int,
+    known: Mapping[date, DayPoint],
 ) -> tuple[DayPoint, ...]:
     """Mentions in and the median first response for each of the days up to the period's end."""
     points = []
     for offset in range(chart_days - 1, -1, -1):
-        day = day_period(period.last - offset * _DAY, period.zone)
+        first = period.last - offset * _DAY
+        if first < period.first and first in known:
+            points.append(known[first])
+            continue
+        day = day_period(first, period.zone)
         day_first = [
             e.answered_at - e.start
             for e in _first_responses(every, day.start, day.end)

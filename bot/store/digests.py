@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import sqlite_utils
 
-from bot.domain.digest import History, Period
-from bot.domain.mentions import ACTIVE, Event
+from bot.domain.digest import DayPoint, History, Period
+from bot.domain.mentions import Event
 from bot.store import outbox
-from bot.store.mentions import query_rows, row_to_event, row_to_mention
+from bot.store.mentions import ACTIVE_ROOT, EVENT_COLUMNS, event_of, query_rows, row_to_mention
 
 
 def _utc(at: datetime) -> str:
@@ -27,32 +28,74 @@ def histories(
     or changed after `since` (a mention active at any moment after `since` is one or the
     other). Events from `until` on are left out.
     """
-    active = [s.value for s in ACTIVE]
-    marks = ", ".join("?" * len(active))
-    # Two indexed selects: with OR, SQLite would scan the team's whole history. The `+`
-    # keeps it off the root_number index, which nearly every mention matches.
+    # Two indexed selects: with OR, SQLite would scan the team's whole history. The first
+    # reads the partial index of active mentions, the second the team's recent changes.
+    # `+received_at` keeps the planner off (team, received_at), which for "before `until`"
+    # would walk the team's whole history.
     mention_rows = query_rows(
         db,
         "SELECT * FROM mentions WHERE number IN ("
-        f"  SELECT number FROM mentions WHERE team = ? AND state IN ({marks})"
-        "     AND +root_number IS NULL AND received_at < ?"
+        f"  SELECT number FROM mentions WHERE team = ? AND {ACTIVE_ROOT} AND +received_at < ?"
         "   UNION SELECT number FROM mentions WHERE team = ? AND updated_at >= ?"
-        "     AND +root_number IS NULL AND received_at < ?"
+        "     AND +root_number IS NULL AND +received_at < ?"
         ") ORDER BY number",
-        [team, *active, _utc(until), team, _utc(since), _utc(until)],
+        [team, _utc(until), team, _utc(since), _utc(until)],
     )
     if not mention_rows:
         return []
     numbers = [r["number"] for r in mention_rows]
     events: dict[int, list[Event]] = {n: [] for n in numbers}
-    for r in query_rows(
-        db,
-        "SELECT * FROM events WHERE mention IN (SELECT value FROM json_each(?)) AND at < ?"
-        " ORDER BY mention, id",
+    for values in db.execute(
+        f"SELECT {EVENT_COLUMNS} FROM events"
+        " WHERE mention IN (SELECT value FROM json_each(?)) AND at < ? ORDER BY mention, id",
         [json.dumps(numbers), _utc(until)],
     ):
-        events[r["mention"]].append(row_to_event(r))
+        events[values[1]].append(event_of(values))
     return [History(row_to_mention(r), tuple(events[r["number"]])) for r in mention_rows]
+
+
+def day_points(
+    db: sqlite_utils.Database, *, team: str, zone: str, days: Iterable[date]
+) -> dict[date, DayPoint]:
+    """The chart points kept for these days of the team (counted in `zone`), by day."""
+    wanted = [d.isoformat() for d in days]
+    if not wanted or not db["digest_days"].exists():  # a preview of a store not yet migrated
+        return {}
+    rows = db.execute(
+        "SELECT day, mentions_in, median_first_response FROM digest_days"
+        " WHERE team = ? AND zone = ? AND day IN (SELECT value FROM json_each(?))",
+        [team, zone, json.dumps(wanted)],
+    ).fetchall()
+    return {
+        date.fromisoformat(day): DayPoint(
+            date.fromisoformat(day),
+            mentions_in,
+            timedelta(seconds=median) if median is not None else None,
+        )
+        for day, mentions_in, median in rows
+    }
+
+
+def keep_day_points(
+    db: sqlite_utils.Database, *, team: str, zone: str, points: Iterable[DayPoint]
+) -> None:
+    """Keep chart points of days that are over, for later digests (the first kept stays)."""
+    db.conn.executemany(
+        "INSERT OR IGNORE INTO digest_days (team, zone, day, mentions_in, median_first_response)"
+        " VALUES (?, ?, ?, ?, ?)",
+        [
+            (
+                team,
+                zone,
+                p.day.isoformat(),
+                p.mentions_in,
+                p.median_first_response.total_seconds()
+                if p.median_first_response is not None
+                else None,
+            )
+            for p in points
+        ],
+    )
 
 
 def is_recorded(db: sqlite_utils.Database, *, team: str, period: str) -> bool:

@@ -12,6 +12,7 @@ import sqlite_utils
 
 from bot.domain.mentions import (
     ACTIVE,
+    CLOSED,
     SYSTEM,
     Action,
     Author,
@@ -24,6 +25,9 @@ from bot.domain.mentions import (
 )
 from bot.errors import TransitionError
 from bot.store import outbox
+from bot.store.migrations import ACTIVE_ROOT
+
+__all__ = ["ACTIVE_ROOT"]  # queries of active mentions hold it word for word
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -114,8 +118,9 @@ def _filters(
 ) -> tuple[str, list[Any]]:
     where: list[str] = []
     params: list[Any] = []
+    states = None if states is None else frozenset(states)
     if states is not None:
-        wanted = [s.value for s in states]
+        wanted = sorted(s.value for s in states)
         where.append(f"state IN ({', '.join('?' * len(wanted))})")
         params.extend(wanted)
     if team is not None:
@@ -126,6 +131,9 @@ def _filters(
         params.append(claimed_by)
     if roots_only:
         where.append("root_number IS NULL")
+        if states is not None and set(states) <= ACTIVE:
+            # Through the partial indexes of active mentions, not over the history.
+            where.append(ACTIVE_ROOT)
     return (f"WHERE {' AND '.join(where)}" if where else ""), params
 
 
@@ -135,18 +143,32 @@ def follow_ups(db: sqlite_utils.Database, *, number: int) -> list[Mention]:
     return [row_to_mention(r) for r in rows]
 
 
+# Look-ups by value, quicker than calling the enums: a digest builds events by the thousand.
+_ACTIONS = {a.value: a for a in Action}
+_STATES = {s.value: s for s in State}
+
+
+EVENT_COLUMNS = "id, mention, action, actor, at, from_state, to_state, detail"
+
+
+def event_of(values: tuple[Any, ...]) -> Event:
+    """Build an Event from the values of `EVENT_COLUMNS`, in that order."""
+    id_, mention, action, actor, at, from_state, to_state, detail = values
+    return Event(
+        id=id_,
+        mention=mention,
+        action=_ACTIONS[action],
+        actor=actor,
+        at=datetime.fromisoformat(at),
+        from_state=_STATES[from_state] if from_state else None,
+        to_state=_STATES[to_state],
+        detail={} if detail == "{}" else json.loads(detail),
+    )
+
+
 def row_to_event(row: dict[str, Any]) -> Event:
     """Build an Event from an `events` row."""
-    return Event(
-        id=row["id"],
-        mention=row["mention"],
-        action=Action(row["action"]),
-        actor=row["actor"],
-        at=datetime.fromisoformat(row["at"]),
-        from_state=State(row["from_state"]) if row["from_state"] else None,
-        to_state=State(row["to_state"]),
-        detail=json.loads(row["detail"]),
-    )
+    return event_of(tuple(row[c] for c in EVENT_COLUMNS.split(", ")))
 
 
 def events(db: sqlite_utils.Database, *, number: int) -> list[Event]:
@@ -200,6 +222,8 @@ def transition(
         sets[column] = _iso(value) if isinstance(value, datetime) else value
     if "claimed_by" in sets:
         sets["claimed_at"] = now.isoformat() if sets["claimed_by"] else None
+    if target in CLOSED and mention.snoozed_until is not None:
+        sets["snoozed_until"] = None  # a snooze ends with the mention; no index keeps it
     assignments = ", ".join(f"{k} = ?" for k in sets)
     cursor = db.execute(
         f"UPDATE mentions SET {assignments} WHERE number = ? AND state = ? AND claimed_by IS ?",
@@ -388,11 +412,19 @@ def load_cursor(db: sqlite_utils.Database, *, source: str) -> str | None:
 
 
 def count_by_state(db: sqlite_utils.Database) -> dict[str, int]:
-    """How many top-level mentions are in each state."""
+    """How many top-level mentions are in each state (kept by triggers: no history is read)."""
     rows = db.execute(
-        "SELECT state, count(*) FROM mentions WHERE root_number IS NULL GROUP BY state"
+        "SELECT state, sum(n) FROM mention_counts GROUP BY state HAVING sum(n) > 0"
     ).fetchall()
     return {state: n for state, n in rows}
+
+
+def count_by_team(db: sqlite_utils.Database) -> dict[str, dict[str, int]]:
+    """How many top-level mentions each team has in each state (kept by triggers)."""
+    counts: dict[str, dict[str, int]] = {}
+    for team, state, n in db.execute("SELECT team, state, n FROM mention_counts WHERE n > 0"):
+        counts.setdefault(team, {})[state] = n
+    return counts
 
 
 def is_active(mention: Mention) -> bool:

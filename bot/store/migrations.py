@@ -456,3 +456,94 @@ def erasures(db: sqlite_utils.Database) -> None:
         );
         """
     )
+
+
+# What is active: a conversation's first mention (not a later message in it) that still
+# needs someone. The partial indexes below hold only such rows, so what people and the SLA
+# sweep wait for reads the active few, never the history. A query uses them only when its
+# WHERE clause holds this condition word for word (`bot.store.mentions.ACTIVE_ROOT`).
+ACTIVE_ROOT = "root_number IS NULL AND state IN ('new', 'open', 'reopened', 'claimed', 'answered')"
+
+
+@migrations(name="0017_flat_costs")
+def flat_costs(db: sqlite_utils.Database) -> None:
+    """Indexes over what is active or recent only; counts kept up to date by triggers (for
+    /healthz, /metrics and `stats`); an index for a person's answers and for pruning the
+    outbox; ended snoozes of closed mentions cleared."""
+    db.executescript(
+        f"""
+        UPDATE mentions SET snoozed_until = NULL
+            WHERE snoozed_until IS NOT NULL AND state IN ('resolved', 'ignored');
+        DROP INDEX IF EXISTS mentions_state;
+        DROP INDEX IF EXISTS mentions_waiting;
+        DROP INDEX IF EXISTS mentions_claims;
+        DROP INDEX IF EXISTS mentions_snoozed;
+        DROP INDEX IF EXISTS mentions_root;
+        -- Only later messages have a root: `root_number IS NULL` can no longer lead SQLite
+        -- through an index over nearly every row.
+        CREATE INDEX mentions_follow_ups ON mentions (root_number) WHERE root_number IS NOT NULL;
+        CREATE INDEX mentions_active ON mentions (number) WHERE {ACTIVE_ROOT};
+        CREATE INDEX mentions_active_team ON mentions (team, state, received_at)
+            WHERE {ACTIVE_ROOT};
+        CREATE INDEX mentions_snoozing ON mentions (snoozed_until)
+            WHERE snoozed_until IS NOT NULL AND {ACTIVE_ROOT};
+        CREATE INDEX replies_actor ON replies (actor, status);
+        CREATE INDEX sla_steps_at ON sla_steps (at, step);
+        CREATE INDEX outbox_done ON outbox (state, done_at);
+
+        CREATE TABLE mention_counts (
+            team TEXT NOT NULL,
+            state TEXT NOT NULL,
+            n INTEGER NOT NULL,
+            PRIMARY KEY (team, state)
+        ) WITHOUT ROWID;
+        INSERT INTO mention_counts (team, state, n)
+            SELECT team, state, count(*) FROM mentions WHERE root_number IS NULL
+            GROUP BY team, state;
+        CREATE TRIGGER mention_counts_insert AFTER INSERT ON mentions
+            WHEN new.root_number IS NULL BEGIN
+            INSERT INTO mention_counts (team, state, n) VALUES (new.team, new.state, 1)
+                ON CONFLICT (team, state) DO UPDATE SET n = n + 1;
+        END;
+        CREATE TRIGGER mention_counts_update AFTER UPDATE OF state, team, root_number ON mentions
+            WHEN old.state IS NOT new.state OR old.team IS NOT new.team
+                OR old.root_number IS NOT new.root_number BEGIN
+            UPDATE mention_counts SET n = n - 1
+                WHERE old.root_number IS NULL AND team = old.team AND state = old.state;
+            INSERT INTO mention_counts (team, state, n)
+                SELECT new.team, new.state, 1 WHERE new.root_number IS NULL
+                ON CONFLICT (team, state) DO UPDATE SET n = n + 1;
+        END;
+        CREATE TRIGGER mention_counts_delete AFTER DELETE ON mentions
+            WHEN old.root_number IS NULL BEGIN
+            UPDATE mention_counts SET n = n - 1 WHERE team = old.team AND state = old.state;
+        END;
+
+        -- A digest's chart point for a day that is over: it never changes, so the next
+        -- digests read it here instead of that day's history.
+        CREATE TABLE digest_days (
+            team TEXT NOT NULL,
+            zone TEXT NOT NULL,
+            day TEXT NOT NULL,
+            mentions_in INTEGER NOT NULL,
+            median_first_response REAL,
+            PRIMARY KEY (team, zone, day)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE outbox_counts (state TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+        INSERT INTO outbox_counts (state, n) SELECT state, count(*) FROM outbox GROUP BY state;
+        CREATE TRIGGER outbox_counts_insert AFTER INSERT ON outbox BEGIN
+            INSERT INTO outbox_counts (state, n) VALUES (new.state, 1)
+                ON CONFLICT (state) DO UPDATE SET n = n + 1;
+        END;
+        CREATE TRIGGER outbox_counts_update AFTER UPDATE OF state ON outbox
+            WHEN old.state IS NOT new.state BEGIN
+            UPDATE outbox_counts SET n = n - 1 WHERE state = old.state;
+            INSERT INTO outbox_counts (state, n) VALUES (new.state, 1)
+                ON CONFLICT (state) DO UPDATE SET n = n + 1;
+        END;
+        CREATE TRIGGER outbox_counts_delete AFTER DELETE ON outbox BEGIN
+            UPDATE outbox_counts SET n = n - 1 WHERE state = old.state;
+        END;
+        """
+    )

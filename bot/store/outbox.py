@@ -320,8 +320,39 @@ def next_due(db: sqlite_utils.Database) -> datetime | None:
 
 
 def counts(db: sqlite_utils.Database) -> dict[str, int]:
-    """How many effects are in each state."""
-    return {s: n for s, n in db.execute("SELECT state, count(*) FROM outbox GROUP BY state")}
+    """How many effects are in each state (kept by triggers: no row of the outbox is read)."""
+    return {s: n for s, n in db.execute("SELECT state, n FROM outbox_counts WHERE n > 0")}
+
+
+KEEP_DONE = timedelta(days=3)  # how long delivered effects stay, unless settings say otherwise
+PRUNE_BATCH = 500
+
+
+def prune(
+    db: sqlite_utils.Database,
+    *,
+    now: datetime,
+    keep: timedelta = KEEP_DONE,
+    batch: int = PRUNE_BATCH,
+) -> int:
+    """Delete up to `batch` effects delivered more than `keep` ago, oldest first; how many.
+
+    Failed and unknown effects stay for people to see; pending and sending ones are work.
+    Small batches keep each transaction short on the single writer: call it again while it
+    returns `batch`.
+    """
+    cursor = db.execute(
+        "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox"
+        " WHERE state = 'done' AND done_at < ? ORDER BY done_at LIMIT ?)",
+        [(now - keep).isoformat(), batch],
+    )
+    return max(cursor.rowcount, 0)
+
+
+def oldest_done(db: sqlite_utils.Database) -> datetime | None:
+    """When the oldest delivered effect still kept was delivered, or None."""
+    row = db.execute("SELECT min(done_at) FROM outbox WHERE state = 'done'").fetchone()
+    return datetime.fromisoformat(row[0]) if row and row[0] else None
 
 
 def backoff(attempts: int, *, base: float = 2.0, cap: float = 600.0) -> timedelta:

@@ -65,11 +65,13 @@ def release(db: sqlite_utils.Database, *, id: int, status: str, text: str | None
     return cursor.rowcount == 1
 
 
-def count_given(db: sqlite_utils.Database, *, actor: str) -> int:
-    """How many answers a person has given that went out or are going (not held or rejected)."""
+def count_given(db: sqlite_utils.Database, *, actor: str, at_most: int) -> int:
+    """How many answers a person has given that went out or are going (not held or rejected),
+    counted up to `at_most`: whatever a person's history, it reads at most that many."""
     row = db.execute(
-        "SELECT count(*) FROM replies WHERE actor = ? AND status NOT IN ('held', 'rejected')",
-        [actor],
+        "SELECT count(*) FROM (SELECT 1 FROM replies WHERE actor = ?"
+        " AND status NOT IN ('held', 'rejected') LIMIT ?)",
+        [actor, max(at_most, 0)],
     ).fetchone()
     return int(row[0])
 

@@ -20,6 +20,7 @@ import sqlite_utils
 
 from bot.domain.mentions import ACTIVE, UNCLAIMED, State
 from bot.domain.sla import Due, Step, Waiting
+from bot.store.migrations import ACTIVE_ROOT
 
 # The events by which a mention starts waiting for someone: it arrives (no from_state), a
 # closed one is reopened, a claim is released. The partial index events_waiting holds
@@ -101,7 +102,7 @@ def due_since_waiting(
     sql = f"""
         WITH w AS MATERIALIZED (
             SELECT m.number AS number, {anchor} AS anchor FROM mentions m
-            WHERE m.team = ? AND m.state IN ({marks}) AND m.root_number IS NULL
+            WHERE m.team = ? AND m.state IN ({marks}) AND {ACTIVE_ROOT}
               AND m.received_at <= ?
               AND (m.snoozed_until IS NULL OR m.snoozed_until <= ?)
         )
@@ -125,7 +126,7 @@ def due_since_claim(
     taken (or whose next round is due)."""
     sql = f"""
         SELECT {_SELECT} FROM mentions m
-        WHERE m.team = ? AND m.state = ? AND m.root_number IS NULL AND m.claimed_at <= ?
+        WHERE m.team = ? AND m.state = ? AND {ACTIVE_ROOT} AND m.claimed_at <= ?
           AND (m.snoozed_until IS NULL OR m.snoozed_until <= ?)
           AND NOT EXISTS (
             SELECT 1 FROM approvals a WHERE a.mention = m.number AND a.state = 'waiting')
@@ -144,8 +145,8 @@ def snoozes_over(db: sqlite_utils.Database, *, now: datetime) -> list[Waiting]:
     marks, wanted = _marks(s.value for s in ACTIVE)
     sql = f"""
         SELECT {_SELECT} FROM mentions m
-        WHERE m.snoozed_until IS NOT NULL AND m.snoozed_until <= ?
-          AND m.state IN ({marks}) AND m.root_number IS NULL
+        WHERE snoozed_until IS NOT NULL AND {ACTIVE_ROOT} AND m.snoozed_until <= ?
+          AND m.state IN ({marks})
           AND NOT EXISTS (
             SELECT 1 FROM sla_steps s
             WHERE s.mention = m.number AND s.step = ? AND s.anchor = m.snoozed_until)
@@ -173,7 +174,7 @@ def arrived_out_of_hours(
     sql = f"""
         SELECT * FROM (
             SELECT {_SELECT} FROM mentions m
-            WHERE m.team = ? AND m.state IN ({marks}) AND m.root_number IS NULL
+            WHERE m.team = ? AND m.state IN ({marks}) AND {ACTIVE_ROOT}
               AND m.source IN ({source_marks})
               AND (m.received_at >= ? OR m.state = ?)
         ) w
