@@ -15,7 +15,10 @@ from bot.chat.slack_app import SlackBot, check_settings
 from bot.clock import Clock, SystemClock
 from bot.delivery import OutboxWorker
 from bot.digests import DigestSender
-from bot.domain.triage import Route, Router, Triager
+from bot.domain.complaint_model import ComplaintModel
+from bot.domain.team_match import TeamMatcher, TeamProfile
+from bot.domain.triage import Route, Router, Triager, TriageSettings
+from bot.domain.urgency import with_overrides
 from bot.drafts import ReplyDrafts
 from bot.ingest import PollResult, poll
 from bot.playbooks import Playbooks, SourceSpec, load_playbooks
@@ -24,6 +27,7 @@ from bot.scheduler import RunningJobs, sync_poll_jobs
 from bot.settings import Settings
 from bot.sla import SlaSweeper
 from bot.store.db import Database
+from bot.triage_model import load_model
 from bot.workflow import Workflow
 from connectors.base import Connector
 from connectors.registry import connector_class
@@ -54,9 +58,37 @@ def build_router(playbooks: Playbooks) -> Router:
     return Router(routes, default_team=playbooks.default_team)
 
 
-def build_triager(playbooks: Playbooks, analyzer: SentimentIntensityAnalyzer) -> Triager:
-    """The triager for these playbooks."""
-    return Triager(analyzer, build_router(playbooks))
+def build_matcher(playbooks: Playbooks) -> TeamMatcher | None:
+    """Routing by meaning, when at least one team describes itself or gives examples."""
+    teams = playbooks.teams.values()
+    if not any(t.description or t.examples for t in teams):
+        return None
+    return TeamMatcher(
+        [TeamProfile(t.id, t.name, t.description, t.examples, t.keywords) for t in teams]
+    )
+
+
+def build_triager(
+    playbooks: Playbooks,
+    analyzer: SentimentIntensityAnalyzer,
+    *,
+    model: ComplaintModel | None = None,
+) -> Triager:
+    """The triager for these playbooks, with the shipped complaint model unless one is given
+    (ModelError when the shipped file is missing or broken)."""
+    section = playbooks.triage
+    settings = TriageSettings(
+        complaint_threshold=section.complaint_threshold,
+        urgency_rules=with_overrides(section.severity, section.audience_weight),
+        route_threshold=section.route_threshold,
+    )
+    return Triager(
+        analyzer,
+        build_router(playbooks),
+        model=model or load_model(),
+        settings=settings,
+        matcher=build_matcher(playbooks),
+    )
 
 
 class App:
@@ -98,7 +130,8 @@ class App:
         else:
             self.playbooks = await asyncio.to_thread(load_playbooks, self.settings.playbooks)
         self.analyzer = await asyncio.to_thread(SentimentIntensityAnalyzer)
-        self.triager = build_triager(self.playbooks, self.analyzer)
+        self.model = await asyncio.to_thread(load_model)
+        self.triager = build_triager(self.playbooks, self.analyzer, model=self.model)
         await self.database.open()
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
         self.connectors = {
@@ -156,7 +189,7 @@ class App:
             if old.get(source_id) != spec:
                 self.connectors[source_id] = self._connector(spec)
         self.playbooks = playbooks
-        self.triager = build_triager(playbooks, self.analyzer)
+        self.triager = build_triager(playbooks, self.analyzer, model=self.model)
         if self.scheduler is not None:
             sync_poll_jobs(self.scheduler, self)
 

@@ -19,7 +19,7 @@ from typing import Any
 import sqlite_utils
 
 from bot.approving import ApprovalDesk
-from bot.chat.cards import audience_label
+from bot.chat.cards import audience_label, kind_label
 from bot.chat.text import shorten
 from bot.clock import Clock
 from bot.domain.commands import HELP, Command, parse
@@ -324,8 +324,10 @@ class Workflow:
         author = mention.author
         audience = audience_label(author.audience)
         lines = [
-            f"#{number} · {mention.state.value} · {mention.kind}/{mention.urgency}"
-            f" · team {mention.team} · sentiment {mention.sentiment:+.2f}",
+            f"#{number} · {mention.state.value} · {kind_label(mention)}/{mention.urgency}"
+            f" · team {mention.team} · sentiment {mention.sentiment:+.2f}"
+            + (f" · {mention.language}" if mention.language else "")
+            + (f" · {mention.triage_note}" if mention.triage_note else ""),
             f"From @{author.handle}"
             + (f" ({author.name})" if author.name else "")
             + (f", {audience}" if audience else "")

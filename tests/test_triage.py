@@ -10,8 +10,9 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from bot.domain.mentions import Author, Item
 from bot.domain.normalise import clean_text
-from bot.domain.triage import BIG_AUDIENCE, Route, Router, Triager, kind_of, urgency_of
+from bot.domain.triage import Route, Router, Triager, kind_of, urgency_of
 
+BIG_AUDIENCE = 40_000
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "complaints-acl2019.csv"
 # Measured 0.700 (precision 0.730, recall 0.673) with benchmarks/triage_eval.py; VADER's
 # compound alone reaches 0.484 there.
@@ -98,11 +99,15 @@ def test_typographic_apostrophes_read_like_plain_ones(analyzer: SentimentIntensi
 @pytest.mark.parametrize(
     ("text", "kind_", "compound", "audience", "expected"),
     [
-        ("the whole town has an outage", "complaint", -0.2, 10, "critical"),
-        ("I think my account was hacked", "complaint", -0.2, 10, "critical"),
+        ("the whole town has an outage", "complaint", -0.2, 10, "high"),
+        ("the whole town has an outage, furious", "complaint", -0.7, 10, "critical"),
+        ("I think my account was hacked", "complaint", -0.2, 10, "high"),
         ("refund still missing", "complaint", -0.8, 10, "high"),
-        ("refund still missing", "complaint", -0.2, BIG_AUDIENCE, "high"),
+        # Audience raises nothing unless the playbook opts in (triage.audience_weight).
+        ("refund still missing", "complaint", -0.2, BIG_AUDIENCE, "normal"),
         ("refund still missing", "complaint", -0.2, None, "normal"),
+        # One word like "everyone" never makes a post critical.
+        ("everyone here hates this, awful", "complaint", -0.9, 10, "high"),
         ("how do I pay?", "question", 0.0, BIG_AUDIENCE, "normal"),
         ("outage? no, all fine, love it", "praise", 0.9, BIG_AUDIENCE, "low"),
         ("nice weather", "other", 0.3, 5, "low"),

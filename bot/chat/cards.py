@@ -54,6 +54,13 @@ def audience_label(audience: int | None) -> str:
     return f"{audience:,} follower" + ("" if audience == 1 else "s")
 
 
+def kind_label(mention: Mention) -> str:
+    """`complaint 0.83`: the kind with the complaint model's score, when there is one."""
+    if mention.complaint_score is None:
+        return mention.kind
+    return f"{mention.kind} {mention.complaint_score:.2f}"
+
+
 def build_card(
     mention: Mention,
     *,
@@ -74,9 +81,9 @@ def build_card(
     return Card(
         number=mention.number,
         state=mention.state,
-        title=f"#{mention.number} {mention.kind} · {mention.urgency} · {mention.team}",
+        title=f"#{mention.number} {kind_label(mention)} · {mention.urgency} · {mention.team}",
         author=reveal_invisible(f"{who} · {audience}" if audience else who),
-        where=mention.source,
+        where=" · ".join(filter(None, [mention.source, mention.language, mention.triage_note])),
         text=reveal_invisible(mention.text),
         url=mention.url,
         status=status,

@@ -146,6 +146,10 @@ class Triage:
     team: str
     rule: str
     topic: str = ""
+    score: float | None = None  # the complaint model's calibrated score, 0-1
+    severity: str = ""  # what is at stake: safety, health, legal, data breach, outage, ...
+    language: str = ""  # as the platform said or as detected
+    note: str = ""  # what triage was unsure about, shown on the card
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +176,8 @@ class Mention:
     claimed_by: str | None = None
     snoozed_until: datetime | None = None
     root_number: int | None = None
+    complaint_score: float | None = None
+    triage_note: str = ""
 
     @property
     def ref(self) -> str:

@@ -26,12 +26,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 import regex
 
+from bot.domain import language as languages
+from bot.domain import urgency
 from bot.domain.mentions import Item, Triage
+
+if TYPE_CHECKING:
+    from bot.domain.complaint_model import ComplaintModel
+    from bot.domain.team_match import TeamMatcher
 
 
 class SentimentAnalyzer(Protocol):
@@ -199,13 +205,6 @@ _QUESTION_START = re.compile(
     r"would|should|anyone|any)\b",
     re.IGNORECASE,
 )
-CRITICAL_CUES = _cues(
-    *_listed("""
-    outage, is down, are down, all down, site down, data loss, lost my data, hacked, breach,
-    leak, leaked, security, fraud, stolen, phishing, everyone, nobody can, no one can
-    """)
-)
-BIG_AUDIENCE = 10_000
 COMPLAINT_POINTS = 2
 NEGATIVE, VERY_NEGATIVE = -0.05, -0.7  # VADER compound
 SCANNED = 5000  # characters read for cues; a post says what is wrong early
@@ -252,15 +251,19 @@ def kind_of(text: str, *, compound: float) -> str:
     return "other"
 
 
-def urgency_of(text: str, *, kind: str, compound: float, audience: int | None) -> str:
-    """critical, high, normal or low."""
-    if kind == "complaint" and CRITICAL_CUES.search(text):
-        return "critical"
-    if kind == "complaint" and (compound <= -0.6 or (audience or 0) >= BIG_AUDIENCE):
-        return "high"
-    if kind in ("complaint", "question"):
-        return "normal"
-    return "low"
+def urgency_of(
+    text: str, *, kind: str, compound: float, audience: int | None, audience_weight: float = 0.0
+) -> str:
+    """critical, high, normal or low, by the shipped severity cues (see bot.domain.urgency)."""
+    rules = DEFAULT_URGENCY
+    return urgency.urgency(
+        kind=kind,
+        severity=rules.severity_of(text),
+        score=None,
+        compound=compound,
+        audience=audience,
+        audience_weight=audience_weight,
+    )
 
 
 REGEX_TIMEOUT = 0.05  # seconds one admin regex may spend on one post
@@ -382,24 +385,102 @@ class Router:
         return self.default_team, f"no rule matched -> default team {self.default_team}"
 
 
-class Triager:
-    """Scores and routes items; holds the analyzer and router built at start-up."""
+@dataclass(frozen=True, slots=True)
+class TriageSettings:
+    """The playbook's `triage:` section, ready to use."""
 
-    def __init__(self, analyzer: SentimentAnalyzer, router: Router):
+    complaint_threshold: float | None = None  # None: the model's own
+    urgency_rules: urgency.UrgencyRules = field(default_factory=urgency.UrgencyRules)
+    route_threshold: float = 0.12
+
+
+DEFAULT_URGENCY = urgency.UrgencyRules()
+
+
+class Triager:
+    """Scores and routes items; holds the analyzer, router and model built at start-up.
+
+    With a complaint model, the kind comes from its calibrated score against the threshold
+    (and the rules only tell questions, praise and the rest apart); without one, from the
+    rules alone. A post in a language the model was not trained on is `unsure`. A post no
+    routing rule takes goes to the team it is most like, when teams describe themselves.
+    """
+
+    def __init__(
+        self,
+        analyzer: SentimentAnalyzer,
+        router: Router,
+        *,
+        model: ComplaintModel | None = None,
+        settings: TriageSettings | None = None,
+        matcher: TeamMatcher | None = None,
+    ):
         self.analyzer = analyzer
         self.router = router
+        self.model = model
+        self.settings = settings or TriageSettings()
+        self.matcher = matcher
+        threshold = self.settings.complaint_threshold
+        self.threshold = threshold if threshold is not None else (model.threshold if model else 0.5)
 
-    def __call__(self, item: Item, *, source: str = "") -> Triage:
-        """Triage one normalised item from `source`."""
+    def kind(self, text: str, *, compound: float, language: str) -> tuple[str, float | None]:
+        """The kind and the complaint score (None without a model)."""
+        model = self.model
+        if model is None:
+            return kind_of(text, compound=compound), None
+        if language and language.split("-")[0] not in model.languages:
+            return "unsure", None
+        score = model.score(text, compound=compound)
+        if score >= self.threshold:
+            return "complaint", score
+        if is_question(text):
+            return "question", score
+        if compound >= 0.4 and PRAISE_CUES.search(text):
+            return "praise", score
+        return "other", score
+
+    def route(self, post: Post, *, kind: str) -> tuple[str, str, str]:
+        """(team, why, a note when unsure) for a post of this kind."""
+        team, rule = self.router.route(post, kind=kind)
+        if self.matcher is None or not rule.startswith("no rule matched"):
+            return team, rule, ""
+        scores = self.matcher.scores(post.text)
+        if scores and scores[0][1] >= self.settings.route_threshold:
+            best, confidence = scores[0]
+            return best, f"most like team {best} ({confidence:.2f}) -> {best}", ""
+        unsure = " · ".join(f"{t} {v:.2f}" for t, v in scores[:2])
+        return team, f"{rule} (most alike: {unsure})", f"unsure: {unsure}" if unsure else ""
+
+    def __call__(self, item: Item, *, source: str = "", repeat: bool = False) -> Triage:
+        """Triage one normalised item from `source`; `repeat`: its author's earlier mention
+        is still unanswered."""
         text = f"{item.title}\n{item.text}" if item.title else item.text
         compound = float(self.analyzer.polarity_scores(text[:SENTIMENT_SCANNED])["compound"])
-        kind = kind_of(text, compound=compound)
+        language = (item.language or languages.detect(text)).lower()
+        kind, score = self.kind(text, compound=compound, language=language)
         post = Post(text, source=source, language=item.language, author=item.author.handle)
-        team, rule = self.router.route(post, kind=kind)
+        team, rule, note = self.route(post, kind=kind)
+        if kind == "unsure":
+            note = "; ".join(filter(None, [f"kind unsure: written in {language}", note]))
+        rules = self.settings.urgency_rules
+        severity = rules.severity_of(text)
+        level = urgency.urgency(
+            kind="complaint" if kind == "unsure" else kind,
+            severity=severity,
+            score=score,
+            compound=compound,
+            audience=item.author.audience,
+            audience_weight=rules.audience_weight,
+            repeat=repeat,
+        )
         return Triage(
             kind=kind,
             sentiment=compound,
-            urgency=urgency_of(text, kind=kind, compound=compound, audience=item.author.audience),
+            urgency=level,
             team=team,
             rule=rule,
+            score=score,
+            severity=severity,
+            language=language,
+            note=note,
         )

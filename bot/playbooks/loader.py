@@ -28,6 +28,7 @@ from bot.playbooks.schema import (
     Route,
     Source,
     Team,
+    TriageSection,
 )
 from connectors.base import ConnectorConfig
 from connectors.registry import BUILT_IN, connector_class
@@ -77,6 +78,8 @@ class TeamSpec:
     channel: ChannelRef
     leads: tuple[str, ...] = ()
     keywords: tuple[str, ...] = ()
+    description: str = ""
+    examples: tuple[str, ...] = ()
     sla: Any = None
     digest: Any = None
     guardrails: Guardrails = field(default_factory=Guardrails)
@@ -103,6 +106,7 @@ class Playbooks:
     templates: dict[str, str] = field(default_factory=dict)
     admin_channel: ChannelRef | None = None
     guardrails: Guardrails = field(default_factory=Guardrails)  # the top level, for all teams
+    triage: TriageSection = field(default_factory=TriageSection)
 
     def channel_of(self) -> dict[str, str]:
         """team id -> `platform:channel`, for queuing cards."""
@@ -454,6 +458,7 @@ class _Merged:
     default_team: tuple[str, str] | None = None
     guardrails: tuple[Guardrails, str] | None = None
     admin_channel: tuple[str, str] | None = None
+    triage: tuple[TriageSection, str] | None = None
 
 
 def load_playbooks(path: str | Path) -> Playbooks:
@@ -512,6 +517,7 @@ def _merge(model: PlaybookFile, file: str, merged: _Merged, reader: _Reader) -> 
         ("default_team", model.default_team),
         ("guardrails", model.guardrails),
         ("admin_channel", model.admin_channel),
+        ("triage", model.triage),
     )
     for slot, value in singles:
         if value is None:
@@ -566,6 +572,8 @@ def _resolve(merged: _Merged, reader: _Reader, root: Path, files: list[Path]) ->
             channel=ChannelRef.parse(team.channel),
             leads=tuple(team.leads),
             keywords=tuple(k.strip() for k in team.keywords if k.strip()),
+            description=team.description.strip(),
+            examples=tuple(team.examples),
             sla=sla,
             digest=team.digest,
             guardrails=team.guardrails or base_guardrails,
@@ -615,6 +623,7 @@ def _resolve(merged: _Merged, reader: _Reader, root: Path, files: list[Path]) ->
         templates={k: v for k, (v, _) in merged.templates.items()},
         admin_channel=ChannelRef.parse(merged.admin_channel[0]) if merged.admin_channel else None,
         guardrails=base_guardrails,
+        triage=merged.triage[0] if merged.triage else TriageSection(),
     )
 
 

@@ -272,9 +272,23 @@ class Team(Strict):
     name: str = ""
     leads: list[NonEmpty] = []
     keywords: list[NonEmpty] = []
+    description: str = ""
+    examples: list[NonEmpty] = []
     sla: Sla = Sla()
     digest: Digest | None = None
     guardrails: Guardrails | None = None
+
+
+Score = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class TriageSection(Strict):
+    """How triage decides kind, urgency and team beyond the routes."""
+
+    complaint_threshold: Score | None = None
+    route_threshold: Score = 0.12
+    audience_weight: Annotated[float, Field(ge=0.0, le=10.0)] = 0.0
+    severity: dict[NonEmpty, list[NonEmpty]] = {}
 
 
 class Source(BaseModel):
@@ -298,3 +312,4 @@ class PlaybookFile(Strict):
     templates: dict[str, Template] = {}
     guardrails: Guardrails | None = None
     admin_channel: Channel | None = None
+    triage: TriageSection | None = None
