@@ -211,14 +211,21 @@ def fit(
     raw = _raw_scores(rows, labels, _folds(len(rows), 5, seed), c)
     scale, shift = _platt(raw, labels)
     calibrated = [_sigmoid(scale * r + shift) for r in raw]
+    threshold = best_threshold(calibrated, labels)
+    held_out = score(labels, (p >= threshold for p in calibrated))
     weights, bias = _fit_weights(rows, labels, c=c)
     return ComplaintModel(
         weights,
         bias,
         scale=scale,
         shift=shift,
-        threshold=best_threshold(calibrated, labels),
+        threshold=threshold,
         trained_on=trained_on,
+        figures={
+            "f1": round(held_out.f1, 4),
+            "precision": round(held_out.precision, 4),
+            "recall": round(held_out.recall, 4),
+        },
     )
 
 
@@ -228,16 +235,17 @@ def _sigmoid(z: float) -> float:
 
 def predictions(
     examples: Sequence[Example], parts: Sequence[Sequence[int]], *, c: float = C, seed: int = 7
-) -> list[float]:
-    """Out-of-fold calibrated probabilities: each part scored by a model fitted without it."""
-    probabilities = [0.0] * len(examples)
+) -> list[tuple[float, float]]:
+    """Out-of-fold (probability, threshold) per post: each part scored by a model fitted,
+    calibrated and thresholded without it."""
+    found = [(0.0, 0.5)] * len(examples)
     for held in parts:
         held_set = set(held)
         model = fit([e for i, e in enumerate(examples) if i not in held_set], c=c, seed=seed)
         for i in held:
             e = examples[i]
-            probabilities[i] = model.score(e.text, compound=e.compound)
-    return probabilities
+            found[i] = (model.score(e.text, compound=e.compound), model.threshold)
+    return found
 
 
 def kfold(count: int, k: int = 10, seed: int = 7) -> list[list[int]]:

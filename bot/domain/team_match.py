@@ -62,6 +62,9 @@ class TeamMatcher:
                 df[term] = df.get(term, 0) + 1
         n = len(documents)
         self.idf = {term: math.log((1 + n) / (1 + count)) + 1 for term, count in df.items()}
+        # A post's words no team uses still count in its length: a post that shares one
+        # letter sequence with a team by chance is not like that team.
+        self.unseen = math.log(1 + n) + 1
         self.vectors: dict[str, dict[str, float]] = {}
         for team, terms in documents.items():
             vector = {t: v * self.idf[t] for t, v in terms.items()}
@@ -70,7 +73,8 @@ class TeamMatcher:
     def scores(self, text: str) -> list[tuple[str, float]]:
         """(team, similarity 0-1), most similar first."""
         idf = self.idf
-        post = _unit({t: v * idf[t] for t, v in _terms(text).items() if t in idf})
+        unseen = self.unseen
+        post = _unit({t: v * idf.get(t, unseen) for t, v in _terms(text).items()})
         ranked = [
             (team, sum(w * vector.get(t, 0.0) for t, w in post.items()))
             for team, vector in self.vectors.items()

@@ -391,7 +391,7 @@ class TriageSettings:
 
     complaint_threshold: float | None = None  # None: the model's own
     urgency_rules: urgency.UrgencyRules = field(default_factory=urgency.UrgencyRules)
-    route_threshold: float = 0.12
+    route_threshold: float = 0.1
 
 
 DEFAULT_URGENCY = urgency.UrgencyRules()

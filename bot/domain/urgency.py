@@ -10,8 +10,8 @@ shipped cues or adds classes. Urgency adds up evidence:
     repeat contact                 1   (the author's earlier mention is still unanswered)
     audience                       audience_weight x log10(followers / 1,000), at most 2
 
-    complaints: under 1 normal, 1 or more high, 3 or more critical when a severity cue is
-    there (a loud complaint about nothing at stake is high, never critical);
+    complaints: under 1 normal, 1 or more high, 2.5 or more critical when a severity cue
+    is there (the cue and one more sign) (a loud complaint about nothing at stake is high, never critical);
     questions: high with a severity cue or 2 points, else normal; praise: low;
     other: low, normal with a severity cue.
 
@@ -108,7 +108,7 @@ def urgency(
     if kind == "praise":
         return "low"
     if kind == "complaint":
-        if points >= 3 and severity:
+        if points >= 2.5 and severity:
             return "critical"
         return "high" if points >= 1 else "normal"
     if kind == "question":

@@ -286,7 +286,7 @@ class TriageSection(Strict):
     """How triage decides kind, urgency and team beyond the routes."""
 
     complaint_threshold: Score | None = None
-    route_threshold: Score = 0.12
+    route_threshold: Score = 0.1
     audience_weight: Annotated[float, Field(ge=0.0, le=10.0)] = 0.0
     severity: dict[NonEmpty, list[NonEmpty]] = {}
 
