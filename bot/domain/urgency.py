@@ -11,7 +11,8 @@ shipped cues or adds classes. Urgency adds up evidence:
     audience                       audience_weight x log10(followers / 1,000), at most 2
 
     complaints: under 1 normal, 1 or more high, 2.5 or more critical when a severity cue
-    is there (the cue and one more sign) (a loud complaint about nothing at stake is high, never critical);
+    is there (the cue and one more sign; a loud complaint about nothing at stake is high,
+    never critical);
     questions: high with a severity cue or 2 points, else normal; praise: low;
     other: low, normal with a severity cue.
 
