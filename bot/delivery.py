@@ -21,7 +21,7 @@ import sqlite_utils
 
 from bot import approval_requests
 from bot.chat import ChatAdapter, MessageRef, approval
-from bot.chat.cards import Card, build_card
+from bot.chat.cards import Card, build_card, moved_card
 from bot.chat.text import shorten
 from bot.clock import Clock
 from bot.domain.mentions import CLOSED, SYSTEM, Action, State
@@ -343,6 +343,10 @@ class OutboxWorker:
                     _card_posted, effect_id=effect.id, number=number, ref=ref, now=self.clock.now()
                 )
                 return
+            if kind == outbox.Kind.CARD_UPDATE and "moved_to" in effect.payload:
+                await self._moved_card(effect.payload, number, now)
+                await self.database.write(outbox.finish, id=effect.id, now=self.clock.now())
+                return
             ref_or_none = await self.database.read(card_ref, number=number)
             if ref_or_none is None:
                 done = {"skipped": "the card was never posted"}
@@ -358,6 +362,16 @@ class OutboxWorker:
                 else:  # adapters written before `ping` existed keep working
                     await adapter.post_in_thread(ref_or_none, text)
         await self.database.write(outbox.finish, id=effect.id, now=self.clock.now(), result=done)
+
+    async def _moved_card(self, payload: dict[str, Any], number: int, now: datetime) -> None:
+        """Redraw a card left in its old channel after `move`: it says where the mention went."""
+        ref = MessageRef(*(str(part) for part in payload["card"]))
+        card = await self.database.read(load_card, number=number, now=now)
+        by = await self.database.read(people.name_of, id=str(payload.get("by", "")))
+        where = ChannelRef.parse(str(payload["channel"])).channel
+        await self._adapter(ref.platform).update_card(
+            ref, moved_card(card, team=str(payload["moved_to"]), channel=where, by=by)
+        )
 
     async def _report(self, effect: outbox.Effect) -> None:
         stored = await self.database.read(digests.load, id=effect.payload["digest"])

@@ -29,7 +29,7 @@ from bot.domain.triage import SentimentAnalyzer
 from bot.errors import CommandError
 from bot.playbooks import Playbooks
 from bot.replying import ReplyDesk, load_root
-from bot.store import mentions, outbox, people, replies
+from bot.store import corrections, mentions, outbox, people, replies
 from bot.store.db import Database
 from connectors.base import Connector
 
@@ -227,6 +227,8 @@ class Workflow:
             )
             person = await self.database.read(people.name_of, id=cmd.text)
             result = f"#{number} is now {person}'s; they have been told."
+        elif cmd.verb in ("move", "kind"):
+            result = await self._correct(cmd, ctx)
         else:  # a plain state change
             now = self.clock.now()
             action, changes, detail, result = _plan(cmd, number, ctx.actor, now)
@@ -241,6 +243,36 @@ class Workflow:
             )
         self.on_change()
         return result
+
+    async def _correct(self, cmd: Command, ctx: Context) -> str:
+        """`move N team` and `kind N kind`: a person corrects triage; it is kept to learn from."""
+        assert cmd.number is not None
+        number, now = cmd.number, self.clock.now()
+        mention = await self.database.read(_load, number)
+        if cmd.verb == "kind":
+            if mention.kind == cmd.text:
+                return f"#{number} is already a {cmd.text}."
+            await self.database.write(
+                corrections.relabel, mention=mention, kind=cmd.text, actor=ctx.actor, now=now
+            )
+            return f"#{number} is now a {cmd.text} (was {mention.kind}); triage will learn from it."
+        teams = self.playbooks().teams
+        team = teams.get(cmd.text) or next(
+            (t for t in teams.values() if cmd.text.lower() in (t.id.lower(), t.name.lower())), None
+        )
+        if team is None:
+            raise CommandError(f"No team `{cmd.text[:40]}`; teams: {', '.join(sorted(teams))}.")
+        if mention.team == team.id:
+            return f"#{number} is already with {team.id}."
+        await self.database.write(
+            corrections.move,
+            mention=mention,
+            team=team.id,
+            channel=str(team.channel),
+            actor=ctx.actor,
+            now=now,
+        )
+        return f"#{number} moved to {team.id} ({team.channel.channel}); the old card says so."
 
     async def _answering(self, cmd: Command, ctx: Context) -> str:
         assert cmd.number is not None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from bot.chat.text import reveal_invisible
@@ -89,6 +89,11 @@ def build_card(
         status=status,
         actions=_ACTIONS[mention.state],
     )
+
+
+def moved_card(card: Card, *, team: str, channel: str, by: str) -> Card:
+    """A card left behind by `move`: it says where the mention went, and offers nothing."""
+    return replace(card, status=f"Moved to {team} ({channel}) by {by}", actions=())
 
 
 def _status(

@@ -41,6 +41,8 @@ class Action(StrEnum):
     EDIT = "edit"  # a lead approves with their own text
     REJECT = "reject"
     NOTE = "note"  # something said in the card's thread: internal, never posted
+    MOVE = "move"  # a person sent the mention to another team (a triage correction)
+    RELABEL = "relabel"  # a person corrected the kind (a triage correction)
 
 
 SYSTEM = "allhands"  # the actor of what the bot does by itself (ingest, announce, SLA steps)
@@ -78,6 +80,8 @@ TRANSITIONS: dict[Action, dict[State, State]] = {
     Action.EDIT: {s: s for s in State},
     Action.REJECT: {s: s for s in State},
     Action.NOTE: {s: s for s in State},
+    Action.MOVE: {s: s for s in State},
+    Action.RELABEL: {s: s for s in State},
 }
 
 _REFUSALS: dict[Action, str] = {
@@ -97,6 +101,8 @@ _REFUSALS: dict[Action, str] = {
     Action.EDIT: "cannot be edited now",
     Action.REJECT: "cannot be rejected now",
     Action.NOTE: "cannot take a note",
+    Action.MOVE: "cannot be moved now",
+    Action.RELABEL: "cannot be relabelled now",
 }
 
 

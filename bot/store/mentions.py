@@ -154,7 +154,7 @@ def record_event(db: sqlite_utils.Database, *, event: Event) -> int:
     return int(cursor.lastrowid or 0)
 
 
-_CHANGEABLE = frozenset({"claimed_by", "snoozed_until"})
+_CHANGEABLE = frozenset({"claimed_by", "snoozed_until", "team", "kind"})
 
 
 def transition(
