@@ -27,7 +27,7 @@ from bot.scheduler import RunningJobs, sync_poll_jobs
 from bot.settings import Settings
 from bot.sla import SlaSweeper
 from bot.store.db import Database
-from bot.triage_model import load_model
+from bot.triage_model import load_installed, load_model
 from bot.workflow import Workflow
 from connectors.base import Connector
 from connectors.registry import connector_class
@@ -130,7 +130,7 @@ class App:
         else:
             self.playbooks = await asyncio.to_thread(load_playbooks, self.settings.playbooks)
         self.analyzer = await asyncio.to_thread(SentimentIntensityAnalyzer)
-        self.model = await asyncio.to_thread(load_model)
+        self.model = await asyncio.to_thread(load_installed, self.settings.db_path)
         self.triager = build_triager(self.playbooks, self.analyzer, model=self.model)
         await self.database.open()
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))

@@ -34,6 +34,17 @@ def load_model(path: Path | None = None) -> ComplaintModel:
         raise ModelError(f"{path} is not a complaint model: {exc}") from None
 
 
+def learned_path(db_path: str) -> Path:
+    """Where `allhands triage learn` installs a model for the store at `db_path`."""
+    return Path(f"{db_path}.complaints.json.gz")
+
+
+def load_installed(db_path: str) -> ComplaintModel:
+    """The model `triage learn` installed beside this store, else the shipped one."""
+    learned = learned_path(db_path)
+    return load_model(learned if learned.is_file() else None)
+
+
 def save_model(model: ComplaintModel, path: Path | None = None) -> Path:
     """Write the model atomically (a reader never sees half a file); returns the path."""
     path = path or SHIPPED
