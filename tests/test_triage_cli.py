@@ -8,8 +8,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from bot.clock import FakeClock
 from bot.cli import main
+from bot.clock import FakeClock
 from bot.domain.mentions import Author, Item, Triage
 from bot.store import corrections, mentions
 from bot.store.db import Database
@@ -66,7 +66,8 @@ def _labelled(path: Path, rng: random.Random, count: int) -> None:
         writer = csv.writer(f)
         for n in range(count):
             complaint = rng.random() < 0.4
-            text = f"@shop {rng.choice(COMPLAINTS if complaint else OTHERS)} {rng.choice(['', 'today', 'again'])}"
+            said = rng.choice(COMPLAINTS if complaint else OTHERS)
+            text = f"@shop {said} {rng.choice(['', 'today', 'again'])}"
             writer.writerow([n, text, int(complaint), "retail"])
 
 
