@@ -34,6 +34,7 @@ class Example:
     is_complaint: bool
     domain: str = ""
     compound: float = 0.0
+    weight: float = 1.0  # how much the post counts in fitting
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +137,11 @@ def _log_ratios(rows: Sequence[dict[str, float]], labels: Sequence[bool]) -> dic
 
 
 def _fit_weights(
-    rows: Sequence[dict[str, float]], labels: Sequence[bool], *, c: float
+    rows: Sequence[dict[str, float]],
+    labels: Sequence[bool],
+    *,
+    c: float,
+    sample_weight: Sequence[float] | None = None,
 ) -> tuple[dict[str, float], float]:
     from sklearn.linear_model import LogisticRegression
 
@@ -149,7 +154,7 @@ def _fit_weights(
     ratios = _log_ratios(rows, labels)
     scaled = [{n: v * ratios.get(n, 1.0) for n, v in found.items()} for found in rows]
     fitted = LogisticRegression(C=c, max_iter=2000, solver="liblinear")
-    fitted.fit(_matrix(scaled, index), [int(y) for y in labels])
+    fitted.fit(_matrix(scaled, index), [int(y) for y in labels], sample_weight=sample_weight)
     coef = fitted.coef_[0]
     weights = {}
     for name, i in index.items():
@@ -170,24 +175,32 @@ def _raw_scores(
     labels: Sequence[bool],
     parts: Sequence[Sequence[int]],
     c: float,
+    sample_weight: Sequence[float],
 ) -> list[float]:
     """Out-of-fold uncalibrated scores: each post scored by a model that did not see it."""
     raw = [0.0] * len(rows)
     for held in parts:
         held_set = set(held)
         train = [i for i in range(len(rows)) if i not in held_set]
-        weights, bias = _fit_weights([rows[i] for i in train], [labels[i] for i in train], c=c)
+        weights, bias = _fit_weights(
+            [rows[i] for i in train],
+            [labels[i] for i in train],
+            c=c,
+            sample_weight=[sample_weight[i] for i in train],
+        )
         model = ComplaintModel(weights, bias)
         for i in held:
             raw[i] = model.raw(rows[i])
     return raw
 
 
-def _platt(raw: Sequence[float], labels: Sequence[bool]) -> tuple[float, float]:
+def _platt(
+    raw: Sequence[float], labels: Sequence[bool], sample_weight: Sequence[float]
+) -> tuple[float, float]:
     from sklearn.linear_model import LogisticRegression
 
     platt = LogisticRegression(C=1e6)
-    platt.fit([[r] for r in raw], [int(y) for y in labels])
+    platt.fit([[r] for r in raw], [int(y) for y in labels], sample_weight=sample_weight)
     return float(platt.coef_[0][0]), float(platt.intercept_[0])
 
 
@@ -208,12 +221,13 @@ def fit(
     """A calibrated model trained on all `examples`."""
     rows = [features(e.text, compound=e.compound) for e in examples]
     labels = [e.is_complaint for e in examples]
-    raw = _raw_scores(rows, labels, _folds(len(rows), 5, seed), c)
-    scale, shift = _platt(raw, labels)
+    counts = [e.weight for e in examples]
+    raw = _raw_scores(rows, labels, _folds(len(rows), 5, seed), c, counts)
+    scale, shift = _platt(raw, labels, counts)
     calibrated = [_sigmoid(scale * r + shift) for r in raw]
     threshold = best_threshold(calibrated, labels)
     held_out = score(labels, (p >= threshold for p in calibrated))
-    weights, bias = _fit_weights(rows, labels, c=c)
+    weights, bias = _fit_weights(rows, labels, c=c, sample_weight=counts)
     return ComplaintModel(
         weights,
         bias,

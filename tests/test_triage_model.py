@@ -260,3 +260,22 @@ def test_check_route_prints_the_scores(tmp_path: Path) -> None:
     assert "team:    billing" in result.output
     assert "meaning: billing 0." in result.output and "(threshold 0.10)" in result.output
     assert "kind:    complaint 0." in result.output
+
+
+def test_the_digest_says_whether_answers_favour_big_accounts() -> None:
+    from datetime import timedelta
+
+    from bot.domain.digest import UNKNOWN_AUDIENCE, AudienceRow, audience_verdict, spread
+
+    def row(label: str, *minutes: int) -> AudienceRow:
+        return AudienceRow(label, spread([timedelta(minutes=m) for m in minutes]), 0)
+
+    small, big = row("under 1,000", 60, 90, 120), row("10,000 or more", 10, 20)
+    assert audience_verdict([small, big]) == "big accounts are answered 6.0x faster than small ones"
+    assert audience_verdict([row("under 1,000", 10), row("10,000 or more", 40)]) == (
+        "small accounts are answered 4.0x faster than big ones"
+    )
+    assert audience_verdict([row("under 1,000", 30), row("10,000 or more", 40)]) == (
+        "no account size is answered much faster than another"
+    )
+    assert audience_verdict([small, row("1,000 to 9,999"), row(UNKNOWN_AUDIENCE, 5)]) == ""
