@@ -53,6 +53,8 @@ ALLOWED: dict[tuple[Action, State], State] = {
     **{(Action.EDIT, s): s for s in S},
     **{(Action.REJECT, s): s for s in S},
     **{(Action.NOTE, s): s for s in S},
+    **{(Action.MOVE, s): s for s in S},  # a triage correction: the state stays
+    **{(Action.RELABEL, s): s for s in S},
 }
 PAIRS = [(a, s) for a, s in itertools.product(Action, State) if a != Action.INGEST]
 

@@ -168,6 +168,8 @@ def test_severity_cues(triager: Triager, text: str, severity: str) -> None:
         ("complaint", "safety", 0.95, -0.2, False, "critical"),  # the cue and a clear complaint
         ("complaint", "safety", 0.6, -0.2, False, "high"),  # the cue alone
         ("complaint", "outage", 0.6, -0.2, True, "critical"),  # the cue and writing again
+        ("complaint", "money lost", 0.95, -0.2, False, "high"),  # money weighs less than harm
+        ("complaint", "money lost", 0.95, -0.7, False, "critical"),
         ("complaint", "", 0.99, -0.9, True, "high"),  # loud, repeated, nothing at stake
         ("complaint", "", 0.95, -0.2, False, "normal"),
         ("complaint", "", 0.6, -0.2, True, "high"),  # writing again unanswered

@@ -4,7 +4,7 @@ Severity is what is at stake, named by cue phrases per class (safety, health, le
 data breach, outage, money lost); the playbook's `triage.severity` replaces a class's
 shipped cues or adds classes. Urgency adds up evidence:
 
-    severity cue (any class)       2
+    severity cue                   2 (safety, health, legal, data breach), else 1.5
     complaint score >= 0.9         0.5 (a clear complaint)
     VADER compound <= -0.6         1   (strongly negative)
     repeat contact                 1   (the author's earlier mention is still unanswered)
@@ -45,6 +45,8 @@ _SHIPPED = {
         took my money, fraud, fraudulent, scam, chargeback, lost my, lost our, lost luggage,
         lost bag, lost parcel, never arrived""",
 }
+# Harm to people or their data weighs more than lost money or a service down.
+SERIOUS = frozenset({"safety", "health", "legal", "data breach"})
 SEVERITY: dict[str, tuple[str, ...]] = {
     name: tuple(p.strip() for p in phrases.split(",") if p.strip())
     for name, phrases in _SHIPPED.items()
@@ -100,7 +102,7 @@ def urgency(
     repeat: bool = False,
 ) -> str:
     """low, normal, high or critical (see the module docstring for the scale)."""
-    points = 2.0 if severity else 0.0
+    points = (2.0 if severity in SERIOUS else 1.5) if severity else 0.0
     points += 0.5 if score is not None and score >= 0.9 else 0.0
     points += compound <= -0.6
     points += repeat
