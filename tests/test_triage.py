@@ -11,6 +11,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 from bot.domain.mentions import Author, Item
 from bot.domain.normalise import clean_text
 from bot.domain.triage import Route, Router, Triager, kind_of, urgency_of
+from bot.triage_model import load_model
 
 BIG_AUDIENCE = 40_000
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "complaints-acl2019.csv"
@@ -34,9 +35,6 @@ def kind(analyzer: SentimentIntensityAnalyzer, text: str) -> str:
     return kind_of(text, compound=analyzer.polarity_scores(text)["compound"])
 
 
-SARCASM_ALONE = pytest.mark.xfail(reason="sarcasm with no fault named reads as praise", strict=True)
-
-
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -55,11 +53,6 @@ SARCASM_ALONE = pytest.mark.xfail(reason="sarcasm with no fault named reads as p
         ("Was promised fibre by Friday, now told it's another month. Really?", "complaint"),
         ("@lumo no signal at all in the city centre since yesterday", "complaint"),
         ("Is there a @lumo outage in the north? Whole street has no signal.", "complaint"),
-        pytest.param(
-            "Gotta love paying for 500 Mbps and getting 20 on a good day @lumo",
-            "complaint",
-            marks=SARCASM_ALONE,
-        ),
         (
             "Does @lumo have a way to export all my invoices as PDF at once? "
             "Can't find it in the app.",
@@ -89,6 +82,16 @@ def test_kind_of_hand_written_posts(
     analyzer: SentimentIntensityAnalyzer, text: str, expected: str
 ) -> None:
     assert kind(analyzer, text) == expected
+
+
+def test_sarcasm_with_no_fault_named_is_a_complaint_to_the_model(
+    analyzer: SentimentIntensityAnalyzer,
+) -> None:
+    # The rules alone read this as praise (it was a strict xfail); the learned model,
+    # which the bot uses, finds it.
+    text = "Gotta love paying for 500 Mbps and getting 20 on a good day @lumo"
+    triager = Triager(analyzer, Router(LUMO, default_team="support"), model=load_model())
+    assert triager(Item(external_id="1", text=text, author=Author("a"))).kind == "complaint"
 
 
 def test_typographic_apostrophes_read_like_plain_ones(analyzer: SentimentIntensityAnalyzer) -> None:

@@ -26,7 +26,9 @@ _URL = re.compile(r"https?://\S+|www\.\S+")
 _HANDLE = re.compile(r"@\w+")
 _DIGITS = re.compile(r"\d+")
 _STRETCHED = re.compile(r"(\w)\1{2,}")  # "sooooo" reads as "soo"
-_TOKEN = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?|0|[!?]")
+# Words, folded numbers, ! and ?, and emoji (an angry face says as much as a word).
+_TOKEN = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?|0|[!?]|[\U0001F300-\U0001FAFF\u2600-\u27BF]")
+_SHOUTED = re.compile(r"(?<![@#\w])[A-Z]{4,}(?!\w)")
 _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("trouble", triage.TROUBLE_CUES),
     ("persistence", triage.PERSISTENCE),
@@ -38,6 +40,9 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("plea", triage.PLEA),
     ("praise", triage.PRAISE_CUES),
 )
+
+
+_POINTED = ("trouble", "persistence", "expectation", "why", "sarcasm", "negation")
 
 
 def _words(text: str) -> list[str]:
@@ -70,8 +75,15 @@ def rule_features(text: str, *, compound: float) -> dict[str, float]:
         found["r breach"] = 1.0
     if triage.is_question(text):
         found["r question"] = 1.0
-    found["r points"] = min(triage.complaint_points(text, compound=compound), 8) / 4
+    # triage.complaint_points, from the cues found above rather than searched again.
+    cues = 2 * ("r breach" in found) + sum(f"r {name}" in found for name in _POINTED)
+    points = cues + (compound <= triage.NEGATIVE) + (compound <= triage.VERY_NEGATIVE)
+    if cues:
+        points += ("r own" in found) + ("r plea" in found)
+    found["r points"] = min(points, 8) / 4
     found["v compound"] = compound
+    if _SHOUTED.search(text[:SCANNED]):
+        found["s shouted"] = 1.0
     if compound <= triage.NEGATIVE:
         found["v negative"] = 1.0
     if compound >= 0.4:
