@@ -142,7 +142,16 @@ def cross_validated(rows: list[Row]) -> None:
     """Print the learned model's 10-fold and domain-held-out complaint figures."""
     from bot import triage_training as training
 
-    examples = [training.Example(r.text, r.is_complaint, r.domain, r.compound) for r in rows]
+    examples = [
+        training.Example(
+            r.text,
+            r.is_complaint,
+            r.domain,
+            r.compound,
+            training.RANDOM_WEIGHT if r.domain.startswith("random") else 1.0,
+        )
+        for r in rows
+    ]
     labels = [e.is_complaint for e in examples]
     folded = training.predictions(examples, training.kfold(len(examples)))
     company = [

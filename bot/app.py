@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 
 import aiohttp
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -27,7 +28,9 @@ from bot.scheduler import RunningJobs, sync_poll_jobs
 from bot.settings import Settings
 from bot.sla import SlaSweeper
 from bot.store.db import Database
+from bot.triage_learning import Learned, LearnError, learn
 from bot.triage_model import load_installed, load_model
+from bot.triage_training import ACL_DATA
 from bot.workflow import Workflow
 from connectors.base import Connector
 from connectors.registry import connector_class
@@ -212,6 +215,30 @@ class App:
         if result.new or result.follow_ups:
             self.outbox.wake()
         return result
+
+    async def learn_nightly(self, *, data: Path = ACL_DATA) -> Learned | None:
+        """Refit the complaint model on the team's corrections where the playbook enables it,
+        and triage with the refit from now on if it was installed (no worse than before)."""
+        if not self.playbooks.triage.learn_nightly:
+            return None
+        try:
+            done = await asyncio.to_thread(
+                learn, data=data, db_path=self.settings.db_path, analyzer=self.analyzer
+            )
+        except LearnError as exc:
+            log.warning("triage learn skipped: %s", exc)
+            return None
+        log.info(
+            "triage learn: %d correction(s); F1 on the labelled data %.3f -> %.3f; %s",
+            done.corrections,
+            done.labelled_before,
+            done.labelled_after,
+            f"installed {done.installed}" if done.installed else "not installed (worse)",
+        )
+        if done.installed is not None:
+            self.model = done.model
+            self.triager = build_triager(self.playbooks, self.analyzer, model=self.model)
+        return done
 
     async def poll_all(self) -> list[PollResult]:
         """Poll every source that polls (webhook sources are pushed to) once."""

@@ -27,6 +27,9 @@ RELOAD_EVERY = timedelta(seconds=5)
 DIGESTS_EVERY = timedelta(minutes=1)
 # One sweep for every mention, not one job per mention; SLA steps are minutes apart.
 SLA_SWEEP_EVERY = timedelta(minutes=1)
+# The complaint model is refitted on the team's corrections once a day, where the
+# playbook enables it (`triage.learn_nightly`).
+LEARN_EVERY = timedelta(days=1)
 
 
 class RunningJobs:
@@ -68,6 +71,7 @@ def build_scheduler(
     reload: bool = True,
     digests: bool = True,
     sla: bool = True,
+    learn: bool = True,
 ) -> AsyncIOScheduler:
     """A scheduler with the app's jobs, kept on `app.scheduler`; start it inside the loop.
 
@@ -76,10 +80,11 @@ def build_scheduler(
     scheduler = AsyncIOScheduler(timezone=UTC)
     app.scheduler = scheduler
     sync_poll_jobs(scheduler, app, poll_now=poll_now)
-    repeating = [
+    repeating: list[tuple[bool, Callable[[], Awaitable[Any]], timedelta, str, str]] = [
         (reload, app.reloader.check, RELOAD_EVERY, "reload-playbooks", "reload playbooks"),
         (digests, app.digests.send_due, DIGESTS_EVERY, "digests", "send due digests"),
         (sla, app.sla.sweep, SLA_SWEEP_EVERY, "sla-sweep", "SLA sweep"),
+        (learn, app.learn_nightly, LEARN_EVERY, "triage-learn", "refit triage on corrections"),
     ]
     for wanted, job, every, job_id, name in repeating:
         if wanted:

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import csv
-import sqlite3
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import click
-import sqlite_utils
 
 from bot import triage_training as training
-from bot.domain.complaint_model import ComplaintModel
-from bot.store import corrections
-from bot.store.corrections import Correction
-from bot.triage_model import SHIPPED, learned_path, load_installed, load_model, save_model
+from bot.triage_model import SHIPPED, load_model, save_model
 
 YES = frozenset({"1", "true", "yes", "y", "complaint"})
 NO = frozenset({"0", "false", "no", "n", "not", "not complaint", "other", "question", "praise"})
@@ -154,19 +149,6 @@ def evaluate(
         sys.exit(1)
 
 
-def read_corrections(db_path: str) -> list[Correction]:
-    """The latest kind correction of each mention in the store (read-only)."""
-    if not Path(db_path).is_file():
-        raise click.UsageError(f"no store at {db_path} (ALLHANDS_DB)")
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    try:
-        return corrections.latest(sqlite_utils.Database(conn), field="kind")
-    except sqlite3.OperationalError as exc:
-        raise click.UsageError(f"{db_path} is not an allhands store: {exc}") from None
-    finally:
-        conn.close()
-
-
 @triage.command()
 @click.option(
     "--data", type=click.Path(path_type=Path), default=training.ACL_DATA, show_default=True
@@ -182,47 +164,35 @@ def learn(data: Path, db_path: str | None, dry_run: bool) -> None:
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
     from bot.settings import Settings
+    from bot.triage_learning import LearnError, learn
 
-    db_path = db_path or Settings.from_env().db_path
-    if not data.is_file():
-        raise click.UsageError(f"no labelled data at {data} (see ../shared/data/README.md)")
-    analyzer = SentimentIntensityAnalyzer()
-    shipped = training.load_acl(data, analyzer)
-    found = read_corrections(db_path)
-    corrected = [training.example(c.text, c.new == "complaint", analyzer) for c in found]
-    held = corrected[4::5]
-    learned = [e for i, e in enumerate(corrected) if i % 5 != 4]
-    current = load_installed(db_path)
+    try:
+        done = learn(
+            data=data,
+            db_path=db_path or Settings.from_env().db_path,
+            analyzer=SentimentIntensityAnalyzer(),
+            dry_run=dry_run,
+        )
+    except LearnError as exc:
+        raise click.UsageError(str(exc)) from None
     click.echo(
-        f"{len(found)} correction(s): {len(learned)} to learn from, {len(held)} held out;"
-        f" {len(shipped):,} labelled posts"
-    )
-    refitted = training.fit(
-        [*shipped, *learned], trained_on=f"{data.name} + {len(learned)} corrections"
+        f"{done.corrections} correction(s): {done.learned} to learn from, {done.held_out} held"
+        f" out; {done.labelled:,} labelled posts"
     )
     click.echo(f"{'':<34} {'before':>7} {'after':>7}")
-    for name, examples in (
-        ("F1 on held-out corrections", held),
-        ("F1 on the labelled data", shipped),
-    ):
-        before, after = (training.evaluate(examples, _decides(m)) for m in (current, refitted))
-        if examples:
-            click.echo(f"{name:<34} {before.f1:>7.3f} {after.f1:>7.3f}")
-    old_f1 = training.evaluate(shipped, _decides(current)).f1
-    new_f1 = training.evaluate(shipped, _decides(refitted)).f1
-    if new_f1 < old_f1:
+    if done.held_before is not None and done.held_after is not None:
+        name = "F1 on held-out corrections"
+        click.echo(f"{name:<34} {done.held_before:>7.3f} {done.held_after:>7.3f}")
+    name = "F1 on the labelled data"
+    click.echo(f"{name:<34} {done.labelled_before:>7.3f} {done.labelled_after:>7.3f}")
+    if done.worse:
         click.echo(
             f"not installed: the refitted model scores worse on the labelled data"
-            f" ({new_f1:.3f} < {old_f1:.3f}); the current model stays",
+            f" ({done.labelled_after:.3f} < {done.labelled_before:.3f}); the current model stays",
             err=True,
         )
         sys.exit(1)
-    if dry_run:
+    if done.installed is None:
         click.echo("dry run: nothing installed")
         return
-    path = save_model(refitted, learned_path(db_path))
-    click.echo(f"installed {path}; a running bot uses it from its next start")
-
-
-def _decides(model: ComplaintModel) -> Callable[[training.Example], bool]:
-    return lambda e: model.score(e.text, compound=e.compound) >= model.threshold
+    click.echo(f"installed {done.installed}; a running bot uses it from its next start")

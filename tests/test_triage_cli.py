@@ -135,3 +135,47 @@ def test_learn_and_train_without_data_say_so(tmp_path: Path) -> None:
     for command in (["train"], ["learn", "--db", str(tmp_path / "x.db")]):
         result = runner.invoke(main, ["triage", *command, "--data", str(tmp_path / "none.csv")])
         assert result.exit_code == 2 and "no labelled data at" in result.output
+
+
+async def test_the_nightly_job_refits_and_triages_with_the_refit(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    import io
+
+    from bot.app import App
+    from bot.chat.console import ConsoleAdapter
+    from bot.playbooks import load_playbooks
+    from bot.settings import Settings
+
+    rng = random.Random(9)
+    data = tmp_path / "labelled.csv"
+    _labelled(data, rng, 240)
+    store = str(tmp_path / "app.db")
+    await _store_with_corrections(store, clock, [(f"@shop {t}", "complaint") for t in COMPLAINTS])
+    book = tmp_path / "book.yaml"
+    for enabled in ("false", "true"):
+        book.write_text(
+            "teams:\n  support: {channel: 'console:#support'}\n"
+            f"triage: {{learn_nightly: {enabled}}}\n",
+            encoding="utf-8",
+        )
+        app = App(
+            settings=Settings(db_path=store),
+            adapters={"console": ConsoleAdapter(io.StringIO())},
+            clock=clock,
+            playbooks=load_playbooks(book),
+        )
+        await app.start()
+        try:
+            shipped = app.triager.model
+            done = await app.learn_nightly(data=data)
+            if enabled == "false":
+                assert done is None and app.triager.model is shipped
+                continue
+            assert done is not None and done.installed == learned_path(store)
+            assert app.triager.model is done.model and done.model is not shipped
+            # Without labelled data the job says so in the log and changes nothing.
+            assert await app.learn_nightly(data=tmp_path / "none.csv") is None
+            assert app.triager.model is done.model
+        finally:
+            await app.stop()

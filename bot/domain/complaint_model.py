@@ -11,6 +11,7 @@ in 10 such posts were complaints in the training data.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import re
@@ -20,7 +21,9 @@ from dataclasses import dataclass, field
 from bot.domain import triage
 
 FORMAT = "allhands-complaint-model/1"
-SCANNED = 1000  # characters of a post the model reads; a post says what is wrong early
+# Characters of a post the model reads: a post says what is wrong early, and a long one
+# (a blog article) would cost ten times a tweet.
+SCANNED = 500
 CHAR_SIZES = (2, 3, 4, 5)  # letter sequences inside words, padded with a space each side
 _URL = re.compile(r"https?://\S+|www\.\S+")
 _HANDLE = re.compile(r"@\w+")
@@ -52,28 +55,34 @@ def _words(text: str) -> list[str]:
     return _TOKEN.findall(text)
 
 
-def text_features(text: str) -> set[str]:
-    """Word, word-pair and in-word letter-sequence features of a post."""
+def text_features(text: str) -> tuple[set[str], set[str]]:
+    """A post's word and word-pair features, and the distinct words whose letter sequences
+    are features too."""
     words = _words(text)
     found = {f"w {w}" for w in words}
     found.update(f"b {a} {b}" for a, b in itertools.pairwise(words))
-    for word in set(words):
-        if len(word) < 2 or not word.isalpha():
-            continue
-        padded = f" {word} "
-        last = len(padded)
-        for size in CHAR_SIZES:
-            found.update(f"c{padded[i : i + size]}" for i in range(last - size + 1))
-    return found
+    spelled = {w for w in words if len(w) >= 2 and w.isalpha()}
+    return found, spelled
+
+
+MEMO = 65_536  # words whose letter sequences are remembered
+
+
+@functools.lru_cache(maxsize=MEMO)
+def _letters(word: str) -> tuple[str, ...]:
+    """A word's letter sequences (memoised: people use the same few thousand words)."""
+    padded = f" {word} "
+    last = len(padded)
+    return tuple(f"c{padded[i : i + size]}" for size in CHAR_SIZES for i in range(last - size + 1))
 
 
 def rule_features(text: str, *, compound: float) -> dict[str, float]:
     """The rules' and VADER's evidence as model features (name -> value)."""
-    plain = triage.HARMLESS.sub(" ", triage._plain(text[: triage.SCANNED]))
+    plain = triage.HARMLESS.sub(" ", triage._plain(text[:SCANNED]))
     found = {f"r {name}": 1.0 for name, pattern in _RULES if pattern.search(plain)}
     if triage.BREACH.search(plain) or triage.BREACH_CUES.search(plain):
         found["r breach"] = 1.0
-    if triage.is_question(text):
+    if triage.is_question(text[:SCANNED]):
         found["r question"] = 1.0
     # triage.complaint_points, from the cues found above rather than searched again.
     cues = 2 * ("r breach" in found) + sum(f"r {name}" in found for name in _POINTED)
@@ -92,16 +101,18 @@ def rule_features(text: str, *, compound: float) -> dict[str, float]:
 
 
 def features(text: str, *, compound: float) -> dict[str, float]:
-    """All features of a post with their values; word features and letter features each
-    have a unit length, so a long post weighs as much as a short one."""
-    found: dict[str, float] = {}
-    letters: list[str] = []
-    words: list[str] = []
-    for name in text_features(text):
-        (letters if name[0] == "c" else words).append(name)
-    for group in (words, letters):
-        if group:
-            found.update(dict.fromkeys(group, 1 / math.sqrt(len(group))))
+    """All features of a post with their values. Word features share a unit length; each
+    distinct word adds its letter sequences, and those counts are divided by the square
+    root of their sum, so a long post weighs about as much as a short one."""
+    words, spelled = text_features(text)
+    found: dict[str, float] = dict.fromkeys(words, 1 / math.sqrt(len(words))) if words else {}
+    letters: dict[str, float] = {}
+    for word in spelled:
+        for gram in _letters(word):
+            letters[gram] = letters.get(gram, 0.0) + 1.0
+    if letters:
+        norm = math.sqrt(sum(letters.values()))
+        found.update((gram, count / norm) for gram, count in letters.items())
     found.update(rule_features(text, compound=compound))
     return found
 
@@ -118,6 +129,10 @@ class ComplaintModel:
     languages: tuple[str, ...] = ("en",)
     trained_on: str = ""
     figures: Mapping[str, float] = field(default_factory=dict)
+    # word -> (the weights of its letter sequences summed, how many there are)
+    _spelled: dict[str, tuple[float, int]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def raw(self, found: Mapping[str, float]) -> float:
         """The uncalibrated sum for a post's features."""
@@ -126,7 +141,28 @@ class ComplaintModel:
 
     def score(self, text: str, *, compound: float) -> float:
         """How likely the post is a complaint, 0-1."""
-        z = self.scale * self.raw(features(text, compound=compound)) + self.shift
+        # raw(features(...)) without building the dict: the same sum, with each word's
+        # letter sequences summed once per model rather than once per post.
+        get = self.weights.get
+        total = self.bias
+        words, spelled = text_features(text)
+        if words:
+            total += sum(map(get, words, itertools.repeat(0.0))) / math.sqrt(len(words))
+        letter_sum, letter_count = 0.0, 0
+        for word in spelled:
+            found = self._spelled.get(word)
+            if found is None:
+                if len(self._spelled) >= MEMO:
+                    self._spelled.clear()
+                grams = _letters(word)
+                found = self._spelled[word] = (sum(get(g, 0.0) for g in grams), len(grams))
+            letter_sum += found[0]
+            letter_count += found[1]
+        if letter_count:
+            total += letter_sum / math.sqrt(letter_count)
+        for name, value in rule_features(text, compound=compound).items():
+            total += get(name, 0.0) * value
+        z = self.scale * total + self.shift
         return 1 / (1 + math.exp(-max(-30.0, min(30.0, z))))
 
     def to_dict(self) -> dict[str, object]:

@@ -289,6 +289,7 @@ class TriageSection(Strict):
     route_threshold: Score = 0.1
     audience_weight: Annotated[float, Field(ge=0.0, le=10.0)] = 0.0
     severity: dict[NonEmpty, list[NonEmpty]] = {}
+    learn_nightly: bool = False
 
 
 class Source(BaseModel):
