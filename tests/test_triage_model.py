@@ -13,13 +13,18 @@ import pytest
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from bot import triage_training as training
+from bot.clock import FakeClock
 from bot.domain.language import detect
 from bot.domain.mentions import Author, Item
 from bot.domain.team_match import TeamMatcher, TeamProfile
 from bot.domain.triage import Route, Router, Triager, TriageSettings
 from bot.domain.urgency import urgency, with_overrides
 from bot.errors import ModelError
+from bot.ingest import store_batch
+from bot.store import mentions
+from bot.store.db import Database
 from bot.triage_model import SHIPPED, load_model, save_model
+from connectors.base import Batch
 
 
 @pytest.fixture(scope="module")
@@ -281,3 +286,28 @@ def test_the_digest_says_whether_answers_favour_big_accounts() -> None:
         "no account size is answered much faster than another"
     )
     assert audience_verdict([small, row("1,000 to 9,999"), row(UNKNOWN_AUDIENCE, 5)]) == ""
+
+
+async def test_writing_again_while_unanswered_raises_urgency(
+    database: Database, clock: FakeClock, analyzer: SentimentIntensityAnalyzer
+) -> None:
+    triager = Triager(analyzer, Router([], default_team="support"), model=load_model())
+    text = "My parcel is a week late and the tracking has not moved"
+    first = Item("1", text, Author("ana"))
+    later = [Item("2", text, Author("ana")), Item("3", text, Author("ben"))]
+    for n, items in enumerate(([first], later)):
+        await store_batch(
+            Batch(items=items, cursor=str(n)),
+            source="s",
+            database=database,
+            triager=triager,
+            channel_of={"support": "console:#support"},
+            clock=clock,
+        )
+    stored = [await database.read(mentions.get, number=n) for n in (1, 2, 3)]
+    urgencies = [m.urgency for m in stored if m is not None]
+    # ana's first post is still unanswered when she writes again; ben writes once.
+    assert urgencies[0] == urgencies[2] == "normal" and urgencies[1] == "high"
+    assert stored[0] is not None and stored[0].complaint_score == pytest.approx(
+        load_model().score(text, compound=analyzer.polarity_scores(text)["compound"])
+    )
