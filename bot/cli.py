@@ -106,7 +106,7 @@ def check(
         shown = " · ".join(f"{t} {v:.2f}" for t, v in scores)
         click.echo(f"meaning: {shown} (threshold {triager.settings.route_threshold:.2f})")
     if triage.note:
-        click.echo(f"unsure:  {triage.note}")
+        click.echo(f"note:    {triage.note}")
 
 
 @main.command(name="sources")
