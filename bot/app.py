@@ -61,13 +61,22 @@ def build_router(playbooks: Playbooks) -> Router:
     return Router(routes, default_team=playbooks.default_team)
 
 
-def build_matcher(playbooks: Playbooks) -> TeamMatcher | None:
-    """Routing by meaning, when at least one team describes itself or gives examples."""
+def build_matcher(
+    playbooks: Playbooks, learned: Mapping[str, tuple[str, ...]] | None = None
+) -> TeamMatcher | None:
+    """Routing by meaning, when a team describes itself or gives examples, or people moved
+    posts to teams (`learned`, from `allhands triage learn`)."""
     teams = playbooks.teams.values()
-    if not any(t.description or t.examples for t in teams):
+    learned = learned or {}
+    if not any(t.description or t.examples or learned.get(t.id) for t in teams):
         return None
     return TeamMatcher(
-        [TeamProfile(t.id, t.name, t.description, t.examples, t.keywords) for t in teams]
+        [
+            TeamProfile(
+                t.id, t.name, t.description, (*t.examples, *learned.get(t.id, ())), t.keywords
+            )
+            for t in teams
+        ]
     )
 
 
@@ -85,12 +94,13 @@ def build_triager(
         urgency_rules=with_overrides(section.severity, section.audience_weight),
         route_threshold=section.route_threshold,
     )
+    model = model or load_model()
     return Triager(
         analyzer,
         build_router(playbooks),
-        model=model or load_model(),
+        model=model,
         settings=settings,
-        matcher=build_matcher(playbooks),
+        matcher=build_matcher(playbooks, model.team_examples),
     )
 
 

@@ -185,6 +185,9 @@ def learn(data: Path, db_path: str | None, dry_run: bool) -> None:
         click.echo(f"{name:<34} {done.held_before:>7.3f} {done.held_after:>7.3f}")
     name = "F1 on the labelled data"
     click.echo(f"{name:<34} {done.labelled_before:>7.3f} {done.labelled_after:>7.3f}")
+    if done.moved:
+        teams = ", ".join(f"{t} {len(x)}" for t, x in sorted(done.model.team_examples.items()))
+        click.echo(f"routing: {done.moved} moved post(s) become teams' examples ({teams})")
     if done.worse:
         click.echo(
             f"not installed: the refitted model scores worse on the labelled data"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import sqlite_utils
@@ -19,6 +19,8 @@ from bot.domain.triage import SentimentAnalyzer
 from bot.errors import AllhandsError
 from bot.store import corrections
 from bot.triage_model import learned_path, load_installed, save_model
+
+MOVED_EXAMPLES = 50  # the most recent posts moved to a team that count as its examples
 
 
 class LearnError(AllhandsError):
@@ -39,6 +41,7 @@ class Learned:
     labelled_after: float
     installed: Path | None
     model: ComplaintModel
+    moved: int = 0  # posts moved between teams, learned as the teams' examples
 
     @property
     def worse(self) -> bool:
@@ -46,13 +49,13 @@ class Learned:
         return self.labelled_after < self.labelled_before
 
 
-def read_corrections(db_path: str) -> list[corrections.Correction]:
-    """The latest kind correction of each mention in the store (read-only)."""
+def read_corrections(db_path: str, field: str = "kind") -> list[corrections.Correction]:
+    """The latest correction of `field` on each mention in the store (read-only)."""
     if not Path(db_path).is_file():
         raise LearnError(f"no store at {db_path} (ALLHANDS_DB)")
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
-        return corrections.latest(sqlite_utils.Database(conn), field="kind")
+        return corrections.latest(sqlite_utils.Database(conn), field=field)
     except sqlite3.OperationalError as exc:
         raise LearnError(f"{db_path} is not an allhands store: {exc}") from None
     finally:
@@ -75,6 +78,13 @@ def learn(
     refitted = training.fit(
         [*shipped, *taught], trained_on=f"{data.name} + {len(taught)} corrections"
     )
+    moved = read_corrections(db_path, "team")
+    examples: dict[str, list[str]] = {}
+    for correction in reversed(moved):  # the most recent first
+        texts = examples.setdefault(correction.new, [])
+        if len(texts) < MOVED_EXAMPLES:
+            texts.append(correction.text[:500])
+    refitted = replace(refitted, team_examples={t: tuple(x) for t, x in examples.items()})
     before, after = _f1(shipped, current), _f1(shipped, refitted)
     installed = None
     if after >= before and not dry_run:
@@ -90,6 +100,7 @@ def learn(
         labelled_after=after,
         installed=installed,
         model=refitted,
+        moved=len(moved),
     )
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from bot.clock import FakeClock
+from bot.domain.mentions import Author, Item, Triage
 from bot.store import corrections, mentions
+from bot.store.db import Database
 from tests.conftest import ConsoleHarness
 
 
@@ -60,3 +63,31 @@ async def test_bad_moves_and_kinds_are_refused_with_a_reason(harness: ConsoleHar
     assert await harness.say("move 99 billing") == "There is no #99. `list` shows what is open."
     assert await harness.say("move 2 support") == "#2 is already with support."
     assert await harness.app.database.read(corrections.latest, field="team") == []
+
+
+async def test_a_card_not_posted_yet_goes_to_the_new_team_instead(
+    database: Database, clock: FakeClock
+) -> None:
+    triage = Triage(kind="question", sentiment=0.0, urgency="normal", team="support", rule="t")
+    await database.write(
+        mentions.ingest,
+        source="s",
+        items=[(Item("1", "where is my bill", Author("ann")), triage)],
+        cursor=None,
+        now=clock.now(),
+        channel_of={"support": "console:#support"},
+    )
+    mention = await database.read(mentions.get, number=1)
+    assert mention is not None
+    await database.write(
+        corrections.move,
+        mention=mention,
+        team="billing",
+        channel="console:#billing",
+        actor="dana",
+        now=clock.now(),
+    )
+    due = await database.read(
+        lambda db: db.execute("SELECT kind, target FROM outbox ORDER BY id").fetchall()
+    )
+    assert due == [("card_post", "console:#billing")]

@@ -101,6 +101,20 @@ async def test_learn_installs_a_better_model_and_refuses_a_worse_one(
     ] * 3
     store = str(tmp_path / "honest.db")
     await _store_with_corrections(store, clock, honest)
+    # Two posts people moved to billing become billing's examples for routing by meaning.
+    db = await Database(store).open()
+    for number in (1, 2):
+        mention = await db.read(mentions.get, number=number)
+        assert mention is not None
+        await db.write(
+            corrections.move,
+            mention=mention,
+            team="billing",
+            channel="console:#billing",
+            actor="dana",
+            now=clock.now(),
+        )
+    await db.close()
     runner = CliRunner()
     result = runner.invoke(main, ["triage", "learn", "--data", str(data), "--db", store])
     assert result.exit_code == 0, result.output
@@ -110,8 +124,12 @@ async def test_learn_installs_a_better_model_and_refuses_a_worse_one(
     )
     installed = learned_path(store)
     assert f"installed {installed}" in result.stdout
+    assert "routing: 2 moved post(s) become teams' examples (billing 2)" in result.stdout
     before = installed.read_bytes()
-    load_model(installed)
+    learned = load_model(installed)
+    assert learned.team_examples == {
+        "billing": (f"@shop {COMPLAINTS[1]}", f"@shop {COMPLAINTS[0]}")
+    }
 
     # Corrections that swap complaints and the rest make a model worse on the labelled
     # data: it is measured, refused, and the installed one stays.

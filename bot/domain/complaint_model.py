@@ -129,6 +129,8 @@ class ComplaintModel:
     languages: tuple[str, ...] = ("en",)
     trained_on: str = ""
     figures: Mapping[str, float] = field(default_factory=dict)
+    # Posts people moved to a team (`move N team`), learned as that team's examples.
+    team_examples: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # word -> (the weights of its letter sequences summed, how many there are)
     _spelled: dict[str, tuple[float, int]] = field(
         default_factory=dict, init=False, repr=False, compare=False
@@ -177,6 +179,7 @@ class ComplaintModel:
             "languages": list(self.languages),
             "trained_on": self.trained_on,
             "figures": dict(self.figures),
+            "team_examples": {team: list(texts) for team, texts in self.team_examples.items()},
             "features": names,
             "weights": [round(self.weights[n], 5) for n in names],
         }
@@ -193,8 +196,13 @@ class ComplaintModel:
             raise ValueError(f"{len(names)} features but {len(weights)} weights")
         languages = data.get("languages") or ["en"]
         figures = data.get("figures") or {}
+        examples = data.get("team_examples") or {}
         if not isinstance(languages, Sequence) or not isinstance(figures, Mapping):
             raise ValueError("languages must be a list and figures a mapping")
+        if not isinstance(examples, Mapping) or not all(
+            isinstance(texts, list) for texts in examples.values()
+        ):
+            raise ValueError("team_examples must map teams to lists of texts")
         return cls(
             weights=dict(zip((str(n) for n in names), map(float, weights), strict=True)),
             bias=_number(data, "bias"),
@@ -204,6 +212,7 @@ class ComplaintModel:
             languages=tuple(str(lang) for lang in languages),
             trained_on=str(data.get("trained_on", "")),
             figures={str(k): float(v) for k, v in figures.items()},
+            team_examples={str(k): tuple(map(str, v)) for k, v in examples.items()},
         )
 
 

@@ -51,7 +51,7 @@ def move(
     if posted is None:
         # Not posted yet: the waiting card goes to the new channel instead.
         db.execute(
-            "UPDATE outbox SET target = ? WHERE mention = ? AND kind = ? AND status = 'pending'",
+            "UPDATE outbox SET target = ? WHERE mention = ? AND kind = ? AND state = 'pending'",
             [channel, old.number, outbox.Kind.CARD_POST.value],
         )
         return updated
