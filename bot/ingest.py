@@ -12,7 +12,7 @@ import sqlite_utils
 from bot.clock import Clock
 from bot.domain.mentions import Item, Triage
 from bot.domain.normalise import normalise
-from bot.domain.triage import Triager
+from bot.domain.triager import Triager
 from bot.errors import SourceError
 from bot.store import mentions, sources
 from bot.store.db import Database

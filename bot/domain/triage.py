@@ -1,4 +1,8 @@
-"""Triage v1: sentiment, kind, urgency and the team a post goes to. Pure functions.
+"""Triage's rules and routes: complaint cues, kind, urgency by shipped cues, and the Router.
+
+The Triager (bot.domain.triager) combines these with the learned complaint model
+(bot.domain.complaint_model), which uses the cues below as features; without a model,
+the cues alone decide as follows.
 
 A post is a complaint when it collects COMPLAINT_POINTS (2) from the evidence below. Each
 kind of evidence counts once however often it appears, and no rule looks further than a
@@ -26,18 +30,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import regex
 
-from bot.domain import language as languages
 from bot.domain import urgency
-from bot.domain.mentions import Item, Triage
-
-if TYPE_CHECKING:
-    from bot.domain.complaint_model import ComplaintModel
-    from bot.domain.team_match import TeamMatcher
 
 
 class SentimentAnalyzer(Protocol):
@@ -385,102 +383,14 @@ class Router:
         return self.default_team, f"no rule matched -> default team {self.default_team}"
 
 
-@dataclass(frozen=True, slots=True)
-class TriageSettings:
-    """The playbook's `triage:` section, ready to use."""
-
-    complaint_threshold: float | None = None  # None: the model's own
-    urgency_rules: urgency.UrgencyRules = field(default_factory=urgency.UrgencyRules)
-    route_threshold: float = 0.1
-
-
 DEFAULT_URGENCY = urgency.UrgencyRules()
 
 
-class Triager:
-    """Scores and routes items; holds the analyzer, router and model built at start-up.
+def __getattr__(name: str) -> Any:
+    # The Triager moved to bot.domain.triager; `from bot.domain.triage import Triager`
+    # keeps working for callers written before.
+    if name in ("Triager", "TriageSettings"):
+        from bot.domain import triager
 
-    With a complaint model, the kind comes from its calibrated score against the threshold
-    (and the rules only tell questions, praise and the rest apart); without one, from the
-    rules alone. A post in a language the model was not trained on is `unsure`. A post no
-    routing rule takes goes to the team it is most like, when teams describe themselves.
-    """
-
-    def __init__(
-        self,
-        analyzer: SentimentAnalyzer,
-        router: Router,
-        *,
-        model: ComplaintModel | None = None,
-        settings: TriageSettings | None = None,
-        matcher: TeamMatcher | None = None,
-    ):
-        self.analyzer = analyzer
-        self.router = router
-        self.model = model
-        self.settings = settings or TriageSettings()
-        self.matcher = matcher
-        threshold = self.settings.complaint_threshold
-        self.threshold = threshold if threshold is not None else (model.threshold if model else 0.5)
-
-    def kind(self, text: str, *, compound: float, language: str) -> tuple[str, float | None]:
-        """The kind and the complaint score (None without a model)."""
-        model = self.model
-        if model is None:
-            return kind_of(text, compound=compound), None
-        if language and language.split("-")[0] not in model.languages:
-            return "unsure", None
-        score = model.score(text, compound=compound)
-        if score >= self.threshold:
-            return "complaint", score
-        if is_question(text):
-            return "question", score
-        if compound >= 0.4 and PRAISE_CUES.search(text):
-            return "praise", score
-        return "other", score
-
-    def route(self, post: Post, *, kind: str) -> tuple[str, str, str]:
-        """(team, why, a note when unsure) for a post of this kind."""
-        team, rule = self.router.route(post, kind=kind)
-        if self.matcher is None or not rule.startswith("no rule matched"):
-            return team, rule, ""
-        scores = self.matcher.scores(post.text)
-        if scores and scores[0][1] >= self.settings.route_threshold:
-            best, confidence = scores[0]
-            return best, f"most like team {best} ({confidence:.2f}) -> {best}", ""
-        unsure = " · ".join(f"{t} {v:.2f}" for t, v in scores[:2])
-        return team, f"{rule} (most alike: {unsure})", f"unsure: {unsure}" if unsure else ""
-
-    def __call__(self, item: Item, *, source: str = "", repeat: bool = False) -> Triage:
-        """Triage one normalised item from `source`; `repeat`: its author's earlier mention
-        is still unanswered."""
-        text = f"{item.title}\n{item.text}" if item.title else item.text
-        compound = float(self.analyzer.polarity_scores(text[:SENTIMENT_SCANNED])["compound"])
-        language = (item.language or languages.detect(text)).lower()
-        kind, score = self.kind(text, compound=compound, language=language)
-        post = Post(text, source=source, language=item.language, author=item.author.handle)
-        team, rule, note = self.route(post, kind=kind)
-        if kind == "unsure":
-            note = "; ".join(filter(None, [f"kind unsure: written in {language}", note]))
-        rules = self.settings.urgency_rules
-        severity = rules.severity_of(text)
-        level = urgency.urgency(
-            kind="complaint" if kind == "unsure" else kind,
-            severity=severity,
-            score=score,
-            compound=compound,
-            audience=item.author.audience,
-            audience_weight=rules.audience_weight,
-            repeat=repeat,
-        )
-        return Triage(
-            kind=kind,
-            sentiment=compound,
-            urgency=level,
-            team=team,
-            rule=rule,
-            score=score,
-            severity=severity,
-            language=language,
-            note=note,
-        )
+        return getattr(triager, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
