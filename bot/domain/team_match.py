@@ -7,6 +7,7 @@ teams are compared as TF-IDF vectors of words and in-word letter sequences (so "
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -19,21 +20,26 @@ no not of on or our out so some than that the their them then there these they t
 us very was we were what when where which who why will with would you your hi hello please
 thanks thank"""
 _STOP = frozenset(_STOPWORDS.split())
-SCANNED = 1000
+SCANNED = 300  # characters of a post compared: what it is about comes first
+MEMO = 65_536  # words whose share of the similarity is remembered
 
 
-def _terms(text: str) -> dict[str, float]:
+def _terms(text: str, limit: int | None = SCANNED) -> dict[str, float]:
     counts: dict[str, float] = {}
-    for word in _WORD.findall(text[:SCANNED].lower()):
+    for word in _WORD.findall(text[:limit].lower()):
         if word in _STOP:
             continue
-        counts[f"w {word}"] = counts.get(f"w {word}", 0.0) + 1.0
-        padded = f" {word} "
-        for size in (3, 4, 5):
-            for i in range(len(padded) - size + 1):
-                gram = f"c{padded[i : i + size]}"
-                counts[gram] = counts.get(gram, 0.0) + 0.5
+        for term, weight in _word_terms(word):
+            counts[term] = counts.get(term, 0.0) + weight
     return {term: 1.0 + math.log(count) if count >= 1 else count for term, count in counts.items()}
+
+
+@functools.lru_cache(maxsize=MEMO)
+def _word_terms(word: str) -> tuple[tuple[str, float], ...]:
+    """A word and its letter sequences (half weight each); memoised."""
+    padded = f" {word} "
+    grams = [(f"c{padded[i : i + n]}", 0.5) for n in (3, 4, 5) for i in range(len(padded) - n + 1)]
+    return ((f"w {word}", 1.0), *grams)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +61,7 @@ class TeamMatcher:
     """Cosine similarity of a post to each team's profile."""
 
     def __init__(self, profiles: Sequence[TeamProfile]):
-        documents = {p.team: _terms(p.document()) for p in profiles}
+        documents = {p.team: _terms(p.document(), None) for p in profiles}
         df: dict[str, int] = {}
         for terms in documents.values():
             for term in terms:
@@ -69,17 +75,42 @@ class TeamMatcher:
         for team, terms in documents.items():
             vector = {t: v * self.idf[t] for t, v in terms.items()}
             self.vectors[team] = _unit(vector)
+        self._words: dict[str, tuple[tuple[float, ...], float]] = {}
 
     def scores(self, text: str) -> list[tuple[str, float]]:
-        """(team, similarity 0-1), most similar first."""
-        idf = self.idf
-        unseen = self.unseen
-        post = _unit({t: v * idf.get(t, unseen) for t, v in _terms(text).items()})
-        ranked = [
-            (team, sum(w * vector.get(t, 0.0) for t, w in post.items()))
-            for team, vector in self.vectors.items()
-        ]
-        return sorted(ranked, key=lambda pair: -pair[1])
+        """(team, similarity 0-1), most similar first.
+
+        A post's vector is the sum of its distinct words' vectors (each word with its letter
+        sequences), and its length is taken as if those did not overlap: each word's share
+        is then worked out once and remembered, so a post costs a few additions a word."""
+        teams = list(self.vectors)
+        totals = [0.0] * len(teams)
+        norm = 0.0
+        for word in {w for w in _WORD.findall(text[:SCANNED].lower()) if w not in _STOP}:
+            found = self._words.get(word)
+            if found is None:
+                if len(self._words) >= MEMO:
+                    self._words.clear()
+                found = self._words[word] = self._word_share(word, teams)
+            dots, square = found
+            norm += square
+            for i, dot in enumerate(dots):
+                totals[i] += dot
+        norm = math.sqrt(norm) or 1.0
+        return sorted(((t, v / norm) for t, v in zip(teams, totals, strict=True)), key=_second)
+
+    def _word_share(self, word: str, teams: list[str]) -> tuple[tuple[float, ...], float]:
+        idf, unseen = self.idf, self.unseen
+        vector = {term: weight * idf.get(term, unseen) for term, weight in _word_terms(word)}
+        dots = tuple(
+            sum(w * self.vectors[team].get(term, 0.0) for term, w in vector.items())
+            for team in teams
+        )
+        return dots, sum(w * w for w in vector.values())
+
+
+def _second(pair: tuple[str, float]) -> float:
+    return -pair[1]
 
 
 def _unit(vector: Mapping[str, float]) -> dict[str, float]:
