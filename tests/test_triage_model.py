@@ -7,6 +7,7 @@ import gzip
 import json
 import random
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -312,3 +313,25 @@ async def test_writing_again_while_unanswered_raises_urgency(
     assert stored[0] is not None and stored[0].complaint_score == pytest.approx(
         load_model().score(text, compound=analyzer.polarity_scores(text)["compound"])
     )
+
+
+def test_the_card_shows_the_score_the_language_and_what_triage_was_unsure_of() -> None:
+    from datetime import UTC, datetime
+
+    from bot.chat.cards import build_card
+    from bot.domain.mentions import Mention, State
+
+    at = datetime(2026, 1, 5, 9, tzinfo=UTC)
+    mention = Mention(
+        number=42, source="mastodon", external_id="1", url="", author=Author("ana"),
+        text="Meine Rechnung ist falsch", state=State.OPEN, team="support", kind="unsure",
+        urgency="normal", sentiment=0.0, created_at=at, received_at=at, language="de",
+        triage_note="kind unsure: written in de; unsure: billing 0.08 · support 0.05",
+    )  # fmt: skip
+    card = build_card(mention, now=at)
+    assert card.title == "#42 unsure · normal · support"
+    assert card.where == (
+        "mastodon · de · kind unsure: written in de; unsure: billing 0.08 · support 0.05"
+    )
+    scored = build_card(replace(mention, kind="complaint", complaint_score=0.834), now=at)
+    assert scored.title == "#42 complaint 0.83 · normal · support"
