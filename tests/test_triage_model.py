@@ -335,3 +335,12 @@ def test_the_card_shows_the_score_the_language_and_what_triage_was_unsure_of() -
     )
     scored = build_card(replace(mention, kind="complaint", complaint_score=0.834), now=at)
     assert scored.title == "#42 complaint 0.83 · normal · support"
+
+
+def test_a_route_for_kinds_still_takes_a_post_the_model_cannot_read(
+    analyzer: SentimentIntensityAnalyzer,
+) -> None:
+    router = Router([Route("lusophone", languages=("pt",), kinds=("question",))], default_team="s")
+    triager = Triager(analyzer, router, model=load_model())
+    found = triager(item("Porque é que a internet não funciona?", language="pt"))
+    assert (found.kind, found.team) == ("unsure", "lusophone")

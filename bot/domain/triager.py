@@ -92,7 +92,10 @@ class Triager:
         language = (item.language or languages.detect(text)).lower()
         kind, score = self.kind(text, compound=compound, language=language)
         post = Post(text, source=source, language=item.language, author=item.author.handle)
-        team, rule, note = self.route(post, kind=kind)
+        # Routes naming kinds (`kinds: [complaint]`) still take a post the model cannot
+        # read, by the rules' guess, so a team for Portuguese complaints gets them.
+        guessed = kind_of(text, compound=compound) if kind == "unsure" else kind
+        team, rule, note = self.route(post, kind=guessed)
         if kind == "unsure":
             note = "; ".join(filter(None, [f"kind unsure: written in {language}", note]))
         rules = self.settings.urgency_rules
