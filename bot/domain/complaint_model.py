@@ -24,7 +24,7 @@ FORMAT = "allhands-complaint-model/1"
 # Characters of a post the model reads: a post says what is wrong early, and a long one
 # (a blog article) would cost ten times a tweet.
 SCANNED = 500
-CHAR_SIZES = (2, 3, 4, 5)  # letter sequences inside words, padded with a space each side
+CHAR_SIZES = (1, 2, 3, 4, 5, 6)  # letter sequences inside words, padded with a space each side
 _URL = re.compile(r"https?://\S+|www\.\S+")
 _HANDLE = re.compile(r"@\w+")
 _DIGITS = re.compile(r"\d+")
