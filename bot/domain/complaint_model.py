@@ -143,6 +143,11 @@ class ComplaintModel:
 
     def score(self, text: str, *, compound: float) -> float:
         """How likely the post is a complaint, 0-1."""
+        return self.assess(text, compound=compound)[0]
+
+    def assess(self, text: str, *, compound: float) -> tuple[float, dict[str, float]]:
+        """The score and the rule features found (`r question`, `r praise`, ...), which
+        triage reads again rather than searching the post twice."""
         # raw(features(...)) without building the dict: the same sum, with each word's
         # letter sequences summed once per model rather than once per post.
         get = self.weights.get
@@ -162,10 +167,11 @@ class ComplaintModel:
             letter_count += found[1]
         if letter_count:
             total += letter_sum / math.sqrt(letter_count)
-        for name, value in rule_features(text, compound=compound).items():
+        ruled = rule_features(text, compound=compound)
+        for name, value in ruled.items():
             total += get(name, 0.0) * value
         z = self.scale * total + self.shift
-        return 1 / (1 + math.exp(-max(-30.0, min(30.0, z))))
+        return 1 / (1 + math.exp(-max(-30.0, min(30.0, z)))), ruled
 
     def to_dict(self) -> dict[str, object]:
         """The model as plain JSON-ready data."""

@@ -10,15 +10,7 @@ from bot.domain import urgency
 from bot.domain.complaint_model import ComplaintModel
 from bot.domain.mentions import Item, Triage
 from bot.domain.team_match import TeamMatcher
-from bot.domain.triage import (
-    PRAISE_CUES,
-    SENTIMENT_SCANNED,
-    Post,
-    Router,
-    SentimentAnalyzer,
-    is_question,
-    kind_of,
-)
+from bot.domain.triage import SENTIMENT_SCANNED, Post, Router, SentimentAnalyzer, kind_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +55,12 @@ class Triager:
             return kind_of(text, compound=compound), None
         if language and language.split("-")[0] not in model.languages:
             return "unsure", None
-        score = model.score(text, compound=compound)
+        score, ruled = model.assess(text, compound=compound)
         if score >= self.threshold:
             return "complaint", score
-        if is_question(text):
+        if "r question" in ruled:
             return "question", score
-        if compound >= 0.4 and PRAISE_CUES.search(text):
+        if compound >= 0.4 and "r praise" in ruled:
             return "praise", score
         return "other", score
 

@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 LEVELS = ("low", "normal", "high", "critical")
+SCANNED = 1000  # characters read for severity cues; a post says what is at stake early
 _SHIPPED = {
     "safety": """fire, smoke, caught fire, exploded, explosion, overheating, overheated,
         burning smell, sparks, electric shock, gas leak, carbon monoxide, unsafe, dangerous,
@@ -53,12 +54,8 @@ SEVERITY: dict[str, tuple[str, ...]] = {
 }
 
 
-def _cues(phrases: Sequence[str]) -> re.Pattern[str] | None:
-    words = sorted({" ".join(p.lower().split()) for p in phrases if p.strip()}, key=len)[::-1]
-    if not words:
-        return None
-    body = "|".join(r"\s+".join(map(re.escape, w.split())) for w in words)
-    return re.compile(rf"(?<!\w)(?:{body})(?!\w)", re.IGNORECASE)
+def _key(phrase: str) -> str:
+    return " ".join(phrase.replace("\u2019", "'").lower().split())
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,23 +64,30 @@ class UrgencyRules:
 
     severity: Mapping[str, Sequence[str]] = field(default_factory=lambda: dict(SEVERITY))
     audience_weight: float = 0.0
-    _compiled: tuple[tuple[str, re.Pattern[str]], ...] = field(init=False, repr=False)
+    _pattern: re.Pattern[str] | None = field(init=False, repr=False)
+    _owner: dict[str, str] = field(init=False, repr=False)  # phrase -> its class
+    _rank: dict[str, int] = field(init=False, repr=False)  # class -> its place
 
     def __post_init__(self) -> None:
-        compiled = []
+        # triage imports this module; its cue matcher (one trie for every phrase, so a post
+        # is read once whatever the number of classes) is taken when rules are built.
+        from bot.domain.triage import _cues
+
+        owner: dict[str, str] = {}
         for name, phrases in self.severity.items():
-            pattern = _cues([p.replace("\u2019", "'") for p in phrases])
-            if pattern is not None:
-                compiled.append((name, pattern))
-        object.__setattr__(self, "_compiled", tuple(compiled))
+            for phrase in phrases:
+                owner.setdefault(_key(phrase), name)
+        object.__setattr__(self, "_owner", owner)
+        object.__setattr__(self, "_rank", {name: i for i, name in enumerate(self.severity)})
+        object.__setattr__(self, "_pattern", _cues(*owner) if any(owner) else None)
 
     def severity_of(self, text: str) -> str:
-        """The first severity class whose cue the post names, or ''."""
-        plain = text[:5000].replace("\u2019", "'")
-        for name, pattern in self._compiled:
-            if pattern.search(plain):
-                return name
-        return ""
+        """The first severity class (in the playbook's order) whose cue the post names, or ''."""
+        if self._pattern is None:
+            return ""
+        plain = text[:SCANNED].replace("\u2019", "'")
+        found = {self._owner[_key(m.group(0))] for m in self._pattern.finditer(plain)}
+        return min(found, key=self._rank.__getitem__) if found else ""
 
 
 def with_overrides(overrides: Mapping[str, Sequence[str]], audience_weight: float) -> UrgencyRules:
