@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from bot.domain.normalise import clean_text
 from bot.domain.triage import kind_of
+from bot.triage_model import SHIPPED, load_model
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "complaints-acl2019.csv"
@@ -182,6 +184,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--errors", type=int, default=0, help="print up to N mistakes of each kind")
     parser.add_argument("--cv", action="store_true", help="also cross-validate the learned model")
     args = parser.parse_args(argv)
+    started = time.perf_counter()
+    model = load_model()
+    print(
+        f"shipped model: {SHIPPED.stat().st_size:,} bytes, {len(model.weights):,} features,"
+        f" loaded in {time.perf_counter() - started:.2f} s"
+    )
     if not args.data.is_file():
         print(f"skipped: no data at {args.data} (see ../shared/data/README.md)")
         return 0

@@ -6,7 +6,6 @@ from __future__ import annotations
 import gzip
 import json
 import random
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -43,11 +42,10 @@ def item(text: str, **kw: object) -> Item:
     return Item(external_id="1", text=text, author=Author("ana"), **kw)  # type: ignore[arg-type]
 
 
-def test_the_shipped_model_is_small_and_loads_fast() -> None:
+def test_the_shipped_model_is_small_and_a_model() -> None:
+    # Its load time is printed by benchmarks/triage_eval.py (speed is not a test here).
     assert SHIPPED.stat().st_size <= 20 * 1024 * 1024
-    started = time.perf_counter()
     model = load_model()
-    assert time.perf_counter() - started < 1.0
     assert len(model.weights) > 1000 and 0.05 < model.threshold < 0.95
     assert model.languages == ("en",)
 
