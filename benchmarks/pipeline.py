@@ -29,7 +29,8 @@ from bot.app import build_triager
 from bot.clock import FakeClock
 from bot.domain.mentions import Author, Item, Triage
 from bot.domain.normalise import normalise
-from bot.domain.triage import SENTIMENT_SCANNED, Triager
+from bot.domain.triage import SENTIMENT_SCANNED
+from bot.domain.triager import Triager
 from bot.ingest import prepare, store_batch
 from bot.playbooks import load_playbooks
 from bot.store import mentions

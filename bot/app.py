@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 
 import aiohttp
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -15,7 +16,11 @@ from bot.chat.slack_app import SlackBot, check_settings
 from bot.clock import Clock, SystemClock
 from bot.delivery import OutboxWorker
 from bot.digests import DigestSender
-from bot.domain.triage import Route, Router, Triager
+from bot.domain.complaint_model import ComplaintModel
+from bot.domain.team_match import TeamMatcher, TeamProfile
+from bot.domain.triage import Route, Router
+from bot.domain.triager import Triager, TriageSettings
+from bot.domain.urgency import with_overrides
 from bot.drafts import ReplyDrafts
 from bot.incident_commands import IncidentCommands
 from bot.incident_replies import ReplyAll
@@ -30,6 +35,9 @@ from bot.sla import SlaSweeper
 from bot.store import outbox
 from bot.store.db import Database
 from bot.store.tokens import StoredTokens
+from bot.triage_learning import Learned, LearnError, learn
+from bot.triage_model import load_installed, load_model
+from bot.triage_training import ACL_DATA
 from bot.workflow import Workflow
 from connectors.base import Connector
 from connectors.registry import connector_class
@@ -60,9 +68,47 @@ def build_router(playbooks: Playbooks) -> Router:
     return Router(routes, default_team=playbooks.default_team)
 
 
-def build_triager(playbooks: Playbooks, analyzer: SentimentIntensityAnalyzer) -> Triager:
-    """The triager for these playbooks."""
-    return Triager(analyzer, build_router(playbooks))
+def build_matcher(
+    playbooks: Playbooks, learned: Mapping[str, tuple[str, ...]] | None = None
+) -> TeamMatcher | None:
+    """Routing by meaning, when a team describes itself or gives examples, or people moved
+    posts to teams (`learned`, from `allhands triage learn`)."""
+    teams = playbooks.teams.values()
+    learned = learned or {}
+    if not any(t.description or t.examples or learned.get(t.id) for t in teams):
+        return None
+    return TeamMatcher(
+        [
+            TeamProfile(
+                t.id, t.name, t.description, (*t.examples, *learned.get(t.id, ())), t.keywords
+            )
+            for t in teams
+        ]
+    )
+
+
+def build_triager(
+    playbooks: Playbooks,
+    analyzer: SentimentIntensityAnalyzer,
+    *,
+    model: ComplaintModel | None = None,
+) -> Triager:
+    """The triager for these playbooks, with the shipped complaint model unless one is given
+    (ModelError when the shipped file is missing or broken)."""
+    section = playbooks.triage
+    settings = TriageSettings(
+        complaint_threshold=section.complaint_threshold,
+        urgency_rules=with_overrides(section.severity, section.audience_weight),
+        route_threshold=section.route_threshold,
+    )
+    model = model or load_model()
+    return Triager(
+        analyzer,
+        build_router(playbooks),
+        model=model,
+        settings=settings,
+        matcher=build_matcher(playbooks, model.team_examples),
+    )
 
 
 # At most this many batches of `outbox.PRUNE_BATCH` a run; what is left waits for the next.
@@ -109,7 +155,8 @@ class App:
         else:
             self.playbooks = await asyncio.to_thread(load_playbooks, self.settings.playbooks)
         self.analyzer = await asyncio.to_thread(SentimentIntensityAnalyzer)
-        self.triager = build_triager(self.playbooks, self.analyzer)
+        self.model = await asyncio.to_thread(load_installed, self.settings.db_path)
+        self.triager = build_triager(self.playbooks, self.analyzer, model=self.model)
         await self.database.open()
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
         self.connectors = {
@@ -184,7 +231,7 @@ class App:
             if old.get(source_id) != spec:
                 self.connectors[source_id] = self._connector(spec)
         self.playbooks = playbooks
-        self.triager = build_triager(playbooks, self.analyzer)
+        self.triager = build_triager(playbooks, self.analyzer, model=self.model)
         if self.scheduler is not None:
             sync_poll_jobs(self.scheduler, self)
 
@@ -211,6 +258,30 @@ class App:
         if result.new or result.follow_ups:
             self.outbox.wake()
         return result
+
+    async def learn_nightly(self, *, data: Path = ACL_DATA) -> Learned | None:
+        """Refit the complaint model on the team's corrections where the playbook enables it,
+        and triage with the refit from now on if it was installed (no worse than before)."""
+        if not self.playbooks.triage.learn_nightly:
+            return None
+        try:
+            done = await asyncio.to_thread(
+                learn, data=data, db_path=self.settings.db_path, analyzer=self.analyzer
+            )
+        except LearnError as exc:
+            log.warning("triage learn skipped: %s", exc)
+            return None
+        log.info(
+            "triage learn: %d correction(s); F1 on the labelled data %.3f -> %.3f; %s",
+            done.corrections,
+            done.labelled_before,
+            done.labelled_after,
+            f"installed {done.installed}" if done.installed else "not installed (worse)",
+        )
+        if done.installed is not None:
+            self.model = done.model
+            self.triager = build_triager(self.playbooks, self.analyzer, model=self.model)
+        return done
 
     async def poll_all(self) -> list[PollResult]:
         """Poll every source that polls (webhook sources are pushed to) once."""

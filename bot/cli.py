@@ -111,10 +111,20 @@ def check(
     triage = triager(item, source=source)
     team = playbooks.teams[triage.team]
     click.echo(f"team:    {team.id} ({team.name}, {team.channel})")
+    score = f" {triage.score:.2f}" if triage.score is not None else ""
     click.echo(
-        f"kind:    {triage.kind} · urgency {triage.urgency} · sentiment {triage.sentiment:+.2f}"
+        f"kind:    {triage.kind}{score} · urgency {triage.urgency}"
+        f" · sentiment {triage.sentiment:+.2f}"
+        + (f" · severity {triage.severity}" if triage.severity else "")
+        + (f" · language {triage.language}" if triage.language else "")
     )
     click.echo(f"rule:    {triage.rule}")
+    if triager.matcher is not None:
+        scores = triager.matcher.scores(item.text)
+        shown = " · ".join(f"{t} {v:.2f}" for t, v in scores)
+        click.echo(f"meaning: {shown} (threshold {triager.settings.route_threshold:.2f})")
+    if triage.note:
+        click.echo(f"note:    {triage.note}")
 
 
 @main.command(name="sources")
@@ -377,3 +387,12 @@ def _add_operations() -> None:
 
 
 _add_operations()
+
+
+def _add_triage_commands() -> None:
+    from bot.triage_cli import triage
+
+    main.add_command(triage)
+
+
+_add_triage_commands()

@@ -25,7 +25,7 @@ import sqlite_utils
 
 from bot import approval_requests, incident_cards, sent_once
 from bot.chat import ChatAdapter, MessageRef, approval
-from bot.chat.cards import Card, build_card
+from bot.chat.cards import Card, build_card, moved_card
 from bot.chat.text import shorten
 from bot.clock import Clock
 from bot.delivery_lanes import Lanes
@@ -326,6 +326,10 @@ class OutboxWorker:
                     _card_posted, effect_id=effect.id, number=number, ref=ref, now=self.clock.now()
                 )
                 return
+            if kind == outbox.Kind.CARD_UPDATE and "moved_to" in effect.payload:
+                await self._moved_card(effect.payload, number, now)
+                await self.database.write(outbox.finish, id=effect.id, now=self.clock.now())
+                return
             ref_or_none = await self.database.read(card_ref, number=number)
             if ref_or_none is None:
                 done = {"skipped": "the card was never posted"}
@@ -344,7 +348,8 @@ class OutboxWorker:
 
     def _named(self, card: Card) -> Card:
         """The card saying where the customer wrote as people name it (Mastodon, not masto)."""
-        return replace(card, where=self._platform_of(card.where))
+        source, _, rest = card.where.partition(" · ")  # the source, then language and notes
+        return replace(card, where=" · ".join(filter(None, [self._platform_of(source), rest])))
 
     def _platform_of(self, source: str) -> str:
         """A source's platform as people name it ("Mastodon"); the source id if unknown."""
@@ -367,6 +372,16 @@ class OutboxWorker:
             image_text=stored.chart_text,
         )
         return False
+
+    async def _moved_card(self, payload: dict[str, Any], number: int, now: datetime) -> None:
+        """Redraw a card left in its old channel after `move`: it says where the mention went."""
+        ref = MessageRef(*(str(part) for part in payload["card"]))
+        card = await self.database.read(load_card, number=number, now=now)
+        by = await self.database.read(people.name_of, id=str(payload.get("by", "")))
+        where = ChannelRef.parse(str(payload["channel"])).channel
+        await self._adapter(ref.platform).update_card(
+            ref, moved_card(card, team=str(payload["moved_to"]), channel=where, by=by)
+        )
 
     async def _report(self, effect: outbox.Effect) -> None:
         stored = await self.database.read(digests.load, id=effect.payload["digest"])

@@ -87,3 +87,7 @@ class DeliveryError(AllhandsError):
         self.permanent = permanent
         self.transient = transient
         super().__init__(message)
+
+
+class ModelError(AllhandsError):
+    """The complaint model file is missing or not a model; the message says which file."""

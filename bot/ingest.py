@@ -14,7 +14,7 @@ import sqlite_utils
 from bot.clock import Clock
 from bot.domain.mentions import Item, Triage
 from bot.domain.normalise import normalise
-from bot.domain.triage import Triager
+from bot.domain.triager import Triager
 from bot.errors import SourceError
 from bot.store import mentions, sources, webhooks
 from bot.store.db import Database
@@ -50,10 +50,16 @@ def backoff(failures: int, every: timedelta) -> timedelta:
     return min(max(every, MAX_BACKOFF), every * 2 ** min(max(failures - 1, 0), 20))
 
 
-def prepare(items: list[Item], triager: Triager, *, source: str) -> list[tuple[Item, Triage]]:
-    """Normalise and triage a batch from `source` (CPU only)."""
+def prepare(
+    items: list[Item], triager: Triager, *, source: str, waiting: frozenset[str] = frozenset()
+) -> list[tuple[Item, Triage]]:
+    """Normalise and triage a batch from `source` (CPU only); `waiting`: authors whose
+    earlier mention is still unanswered (writing again raises urgency)."""
     cleaned = [normalise(item) for item in items]
-    return [(item, triager(item, source=source)) for item in cleaned]
+    return [
+        (item, triager(item, source=source, repeat=item.author.handle in waiting))
+        for item in cleaned
+    ]
 
 
 async def store_batch(
@@ -72,10 +78,16 @@ async def store_batch(
     With a webhook request's `signature`, the signature is recorded in that same
     transaction, and None is answered (nothing stored) when it was recorded before.
     """
+    handles = [item.author.handle for item in batch.items]
+    waiting = frozenset(
+        await database.read(mentions.waiting_authors, source=source, handles=handles)
+    )
     if len(batch.items) > INLINE_TRIAGE:
-        prepared = await asyncio.to_thread(prepare, batch.items, triager, source=source)
+        prepared = await asyncio.to_thread(
+            prepare, batch.items, triager, source=source, waiting=waiting
+        )
     else:
-        prepared = prepare(batch.items, triager, source=source)
+        prepared = prepare(batch.items, triager, source=source, waiting=waiting)
     now = clock.now()
     retry_at = now + timedelta(seconds=batch.retry_after) if batch.retry_after else None
     results = await database.write(

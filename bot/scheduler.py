@@ -32,6 +32,9 @@ RETENTION_EVERY = timedelta(days=1)
 RETENTION_FIRST = timedelta(minutes=1)
 # Delivered effects older than the setting are deleted in small batches, off the hot path.
 OUTBOX_PRUNE_EVERY = timedelta(minutes=10)
+# The complaint model is refitted on the team's corrections once a day, where the
+# playbook enables it (`triage.learn_nightly`).
+LEARN_EVERY = timedelta(days=1)
 
 
 class RunningJobs:
@@ -75,6 +78,7 @@ def build_scheduler(
     sla: bool = True,
     retention: bool = True,
     prune: bool = True,
+    learn: bool = True,
 ) -> AsyncIOScheduler:
     """A scheduler with the app's jobs, kept on `app.scheduler`; start it inside the loop.
 
@@ -83,11 +87,12 @@ def build_scheduler(
     scheduler = AsyncIOScheduler(timezone=UTC)
     app.scheduler = scheduler
     sync_poll_jobs(scheduler, app, poll_now=poll_now)
-    repeating = [
+    repeating: list[tuple[bool, Callable[[], Awaitable[Any]], timedelta, str, str]] = [
         (reload, app.reloader.check, RELOAD_EVERY, "reload-playbooks", "reload playbooks"),
         (digests, app.digests.send_due, DIGESTS_EVERY, "digests", "send due digests"),
         (sla, app.sla.sweep, SLA_SWEEP_EVERY, "sla-sweep", "SLA sweep"),
         (prune, app.prune_outbox, OUTBOX_PRUNE_EVERY, "outbox-prune", "prune the outbox"),
+        (learn, app.learn_nightly, LEARN_EVERY, "triage-learn", "refit triage on corrections"),
     ]
     for wanted, job, every, job_id, name in repeating:
         if wanted:

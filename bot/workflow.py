@@ -19,7 +19,7 @@ from typing import Any
 import sqlite_utils
 
 from bot.approving import ApprovalDesk
-from bot.chat.cards import audience_label
+from bot.chat.cards import audience_label, kind_label
 from bot.chat.text import shorten
 from bot.clock import Clock
 from bot.domain.commands import HELP, Command, parse
@@ -31,8 +31,8 @@ from bot.incident_commands import IncidentCommands, incidents_line
 from bot.incidents import CARD_EVERY
 from bot.playbooks import Playbooks
 from bot.replying import ReplyDesk, load_root
+from bot.store import corrections, mentions, outbox, people, replies
 from bot.store import incidents as incident_store
-from bot.store import mentions, outbox, people, replies
 from bot.store import sla as sla_store
 from bot.store.db import Database
 from connectors.base import Connector
@@ -238,6 +238,8 @@ class Workflow:
             )
             person = await self.database.read(people.name_of, id=cmd.text)
             result = f"#{number} is now {person}'s; they have been told."
+        elif cmd.verb in ("move", "kind"):
+            result = await self._correct(cmd, ctx)
         else:  # a plain state change
             now = self.clock.now()
             action, changes, detail, result = _plan(cmd, number, ctx.actor, now)
@@ -255,6 +257,36 @@ class Workflow:
         )
         self.on_change()
         return result
+
+    async def _correct(self, cmd: Command, ctx: Context) -> str:
+        """`move N team` and `kind N kind`: a person corrects triage; it is kept to learn from."""
+        assert cmd.number is not None
+        number, now = cmd.number, self.clock.now()
+        mention = await self.database.read(_load, number)
+        if cmd.verb == "kind":
+            if mention.kind == cmd.text:
+                return f"#{number} is already a {cmd.text}."
+            await self.database.write(
+                corrections.relabel, mention=mention, kind=cmd.text, actor=ctx.actor, now=now
+            )
+            return f"#{number} is now a {cmd.text} (was {mention.kind}); triage will learn from it."
+        teams = self.playbooks().teams
+        team = teams.get(cmd.text) or next(
+            (t for t in teams.values() if cmd.text.lower() in (t.id.lower(), t.name.lower())), None
+        )
+        if team is None:
+            raise CommandError(f"No team `{cmd.text[:40]}`; teams: {', '.join(sorted(teams))}.")
+        if mention.team == team.id:
+            return f"#{number} is already with {team.id}."
+        await self.database.write(
+            corrections.move,
+            mention=mention,
+            team=team.id,
+            channel=str(team.channel),
+            actor=ctx.actor,
+            now=now,
+        )
+        return f"#{number} moved to {team.id} ({team.channel.channel}); the old card says so."
 
     async def _answering(self, cmd: Command, ctx: Context) -> str:
         assert cmd.number is not None
@@ -370,8 +402,10 @@ class Workflow:
         author = mention.author
         audience = audience_label(author.audience)
         lines = [
-            f"#{number} · {mention.state.value} · {mention.kind}/{mention.urgency}"
-            f" · team {mention.team} · sentiment {mention.sentiment:+.2f}",
+            f"#{number} · {mention.state.value} · {kind_label(mention)}/{mention.urgency}"
+            f" · team {mention.team} · sentiment {mention.sentiment:+.2f}"
+            + (f" · {mention.language}" if mention.language else "")
+            + (f" · {mention.triage_note}" if mention.triage_note else ""),
             f"From @{author.handle}"
             + (f" ({author.name})" if author.name else "")
             + (f", {audience}" if audience else "")

@@ -272,6 +272,7 @@ async def test_internal_by_default_nothing_but_reply_posts(ready: ConsoleHarness
         "snooze": ["snooze 2 1h"], "assign": ["assign 2 @dana"],
         "preview": ["preview 2 Thanks, fixed!", "preview 2 reply 2 hi"],
         "reject": ["reject 2 reply 2 hi"],
+        "move": ["move 2 billing", "move 2 reply 2 hi"], "kind": ["kind 2 complaint"],
     }  # fmt: skip
     assert set(lines) | sending == set(VERBS), "a new verb: does it post? add it here"
     for verb in lines:

@@ -159,7 +159,9 @@ def test_check_route_shows_team_kind_urgency_and_rule(tmp_path: Path) -> None:
         "ok: 1 file(s), 2 source(s), 4 team(s), 5 route(s), 4 team keyword(s); default team support"
     )
     assert lines[1] == "team:    security (security, slack:#security)"
-    assert lines[2].startswith("kind:    complaint · urgency critical · sentiment -")
+    assert lines[2].startswith("kind:    complaint 0.")
+    assert "· urgency critical · sentiment -" in lines[2]
+    assert lines[2].endswith("· severity data breach · language en")
     assert lines[3] == (f"rule:    route 'security first' ({path}:17): phrase 'hacked' -> security")
 
 

@@ -58,6 +58,8 @@ ALLOWED: dict[tuple[Action, State], State] = {
     (Action.REPLY_FAILED, S.CLAIMED): S.OPEN,
     (Action.REPLY_FAILED, S.ANSWERED): S.OPEN,
     (Action.REPLY_FAILED, S.RESOLVED): S.OPEN,
+    **{(Action.MOVE, s): s for s in S},  # a triage correction: the state stays
+    **{(Action.RELABEL, s): s for s in S},
 }
 PAIRS = [(a, s) for a, s in itertools.product(Action, State) if a != Action.INGEST]
 

@@ -10,8 +10,11 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from bot.domain.mentions import Author, Item
 from bot.domain.normalise import clean_text
-from bot.domain.triage import BIG_AUDIENCE, Route, Router, Triager, kind_of, urgency_of
+from bot.domain.triage import Route, Router, kind_of, urgency_of
+from bot.domain.triager import Triager
+from bot.triage_model import load_model
 
+BIG_AUDIENCE = 40_000
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "complaints-acl2019.csv"
 # Measured 0.700 (precision 0.730, recall 0.673) with benchmarks/triage_eval.py; VADER's
 # compound alone reaches 0.484 there.
@@ -33,9 +36,6 @@ def kind(analyzer: SentimentIntensityAnalyzer, text: str) -> str:
     return kind_of(text, compound=analyzer.polarity_scores(text)["compound"])
 
 
-SARCASM_ALONE = pytest.mark.xfail(reason="sarcasm with no fault named reads as praise", strict=True)
-
-
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -54,11 +54,6 @@ SARCASM_ALONE = pytest.mark.xfail(reason="sarcasm with no fault named reads as p
         ("Was promised fibre by Friday, now told it's another month. Really?", "complaint"),
         ("@lumo no signal at all in the city centre since yesterday", "complaint"),
         ("Is there a @lumo outage in the north? Whole street has no signal.", "complaint"),
-        pytest.param(
-            "Gotta love paying for 500 Mbps and getting 20 on a good day @lumo",
-            "complaint",
-            marks=SARCASM_ALONE,
-        ),
         (
             "Does @lumo have a way to export all my invoices as PDF at once? "
             "Can't find it in the app.",
@@ -90,6 +85,16 @@ def test_kind_of_hand_written_posts(
     assert kind(analyzer, text) == expected
 
 
+def test_sarcasm_with_no_fault_named_is_a_complaint_to_the_model(
+    analyzer: SentimentIntensityAnalyzer,
+) -> None:
+    # The rules alone read this as praise (it was a strict xfail); the learned model,
+    # which the bot uses, finds it.
+    text = "Gotta love paying for 500 Mbps and getting 20 on a good day @lumo"
+    triager = Triager(analyzer, Router(LUMO, default_team="support"), model=load_model())
+    assert triager(Item(external_id="1", text=text, author=Author("a"))).kind == "complaint"
+
+
 def test_typographic_apostrophes_read_like_plain_ones(analyzer: SentimentIntensityAnalyzer) -> None:
     assert kind(analyzer, "My parcel hasn\u2019t arrived and nobody replies.") == "complaint"
     assert kind(analyzer, "Can\u2019t find the roaming settings, where are they?") == "question"
@@ -98,11 +103,15 @@ def test_typographic_apostrophes_read_like_plain_ones(analyzer: SentimentIntensi
 @pytest.mark.parametrize(
     ("text", "kind_", "compound", "audience", "expected"),
     [
-        ("the whole town has an outage", "complaint", -0.2, 10, "critical"),
-        ("I think my account was hacked", "complaint", -0.2, 10, "critical"),
+        ("the whole town has an outage", "complaint", -0.2, 10, "high"),
+        ("the whole town has an outage, furious", "complaint", -0.7, 10, "critical"),
+        ("I think my account was hacked", "complaint", -0.2, 10, "high"),
         ("refund still missing", "complaint", -0.8, 10, "high"),
-        ("refund still missing", "complaint", -0.2, BIG_AUDIENCE, "high"),
+        # Audience raises nothing unless the playbook opts in (triage.audience_weight).
+        ("refund still missing", "complaint", -0.2, BIG_AUDIENCE, "normal"),
         ("refund still missing", "complaint", -0.2, None, "normal"),
+        # One word like "everyone" never makes a post critical.
+        ("everyone here hates this, awful", "complaint", -0.9, 10, "high"),
         ("how do I pay?", "question", 0.0, BIG_AUDIENCE, "normal"),
         ("outage? no, all fine, love it", "praise", 0.9, BIG_AUDIENCE, "low"),
         ("nice weather", "other", 0.3, 5, "low"),

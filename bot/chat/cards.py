@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from bot.chat.text import reveal_invisible
@@ -56,6 +56,13 @@ def audience_label(audience: int | None) -> str:
     return f"{audience:,} follower" + ("" if audience == 1 else "s")
 
 
+def kind_label(mention: Mention) -> str:
+    """`complaint 0.83`: the kind with the complaint model's score, when there is one."""
+    if mention.complaint_score is None:
+        return mention.kind
+    return f"{mention.kind} {mention.complaint_score:.2f}"
+
+
 def build_card(
     mention: Mention,
     *,
@@ -80,9 +87,9 @@ def build_card(
     return Card(
         number=mention.number,
         state=mention.state,
-        title=f"#{mention.number} {mention.kind} · {mention.urgency} · {mention.team}",
+        title=f"#{mention.number} {kind_label(mention)} · {mention.urgency} · {mention.team}",
         author=reveal_invisible(f"{who} · {audience}" if audience else who),
-        where=mention.source,
+        where=" · ".join(filter(None, [mention.source, mention.language, mention.triage_note])),
         text=reveal_invisible(_with_headline(mention)),
         url=mention.url,
         status=status,
@@ -100,6 +107,11 @@ def _with_headline(mention: Mention) -> str:
     if not headline:
         return mention.text
     return f"{headline}\n\n{mention.text}" if mention.text else headline
+
+
+def moved_card(card: Card, *, team: str, channel: str, by: str) -> Card:
+    """A card left behind by `move`: it says where the mention went, and offers nothing."""
+    return replace(card, status=f"Moved to {team} ({channel}) by {by}", actions=())
 
 
 def _status(

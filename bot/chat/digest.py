@@ -11,7 +11,14 @@ from collections.abc import Mapping
 from datetime import date, datetime, timedelta, tzinfo
 
 from bot.chat.text import reveal_invisible, shorten
-from bot.domain.digest import UNKNOWN_AUDIENCE, DayPoint, OpenItem, Report, Spread
+from bot.domain.digest import (
+    UNKNOWN_AUDIENCE,
+    DayPoint,
+    OpenItem,
+    Report,
+    Spread,
+    audience_verdict,
+)
 from bot.domain.durations import format_duration
 from bot.domain.mentions import State
 
@@ -125,6 +132,8 @@ def render_digest(report: Report, names: Mapping[str, str] | None = None) -> str
         else:
             figure = f"none answered{waiting}"
         lines.append(f"  {row.label + ':':<19} {figure}")
+    if verdict := audience_verdict(report.audiences):
+        lines.append(f"  Fairness: {verdict}.")
     lines.append("")
     lines.extend(_open_section(report, names or {}))
     lines.append("")

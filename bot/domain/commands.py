@@ -24,6 +24,8 @@ allhands commands (type them after /allhands):
   ignore N <reason>       #N needs no answer (say why)
   snooze N <duration>     hide #N for a while: 30m, 4h, 2d
   assign N <person>       give #N to someone
+  move N <team>           send #N to another team's channel (teaches triage)
+  kind N <kind>           correct #N's kind: complaint, question, praise or other
   approve N               (leads) post the answer to #N that waits for approval
   edit N <text>           (leads) post your text instead of the waiting answer
   reject N <reason>       (leads) do not post the waiting answer; its writer is told why
@@ -64,7 +66,10 @@ _NEEDS_TEXT = {
     "preview": "the reply to check, e.g. `preview 42 Thanks, we are on it`",
     "edit": "the text to post instead, e.g. `edit 42 Sorry about that, we are on it`",
     "reject": "why, e.g. `reject 42 too sharp, please soften it`",
+    "move": "the team, e.g. `move 42 billing`",
+    "kind": "complaint, question, praise or other, e.g. `kind 42 complaint`",
 }
+KINDS = ("complaint", "question", "praise", "other")
 _NUMBER_ONLY = ("show", "claim", "release", "resolve", "reopen", "approve")
 VERBS = ("help", "list", *_NUMBER_ONLY, *_NEEDS_TEXT)
 
@@ -122,6 +127,14 @@ def parse(line: str) -> Command:
             raise CommandError(str(exc)) from None
     if verb == "assign":
         return Command(verb, number=number, text=rest.removeprefix("@").strip())
+    if verb == "kind":
+        if rest.lower() not in KINDS:
+            raise CommandError(
+                f"`kind {number}` takes one of {', '.join(KINDS)}; not `{rest[:40]}`."
+            )
+        return Command(verb, number=number, text=rest.lower())
+    if verb == "move":
+        return Command(verb, number=number, text=rest.removeprefix("#").strip())
     return Command(verb, number=number, text=rest)
 
 

@@ -293,6 +293,22 @@ class Report:
         return self.answered / self.needing_answer if self.needing_answer else None
 
 
+def audience_verdict(rows: Sequence[AudienceRow]) -> str:
+    """Whether answers favour big accounts: the smallest and largest answered buckets'
+    median first responses compared ('' when fewer than two buckets were answered)."""
+    known = [r for r in rows if r.label != UNKNOWN_AUDIENCE and r.first_response.median]
+    if len(known) < 2:
+        return ""
+    small, big = known[0], known[-1]
+    assert small.first_response.median is not None and big.first_response.median is not None
+    ratio = small.first_response.median / max(big.first_response.median, timedelta(seconds=1))
+    if ratio >= 2:
+        return f"big accounts are answered {ratio:.1f}x faster than small ones"
+    if ratio <= 0.5:
+        return f"small accounts are answered {1 / ratio:.1f}x faster than big ones"
+    return "no account size is answered much faster than another"
+
+
 def audience_bucket(audience: int | None) -> str:
     """The label of the bucket an audience size falls in."""
     if audience is None:

@@ -42,6 +42,8 @@ class Action(StrEnum):
     REJECT = "reject"
     NOTE = "note"  # something said in the card's thread: internal, never posted
     REPLY_FAILED = "reply_failed"  # a public answer failed or may not have gone out
+    MOVE = "move"  # a person sent the mention to another team (a triage correction)
+    RELABEL = "relabel"  # a person corrected the kind (a triage correction)
 
 
 SYSTEM = "allhands"  # the actor of what the bot does by itself (ingest, announce, SLA steps)
@@ -84,6 +86,8 @@ TRANSITIONS: dict[Action, dict[State, State]] = {
         s: State.OPEN
         for s in (State.OPEN, State.REOPENED, State.CLAIMED, State.ANSWERED, State.RESOLVED)
     },
+    Action.MOVE: {s: s for s in State},
+    Action.RELABEL: {s: s for s in State},
 }
 
 _REFUSALS: dict[Action, str] = {
@@ -104,6 +108,8 @@ _REFUSALS: dict[Action, str] = {
     Action.REJECT: "cannot be rejected now",
     Action.NOTE: "cannot take a note",
     Action.REPLY_FAILED: "stays as it is although an answer to it failed",
+    Action.MOVE: "cannot be moved now",
+    Action.RELABEL: "cannot be relabelled now",
 }
 
 
@@ -154,6 +160,10 @@ class Triage:
     team: str
     rule: str
     topic: str = ""
+    score: float | None = None  # the complaint model's calibrated score, 0-1
+    severity: str = ""  # what is at stake: safety, health, legal, data breach, outage, ...
+    language: str = ""  # as the platform said or as detected
+    note: str = ""  # what triage was unsure about, shown on the card
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +191,8 @@ class Mention:
     snoozed_until: datetime | None = None
     root_number: int | None = None
     rating: int | None = None  # stars, 1–5, for app-store reviews
+    complaint_score: float | None = None
+    triage_note: str = ""
 
     @property
     def ref(self) -> str:

@@ -31,6 +31,7 @@ from bot.playbooks.schema import (
     Route,
     Source,
     Team,
+    TriageSection,
 )
 from connectors.base import ConnectorConfig
 from connectors.registry import BUILT_IN, connector_class
@@ -80,6 +81,8 @@ class TeamSpec:
     channel: ChannelRef
     leads: tuple[str, ...] = ()
     keywords: tuple[str, ...] = ()
+    description: str = ""
+    examples: tuple[str, ...] = ()
     sla: Any = None
     digest: Any = None
     guardrails: Guardrails = field(default_factory=Guardrails)
@@ -110,6 +113,7 @@ class Playbooks:
     admin_channel: ChannelRef | None = None
     guardrails: Guardrails = field(default_factory=Guardrails)  # the top level, for all teams
     retention: timedelta | None = None  # how long customers' text and handles are kept
+    triage: TriageSection = field(default_factory=TriageSection)
 
     def channel_of(self) -> dict[str, str]:
         """team id -> `platform:channel`, for queuing cards."""
@@ -471,6 +475,8 @@ class _Merged:
         """True when `name` might be a team that a structural error left out."""
         return name in self.broken_teams or "teams" in self.broken_sections
 
+    triage: tuple[TriageSection, str] | None = None
+
 
 def load_playbooks(path: str | Path) -> Playbooks:
     """Read and check the playbooks in a file or folder; ConfigError lists every problem."""
@@ -556,6 +562,7 @@ def _merge(model: PlaybookFile, file: str, merged: _Merged, reader: _Reader) -> 
         ("guardrails", model.guardrails),
         ("admin_channel", model.admin_channel),
         ("retention", model.retention),
+        ("triage", model.triage),
     )
     for slot, value in singles:
         if value is None:
@@ -610,6 +617,8 @@ def _resolve(merged: _Merged, reader: _Reader, root: Path, files: list[Path]) ->
             channel=ChannelRef.parse(team.channel),
             leads=tuple(team.leads),
             keywords=tuple(k.strip() for k in team.keywords if k.strip()),
+            description=team.description.strip(),
+            examples=tuple(team.examples),
             sla=sla,
             digest=team.digest,
             guardrails=team.guardrails or base_guardrails,
@@ -674,6 +683,7 @@ def _resolve(merged: _Merged, reader: _Reader, root: Path, files: list[Path]) ->
         admin_channel=ChannelRef.parse(merged.admin_channel[0]) if merged.admin_channel else None,
         guardrails=base_guardrails,
         retention=merged.retention[0].customers if merged.retention else None,
+        triage=merged.triage[0] if merged.triage else TriageSection(),
     )
 
 

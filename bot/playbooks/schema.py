@@ -309,12 +309,27 @@ class Team(Strict):
     name: str = ""
     leads: list[NonEmpty] = []
     keywords: list[NonEmpty] = []
+    description: str = ""
+    examples: list[NonEmpty] = []
     sla: Sla = Sla()
     digest: Digest | None = None
     guardrails: Guardrails | None = None
     spike: Spike = Spike()
     chat_budget: ChatBudget = ChatBudget()
     incidents: Incidents = Incidents()
+
+
+Score = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class TriageSection(Strict):
+    """How triage decides kind, urgency and team beyond the routes."""
+
+    complaint_threshold: Score | None = None
+    route_threshold: Score = 0.1
+    audience_weight: Annotated[float, Field(ge=0.0, le=10.0)] = 0.0
+    severity: dict[NonEmpty, list[NonEmpty]] = {}
+    learn_nightly: bool = False
 
 
 class Source(BaseModel):
@@ -339,3 +354,4 @@ class PlaybookFile(Strict):
     guardrails: Guardrails | None = None
     admin_channel: Channel | None = None
     retention: Retention | None = None
+    triage: TriageSection | None = None

@@ -67,6 +67,8 @@ def row_to_mention(row: dict[str, Any]) -> Mention:
         snoozed_until=_time(row["snoozed_until"]),
         root_number=row["root_number"],
         rating=row.get("rating"),
+        complaint_score=row.get("complaint_score"),
+        triage_note=row.get("triage_note") or "",
     )
 
 
@@ -195,7 +197,7 @@ def record_event(db: sqlite_utils.Database, *, event: Event) -> int:
     return int(cursor.lastrowid or 0)
 
 
-_CHANGEABLE = frozenset({"claimed_by", "snoozed_until"})
+_CHANGEABLE = frozenset({"claimed_by", "snoozed_until", "team", "kind"})
 
 
 def transition(
@@ -371,7 +373,7 @@ def _insert(
         "author_url": item.author.url,
         "text": item.text,
         "title": item.title,
-        "language": item.language,
+        "language": item.language or triage.language or None,
         "created_at": (item.created_at or now).isoformat(),
         "received_at": now.isoformat(),
         "parent_id": item.parent_id,
@@ -383,6 +385,9 @@ def _insert(
         "urgency": triage.urgency,
         "sentiment": triage.sentiment,
         "rule": triage.rule,
+        "complaint_score": triage.score,
+        "severity": triage.severity,
+        "triage_note": triage.note,
         "updated_at": now.isoformat(),
         "rating": item.rating,
     }
@@ -391,6 +396,25 @@ def _insert(
         f"INSERT INTO mentions ({columns}) VALUES ({', '.join('?' * len(row))})", list(row.values())
     )
     return int(cursor.lastrowid or 0)
+
+
+def waiting_authors(db: sqlite_utils.Database, *, source: str, handles: list[str]) -> set[str]:
+    """Which of these authors have a mention from `source` still waiting for an answer."""
+    if not handles:
+        return set()
+    waiting = [State.NEW.value, State.OPEN.value, State.REOPENED.value, State.CLAIMED.value]
+    found: set[str] = set()
+    unique = sorted(set(handles))
+    for start in range(0, len(unique), 500):
+        chunk = unique[start : start + 500]
+        rows = db.execute(
+            f"SELECT DISTINCT author_handle FROM mentions WHERE source = ?"
+            f" AND author_handle IN ({', '.join('?' * len(chunk))})"
+            f" AND state IN ({', '.join('?' * len(waiting))})",
+            [source, *chunk, *waiting],
+        ).fetchall()
+        found.update(r[0] for r in rows)
+    return found
 
 
 def save_cursor(

@@ -410,6 +410,31 @@ def incidents(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations(name="0014_triage_v2")
+def triage_v2(db: sqlite_utils.Database) -> None:
+    """The complaint model's score, the severity and what triage was unsure about on each
+    mention; the team's corrections of kind and team, which `triage learn` learns from."""
+    db.executescript(
+        """
+        ALTER TABLE mentions ADD COLUMN complaint_score REAL;
+        ALTER TABLE mentions ADD COLUMN severity TEXT NOT NULL DEFAULT '';
+        ALTER TABLE mentions ADD COLUMN triage_note TEXT NOT NULL DEFAULT '';
+        CREATE TABLE triage_corrections (
+            id INTEGER PRIMARY KEY,
+            mention INTEGER NOT NULL REFERENCES mentions(number),
+            field TEXT NOT NULL CHECK (field IN ('kind', 'team')),
+            old TEXT NOT NULL,
+            new TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            at TEXT NOT NULL
+        );
+        CREATE INDEX triage_corrections_mention ON triage_corrections (mention);
+        -- Repeat contact: an author's earlier mentions from the same source.
+        CREATE INDEX mentions_author ON mentions (source, author_handle);
+        """
+    )
+
+
 @migrations(name="0015_ratings_and_tokens")
 def ratings_and_tokens(db: sqlite_utils.Database) -> None:
     """App-store reviews carry a star rating; sources whose platform rotates OAuth tokens

@@ -16,7 +16,10 @@ async def test_cards_go_to_channels_named_by_id_or_name(slack: SlackHarness) -> 
     await slack.settle()
     billing = slack.fake.messages(BILLING)
     support = slack.fake.messages(SUPPORT)
-    assert [m["blocks"][0]["text"]["text"] for m in billing] == ["#1 complaint · normal · billing"]
+    [title] = [m["blocks"][0]["text"]["text"] for m in billing]
+    # The complaint model's score sits after the kind: `#1 complaint 0.97 · high · billing`.
+    assert title.startswith("#1 complaint ") and title.endswith(" · high · billing")
+    assert 0.5 < float(title.split()[2]) <= 1.0
     assert len(support) == 2
     # `#billing` was found by listing channels: four visible (a private one the bot is not
     # in is not), two to a page.

@@ -1,0 +1,119 @@
+"""The team's corrections of triage (`move`, `kind`): recorded, and read back to learn from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlite_utils
+
+from bot.domain.mentions import Action, Mention
+from bot.store import mentions, outbox
+
+
+@dataclass(frozen=True, slots=True)
+class Correction:
+    """A person's correction of one mention's kind or team, with the mention's text."""
+
+    mention: int
+    field: str  # kind | team
+    old: str
+    new: str
+    text: str
+
+
+def move(
+    db: sqlite_utils.Database,
+    *,
+    mention: Mention,
+    team: str,
+    channel: str,
+    actor: str,
+    now: datetime,
+) -> Mention:
+    """Send a mention to `team`: its card goes to `channel` and the old card says where it
+    went (runs in a transaction)."""
+    old = mentions.get(db, number=mention.number)
+    assert old is not None
+    updated = mentions.transition(
+        db,
+        mention=old,
+        action=Action.MOVE,
+        actor=actor,
+        now=now,
+        changes={"team": team},
+        detail={"from": old.team, "to": team},
+    )
+    _record(db, mention=old.number, field="team", old=old.team, new=team, actor=actor, now=now)
+    posted = db.execute(
+        "SELECT platform, channel, message_id FROM cards WHERE mention = ?", [old.number]
+    ).fetchone()
+    if posted is None:
+        # Not posted yet: the waiting card goes to the new channel instead.
+        db.execute(
+            "UPDATE outbox SET target = ? WHERE mention = ? AND kind = ? AND state = 'pending'",
+            [channel, old.number, outbox.Kind.CARD_POST.value],
+        )
+        return updated
+    db.execute("DELETE FROM cards WHERE mention = ?", [old.number])
+    outbox.enqueue(
+        db,
+        kind=outbox.Kind.CARD_UPDATE,
+        mention=old.number,
+        payload={"card": list(posted), "moved_to": team, "channel": channel, "by": actor},
+        now=now,
+    )
+    outbox.enqueue(db, kind=outbox.Kind.CARD_POST, mention=old.number, target=channel, now=now)
+    return updated
+
+
+def relabel(
+    db: sqlite_utils.Database, *, mention: Mention, kind: str, actor: str, now: datetime
+) -> Mention:
+    """Correct a mention's kind and redraw its card (runs in a transaction)."""
+    old = mentions.get(db, number=mention.number)
+    assert old is not None
+    updated = mentions.transition(
+        db,
+        mention=old,
+        action=Action.RELABEL,
+        actor=actor,
+        now=now,
+        changes={"kind": kind},
+        detail={"from": old.kind, "to": kind},
+    )
+    _record(db, mention=old.number, field="kind", old=old.kind, new=kind, actor=actor, now=now)
+    outbox.enqueue(db, kind=outbox.Kind.CARD_UPDATE, mention=old.number, now=now)
+    return updated
+
+
+def _record(
+    db: sqlite_utils.Database,
+    *,
+    mention: int,
+    field: str,
+    old: str,
+    new: str,
+    actor: str,
+    now: datetime,
+) -> None:
+    db.execute(
+        "INSERT INTO triage_corrections (mention, field, old, new, actor, at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        [mention, field, old, new, actor, now.isoformat()],
+    )
+
+
+def latest(db: sqlite_utils.Database, *, field: str) -> list[Correction]:
+    """The last correction of `field` on each mention, oldest first, with the post's text."""
+    rows = db.execute(
+        "SELECT c.mention, c.field, c.old, c.new, m.title, m.text FROM triage_corrections c"
+        " JOIN mentions m ON m.number = c.mention"
+        " WHERE c.field = ? AND c.id = (SELECT MAX(id) FROM triage_corrections"
+        "  WHERE mention = c.mention AND field = c.field) ORDER BY c.id",
+        [field],
+    ).fetchall()
+    return [
+        Correction(number, fld, old, new, f"{title}\n{text}" if title else text)
+        for number, fld, old, new, title, text in rows
+    ]
