@@ -76,28 +76,60 @@ class TimedMastodon(FakeMastodon):
         return answer
 
 
+def unrelated_words(n: int) -> str:
+    """Three made-up words of post `n`, shared with no other post: a backlog of ordinary
+    cards, not a storm (which would become one incident card)."""
+    letters = "bcdfghjklmnpqrstvwxz"
+    word = ""
+    while True:
+        n, digit = divmod(n, len(letters))
+        word += letters[digit] + "aeiou"[digit % 5]
+        if not n:
+            break
+    return f"{word}x {word}y {word}z"
+
+
 def book(tmp: Path, *, channels: int, cards: int, mastodon: str = "") -> Path:
-    """A playbook: a replay source of `cards` cards spread over `channels` Slack channels,
-    and (if given) a Mastodon source whose mentions go to a console channel."""
-    replay = tmp / "posts.jsonl"
-    lines = [
-        {"id": f"p{n}", "text": f"topic{n % channels + 1}: card {n}", "author": {"handle": f"u{n}"}}
-        for n in range(cards)
-    ]
-    replay.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    """A playbook: replay sources of `cards` cards spread over `channels` Slack channels
+    (one source a channel, routed by source), and (if given) a Mastodon source whose
+    mentions go to a console channel. Each channel's budget takes every card, so the
+    backlog is one card per mention."""
+    sources = ""
+    routes = ""
+    for channel in range(1, channels + 1):
+        replay = tmp / f"posts{channel}.jsonl"
+        lines = [
+            {"id": f"p{n}", "text": unrelated_words(n), "author": {"handle": f"u{n}"}}
+            for n in range(cards)
+            if n % channels + 1 == channel
+        ]
+        replay.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+        sources += (
+            f"  - id: bench{channel}\n    kind: replay\n    file: {replay}\n    batch: {cards}\n"
+        )
+        routes += f"  - team: team{channel}\n    sources: [bench{channel}]\n"
     teams = "".join(
-        f"  team{n}:\n    channel: slack:#bench-{n}\n    keywords: [topic{n}]\n"
+        f"  team{n}:\n    channel: slack:#bench-{n}\n"
+        f"    chat_budget: {{messages: 10000, per: 10m}}\n    spike: {{enabled: false}}\n"
         for n in range(1, channels + 1)
     )
-    sources = f"  - id: bench\n    kind: replay\n    file: {replay}\n    batch: {cards}\n"
     if mastodon:
         sources += (
             f"  - id: masto\n    kind: mastodon\n    instance: {mastodon}\n    token: {TOKEN}\n"
         )
         teams += "  care:\n    channel: console:#care\n    keywords: [care]\n"
     path = tmp / "book.yaml"
-    path.write_text(f"sources:\n{sources}teams:\n{teams}default_team: team1\n", encoding="utf-8")
+    path.write_text(
+        f"sources:\n{sources}routes:\n{routes}teams:\n{teams}default_team: team1\n",
+        encoding="utf-8",
+    )
     return path
+
+
+async def poll_backlog(app: App) -> None:
+    """Store every replay source's cards (the backlog)."""
+    for source in [s for s in app.connectors if s.startswith("bench")]:
+        await app.poll_source(source)
 
 
 def slack_fake_workspace(fake: SlackFake, people: int) -> None:
@@ -160,7 +192,7 @@ async def replies_during_backlog(args: argparse.Namespace) -> None:
                         mastodon.post(f"@lumo I need care please {n}", acct=f"c{n}@other.example")
                     await app.poll_source("masto")
                 await app.outbox.drain()  # their cards, on the console
-                await app.poll_source("bench")  # the backlog: cards for #bench-1
+                await poll_backlog(app)  # the backlog: cards for #bench-1
                 app.outbox.start()
                 await asyncio.sleep(3.0)
                 harness = SlackHarness(app, fake, SystemClock(), url, tmp)  # type: ignore[arg-type]
@@ -216,7 +248,7 @@ async def channels_and_people(args: argparse.Namespace) -> None:
                         outbox.enqueue(db, kind=kind, target="slack", now=now, payload=payload)
 
             await app.database.write(notes)
-            await app.poll_source("bench")
+            await poll_backlog(app)
             began = time.perf_counter()
             app.outbox.start()
             await until(lambda: sum(len(fake.messages(c)) for c in CHANNELS) >= cards, 60 + cards)
