@@ -42,6 +42,7 @@ from bot.chat.teams_cards import (
     text_activity,
 )
 from bot.chat.teams_connector import AppToken, BotConnector, token_url
+from bot.chat.teams_graph import GRAPH_URL, GraphCardFinder, card_marker
 from bot.clock import Clock
 from bot.errors import CommandError, ConfigError, DeliveryError, Problem
 from bot.settings import TEAMS_OPENID_URL, Settings
@@ -80,6 +81,7 @@ class TeamsAdapter:
         tenant_id: str = "",
         openid_url: str = "",
         login_url: str = "",
+        graph_url: str = GRAPH_URL,
     ):
         self.database = database
         self.clock = clock
@@ -91,6 +93,18 @@ class TeamsAdapter:
         self._token = (
             AppToken(
                 app_id=app_id, password=password, url=login_url or token_url(tenant_id), clock=clock
+            )
+            if app_id
+            else None
+        )
+        self._finder = (
+            GraphCardFinder(
+                app_id=app_id,
+                password=password,
+                login_url=login_url,
+                graph_url=graph_url,
+                database=database,
+                clock=clock,
             )
             if app_id
             else None
@@ -125,6 +139,7 @@ class TeamsAdapter:
             tenant_id=settings.microsoft_app_tenant_id,
             openid_url=settings.teams_openid_url,
             login_url=settings.teams_token_url,
+            graph_url=settings.teams_graph_url,
         )
 
     # -- plumbing ---------------------------------------------------------------------
@@ -209,12 +224,19 @@ class TeamsAdapter:
     # -- ChatAdapter ------------------------------------------------------------------
 
     async def post_card(self, channel: str, card: Card, *, key: str | None = None) -> MessageRef:
-        """Post a mention card as an Adaptive Card, as a new post in the channel."""
-        return await self._post(channel, card_activity(card))
+        """Post a mention card as an Adaptive Card, as a new post in the channel; `key`
+        goes in the card, for `find_card`."""
+        return await self._post(
+            channel, card_activity(card, marker=card_marker(key) if key else "")
+        )
 
     async def find_card(self, channel: str, key: str, *, since: datetime) -> MessageRef | None:
-        """Not knowable: the Bot Connector cannot read a channel's posts back."""
-        return None
+        """The card posted under `key` in a channel since `since`, read back with Graph;
+        None when there is none, or Graph may not be asked (see `teams_graph`)."""
+        if self._finder is None:
+            return None
+        conversation = await self._where(channel)
+        return await self._finder.find(conversation, self._connector(), key, since=since)
 
     async def post_message(self, channel: str, text: str) -> MessageRef:
         """Post a message as a new post in the channel."""
