@@ -101,6 +101,49 @@ async def test_a_refused_graph_permission_is_told_and_the_card_still_goes_out(
         assert "Teams (since" not in render(await h.app.database.read(read, since=clock.now()))
 
 
+async def test_a_login_refusing_graph_tokens_is_told_and_the_card_still_goes_out(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    async with teams_app(tmp_path, clock) as h:
+        h.fake.graph.no_token = True
+        await cut_off(h, post=True)
+        await h.deliver()
+        assert len(h.fake.channel_posts(BILLING)) == 2
+        assert h.fake.graph.requests == []
+        stats = render(await h.app.database.read(read, since=clock.now()))
+        assert "Teams (since" in stats and "AADSTS700016" in stats
+
+
+async def test_a_busy_graph_is_waited_for_and_the_card_not_doubled(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    async with teams_app(tmp_path, clock) as h:
+        effect = await cut_off(h, post=True)
+        h.fake.graph.failures = [(429, "7")] * 3 + [(503, None)]
+        await h.deliver()
+        for _ in range(10):  # the outbox's backoff, as long as Graph is busy
+            clock.advance(timedelta(minutes=10))
+            await h.deliver()
+        assert h.fake.graph.failures == []
+        assert len(h.fake.channel_posts(BILLING)) == 1
+        assert (await h.app.database.read(card_ref, number=effect.mention)) is not None
+
+
+async def test_a_next_link_away_from_graph_is_not_followed(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    async with teams_app(tmp_path, clock) as h:
+        effect = await cut_off(h, post=True)
+        for n in range(3):  # the card is on the second page, behind a hostile next link
+            clock.advance(timedelta(seconds=1))
+            await h.teams.post_message(BILLING, f"note {n}")
+        h.fake.graph.next_link = "http://127.0.0.1:9/steal?$skiptoken=2"
+        await h.deliver()
+        assert len(billing_lookups(h)) == 1  # the token went nowhere else
+        assert len(h.fake.channel_posts(BILLING)) == 5  # not found there: posted again
+        assert (await h.app.database.read(card_ref, number=effect.mention)) is not None
+
+
 async def test_hostile_graph_answers_do_not_stop_the_card(tmp_path: Path, clock: FakeClock) -> None:
     async with teams_app(tmp_path, clock) as h:
         h.fake.graph.groups.clear()  # the team's details say no group id: nothing to read

@@ -218,7 +218,9 @@ class GraphCardFinder:
                 status = response.status
                 wait = retry_after(response.headers.get("Retry-After"), now=self.clock.now())
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise DeliveryError(f"Graph is unreachable: {type(exc).__name__}: {exc}") from exc
+            raise DeliveryError(
+                f"Graph is unreachable: {type(exc).__name__}: {exc}", transient=True
+            ) from exc
         answer: dict[str, Any] = body if isinstance(body, dict) else {}
         if status == 200:
             if self.refused:
@@ -230,16 +232,14 @@ class GraphCardFinder:
         text = f"Graph answered {status} {error.get('code') or ''}".rstrip()
         if error.get("message"):
             text += f": {str(error['message'])[:300]}"
-        if status == 401:
+        if status in (401, 403):  # a token Graph does not take, or no consent in the team
             token.forget()
-            raise DeliveryError(text)
-        if status == 403:
             await self._withheld(text)
             return None
         if status == 404:
             raise _NotInTeam(text)
-        if status in RETRYABLE:
-            raise DeliveryError(text, retry_after=wait)
+        if status in RETRYABLE:  # busy or down: the card waits, as it would for Teams
+            raise DeliveryError(text, retry_after=wait, transient=True)
         log.warning("Teams: cannot look for an earlier card: %s", text)
         return None
 

@@ -278,6 +278,14 @@ class BotFrameworkFake:
                 {"error": "invalid_client", "error_description": "AADSTS7000215: bad secret"},
                 status=401,
             )
+        if form.get("scope") == teams_graph.SCOPE and self.graph.no_token:
+            return web.json_response(
+                {
+                    "error": "invalid_client",
+                    "error_description": "AADSTS700016: Application not found in the directory.",
+                },
+                status=400,
+            )
         if form.get("scope") == teams_graph.SCOPE:
             token = f"graph-token-{len(self.token_requests)}"
             self.graph.tokens.add(token)

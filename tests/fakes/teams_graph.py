@@ -33,6 +33,9 @@ class GraphFake:
     groups: dict[str, str] = field(default_factory=dict)  # Bot Framework team id -> group id
     refuse: bool = False  # the app has no ChannelMessage.Read.Group consent in the team
     page_size: int = 2
+    no_token: bool = False  # the login refuses Graph tokens (no consent in the tenant)
+    failures: list[tuple[int, str | None]] = field(default_factory=list)  # (status, Retry-After)
+    next_link: str | None = None  # instead of the real @odata.nextLink (a hostile one)
     tokens: set[str] = field(default_factory=set)
     requests: list[str] = field(default_factory=list)
 
@@ -46,6 +49,13 @@ def routes(app: web.Application, fake: BotFrameworkFake) -> None:
         header = request.headers.get("Authorization", "")
         if not header.startswith("Bearer ") or header[7:] not in graph.tokens:
             return _error(401, "InvalidAuthenticationToken", "Access token validation failure.")
+        if graph.failures:
+            status, wait = graph.failures.pop(0)
+            headers = {"Retry-After": wait} if wait else {}
+            code = "TooManyRequests" if status == 429 else "ServiceNotAvailable"
+            response = _error(status, code, "Injected.")
+            response.headers.update(headers)
+            return response
         if graph.refuse:
             return _error(403, "Forbidden", "Missing role permissions on the request.")
         group, channel = request.match_info["team"], request.match_info["channel"]
@@ -64,7 +74,9 @@ def routes(app: web.Application, fake: BotFrameworkFake) -> None:
             "@odata.count": len(posts[skip : skip + size]),
             "value": [_message(fake, p, group) for p in posts[skip : skip + size]],
         }
-        if skip + size < len(posts):
+        if skip + size < len(posts) and graph.next_link:
+            page["@odata.nextLink"] = graph.next_link
+        elif skip + size < len(posts):
             page["@odata.nextLink"] = fake.url(
                 f"{BASE}/teams/{group}/channels/{quote(channel, safe='')}/messages?$top={top}"
                 f"&$skiptoken={skip + size}"
