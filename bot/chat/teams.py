@@ -4,7 +4,8 @@ Each request from the Bot Connector carries a JWT, checked by `teams_auth` again
 Microsoft's published keys (fetched over aiohttp, cached, following key rotation) before
 anything is read from the body.
 Everything else speaks plain HTTP and JSON: activities and Adaptive Cards are built by
-`teams_cards`, read by `teams_activity`, and sent by `teams_connector`.
+`teams_cards`, read by `teams_activity`, and sent by `teams_connector`; a card a crash
+may have cut off is looked for in its channel with Microsoft Graph (`teams_graph`).
 
 Requests are acknowledged as soon as the command they carry is done; the bot's answer
 is posted in the background, in the thread where the command was typed or clicked.
