@@ -3,8 +3,9 @@ on the platform before it is sent again.
 
 An effect is tried again when its last try failed or the process stopped while sending it;
 either way the platform may have it already (a post answered too late, a crash between
-the post and our record of it). Cards carry their effect's key (Slack message metadata)
-and public replies are found by theirs (Bluesky's record key, Mastodon's reply in the
+the post and our record of it). Cards carry their effect's key (Slack message metadata;
+on Teams, the id of the card's first element, read back with Microsoft Graph) and public
+replies are found by theirs (Bluesky's record key, Mastodon's reply in the
 thread), so a second try returns the first post instead of making another.
 """
 

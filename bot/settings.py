@@ -12,6 +12,8 @@ from bot.errors import ConfigError, Problem
 
 # Where Bot Framework publishes the keys that sign requests to bots (public cloud).
 TEAMS_OPENID_URL = "https://login.botframework.com/v1/.well-known/openidconfiguration"
+# Microsoft Graph, where Teams channel posts are read back (public cloud).
+TEAMS_GRAPH_URL = "https://graph.microsoft.com/v1.0"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +34,7 @@ class Settings:
     teams_emulator: bool = False  # Teams without authentication, for the Bot Framework Emulator
     teams_openid_url: str = TEAMS_OPENID_URL
     teams_token_url: str = ""  # default: Microsoft's login for MICROSOFT_APP_TENANT_ID
+    teams_graph_url: str = TEAMS_GRAPH_URL  # where Teams cards are looked for after a crash
     outbox_keep: timedelta = timedelta(days=3)  # how long delivered effects stay in the store
 
     @classmethod
@@ -64,5 +67,6 @@ class Settings:
             teams_emulator=env.get("TEAMS_EMULATOR", "").lower() in ("1", "true", "yes"),
             teams_openid_url=env.get("TEAMS_OPENID_URL", TEAMS_OPENID_URL),
             teams_token_url=env.get("TEAMS_TOKEN_URL", ""),
+            teams_graph_url=env.get("TEAMS_GRAPH_URL", TEAMS_GRAPH_URL),
             outbox_keep=outbox_keep,
         )

@@ -30,6 +30,7 @@ from tests.fakes.teams_connector import BotFrameworkFake, Post
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 TEAM = "19:general-support@thread.tacv2"  # a team's id is its General channel's id
 SUPPORT = TEAM
+GROUP = "8d3c1f2e-5b7a-4c9d-a1e6-0f2b3c4d5e6f"  # the team's id in Graph (aadGroupId)
 BILLING = "19:billing-mentions@thread.tacv2"  # a channel of the same team, never addressed
 BOT_NAME = "allhands"
 
@@ -218,6 +219,8 @@ async def teams_app(
     """Start the fake Bot Framework, an App on Teams and its web server; stop them after."""
     fake = await BotFrameworkFake().start()
     fake.channels |= {SUPPORT, BILLING}
+    fake.graph.groups[TEAM] = GROUP
+    fake.now = clock.now
     fake.members |= {
         u["id"]: {
             **u,
@@ -240,6 +243,7 @@ async def teams_app(
         microsoft_app_password=fake.password,
         teams_openid_url=fake.openid_url,
         teams_token_url=fake.token_url,
+        teams_graph_url=fake.graph_url,
     )
     config = replace(config, **settings)
     app = App(

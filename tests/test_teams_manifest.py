@@ -35,6 +35,13 @@ def test_manifest_names_the_bot_and_its_icons() -> None:
         for command in commands["commands"]:
             assert command["title"] in (*VERBS, "channel")
             assert len(command["description"]) <= 128
+    # Reading a channel's posts back (a card cut off by a crash is found, not posted twice)
+    # is the resource-specific permission, granted to the bot's own app registration.
+    assert manifest["webApplicationInfo"]["id"] == PLACEHOLDER
+    assert manifest["webApplicationInfo"]["resource"]
+    assert {"name": "ChannelMessage.Read.Group", "type": "Application"} in manifest[
+        "authorization"
+    ]["permissions"]["resourceSpecific"]
     assert (TEAMS / manifest["icons"]["color"]).name == "color.png"
     assert (TEAMS / manifest["icons"]["outline"]).name == "outline.png"
 

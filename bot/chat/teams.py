@@ -4,7 +4,8 @@ Each request from the Bot Connector carries a JWT, checked by `teams_auth` again
 Microsoft's published keys (fetched over aiohttp, cached, following key rotation) before
 anything is read from the body.
 Everything else speaks plain HTTP and JSON: activities and Adaptive Cards are built by
-`teams_cards`, read by `teams_activity`, and sent by `teams_connector`.
+`teams_cards`, read by `teams_activity`, and sent by `teams_connector`; a card a crash
+may have cut off is looked for in its channel with Microsoft Graph (`teams_graph`).
 
 Requests are acknowledged as soon as the command they carry is done; the bot's answer
 is posted in the background, in the thread where the command was typed or clicked.
@@ -42,6 +43,7 @@ from bot.chat.teams_cards import (
     text_activity,
 )
 from bot.chat.teams_connector import AppToken, BotConnector, token_url
+from bot.chat.teams_graph import GRAPH_URL, GraphCardFinder, card_marker
 from bot.clock import Clock
 from bot.errors import CommandError, ConfigError, DeliveryError, Problem
 from bot.settings import TEAMS_OPENID_URL, Settings
@@ -80,6 +82,7 @@ class TeamsAdapter:
         tenant_id: str = "",
         openid_url: str = "",
         login_url: str = "",
+        graph_url: str = GRAPH_URL,
     ):
         self.database = database
         self.clock = clock
@@ -91,6 +94,18 @@ class TeamsAdapter:
         self._token = (
             AppToken(
                 app_id=app_id, password=password, url=login_url or token_url(tenant_id), clock=clock
+            )
+            if app_id
+            else None
+        )
+        self._finder = (
+            GraphCardFinder(
+                app_id=app_id,
+                password=password,
+                login_url=login_url,
+                graph_url=graph_url,
+                database=database,
+                clock=clock,
             )
             if app_id
             else None
@@ -125,6 +140,7 @@ class TeamsAdapter:
             tenant_id=settings.microsoft_app_tenant_id,
             openid_url=settings.teams_openid_url,
             login_url=settings.teams_token_url,
+            graph_url=settings.teams_graph_url,
         )
 
     # -- plumbing ---------------------------------------------------------------------
@@ -209,12 +225,19 @@ class TeamsAdapter:
     # -- ChatAdapter ------------------------------------------------------------------
 
     async def post_card(self, channel: str, card: Card, *, key: str | None = None) -> MessageRef:
-        """Post a mention card as an Adaptive Card, as a new post in the channel."""
-        return await self._post(channel, card_activity(card))
+        """Post a mention card as an Adaptive Card, as a new post in the channel; `key`
+        goes in the card, for `find_card`."""
+        return await self._post(
+            channel, card_activity(card, marker=card_marker(key) if key else "")
+        )
 
     async def find_card(self, channel: str, key: str, *, since: datetime) -> MessageRef | None:
-        """Not knowable: the Bot Connector cannot read a channel's posts back."""
-        return None
+        """The card posted under `key` in a channel since `since`, read back with Graph;
+        None when there is none, or Graph may not be asked (see `teams_graph`)."""
+        if self._finder is None:
+            return None
+        conversation = await self._where(channel)
+        return await self._finder.find(conversation, self._connector(), key, since=since)
 
     async def post_message(self, channel: str, text: str) -> MessageRef:
         """Post a message as a new post in the channel."""

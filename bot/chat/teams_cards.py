@@ -189,12 +189,16 @@ def adaptive_card(card: Card) -> dict[str, Any]:
     }
 
 
-def card_activity(card: Card) -> dict[str, Any]:
-    """A message activity carrying a mention card (its preview holds no customer text)."""
+def card_activity(card: Card, *, marker: str = "") -> dict[str, Any]:
+    """A message activity carrying a mention card (its preview holds no customer text);
+    `marker`, the id of its first element, lets the card be found again (`teams_graph`)."""
+    content = adaptive_card(card)
+    if marker:
+        content["body"][0]["id"] = marker
     return {
         "type": "message",
         "summary": inert(card.title),
-        "attachments": [{"contentType": ADAPTIVE_CARD, "content": adaptive_card(card)}],
+        "attachments": [{"contentType": ADAPTIVE_CARD, "content": content}],
     }
 
 

@@ -52,11 +52,13 @@ def retry_after(value: str | None, *, now: datetime) -> float | None:
 class AppToken:
     """The bot's bearer token for the connector, fetched once and reused until near expiry."""
 
-    def __init__(self, *, app_id: str, password: str, url: str, clock: Clock):
+    def __init__(self, *, app_id: str, password: str, url: str, clock: Clock, scope: str = SCOPE):
         self.app_id = app_id
         self.password = password
         self.url = url
         self.clock = clock
+        self.scope = scope
+        self.refused = 0  # the status of the login's last refusal (0: none)
         self._token = ""
         self._expires = datetime.min.replace(tzinfo=UTC)
         self._lock = asyncio.Lock()
@@ -77,12 +79,13 @@ class AppToken:
             "grant_type": "client_credentials",
             "client_id": self.app_id,
             "client_secret": self.password,
-            "scope": SCOPE,
+            "scope": self.scope,
         }
         try:
             async with http.post(self.url, data=form) as response:
                 body = await _json(response)
                 if response.status != 200 or not isinstance(body.get("access_token"), str):
+                    self.refused = response.status
                     error = body.get("error_description") or body.get("error") or response.reason
                     raise DeliveryError(
                         f"Microsoft login refused the bot's credentials ({response.status}):"
@@ -95,6 +98,7 @@ class AppToken:
             raise DeliveryError(
                 f"Microsoft login is unreachable: {type(exc).__name__}: {exc}"
             ) from exc
+        self.refused = 0
         lifetime = body.get("expires_in", 3600)
         lifetime = int(lifetime) if str(lifetime).isdigit() else 3600
         self._token = body["access_token"]
@@ -180,6 +184,10 @@ class BotConnector:
         url = self._url(service_url, "conversations", conversation_id, "pagedmembers")
         query = {"pageSize": "100"} | ({"continuationToken": continuation} if continuation else {})
         return await self._call("GET", url.with_query(query), None)
+
+    async def team_details(self, service_url: str, team_id: str) -> dict[str, Any]:
+        """GET /v3/teams/{teamId}: a team's id, name and `aadGroupId` (its id in Graph)."""
+        return await self._call("GET", self._url(service_url, "teams", team_id), None)
 
     async def member(self, service_url: str, conversation_id: str, user_id: str) -> dict[str, Any]:
         """GET /v3/conversations/{id}/members/{userId}: one member, with their AAD object id."""

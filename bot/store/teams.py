@@ -87,6 +87,17 @@ def only_installation(db: sqlite_utils.Database) -> Conversation | None:
     return Conversation("", "channel", service_url, tenant_id, bot_id)
 
 
+def team_ids(db: sqlite_utils.Database) -> list[str]:
+    """The teams the bot is known to be in (their Bot Framework ids), at most ten."""
+    return [
+        row[0]
+        for row in db.execute(
+            "SELECT DISTINCT team_id FROM teams_conversations WHERE team_id IS NOT NULL"
+            " ORDER BY team_id LIMIT 10"
+        )
+    ]
+
+
 def remember_member(db: sqlite_utils.Database, *, member: Member, now: datetime) -> None:
     """Store or refresh how to reach a person (their 1:1 chat id is kept)."""
     m = member

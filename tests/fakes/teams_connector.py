@@ -9,6 +9,8 @@
   Bot Connector REST reference; requests need a token this fake issued.
 - Microsoft's token endpoint for the bot (`/{tenant}/oauth2/v2.0/token`, the OAuth
   client-credentials grant).
+- Microsoft Graph's list of a channel's messages (`tests/fakes/teams_graph.py`), and
+  GET /v3/teams/{teamId} (the team's `aadGroupId`, its id in Graph).
 - the OpenID configuration and key set that sign requests *to* the bot, with `sign()` to
   mint a channel token as the Bot Connector would (RS256, a locally made RSA key).
 
@@ -23,7 +25,9 @@ import itertools
 import json
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -31,6 +35,9 @@ import jwt
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
+
+from tests.fakes import teams_graph
+from tests.fakes.teams_graph import GraphFake
 
 ISSUER = "https://api.botframework.com"
 KEY_ID = "allhands-test-key"
@@ -67,6 +74,7 @@ class Post:
     activity: dict[str, Any]
     replies: list[dict[str, Any]] = field(default_factory=list)
     versions: int = 1
+    created: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 @dataclass
@@ -87,6 +95,8 @@ class BotFrameworkFake:
     published: list[tuple[str, str]] = field(default_factory=lambda: [(KEY_ID, "channel")])
     hanging: bool = False  # the OpenID configuration and key set never answer
     endorsements: tuple[str, ...] = ("msteams",)
+    graph: GraphFake = field(default_factory=GraphFake)
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     _failures: list[tuple[int, str | None, str | None]] = field(default_factory=list)
     _tokens: set[str] = field(default_factory=set)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1_700_000_000_001))
@@ -112,6 +122,11 @@ class BotFrameworkFake:
         return self.url("/v1/.well-known/openidconfiguration")
 
     @property
+    def graph_url(self) -> str:
+        """Where the bot reads channel posts back (Microsoft Graph's v1.0 root)."""
+        return self.url(teams_graph.BASE)
+
+    @property
     def token_url(self) -> str:
         """Where the bot gets its own token (multi-tenant form)."""
         return self.url("/botframework.com/oauth2/v2.0/token")
@@ -131,6 +146,8 @@ class BotFrameworkFake:
         app.router.add_put(base + "/{conversation}/activities/{activity}", self._update)
         app.router.add_get(base + "/{conversation}/members/{member}", self._member)
         app.router.add_get(base + "/{conversation}/pagedmembers", self._paged_members)
+        app.router.add_get("/{region}/v3/teams/{team}", self._team_details)
+        teams_graph.routes(app, self)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
         await self._listen()
@@ -261,10 +278,22 @@ class BotFrameworkFake:
                 {"error": "invalid_client", "error_description": "AADSTS7000215: bad secret"},
                 status=401,
             )
-        if form.get("scope") != "https://api.botframework.com/.default":
+        if form.get("scope") == teams_graph.SCOPE and self.graph.no_token:
+            return web.json_response(
+                {
+                    "error": "invalid_client",
+                    "error_description": "AADSTS700016: Application not found in the directory.",
+                },
+                status=400,
+            )
+        if form.get("scope") == teams_graph.SCOPE:
+            token = f"graph-token-{len(self.token_requests)}"
+            self.graph.tokens.add(token)
+        elif form.get("scope") != "https://api.botframework.com/.default":
             return web.json_response({"error": "invalid_scope"}, status=400)
-        token = f"bot-token-{len(self.token_requests)}"
-        self._tokens.add(token)
+        else:
+            token = f"bot-token-{len(self.token_requests)}"
+            self._tokens.add(token)
         return web.json_response(
             {
                 "token_type": "Bearer",
@@ -340,7 +369,7 @@ class BotFrameworkFake:
                 return self._error(
                     400, "BadArgument", "Activity is required to start a channel thread."
                 )
-            post = Post(self._new_id(), channel, activity)
+            post = Post(self._new_id(), channel, activity, created=self.now())
             self.posts[post.id] = post
             return web.json_response(
                 {"id": f"{channel};messageid={post.id}", "activityId": post.id}, status=201
@@ -375,7 +404,7 @@ class BotFrameworkFake:
                 return self._error(404, "ConversationNotFound", "Conversation not found.")
             post.replies.append({**activity, "id": new_id})
         elif base in self.channels:
-            self.posts[new_id] = Post(new_id, base, activity)
+            self.posts[new_id] = Post(new_id, base, activity, created=self.now())
         else:
             return self._error(404, "ConversationNotFound", "Conversation not found.")
         return web.json_response({"id": new_id}, status=201)
@@ -414,6 +443,19 @@ class BotFrameworkFake:
             if start + size < len(everyone):
                 page["continuationToken"] = str(start + size)
             refused = web.json_response(page)
+        return self._record(request, body, refused)
+
+    async def _team_details(self, request: web.Request) -> web.Response:
+        """GET /v3/teams/{teamId}: TeamDetails (id, name, aadGroupId)."""
+        body, refused = await self._guard(request)
+        if refused is None:
+            team = request.match_info["team"]
+            group = self.graph.groups.get(team)
+            refused = (
+                web.json_response({"id": team, "name": "Support", "aadGroupId": group})
+                if group
+                else self._error(404, "TeamNotFound", "The team was not found.")
+            )
         return self._record(request, body, refused)
 
     async def _member(self, request: web.Request) -> web.Response:
