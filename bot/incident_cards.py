@@ -4,7 +4,8 @@ posted once, then updated in place by the outbox worker (`deliver_summary`)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 import sqlite_utils
 
@@ -19,6 +20,8 @@ from bot.store import incidents as store
 from bot.store import outbox, people
 from bot.store import reply_all as reply_all_store
 from bot.store.db import Database
+
+ROLL_UP_KEEP = timedelta(hours=1)  # a team's SLA roll-up is updated in place this long
 
 
 def draw_summary(db: sqlite_utils.Database, *, key: str, now: datetime) -> Card:
@@ -136,6 +139,11 @@ async def deliver_summary(
 ) -> None:
     """Post a summary card, or update it in place if it was posted."""
     key = str(effect.payload["summary"])
+    if key.startswith("sla:"):
+        await _deliver_roll_up(
+            effect, key=key, database=database, adapter_of=adapter_of, now=clock.now()
+        )
+        return
     card = await database.read(draw_summary, key=key, now=clock.now())
     ref = await database.read(store.card_ref, key=key)
     if ref is not None:
@@ -156,6 +164,54 @@ async def deliver_summary(
     )
     if key.startswith("incident:"):  # while answers go out, the progress is drawn again
         await database.write(_again_while_answering, key=key, target=effect.target, now=clock.now())
+
+
+def roll_up_card(payload: dict[str, Any]) -> Card:
+    """A team's SLA roll-up, as its sweep wrote it (numbers and durations, no customer text)."""
+    return Card(
+        number=0,
+        state=State.OPEN,
+        title=str(payload.get("title", "")),
+        author="Many SLA steps at once are rolled up here and updated in place",
+        where=str(payload.get("team", "")),
+        text=str(payload.get("text", "")),
+        url="",
+        status=str(payload.get("status", "")),
+        actions=(),
+        ref="sla roll-up",
+    )
+
+
+async def _deliver_roll_up(
+    effect: outbox.Effect,
+    *,
+    key: str,
+    database: Database,
+    adapter_of: Callable[[str], ChatAdapter],
+    now: datetime,
+) -> None:
+    """Update the team's roll-up in place if it was posted less than ROLL_UP_KEEP ago in
+    this channel; else post a new one (which the next sweeps update)."""
+    card = roll_up_card(effect.payload)
+    found = await database.read(
+        store.recent_card_ref, key=key, target=effect.target, since=now - ROLL_UP_KEEP
+    )
+    if found is not None:
+        ref, posted_at = found
+        await adapter_of(ref[0]).update_card(MessageRef(*ref), card)
+    else:
+        channel = ChannelRef.parse(effect.target)
+        new = await adapter_of(channel.platform).post_card(channel.channel, card)
+        ref, posted_at = (new.platform, new.channel, new.id), now
+    await database.write(
+        store.card_drawn,
+        key=key,
+        target=effect.target,
+        ref=ref,
+        effect_id=effect.id,
+        now=now,
+        drawn_at=posted_at,  # kept: the message is renewed an hour after it was posted
+    )
 
 
 def _again_while_answering(

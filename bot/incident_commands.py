@@ -31,6 +31,21 @@ def _open(db: sqlite_utils.Database, number: int) -> store.Incident:
     return found
 
 
+def stale_card_note(db: sqlite_utils.Database, *, number: int) -> str | None:
+    """Why a button on I7's card can no longer act (resolved, merged, unknown), or None."""
+    found = store.get(db, number=number)
+    if found is None:
+        return f"There is no incident I{number}; nothing was done."
+    if found.state == "merged":
+        return (
+            f"I{number} was merged into I{found.merged_into}: this card is out of date and"
+            f" nothing was done. Use I{found.merged_into}'s card."
+        )
+    if found.state != "open":
+        return f"I{number} is already {found.state}: this card is out of date and nothing was done."
+    return None
+
+
 def _redraw(db: sqlite_utils.Database, incident: store.Incident, now: datetime) -> None:
     store.queue_card(
         db,

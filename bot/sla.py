@@ -191,6 +191,9 @@ def apply_rolled(
     taken = [p for i, (p, o) in enumerate(zip(planned, outcomes, strict=True))
              if i in rolled and o == Outcome.DONE]  # fmt: skip
     for effect in roll_up(taken, teams=teams, in_incident=in_incident, now=now):
+        if effect.kind == outbox.Kind.SUMMARY_CARD:  # the team's one message, kept up to date
+            incidents_store.queue_roll_up(db, target=effect.target, payload=effect.payload, now=now)
+            continue
         outbox.enqueue(db, kind=effect.kind, target=effect.target, payload=effect.payload, now=now)
     return outcomes
 

@@ -240,6 +240,34 @@ def to_roll_up(planned: list[Planned], *, in_incident: Mapping[int, int]) -> set
     }
 
 
+def roll_up_key(team: str) -> str:
+    """The key of a team's SLA roll-up message (a summary card, updated in place)."""
+    return f"sla:{team}"
+
+
+def _channel_roll_up(
+    team: TeamSpec, nudged: list[Planned], incidents: list[int], now: datetime
+) -> Queued:
+    """The team's one SLA roll-up message: a card that never pings (`sla.ping` is for
+    single nudges), updated in place by the next sweeps while it is recent."""
+    status = f"{len(nudged):,} mentions wait unclaimed past the team's promise"
+    text = ""
+    if nudged:
+        text = f"{_numbers(nudged, now)}. `claim N` to take one, `list` to see them."
+    if incidents:
+        shown = ", ".join(f"I{n}" for n in incidents)
+        text += f" Incidents waiting: {shown}."
+        status += f" · incidents waiting: {shown}"
+    payload = {
+        "summary": roll_up_key(team.id),
+        "title": f"Waiting past {team.name}'s promise",
+        "status": f"{status} · as of {now:%H:%M} UTC",
+        "text": text.strip(),
+        "team": team.name,
+    }
+    return Queued(outbox.Kind.SUMMARY_CARD, payload, target=str(team.channel))
+
+
 def roll_up(
     steps: list[Planned],
     *,
@@ -263,13 +291,7 @@ def roll_up(
         alone = [p for p in mine if p.waiting.number not in in_incident]
         nudged = [p for p in alone if p.due.step == Step.NUDGE]
         if nudged or incidents:
-            text = f"{len(nudged):,} mentions wait unclaimed past the team's promise"
-            if nudged:
-                text += f": {_numbers(nudged, now)}. `claim N` to take one, `list` to see them."
-            if incidents:
-                text += " Incidents waiting: " + ", ".join(f"I{n}" for n in incidents) + "."
-            # A plain channel message: it never pings (`sla.ping` is for single nudges).
-            out.append(Queued(outbox.Kind.CHANNEL_NOTE, {"text": text}, target=str(team.channel)))
+            out.append(_channel_roll_up(team, nudged, incidents, now))
         escalated = [p for p in mine if p.due.step == Step.ESCALATE]
         if escalated and team.leads:
             text = (

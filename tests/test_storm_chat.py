@@ -57,7 +57,7 @@ async def test_many_sla_steps_are_rolled_up_per_team_and_incident_members_only_c
         clock.advance(timedelta(minutes=40))
         report = await app.sla.sweep()
         await app.outbox.drain()
-        printed = out.getvalue()
+        printed = " ".join(out.getvalue().replace("│", " ").split())
         assert report.done  # every step is recorded, once
         assert printed.count("wait unclaimed past the team's promise") == 1
         assert "#1 (40m)" in printed and "Incidents waiting: I1." in printed
@@ -66,6 +66,67 @@ async def test_many_sla_steps_are_rolled_up_per_team_and_incident_members_only_c
         assert "@here" not in printed
         again = await app.sla.sweep()
         assert not again.done  # each step once
+    finally:
+        await app.stop()
+
+
+async def test_two_sweeps_in_a_row_post_one_roll_up_and_update_it(tmp_path, clock) -> None:  # type: ignore[no-untyped-def]
+    from bot.app import App
+    from bot.chat.console import ConsoleAdapter
+    from bot.playbooks import load_playbooks
+    from bot.settings import Settings
+
+    replay = tmp_path / "posts.jsonl"
+    topics = ["bill", "router", "roaming", "voicemail", "esim", "shop"]
+    write_posts(replay, [
+        {"id": f"c{i}", "text": f"question about my {t}?", "author": {"handle": f"c{i}"}}
+        for i, t in enumerate(topics)
+    ])  # fmt: skip
+    book = tmp_path / "book.yaml"
+    text = SLA_BOOK.format(replay=replay).replace(
+        "escalate_after: 30m, ping: here", "renudge_every: 10m"
+    )
+    book.write_text(text, encoding="utf-8")
+    out = io.StringIO()
+    app = App(
+        settings=Settings(db_path=str(tmp_path / "r.db")),
+        adapters={"console": ConsoleAdapter(out)},
+        clock=clock,
+        playbooks=load_playbooks(book),
+    )
+    title = "Waiting past support's promise"
+    await app.start()
+    try:
+        await app.poll_all()
+        await app.outbox.drain()
+        clock.advance(timedelta(minutes=11))
+        assert (await app.sla.sweep()).done
+        await app.outbox.drain()
+        assert out.getvalue().count(title) == 1  # posted
+        assert "6 mentions wait unclaimed past the team's promise" in out.getvalue()
+        assert "thread:" not in out.getvalue()
+        clock.advance(timedelta(minutes=10))
+        assert (await app.sla.sweep()).done  # the second round of nudges
+        await app.outbox.drain()
+        printed = out.getvalue()
+        assert printed.count(title) == 1  # no second message: the first is updated
+        assert printed.count("~ sla roll-up open: 6 mentions wait unclaimed") == 1
+        assert "as of 09:21 UTC" in printed
+        # Two sweeps before the outbox runs: one message, with the newer content.
+        await app.workflow.handle("claim 1", Context(actor="alice"))
+        clock.advance(timedelta(minutes=10))
+        await app.sla.sweep()
+        clock.advance(timedelta(minutes=10))
+        await app.sla.sweep()
+        await app.outbox.drain()
+        printed = out.getvalue()
+        assert printed.count("~ sla roll-up open:") == 2 and printed.count(title) == 1
+        assert "5 mentions wait unclaimed past the team's promise · as of 09:41 UTC" in printed
+        # An hour after it was posted, the roll-up is a new message again.
+        clock.advance(timedelta(minutes=30))
+        await app.sla.sweep()
+        await app.outbox.drain()
+        assert out.getvalue().count(title) == 2
     finally:
         await app.stop()
 

@@ -46,6 +46,7 @@ from bot.chat.teams_connector import AppToken, BotConnector, token_url
 from bot.chat.teams_graph import GRAPH_URL, GraphCardFinder, card_marker
 from bot.clock import Clock
 from bot.errors import CommandError, ConfigError, DeliveryError, Problem
+from bot.incident_commands import stale_card_note
 from bot.settings import TEAMS_OPENID_URL, Settings
 from bot.store import people
 from bot.store import teams as store
@@ -560,8 +561,15 @@ class TeamsAdapter:
         except CommandError as exc:
             answer = Answer(str(exc), ok=False)
         else:
+            stale = None
+            if submit.incident:  # a card drawn before the incident was resolved or merged
+                stale = await self.database.read(stale_card_note, number=submit.number)
             # An approval card's button decides only the held answer it names.
-            answer = await run(submit.line, replace(ctx, held=submit.held))
+            answer = (
+                Answer(stale, ok=False)
+                if stale
+                else await run(submit.line, replace(ctx, held=submit.held))
+            )
         text = answer.text
         if activity.kind != "personal":  # others in the channel see who clicked
             text = f"{activity.from_.name or 'someone'}: {text}"

@@ -16,8 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from bot.chat.teams_cards import (
     EDIT_INPUT,
     HELD_KEY,
+    INCIDENT_KEY,
     NUMBER_KEY,
     REJECT_INPUT,
+    REPLY_ALL_INPUT,
     REPLY_INPUT,
     SNOOZE_INPUT,
     VERB_KEY,
@@ -28,6 +30,8 @@ from bot.errors import CommandError
 # naming any other verb is refused.
 SUBMIT_VERBS = ("claim", "reply", "resolve", "snooze", "release", "reopen")
 DECISION_VERBS = ("approve", "edit", "reject")
+INCIDENT_VERBS = ("claim", "resolve", "reply-all")  # an incident card's buttons
+_INCIDENT = re.compile(r"I([1-9][0-9]{0,8})", re.ASCII)
 
 
 class _Lenient(BaseModel):
@@ -168,6 +172,7 @@ class Submit:
     line: str
     number: int
     held: int | None = None  # the held answer an approval card's button decides
+    incident: bool = False  # `number` is an incident's (an incident card's button)
 
 
 def _positive(value: Any, problem: str) -> int:
@@ -190,6 +195,8 @@ def read_submit(value: Any) -> Submit:
     """What a card button means; CommandError if the submit is not one of ours."""
     if not isinstance(value, dict):
         raise CommandError("That button sent nothing allhands understands.")
+    if INCIDENT_KEY in value:
+        return _incident_submit(value)
     verb = value.get(VERB_KEY)
     if not isinstance(verb, str) or verb not in (*SUBMIT_VERBS, *DECISION_VERBS):
         raise CommandError("That button is not one of allhands' buttons.")
@@ -203,6 +210,26 @@ def read_submit(value: Any) -> Submit:
         duration = _typed(value, SNOOZE_INPUT, "Choose how long to snooze.")
         return Submit(f"snooze {number} {duration}".strip(), number)
     return Submit(f"{verb} {number}", number)
+
+
+def _incident_submit(value: dict[str, Any]) -> Submit:
+    """Claim / Resolve / Reply-all on an incident's card, which names the incident (`I7`)."""
+    verb = value.get(VERB_KEY)
+    if not isinstance(verb, str) or verb not in INCIDENT_VERBS or NUMBER_KEY in value:
+        raise CommandError("That button is not one of allhands' buttons.")
+    ref = value.get(INCIDENT_KEY)
+    found = _INCIDENT.fullmatch(ref) if isinstance(ref, str) else None
+    if found is None:
+        raise CommandError("That button names no incident.")
+    number = int(found.group(1))
+    if verb != "reply-all":
+        return Submit(f"{verb} I{number}", number, incident=True)
+    text = _typed(value, REPLY_ALL_INPUT, "The answer must be text.").strip()
+    if not text:
+        raise CommandError(
+            f"Write the answer for every customer of I{number} first; nothing was posted."
+        )
+    return Submit(f"reply-all I{number} {text}", number, incident=True)
 
 
 def _decision(value: dict[str, Any], verb: str, number: int) -> Submit:

@@ -34,6 +34,10 @@ HELD_KEY = "held"
 EDIT_INPUT = "edit_text"
 REJECT_INPUT = "reject_reason"
 REASON_MAX = 500
+# An incident's card (`I7`) has its own buttons: they name the incident, never a number.
+INCIDENT_KEY = "incident"
+REPLY_ALL_INPUT = "reply_all_text"
+_INCIDENT_REF = re.compile(r"I[1-9][0-9]{0,8}")
 
 _TITLES = {
     "claim": "Claim",
@@ -164,6 +168,51 @@ def _action(verb: str, number: int) -> dict[str, Any]:
     return {"type": "Action.Submit", "title": title, "data": _data(verb, number)}
 
 
+def _incident_action(verb: str, ref: str) -> dict[str, Any]:
+    """Claim / Resolve / Reply-all on an incident's card; their data names `I7`."""
+    if verb != "reply":
+        title = _TITLES.get(verb, verb.capitalize())
+        return {
+            "type": "Action.Submit",
+            "title": title,
+            "data": {VERB_KEY: verb, INCIDENT_KEY: ref},
+        }
+    return {
+        "type": "Action.ShowCard",
+        "title": "Reply to all",
+        "card": {
+            "type": "AdaptiveCard",
+            "body": [
+                {
+                    "type": "Input.Text",
+                    "id": REPLY_ALL_INPUT,
+                    "label": f"One public answer to every customer of {ref}",
+                    "placeholder": "{author} becomes each customer's handle",
+                    "isMultiline": True,
+                    "maxLength": REPLY_MAX,
+                    "isRequired": True,
+                    "errorMessage": "Write the answer first.",
+                }
+            ],
+            "actions": [
+                {
+                    "type": "Action.Submit",
+                    "title": "Send to everyone",
+                    "data": {VERB_KEY: "reply-all", INCIDENT_KEY: ref},
+                }
+            ],
+        },
+    }
+
+
+def _actions(card: Card) -> list[dict[str, Any]]:
+    if _INCIDENT_REF.fullmatch(card.ref):
+        return [_incident_action(verb, card.ref) for verb in card.actions]
+    if card.ref:  # a roll-up: nothing to click
+        return []
+    return [_action(verb, card.number) for verb in card.actions]
+
+
 def adaptive_card(card: Card) -> dict[str, Any]:
     """The Adaptive Card for a mention card, with its buttons for the card's state."""
     body: list[dict[str, Any]] = [
@@ -174,8 +223,7 @@ def adaptive_card(card: Card) -> dict[str, Any]:
     if card.url:
         body.append(_run(card.url, isSubtle=True, fontType="Monospace"))
     body.append(_run(card.status, weight="Bolder", color=_STATE_COLOUR[card.state]))
-    # An incident's card (`I7`) has no buttons on Teams yet: they would act on mention #7.
-    actions = [] if card.ref else [_action(verb, card.number) for verb in card.actions]
+    actions = _actions(card)
     if card.url.startswith(("https://", "http://")):
         actions.append({"type": "Action.OpenUrl", "title": "Open the post", "url": card.url})
     return {

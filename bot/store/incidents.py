@@ -234,6 +234,39 @@ def queue_card(
     )
 
 
+def queue_roll_up(
+    db: sqlite_utils.Database, *, target: str, payload: dict[str, Any], now: datetime
+) -> None:
+    """Queue a summary card whose content is in `payload` (a team's SLA roll-up): a row
+    still waiting for the same card takes the newer content, so one message is sent."""
+    text = json.dumps(payload, ensure_ascii=False)
+    waiting = db.execute(
+        "UPDATE outbox SET payload = ? WHERE kind = ? AND state = 'pending' AND target = ?"
+        " AND json_extract(payload, '$.summary') = ?",
+        [text, outbox.Kind.SUMMARY_CARD.value, target, payload["summary"]],
+    ).rowcount
+    if not waiting:
+        db.execute(
+            "INSERT INTO outbox (kind, mention, target, payload, next_at, created_at)"
+            " VALUES (?, NULL, ?, ?, ?, ?)",
+            [outbox.Kind.SUMMARY_CARD.value, target, text, now.isoformat(), now.isoformat()],
+        )
+
+
+def recent_card_ref(
+    db: sqlite_utils.Database, *, key: str, target: str, since: datetime
+) -> tuple[tuple[str, str, str], datetime] | None:
+    """Where a summary card was posted in `target` and when, if that was after `since`."""
+    row = db.execute(
+        "SELECT platform, channel, message_id, drawn_at FROM summary_cards"
+        " WHERE key = ? AND target = ?",
+        [key, target],
+    ).fetchone()
+    if not row or not row[2] or not row[3] or datetime.fromisoformat(row[3]) <= since:
+        return None
+    return (row[0], row[1], row[2]), datetime.fromisoformat(row[3])
+
+
 def card_ref(db: sqlite_utils.Database, *, key: str) -> tuple[str, str, str] | None:
     """Where a summary card was posted: platform, channel, message id."""
     row = db.execute(
@@ -250,14 +283,16 @@ def card_drawn(
     ref: tuple[str, str, str],
     effect_id: int,
     now: datetime,
+    drawn_at: datetime | None = None,
 ) -> None:
-    """Record where a summary card is and when it was drawn; its effect is done."""
+    """Record where a summary card is and when it was drawn (`drawn_at`, else now); its
+    effect is done."""
     db.execute(
         "INSERT INTO summary_cards (key, target, platform, channel, message_id, drawn_at)"
         " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET platform = excluded.platform,"
         " channel = excluded.channel, message_id = excluded.message_id,"
         " drawn_at = excluded.drawn_at",
-        [key, target, *ref, now.isoformat()],
+        [key, target, *ref, (drawn_at or now).isoformat()],
     )
     outbox.finish(db, id=effect_id, now=now, result={"message": ref[2]})
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 
 from bot.store import incidents
@@ -98,3 +99,39 @@ async def test_reply_to_all_from_a_dialog_on_the_incident_card(slack: SlackHarne
     assert len({ext for ext, _ in sent}) == 12
     told = slack.fake.ephemeral[-1]
     assert told["user"] == DANA and "Answering 12 customers of I1" in told["text"]
+
+
+async def test_two_sla_sweeps_in_a_row_post_one_roll_up_and_update_it(
+    slack: SlackHarness,
+) -> None:
+    book = slack.app.playbooks
+    team = book.teams["support"]
+    sla = team.sla.model_copy(
+        update={"claim_within": timedelta(minutes=10), "renudge_every": timedelta(minutes=10)}
+    )
+    slack.app.playbooks = replace(book, teams={**book.teams, "support": replace(team, sla=sla)})
+    topics = ["bill", "router", "roaming", "voicemail", "esim", "shop"]
+    write_posts(slack.replay, [
+        {"id": f"c{i}", "text": f"question about my {t}?", "author": {"handle": f"c{i}"}}
+        for i, t in enumerate(topics)
+    ])  # fmt: skip
+    await slack.app.poll_all()
+    await slack.settle()
+    title = "Waiting past Support's promise"
+    for _ in range(2):
+        slack.clock.advance(timedelta(minutes=11))
+        assert (await slack.app.sla.sweep()).done
+        await slack.settle()
+    posted = [
+        c
+        for c in slack.fake.calls_to("chat.postMessage")
+        if c.status == 200 and title in str(c.args.get("blocks"))
+    ]
+    assert len(posted) == 1 and posted[0].args["channel"] == SUPPORT
+    assert "6 mentions wait unclaimed past the team's promise" in str(posted[0].args["blocks"])
+    assert "<!" not in str(posted[0].args)  # a roll-up never pings
+    ts = next(str(m["ts"]) for m in slack.fake.messages(SUPPORT) if title in str(m["blocks"]))
+    updates = [c for c in slack.fake.calls_to("chat.update") if title in str(c.args["blocks"])]
+    assert len(updates) == 1 and updates[0].args["ts"] == ts
+    assert "as of 09:22 UTC" in str(updates[0].args["blocks"])
+    assert not any(slack.fake.replies(SUPPORT, slack.card_ts(SUPPORT, n)) for n in range(1, 7))
