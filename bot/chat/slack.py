@@ -354,6 +354,19 @@ class SlackAdapter:
         message = text_message(text, ping=ping)
         return await self._post(ref.channel, message, thread_ts=ref.id)
 
+    async def card_link(self, ref: MessageRef) -> str | None:
+        """A link to a posted card (chat.getPermalink); None when Slack gives none."""
+        try:
+            response = await call_slack(
+                "chat.getPermalink",
+                lambda: self.client.chat_getPermalink(channel=ref.channel, message_ts=ref.id),
+            )
+        except DeliveryError as exc:
+            log.info("Slack: no link to the card %s in %s: %s", ref.id, ref.channel, exc)
+            return None
+        link = response.get("permalink")
+        return link if isinstance(link, str) and link.startswith("https://") else None
+
     async def tell(self, person: str, text: str, *, channel: str | None = None) -> None:
         """Tell one person something: ephemeral in `channel` (not paced: Slack does not count
         it against the channel), else in their DM with the app."""
