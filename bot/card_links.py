@@ -29,7 +29,7 @@ def teams_message_link(channel: str, message_id: str, *, tenant_id: str, group_i
     channel conversation"); `groupId` only where the team's group id is known."""
     query = {"tenantId": tenant_id, "groupId": group_id, "parentMessageId": message_id}
     params = urlencode({key: value for key, value in query.items() if value})
-    path = f"{quote(channel, safe='')}/{quote(message_id, safe='')}"
+    path = f"{quote(channel, safe=':@')}/{quote(message_id, safe='')}"
     return f"https://teams.microsoft.com/l/message/{path}?{params}"
 
 

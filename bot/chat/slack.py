@@ -40,7 +40,8 @@ T = TypeVar("T")
 
 PLATFORM = "slack"
 # What the Web API methods allhands calls need, and nothing more (docs/slack/manifest.yaml):
-# chat.postMessage/update/postEphemeral: chat:write; users.info: users:read;
+# chat.postMessage/update/postEphemeral: chat:write; chat.getPermalink (a card's link in
+# private notes): none; users.info: users:read;
 # conversations.list and users.conversations: channels:read (public), groups:read
 # (private channels the bot is in); the slash command: commands; a digest's chart:
 # files:write (files.getUploadURLExternal, files.completeUploadExternal) and im:write
