@@ -66,3 +66,15 @@ async def test_without_a_link_the_note_says_where_the_card_is(
     [note] = [t for t in notes if t.startswith("Escalation for Support: #2")]
     assert note.endswith(WORDS) and "archives" not in note
     assert slack.fake.calls_to("chat.getPermalink")  # asked, refused, and the note still went
+
+
+async def test_a_card_not_posted_yet_is_named_by_its_channel(
+    slack: SlackHarness, tmp_path: Path
+) -> None:
+    _with_sla(slack, tmp_path)
+    # Slack takes nothing in the support channel: its cards wait in the outbox.
+    slack.fake.fail("chat.postMessage", Failure(status=503, times=1000, channel=SUPPORT))
+    notes = await _escalated(slack)
+    [note] = [t for t in notes if t.startswith("Escalation for Support: #2")]
+    assert note.endswith(WORDS)
+    assert not slack.fake.calls_to("chat.getPermalink")  # nothing to ask about
