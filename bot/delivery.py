@@ -24,6 +24,7 @@ from typing import Any
 import sqlite_utils
 
 from bot import approval_requests, incident_cards, sent_once
+from bot.card_links import CardLinks
 from bot.chat import ChatAdapter, MessageRef, approval
 from bot.chat.cards import Card, build_card, moved_card
 from bot.chat.text import shorten
@@ -135,6 +136,10 @@ class OutboxWorker:
         self.connectors = connectors
         self.max_attempts = max_attempts
         self.lanes = Lanes(database=database, clock=clock, deliver=self._deliver)
+        self.card_links = CardLinks(
+            ref_of=lambda number: database.read(card_ref, number=number),
+            adapter_of=self._adapter,
+        )
 
     def wake(self) -> None:
         """Something was queued: look now rather than at the next tick."""
@@ -293,7 +298,8 @@ class OutboxWorker:
         elif kind == outbox.Kind.PRIVATE_NOTE:
             platform = effect.target or "console"
             person = await self._person(effect.payload["person"], platform)
-            await self._adapter(platform).tell(person, effect.payload["text"])
+            text = await self.card_links.text(effect.payload, number)
+            await self._adapter(platform).tell(person, text)
         elif kind == outbox.Kind.REPORT:
             await self._report(effect)
         elif kind == outbox.Kind.APPROVAL_REQUEST:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from bot.card_links import CARD_WHERE
 from bot.domain.durations import format_duration
 from bot.domain.mentions import State
 from bot.domain.sla import Due, Policy, Step, Waiting, WorkingHours, next_open, working_time
@@ -64,8 +65,12 @@ def _waited(waiting: Waiting, policy: Policy, now: datetime) -> str:
     return text
 
 
+def _where(team: TeamSpec) -> str:
+    return f"The card is in {channel_label(team)}."
+
+
 def _link(waiting: Waiting, team: TeamSpec | None) -> str:
-    where = f"The card is in {channel_label(team)}." if team is not None else ""
+    where = _where(team) if team is not None else ""
     return f"{waiting.url} · {where}" if waiting.url and where else waiting.url or where
 
 
@@ -90,8 +95,11 @@ def _card_update() -> Queued:
     return Queued(outbox.Kind.CARD_UPDATE, {})
 
 
-def _tell(platform: str, person: str, text: str) -> Queued:
-    return Queued(outbox.Kind.PRIVATE_NOTE, {"person": person, "text": text}, target=platform)
+def _tell(platform: str, person: str, text: str, team: TeamSpec | None = None) -> Queued:
+    payload = {"person": person, "text": text}
+    if team is not None:  # delivery puts a link to the card in place of this sentence
+        payload[CARD_WHERE] = _where(team)
+    return Queued(outbox.Kind.PRIVATE_NOTE, payload, target=platform)
 
 
 def _who(waiting: Waiting) -> str:
@@ -145,7 +153,7 @@ def compose(
         )
         if team.leads:
             told = ", ".join((names or {}).get(lead, lead) for lead in team.leads)
-            effects = [_card_update(), *(_tell(platform, lead, note) for lead in team.leads)]
+            effects = [_card_update(), *(_tell(platform, lead, note, team) for lead in team.leads)]
             effects.append(thread_note(f"Escalated to {told}: no answer after {waited}."))
         else:
             effects = [thread_note(f"No answer after {waited}, and the team has no leads to tell.")]
@@ -158,7 +166,7 @@ def compose(
             f" has waited {waited}. `reply {n} <text>` to answer, or `release {n}` to hand"
             f" it back. {link}"
         )
-        return Planned(due, waiting, (_tell(platform, claimer, text),))
+        return Planned(due, waiting, (_tell(platform, claimer, text, team),))
     if step == Step.RELEASE:
         note = (
             f"#{n} went back to the team: you claimed it {held} ago and it has no answer."
@@ -172,7 +180,7 @@ def compose(
         return Planned(
             due,
             waiting,
-            (_card_update(), _tell(platform, claimer, note), thread_note(thread)),
+            (_card_update(), _tell(platform, claimer, note, team), thread_note(thread)),
             release=True,
             detail={"from": claimer},
         )

@@ -40,7 +40,8 @@ T = TypeVar("T")
 
 PLATFORM = "slack"
 # What the Web API methods allhands calls need, and nothing more (docs/slack/manifest.yaml):
-# chat.postMessage/update/postEphemeral: chat:write; users.info: users:read;
+# chat.postMessage/update/postEphemeral: chat:write; chat.getPermalink (a card's link in
+# private notes): none; users.info: users:read;
 # conversations.list and users.conversations: channels:read (public), groups:read
 # (private channels the bot is in); the slash command: commands; a digest's chart:
 # files:write (files.getUploadURLExternal, files.completeUploadExternal) and im:write
@@ -353,6 +354,19 @@ class SlackAdapter:
         `<!here>` or `<!channel>` in front of it."""
         message = text_message(text, ping=ping)
         return await self._post(ref.channel, message, thread_ts=ref.id)
+
+    async def card_link(self, ref: MessageRef) -> str | None:
+        """A link to a posted card (chat.getPermalink); None when Slack gives none."""
+        try:
+            response = await call_slack(
+                "chat.getPermalink",
+                lambda: self.client.chat_getPermalink(channel=ref.channel, message_ts=ref.id),
+            )
+        except DeliveryError as exc:
+            log.info("Slack: no link to the card %s in %s: %s", ref.id, ref.channel, exc)
+            return None
+        link = response.get("permalink")
+        return link if isinstance(link, str) and link.startswith("https://") else None
 
     async def tell(self, person: str, text: str, *, channel: str | None = None) -> None:
         """Tell one person something: ephemeral in `channel` (not paced: Slack does not count

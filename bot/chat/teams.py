@@ -30,6 +30,7 @@ import aiohttp
 from aiohttp import web
 from pydantic import ValidationError
 
+from bot.card_links import teams_message_link
 from bot.chat import MessageRef, Ping
 from bot.chat.approval import ApprovalDecision, ApprovalRequest
 from bot.chat.cards import Card
@@ -270,6 +271,14 @@ class TeamsAdapter:
             conversation.service_url, self._thread(conversation, ref.id), activity
         )
         return MessageRef(self.platform, ref.channel, str(result.get("id", "")))
+
+    async def card_link(self, ref: MessageRef) -> str | None:
+        """A deep link to a card posted in a channel, from the stored conversation; None in
+        a chat (no such link) or a channel never stored."""
+        conversation = await self.database.read(store.conversation, id=ref.channel)
+        if conversation is None or conversation.kind != "channel" or not ref.id:
+            return None
+        return teams_message_link(ref.channel, ref.id, tenant_id=conversation.tenant_id)
 
     async def tell(self, person: str, text: str, *, channel: str | None = None) -> None:
         """Tell one person privately, in their 1:1 chat with the bot (opened if need be)."""

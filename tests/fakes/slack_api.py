@@ -678,6 +678,22 @@ class SlackFake:
         self.ephemeral.append(args)
         return {"ok": True, "message_ts": f"{int(self.clock())}.{next(self._ts):06d}"}
 
+    def _chat_getPermalink(self, args: dict[str, Any]) -> dict[str, Any]:
+        # No scope needed (docs: chat.getPermalink); a channel the app cannot see is
+        # channel_not_found, a ts with no message there message_not_found.
+        channel_id = str(args.get("channel", ""))
+        channel = self.channels.get(channel_id)
+        if channel is None or (channel.private and not channel.bot_member):
+            return {"ok": False, "error": "channel_not_found"}
+        ts = str(args.get("message_ts", ""))
+        if ts not in channel.messages:
+            return {"ok": False, "error": "message_not_found"}
+        return {
+            "ok": True,
+            "channel": channel.id,
+            "permalink": f"https://lumo.slack.example/archives/{channel.id}/p{ts.replace('.', '')}",
+        }
+
     def _view(self, view: Any, view_id: str) -> dict[str, Any]:
         stored = {
             **view,
