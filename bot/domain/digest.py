@@ -432,8 +432,10 @@ def _open_items(
     """What is active at `end`: unanswered before answered, overdue first, oldest first."""
     found = []
     for history, eps in mentions:
+        if not eps or eps[-1].closed_at is not None:  # first: it spares reading the events
+            continue
         state = state_at(history, end)
-        if state not in ACTIVE or not eps or eps[-1].closed_at is not None:
+        if state not in ACTIVE:
             continue
         held = state in (State.CLAIMED, State.ANSWERED)
         found.append(
