@@ -14,7 +14,6 @@ from bot.domain.mentions import Event
 from bot.store import outbox
 from bot.store.mentions import ACTIVE_ROOT, EVENT_COLUMNS, event_of, query_rows, row_to_mention
 
-
 # The digest reads one detail, the `to` of an assignment: the other events come without
 # theirs (`{}`), which spares reading and decoding a week of them.
 _DIGEST_EVENT_COLUMNS = EVENT_COLUMNS.replace(
