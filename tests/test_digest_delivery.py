@@ -6,7 +6,7 @@ import io
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,12 +16,14 @@ from bot.app import App
 from bot.chat.chart import RESPONSE_LABEL, VOLUME_LABEL, build_chart, chart_png
 from bot.chat.console import ConsoleAdapter
 from bot.clock import FakeClock
-from bot.digests import chart_title, compose
-from bot.domain.digest import DayPoint, day_period
+from bot.digests import chart_title, compose, sla_terms
+from bot.domain.digest import DayPoint, History, build_report, day_period, week_period
 from bot.playbooks import load_playbooks
 from bot.scheduler import build_scheduler
 from bot.settings import Settings
-from bot.store import digests, outbox
+from bot.store import digests, mentions, outbox
+from bot.store.mentions import query_rows, row_to_mention
+from bot.workflow import assign
 from tests.digest_log import BERLIN, Seeder, local, seed_support
 
 BOOK = """\
@@ -308,3 +310,60 @@ async def test_a_kept_chart_day_is_what_the_chart_shows(bot: Bot) -> None:
         period=day_period(date(2026, 1, 6), BERLIN),
     )
     assert point in report.days
+
+
+def _whole_histories(db: object, *, team: str, until: datetime) -> list[History]:
+    """Every mention of the team with all its events before `until`, details and all."""
+    import sqlite_utils
+
+    assert isinstance(db, sqlite_utils.Database)
+    rows = query_rows(db, "SELECT * FROM mentions WHERE team = ? ORDER BY number", [team])
+    return [
+        History(
+            row_to_mention(r),
+            tuple(e for e in mentions.events(db, number=r["number"]) if e.at < until),
+        )
+        for r in rows
+    ]
+
+
+async def test_the_weekly_digest_says_what_the_whole_history_says(bot: Bot) -> None:
+    # Thursday: m9 is given to erin (who holds it from an assignment's detail) and stays open.
+    seeder = Seeder(bot.app.database, bot.clock)
+    number = await seeder.post("m9", local(8, 9, 0), team="support", audience=40)
+    bot.at(local(8, 9, 5))
+    await bot.app.database.write(
+        assign, number=number, actor="dana", person="erin", platform="console", now=bot.clock.now()
+    )
+    # Monday: the daily digests of the days before were made, and keep their chart days.
+    playbooks = bot.app.playbooks
+    team = playbooks.teams["support"]
+    for day in range(5, 12):
+        bot.at(local(day + 1, 8, 30))
+        await bot.app.digests.send_due()
+    assert ("support", "week:2026-01-05..2026-01-11") in await bot.app.database.read(_digest_keys)
+    week = week_period(date(2026, 1, 11), BERLIN)
+    with_kept = await bot.app.database.read(compose, playbooks=playbooks, team=team, period=week)
+    whole = await bot.app.database.read(_whole_histories, team="support", until=week.end)
+    assert with_kept == build_report(
+        team="support",
+        team_name=team.name,
+        period=week,
+        histories=whole,
+        sla=sla_terms(playbooks, team),
+    )
+    await bot.app.database.write(lambda db: db.execute("DELETE FROM digest_days"))
+    assert with_kept == await bot.app.database.read(
+        compose, playbooks=playbooks, team=team, period=week
+    )
+    # The numbers are not empty: the week has its mentions, breaches and erin's open item.
+    assert with_kept.mentions_in == 9 and with_kept.breaches
+    held = {i.mention.number: i.claimed_by for i in with_kept.open_items}
+    assert held[number] == "erin"
+
+
+def _digest_keys(db: object) -> list[tuple[str, str]]:
+    import sqlite_utils
+
+    assert isinstance(db, sqlite_utils.Database)
+    return [(t, p) for t, p in db.execute("SELECT team, period FROM digests").fetchall()]
