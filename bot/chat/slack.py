@@ -418,28 +418,9 @@ class SlackAdapter:
         image_name: str = "",
         image_text: str = "",
     ) -> None:
-        """Send a digest in the person's DM with the app: its chart as an image with the
-        text as the image's comment; as text with the chart's table where Slack refuses
-        the upload for good (a missing scope, uploads switched off)."""
+        """Send a digest in the person's DM with the app (see `_report`)."""
         user = await self.people.user_id(person)
-        if image:
-            name = image_name or "report.png"
-            digest = hashlib.sha256(image + b"\0" + text.encode()).hexdigest()
-            try:
-                await self.files.share_in_dm(
-                    user,
-                    key=f"{user}/{name}/{digest}",
-                    data=image,
-                    filename=name,
-                    title=name,
-                    comment=fit(text, COMMENT_TEXT) or " ",
-                    alt_text=image_text,
-                )
-                return
-            except UploadRefused as exc:
-                self._upload_refused(exc)
-        table = f"{text}\n```\n{image_text}\n```" if image_text else text
-        await self._post(user, text_message(table))
+        await self._report(user, text, image=image, image_name=image_name, image_text=image_text)
 
     async def post_report(
         self,
@@ -450,28 +431,49 @@ class SlackAdapter:
         image_name: str = "",
         image_text: str = "",
     ) -> None:
-        """Post a digest in a channel as a lead gets it privately: its chart as an image
-        with the text as its comment; as text with the chart's table where Slack refuses."""
+        """Post a digest in a channel as a lead gets it privately (see `_report`)."""
         channel_id = await self.channels.resolve(channel)
+        await self._report(
+            channel_id,
+            text,
+            image=image,
+            image_name=image_name,
+            image_text=image_text,
+            in_channel=True,
+        )
+
+    async def _report(
+        self,
+        where: str,
+        text: str,
+        *,
+        image: bytes | None,
+        image_name: str,
+        image_text: str,
+        in_channel: bool = False,
+    ) -> None:
+        """A digest to `where` (a person's id, or a channel id with `in_channel`): its chart
+        as an image with the text as the image's comment; as text with the chart's table
+        where Slack refuses the upload for good (a missing scope, uploads switched off)."""
         if image:
             name = image_name or "report.png"
             digest = hashlib.sha256(image + b"\0" + text.encode()).hexdigest()
             try:
                 await self.files.share_in_dm(
-                    channel_id,
-                    key=f"{channel_id}/{name}/{digest}",
+                    where,
+                    key=f"{where}/{name}/{digest}",
                     data=image,
                     filename=name,
                     title=name,
                     comment=fit(text, COMMENT_TEXT) or " ",
                     alt_text=image_text,
-                    channel=channel_id,
+                    channel=where if in_channel else None,
                 )
                 return
             except UploadRefused as exc:
                 self._upload_refused(exc)
         table = f"{text}\n```\n{image_text}\n```" if image_text else text
-        await self._post(channel_id, text_message(table))
+        await self._post(where, text_message(table))
 
     def _upload_refused(self, exc: UploadRefused) -> None:
         """Say once per reason why charts come as tables (it lasts until someone acts)."""
