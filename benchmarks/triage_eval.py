@@ -29,6 +29,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 from bot.domain.normalise import clean_text
 from bot.domain.triage import kind_of
 from bot.triage_model import SHIPPED, load_model
+from bot.triage_training import Score
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "complaints-acl2019.csv"
@@ -43,31 +44,6 @@ class Row:
     is_complaint: bool
     domain: str
     compound: float
-
-
-@dataclass(frozen=True, slots=True)
-class Score:
-    """Precision, recall and F1 of one yes/no decision against the labels."""
-
-    tp: int
-    fp: int
-    fn: int
-
-    @property
-    def precision(self) -> float:
-        """Share of flagged posts that are complaints."""
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
-
-    @property
-    def recall(self) -> float:
-        """Share of complaints that were flagged."""
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
-
-    @property
-    def f1(self) -> float:
-        """Harmonic mean of precision and recall."""
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
 
 
 def load_rows(path: Path, analyzer: SentimentIntensityAnalyzer) -> list[Row]:
