@@ -4,8 +4,17 @@ the channel's attention budget."""
 from __future__ import annotations
 
 import io
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
+from bot.app import App
+from bot.chat.console import ConsoleAdapter
+from bot.clock import FakeClock
+from bot.playbooks import load_playbooks
+from bot.settings import Settings
 from bot.workflow import Context
 from tests.conftest import write_posts
 from tests.test_incidents import storm_posts
@@ -24,32 +33,49 @@ teams:
 default_team: support
 """
 
+SIX_TOPICS = ["bill", "router", "roaming", "voicemail", "esim", "shop"]
+
+
+def questions(topics: list[str]) -> list[dict[str, Any]]:
+    """One ordinary question a topic, each from its own customer."""
+    return [
+        {"id": f"c{i}", "text": f"question about my {t}?", "author": {"handle": f"c{i}"}}
+        for i, t in enumerate(topics)
+    ]
+
+
+@asynccontextmanager
+async def console_app(
+    tmp_path: Path, clock: FakeClock, posts: list[dict[str, Any]], book: str = SLA_BOOK
+) -> AsyncIterator[tuple[App, io.StringIO]]:
+    """allhands on the console with a replay source of `posts` and the playbook `book`
+    (`{replay}` stands for the posts' file), started; the app and what it printed."""
+    replay = tmp_path / "posts.jsonl"
+    write_posts(replay, posts)
+    path = tmp_path / "book.yaml"
+    path.write_text(book.format(replay=replay), encoding="utf-8")
+    out = io.StringIO()
+    app = App(
+        settings=Settings(db_path=str(tmp_path / "storm.db")),
+        adapters={"console": ConsoleAdapter(out)},
+        clock=clock,
+        playbooks=load_playbooks(path),
+    )
+    await app.start()
+    try:
+        yield app, out
+    finally:
+        await app.stop()
+
 
 async def test_many_sla_steps_are_rolled_up_per_team_and_incident_members_only_counted(
     tmp_path, clock
 ) -> None:  # type: ignore[no-untyped-def]
-    from bot.app import App
-    from bot.chat.console import ConsoleAdapter
-    from bot.playbooks import load_playbooks
-    from bot.settings import Settings
-
-    replay = tmp_path / "posts.jsonl"
     ordinary = [
         {"id": f"c{i}", "text": f"{topic} question number {i}", "author": {"handle": f"c{i}"}}
         for i, topic in enumerate(["billing", "router", "roaming", "voicemail", "esim", "shop"])
     ]
-    write_posts(replay, [*ordinary, *storm_posts(12)])
-    book = tmp_path / "book.yaml"
-    book.write_text(SLA_BOOK.format(replay=replay), encoding="utf-8")
-    out = io.StringIO()
-    app = App(
-        settings=Settings(db_path=str(tmp_path / "sla.db")),
-        adapters={"console": ConsoleAdapter(out)},
-        clock=clock,
-        playbooks=load_playbooks(book),
-    )
-    await app.start()
-    try:
+    async with console_app(tmp_path, clock, [*ordinary, *storm_posts(12)]) as (app, out):
         await app.poll_all()
         await app.outbox.drain()
         out.seek(0)
@@ -66,37 +92,12 @@ async def test_many_sla_steps_are_rolled_up_per_team_and_incident_members_only_c
         assert "@here" not in printed
         again = await app.sla.sweep()
         assert not again.done  # each step once
-    finally:
-        await app.stop()
 
 
 async def test_two_sweeps_in_a_row_post_one_roll_up_and_update_it(tmp_path, clock) -> None:  # type: ignore[no-untyped-def]
-    from bot.app import App
-    from bot.chat.console import ConsoleAdapter
-    from bot.playbooks import load_playbooks
-    from bot.settings import Settings
-
-    replay = tmp_path / "posts.jsonl"
-    topics = ["bill", "router", "roaming", "voicemail", "esim", "shop"]
-    write_posts(replay, [
-        {"id": f"c{i}", "text": f"question about my {t}?", "author": {"handle": f"c{i}"}}
-        for i, t in enumerate(topics)
-    ])  # fmt: skip
-    book = tmp_path / "book.yaml"
-    text = SLA_BOOK.format(replay=replay).replace(
-        "escalate_after: 30m, ping: here", "renudge_every: 10m"
-    )
-    book.write_text(text, encoding="utf-8")
-    out = io.StringIO()
-    app = App(
-        settings=Settings(db_path=str(tmp_path / "r.db")),
-        adapters={"console": ConsoleAdapter(out)},
-        clock=clock,
-        playbooks=load_playbooks(book),
-    )
+    book = SLA_BOOK.replace("escalate_after: 30m, ping: here", "renudge_every: 10m")
     title = "Waiting past support's promise"
-    await app.start()
-    try:
+    async with console_app(tmp_path, clock, questions(SIX_TOPICS), book) as (app, out):
         await app.poll_all()
         await app.outbox.drain()
         clock.advance(timedelta(minutes=11))
@@ -127,30 +128,12 @@ async def test_two_sweeps_in_a_row_post_one_roll_up_and_update_it(tmp_path, cloc
         await app.sla.sweep()
         await app.outbox.drain()
         assert out.getvalue().count(title) == 2
-    finally:
-        await app.stop()
 
 
 async def test_cards_tell_the_truth_about_waiting(tmp_path, clock) -> None:  # type: ignore[no-untyped-def]
-    from bot.app import App
-    from bot.chat.console import ConsoleAdapter
-    from bot.playbooks import load_playbooks
-    from bot.settings import Settings
-
-    replay = tmp_path / "posts.jsonl"
-    write_posts(replay, [{"id": "p1", "text": "my bill is wrong", "author": {"handle": "ann"}}])
-    book = tmp_path / "book.yaml"
-    text = SLA_BOOK.format(replay=replay).replace("ping: here", "ping: here, renudge_every: 5m")
-    book.write_text(text, encoding="utf-8")
-    out = io.StringIO()
-    app = App(
-        settings=Settings(db_path=str(tmp_path / "t.db")),
-        adapters={"console": ConsoleAdapter(out)},
-        clock=clock,
-        playbooks=load_playbooks(book),
-    )
-    await app.start()
-    try:
+    posts = [{"id": "p1", "text": "my bill is wrong", "author": {"handle": "ann"}}]
+    book = SLA_BOOK.replace("ping: here", "ping: here, renudge_every: 5m")
+    async with console_app(tmp_path, clock, posts, book) as (app, out):
         await app.poll_all()
         await app.outbox.drain()
         for minutes in (11, 6, 6, 10):
@@ -166,37 +149,15 @@ async def test_cards_tell_the_truth_about_waiting(tmp_path, clock) -> None:  # t
         assert (
             "SLA steps:" in shown and "nudge (round 0)" in shown and "escalate (round 0)" in shown
         )
-    finally:
-        await app.stop()
 
 
 async def test_past_the_budget_cards_are_rolled_up_into_one_message(tmp_path, clock) -> None:  # type: ignore[no-untyped-def]
-    from bot.app import App
-    from bot.chat.console import ConsoleAdapter
-    from bot.playbooks import load_playbooks
-    from bot.settings import Settings
-
-    replay = tmp_path / "posts.jsonl"
-    topics = ["bill", "router", "roaming", "voicemail", "esim", "shop", "contract"]
-    write_posts(replay, [
-        {"id": f"c{i}", "text": f"question about my {t}?", "author": {"handle": f"c{i}"}}
-        for i, t in enumerate(topics)
-    ])  # fmt: skip
-    book = tmp_path / "book.yaml"
-    text = SLA_BOOK.format(replay=replay).replace(
-        "    sla: {claim_within: 10m, escalate_after: 30m, ping: here}\n",
-        "    chat_budget: {messages: 3, per: 10m}\n",
+    book = SLA_BOOK.replace(
+        "    sla: {{claim_within: 10m, escalate_after: 30m, ping: here}}\n",
+        "    chat_budget: {{messages: 3, per: 10m}}\n",
     )
-    book.write_text(text, encoding="utf-8")
-    out = io.StringIO()
-    app = App(
-        settings=Settings(db_path=str(tmp_path / "b.db")),
-        adapters={"console": ConsoleAdapter(out)},
-        clock=clock,
-        playbooks=load_playbooks(book),
-    )
-    await app.start()
-    try:
+    posts = questions([*SIX_TOPICS, "contract"])
+    async with console_app(tmp_path, clock, posts, book) as (app, out):
         await app.poll_all()
         await app.outbox.drain()
         printed = out.getvalue()
@@ -209,5 +170,3 @@ async def test_past_the_budget_cards_are_rolled_up_into_one_message(tmp_path, cl
         clock.advance(timedelta(seconds=31))
         await app.outbox.drain()
         assert "~ roll-up open: 3 waiting" in out.getvalue()  # drawn again in place
-    finally:
-        await app.stop()
