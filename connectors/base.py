@@ -11,13 +11,24 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Annotated, Any, ClassVar, Protocol
 
 import aiohttp
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict
 
 from bot.clock import Clock, SystemClock
 from bot.domain.mentions import Item, Mention
+
+
+def _search_terms(value: list[str]) -> list[str]:
+    """Configured search terms, trimmed; ValueError for an empty one."""
+    if any(not term.strip() for term in value):
+        raise ValueError("a search term cannot be empty")
+    return [term.strip() for term in value]
+
+
+SearchTerms = Annotated[list[str], AfterValidator(_search_terms)]
+"""A source's `search` setting: terms to follow, none of them empty."""
 
 
 class ConnectorConfig(BaseModel):

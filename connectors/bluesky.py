@@ -18,14 +18,14 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.domain.mentions import Author, Item, Mention
 from bot.errors import DeliveryError, SourceError
-from connectors.base import Batch, Connector, ConnectorConfig, ExternalRef, Limits
-from connectors.jsonapi import ApiResponse, JsonApi, PlatformError
+from connectors.base import Batch, Connector, ConnectorConfig, ExternalRef, Limits, SearchTerms
+from connectors.jsonapi import ApiResponse, JsonApi, PlatformError, web_address
 from connectors.richtext import graphemes, link_facets
 
 log = logging.getLogger(__name__)
@@ -41,13 +41,6 @@ Reason = Literal["mention", "reply", "quote"]
 REASONS: tuple[Reason, ...] = ("mention", "reply", "quote")
 
 
-def _web_address(value: str) -> str:
-    parts = urlsplit(value.strip())
-    if parts.scheme.lower() not in WEB_SCHEMES or not parts.netloc:
-        raise ValueError(f"{value!r} is not an address; write https://…")
-    return value.strip().rstrip("/")
-
-
 class BlueskyConfig(ConnectorConfig):
     """Settings of a Bluesky source."""
 
@@ -56,7 +49,7 @@ class BlueskyConfig(ConnectorConfig):
     app_password: str = Field(min_length=1, description="an app password (write ${VAR})")
     mentions: bool = True
     reasons: list[Reason] = Field(default_factory=lambda: list(REASONS))
-    search: list[str] = Field(default_factory=list)
+    search: SearchTerms = Field(default_factory=list)
     web_url: str = "https://bsky.app"
     page_size: int = Field(default=50, ge=1, le=100)
     max_pages: int = Field(default=10, ge=1, le=100)
@@ -67,14 +60,7 @@ class BlueskyConfig(ConnectorConfig):
     @field_validator("service", "web_url")
     @classmethod
     def _address(cls, value: str) -> str:
-        return _web_address(value)
-
-    @field_validator("search")
-    @classmethod
-    def _terms(cls, value: list[str]) -> list[str]:
-        if any(not term.strip() for term in value):
-            raise ValueError("a search term cannot be empty")
-        return [term.strip() for term in value]
+        return web_address(value)
 
 
 class _Model(BaseModel):

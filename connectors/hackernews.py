@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bot.domain.mentions import Author, Item, Mention
 from bot.errors import SourceError
-from connectors.base import Batch, Connector, ConnectorConfig
+from connectors.base import Batch, Connector, ConnectorConfig, SearchTerms
 from connectors.jsonapi import WEB_SCHEMES, JsonApi, PlatformError, web_address
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ USER_URL = "https://news.ycombinator.com/user?id={user}"
 class HackerNewsConfig(ConnectorConfig):
     """Settings of a Hacker News source."""
 
-    search: list[str] = Field(min_length=1, description="terms to search stories and comments")
+    search: SearchTerms = Field(min_length=1, description="terms to search stories and comments")
     stories: bool = True
     comments: bool = True
     api: str = "https://hn.algolia.com/api/v1"
@@ -51,13 +51,6 @@ class HackerNewsConfig(ConnectorConfig):
     @classmethod
     def _address(cls, value: str) -> str:
         return web_address(value)
-
-    @field_validator("search")
-    @classmethod
-    def _terms(cls, value: list[str]) -> list[str]:
-        if any(not term.strip() for term in value):
-            raise ValueError("a search term cannot be empty")
-        return [term.strip() for term in value]
 
     def tags(self) -> str:
         """Algolia's tags filter: stories, comments, or either."""

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bot.domain.mentions import Author, Item, Mention
 from bot.errors import DeliveryError, SourceError
-from connectors.base import Batch, Connector, ConnectorConfig, ExternalRef, Limits
+from connectors.base import Batch, Connector, ConnectorConfig, ExternalRef, Limits, SearchTerms
 from connectors.jsonapi import ApiResponse, JsonApi, PlatformError
 from connectors.richtext import MASTODON_URL_LENGTH, mastodon_length
 
@@ -54,7 +54,7 @@ class MastodonConfig(ConnectorConfig):
     token: str = Field(default="", description="the account's access token (write ${VAR})")
     mentions: bool = Field(default=True, description="read mentions of the account")
     hashtags: list[str] = Field(default=[], description="hashtags to follow, without #")
-    search: list[str] = Field(default=[], description="search terms to follow")
+    search: SearchTerms = Field(default=[], description="search terms to follow")
     visibility: Literal["public", "unlisted", "private", "direct"] = "public"
     page_size: int = Field(default=40, ge=1, le=40)
     max_pages: int = Field(default=5, ge=1, le=100)
@@ -78,13 +78,6 @@ class MastodonConfig(ConnectorConfig):
                 raise ValueError(f"{tag!r} is not a hashtag; write letters, digits and _ only")
             tags.append(name)
         return tags
-
-    @field_validator("search")
-    @classmethod
-    def _terms(cls, value: list[str]) -> list[str]:
-        if any(not term.strip() for term in value):
-            raise ValueError("a search term cannot be empty")
-        return [term.strip() for term in value]
 
     @model_validator(mode="after")
     def _something_to_read(self) -> MastodonConfig:

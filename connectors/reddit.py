@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bot.domain.mentions import Author, Item, Mention
 from bot.errors import DeliveryError
-from connectors.base import Batch, Connector, ConnectorConfig, ExternalRef, Limits
+from connectors.base import Batch, Connector, ConnectorConfig, ExternalRef, Limits, SearchTerms
 from connectors.jsonapi import ApiResponse, JsonApi, PlatformError, web_address
 from connectors.newest_first import Edge, EdgeWalk, dump_edges, load_edges
 from connectors.oauth import AccessToken, TokenKeeper, token_from_answer
@@ -52,7 +52,7 @@ class RedditConfig(ConnectorConfig):
     subreddits: list[str] = Field(default_factory=list)
     posts: bool = True
     comments: bool = True
-    search: list[str] = Field(default_factory=list)
+    search: SearchTerms = Field(default_factory=list)
     mentions: bool = True
     user_agent: str = Field(default="", description="Reddit's required descriptive User-Agent")
     api: str = "https://oauth.reddit.com"
@@ -77,13 +77,6 @@ class RedditConfig(ConnectorConfig):
             if not _SUBREDDIT.fullmatch(name):
                 raise ValueError(f"{name!r} is not a subreddit name; write it like AcmeUsers")
         return names
-
-    @field_validator("search")
-    @classmethod
-    def _terms(cls, value: list[str]) -> list[str]:
-        if any(not term.strip() for term in value):
-            raise ValueError("a search term cannot be empty")
-        return [term.strip() for term in value]
 
     @model_validator(mode="after")
     def _signs_in(self) -> RedditConfig:
