@@ -6,11 +6,13 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from bot.app import App
 from bot.chat.console import ConsoleAdapter
@@ -18,6 +20,7 @@ from bot.clock import FakeClock
 from bot.playbooks import load_playbooks
 from bot.settings import Settings
 from bot.store.db import Database
+from bot.web import build_web_app
 
 PLAYBOOK = """\
 sources:
@@ -43,6 +46,20 @@ POSTS = [
     {"id": "a2", "text": "How do I change my password?", "author": {"handle": "bob"}},
     {"id": "a3", "text": "Love the new release!", "author": {"handle": "cy", "followers": 90}},
 ]
+
+
+@asynccontextmanager
+async def served(app: App) -> AsyncIterator[str]:
+    """The app's web server on a free port of 127.0.0.1, while in the block: its base URL."""
+    runner = web.AppRunner(build_web_app(app))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
 
 
 def write_posts(path: Path, posts: list[dict[str, Any]]) -> None:

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 
 from bot.app import App
 from bot.chat.console import ConsoleAdapter
@@ -23,8 +22,7 @@ from bot.chat.teams import TeamsAdapter
 from bot.clock import FakeClock
 from bot.playbooks import load_playbooks
 from bot.settings import Settings
-from bot.web import build_web_app
-from tests.conftest import POSTS, write_posts
+from tests.conftest import POSTS, served, write_posts
 from tests.fakes.teams_connector import BotFrameworkFake, Post
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -255,18 +253,10 @@ async def teams_app(
     teams = TeamsAdapter.from_settings(config, database=app.database, clock=clock)
     app.adapters["teams"] = teams
     await app.start()
-    runner = web.AppRunner(build_web_app(app))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     try:
-        async with aiohttp.ClientSession() as http:
-            yield TeamsHarness(
-                app, teams, fake, f"http://127.0.0.1:{port}/api/messages", http, replay
-            )
+        async with served(app) as url, aiohttp.ClientSession() as http:
+            yield TeamsHarness(app, teams, fake, f"{url}/api/messages", http, replay)
     finally:
-        await runner.cleanup()
         await teams.close()
         await app.stop()
         await fake.close()

@@ -13,7 +13,6 @@ from urllib.parse import urlencode
 
 import aiohttp
 import pytest
-from aiohttp import web
 from slack_sdk.signature import SignatureVerifier
 
 from bot.app import App
@@ -21,8 +20,7 @@ from bot.chat.console import ConsoleAdapter
 from bot.clock import FakeClock
 from bot.playbooks import load_playbooks
 from bot.settings import Settings
-from bot.web import build_web_app
-from tests.conftest import write_posts
+from tests.conftest import served, write_posts
 from tests.fakes.slack_api import BOT_TOKEN, TEAM, SlackFake
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -250,14 +248,9 @@ async def slack(tmp_path: Path) -> AsyncIterator[SlackHarness]:
         playbooks=load_playbooks(book),
     )
     await app.start()
-    runner = web.AppRunner(build_web_app(app))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     try:
-        yield SlackHarness(app, fake, clock, f"http://127.0.0.1:{port}", replay)
+        async with served(app) as url:
+            yield SlackHarness(app, fake, clock, url, replay)
     finally:
-        await runner.cleanup()
         await app.stop()
         await fake.close()

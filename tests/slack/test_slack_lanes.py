@@ -15,7 +15,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import sqlite_utils
-from aiohttp import web
 
 from bot.app import App
 from bot.chat.console import ConsoleAdapter
@@ -23,7 +22,7 @@ from bot.clock import Clock, FakeClock, SystemClock
 from bot.playbooks import load_playbooks
 from bot.settings import Settings
 from bot.store import outbox
-from bot.web import build_web_app
+from tests.conftest import served
 from tests.fakes.mastodon import TOKEN, FakeMastodon
 from tests.fakes.slack_api import BOT_TOKEN, Failure, SlackFake
 from tests.slack.conftest import BILLING, SECRET, SUPPORT, SlackHarness, workspace
@@ -78,16 +77,10 @@ async def lanes_app(
         await app.start()
         assert app.slack is not None
         app.slack.adapter.pacer.set_rate(per_second)
-        runner = web.AppRunner(build_web_app(app))
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         try:
-            harness = SlackHarness(app, slack, clock, f"http://127.0.0.1:{port}", tmp_path)  # type: ignore[arg-type]
-            yield harness, mastodon
+            async with served(app) as url:
+                yield SlackHarness(app, slack, clock, url, tmp_path), mastodon  # type: ignore[arg-type]
         finally:
-            await runner.cleanup()
             await app.stop()
             await slack.close()
 
