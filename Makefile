@@ -20,7 +20,7 @@ test: $(STAMP)
 	$(BIN)/ruff check bot connectors tests benchmarks
 	$(BIN)/ruff format --check bot connectors tests benchmarks
 	$(BIN)/mypy
-	$(BIN)/pytest
+	scripts/with_postgres.sh $(BIN)/pytest
 
 # The container image; CI builds it only where docker runs (see .ci/run).
 image:
