@@ -135,10 +135,11 @@ async def test_a_later_post_goes_to_the_thread_and_reopens(slack: SlackHarness) 
 
 
 async def test_unknown_and_bad_commands_are_answered_not_dropped(slack: SlackHarness) -> None:
-    await slack.command("frobnicate 3")
-    await slack.command("assign 1 dana")
-    await slack.command("")
-    await slack.settle()
+    # Each answer goes to its response_url on its own task: settle after each command so
+    # the order compared below is the order typed, not the order the tasks happened to run.
+    for line in ("frobnicate 3", "assign 1 dana", ""):
+        await slack.command(line)
+        await slack.settle()
     texts = [r[1]["text"] for r in slack.fake.responses]
     assert texts[0] == "Unknown command `frobnicate`. Type `help` for the list."
     assert texts[1].startswith("Name the person with an @mention")
