@@ -112,8 +112,8 @@ def compose_counting(
 ) -> tuple[Report, list[DayTally]]:
     """The team's report for a period, and the tallies of the days it counted from history.
 
-    The period's days (and the chart's days before it) that were kept by earlier digests
-    are read back; history is read only from the first day not kept to the period's end,
+    The period's days kept by earlier digests are read back (and the chart's points of the
+    days before it); history is read only from the first day not kept to the period's end,
     with the mentions the kept days left unsettled and what is open at the end.
     """
     sla = sla_terms(playbooks, team)
@@ -125,13 +125,11 @@ def compose_counting(
         *(period.first + timedelta(days=n) for n in range((period.last - period.first).days + 1)),
     ]
     kept = day_figures.kept(
-        db, team=team.id, zone=zone_name, terms=terms, first=days[0], last=period.last
+        db, team=team.id, zone=zone_name, terms=terms, first=period.first, last=period.last
     )
-    known = digests.day_points(
-        db, team=team.id, zone=zone_name, days=[d for d in earlier if d not in kept]
-    )
-    points = {d: kept[d].point() if d in kept else known.get(d) for d in earlier}
-    missing = [d for d in days if d not in kept and points.get(d) is None]
+    # Of the chart's days before the period only the points are needed: kept apart, small.
+    points = digests.day_points(db, team=team.id, zone=zone_name, days=earlier)
+    missing = [d for d in days if d not in kept and d not in points]
     counted = [d for d in days if missing and d >= missing[0]]
     since = local_midnight(counted[0], period.zone) if counted else period.end
     histories = digests.histories(db, team=team.id, since=since, until=period.end)
@@ -142,7 +140,6 @@ def compose_counting(
     read = {h.mention.number for h in histories}
     unsettled = {n for d in days if d >= period.first for n, _ in tallies[d].pending} - read
     histories += digests.histories_of(db, numbers=unsettled, until=period.end)
-    chart = [tallies[d].point() if d in tallies else points[d] for d in earlier]
     report = report_of_days(
         team=team.id,
         team_name=team.name,
@@ -150,7 +147,7 @@ def compose_counting(
         tallies=tallies,
         histories=histories,
         sla=sla,
-        chart=[p for p in chart if p is not None],
+        chart=[tallies[d].point() if d in tallies else points[d] for d in earlier],
     )
     return report, list(fresh.values())
 
