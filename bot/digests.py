@@ -104,18 +104,29 @@ def compose(
     db: sqlite_utils.Database, *, playbooks: Playbooks, team: TeamSpec, period: Period
 ) -> Report:
     """The team's report for a period, from the store (runs on a reader connection)."""
-    return compose_counting(db, playbooks=playbooks, team=team, period=period)[0]
+    return compose_counting(db, playbooks=playbooks, team=team, period=period).report
+
+
+@dataclass(frozen=True, slots=True)
+class Composed:
+    """A report, the tallies of the days it counted from history, and `day_figures.changes`
+    as it was before they were counted."""
+
+    report: Report
+    counted: list[DayTally]
+    changes: int
 
 
 def compose_counting(
     db: sqlite_utils.Database, *, playbooks: Playbooks, team: TeamSpec, period: Period
-) -> tuple[Report, list[DayTally]]:
+) -> Composed:
     """The team's report for a period, and the tallies of the days it counted from history.
 
     The period's days kept by earlier digests are read back (and the chart's points of the
     days before it); history is read only from the first day not kept to the period's end,
     with the mentions the kept days left unsettled and what is open at the end.
     """
+    changes = day_figures.changes(db)
     sla = sla_terms(playbooks, team)
     terms = terms_key(sla)
     zone_name = str(period.zone)
@@ -149,7 +160,7 @@ def compose_counting(
         sla=sla,
         chart=[tallies[d].point() if d in tallies else points[d] for d in earlier],
     )
-    return report, list(fresh.values())
+    return Composed(report, list(fresh.values()), changes)
 
 
 def is_over(day: date, zone: tzinfo, now: datetime) -> bool:
@@ -234,9 +245,10 @@ class DigestSender:
 
     async def queue(self, playbooks: Playbooks, team: TeamSpec, period: Period) -> bool:
         """Make one digest and queue it, unless it was made already; whether it was queued."""
-        report, counted = await self.database.read(
+        composed = await self.database.read(
             compose_counting, playbooks=playbooks, team=team, period=period
         )
+        report = composed.report
         names = await self.database.read(people.shown, ids=people_in(report))
         made = await asyncio.to_thread(make, report, names)
         incidents = await self.database.read(
@@ -265,7 +277,8 @@ class DigestSender:
             team=team.id,
             zone=str(period.zone),
             terms=terms_key(report.sla),
-            tallies=[t for t in counted if is_over(t.day, period.zone, self.clock.now())],
+            tallies=[t for t in composed.counted if is_over(t.day, period.zone, self.clock.now())],
+            counted_after=composed.changes,
             now=self.clock.now(),
         )
         if digest_id is not None:

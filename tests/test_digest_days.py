@@ -9,7 +9,7 @@ from datetime import date, timedelta
 
 import sqlite_utils
 
-from bot.digests import compose, sla_terms
+from bot.digests import compose, compose_counting, sla_terms
 from bot.domain.digest import Report, build_report, day_period, week_period
 from bot.domain.digest_days import DayTally, terms_key
 from bot.domain.mentions import Action
@@ -161,7 +161,13 @@ async def test_kept_days_are_what_the_week_is_summed_from(bot: Bot) -> None:
         tuesday = _kept_tally(db, bot=bot, day=date(2026, 1, 6))
         fake = replace(tuesday, kinds={"complaint": 4242})
         day_figures.keep(
-            db, team="support", zone=ZONE, terms=terms, tallies=[fake], now=local(12, 9, 0)
+            db,
+            team="support",
+            zone=ZONE,
+            terms=terms,
+            tallies=[fake],
+            counted_after=day_figures.changes(db),
+            now=local(12, 9, 0),
         )
 
     tuesday = await bot.app.database.read(_kept_tally, bot=bot, day=date(2026, 1, 6))
@@ -203,5 +209,33 @@ async def test_an_erasure_forgets_the_kept_days(bot: Bot) -> None:
             db, source="mastodon", handle="author-m1", now=bot.clock.now(), requested_by="dana"
         )
     )
+    assert await bot.app.database.read(_kept_days) == []
+    assert await _composed(bot, week) == await _whole(bot, week)
+
+
+async def test_days_counted_before_a_correction_are_not_kept(bot: Bot) -> None:
+    playbooks = bot.app.playbooks
+    team = playbooks.teams["support"]
+    bot.at(local(12, 8, 30))
+    week = week_period(date(2026, 1, 11), BERLIN)
+    composed = await bot.app.database.read(
+        compose_counting, playbooks=playbooks, team=team, period=week
+    )
+    assert {t.day for t in composed.counted} == {date(2026, 1, d) for d in range(5, 12)}
+    # While the digest was being made, someone moved Tuesday's m3 to billing.
+    await _correct(bot, await bot.app.database.read(_number, label="m3"), team="billing")
+
+    def keep(db: sqlite_utils.Database) -> bool:
+        return day_figures.keep(
+            db,
+            team="support",
+            zone=ZONE,
+            terms=terms_key(composed.report.sla),
+            tallies=composed.counted,
+            counted_after=composed.changes,
+            now=bot.clock.now(),
+        )
+
+    assert await bot.app.database.write(keep) is False
     assert await bot.app.database.read(_kept_days) == []
     assert await _composed(bot, week) == await _whole(bot, week)

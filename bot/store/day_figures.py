@@ -92,6 +92,14 @@ def kept(
     return found
 
 
+def changes(db: sqlite_utils.Database) -> int:
+    """How many times kept days were forgotten; read it before counting what may be kept."""
+    if not db["digest_day_changes"].exists():  # a preview of a store not yet migrated
+        return 0
+    row = db.execute("SELECT n FROM digest_day_changes WHERE id = 1").fetchone()
+    return int(row[0]) if row else 0
+
+
 def keep(
     db: sqlite_utils.Database,
     *,
@@ -99,15 +107,20 @@ def keep(
     zone: str,
     terms: str,
     tallies: Iterable[DayTally],
+    counted_after: int,
     now: datetime,
-) -> None:
-    """Keep the tallies of days that are over (replacing any counted by other terms)."""
+) -> bool:
+    """Keep the tallies of days that are over (replacing any counted by other terms),
+    unless days were forgotten since `changes` gave `counted_after`; whether they were."""
+    if changes(db) != counted_after:
+        return False  # a correction came in while they were counted: they may be stale
     db.conn.executemany(
         "INSERT INTO digest_day_figures (team, zone, day, terms, figures, kept_at)"
         " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (team, zone, day) DO UPDATE SET"
         " terms = excluded.terms, figures = excluded.figures, kept_at = excluded.kept_at",
         [(team, zone, t.day.isoformat(), terms, encode(t), now.isoformat()) for t in tallies],
     )
+    return True
 
 
 def forget_since(db: sqlite_utils.Database, *, at: datetime) -> None:
@@ -117,9 +130,15 @@ def forget_since(db: sqlite_utils.Database, *, at: datetime) -> None:
     first = (at.astimezone(UTC).date() - timedelta(days=1)).isoformat()
     db.execute("DELETE FROM digest_day_figures WHERE day >= ?", [first])
     db.execute("DELETE FROM digest_days WHERE day >= ?", [first])
+    _changed(db)
 
 
 def forget_all(db: sqlite_utils.Database) -> None:
     """Forget every kept day (history was rewritten throughout, as by an erasure)."""
     db.execute("DELETE FROM digest_day_figures")
     db.execute("DELETE FROM digest_days")
+    _changed(db)
+
+
+def _changed(db: sqlite_utils.Database) -> None:
+    db.execute("UPDATE digest_day_changes SET n = n + 1 WHERE id = 1")

@@ -591,6 +591,12 @@ def digest_day_figures(db: sqlite_utils.Database) -> None:
             PRIMARY KEY (team, zone, day)
         );
         CREATE INDEX digest_day_figures_day ON digest_day_figures (day);
+        -- Counts the forgettings: a digest counted before one keeps nothing it counted.
+        CREATE TABLE digest_day_changes (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            n INTEGER NOT NULL
+        );
+        INSERT INTO digest_day_changes (id, n) VALUES (1, 0);
         CREATE INDEX digest_days_day ON digest_days (day);
         """
     )
