@@ -151,6 +151,7 @@ def compose_counting(
     read = {h.mention.number for h in histories}
     unsettled = {n for d in days if d >= period.first for n, _ in tallies[d].pending} - read
     histories += digests.histories_of(db, numbers=unsettled, until=period.end)
+    histories.sort(key=lambda h: h.mention.number)  # ties in the report keep this order
     report = report_of_days(
         team=team.id,
         team_name=team.name,

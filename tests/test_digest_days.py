@@ -175,6 +175,14 @@ async def test_kept_days_are_what_the_week_is_summed_from(bot: Bot) -> None:
     await bot.app.database.write(inflate)
     report = await _composed(bot, week)
     assert report.mentions_in == (await _whole(bot, week)).mentions_in - 7 + 4242
+    # Unreadable, the day is counted again from its history.
+    await bot.app.database.write(
+        lambda db: db.execute(
+            "UPDATE digest_day_figures SET figures = '{\"kinds\": 7' WHERE day = '2026-01-06'"
+        )
+    )
+    assert await _composed(bot, week) == await _whole(bot, week)
+    await bot.app.database.write(inflate)
     # Kept by other SLA terms, the day is counted again from its history.
     await bot.app.database.write(
         lambda db: db.execute("UPDATE digest_day_figures SET terms = 'v0|other'")
