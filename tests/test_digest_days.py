@@ -182,7 +182,8 @@ async def test_kept_days_are_what_the_week_is_summed_from(bot: Bot) -> None:
         )
     )
     assert await _composed(bot, week) == await _whole(bot, week)
-    await bot.app.database.write(inflate)
+    await bot.app.digests.queue(playbooks, team, week)  # the next digest keeps it again
+    assert await bot.app.database.read(_kept_tally, bot=bot, day=date(2026, 1, 6))
     # Kept by other SLA terms, the day is counted again from its history.
     await bot.app.database.write(
         lambda db: db.execute("UPDATE digest_day_figures SET terms = 'v0|other'")
