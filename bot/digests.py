@@ -35,7 +35,7 @@ from bot.domain.digest import (
     local_midnight,
     week_period,
 )
-from bot.domain.digest_days import DayTally, report_of_days, tally_days, terms_key
+from bot.domain.digest_days import DayTally, cut, report_of_days, tally_days, terms_key
 from bot.errors import AllhandsError
 from bot.incident_commands import digest_section
 from bot.playbooks import Playbooks, TeamSpec
@@ -144,20 +144,19 @@ def compose_counting(
     counted = [d for d in days if missing and d >= missing[0]]
     since = local_midnight(counted[0], period.zone) if counted else period.end
     histories = digests.histories(db, team=team.id, since=since, until=period.end)
-    fresh = tally_days(
-        histories, team=team.id, days=counted, zone=period.zone, until=period.end, sla=sla
-    )
+    mine = cut(histories, team=team.id, until=period.end)
+    fresh = tally_days(mine, days=counted, zone=period.zone, until=period.end, sla=sla)
     tallies = {**kept, **fresh}
-    read = {h.mention.number for h in histories}
-    unsettled = {n for d in days if d >= period.first for n, _ in tallies[d].pending} - read
-    histories += digests.histories_of(db, numbers=unsettled, until=period.end)
-    histories.sort(key=lambda h: h.mention.number)  # ties in the report keep this order
+    unsettled = {n for d in days if d >= period.first for n, _ in tallies[d].pending} - set(mine)
+    more = digests.histories_of(db, numbers=unsettled, until=period.end)
+    # In mention order, whichever was read first: ties in the report keep this order.
+    mine = dict(sorted({**mine, **cut(more, team=team.id, until=period.end)}.items()))
     report = report_of_days(
         team=team.id,
         team_name=team.name,
         period=period,
         tallies=tallies,
-        histories=histories,
+        mine=mine,
         sla=sla,
         chart=[tallies[d].point() if d in tallies else points[d] for d in earlier],
     )

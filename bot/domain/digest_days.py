@@ -92,20 +92,34 @@ class _Day:
     helpers: Counter[str] = field(default_factory=Counter)
 
 
+Cut = Mapping[int, tuple[History, list[Episode]]]
+
+
+def cut(
+    histories: Iterable[History], *, team: str, until: datetime
+) -> dict[int, tuple[History, list[Episode]]]:
+    """The team's conversations (first mentions) among `histories`, by number, each with
+    its episodes before `until`: worked out once for the tallies and the report."""
+    return {
+        h.mention.number: (h, episodes(h, until=until))
+        for h in histories
+        if h.mention.team == team and h.mention.root_number is None
+    }
+
+
 def tally_days(
-    histories: Iterable[History],
+    mine: Cut,
     *,
-    team: str,
     days: Sequence[date],
     zone: tzinfo,
     until: datetime,
     sla: SlaTerms,
 ) -> dict[date, DayTally]:
-    """The tallies of consecutive local `days` (in `zone`) from the team's histories.
+    """The tallies of consecutive local `days` (in `zone`) from the team's conversations.
 
-    The histories must hold every mention that may count from the first day on (what
-    `digests.histories` gives from its start); events from `until` on are left out, and
-    `until` must not be before the last day's end.
+    `mine` must hold every mention that may count from the first day on (what
+    `digests.histories` gives from its start), cut at `until`, which must not be before
+    the last day's end.
     """
     periods = [day_period(d, zone) for d in days]
     if not periods:
@@ -120,10 +134,8 @@ def tally_days(
             return adding[bisect_right(starts, at) - 1]
         return None
 
-    for history in histories:
+    for history, found in mine.values():
         mention = history.mention
-        if mention.team != team or mention.root_number is not None:
-            continue
         for event in history.events:
             if event.action not in (Action.INGEST, Action.ANSWER):
                 continue
@@ -135,7 +147,7 @@ def tally_days(
                 tally.sources[mention.source] += 1
             else:
                 tally.helpers[event.actor] += 1
-        for episode in episodes(history, until=until):
+        for episode in found:
             started = day_of(episode.start)
             if started is not None:
                 _settle(started, mention.number, episode)
@@ -189,21 +201,17 @@ def report_of_days(
     team_name: str,
     period: Period,
     tallies: Mapping[date, DayTally],
-    histories: Iterable[History],
+    mine: Cut,
     sla: SlaTerms,
     chart: Sequence[DayPoint],
 ) -> Report:
     """The team's report for `period` from the tallies of all its days.
 
-    `histories` must hold every mention active at the period's end and those of the
-    tallies' pending episodes; `chart` are the chart's points of days before the period.
+    `mine` (see `cut`, at the period's end) must hold every conversation active at the
+    period's end and those of the tallies' pending episodes; `chart` are the chart's
+    points of days before the period.
     """
     end = period.end
-    mine = {
-        h.mention.number: (h, episodes(h, until=end))
-        for h in histories
-        if h.mention.team == team and h.mention.root_number is None
-    }
     days = [tallies[period.first + n * _DAY] for n in range((period.last - period.first).days + 1)]
     needing = sum(t.needing for t in days)
     answered = sum(t.answered for t in days)
