@@ -92,7 +92,8 @@ class _Day:
     helpers: Counter[str] = field(default_factory=Counter)
 
 
-Cut = Mapping[int, tuple[History, list[Episode]]]
+# A team's conversations by number, each with its episodes (see `cut`).
+Conversations = Mapping[int, tuple[History, list[Episode]]]
 
 
 def cut(
@@ -108,7 +109,7 @@ def cut(
 
 
 def tally_days(
-    mine: Cut,
+    mine: Conversations,
     *,
     days: Sequence[date],
     zone: tzinfo,
@@ -201,7 +202,7 @@ def report_of_days(
     team_name: str,
     period: Period,
     tallies: Mapping[date, DayTally],
-    mine: Cut,
+    mine: Conversations,
     sla: SlaTerms,
     chart: Sequence[DayPoint],
 ) -> Report:
