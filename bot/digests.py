@@ -124,7 +124,7 @@ def compose_counting(
 
     The period's days kept by earlier digests are read back (and the chart's points of the
     days before it); history is read only from the first day not kept to the period's end,
-    with the mentions the kept days left unsettled and what is open at the end.
+    and for what is open at the end.
     """
     changes = day_figures.changes(db)
     sla = sla_terms(playbooks, team)
@@ -147,10 +147,6 @@ def compose_counting(
     mine = cut(histories, team=team.id, until=period.end)
     fresh = tally_days(mine, days=counted, zone=period.zone, until=period.end, sla=sla)
     tallies = {**kept, **fresh}
-    unsettled = {n for d in days if d >= period.first for n, _ in tallies[d].pending} - set(mine)
-    more = digests.histories_of(db, numbers=unsettled, until=period.end)
-    # In mention order, whichever was read first: ties in the report keep this order.
-    mine = dict(sorted({**mine, **cut(more, team=team.id, until=period.end)}.items()))
     report = report_of_days(
         team=team.id,
         team_name=team.name,

@@ -156,10 +156,6 @@ HOT: dict[str, tuple[Callable[[sqlite_utils.Database], Any], set[str]]] = {
         ),
         {"sqlite_autoindex_digest_day_figures_1"},
     ),
-    "digest unsettled mentions": (
-        lambda db: digests.histories_of(db, numbers=[2, 3], until=NOW),
-        {"events_mention"},
-    ),
     "correction forgets kept days": (
         lambda db: day_figures.forget_since(db, at=NOW),
         {"digest_day_figures_day", "digest_days_day"},

@@ -5,8 +5,9 @@ answer or a resolution was given, a deadline passed on that day. Such facts neve
 once the day is over, so a day's `DayTally` can be kept and a week summed from seven of
 them. What does change is the fate of an episode that started on the day and was neither
 answered nor closed by its end (it may be answered, or ignored, later): the tally names
-those `pending` episodes, and the report reads their histories again at its own end,
-together with whatever is open then. The result is exactly `build_report`'s.
+those `pending` episodes, and the tally of the day on which each is settled (first
+answered, or closed) says how, which is itself a fact of that day. Only what is open at
+the report's end is read from the history. The result is exactly `build_report`'s.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ from bot.domain.digest import (
 from bot.domain.mentions import Action
 
 _DAY = timedelta(days=1)
+# How an episode left pending at the end of its first day was settled later.
+ANSWERED, IGNORED, CLOSED = "answered", "ignored", "closed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +49,9 @@ class DayTally:
 
     `needing`, `answered` and `ignored` count the episodes that started that day and were
     settled (answered, or closed) by its end; `pending` are the others, as (mention,
-    episode start). `first_responses` are (audience bucket, wait) of the first answers
-    given that day.
+    episode start); `settled` are the episodes of earlier days settled that day, as
+    (mention, episode start, how: ANSWERED, IGNORED or CLOSED). `first_responses` are
+    (audience bucket, wait) of the first answers given that day.
     """
 
     day: date
@@ -58,6 +62,7 @@ class DayTally:
     answered: int = 0
     ignored: int = 0
     pending: tuple[tuple[int, datetime], ...] = ()
+    settled: tuple[tuple[int, datetime, str], ...] = ()
     first_responses: tuple[tuple[str, timedelta], ...] = ()
     resolutions: tuple[timedelta, ...] = ()
     breaches: tuple[Breach, ...] = ()
@@ -86,6 +91,7 @@ class _Day:
     answered: int = 0
     ignored: int = 0
     pending: list[tuple[int, datetime]] = field(default_factory=list)
+    settled: list[tuple[int, datetime, str]] = field(default_factory=list)
     first_responses: list[tuple[str, timedelta]] = field(default_factory=list)
     resolutions: list[timedelta] = field(default_factory=list)
     breaches: list[Breach] = field(default_factory=list)
@@ -152,6 +158,12 @@ def tally_days(
             started = day_of(episode.start)
             if started is not None:
                 _settle(started, mention.number, episode)
+            settled = episode.answered_at or episode.closed_at
+            if settled is not None and (later := day_of(settled)) and later is not started:
+                how = ANSWERED if episode.answered_at else CLOSED
+                if how == CLOSED and episode.closed_by == Action.IGNORE:
+                    how = IGNORED
+                later.settled.append((mention.number, episode.start, how))
             if episode.answered_at is not None and (answered := day_of(episode.answered_at)):
                 bucket = audience_bucket(mention.author.audience)
                 answered.first_responses.append((bucket, episode.answered_at - episode.start))
@@ -172,6 +184,7 @@ def tally_days(
             answered=t.answered,
             ignored=t.ignored,
             pending=tuple(t.pending),
+            settled=tuple(t.settled),
             first_responses=tuple(t.first_responses),
             resolutions=tuple(t.resolutions),
             breaches=tuple(t.breaches),
@@ -209,22 +222,21 @@ def report_of_days(
     """The team's report for `period` from the tallies of all its days.
 
     `mine` (see `cut`, at the period's end) must hold every conversation active at the
-    period's end and those of the tallies' pending episodes; `chart` are the chart's
-    points of days before the period.
+    period's end; `chart` are the chart's points of days before the period.
     """
     end = period.end
     days = [tallies[period.first + n * _DAY] for n in range((period.last - period.first).days + 1)]
     needing = sum(t.needing for t in days)
     answered = sum(t.answered for t in days)
     ignored = sum(t.ignored for t in days)
+    settled = {(n, start): how for t in days for n, start, how in t.settled}
     for number, start in (p for t in days for p in t.pending):
-        found = mine.get(number)
-        episode = next((e for e in found[1] if e.start == start), None) if found else None
-        if episode is not None and episode.ignored_unanswered:
+        how = settled.get((number, start))  # None: still unsettled at the period's end
+        if how == IGNORED:
             ignored += 1
         else:
             needing += 1
-            answered += episode is not None and episode.answered_at is not None
+            answered += how == ANSWERED
     kinds: Counter[str] = Counter()
     sources: Counter[str] = Counter()
     helpers: Counter[str] = Counter()
@@ -263,7 +275,7 @@ def _breach_order(breach: Breach) -> tuple[datetime, int]:
 
 
 # Counted differently in a later version: kept tallies of the old way are not used.
-TALLY_VERSION = 1
+TALLY_VERSION = 2
 
 
 def terms_key(sla: SlaTerms) -> str:

@@ -37,6 +37,7 @@ def encode(tally: DayTally) -> str:
             "answered": tally.answered,
             "ignored": tally.ignored,
             "pending": [[n, at.isoformat()] for n, at in tally.pending],
+            "settled": [[n, at.isoformat(), how] for n, at, how in tally.settled],
             "first": [[bucket, _micros(wait)] for bucket, wait in tally.first_responses],
             "resolutions": [_micros(r) for r in tally.resolutions],
             "breaches": [[b.number, b.kind, b.due.isoformat()] for b in tally.breaches],
@@ -59,6 +60,9 @@ def decode(day: date, text: str) -> DayTally:
         answered=int(raw["answered"]),
         ignored=int(raw["ignored"]),
         pending=tuple((int(n), datetime.fromisoformat(at)) for n, at in raw["pending"]),
+        settled=tuple(
+            (int(n), datetime.fromisoformat(at), str(how)) for n, at, how in raw["settled"]
+        ),
         first_responses=tuple((str(b), int(w) * _MICRO) for b, w in raw["first"]),
         resolutions=tuple(int(r) * _MICRO for r in raw["resolutions"]),
         breaches=tuple(

@@ -6,7 +6,6 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 import sqlite_utils
 
@@ -49,27 +48,6 @@ def histories(
         ") ORDER BY number",
         [team, _utc(until), team, _utc(since), _utc(until)],
     )
-    return _with_events(db, mention_rows, until=until)
-
-
-def histories_of(
-    db: sqlite_utils.Database, *, numbers: Iterable[int], until: datetime
-) -> list[History]:
-    """These mentions with their events before `until` (as `histories` gives them)."""
-    wanted = sorted(set(numbers))
-    if not wanted:
-        return []
-    mention_rows = query_rows(
-        db,
-        "SELECT * FROM mentions WHERE number IN (SELECT value FROM json_each(?)) ORDER BY number",
-        [json.dumps(wanted)],
-    )
-    return _with_events(db, mention_rows, until=until)
-
-
-def _with_events(
-    db: sqlite_utils.Database, mention_rows: list[dict[str, Any]], *, until: datetime
-) -> list[History]:
     if not mention_rows:
         return []
     numbers = [r["number"] for r in mention_rows]
