@@ -5,14 +5,22 @@ reopenings and erasures, and a change of SLA terms counts the days again."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 
 import sqlite_utils
 
 from bot.digests import compose, compose_counting, sla_terms
-from bot.domain.digest import Period, Report, build_report, day_period, week_period
+from bot.domain.digest import (
+    Period,
+    Report,
+    SlaTerms,
+    build_report,
+    day_period,
+    week_period,
+)
 from bot.domain.digest_days import DayTally, terms_key
 from bot.domain.mentions import Action
+from bot.domain.sla import WorkingHours
 from bot.playbooks import load_playbooks
 from bot.store import corrections, day_figures, erasure, mentions
 from tests import test_digest_delivery as delivery
@@ -247,3 +255,23 @@ async def test_days_counted_before_a_correction_are_not_kept(bot: Bot) -> None:
     assert await bot.app.database.write(keep) is False
     assert await bot.app.database.read(_kept_days) == []
     assert await _composed(bot, week) == await _whole(bot, week)
+
+
+def test_the_sla_terms_name_is_the_same_in_every_process_and_tells_terms_apart() -> None:
+    # Holidays are a frozenset of dates, whose order changes with Python's hash seed.
+    days = [date(2026, 12, d) for d in (24, 25, 26, 31)]
+
+    def terms(holidays: list[date], claim: int = 30) -> SlaTerms:
+        hours = WorkingHours(
+            zone=BERLIN,
+            weekdays=frozenset(range(5)),
+            opens=time(9),
+            closes=time(17),
+            holidays=frozenset(holidays),
+        )
+        return SlaTerms(timedelta(minutes=claim), timedelta(hours=1), hours)
+
+    assert terms_key(terms(days)) == terms_key(terms(days[::-1]))
+    assert terms_key(terms(days)) != terms_key(terms(days[:-1]))
+    assert terms_key(terms(days)) != terms_key(terms(days, claim=45))
+    assert terms_key(terms(days)) != terms_key(SlaTerms(timedelta(minutes=30), timedelta(hours=1)))
