@@ -275,7 +275,7 @@ def _breach_order(breach: Breach) -> tuple[datetime, int]:
 
 
 # Counted differently in a later version: kept tallies of the old way are not used.
-TALLY_VERSION = 2
+TALLY_VERSION = 3
 
 
 def terms_key(sla: SlaTerms) -> str:

@@ -20,6 +20,8 @@ from bot.domain.digest_days import DayTally
 
 log = logging.getLogger(__name__)
 _MICRO = timedelta(microseconds=1)
+# What decoding a kept tally that is not one (or of another shape) raises.
+UNREADABLE = (ValueError, KeyError, TypeError, AttributeError)
 
 
 def _micros(value: timedelta) -> int:
@@ -38,7 +40,7 @@ def encode(tally: DayTally) -> str:
             "ignored": tally.ignored,
             "pending": [[n, at.isoformat()] for n, at in tally.pending],
             "settled": [[n, at.isoformat(), how] for n, at, how in tally.settled],
-            "first": [[bucket, _micros(wait)] for bucket, wait in tally.first_responses],
+            "first": _by_bucket(tally.first_responses),
             "resolutions": [_micros(r) for r in tally.resolutions],
             "breaches": [[b.number, b.kind, b.due.isoformat()] for b in tally.breaches],
             "helpers": tally.helpers,
@@ -48,8 +50,16 @@ def encode(tally: DayTally) -> str:
     )
 
 
+def _by_bucket(waits: Iterable[tuple[str, timedelta]]) -> dict[str, list[int]]:
+    """First-response waits grouped by audience bucket (the label once, not per wait)."""
+    grouped: dict[str, list[int]] = {}
+    for bucket, wait in waits:
+        grouped.setdefault(bucket, []).append(_micros(wait))
+    return grouped
+
+
 def decode(day: date, text: str) -> DayTally:
-    """The tally kept as `text`; ValueError (or KeyError, TypeError) when it is not one."""
+    """The tally kept as `text`; ValueError (or another of UNREADABLE) when it is not one."""
     raw: dict[str, Any] = json.loads(text)
     return DayTally(
         day=day,
@@ -63,7 +73,9 @@ def decode(day: date, text: str) -> DayTally:
         settled=tuple(
             (int(n), datetime.fromisoformat(at), str(how)) for n, at, how in raw["settled"]
         ),
-        first_responses=tuple((str(b), int(w) * _MICRO) for b, w in raw["first"]),
+        first_responses=tuple(
+            (str(bucket), int(w) * _MICRO) for bucket, waits in raw["first"].items() for w in waits
+        ),
         resolutions=tuple(int(r) * _MICRO for r in raw["resolutions"]),
         breaches=tuple(
             Breach(int(n), "reply" if kind == "reply" else "claim", datetime.fromisoformat(due))
@@ -91,7 +103,7 @@ def kept(
         day = date.fromisoformat(day_text)
         try:
             found[day] = decode(day, figures)
-        except (ValueError, KeyError, TypeError):
+        except UNREADABLE:
             log.warning("the kept digest figures of %s for team %s are unreadable", day, team)
     return found
 
