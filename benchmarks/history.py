@@ -2,8 +2,8 @@
 
 Run from the repository root:
 
-    .venv/bin/python benchmarks/history.py [--sizes 10k,100k,1m] [--runs 5] [--rebuild]
-        [--live-days 3] [--cache /tmp/allhands-history]
+    .venv/bin/python benchmarks/history.py [--sizes 10k,100k,1m] [--days 90] [--runs 5]
+        [--rebuild | --reuse] [--live-days 3] [--cache /tmp/allhands-history]
 
 Builds (or reuses from `--cache`, default /tmp/allhands-history) one store per size: that
 many conversations over 90 days, three teams, each with a realistic life (card posted,
@@ -22,10 +22,17 @@ warm runs of:
 - `allhands stats`' own work (read and render);
 - `allhands digest --preview` for one team's yesterday (the store part, then in all),
   after the bot has made that team's daily digests of the week before, as a running bot
-  does (they keep their chart days); and the weekly preview, which reads its whole week;
+  does (they keep their days' figures); and the weekly preview (store part, in all), which
+  sums the six days kept and counts yesterday from its history;
 - a person's count of earlier answers (`replies.count_given`, run on the writer for every
   `reply`);
 - the file's bytes per mention and outbox rows per mention.
+
+`--days` takes one span per size: `--sizes 10k,100k,1m --days 90,900,9000` builds stores of
+the same traffic a day with 10x and 100x the history, where what people wait for must stay
+flat (at 90 days for every size, the traffic a day grows tenfold with each size instead).
+`--reuse` measures on a cached store of the same shape built by other code, to compare two
+versions of the code on the very same store.
 
 A benchmark, not a test: it asserts nothing.
 """
@@ -57,7 +64,7 @@ from bot.app import App
 from bot.chat.console import ConsoleAdapter
 from bot.clock import FakeClock
 from bot.digests import compose, preview_digest, preview_period
-from bot.domain.digest import day_period
+from bot.domain.digest import day_period, week_period
 from bot.playbooks import load_playbooks
 from bot.settings import Settings
 from bot.stats_report import read_store, render
@@ -111,13 +118,29 @@ async def build(path: Path, *, size: int, seed: int, live_days: int, days: int) 
 
 
 def store_for(
-    size: int, *, cache: Path, seed: int, rebuild: bool, live_days: int, days: int
+    size: int,
+    *,
+    cache: Path,
+    seed: int,
+    rebuild: bool,
+    live_days: int,
+    days: int,
+    reuse: bool = False,
 ) -> Path:
-    """The store of this size for the current code, built if not cached."""
+    """The store of this size for the current code, built if not cached; with `reuse`, the
+    newest cached store of this shape whatever code built it."""
     cache.mkdir(parents=True, exist_ok=True)
     path = cache / f"history-{size}-{days}d-{seed}-{live_days}-{_code_key()}.db"
     if rebuild:
         path.unlink(missing_ok=True)
+    elif reuse and not path.exists():
+        built = sorted(
+            cache.glob(f"history-{size}-{days}d-{seed}-{live_days}-*.db"),
+            key=lambda p: p.stat().st_mtime,
+        )
+        if built:
+            print(f"reusing {built[-1]} (built by other code; the bot migrates it)", flush=True)
+            return built[-1]
     if not path.exists():
         print(f"building {size:,} conversations in {path} ...", flush=True)
         took = asyncio.run(build(path, size=size, seed=seed, live_days=live_days, days=days))
@@ -208,6 +231,10 @@ def _digest_figures(path: Path, runs: int) -> dict[str, float]:
     store = _sync_median_ms(
         lambda: compose(db, playbooks=playbooks, team=team, period=period), runs
     )
+    week = week_period(period.last, period.zone)
+    weekly_store = _sync_median_ms(
+        lambda: compose(db, playbooks=playbooks, team=team, period=week), max(1, runs // 2)
+    )
     conn.close()
     whole = _sync_median_ms(
         lambda: preview_digest(
@@ -226,6 +253,7 @@ def _digest_figures(path: Path, runs: int) -> dict[str, float]:
         "digest store part": store,
         "digest preview": whole,
         "weekly digest preview": weekly,
+        "weekly digest store part": weekly_store,
         "stats": stats,
     }
 
@@ -262,6 +290,7 @@ ROWS = (
     ("stats", "`allhands stats` own work, ms"),
     ("digest store part", "digest preview: store part, ms"),
     ("digest preview", "digest preview in all, ms"),
+    ("weekly digest store part", "weekly digest preview: store part, ms"),
     ("weekly digest preview", "weekly digest preview in all, ms"),
     ("answer count", "a person's answer count (writer), ms"),
     ("bytes per mention", "file bytes per mention"),
@@ -279,6 +308,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/allhands-history"))
     parser.add_argument("--rebuild", action="store_true", help="build even if cached")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="measure on a cached store of the same shape built by other code (to compare"
+        " two versions of the code on the very same store)",
+    )
     parser.add_argument(
         "--days",
         default=str(hb.DAYS),
@@ -312,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
             rebuild=args.rebuild,
             live_days=args.live_days,
             days=days,
+            reuse=args.reuse,
         )
         figures = asyncio.run(_bot_figures(path, args.runs))
         figures |= _digest_figures(path, args.runs)
@@ -319,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
         columns[(size, days)] = figures
     print(f"{'conversations':<40}" + "".join(f"{size:>12,}" for size, _ in columns))
     print(f"{'over days':<40}" + "".join(f"{days:>12,}" for _, days in columns))
+    print(f"{'conversations a day':<40}" + "".join(f"{s // d:>12,}" for s, d in columns))
     for key, label in ROWS:
         print(f"{label:<40}" + "".join(f"{column[key]:>12,.1f}" for column in columns.values()))
     return 0

@@ -13,7 +13,7 @@ import sqlite3
 import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from functools import cache
 from pathlib import Path
 
@@ -29,20 +29,20 @@ from bot.domain.digest import (
     Report,
     Schedule,
     SlaTerms,
-    build_report,
     chart_days_before,
     day_period,
     due_periods,
     local_midnight,
     week_period,
 )
+from bot.domain.digest_days import DayTally, cut, report_of_days, tally_days, terms_key
 from bot.errors import AllhandsError
 from bot.incident_commands import digest_section
 from bot.playbooks import Playbooks, TeamSpec
 from bot.playbooks.loader import did_you_mean
 from bot.playbooks.schema import WEEKDAYS, Digest
 from bot.sla import working_hours
-from bot.store import digests, people
+from bot.store import day_figures, digests, people
 from bot.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -103,31 +103,70 @@ def recipients_of(team: TeamSpec) -> list[str]:
 def compose(
     db: sqlite_utils.Database, *, playbooks: Playbooks, team: TeamSpec, period: Period
 ) -> Report:
-    """The team's report for a period, from the store (runs on a reader connection).
+    """The team's report for a period, from the store (runs on a reader connection)."""
+    return compose_counting(db, playbooks=playbooks, team=team, period=period).report
 
-    The chart's days before the period come from earlier digests when they made them all;
-    then only the period's own history is read.
+
+@dataclass(frozen=True, slots=True)
+class Composed:
+    """A report, the tallies of the days it counted from history, and `day_figures.changes`
+    as it was before they were counted."""
+
+    report: Report
+    counted: list[DayTally]
+    changes: int
+
+
+def compose_counting(
+    db: sqlite_utils.Database, *, playbooks: Playbooks, team: TeamSpec, period: Period
+) -> Composed:
+    """The team's report for a period, and the tallies of the days it counted from history.
+
+    The period's days kept by earlier digests are read back (and the chart's points of the
+    days before it); history is read only from the first day not kept to the period's end,
+    and for what is open at the end.
     """
+    changes = day_figures.changes(db)
+    sla = sla_terms(playbooks, team)
+    terms = terms_key(sla)
+    zone_name = str(period.zone)
     earlier = chart_days_before(period)
-    known = digests.day_points(db, team=team.id, zone=str(period.zone), days=earlier)
-    since = period.start
-    if len(known) < len(earlier):
-        since = min(since, local_midnight(earlier[0], period.zone))
+    days = [
+        *earlier,
+        *(period.first + timedelta(days=n) for n in range((period.last - period.first).days + 1)),
+    ]
+    kept = day_figures.kept(
+        db, team=team.id, zone=zone_name, terms=terms, first=period.first, last=period.last
+    )
+    # Of the chart's days before the period only the points are needed: kept apart, small.
+    points = digests.day_points(db, team=team.id, zone=zone_name, days=earlier)
+    missing = [d for d in days if d not in kept and d not in points]
+    counted = [d for d in days if missing and d >= missing[0]]
+    since = local_midnight(counted[0], period.zone) if counted else period.end
     histories = digests.histories(db, team=team.id, since=since, until=period.end)
-    return build_report(
+    mine = cut(histories, team=team.id, until=period.end)
+    fresh = tally_days(mine, days=counted, zone=period.zone, until=period.end, sla=sla)
+    tallies = {**kept, **fresh}
+    report = report_of_days(
         team=team.id,
         team_name=team.name,
         period=period,
-        histories=histories,
-        sla=sla_terms(playbooks, team),
-        known_days=known,
+        tallies=tallies,
+        mine=mine,
+        sla=sla,
+        chart=[tallies[d].point() if d in tallies else points[d] for d in earlier],
     )
+    return Composed(report, list(fresh.values()), changes)
+
+
+def is_over(day: date, zone: tzinfo, now: datetime) -> bool:
+    """Whether the local day is over at `now`."""
+    return local_midnight(day + timedelta(days=1), zone) <= now
 
 
 def days_over(report: Report, now: datetime) -> list[DayPoint]:
     """The report's chart points of days that are over at `now` (they never change)."""
-    zone = report.period.zone
-    return [p for p in report.days if local_midnight(p.day + timedelta(days=1), zone) <= now]
+    return [p for p in report.days if is_over(p.day, report.period.zone, now)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +241,10 @@ class DigestSender:
 
     async def queue(self, playbooks: Playbooks, team: TeamSpec, period: Period) -> bool:
         """Make one digest and queue it, unless it was made already; whether it was queued."""
-        report = await self.database.read(compose, playbooks=playbooks, team=team, period=period)
+        composed = await self.database.read(
+            compose_counting, playbooks=playbooks, team=team, period=period
+        )
+        report = composed.report
         names = await self.database.read(people.shown, ids=people_in(report))
         made = await asyncio.to_thread(make, report, names)
         incidents = await self.database.read(
@@ -225,6 +267,15 @@ class DigestSender:
             team=team.id,
             zone=str(period.zone),
             points=days_over(report, self.clock.now()),
+        )
+        await self.database.write(
+            day_figures.keep,
+            team=team.id,
+            zone=str(period.zone),
+            terms=terms_key(report.sla),
+            tallies=[t for t in composed.counted if is_over(t.day, period.zone, self.clock.now())],
+            counted_after=composed.changes,
+            now=self.clock.now(),
         )
         if digest_id is not None:
             log.info("digest %s for team %s queued", period.key, team.id, extra={"team": team.id})

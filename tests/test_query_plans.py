@@ -18,7 +18,7 @@ from bot.domain.digest import day_period
 from bot.domain.mentions import ACTIVE, UNCLAIMED, Action, Author, Item, State, Triage
 from bot.domain.sla import Step
 from bot.stats_report import read as read_stats
-from bot.store import digests, mentions, outbox, replies, sources
+from bot.store import day_figures, digests, mentions, outbox, replies, sources
 from bot.store import sla as sla_store
 from bot.store.db import connect
 from bot.store.migrations import ACTIVE_ROOT, migrations
@@ -144,6 +144,21 @@ HOT: dict[str, tuple[Callable[[sqlite_utils.Database], Any], set[str]]] = {
             db, team="support", zone="UTC", days=[NOW.date() - timedelta(days=n) for n in range(6)]
         ),
         set(),
+    ),
+    "digest kept tallies": (
+        lambda db: day_figures.kept(
+            db,
+            team="support",
+            zone="UTC",
+            terms="v1",
+            first=NOW.date() - timedelta(days=6),
+            last=NOW.date(),
+        ),
+        {"sqlite_autoindex_digest_day_figures_1"},
+    ),
+    "correction forgets kept days": (
+        lambda db: day_figures.forget_since(db, at=NOW),
+        {"digest_day_figures_day", "digest_days_day"},
     ),
     "sla waiting": (
         lambda db: sla_store.due_since_waiting(

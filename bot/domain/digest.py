@@ -319,7 +319,8 @@ def audience_bucket(audience: int | None) -> str:
     return UNKNOWN_AUDIENCE
 
 
-def _breaches(episode: Episode, sla: SlaTerms, period: Period) -> list[Breach]:
+def breaches_of(episode: Episode, sla: SlaTerms, period: Period) -> list[Breach]:
+    """The episode's deadlines that passed, unmet, in the period."""
     # A deadline is never before the same amount of wall-clock time has passed, so what was
     # done by then was done in time, without working the deadline out (most episodes).
     found = []
@@ -391,10 +392,10 @@ def build_report(
         if e.closed_by == Action.RESOLVE and e.closed_at and period.contains(e.closed_at)
     ]
     breaches = sorted(
-        (b for e in every for b in _breaches(e, sla, period)), key=lambda b: (b.due, b.number)
+        (b for e in every for b in breaches_of(e, sla, period)), key=lambda b: (b.due, b.number)
     )
 
-    open_items = _open_items(by_mention.values(), sla, end)
+    open_items = open_items_at(by_mention.values(), sla, end)
     helpers = Counter(
         e.actor
         for h in mine
@@ -407,8 +408,8 @@ def build_report(
         team_name=team_name,
         period=period,
         mentions_in=len(arrived),
-        by_kind=_ranked(Counter(m.kind for m in arrived)),
-        by_source=_ranked(Counter(m.source for m in arrived)),
+        by_kind=ranked(Counter(m.kind for m in arrived)),
+        by_source=ranked(Counter(m.source for m in arrived)),
         reopened=sum(1 for e in started if e.reopened),
         needing_answer=len(needing),
         answered=len(answered),
@@ -426,7 +427,7 @@ def build_report(
     )
 
 
-def _open_items(
+def open_items_at(
     mentions: Iterable[tuple[History, list[Episode]]], sla: SlaTerms, end: datetime
 ) -> tuple[OpenItem, ...]:
     """What is active at `end`: unanswered before answered, overdue first, oldest first."""
@@ -455,14 +456,21 @@ def _audience_rows(
     first: list[Episode], open_items: tuple[OpenItem, ...]
 ) -> tuple[AudienceRow, ...]:
     """First-response times and the still waiting, per audience bucket."""
-    waiting = Counter(
-        audience_bucket(i.mention.author.audience) for i in open_items if i.state != State.ANSWERED
-    )
     times: dict[str, list[timedelta]] = {}
     for e in first:
         if e.answered_at is not None:
             bucket = audience_bucket(e.mention.author.audience)
             times.setdefault(bucket, []).append(e.answered_at - e.start)
+    return audience_rows(times, open_items)
+
+
+def audience_rows(
+    times: Mapping[str, Sequence[timedelta]], open_items: Sequence[OpenItem]
+) -> tuple[AudienceRow, ...]:
+    """The audience rows from first-response times by bucket and what is still waiting."""
+    waiting = Counter(
+        audience_bucket(i.mention.author.audience) for i in open_items if i.state != State.ANSWERED
+    )
     return tuple(
         AudienceRow(label, spread(times.get(label, [])), waiting.get(label, 0))
         for label in [*(b[0] for b in AUDIENCE_BUCKETS), UNKNOWN_AUDIENCE]
@@ -515,5 +523,6 @@ def _claimer_at(history: History, at: datetime) -> str | None:
     return holder
 
 
-def _ranked(counts: Counter[str]) -> dict[str, int]:
+def ranked(counts: Counter[str]) -> dict[str, int]:
+    """Counts, largest first, then by name."""
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))

@@ -8,7 +8,7 @@ from datetime import datetime
 import sqlite_utils
 
 from bot.domain.mentions import Action, Mention
-from bot.store import mentions, outbox
+from bot.store import day_figures, mentions, outbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +45,8 @@ def move(
         detail={"from": old.team, "to": team},
     )
     _record(db, mention=old.number, field="team", old=old.team, new=team, actor=actor, now=now)
+    # The mention counts for its new team on every day since it came in.
+    day_figures.forget_since(db, at=old.received_at)
     posted = db.execute(
         "SELECT platform, channel, message_id FROM cards WHERE mention = ?", [old.number]
     ).fetchone()
@@ -83,6 +85,7 @@ def relabel(
         detail={"from": old.kind, "to": kind},
     )
     _record(db, mention=old.number, field="kind", old=old.kind, new=kind, actor=actor, now=now)
+    day_figures.forget_since(db, at=old.received_at)
     outbox.enqueue(db, kind=outbox.Kind.CARD_UPDATE, mention=old.number, now=now)
     return updated
 

@@ -23,7 +23,7 @@ from typing import Any
 import sqlite_utils
 
 from bot.errors import AllhandsError
-from bot.store import outbox
+from bot.store import day_figures, outbox
 
 REQUESTED = "(erased at the author's request)"
 EXPIRED = "(removed: older than the retention period)"
@@ -37,6 +37,8 @@ NOT_SWEPT = frozenset(
         "sqlite_sequence",
         "erasures",
         "erasing",
+        "digest_day_figures",
+        "digest_days",
         "people",
         "people_aliases",
         "teams_members",
@@ -135,6 +137,8 @@ def forget(
         [f"{source}:{pseudonym}", f"{source}:{key}"],
     )
     _forget_directory(db, source=source, key=key)
+    # Actors renamed in the event log may be anyone's answers on any day: count them again.
+    day_figures.forget_all(db)
     cells = _sweep(db, needles={n for n in needles if n and n.strip()})
     _record(db, now=now, reason="request", source=source, count=len(numbers), by=requested_by)
     db.execute("DELETE FROM erasing")

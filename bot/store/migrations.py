@@ -572,3 +572,31 @@ def flat_costs(db: sqlite_utils.Database) -> None:
         END;
         """
     )
+
+
+@migrations(name="0018_digest_day_figures")
+def digest_day_figures(db: sqlite_utils.Database) -> None:
+    """What each day that is over adds to a team's digest, so a week sums seven rows."""
+    db.executescript(
+        """
+        -- One row per team, zone and local day; `terms` names the SLA it was counted by,
+        -- `figures` is the day's tally as JSON. Deleted when history of the day changes.
+        CREATE TABLE digest_day_figures (
+            team TEXT NOT NULL,
+            zone TEXT NOT NULL,
+            day TEXT NOT NULL,
+            terms TEXT NOT NULL,
+            figures TEXT NOT NULL,
+            kept_at TEXT NOT NULL,
+            PRIMARY KEY (team, zone, day)
+        );
+        CREATE INDEX digest_day_figures_day ON digest_day_figures (day);
+        -- Counts the forgettings: a digest counted before one keeps nothing it counted.
+        CREATE TABLE digest_day_changes (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            n INTEGER NOT NULL
+        );
+        INSERT INTO digest_day_changes (id, n) VALUES (1, 0);
+        CREATE INDEX digest_days_day ON digest_days (day);
+        """
+    )
