@@ -230,16 +230,11 @@ class PreviewError(AllhandsError):
     """A digest preview cannot be made as asked: unknown team, bad date, no store."""
 
 
-def _open_read_only(db_path: str) -> Conn:
+def _require_store(db_path: str) -> None:
     if not sql.store_exists(db_path):
         raise PreviewError(
             f"no database at {db_path}; name the bot's database with --db or ALLHANDS_DB"
         )
-    # Read-only: a preview never migrates or writes the bot's store.
-    try:
-        return sql.read_only(db_path).__enter__()
-    except sql.ERRORS as exc:
-        raise PreviewError(f"cannot open {db_path}: {exc}") from None
 
 
 def preview_period(
@@ -279,15 +274,14 @@ def preview_digest(
         raise PreviewError(f"unknown team {team_id!r}; {hint}")
     now = (clock or SystemClock()).now()
     period = preview_period(playbooks, team, day=day, weekly=weekly, now=now)
-    db = _open_read_only(db_path)
-    try:
-        report = compose(db, playbooks=playbooks, team=team, period=period)
-        names = people.shown(db, ids=people_in(report))
-        incidents = digest_section(db, team=team.id, start=period.start, end=period.end)
+    _require_store(db_path)
+    try:  # read-only: a preview never migrates or writes the bot's store
+        with sql.read_only(db_path) as db:
+            report = compose(db, playbooks=playbooks, team=team, period=period)
+            names = people.shown(db, ids=people_in(report))
+            incidents = digest_section(db, team=team.id, start=period.start, end=period.end)
     except sql.ERRORS as exc:
         raise PreviewError(f"cannot read the digest's numbers from {db_path}: {exc}") from None
-    finally:
-        db.close()
     made = make(report, names)
     note = ""
     if period.end > now:

@@ -29,7 +29,7 @@ def read_health(db_path: str) -> dict[str, dict[str, Any]] | None:
     try:
         with sql.read_only(db_path) as db:
             return sources.health(db)
-    except sql.ERRORS:
+    except sql.MISSING_TABLE:
         return {}  # a store that was never opened by allhands has no tables yet
 
 

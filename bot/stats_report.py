@@ -46,7 +46,7 @@ def read(db: Conn, *, since: datetime) -> Stats:
     )
     try:
         warned = chat_warnings.every(db)
-    except sql.ERRORS:  # a store from before 0012_chat_warnings, read-only
+    except sql.MISSING_TABLE:  # a store from before 0012_chat_warnings, read-only
         warned = []
     return Stats(
         dict(by_team), outbox.counts(db), int(waiting), steps, outbox.oldest_done(db), warned

@@ -53,7 +53,7 @@ def read_corrections(db_path: str, field: str = "kind") -> list[corrections.Corr
     try:
         with sql.read_only(db_path) as db:
             return corrections.latest(db, field=field)
-    except sql.ERRORS as exc:
+    except sql.MISSING_TABLE as exc:
         raise LearnError(f"{db_path} is not an allhands store: {exc}") from None
 
 

@@ -11,6 +11,7 @@ import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -112,3 +113,9 @@ def store_at(request: pytest.FixtureRequest, kind: str, path: os.PathLike[str]) 
 def store_url(request: pytest.FixtureRequest, store_kind: str, tmp_path: Path) -> str:
     """Where the test's app keeps its store: `app.db` in tmp_path, or a PostgreSQL database."""
     return store_at(request, store_kind, tmp_path / "app.db")
+
+
+def rows(target: str, statement: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+    """What a query returns from the store at `target`, read directly (either store)."""
+    with sql.read_only(target) as db:
+        return [tuple(r) for r in db.execute(statement, params or [])]

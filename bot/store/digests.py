@@ -36,12 +36,13 @@ def histories(db: Conn, *, team: str, since: datetime, until: datetime) -> list[
     # reads the partial index of active mentions, the second the team's recent changes.
     # `+received_at` keeps the planner off (team, received_at), which for "before `until`"
     # would walk the team's whole history.
+    received_at, root_number = sql.unindexed(db, "received_at"), sql.unindexed(db, "root_number")
     mention_rows = query_rows(
         db,
         "SELECT * FROM mentions WHERE number IN ("
-        f"  SELECT number FROM mentions WHERE team = ? AND {ACTIVE_ROOT} AND +received_at < ?"
+        f"  SELECT number FROM mentions WHERE team = ? AND {ACTIVE_ROOT} AND {received_at} < ?"
         "   UNION SELECT number FROM mentions WHERE team = ? AND updated_at >= ?"
-        "     AND +root_number IS NULL AND +received_at < ?"
+        f"     AND {root_number} IS NULL AND {received_at} < ?"
         ") ORDER BY number",
         [team, _utc(until), team, _utc(since), _utc(until)],
     )

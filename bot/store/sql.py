@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import psycopg
 import psycopg.adapt
+import psycopg.errors
 import sqlite_utils
 
 SQLITE = "sqlite"
@@ -162,6 +163,13 @@ def store_exists(target: str) -> bool:
 
 # The errors a read of a store can meet: a damaged file, a lost server, a missing table.
 ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error)
+# A store that cannot be used at all: a file that is not one, a server that cannot be reached.
+UNUSABLE: tuple[type[Exception], ...] = (sqlite3.DatabaseError, psycopg.OperationalError)
+# A store allhands never migrated lacks the tables asked for.
+MISSING_TABLE: tuple[type[Exception], ...] = (
+    sqlite3.OperationalError,
+    psycopg.errors.UndefinedTable,
+)
 INTEGRITY_ERRORS: tuple[type[Exception], ...] = (sqlite3.IntegrityError, psycopg.IntegrityError)
 
 
@@ -218,6 +226,11 @@ def json_text(db: Conn, column: str, key: str) -> str:
 def indexed_by(db: Conn, index: str) -> str:
     """SQLite's `INDEXED BY` (its planner needs the hint there); PostgreSQL plans alone."""
     return "" if db.dialect == POSTGRESQL else f"INDEXED BY {index}"
+
+
+def unindexed(db: Conn, column: str) -> str:
+    """`column`, kept out of SQLite's choice of index (its unary `+`); PostgreSQL needs no hint."""
+    return column if db.dialect == POSTGRESQL else f"+{column}"
 
 
 def table_exists(db: Conn, name: str) -> bool:
