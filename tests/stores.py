@@ -66,6 +66,13 @@ class Server:
             conn.execute(f"CREATE DATABASE {name} TEMPLATE {self.template}")
         return with_database(self.url, name)
 
+    def fresh_empty(self) -> str:
+        """A new database with no tables at all."""
+        name = f"allhands_test_{os.getpid()}_{next(_names)}"
+        with _admin(self.url) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        return with_database(self.url, name)
+
     def drop(self, url: str) -> None:
         """Drop a database `fresh` made, whoever is still connected."""
         name = urlsplit(url).path.lstrip("/")

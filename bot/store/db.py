@@ -31,7 +31,13 @@ _STOP = object()
 
 
 # A write the server refused because another replica's write got there first: run again.
-RETRIED = (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected)
+# A unique key taken meanwhile is one too (the same post ingested by two replicas): run
+# again, the write reads the other's row and does what it does for a known key.
+RETRIED = (
+    psycopg.errors.SerializationFailure,
+    psycopg.errors.DeadlockDetected,
+    psycopg.errors.UniqueViolation,
+)
 WRITE_TRIES = 8
 
 

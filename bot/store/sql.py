@@ -14,7 +14,7 @@ import functools
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import psycopg
 import psycopg.adapt
@@ -38,6 +38,7 @@ class Cursor(Protocol):
     def __iter__(self) -> Iterator[Any]: ...
 
 
+@runtime_checkable
 class Conn(Protocol):
     """One connection to the store, as every store function sees it."""
 
