@@ -63,7 +63,9 @@ class Server:
         """A new, migrated database's URL."""
         name = f"allhands_test_{os.getpid()}_{next(_names)}"
         with _admin(self.url) as conn:
-            conn.execute(f"CREATE DATABASE {name} TEMPLATE {self.template}")
+            # FILE_COPY: copying a small template's files is several times faster than
+            # PostgreSQL 15's default of writing every block to the WAL.
+            conn.execute(f"CREATE DATABASE {name} TEMPLATE {self.template} STRATEGY FILE_COPY")
         return with_database(self.url, name)
 
     def fresh_empty(self) -> str:
