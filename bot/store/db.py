@@ -147,7 +147,7 @@ def _transaction(db: sql.Conn, fn: Callable[..., T], args: Any, kwargs: Any) -> 
         except RETRIED as exc:
             if attempt == WRITE_TRIES:
                 raise
-            log.info("write %s ran into another: %s; trying again", fn.__name__, exc)
+            log.info("write %s ran into another: %s; trying again", _name(fn), exc)
             time.sleep(random.uniform(0.005, 0.02) * attempt)
     raise AssertionError("unreachable")
 
@@ -159,3 +159,7 @@ def _settle(fut: asyncio.Future[Any], result: Any, exc: BaseException | None) ->
         fut.set_exception(exc)
     else:
         fut.set_result(result)
+
+
+def _name(fn: Callable[..., Any]) -> str:
+    return str(getattr(fn, "__qualname__", fn))
