@@ -18,6 +18,9 @@ from bot.playbooks import load_playbooks
 from bot.settings import Settings
 from tests.conftest import write_posts
 
+# The store's file itself is searched; tests/test_operations_postgres.py does it by SQL.
+pytestmark = pytest.mark.sqlite_only
+
 BOOK = """\
 sources:
   - id: social
