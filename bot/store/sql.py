@@ -95,8 +95,32 @@ class PgConn:
 
     dialect = POSTGRESQL
 
-    def __init__(self, conn: psycopg.Connection[Any]):
-        self.conn = conn
+    def __init__(self, url: str, *, read_only: bool = False, serializable: bool = False):
+        self.url = url
+        self.read_only = read_only
+        self.serializable = serializable
+        self.conn = self._open()
+
+    def _open(self) -> psycopg.Connection[Any]:
+        options = "-c default_transaction_read_only=on" if self.read_only else ""
+        conn = psycopg.connect(self.url, autocommit=True, options=options)
+        conn.adapters.register_loader("numeric", _NumericLoader)
+        if self.serializable:
+            conn.isolation_level = psycopg.IsolationLevel.SERIALIZABLE
+        return conn
+
+    def make_serializable(self) -> None:
+        """Run every transaction from now on at SERIALIZABLE (also after reconnecting)."""
+        self.serializable = True
+        self.conn.isolation_level = psycopg.IsolationLevel.SERIALIZABLE
+
+    def reopen_if_lost(self) -> None:
+        """Connect again when the server dropped the connection (a restart, a fail-over).
+
+        Only between transactions: a transaction cut off is not run again here, since it
+        may have committed; its caller sees the error."""
+        if self.conn.broken or self.conn.closed:
+            self.conn = self._open()
 
     def execute(self, sql: str, parameters: Any = None) -> psycopg.Cursor[Any]:
         """Run one statement with `?` placeholders."""
@@ -125,12 +149,9 @@ class PgConn:
         self.conn.close()
 
 
-def connect_postgres(url: str, *, read_only: bool = False) -> PgConn:
+def connect_postgres(url: str, *, read_only: bool = False, serializable: bool = False) -> PgConn:
     """Open one PostgreSQL connection (autocommit: writes go through `atomic()`)."""
-    options = "-c default_transaction_read_only=on" if read_only else ""
-    conn = psycopg.connect(url, autocommit=True, options=options)
-    conn.adapters.register_loader("numeric", _NumericLoader)
-    return PgConn(conn)
+    return PgConn(url, read_only=read_only, serializable=serializable)
 
 
 def connect(target: str) -> Conn:
