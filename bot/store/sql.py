@@ -124,6 +124,8 @@ class PgConn:
 
     def execute(self, sql: str, parameters: Any = None) -> psycopg.Cursor[Any]:
         """Run one statement with `?` placeholders."""
+        # Never server-side prepared: a `SELECT *` prepared here would fail once another
+        # replica's migration adds a column, and preparing gained nothing measurable.
         cursor = self.conn.cursor()
         if parameters:
             cursor.execute(placeholders(sql), _values(parameters), prepare=False)
@@ -134,7 +136,7 @@ class PgConn:
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         """Run one statement for each row of parameters."""
         with self.conn.cursor() as cursor:
-            cursor.executemany(placeholders(sql), [_values(row) for row in rows])
+            cursor.executemany(placeholders(sql), [_values(row) for row in rows], returning=False)
 
     def executescript(self, sql: str) -> None:
         """Run several statements (no parameters)."""
