@@ -2,7 +2,10 @@
 
 The store is SQLite (a file path) or PostgreSQL (a `postgresql://` URL). On PostgreSQL
 other replicas write at the same time, so each write runs at SERIALIZABLE and is run again
-from the start when the server refuses it as a serialization failure or a deadlock.
+from the start when the server refuses it (a serialization failure, a deadlock, a unique
+key another replica took meanwhile) or the connection was lost before it asked to commit.
+A function passed to `write` is therefore a transaction body: it may run more than once,
+and must change nothing but the database.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ class Database:
 
     def __init__(self, path: str):
         self.path = path
+        self.dialect = sql.POSTGRESQL if sql.is_postgres(path) else sql.SQLITE
         self._queue: queue.Queue[Any] = queue.Queue()
         self._writer: threading.Thread | None = None
         self._readers: ThreadPoolExecutor | None = None

@@ -120,6 +120,8 @@ class PgConn:
         Only between transactions: a transaction cut off is not run again here, since it
         may have committed; its caller sees the error."""
         if self.conn.broken or self.conn.closed:
+            with contextlib.suppress(psycopg.Error):
+                self.conn.close()
             self.conn = self._open()
 
     def execute(self, sql: str, parameters: Any = None) -> psycopg.Cursor[Any]:
