@@ -5,16 +5,13 @@ Read from the store (opened read-only) for an operator at a terminal.
 
 from __future__ import annotations
 
-import sqlite3
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
-import sqlite_utils
 
 from bot.domain.mentions import State
-from bot.store import chat_warnings, mentions, outbox
+from bot.store import chat_warnings, mentions, outbox, sql
+from bot.store.sql import Conn
 
 # Column order of the per-team table: the way a mention goes.
 STATES = tuple(State)
@@ -32,7 +29,7 @@ class Stats:
     chat_warnings: list[tuple[str, str, str]] = field(default_factory=list)
 
 
-def read(db: sqlite_utils.Database, *, since: datetime) -> Stats:
+def read(db: Conn, *, since: datetime) -> Stats:
     """The figures, with SLA steps taken since `since`."""
     by_team: dict[str, Counter[str]] = defaultdict(Counter)
     for team, states in mentions.count_by_team(db).items():
@@ -49,7 +46,7 @@ def read(db: sqlite_utils.Database, *, since: datetime) -> Stats:
     )
     try:
         warned = chat_warnings.every(db)
-    except sqlite3.OperationalError:  # a store from before 0012_chat_warnings, read-only
+    except sql.MISSING_TABLE:  # a store from before 0012_chat_warnings, read-only
         warned = []
     return Stats(
         dict(by_team), outbox.counts(db), int(waiting), steps, outbox.oldest_done(db), warned
@@ -58,13 +55,10 @@ def read(db: sqlite_utils.Database, *, since: datetime) -> Stats:
 
 def read_store(db_path: str, *, now: datetime) -> Stats | None:
     """The figures of the store at `db_path`, opened read-only; None if there is no store."""
-    if not Path(db_path).is_file():
+    if not sql.store_exists(db_path):
         return None
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    try:
-        return read(sqlite_utils.Database(conn), since=now - timedelta(days=1))
-    finally:
-        conn.close()
+    with sql.read_only(db_path) as db:
+        return read(db, since=now - timedelta(days=1))
 
 
 def render(stats: Stats) -> str:

@@ -13,10 +13,10 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import sqlite_utils
-
 from bot.domain.digest import Breach
 from bot.domain.digest_days import DayTally
+from bot.store import sql
+from bot.store.sql import Conn
 
 log = logging.getLogger(__name__)
 _MICRO = timedelta(microseconds=1)
@@ -86,10 +86,10 @@ def decode(day: date, text: str) -> DayTally:
 
 
 def kept(
-    db: sqlite_utils.Database, *, team: str, zone: str, terms: str, first: date, last: date
+    db: Conn, *, team: str, zone: str, terms: str, first: date, last: date
 ) -> dict[date, DayTally]:
     """The team's kept tallies of days `first` to `last`, counted in `zone` by `terms`."""
-    if not db["digest_day_figures"].exists():  # a preview of a store not yet migrated
+    if not sql.table_exists(db, "digest_day_figures"):  # a preview of a store not yet migrated
         return {}
     rows = db.execute(
         "SELECT day, terms, figures FROM digest_day_figures"
@@ -108,16 +108,16 @@ def kept(
     return found
 
 
-def changes(db: sqlite_utils.Database) -> int:
+def changes(db: Conn) -> int:
     """How many times kept days were forgotten; read it before counting what may be kept."""
-    if not db["digest_day_changes"].exists():  # a preview of a store not yet migrated
+    if not sql.table_exists(db, "digest_day_changes"):  # a preview of a store not yet migrated
         return 0
     row = db.execute("SELECT n FROM digest_day_changes WHERE id = 1").fetchone()
     return int(row[0]) if row else 0
 
 
 def keep(
-    db: sqlite_utils.Database,
+    db: Conn,
     *,
     team: str,
     zone: str,
@@ -130,7 +130,7 @@ def keep(
     unless days were forgotten since `changes` gave `counted_after`; whether they were."""
     if changes(db) != counted_after:
         return False  # a correction came in while they were counted: they may be stale
-    db.conn.executemany(
+    db.executemany(
         "INSERT INTO digest_day_figures (team, zone, day, terms, figures, kept_at)"
         " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (team, zone, day) DO UPDATE SET"
         " terms = excluded.terms, figures = excluded.figures, kept_at = excluded.kept_at",
@@ -139,7 +139,7 @@ def keep(
     return True
 
 
-def forget_since(db: sqlite_utils.Database, *, at: datetime) -> None:
+def forget_since(db: Conn, *, at: datetime) -> None:
     """Forget what was kept of every team's days from the one holding `at` on, in any zone
     (their history changed)."""
     # A local day starts at most 14 hours before the UTC day (UTC+14): a day earlier is safe.
@@ -149,12 +149,12 @@ def forget_since(db: sqlite_utils.Database, *, at: datetime) -> None:
     _changed(db)
 
 
-def forget_all(db: sqlite_utils.Database) -> None:
+def forget_all(db: Conn) -> None:
     """Forget every kept day (history was rewritten throughout, as by an erasure)."""
     db.execute("DELETE FROM digest_day_figures")
     db.execute("DELETE FROM digest_days")
     _changed(db)
 
 
-def _changed(db: sqlite_utils.Database) -> None:
+def _changed(db: Conn) -> None:
     db.execute("UPDATE digest_day_changes SET n = n + 1 WHERE id = 1")

@@ -1,19 +1,29 @@
-"""The database handle: every write goes through one writer thread; reads use their own."""
+"""The database handle: every write goes through one writer thread; reads use their own.
+
+The store is SQLite (a file path) or PostgreSQL (a `postgresql://` URL). On PostgreSQL
+other replicas write at the same time, so each write runs at SERIALIZABLE and is run again
+from the start when the server refuses it (a serialization failure, a deadlock, a unique
+key another replica took meanwhile) or the connection was lost before it asked to commit.
+A function passed to `write` is therefore a transaction body: it may run more than once,
+and must change nothing but the database.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import queue
-import sqlite3
+import random
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
-import sqlite_utils
+import psycopg
+import psycopg.errors
 
-from bot.store.migrations import migrations
+from bot.store import migrate, sql
 
 log = logging.getLogger(__name__)
 
@@ -23,16 +33,20 @@ T = TypeVar("T")
 _STOP = object()
 
 
-def connect(path: str) -> sqlite_utils.Database:
+# A write the server refused because another replica's write got there first: run again.
+# A unique key taken meanwhile is one too (the same post ingested by two replicas): run
+# again, the write reads the other's row and does what it does for a known key.
+RETRIED = (
+    psycopg.errors.SerializationFailure,
+    psycopg.errors.DeadlockDetected,
+    psycopg.errors.UniqueViolation,
+)
+WRITE_TRIES = 8
+
+
+def connect(target: str) -> sql.Conn:
     """Open one connection with the settings every connection here uses."""
-    conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
-    db = sqlite_utils.Database(conn)
-    if path != ":memory:":
-        conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA busy_timeout=30000")
-    return db
+    return sql.connect(target)
 
 
 class Database:
@@ -41,11 +55,12 @@ class Database:
 
     def __init__(self, path: str):
         self.path = path
+        self.dialect = sql.POSTGRESQL if sql.is_postgres(path) else sql.SQLITE
         self._queue: queue.Queue[Any] = queue.Queue()
         self._writer: threading.Thread | None = None
         self._readers: ThreadPoolExecutor | None = None
         self._local = threading.local()
-        self._reader_dbs: list[sqlite_utils.Database] = []
+        self._reader_dbs: list[sql.Conn] = []
         self._lock = threading.Lock()
 
     async def open(self) -> Database:
@@ -64,7 +79,9 @@ class Database:
     def _write_loop(self, loop: asyncio.AbstractEventLoop, ready: asyncio.Future[None]) -> None:
         try:
             db = connect(self.path)
-            migrations.apply(db)
+            migrate.apply(db)
+            if isinstance(db, sql.PgConn):  # migrating read what the lock's holder committed
+                db.make_serializable()
         except BaseException as exc:  # report to the opener, then stop the thread
             loop.call_soon_threadsafe(_settle, ready, None, exc)
             return
@@ -76,8 +93,7 @@ class Database:
                 break
             fn, args, kwargs, fut_loop, fut = job
             try:
-                with db.atomic():
-                    result = fn(db, *args, **kwargs)
+                result = _transaction(db, fn, args, kwargs)
             except BaseException as exc:
                 fut_loop.call_soon_threadsafe(_settle, fut, None, exc)
             else:
@@ -98,17 +114,27 @@ class Database:
         if self._readers is None:  # an in-memory database has only the writer's connection
             return await self.write(fn, *args, **kwargs)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._readers, lambda: fn(self._reader(), *args, **kwargs)
-        )
+        return await loop.run_in_executor(self._readers, lambda: self._read(fn, args, kwargs))
 
-    def _reader(self) -> sqlite_utils.Database:
+    def _read(self, fn: Callable[..., T], args: Any, kwargs: Any) -> T:
+        db = self._reader()
+        try:
+            return fn(db, *args, **kwargs)
+        except psycopg.OperationalError:
+            if not (isinstance(db, sql.PgConn) and db.conn.broken):
+                raise
+            log.warning("a store reader's connection was lost; connecting again")
+            return fn(self._reader(), *args, **kwargs)  # reading twice changes nothing
+
+    def _reader(self) -> sql.Conn:
         db = getattr(self._local, "db", None)
         if db is None:
             db = connect(self.path)
             self._local.db = db
             with self._lock:
                 self._reader_dbs.append(db)
+        elif isinstance(db, sql.PgConn):
+            db.reopen_if_lost()
         return db
 
     async def close(self) -> None:
@@ -126,6 +152,31 @@ class Database:
             self._reader_dbs.clear()
 
 
+def _transaction(db: sql.Conn, fn: Callable[..., T], args: Any, kwargs: Any) -> T:
+    """Run `fn` in one transaction; on PostgreSQL, again when a concurrent write won or the
+    connection was lost before the transaction asked to commit (then nothing was written)."""
+    for attempt in range(1, WRITE_TRIES + 1):
+        if isinstance(db, sql.PgConn):
+            db.reopen_if_lost()
+        committing = False
+        try:
+            with db.atomic():
+                result = fn(db, *args, **kwargs)
+                committing = True
+            return result
+        except RETRIED as exc:
+            if attempt == WRITE_TRIES:
+                raise
+            log.info("write %s ran into another: %s; trying again", _name(fn), exc)
+            time.sleep(random.uniform(0.005, 0.02) * attempt)
+        except psycopg.OperationalError as exc:
+            lost = isinstance(db, sql.PgConn) and db.conn.broken
+            if committing or not lost or attempt == WRITE_TRIES:
+                raise  # a commit cut off may have happened: its caller must know
+            log.warning("the store's connection was lost (%s); connecting again", exc)
+    raise AssertionError("unreachable")
+
+
 def _settle(fut: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
     if fut.cancelled():
         return
@@ -133,3 +184,7 @@ def _settle(fut: asyncio.Future[Any], result: Any, exc: BaseException | None) ->
         fut.set_exception(exc)
     else:
         fut.set_result(result)
+
+
+def _name(fn: Callable[..., Any]) -> str:
+    return str(getattr(fn, "__qualname__", fn))

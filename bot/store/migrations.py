@@ -1,28 +1,52 @@
-"""The schema, as numbered migrations recorded in the `_sqlite_migrations` table."""
+"""The schema, as numbered migrations recorded in the `_sqlite_migrations` table (on
+PostgreSQL in `allhands_migrations`, see `bot.store.migrate`).
+
+Both stores run the same migrations. Where their DDL differs, the migration says so: the
+few column words of `bot.store.ddl`, and triggers, which PostgreSQL writes as plpgsql functions
+(`bot.store.migrations_pg`).
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-migrations = Migrations("allhands")
+from bot.store import migrations_pg as pg
+from bot.store.ddl import words
+from bot.store.sql import POSTGRESQL, Conn
+
+F = TypeVar("F", bound=Callable[..., None])
+
+
+class BothStores(Migrations):
+    """sqlite-utils' migration set, whose migrations take either store's `Conn`."""
+
+    def __call__(self, *, name: str | None = None, transactional: bool = True) -> Callable[[F], F]:
+        """Register a migration under `name`."""
+        register: Any = super().__call__(name=name, transactional=transactional)
+        return register
+
+
+migrations = BothStores("allhands")
 
 
 @migrations(name="0001_core")
-def core(db: sqlite_utils.Database) -> None:
+def core(db: Conn) -> None:
     """Mentions, the event log, cursors, chat cards, replies and the outbox."""
+    w = words(db)
     db.executescript(
-        """
+        f"""
         CREATE TABLE mentions (
-            number INTEGER PRIMARY KEY AUTOINCREMENT,
+            number {w.key},
             source TEXT NOT NULL,
             external_id TEXT NOT NULL,
             url TEXT NOT NULL DEFAULT '',
             author_handle TEXT NOT NULL,
             author_name TEXT NOT NULL DEFAULT '',
-            author_audience INTEGER,
+            author_audience {w.big},
             author_url TEXT NOT NULL DEFAULT '',
             text TEXT NOT NULL,
             title TEXT NOT NULL DEFAULT '',
@@ -36,7 +60,7 @@ def core(db: sqlite_utils.Database) -> None:
             team TEXT NOT NULL,
             kind TEXT NOT NULL,
             urgency TEXT NOT NULL,
-            sentiment REAL NOT NULL,
+            sentiment {w.real} NOT NULL,
             rule TEXT NOT NULL DEFAULT '',
             claimed_by TEXT,
             claimed_at TEXT,
@@ -49,21 +73,17 @@ def core(db: sqlite_utils.Database) -> None:
         CREATE INDEX mentions_root ON mentions (root_number);
 
         CREATE TABLE events (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            id {w.key},
             mention INTEGER NOT NULL REFERENCES mentions(number),
             action TEXT NOT NULL,
             actor TEXT NOT NULL,
             at TEXT NOT NULL,
             from_state TEXT,
             to_state TEXT NOT NULL,
-            detail TEXT NOT NULL DEFAULT '{}'
+            detail TEXT NOT NULL DEFAULT '{{}}'
         );
         CREATE INDEX events_mention ON events (mention, id);
         CREATE INDEX events_at ON events (at);
-        CREATE TRIGGER events_no_update BEFORE UPDATE ON events
-            BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
-        CREATE TRIGGER events_no_delete BEFORE DELETE ON events
-            BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
 
         CREATE TABLE cursors (
             source TEXT PRIMARY KEY,
@@ -88,7 +108,7 @@ def core(db: sqlite_utils.Database) -> None:
         );
 
         CREATE TABLE replies (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            id {w.key},
             mention INTEGER NOT NULL REFERENCES mentions(number),
             actor TEXT NOT NULL,
             text TEXT NOT NULL,
@@ -100,11 +120,11 @@ def core(db: sqlite_utils.Database) -> None:
         CREATE INDEX replies_mention ON replies (mention);
 
         CREATE TABLE outbox (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            id {w.key},
             kind TEXT NOT NULL,
             mention INTEGER REFERENCES mentions(number),
             target TEXT NOT NULL DEFAULT '',
-            payload TEXT NOT NULL DEFAULT '{}',
+            payload TEXT NOT NULL DEFAULT '{{}}',
             state TEXT NOT NULL DEFAULT 'pending',
             attempts INTEGER NOT NULL DEFAULT 0,
             next_at TEXT NOT NULL,
@@ -117,10 +137,21 @@ def core(db: sqlite_utils.Database) -> None:
         CREATE INDEX outbox_mention ON outbox (mention, id);
         """
     )
+    if db.dialect == POSTGRESQL:
+        pg.events_append_only(db)
+        return
+    db.executescript(
+        """
+        CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+            BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+        CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+            BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+        """
+    )
 
 
 @migrations(name="0003_teams")
-def teams(db: sqlite_utils.Database) -> None:
+def teams(db: Conn) -> None:
     """People's display names, and where the bot can reach Teams conversations and people."""
     db.executescript(
         """
@@ -157,7 +188,7 @@ def teams(db: sqlite_utils.Database) -> None:
 
 
 @migrations(name="0004_sources")
-def sources_backoff_and_webhooks(db: sqlite_utils.Database) -> None:
+def sources_backoff_and_webhooks(db: Conn) -> None:
     """Failing sources back off; webhook signatures are remembered to refuse replays."""
     db.executescript(
         """
@@ -176,12 +207,13 @@ def sources_backoff_and_webhooks(db: sqlite_utils.Database) -> None:
 
 
 @migrations(name="0005_sla")
-def sla(db: sqlite_utils.Database) -> None:
+def sla(db: Conn) -> None:
     """The SLA sweep's log of steps taken, and the indexes its queries use."""
+    w = words(db)
     db.executescript(
-        """
+        f"""
         CREATE TABLE sla_steps (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            id {w.key},
             mention INTEGER NOT NULL REFERENCES mentions(number),
             step TEXT NOT NULL,
             anchor TEXT NOT NULL,
@@ -189,7 +221,7 @@ def sla(db: sqlite_utils.Database) -> None:
             due_at TEXT NOT NULL,
             next_due TEXT,
             at TEXT NOT NULL,
-            detail TEXT NOT NULL DEFAULT '{}',
+            detail TEXT NOT NULL DEFAULT '{{}}',
             UNIQUE (mention, step, anchor, round)
         );
         CREATE INDEX sla_steps_next ON sla_steps (mention, step, anchor, next_due);
@@ -208,19 +240,20 @@ def sla(db: sqlite_utils.Database) -> None:
 
 
 @migrations(name="0006_digest")
-def digest(db: sqlite_utils.Database) -> None:
+def digest(db: Conn) -> None:
     """Digests made: one per team and period, so a restart never sends one twice."""
+    w = words(db)
     db.executescript(
-        """
+        f"""
         CREATE TABLE digests (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            id {w.key},
             team TEXT NOT NULL,
             period TEXT NOT NULL,
             starts_at TEXT NOT NULL,
             ends_at TEXT NOT NULL,
             text TEXT NOT NULL,
             chart_text TEXT NOT NULL DEFAULT '',
-            chart BLOB,
+            chart {w.blob},
             recipients TEXT NOT NULL DEFAULT '[]',
             created_at TEXT NOT NULL,
             UNIQUE (team, period)
@@ -231,7 +264,7 @@ def digest(db: sqlite_utils.Database) -> None:
 
 
 @migrations(name="0007_guardrails")
-def guardrails(db: sqlite_utils.Database) -> None:
+def guardrails(db: Conn) -> None:
     """Replies held for a lead's approval, and what the lead decided."""
     db.executescript(
         """
@@ -256,13 +289,13 @@ def guardrails(db: sqlite_utils.Database) -> None:
 
 
 @migrations(name="0008_reply_threads")
-def reply_threads(db: sqlite_utils.Database) -> None:
+def reply_threads(db: Conn) -> None:
     """A customer answering one of our replies joins that mention's conversation."""
     db.execute("CREATE INDEX replies_external ON replies (external_id)")
 
 
 @migrations(name="0009_people_aliases")
-def people_aliases(db: sqlite_utils.Database) -> None:
+def people_aliases(db: Conn) -> None:
     """Other names a person goes by (handle, e-mail, display name), so that playbooks can
     name leads the way people know them and the bot still finds their platform id."""
     db.executescript(
@@ -279,7 +312,7 @@ def people_aliases(db: sqlite_utils.Database) -> None:
 
 
 @migrations(name="0010_approval_messages")
-def approval_messages(db: sqlite_utils.Database) -> None:
+def approval_messages(db: Conn) -> None:
     """Where each lead's approval request was posted, so that every one of them can be
     drawn again with the decision once a lead decides."""
     db.executescript(
@@ -296,10 +329,14 @@ def approval_messages(db: sqlite_utils.Database) -> None:
         CREATE INDEX approval_messages_reply ON approval_messages (reply);
         """
     )
+    if db.dialect == POSTGRESQL:  # requests are drawn in the order posted, as SQLite's rowid
+        db.execute(
+            "ALTER TABLE approval_messages ADD COLUMN rowid BIGINT GENERATED ALWAYS AS IDENTITY"
+        )
 
 
 @migrations(name="0011_outbox_lanes")
-def outbox_lanes(db: sqlite_utils.Database) -> None:
+def outbox_lanes(db: Conn) -> None:
     """Outbox lanes: each effect's destination, its priority there, the effect it waits
     for, and a random idempotency key kept across its tries."""
     db.executescript(
@@ -331,7 +368,7 @@ def outbox_lanes(db: sqlite_utils.Database) -> None:
 
 
 @migrations(name="0012_chat_warnings")
-def chat_warnings(db: sqlite_utils.Database) -> None:
+def chat_warnings(db: Conn) -> None:
     """What a chat platform withholds that allhands needs (a scope, say), for `stats`."""
     db.executescript(
         """
@@ -347,14 +384,15 @@ def chat_warnings(db: sqlite_utils.Database) -> None:
 
 
 @migrations(name="0013_incidents")
-def incidents(db: sqlite_utils.Database) -> None:
+def incidents(db: Conn) -> None:
     """Incidents (their own series, written I7), their members, summary cards updated in
     place (an incident's card, a channel's roll-up), spike alerts, and one answer for
     everyone: at most one reply-all row per member."""
+    w = words(db)
     db.executescript(
-        """
+        f"""
         CREATE TABLE incidents (
-            number INTEGER PRIMARY KEY AUTOINCREMENT,
+            number {w.key},
             team TEXT NOT NULL,
             channel TEXT NOT NULL,
             why TEXT NOT NULL DEFAULT '',
@@ -383,7 +421,7 @@ def incidents(db: sqlite_utils.Database) -> None:
             drawn_at TEXT
         );
         CREATE TABLE spike_alerts (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            id {w.key},
             team TEXT NOT NULL,
             incident INTEGER,
             count INTEGER NOT NULL,
@@ -411,16 +449,17 @@ def incidents(db: sqlite_utils.Database) -> None:
 
 
 @migrations(name="0014_triage_v2")
-def triage_v2(db: sqlite_utils.Database) -> None:
+def triage_v2(db: Conn) -> None:
     """The complaint model's score, the severity and what triage was unsure about on each
     mention; the team's corrections of kind and team, which `triage learn` learns from."""
+    w = words(db)
     db.executescript(
-        """
-        ALTER TABLE mentions ADD COLUMN complaint_score REAL;
+        f"""
+        ALTER TABLE mentions ADD COLUMN complaint_score {w.real};
         ALTER TABLE mentions ADD COLUMN severity TEXT NOT NULL DEFAULT '';
         ALTER TABLE mentions ADD COLUMN triage_note TEXT NOT NULL DEFAULT '';
         CREATE TABLE triage_corrections (
-            id INTEGER PRIMARY KEY,
+            id {w.rowid_key},
             mention INTEGER NOT NULL REFERENCES mentions(number),
             field TEXT NOT NULL CHECK (field IN ('kind', 'team')),
             old TEXT NOT NULL,
@@ -436,7 +475,7 @@ def triage_v2(db: sqlite_utils.Database) -> None:
 
 
 @migrations(name="0015_ratings_and_tokens")
-def ratings_and_tokens(db: sqlite_utils.Database) -> None:
+def ratings_and_tokens(db: Conn) -> None:
     """App-store reviews carry a star rating; sources whose platform rotates OAuth tokens
     (X) keep the newest ones, so a restart does not use a refresh token already spent."""
     db.executescript(
@@ -452,14 +491,33 @@ def ratings_and_tokens(db: sqlite_utils.Database) -> None:
 
 
 @migrations(name="0016_erasures")
-def erasures(db: sqlite_utils.Database) -> None:
+def erasures(db: Conn) -> None:
     """Erasure requests and retention blank customers' text: the event log stays append-only
     for what happened (its action, mention, time and states); only an erasure, inside its
     own transaction (a row in `erasing`), may blank an event's actor and detail. Each
     erasure is recorded, without what was erased."""
+    w = words(db)
+    db.executescript(
+        f"""
+        CREATE TABLE erasing (started_at TEXT NOT NULL);
+        ALTER TABLE mentions ADD COLUMN erased_at TEXT;
+        CREATE INDEX mentions_kept ON mentions (received_at) WHERE erased_at IS NULL;
+
+        CREATE TABLE erasures (
+            id {w.key},
+            at TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            source TEXT NOT NULL DEFAULT '',
+            mentions INTEGER NOT NULL,
+            requested_by TEXT NOT NULL DEFAULT ''
+        );
+        """
+    )
+    if db.dialect == POSTGRESQL:
+        pg.events_erasable(db)
+        return
     db.executescript(
         """
-        CREATE TABLE erasing (started_at TEXT NOT NULL);
         DROP TRIGGER events_no_update;
         CREATE TRIGGER events_no_update BEFORE UPDATE ON events
             WHEN NOT EXISTS (SELECT 1 FROM erasing)
@@ -467,18 +525,6 @@ def erasures(db: sqlite_utils.Database) -> None:
                 OR NEW.action IS NOT OLD.action OR NEW.at IS NOT OLD.at
                 OR NEW.from_state IS NOT OLD.from_state OR NEW.to_state IS NOT OLD.to_state
             BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
-
-        ALTER TABLE mentions ADD COLUMN erased_at TEXT;
-        CREATE INDEX mentions_kept ON mentions (received_at) WHERE erased_at IS NULL;
-
-        CREATE TABLE erasures (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            at TEXT NOT NULL,
-            reason TEXT NOT NULL,
-            source TEXT NOT NULL DEFAULT '',
-            mentions INTEGER NOT NULL,
-            requested_by TEXT NOT NULL DEFAULT ''
-        );
         """
     )
 
@@ -491,10 +537,11 @@ ACTIVE_ROOT = "root_number IS NULL AND state IN ('new', 'open', 'reopened', 'cla
 
 
 @migrations(name="0017_flat_costs")
-def flat_costs(db: sqlite_utils.Database) -> None:
+def flat_costs(db: Conn) -> None:
     """Indexes over what is active or recent only; counts kept up to date by triggers (for
     /healthz, /metrics and `stats`); an index for a person's answers and for pruning the
     outbox; ended snoozes of closed mentions cleared."""
+    w = words(db)
     db.executescript(
         f"""
         UPDATE mentions SET snoozed_until = NULL
@@ -521,10 +568,31 @@ def flat_costs(db: sqlite_utils.Database) -> None:
             state TEXT NOT NULL,
             n INTEGER NOT NULL,
             PRIMARY KEY (team, state)
-        ) WITHOUT ROWID;
+        ) {w.keyed_only};
         INSERT INTO mention_counts (team, state, n)
             SELECT team, state, count(*) FROM mentions WHERE root_number IS NULL
             GROUP BY team, state;
+
+        -- A digest's chart point for a day that is over: it never changes, so the next
+        -- digests read it here instead of that day's history.
+        CREATE TABLE digest_days (
+            team TEXT NOT NULL,
+            zone TEXT NOT NULL,
+            day TEXT NOT NULL,
+            mentions_in INTEGER NOT NULL,
+            median_first_response {w.real},
+            PRIMARY KEY (team, zone, day)
+        ) {w.keyed_only};
+
+        CREATE TABLE outbox_counts (state TEXT PRIMARY KEY, n INTEGER NOT NULL) {w.keyed_only};
+        INSERT INTO outbox_counts (state, n) SELECT state, count(*) FROM outbox GROUP BY state;
+        """
+    )
+    if db.dialect == POSTGRESQL:
+        pg.count_triggers(db)
+        return
+    db.executescript(
+        """
         CREATE TRIGGER mention_counts_insert AFTER INSERT ON mentions
             WHEN new.root_number IS NULL BEGIN
             INSERT INTO mention_counts (team, state, n) VALUES (new.team, new.state, 1)
@@ -543,20 +611,6 @@ def flat_costs(db: sqlite_utils.Database) -> None:
             WHEN old.root_number IS NULL BEGIN
             UPDATE mention_counts SET n = n - 1 WHERE team = old.team AND state = old.state;
         END;
-
-        -- A digest's chart point for a day that is over: it never changes, so the next
-        -- digests read it here instead of that day's history.
-        CREATE TABLE digest_days (
-            team TEXT NOT NULL,
-            zone TEXT NOT NULL,
-            day TEXT NOT NULL,
-            mentions_in INTEGER NOT NULL,
-            median_first_response REAL,
-            PRIMARY KEY (team, zone, day)
-        ) WITHOUT ROWID;
-
-        CREATE TABLE outbox_counts (state TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
-        INSERT INTO outbox_counts (state, n) SELECT state, count(*) FROM outbox GROUP BY state;
         CREATE TRIGGER outbox_counts_insert AFTER INSERT ON outbox BEGIN
             INSERT INTO outbox_counts (state, n) VALUES (new.state, 1)
                 ON CONFLICT (state) DO UPDATE SET n = n + 1;
@@ -575,7 +629,7 @@ def flat_costs(db: sqlite_utils.Database) -> None:
 
 
 @migrations(name="0018_digest_day_figures")
-def digest_day_figures(db: sqlite_utils.Database) -> None:
+def digest_day_figures(db: Conn) -> None:
     """What each day that is over adds to a team's digest, so a week sums seven rows."""
     db.executescript(
         """
