@@ -33,13 +33,19 @@ RANDOM_WEIGHT = 0.5
 
 @dataclass(frozen=True, slots=True)
 class Example:
-    """One labelled post with its VADER compound score."""
+    """One labelled post with its VADER scores."""
 
     text: str
     is_complaint: bool
     domain: str = ""
     compound: float = 0.0
     weight: float = 1.0  # how much the post counts in fitting
+    neg: float = 0.0  # VADER's negative share of the post
+    pos: float = 0.0  # and its positive share
+
+    def score(self, model: ComplaintModel) -> float:
+        """The model's score for this post."""
+        return model.score(self.text, compound=self.compound, neg=self.neg, pos=self.pos)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +96,15 @@ def example(
 ) -> Example:
     """A labelled post, cleaned as the bot cleans posts and scored by VADER."""
     text = clean_text(text)
-    compound = float(analyzer.polarity_scores(text[:SENTIMENT_SCANNED])["compound"])
-    return Example(text, is_complaint, domain, compound)
+    tone = analyzer.polarity_scores(text[:SENTIMENT_SCANNED])
+    return Example(
+        text,
+        is_complaint,
+        domain,
+        float(tone["compound"]),
+        neg=float(tone["neg"]),
+        pos=float(tone["pos"]),
+    )
 
 
 def load_acl(path: Path, analyzer: SentimentAnalyzer) -> list[Example]:
@@ -225,7 +238,7 @@ def fit(
     examples: Sequence[Example], *, c: float = C, seed: int = 7, trained_on: str = ""
 ) -> ComplaintModel:
     """A calibrated model trained on all `examples`."""
-    rows = [features(e.text, compound=e.compound) for e in examples]
+    rows = [features(e.text, compound=e.compound, neg=e.neg, pos=e.pos) for e in examples]
     labels = [e.is_complaint for e in examples]
     counts = [e.weight for e in examples]
     raw = _raw_scores(rows, labels, _folds(len(rows), 5, seed), c, counts)
@@ -264,7 +277,7 @@ def predictions(
         model = fit([e for i, e in enumerate(examples) if i not in held_set], c=c, seed=seed)
         for i in held:
             e = examples[i]
-            found[i] = (model.score(e.text, compound=e.compound), model.threshold)
+            found[i] = (e.score(model), model.threshold)
     return found
 
 
