@@ -2,11 +2,12 @@
 
 Run from the repository root:
 
-    .venv/bin/python benchmarks/triage_eval.py [--data PATH] [--errors N] [--cv]
+    .venv/bin/python benchmarks/triage_eval.py [--data PATH] [--errors N] [--cv [--seeds 7,8,9]]
 
 The shipped complaint model was trained on this very set, so its figure here is not a
 measure; `--cv` measures the model honestly (several minutes): 10-fold cross-validation
-(each post scored by a model trained, calibrated and thresholded without it) and whole
+(each post scored by a model trained, calibrated and thresholded without it; `--seeds`
+repeats it for several shuffles and prints their mean and range) and whole
 domains held out (each company domain scored by a model that saw none of its posts; the
 random tweets, which hold no complaints, by the 10-fold models).
 
@@ -38,12 +39,14 @@ VADER_THRESHOLD = -0.05  # VADER's own cut-off for "negative"
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One labelled tweet with its VADER compound score."""
+    """One labelled tweet with its VADER scores."""
 
     text: str
     is_complaint: bool
     domain: str
     compound: float
+    neg: float = 0.0
+    pos: float = 0.0
 
 
 def load_rows(path: Path, analyzer: SentimentIntensityAnalyzer) -> list[Row]:
@@ -53,8 +56,17 @@ def load_rows(path: Path, analyzer: SentimentIntensityAnalyzer) -> list[Row]:
     with path.open(newline="", encoding="utf-8") as f:
         for _tweet_id, raw, label, domain in csv.reader(f):
             text = clean_text(raw)
-            compound = float(analyzer.polarity_scores(text)["compound"])
-            rows.append(Row(text, label.strip() == "1", domain.strip(), compound))
+            tone = analyzer.polarity_scores(text)
+            rows.append(
+                Row(
+                    text,
+                    label.strip() == "1",
+                    domain.strip(),
+                    float(tone["compound"]),
+                    float(tone["neg"]),
+                    float(tone["pos"]),
+                )
+            )
     return rows
 
 
@@ -116,8 +128,9 @@ def _print_errors(rows: list[Row], *, limit: int) -> None:
             print(f"  {r.compound:+.2f} [{r.domain}] {' '.join(r.text.split())[:160]}")
 
 
-def cross_validated(rows: list[Row]) -> None:
-    """Print the learned model's 10-fold and domain-held-out complaint figures."""
+def cross_validated(rows: list[Row], seeds: list[int]) -> None:
+    """Print the learned model's 10-fold figures for each shuffle seed (and their mean and
+    range) and its figure with whole domains held out."""
     from bot import triage_training as training
 
     examples = [
@@ -127,30 +140,43 @@ def cross_validated(rows: list[Row]) -> None:
             r.domain,
             r.compound,
             training.RANDOM_WEIGHT if r.domain.startswith("random") else 1.0,
+            r.neg,
+            r.pos,
         )
         for r in rows
     ]
     labels = [e.is_complaint for e in examples]
-    folded = training.predictions(examples, training.kfold(len(examples)))
+    print()
+    print("learned model, measured honestly (F1 of the complaint class; macro F1 as in the paper)")
+    print(f"{'':<34} {'precision':>9} {'recall':>7} {'F1':>6} {'macro':>6}")
+
+    def line(name: str, probabilities: list[tuple[float, float]]) -> float:
+        # Each fold's model chose its own threshold on its own training posts.
+        s = training.score(labels, (p >= cut for p, cut in probabilities))
+        print(f"{name:<34} {s.precision:>9.3f} {s.recall:>7.3f} {s.f1:>6.3f} {s.macro_f1:>6.3f}")
+        return s.f1
+
+    folded: list[list[tuple[float, float]]] = []
+    for seed in seeds:
+        folded.append(training.predictions(examples, training.kfold(len(examples), seed=seed)))
+        line(f"10-fold cross-validated, seed {seed}", folded[-1])
+    if len(seeds) > 1:
+        f1s = [training.score(labels, (p >= c for p, c in f)).f1 for f in folded]
+        print(
+            f"10-fold F1 over {len(seeds)} seeds: mean {sum(f1s) / len(f1s):.3f}"
+            f" (range {min(f1s):.3f}-{max(f1s):.3f})"
+        )
     company = [
         [i for i in part if not examples[i].domain.startswith("random")]
         for part in training.by_domain(examples)
     ]
     held = training.predictions(examples, [part for part in company if part])
+    # The random tweets, which hold no complaints, as the first seed's 10-fold models saw them.
     domains = [
         h if not e.domain.startswith("random") else f
-        for e, h, f in zip(examples, held, folded, strict=True)
+        for e, h, f in zip(examples, held, folded[0], strict=True)
     ]
-    print()
-    print("learned model, measured honestly (F1 of the complaint class; macro F1 as in the paper)")
-    print(f"{'':<34} {'precision':>9} {'recall':>7} {'F1':>6} {'macro':>6}")
-    for name, probabilities in (
-        ("10-fold cross-validated", folded),
-        ("whole domains held out", domains),
-    ):
-        # Each fold's model chose its own threshold on its own training posts.
-        s = training.score(labels, (p >= cut for p, cut in probabilities))
-        print(f"{name:<34} {s.precision:>9.3f} {s.recall:>7.3f} {s.f1:>6.3f} {s.macro_f1:>6.3f}")
+    line("whole domains held out", domains)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,6 +185,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the labelled CSV")
     parser.add_argument("--errors", type=int, default=0, help="print up to N mistakes of each kind")
     parser.add_argument("--cv", action="store_true", help="also cross-validate the learned model")
+    parser.add_argument(
+        "--seeds",
+        default="7",
+        help="with --cv: the 10-fold shuffles' seeds, comma-separated (e.g. 7,8,9)",
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     model = load_model()
@@ -172,7 +203,11 @@ def main(argv: list[str] | None = None) -> int:
     rows = load_rows(args.data, SentimentIntensityAnalyzer())
     report(rows, errors=args.errors)
     if args.cv:
-        cross_validated(rows)
+        try:
+            seeds = [int(seed) for seed in args.seeds.split(",")]
+        except ValueError:
+            parser.error(f"--seeds must be whole numbers separated by commas, not {args.seeds!r}")
+        cross_validated(rows, seeds)
     return 0
 
 

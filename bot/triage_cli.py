@@ -139,7 +139,7 @@ def evaluate(
     for name, decide in (
         (
             f"model (threshold {cut:.2f})",
-            lambda e: model.score(e.text, compound=e.compound) >= cut,
+            lambda e: e.score(model) >= cut,
         ),
         ("rules alone", lambda e: kind_of(e.text, compound=e.compound) == "complaint"),
     ):

@@ -104,4 +104,4 @@ def _f1(examples: list[training.Example], model: ComplaintModel) -> float:
 
 
 def _decides(model: ComplaintModel) -> Callable[[training.Example], bool]:
-    return lambda e: model.score(e.text, compound=e.compound) >= model.threshold
+    return lambda e: e.score(model) >= model.threshold

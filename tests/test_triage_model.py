@@ -14,6 +14,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from bot import triage_training as training
 from bot.clock import FakeClock
+from bot.domain.complaint_model import ComplaintModel
 from bot.domain.language import detect
 from bot.domain.mentions import Author, Item
 from bot.domain.team_match import TeamMatcher, TeamProfile
@@ -36,6 +37,11 @@ def analyzer() -> SentimentIntensityAnalyzer:
 @pytest.fixture(scope="module")
 def triager(analyzer: SentimentIntensityAnalyzer) -> Triager:
     return Triager(analyzer, Router([], default_team="support"), model=load_model())
+
+
+def _scored(model: ComplaintModel, text: str, analyzer: SentimentIntensityAnalyzer) -> float:
+    tone = analyzer.polarity_scores(text)
+    return model.score(text, compound=tone["compound"], neg=tone["neg"], pos=tone["pos"])
 
 
 def item(text: str, **kw: object) -> Item:
@@ -72,7 +78,8 @@ def test_a_saved_model_scores_as_the_original(tmp_path: Path) -> None:
     model = load_model()
     copy = load_model(save_model(model, tmp_path / "m.json.gz"))
     for text in ("my order never came", "love it", "how do I pay?"):
-        assert copy.score(text, compound=-0.3) == pytest.approx(model.score(text, compound=-0.3))
+        tone = {"compound": -0.3, "neg": 0.4, "pos": 0.1}
+        assert copy.score(text, **tone) == pytest.approx(model.score(text, **tone))
 
 
 def _synthetic(rng: random.Random, n: int, analyzer: SentimentIntensityAnalyzer) -> list:
@@ -95,7 +102,7 @@ def test_scores_are_calibrated_on_posts_the_model_did_not_see(
     rng = random.Random(3)
     model = training.fit(_synthetic(rng, 400, analyzer))
     held = _synthetic(rng, 1000, analyzer)
-    scores = [model.score(e.text, compound=e.compound) for e in held]
+    scores = [e.score(model) for e in held]
     assert all(0.0 <= s <= 1.0 for s in scores)
     # Among posts scored about 0.8 (or 0.2), about 80% (or 20%) are complaints.
     for low, high in ((0.6, 1.0), (0.0, 0.4)):
@@ -108,7 +115,7 @@ def test_the_threshold_decides_and_the_score_is_kept(analyzer: SentimentIntensit
     model = load_model()
     router = Router([], default_team="support")
     text = "I've been waiting a while for my order"
-    score = model.score(text, compound=analyzer.polarity_scores(text)["compound"])
+    score = _scored(model, text, analyzer)
     strict = Triager(
         analyzer, router, model=model, settings=TriageSettings(complaint_threshold=score + 0.01)
     )
@@ -309,7 +316,7 @@ async def test_writing_again_while_unanswered_raises_urgency(
     # ana's first post is still unanswered when she writes again; ben writes once.
     assert urgencies[0] == urgencies[2] == "normal" and urgencies[1] == "high"
     assert stored[0] is not None and stored[0].complaint_score == pytest.approx(
-        load_model().score(text, compound=analyzer.polarity_scores(text)["compound"])
+        _scored(load_model(), text, analyzer)
     )
 
 

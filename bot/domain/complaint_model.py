@@ -2,7 +2,10 @@
 
 A post becomes a set of named features: its words and word pairs, the letter sequences
 inside its words (so "delays", "delayed" and "delay" share most of their features, and
-so do spellings of a swear word), the triage rules that fire on it and VADER's tone.
+so do spellings of a swear word), the triage rules that fire on it and VADER's tone: its
+compound score and the shares of the post's words that VADER's lexicon calls negative and
+positive, which carry what the lexicon knows of insults and swearing to words the labelled
+posts never used.
 A logistic regression trained on labelled posts (`bot/triage_training.py`) gives each
 feature a weight; a post's score is the sum of its features' weights, mapped to a
 probability by Platt scaling fitted on held-out predictions, so 0.7 means that about 7
@@ -76,8 +79,9 @@ def _letters(word: str) -> tuple[str, ...]:
     return tuple(f"c{padded[i : i + size]}" for size in CHAR_SIZES for i in range(last - size + 1))
 
 
-def rule_features(text: str, *, compound: float) -> dict[str, float]:
-    """The rules' and VADER's evidence as model features (name -> value)."""
+def rule_features(text: str, *, compound: float, neg: float, pos: float) -> dict[str, float]:
+    """The rules' and VADER's evidence as model features (name -> value); `neg` and `pos`
+    are VADER's negative and positive shares of the post."""
     plain = triage.HARMLESS.sub(" ", triage._plain(text[:SCANNED]))
     found = {f"r {name}": 1.0 for name, pattern in _RULES if pattern.search(plain)}
     if triage.BREACH.search(plain) or triage.BREACH_CUES.search(plain):
@@ -91,6 +95,8 @@ def rule_features(text: str, *, compound: float) -> dict[str, float]:
         points += ("r own" in found) + ("r plea" in found)
     found["r points"] = min(points, 8) / 4
     found["v compound"] = compound
+    found["v neg"] = neg
+    found["v pos"] = pos
     if _SHOUTED.search(text[:SCANNED]):
         found["s shouted"] = 1.0
     if compound <= triage.NEGATIVE:
@@ -100,7 +106,7 @@ def rule_features(text: str, *, compound: float) -> dict[str, float]:
     return found
 
 
-def features(text: str, *, compound: float) -> dict[str, float]:
+def features(text: str, *, compound: float, neg: float, pos: float) -> dict[str, float]:
     """All features of a post with their values. Word features share a unit length; each
     distinct word adds its letter sequences, and those counts are divided by the square
     root of their sum, so a long post weighs about as much as a short one."""
@@ -113,7 +119,7 @@ def features(text: str, *, compound: float) -> dict[str, float]:
     if letters:
         norm = math.sqrt(sum(letters.values()))
         found.update((gram, count / norm) for gram, count in letters.items())
-    found.update(rule_features(text, compound=compound))
+    found.update(rule_features(text, compound=compound, neg=neg, pos=pos))
     return found
 
 
@@ -141,11 +147,14 @@ class ComplaintModel:
         weights = self.weights
         return self.bias + sum(weights.get(name, 0.0) * value for name, value in found.items())
 
-    def score(self, text: str, *, compound: float) -> float:
-        """How likely the post is a complaint, 0-1."""
-        return self.assess(text, compound=compound)[0]
+    def score(self, text: str, *, compound: float, neg: float, pos: float) -> float:
+        """How likely the post is a complaint, 0-1 (VADER's compound, negative and positive
+        shares of the post given)."""
+        return self.assess(text, compound=compound, neg=neg, pos=pos)[0]
 
-    def assess(self, text: str, *, compound: float) -> tuple[float, dict[str, float]]:
+    def assess(
+        self, text: str, *, compound: float, neg: float, pos: float
+    ) -> tuple[float, dict[str, float]]:
         """The score and the rule features found (`r question`, `r praise`, ...), which
         triage reads again rather than searching the post twice."""
         # raw(features(...)) without building the dict: the same sum, with each word's
@@ -167,7 +176,7 @@ class ComplaintModel:
             letter_count += found[1]
         if letter_count:
             total += letter_sum / math.sqrt(letter_count)
-        ruled = rule_features(text, compound=compound)
+        ruled = rule_features(text, compound=compound, neg=neg, pos=pos)
         for name, value in ruled.items():
             total += get(name, 0.0) * value
         z = self.scale * total + self.shift

@@ -49,14 +49,18 @@ class Triager:
         threshold = self.settings.complaint_threshold
         self.threshold = threshold if threshold is not None else (model.threshold if model else 0.5)
 
-    def kind(self, text: str, *, compound: float, language: str) -> tuple[str, float | None]:
-        """The kind and the complaint score (None without a model)."""
+    def kind(self, text: str, *, tone: dict[str, float], language: str) -> tuple[str, float | None]:
+        """The kind and the complaint score (None without a model); `tone` is VADER's
+        polarity scores of the post."""
         model = self.model
+        compound = float(tone["compound"])
         if model is None:
             return kind_of(text, compound=compound), None
         if language and language.split("-")[0] not in model.languages:
             return "unsure", None
-        score, ruled = model.assess(text, compound=compound)
+        score, ruled = model.assess(
+            text, compound=compound, neg=float(tone["neg"]), pos=float(tone["pos"])
+        )
         if score >= self.threshold:
             return "complaint", score
         if "r question" in ruled:
@@ -81,9 +85,10 @@ class Triager:
         """Triage one normalised item from `source`; `repeat`: its author's earlier mention
         is still unanswered."""
         text = f"{item.title}\n{item.text}" if item.title else item.text
-        compound = float(self.analyzer.polarity_scores(text[:SENTIMENT_SCANNED])["compound"])
+        tone = self.analyzer.polarity_scores(text[:SENTIMENT_SCANNED])
+        compound = float(tone["compound"])
         language = (item.language or languages.detect(text)).lower()
-        kind, score = self.kind(text, compound=compound, language=language)
+        kind, score = self.kind(text, tone=tone, language=language)
         kind = kind_for_rating(kind, item.rating)  # one or two stars is a complaint
         post = Post(text, source=source, language=item.language, author=item.author.handle)
         # Routes naming kinds (`kinds: [complaint]`) still take a post the model cannot
