@@ -229,9 +229,13 @@ def run(port: int | None, host: str | None) -> None:
 
 
 def _run_lock(db_path: str) -> contextlib.AbstractContextManager[object]:
+    from bot.store.db import shared_store
     from bot.store.runlock import RunLock
 
-    return contextlib.nullcontext() if db_path == ":memory:" else RunLock(db_path)
+    # Replicas share a PostgreSQL store (bot.replicas); a SQLite file has one process.
+    if db_path == ":memory:" or shared_store(db_path):
+        return contextlib.nullcontext()
+    return RunLock(db_path)
 
 
 async def _serve(settings: Settings) -> None:
@@ -267,6 +271,7 @@ async def _serve(settings: Settings) -> None:
         await runner.setup()
         await web.TCPSite(runner, settings.host, settings.port).start()
         app.outbox.start()
+        app.replica.start()
         scheduler.start()
         log.info("allhands listening on %s:%d", settings.host, settings.port)
         await stop.wait()

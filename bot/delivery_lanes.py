@@ -24,6 +24,7 @@ from bot.store.db import Database
 log = logging.getLogger(__name__)
 
 IDLE_LOOK = 5.0  # seconds between looks for due work when nothing wakes the lanes
+ELSEWHERE_LOOK = 1.0  # seconds before looking again at a lane another replica delivers
 
 
 class Lanes:
@@ -35,8 +36,10 @@ class Lanes:
         database: Database,
         clock: Clock,
         deliver: Callable[[outbox.Effect], Awaitable[None]],
+        taker: str | None = None,
     ):
         self.database = database
+        self.taker = taker  # the replica taking effects, where several share the store
         self.clock = clock
         self.deliver = deliver
         self._paused: dict[str, datetime] = {}
@@ -76,7 +79,9 @@ class Lanes:
                 paused = self._paused.get(lane)
                 if paused is not None and paused > now:
                     break
-                effect = await self.database.write(lanes.take_next, lane=lane, now=now)
+                effect = await self.database.write(
+                    lanes.take_next, lane=lane, now=now, taker=self.taker
+                )
                 if effect is None:
                     break
                 taken += 1
@@ -134,7 +139,10 @@ class Lanes:
 
     async def _lane(self, lane: str) -> None:
         try:
-            await self.run_lane(lane, watch_stop=True)
+            taken = await self.run_lane(lane, watch_stop=True)
+            if not taken and self.taker is not None:
+                # Another replica delivers this lane now, or it rests: look again later.
+                self.pause(lane, ELSEWHERE_LOOK)
         except Exception:
             log.exception("outbox lane %s failed; it rests a moment", lane)
             self.pause(lane, 2.0)

@@ -572,3 +572,7 @@ def flat_costs(db: sqlite_utils.Database) -> None:
         END;
         """
     )
+
+
+# Later migrations live in their own modules, registered on import.
+from bot.store import migrations_0020  # noqa: E402, F401
