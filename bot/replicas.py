@@ -133,6 +133,8 @@ class Replica:
         )
         self.joined = True
         log.info("replica %s (pid %d) joined", self.id, self.pid)
+        if self.exclusive:  # whoever ran here before is gone, their leases with them
+            await self.sweep()
         await self.beat()
 
     def holds(self, name: str) -> bool:
