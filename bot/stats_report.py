@@ -15,6 +15,7 @@ import sqlite_utils
 
 from bot.domain.mentions import State
 from bot.store import chat_warnings, mentions, outbox, replicas
+from bot.store.replicas import Lease, ReplicaRow
 
 # Column order of the per-team table: the way a mention goes.
 STATES = tuple(State)
@@ -30,8 +31,8 @@ class Stats:
     sla_steps: Counter[str] = field(default_factory=Counter)
     outbox_oldest_done: datetime | None = None
     chat_warnings: list[tuple[str, str, str]] = field(default_factory=list)
-    replicas: list[replicas.ReplicaRow] = field(default_factory=list)
-    leases: list[replicas.Lease] = field(default_factory=list)
+    replicas: list[ReplicaRow] = field(default_factory=list)
+    leases: list[Lease] = field(default_factory=list)
     now: datetime | None = None  # when the figures were read
 
 
