@@ -28,13 +28,13 @@ from bot.incidents import IncidentDesk
 from bot.ingest import PollResult, poll
 from bot.playbooks import Playbooks, SourceSpec, load_playbooks
 from bot.reload import PlaybookReloader
-from bot.replicas import SLACK_SOCKET, Replica
+from bot.replicas import SLACK_SOCKET, Replica, shared_store
 from bot.retention import RetentionKeeper
 from bot.scheduler import RunningJobs, sync_poll_jobs
 from bot.settings import Settings
 from bot.sla import SlaSweeper
 from bot.store import outbox
-from bot.store.db import Database, shared_store
+from bot.store.db import Database
 from bot.store.tokens import StoredTokens
 from bot.triage_learning import Learned, LearnError, learn
 from bot.triage_model import load_installed, load_model
@@ -342,8 +342,7 @@ class App:
         """Stop the worker, leave the replicas, close HTTP and the store."""
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
-        if self.database.running:
-            await self.replica.leave()
+        await self.replica.leave()
         if self.slack is not None:
             await self.slack.stop()
             self.slack = None

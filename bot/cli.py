@@ -229,7 +229,7 @@ def run(port: int | None, host: str | None) -> None:
 
 
 def _run_lock(db_path: str) -> contextlib.AbstractContextManager[object]:
-    from bot.store.db import shared_store
+    from bot.replicas import shared_store
     from bot.store.runlock import RunLock
 
     # Replicas share a PostgreSQL store (bot.replicas); a SQLite file has one process.

@@ -23,11 +23,6 @@ T = TypeVar("T")
 _STOP = object()
 
 
-def shared_store(path: str) -> bool:
-    """Whether `path` names a store several replicas share (PostgreSQL), not a file."""
-    return path.startswith(("postgresql://", "postgres://"))
-
-
 def connect(path: str) -> sqlite_utils.Database:
     """Open one connection with the settings every connection here uses."""
     conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
@@ -88,11 +83,6 @@ class Database:
             else:
                 fut_loop.call_soon_threadsafe(_settle, fut, result, None)
         db.close()
-
-    @property
-    def running(self) -> bool:
-        """Whether the store is open (its writer thread runs)."""
-        return self._writer is not None
 
     async def write(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """Run `fn(db, *args, **kwargs)` in one transaction on the writer thread."""
