@@ -191,7 +191,7 @@ class Replica:
         await self.recover(live if self.id in live else [*live, self.id])
         return gone
 
-    async def _changed(self) -> None:
+    async def _changed(self, *, leaving: bool = False) -> None:
         """Run the hooks of leases taken or lost since the last look."""
         now_held = {name for name in self.wanted if self.holds(name)}
         gained, lost = now_held - self._active, self._active - now_held
@@ -200,7 +200,12 @@ class Replica:
             log.info("replica %s holds %s", self.id, name)
             await _run_hook(self._gained.get(name), name)
         for name in sorted(lost):
-            log.warning("replica %s no longer holds %s", self.id, name)
+            log.log(
+                logging.INFO if leaving else logging.WARNING,
+                "replica %s lets go of %s",
+                self.id,
+                name,
+            )
             await _run_hook(self._lost.get(name), name)
 
     def start(self) -> None:
@@ -227,7 +232,7 @@ class Replica:
         if not self.joined:
             return
         self.held.clear()
-        await self._changed()
+        await self._changed(leaving=True)
         with contextlib.suppress(Exception):
             await self.database.write(replicas.release_leases, holder=self.id)
             await self.database.write(replicas.drop, ids=[self.id])
