@@ -151,6 +151,7 @@ class App:
             clock=self.clock,
             exclusive=not shared_store(settings.db_path),
             recover=lambda live: self.outbox.recover(live=live),
+            host=settings.replica_host or None,
         )
 
     async def start(self) -> None:

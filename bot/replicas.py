@@ -3,10 +3,11 @@
 Every replica answers the web endpoints and delivers the outbox; the scheduled jobs
 (polling, the SLA sweep, digests, retention, outbox pruning, the nightly learn), Slack's
 Socket Mode and the recovery of dead replicas' sends run on the one replica that holds
-their lease. A replica beats every `BEAT_EVERY` seconds: its heartbeat, then each lease
-taken or renewed (`LEASE_TTL`), then, holding `RECOVER`, the dead dropped and their
-unsettled sends settled as after a crash. A dead holder's leases expire, and another
-replica's next beat takes them: a job moves within `LEASE_TTL + BEAT_EVERY` (25 s).
+their lease. A replica beats every `BEAT_EVERY` seconds: its heartbeat, the dead dropped
+with their leases, each free lease taken and its own renewed (`LEASE_TTL`), then, holding
+`RECOVER`, what the dead left sending settled as after a crash. A dead holder's leases
+expire with its heartbeat, and another replica's next beat takes them: a job moves within
+`DEAD_AFTER + BEAT_EVERY` (25 s).
 
 On SQLite the store has one replica (the run lock sees to it): starting, it drops every
 other one as dead. On a shared store (PostgreSQL) a replica is dead when its heartbeat is
@@ -138,9 +139,7 @@ class Replica:
         )
         self.joined = True
         log.info("replica %s (pid %d) joined", self.id, self.pid)
-        if self.exclusive:  # whoever ran here before is gone, their leases with them
-            await self.sweep()
-        await self.beat()
+        await self.beat()  # on SQLite, whoever ran here before is gone, leases and all
 
     def holds(self, name: str) -> bool:
         """Whether this replica holds lease `name`, with time to spare."""
@@ -160,7 +159,8 @@ class Replica:
         return self.holds(name)
 
     async def beat(self) -> None:
-        """Heartbeat, leases, and (holding RECOVER) the dead replicas' sends settled."""
+        """Heartbeat; the dead dropped with their leases; leases taken or renewed; and,
+        holding RECOVER, what the dead left sending settled."""
         now = self.clock.now()
         if not await self.database.write(replicas.heartbeat, id=self.id, now=now):
             log.warning("replica %s was taken for dead; registering again", self.id)
@@ -172,24 +172,31 @@ class Replica:
                 version=version(),
                 now=now,
             )
+        live = await self._drop_dead()
         for name in self.wanted:
             await self.hold(name)
         await self._changed()
         if self.holds(RECOVER):
-            await self.sweep()
+            await self.recover(live)
 
     async def sweep(self) -> list[str]:
         """Drop the dead replicas and settle what they left sending; their ids."""
+        before = {row.id for row in await self.database.read(replicas.every)}
+        live = await self._drop_dead()
+        await self.recover(live)
+        return sorted(before - set(live))
+
+    async def _drop_dead(self) -> list[str]:
+        """Forget the dead replicas, with their leases and lanes; the live ones' ids."""
         rows = await self.database.read(replicas.every)
         gone = dead(
             rows, me=self.id, host=self.host, now=self.clock.now(), exclusive=self.exclusive
         )
         if gone:
             await self.database.write(replicas.drop, ids=gone)
-            log.warning("replica(s) %s stopped beating; their work moves here", ", ".join(gone))
+            log.warning("replica(s) %s stopped beating; their work moves on", ", ".join(gone))
         live = [row.id for row in rows if row.id not in gone]
-        await self.recover(live if self.id in live else [*live, self.id])
-        return gone
+        return live if self.id in live else [*live, self.id]
 
     async def _changed(self, *, leaving: bool = False) -> None:
         """Run the hooks of leases taken or lost since the last look."""
