@@ -10,18 +10,15 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import sqlite_utils
-
 from bot.errors import CommandError
 from bot.store import people, replies
+from bot.store.sql import Conn
 
 REPEAT_WINDOW = timedelta(minutes=10)
 AGAIN = "--again"
 
 
-def refuse_repeat(
-    db: sqlite_utils.Database, *, number: int, actor: str, text: str, now: datetime
-) -> None:
+def refuse_repeat(db: Conn, *, number: int, actor: str, text: str, now: datetime) -> None:
     """CommandError if this very answer was given to the conversation in the last minutes."""
     given = replies.given_already(db, mention=number, text=text, since=now - REPEAT_WINDOW)
     if given is None:

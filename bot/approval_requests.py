@@ -15,17 +15,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import sqlite_utils
-
 from bot.chat import MessageRef
 from bot.chat.approval import ApprovalDecision, ApprovalRequest
 from bot.store import approval_messages, approvals, mentions, outbox
 from bot.store.approval_messages import RequestMessage
+from bot.store.sql import Conn
 
 
-def _queue_redraw(
-    db: sqlite_utils.Database, *, number: int, message: RequestMessage, now: datetime
-) -> None:
+def _queue_redraw(db: Conn, *, number: int, message: RequestMessage, now: datetime) -> None:
     outbox.enqueue(
         db,
         kind=outbox.Kind.APPROVAL_UPDATE,
@@ -42,7 +39,7 @@ def _queue_redraw(
     )
 
 
-def queue_redraws(db: sqlite_utils.Database, *, held: approvals.Held, now: datetime) -> list[str]:
+def queue_redraws(db: Conn, *, held: approvals.Held, now: datetime) -> list[str]:
     """Queue a redraw of every request posted about `held`, just decided (in the decision's
     transaction); the leads whose requests they are."""
     posted = approval_messages.for_reply(db, reply=held.reply)
@@ -51,14 +48,14 @@ def queue_redraws(db: sqlite_utils.Database, *, held: approvals.Held, now: datet
     return [message.lead for message in posted]
 
 
-def still_waiting(db: sqlite_utils.Database, *, reply: int) -> bool:
+def still_waiting(db: Conn, *, reply: int) -> bool:
     """Whether the held answer `reply` still waits for a lead (so asking one makes sense)."""
     held = approvals.get(db, reply=reply)
     return held is None or held.state == "waiting"
 
 
 def request_posted(
-    db: sqlite_utils.Database,
+    db: Conn,
     *,
     effect_id: int,
     number: int,
@@ -80,7 +77,7 @@ def request_posted(
 
 
 def decided_request(
-    db: sqlite_utils.Database, *, reply: int, lead: str
+    db: Conn, *, reply: int, lead: str
 ) -> tuple[ApprovalRequest, ApprovalDecision] | None:
     """The request `lead` was sent about `reply`, and its decision; None while it waits."""
     held = approvals.get(db, reply=reply)

@@ -14,8 +14,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import sqlite_utils
-
 from bot.approval_requests import queue_redraws
 from bot.chat.text import sentence, shorten
 from bot.domain.guardrails import same_person
@@ -23,11 +21,10 @@ from bot.domain.mentions import CLOSED, Action, Mention, authorise
 from bot.errors import CommandError, TransitionError
 from bot.replying import ReplyDesk, lines_of, load_root, send_answer, thread_note
 from bot.store import approvals, mentions, outbox, people, replies
+from bot.store.sql import Conn
 
 
-def _tell(
-    db: sqlite_utils.Database, number: int, platform: str, person: str, text: str, now: datetime
-) -> None:
+def _tell(db: Conn, number: int, platform: str, person: str, text: str, now: datetime) -> None:
     outbox.enqueue(
         db,
         kind=outbox.Kind.PRIVATE_NOTE,
@@ -39,7 +36,7 @@ def _tell(
 
 
 def _waiting_for_lead(
-    db: sqlite_utils.Database,
+    db: Conn,
     *,
     number: int,
     lead: str,
@@ -84,7 +81,7 @@ def _waiting_for_lead(
 
 
 def _show_decision(
-    db: sqlite_utils.Database,
+    db: Conn,
     *,
     held: approvals.Held,
     lead: str,
@@ -102,7 +99,7 @@ def _show_decision(
 
 
 def approve_held(
-    db: sqlite_utils.Database,
+    db: Conn,
     *,
     number: int,
     lead: str,
@@ -189,7 +186,7 @@ def approve_held(
 
 
 def reject_held(
-    db: sqlite_utils.Database,
+    db: Conn,
     *,
     number: int,
     lead: str,

@@ -8,7 +8,6 @@ import getpass
 import logging
 import os
 import signal
-import sqlite3
 import sys
 import tempfile
 from dataclasses import replace
@@ -25,6 +24,7 @@ from bot.cli_options import settings as _settings
 from bot.errors import AllhandsError, ConfigError
 from bot.playbooks import Playbooks, SourceSpec, load_playbooks
 from bot.settings import Settings
+from bot.store import sql
 from bot.workflow import Context
 from connectors.replay import ReplayConfig
 
@@ -54,7 +54,7 @@ class _Group(click.Group):
         except AllhandsError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
-        except sqlite3.DatabaseError as exc:  # a file that is not a store, or a damaged one
+        except sql.UNUSABLE as exc:  # not a store, a damaged one, a server out of reach
             click.echo(
                 f"error: the store cannot be used: {exc} (check --db or ALLHANDS_DB)", err=True
             )
@@ -229,11 +229,9 @@ def run(port: int | None, host: str | None) -> None:
 
 
 def _run_lock(db_path: str) -> contextlib.AbstractContextManager[object]:
-    from bot.replicas import shared_store
     from bot.store.runlock import RunLock
 
-    # Replicas share a PostgreSQL store (bot.replicas); a SQLite file has one process.
-    if db_path == ":memory:" or shared_store(db_path):
+    if db_path == ":memory:" or sql.is_postgres(db_path):  # replicas share a server
         return contextlib.nullcontext()
     return RunLock(db_path)
 

@@ -22,14 +22,15 @@ def _remember_db(ctx: click.Context, _param: click.Parameter, value: str | None)
 
 
 def db_option(command: F) -> F:
-    """Add `--db FILE` (the store to use instead of $ALLHANDS_DB) to a command."""
+    """Add `--db FILE|URL` (the store to use instead of $ALLHANDS_DB) to a command."""
     return click.option(
         "--db",
-        metavar="FILE",
+        metavar="FILE|URL",
         default=None,
         expose_value=False,
         callback=_remember_db,
-        help="The store to use (default: $ALLHANDS_DB or ./allhands.db).",
+        help="The store: a SQLite file or a postgresql:// URL"
+        " (default: $ALLHANDS_DB or ./allhands.db).",
     )(command)
 
 

@@ -21,8 +21,6 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlite_utils
-
 from bot import approval_requests, incident_cards, sent_once
 from bot.card_links import CardLinks
 from bot.chat import ChatAdapter, MessageRef, approval
@@ -39,12 +37,13 @@ from bot.store import digests, mentions, outbox, people, replies
 from bot.store import sla as sla_store
 from bot.store.db import Database
 from bot.store.lanes import pause_lane
+from bot.store.sql import Conn
 from connectors.base import Connector
 
 log = logging.getLogger(__name__)
 
 
-def load_card(db: sqlite_utils.Database, *, number: int, now: datetime) -> Card:
+def load_card(db: Conn, *, number: int, now: datetime) -> Card:
     """The card of a mention as it stands now."""
     mention = mentions.get(db, number=number)
     if mention is None:
@@ -68,7 +67,7 @@ def load_card(db: sqlite_utils.Database, *, number: int, now: datetime) -> Card:
     )
 
 
-def card_ref(db: sqlite_utils.Database, *, number: int) -> MessageRef | None:
+def card_ref(db: Conn, *, number: int) -> MessageRef | None:
     """Where a mention's card was posted, if it was."""
     row = db.execute(
         "SELECT platform, channel, message_id FROM cards WHERE mention = ?", [number]
@@ -76,12 +75,12 @@ def card_ref(db: sqlite_utils.Database, *, number: int) -> MessageRef | None:
     return MessageRef(*row) if row else None
 
 
-def _card_posted(
-    db: sqlite_utils.Database, *, effect_id: int, number: int, ref: MessageRef, now: datetime
-) -> None:
+def _card_posted(db: Conn, *, effect_id: int, number: int, ref: MessageRef, now: datetime) -> None:
     db.execute(
-        "INSERT OR REPLACE INTO cards (mention, platform, channel, message_id, posted_at)"
-        " VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO cards (mention, platform, channel, message_id, posted_at)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (mention) DO UPDATE SET platform = excluded.platform,"
+        " channel = excluded.channel, message_id = excluded.message_id,"
+        " posted_at = excluded.posted_at",
         [number, ref.platform, ref.channel, ref.id, now.isoformat()],
     )
     mention = mentions.get(db, number=number)
@@ -98,7 +97,7 @@ def _card_posted(
 
 
 def _reply_posted(
-    db: sqlite_utils.Database,
+    db: Conn,
     *,
     effect_id: int,
     number: int,

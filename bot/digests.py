@@ -9,15 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cache
-from pathlib import Path
-
-import sqlite_utils
 
 from bot.chat.chart import render_chart
 from bot.chat.digest import people_in, render_day_table, render_digest
@@ -42,8 +38,9 @@ from bot.playbooks import Playbooks, TeamSpec
 from bot.playbooks.loader import did_you_mean
 from bot.playbooks.schema import WEEKDAYS, Digest
 from bot.sla import working_hours
-from bot.store import digests, people
+from bot.store import digests, people, sql
 from bot.store.db import Database
+from bot.store.sql import Conn
 
 log = logging.getLogger(__name__)
 
@@ -100,9 +97,7 @@ def recipients_of(team: TeamSpec) -> list[str]:
     return list(dict.fromkeys(settings.recipients or team.leads))
 
 
-def compose(
-    db: sqlite_utils.Database, *, playbooks: Playbooks, team: TeamSpec, period: Period
-) -> Report:
+def compose(db: Conn, *, playbooks: Playbooks, team: TeamSpec, period: Period) -> Report:
     """The team's report for a period, from the store (runs on a reader connection).
 
     The chart's days before the period come from earlier digests when they made them all;
@@ -235,15 +230,11 @@ class PreviewError(AllhandsError):
     """A digest preview cannot be made as asked: unknown team, bad date, no store."""
 
 
-def _open_read_only(db_path: str) -> sqlite_utils.Database:
-    path = Path(db_path)
-    if not path.is_file():
+def _require_store(db_path: str) -> None:
+    if not sql.store_exists(db_path):
         raise PreviewError(
             f"no database at {db_path}; name the bot's database with --db or ALLHANDS_DB"
         )
-    # Read-only: a preview never migrates or writes the bot's store.
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    return sqlite_utils.Database(conn)
 
 
 def preview_period(
@@ -283,15 +274,14 @@ def preview_digest(
         raise PreviewError(f"unknown team {team_id!r}; {hint}")
     now = (clock or SystemClock()).now()
     period = preview_period(playbooks, team, day=day, weekly=weekly, now=now)
-    db = _open_read_only(db_path)
-    try:
-        report = compose(db, playbooks=playbooks, team=team, period=period)
-        names = people.shown(db, ids=people_in(report))
-        incidents = digest_section(db, team=team.id, start=period.start, end=period.end)
-    except sqlite3.Error as exc:
+    _require_store(db_path)
+    try:  # read-only: a preview never migrates or writes the bot's store
+        with sql.read_only(db_path) as db:
+            report = compose(db, playbooks=playbooks, team=team, period=period)
+            names = people.shown(db, ids=people_in(report))
+            incidents = digest_section(db, team=team.id, start=period.start, end=period.end)
+    except sql.ERRORS as exc:
         raise PreviewError(f"cannot read the digest's numbers from {db_path}: {exc}") from None
-    finally:
-        db.close()
     made = make(report, names)
     note = ""
     if period.end > now:

@@ -12,10 +12,11 @@ import hashlib
 import hmac
 import json
 import secrets
-import sqlite3
 from collections.abc import Iterator
 from datetime import datetime
 from typing import IO, Any
+
+from bot.store.sql import Conn
 
 COLUMNS = (
     "number", "source", "received_at", "team", "kind", "urgency", "sentiment", "state",
@@ -38,7 +39,7 @@ ORDER BY m.received_at, m.number
 """
 
 
-def count(conn: sqlite3.Connection, *, since: datetime, until: datetime) -> int:
+def count(conn: Conn, *, since: datetime, until: datetime) -> int:
     """How many conversations an export of this period holds."""
     row = conn.execute(
         "SELECT count(*) FROM mentions WHERE root_number IS NULL"
@@ -49,7 +50,7 @@ def count(conn: sqlite3.Connection, *, since: datetime, until: datetime) -> int:
 
 
 def rows(
-    conn: sqlite3.Connection, *, since: datetime, until: datetime, with_authors: bool
+    conn: Conn, *, since: datetime, until: datetime, with_authors: bool
 ) -> Iterator[dict[str, Any]]:
     """The conversations received in [since, until), oldest first, as export rows."""
     names = dict(conn.execute("SELECT id, name FROM people").fetchall())

@@ -7,8 +7,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlite_utils
-
 from bot.chat import ChatAdapter, MessageRef
 from bot.chat.cards import Card
 from bot.chat.text import shorten
@@ -20,11 +18,12 @@ from bot.store import incidents as store
 from bot.store import outbox, people
 from bot.store import reply_all as reply_all_store
 from bot.store.db import Database
+from bot.store.sql import Conn
 
 ROLL_UP_KEEP = timedelta(hours=1)  # a team's SLA roll-up is updated in place this long
 
 
-def draw_summary(db: sqlite_utils.Database, *, key: str, now: datetime) -> Card:
+def draw_summary(db: Conn, *, key: str, now: datetime) -> Card:
     """An incident's card, or a channel's roll-up, as it stands now."""
     if key.startswith("rollup:"):
         return _rollup_card(db, key.removeprefix("rollup:"))
@@ -65,7 +64,7 @@ def draw_summary(db: sqlite_utils.Database, *, key: str, now: datetime) -> Card:
     )
 
 
-def _rollup_card(db: sqlite_utils.Database, channel: str) -> Card:
+def _rollup_card(db: Conn, channel: str) -> Card:
     rows = db.execute(
         "SELECT m.kind, count(*) FROM outbox o JOIN mentions m ON m.number = o.mention"
         " WHERE o.kind = 'card_post' AND o.target = ? AND o.result LIKE '%rolled up%'"
@@ -88,7 +87,7 @@ def _rollup_card(db: sqlite_utils.Database, channel: str) -> Card:
     )
 
 
-def _next_sends(db: sqlite_utils.Database, *, incident: int, now: datetime | None) -> list[str]:
+def _next_sends(db: Conn, *, incident: int, now: datetime | None) -> list[str]:
     """`Mastodon next at 14:05 UTC` for each platform whose answers wait for its limit."""
     if now is None:
         return []
@@ -105,9 +104,7 @@ def _next_sends(db: sqlite_utils.Database, *, incident: int, now: datetime | Non
     ]
 
 
-def reply_all_progress(
-    db: sqlite_utils.Database, *, incident: int, now: datetime | None = None
-) -> str:
+def reply_all_progress(db: Conn, *, incident: int, now: datetime | None = None) -> str:
     """`posted 1,240 of 3,000 · 3 held for approval · 2 refused: ...`, or empty."""
     found = reply_all_store.reply_all_counts(db, incident=incident)
     by, posted = found["by"], found["posted"]
@@ -214,16 +211,14 @@ async def _deliver_roll_up(
     )
 
 
-def _again_while_answering(
-    db: sqlite_utils.Database, *, key: str, target: str, now: datetime
-) -> None:
+def _again_while_answering(db: Conn, *, key: str, target: str, now: datetime) -> None:
     incident = int(key.removeprefix("incident:"))
     counts = reply_all_store.reply_all_counts(db, incident=incident)
     if counts["by"].get("planned") or counts["posted"].get("queued"):
         store.queue_card(db, key=key, target=target, now=now, every=CARD_EVERY)
 
 
-def open_cards(db: sqlite_utils.Database, *, team: str, now: datetime) -> tuple[Card, ...]:
+def open_cards(db: Conn, *, team: str, now: datetime) -> tuple[Card, ...]:
     """The cards of a team's open incidents, for App Home."""
     return tuple(
         draw_summary(db, key=store.summary_key(found.number), now=now)

@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-import sqlite_utils
-
 from bot.chat.text import shorten
 from bot.domain.commands import Command
 from bot.domain.durations import format_duration
@@ -16,13 +14,14 @@ from bot.incident_cards import reply_all_progress
 from bot.incident_replies import ReplyAll
 from bot.incidents import CARD_EVERY, IncidentDesk, merge_into
 from bot.store import incidents as store
-from bot.store import mentions, outbox, people
+from bot.store import mentions, outbox, people, sql
+from bot.store.sql import Conn
 
 if TYPE_CHECKING:
     from bot.workflow import Context, Workflow
 
 
-def _open(db: sqlite_utils.Database, number: int) -> store.Incident:
+def _open(db: Conn, number: int) -> store.Incident:
     found = store.get(db, number=number)
     if found is None:
         raise CommandError(f"There is no incident I{number}.")
@@ -31,7 +30,7 @@ def _open(db: sqlite_utils.Database, number: int) -> store.Incident:
     return found
 
 
-def stale_card_note(db: sqlite_utils.Database, *, number: int) -> str | None:
+def stale_card_note(db: Conn, *, number: int) -> str | None:
     """Why a button on I7's card can no longer act (resolved, merged, unknown), or None."""
     found = store.get(db, number=number)
     if found is None:
@@ -46,7 +45,7 @@ def stale_card_note(db: sqlite_utils.Database, *, number: int) -> str | None:
     return None
 
 
-def _redraw(db: sqlite_utils.Database, incident: store.Incident, now: datetime) -> None:
+def _redraw(db: Conn, incident: store.Incident, now: datetime) -> None:
     store.queue_card(
         db,
         key=store.summary_key(incident.number),
@@ -56,11 +55,11 @@ def _redraw(db: sqlite_utils.Database, incident: store.Incident, now: datetime) 
     )
 
 
-def _has_card(db: sqlite_utils.Database, number: int) -> bool:
+def _has_card(db: Conn, number: int) -> bool:
     return db.execute("SELECT 1 FROM cards WHERE mention = ?", [number]).fetchone() is not None
 
 
-def claim(db: sqlite_utils.Database, *, number: int, actor: str, now: datetime) -> str:
+def claim(db: Conn, *, number: int, actor: str, now: datetime) -> str:
     """Put `actor` on an incident (refused if someone else is on it)."""
     incident = _open(db, number)
     if incident.state != "open":
@@ -73,9 +72,7 @@ def claim(db: sqlite_utils.Database, *, number: int, actor: str, now: datetime) 
     return f"You are on I{number}. `show I{number}` lists its members."
 
 
-def resolve(
-    db: sqlite_utils.Database, *, number: int, actor: str, now: datetime
-) -> tuple[str, int]:
+def resolve(db: Conn, *, number: int, actor: str, now: datetime) -> tuple[str, int]:
     """Resolve an incident and every active member nobody else holds; what was done."""
     incident = _open(db, number)
     done = skipped = 0
@@ -111,9 +108,7 @@ def resolve(
     return text, number
 
 
-def split(
-    db: sqlite_utils.Database, *, number: int, members: tuple[int, ...], actor: str, now: datetime
-) -> str:
+def split(db: Conn, *, number: int, members: tuple[int, ...], actor: str, now: datetime) -> str:
     """Move some members into a new incident."""
     incident = _open(db, number)
     current = set(store.members(db, incident=number))
@@ -132,7 +127,7 @@ def split(
     return f"{len(members)} member(s) of I{number} are now I{new.number}."
 
 
-def merge(db: sqlite_utils.Database, *, number: int, other: int, actor: str, now: datetime) -> str:
+def merge(db: Conn, *, number: int, other: int, actor: str, now: datetime) -> str:
     """Move every member of `other` into `number`."""
     into, gone = _open(db, number), _open(db, other)
     if into.state != "open" or gone.state != "open":
@@ -143,9 +138,7 @@ def merge(db: sqlite_utils.Database, *, number: int, other: int, actor: str, now
     return f"I{other}'s {moved:,} mention(s) are now in I{number}."
 
 
-def detach(
-    db: sqlite_utils.Database, *, number: int, now: datetime, channel_of: dict[str, str]
-) -> str:
+def detach(db: Conn, *, number: int, now: datetime, channel_of: dict[str, str]) -> str:
     """Take a mention out of its incident; it gets its own card if it had none."""
     incident = store.incident_of(db, mention=number)
     if incident is None:
@@ -167,7 +160,7 @@ def detach(
     return f"#{number} is out of I{incident} and has its own card."
 
 
-def describe(db: sqlite_utils.Database, *, number: int, limit: int = 40) -> str:
+def describe(db: Conn, *, number: int, limit: int = 40) -> str:
     """`show I7`: the incident, its counts and its members."""
     found = store.get(db, number=number)
     if found is None:
@@ -201,7 +194,7 @@ def describe(db: sqlite_utils.Database, *, number: int, limit: int = 40) -> str:
     return "\n".join(lines)
 
 
-def incidents_line(db: sqlite_utils.Database, *, team: str | None = None) -> list[str]:
+def incidents_line(db: Conn, *, team: str | None = None) -> list[str]:
     """One line per open incident, for `list`."""
     lines = []
     for found in store.open_incidents(db, team=team):
@@ -255,12 +248,9 @@ class IncidentCommands:
         return result
 
 
-def digest_section(db: sqlite_utils.Database, *, team: str, start: datetime, end: datetime) -> str:
+def digest_section(db: Conn, *, team: str, start: datetime, end: datetime) -> str:
     """The digest's lines on the period's incidents: size, sources, first answer, who."""
-    has_table = db.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'incidents'"
-    ).fetchone()
-    if not has_table:
+    if not sql.table_exists(db, "incidents"):
         return ""
     rows = db.execute(
         "SELECT number, why, state, opened_at FROM incidents WHERE team = ? AND opened_at < ?"

@@ -17,8 +17,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-import sqlite_utils
-
 from bot.clock import Clock
 from bot.domain.guardrails import Verdict, fill_template
 from bot.errors import CommandError, TransitionError
@@ -27,12 +25,13 @@ from bot.replying import ReplyDesk, Setting, approval_rules, lines_of, submit
 from bot.store import incidents as store
 from bot.store import reply_all as reply_all_store
 from bot.store.db import Database
+from bot.store.sql import Conn
 
 log = logging.getLogger(__name__)
 
 
 def _submit_member(
-    db: sqlite_utils.Database,
+    db: Conn,
     *,
     row: dict[str, Any],
     text: str,
@@ -82,7 +81,7 @@ def _submit_member(
     return status
 
 
-def _refuse(db: sqlite_utils.Database, *, number: int, reason: str) -> None:
+def _refuse(db: Conn, *, number: int, reason: str) -> None:
     reply_all_store.settle_reply(db, mention=number, status="refused", reason=reason, reply=None)
 
 

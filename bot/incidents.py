@@ -13,8 +13,6 @@ from collections import Counter, deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-import sqlite_utils
-
 from bot.chat.text import shorten
 from bot.clock import Clock
 from bot.domain.incidents import Budget, Grouper, GroupingSettings, OwnCard, Post
@@ -26,6 +24,7 @@ from bot.store import incidents as store
 from bot.store import outbox
 from bot.store.db import Database
 from bot.store.mentions import Ingested
+from bot.store.sql import Conn
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +86,7 @@ class IncidentDesk:
         clusters), and point each cluster at its open incident."""
         await self.database.write(self._rebuild, now=self.clock.now())
 
-    def _rebuild(self, db: sqlite_utils.Database, *, now: datetime) -> None:
+    def _rebuild(self, db: Conn, *, now: datetime) -> None:
         rows = store.recent_mentions(db, since=now - self.grouper.settings.window)
         open_ = {i.number for i in store.open_incidents(db)}
         for row in rows:
@@ -124,7 +123,7 @@ class IncidentDesk:
 
     def place(
         self,
-        db: sqlite_utils.Database,
+        db: Conn,
         *,
         source: str,
         results: list[Ingested],
@@ -215,9 +214,7 @@ class IncidentDesk:
                     every=CARD_EVERY,
                 )
 
-    def _absorbed(
-        self, db: sqlite_utils.Database, gone: int, keep: int, now: datetime, touched: set[int]
-    ) -> None:
+    def _absorbed(self, db: Conn, gone: int, keep: int, now: datetime, touched: set[int]) -> None:
         """Two clusters became one: so do their incidents."""
         lost = self.cluster_incident.pop(gone, None)
         if lost is None:
@@ -230,9 +227,7 @@ class IncidentDesk:
         merge_into(db, into=kept, other=lost, actor="allhands", now=now)
         touched.update({kept, lost})
 
-    def _spend_or_roll_up(
-        self, db: sqlite_utils.Database, *, number: int, channel: str, now: datetime
-    ) -> None:
+    def _spend_or_roll_up(self, db: Conn, *, number: int, channel: str, now: datetime) -> None:
         budget = self.budget(channel)
         spent = self._spent.setdefault(channel, deque())
         while spent and spent[0] <= now - budget.per:
@@ -245,9 +240,7 @@ class IncidentDesk:
 
     # Spikes.
 
-    def _threshold(
-        self, db: sqlite_utils.Database, team: str, now: datetime, settings: SpikeSettings
-    ) -> int:
+    def _threshold(self, db: Conn, team: str, now: datetime, settings: SpikeSettings) -> int:
         cached = self._baselines.get(team)
         if cached is not None and now - cached[0] < BASELINE_EVERY:
             return cached[1]
@@ -262,7 +255,7 @@ class IncidentDesk:
 
     def _watch(
         self,
-        db: sqlite_utils.Database,
+        db: Conn,
         *,
         team: str,
         source: str,
@@ -297,7 +290,7 @@ class IncidentDesk:
 
     def _alert(
         self,
-        db: sqlite_utils.Database,
+        db: Conn,
         spike: Spike,
         what: str,
         team: str,
@@ -336,7 +329,7 @@ class IncidentDesk:
             )
         log.warning("spike for %s: %d mentions (threshold %d)", what, spike.count, spike.threshold)
 
-    def _biggest(self, db: sqlite_utils.Database, team: str) -> int | None:
+    def _biggest(self, db: Conn, team: str) -> int | None:
         best, size = None, 0
         for incident in store.open_incidents(db, team=team):
             cluster = self.grouper.clusters.get(self.incident_cluster.get(incident.number, -1))
@@ -372,9 +365,7 @@ def spike_text(
     return "\n".join(lines)
 
 
-def merge_into(
-    db: sqlite_utils.Database, *, into: int, other: int, actor: str, now: datetime
-) -> int:
+def merge_into(db: Conn, *, into: int, other: int, actor: str, now: datetime) -> int:
     """Move every member of `other` into `into`; `other` is closed as merged. How many moved."""
     moved = store.members(db, incident=other)
     store.add_members(db, incident=into, mentions=moved, now=now)

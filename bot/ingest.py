@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlite_utils
-
 from bot.clock import Clock
 from bot.domain.mentions import Item, Triage
 from bot.domain.normalise import normalise
@@ -18,6 +16,7 @@ from bot.domain.triager import Triager
 from bot.errors import SourceError
 from bot.store import mentions, sources, webhooks
 from bot.store.db import Database
+from bot.store.sql import Conn
 from connectors.base import Batch, Connector
 
 log = logging.getLogger(__name__)
@@ -112,7 +111,7 @@ async def store_batch(
 
 
 def _store_and_record(
-    db: sqlite_utils.Database,
+    db: Conn,
     *,
     source: str,
     items: list[tuple[Item, Triage]],
@@ -135,7 +134,7 @@ def _store_and_record(
 
 
 def _record_failure(
-    db: sqlite_utils.Database,
+    db: Conn,
     *,
     source: str,
     started: datetime,

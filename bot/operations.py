@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import click
 
 from bot.cli_options import db_option, refuse, settings
+from bot.store import sql
 
 if TYPE_CHECKING:
     from bot.store.erasure import Erased
@@ -70,7 +71,7 @@ def forget(source: str, author: str, yes: bool) -> None:
     from bot.store.erasure import checkpoint
 
     db_path = settings().db_path
-    if not Path(db_path).is_file():
+    if not sql.store_exists(db_path):
         refuse(f"no store at {db_path}: nothing to erase")
     if not yes:
         click.confirm(f"Erase everything about {author} from {source} in {db_path}?", abort=True)
@@ -80,11 +81,17 @@ def forget(source: str, author: str, yes: bool) -> None:
         erased = asyncio.run(_forget(db_path, source=source, author=author))
     except ErasureError as exc:
         refuse(str(exc))
-    emptied = checkpoint(db_path)
+    emptied = sql.is_postgres(db_path) or checkpoint(db_path)
     click.echo(
         f"Erased {author} from {source}: {erased.mentions:,} mention(s) blanked,"
         f" {erased.cells:,} other place(s) naming them mended; the erasure is recorded."
     )
+    if sql.is_postgres(db_path):
+        click.echo(
+            "note: PostgreSQL keeps old row versions until VACUUM reclaims them;"
+            " run VACUUM on the allhands database (autovacuum does it in time).",
+            err=True,
+        )
     if not emptied:
         click.echo(
             "note: a running allhands kept the write-ahead log busy; its old frames are"
@@ -136,8 +143,6 @@ def export(since: str, until: str | None, fmt: str, output: str, with_authors: b
 
     Authors are pseudonyms (the same within one export) unless --with-authors is given.
     """
-    import sqlite3
-
     from bot import export as exporting
 
     start = _day(since, "--since")
@@ -145,29 +150,27 @@ def export(since: str, until: str | None, fmt: str, output: str, with_authors: b
     if end <= start:
         refuse(f"--until {until} is not after --since {since}")
     db_path = settings().db_path
-    if not Path(db_path).is_file():
+    if not sql.store_exists(db_path):
         refuse(f"no store at {db_path}: nothing to export")
     if output != "-" and not Path(output).parent.is_dir():
         refuse(f"no folder {Path(output).parent} to write {Path(output).name} into")
-    conn = sqlite3.connect(f"file:{Path(db_path).resolve()}?mode=ro", uri=True)
     try:
-        total = exporting.count(conn, since=start, until=end)
-        found = exporting.rows(conn, since=start, until=end, with_authors=with_authors)
-        with click.open_file(output, "w", encoding="utf-8") as out:
-            writer = exporting.Writer(out, format=fmt)
-            with click.progressbar(
-                found,
-                length=total,
-                label=f"Exporting {total:,} conversation(s)",
-                file=sys.stderr,
-                hidden=total < PROGRESS_FROM,
-            ) as bar:
-                for row in bar:
-                    writer.write(row)
-    except sqlite3.Error as exc:
+        with sql.read_only(db_path) as conn:
+            total = exporting.count(conn, since=start, until=end)
+            found = exporting.rows(conn, since=start, until=end, with_authors=with_authors)
+            with click.open_file(output, "w", encoding="utf-8") as out:
+                writer = exporting.Writer(out, format=fmt)
+                with click.progressbar(
+                    found,
+                    length=total,
+                    label=f"Exporting {total:,} conversation(s)",
+                    file=sys.stderr,
+                    hidden=total < PROGRESS_FROM,
+                ) as bar:
+                    for row in bar:
+                        writer.write(row)
+    except sql.ERRORS as exc:
         refuse(f"cannot read {db_path}: {exc}")
-    finally:
-        conn.close()
     if output != "-":
         click.echo(f"Exported {total:,} conversation(s) to {output}.", err=True)
 

@@ -14,15 +14,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import sqlite_utils
-
 from bot.chat.text import sentence
 from bot.domain.mentions import SYSTEM, Action, State
 from bot.errors import TransitionError
 from bot.store import mentions, outbox, people, replies
+from bot.store.sql import Conn
 
 
-def _platform_of(db: sqlite_utils.Database, person: str, number: int) -> str:
+def _platform_of(db: Conn, person: str, number: int) -> str:
     """The chat platform where `person` is told things: theirs, else their card's."""
     row = db.execute("SELECT platform FROM people WHERE id = ?", [person]).fetchone()
     if row is None:
@@ -30,7 +29,7 @@ def _platform_of(db: sqlite_utils.Database, person: str, number: int) -> str:
     return str(row[0]) if row else "console"
 
 
-def _back_in_list(db: sqlite_utils.Database, *, number: int, now: datetime, why: str) -> bool:
+def _back_in_list(db: Conn, *, number: int, now: datetime, why: str) -> bool:
     """Open the mention again, unclaimed; False if it stays where it is (ignored, new)."""
     mention = mentions.get(db, number=number)
     if mention is None or mention.state in (State.IGNORED, State.NEW):
@@ -51,7 +50,7 @@ def _back_in_list(db: sqlite_utils.Database, *, number: int, now: datetime, why:
 
 
 def reply_failed(
-    db: sqlite_utils.Database,
+    db: Conn,
     *,
     effect_id: int,
     number: int,

@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import sqlite_utils
-
 from bot.answer_repeats import AGAIN, refuse_repeat, split_again
 from bot.chat.approval import ApprovalRequest
 from bot.clock import Clock
@@ -43,12 +41,13 @@ from bot.playbooks import Playbooks, TeamSpec
 from bot.playbooks.schema import Guardrails
 from bot.store import approvals, mentions, outbox, people, replies
 from bot.store.db import Database
+from bot.store.sql import Conn
 from connectors.base import Connector
 
 log = logging.getLogger(__name__)
 
 
-def load_root(db: sqlite_utils.Database, number: int) -> Mention:
+def load_root(db: Conn, number: int) -> Mention:
     """The mention people answer: CommandError for an unknown number or a later message."""
     mention = mentions.get(db, number=number)
     if mention is None:
@@ -61,9 +60,7 @@ def load_root(db: sqlite_utils.Database, number: int) -> Mention:
     return mention
 
 
-def _claim_if_free(
-    db: sqlite_utils.Database, *, mention: Mention, actor: str, now: datetime
-) -> Mention:
+def _claim_if_free(db: Conn, *, mention: Mention, actor: str, now: datetime) -> Mention:
     """An answer claims its mention for its writer when nobody has it."""
     if mention.state not in UNCLAIMED:
         return mention
@@ -78,7 +75,7 @@ def _claim_if_free(
 
 
 def send_answer(
-    db: sqlite_utils.Database,
+    db: Conn,
     *,
     mention: Mention,
     reply_id: int,
@@ -116,7 +113,7 @@ class Submitted:
 
 
 def _decide(
-    db: sqlite_utils.Database,
+    db: Conn,
     *,
     mention: Mention,
     actor: str,
@@ -137,7 +134,7 @@ def _decide(
     )
 
 
-def _already_waiting(db: sqlite_utils.Database, held: approvals.Held, number: int) -> CommandError:
+def _already_waiting(db: Conn, held: approvals.Held, number: int) -> CommandError:
     return CommandError(
         f"{people.name_of(db, id=held.responder)}'s answer to #{number} already waits for a"
         " lead's approval;"
@@ -146,7 +143,7 @@ def _already_waiting(db: sqlite_utils.Database, held: approvals.Held, number: in
 
 
 def submit(
-    db: sqlite_utils.Database,
+    db: Conn,
     *,
     number: int,
     actor: str,
@@ -242,7 +239,7 @@ def submit(
     return Submitted(decision, updated, reply_id)
 
 
-def thread_note(db: sqlite_utils.Database, number: int, text: str, now: datetime) -> None:
+def thread_note(db: Conn, number: int, text: str, now: datetime) -> None:
     """Queue a message in the mention card's thread (internal, never posted publicly)."""
     outbox.enqueue(
         db, kind=outbox.Kind.THREAD_POST, mention=number, payload={"text": text}, now=now
@@ -250,7 +247,7 @@ def thread_note(db: sqlite_utils.Database, number: int, text: str, now: datetime
 
 
 def preview_decision(
-    db: sqlite_utils.Database,
+    db: Conn,
     *,
     number: int,
     actor: str,

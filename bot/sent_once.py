@@ -14,13 +14,12 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-import sqlite_utils
-
 from bot.chat import ChatAdapter, MessageRef
 from bot.chat.cards import Card
 from bot.domain.mentions import Mention
 from bot.store import outbox
 from bot.store.db import Database
+from bot.store.sql import Conn
 from connectors.base import Connector, ExternalRef
 
 log = logging.getLogger(__name__)
@@ -32,7 +31,7 @@ def effect_key(effect: outbox.Effect) -> str:
     return effect.key or f"allhands-{effect.id}"
 
 
-def _created_at(db: sqlite_utils.Database, *, id: int) -> datetime:
+def _created_at(db: Conn, *, id: int) -> datetime:
     row = db.execute("SELECT created_at FROM outbox WHERE id = ?", [id]).fetchone()
     return datetime.fromisoformat(row[0])
 

@@ -17,8 +17,6 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-import sqlite_utils
-
 from bot.clock import Clock
 from bot.domain.mentions import SYSTEM, UNCLAIMED, Action, State
 from bot.domain.sla import (
@@ -39,6 +37,7 @@ from bot.store import incidents as incidents_store
 from bot.store import mentions, outbox, people, replies
 from bot.store import sla as store
 from bot.store.db import Database
+from bot.store.sql import Conn
 from connectors.base import Connector
 
 log = logging.getLogger(__name__)
@@ -105,7 +104,7 @@ class SweepReport:
         )
 
 
-def _apply(db: sqlite_utils.Database, planned: Planned, now: datetime) -> Outcome:
+def _apply(db: Conn, planned: Planned, now: datetime) -> Outcome:
     waiting = planned.waiting
     number = waiting.number
     if not store.still_as_read(db, waiting=waiting):
@@ -143,9 +142,7 @@ def _apply(db: sqlite_utils.Database, planned: Planned, now: datetime) -> Outcom
     return Outcome.DONE
 
 
-def apply_steps(
-    db: sqlite_utils.Database, *, planned: list[Planned], now: datetime
-) -> list[Outcome]:
+def apply_steps(db: Conn, *, planned: list[Planned], now: datetime) -> list[Outcome]:
     """Write planned steps with their effects (runs in one transaction on the writer).
 
     Each step is checked against the mention as it is now and recorded under its unique
@@ -164,7 +161,7 @@ def apply_steps(
     return outcomes
 
 
-def lead_names(db: sqlite_utils.Database, *, teams: Iterable[TeamSpec]) -> dict[str, str]:
+def lead_names(db: Conn, *, teams: Iterable[TeamSpec]) -> dict[str, str]:
     """Each team lead as the playbooks write them -> their name in chat (else as written)."""
     found: dict[str, str] = {}
     for team in teams:
@@ -175,7 +172,7 @@ def lead_names(db: sqlite_utils.Database, *, teams: Iterable[TeamSpec]) -> dict[
 
 
 def apply_rolled(
-    db: sqlite_utils.Database,
+    db: Conn,
     *,
     planned: list[Planned],
     now: datetime,
@@ -198,7 +195,7 @@ def apply_rolled(
     return outcomes
 
 
-def _find(db: sqlite_utils.Database, *, queries: list[Query]) -> list[tuple[Step, Waiting]]:
+def _find(db: Conn, *, queries: list[Query]) -> list[tuple[Step, Waiting]]:
     return [(step, w) for step, query, kwargs in queries for w in query(db, **kwargs)]
 
 

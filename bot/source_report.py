@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
-from bot.store import sources
+from bot.store import sources, sql
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,15 +24,13 @@ class SourceLine:
 
 def read_health(db_path: str) -> dict[str, dict[str, Any]] | None:
     """The health rows of the store at `db_path`, opened read-only; None if there is none."""
-    if not Path(db_path).is_file():
+    if not sql.store_exists(db_path):
         return None
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
-        return sources.health(sqlite_utils.Database(conn))
-    except sqlite3.OperationalError:
+        with sql.read_only(db_path) as db:
+            return sources.health(db)
+    except sql.MISSING_TABLE:
         return {}  # a store that was never opened by allhands has no tables yet
-    finally:
-        conn.close()
 
 
 def _when(text: str | None) -> str:

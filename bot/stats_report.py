@@ -5,17 +5,14 @@ Read from the store (opened read-only) for an operator at a terminal.
 
 from __future__ import annotations
 
-import sqlite3
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
-import sqlite_utils
 
 from bot.domain.mentions import State
-from bot.store import chat_warnings, mentions, outbox, replicas
+from bot.store import chat_warnings, mentions, outbox, replicas, sql
 from bot.store.replicas import Lease, ReplicaRow
+from bot.store.sql import Conn
 
 # Column order of the per-team table: the way a mention goes.
 STATES = tuple(State)
@@ -36,7 +33,7 @@ class Stats:
     now: datetime | None = None  # when the figures were read
 
 
-def read(db: sqlite_utils.Database, *, since: datetime, now: datetime | None = None) -> Stats:
+def read(db: Conn, *, since: datetime, now: datetime | None = None) -> Stats:
     """The figures, with SLA steps taken since `since` (replicas seen as at `now`)."""
     by_team: dict[str, Counter[str]] = defaultdict(Counter)
     for team, states in mentions.count_by_team(db).items():
@@ -53,11 +50,11 @@ def read(db: sqlite_utils.Database, *, since: datetime, now: datetime | None = N
     )
     try:
         warned = chat_warnings.every(db)
-    except sqlite3.OperationalError:  # a store from before 0012_chat_warnings, read-only
+    except sql.MISSING_TABLE:  # a store from before 0012_chat_warnings, read-only
         warned = []
     try:
         running, held = replicas.every(db), replicas.leases(db)
-    except sqlite3.OperationalError:  # a store from before 0020_replicas, read-only
+    except sql.MISSING_TABLE:  # a store from before 0020_replicas, read-only
         running, held = [], []
     return Stats(
         dict(by_team),
@@ -74,13 +71,10 @@ def read(db: sqlite_utils.Database, *, since: datetime, now: datetime | None = N
 
 def read_store(db_path: str, *, now: datetime) -> Stats | None:
     """The figures of the store at `db_path`, opened read-only; None if there is no store."""
-    if not Path(db_path).is_file():
+    if not sql.store_exists(db_path):
         return None
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    try:
-        return read(sqlite_utils.Database(conn), since=now - timedelta(days=1), now=now)
-    finally:
-        conn.close()
+    with sql.read_only(db_path) as db:
+        return read(db, since=now - timedelta(days=1), now=now)
 
 
 def render(stats: Stats) -> str:

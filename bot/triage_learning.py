@@ -6,18 +6,15 @@ callers in the event loop run it on a worker thread.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-
-import sqlite_utils
 
 from bot import triage_training as training
 from bot.domain.complaint_model import ComplaintModel
 from bot.domain.triage import SentimentAnalyzer
 from bot.errors import AllhandsError
-from bot.store import corrections
+from bot.store import corrections, sql
 from bot.triage_model import learned_path, load_installed, save_model
 
 MOVED_EXAMPLES = 50  # the most recent posts moved to a team that count as its examples
@@ -51,15 +48,13 @@ class Learned:
 
 def read_corrections(db_path: str, field: str = "kind") -> list[corrections.Correction]:
     """The latest correction of `field` on each mention in the store (read-only)."""
-    if not Path(db_path).is_file():
+    if not sql.store_exists(db_path):
         raise LearnError(f"no store at {db_path} (ALLHANDS_DB)")
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
-        return corrections.latest(sqlite_utils.Database(conn), field=field)
-    except sqlite3.OperationalError as exc:
+        with sql.read_only(db_path) as db:
+            return corrections.latest(db, field=field)
+    except sql.MISSING_TABLE as exc:
         raise LearnError(f"{db_path} is not an allhands store: {exc}") from None
-    finally:
-        conn.close()
 
 
 def learn(

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import sqlite_utils
-
 from bot.approving import ApprovalDesk
 from bot.chat.cards import audience_label, kind_label
 from bot.chat.text import shorten
@@ -35,6 +33,7 @@ from bot.store import corrections, mentions, outbox, people, replies
 from bot.store import incidents as incident_store
 from bot.store import sla as sla_store
 from bot.store.db import Database
+from bot.store.sql import Conn
 from connectors.base import Connector
 
 log = logging.getLogger(__name__)
@@ -65,7 +64,7 @@ _load = load_root
 
 
 def act(
-    db: sqlite_utils.Database,
+    db: Conn,
     *,
     number: int,
     action: Action,
@@ -85,7 +84,7 @@ def act(
 
 
 def assign(
-    db: sqlite_utils.Database,
+    db: Conn,
     *,
     number: int,
     actor: str,
@@ -118,7 +117,7 @@ def assign(
     return updated
 
 
-def _note(db: sqlite_utils.Database, *, number: int, actor: str, text: str, now: datetime) -> None:
+def _note(db: Conn, *, number: int, actor: str, text: str, now: datetime) -> None:
     """Record an internal note on a mention (runs in a transaction)."""
     mention = _load(db, number)
     mentions.transition(

@@ -21,6 +21,9 @@ from bot.playbooks import load_playbooks
 from bot.settings import Settings
 from bot.store.db import Database
 from bot.web import build_web_app
+from tests.stores import pg_server, pg_url, store_at, store_kind, store_url
+
+__all__ = ["pg_server", "pg_url", "store_kind", "store_url"]  # fixtures for every test
 
 PLAYBOOK = """\
 sources:
@@ -81,9 +84,11 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 @pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    """An opened store in a temporary file."""
-    db = await Database(str(tmp_path / "test.db")).open()
+async def database(
+    request: pytest.FixtureRequest, store_kind: str, tmp_path: Path
+) -> AsyncIterator[Database]:
+    """An opened store: a temporary SQLite file, then a PostgreSQL database."""
+    db = await Database(store_at(request, store_kind, tmp_path / "test.db")).open()
     yield db
     await db.close()
 
@@ -113,7 +118,9 @@ class ConsoleHarness:
 
 
 @pytest.fixture
-async def harness(tmp_path: Path, clock: FakeClock) -> AsyncIterator[ConsoleHarness]:
+async def harness(
+    tmp_path: Path, clock: FakeClock, store_url: str
+) -> AsyncIterator[ConsoleHarness]:
     """A whole allhands on the console, with a replay source of three posts."""
     replay = tmp_path / "posts.jsonl"
     write_posts(replay, POSTS)
@@ -122,7 +129,7 @@ async def harness(tmp_path: Path, clock: FakeClock) -> AsyncIterator[ConsoleHarn
     out = io.StringIO()
     console = ConsoleAdapter(out)
     app = App(
-        settings=Settings(db_path=str(tmp_path / "app.db")),
+        settings=Settings(db_path=store_url),
         adapters={"console": console},
         clock=clock,
         playbooks=load_playbooks(book),

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from bot.settings import Settings
 from bot.store import mentions, replies
 from bot.workflow import Context
 from tests.conftest import ConsoleHarness, write_posts
+from tests.stores import rows
 
 HOSTILE = "Calm down, it is all in the FAQ."
 
@@ -35,9 +35,8 @@ def sent(h: ConsoleHarness) -> list[tuple[str, str]]:
 
 def public_rows(h: ConsoleHarness) -> int:
     """Public replies ever queued, whatever became of them."""
-    with sqlite3.connect(h.app.settings.db_path) as conn:
-        row = conn.execute("SELECT count(*) FROM outbox WHERE kind = 'public_reply'").fetchone()
-    return int(row[0])
+    found = rows(h.app.settings.db_path, "SELECT count(*) FROM outbox WHERE kind = 'public_reply'")
+    return int(found[0][0])
 
 
 async def history(h: ConsoleHarness, number: int) -> list[tuple[str, str]]:

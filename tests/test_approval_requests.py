@@ -5,7 +5,6 @@ as it is recorded; a button's held answer is checked in the decision's own trans
 from __future__ import annotations
 
 import io
-import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from bot.settings import Settings
 from bot.store import approvals
 from bot.workflow import Context
 from tests.conftest import ConsoleHarness, write_posts
+from tests.stores import rows
 from tests.test_approval import PLAYBOOK, RecordingConsole, requests, sent
 from tests.test_approval import care as care  # the fixture: two leads, request buttons
 
@@ -28,9 +28,10 @@ ANSWER = "We're on it. – Lumo"
 
 def outbox_rows(h: ConsoleHarness) -> list[tuple[str, str, str]]:
     """Every outbox row: kind, state, result."""
-    with sqlite3.connect(h.app.settings.db_path) as conn:
-        rows = conn.execute("SELECT kind, state, coalesce(result, '') FROM outbox ORDER BY id")
-        return [(str(k), str(s), str(r)) for k, s, r in rows]
+    found = rows(
+        h.app.settings.db_path, "SELECT kind, state, coalesce(result, '') FROM outbox ORDER BY id"
+    )
+    return [(str(k), str(s), str(r)) for k, s, r in found]
 
 
 def adapter_of(h: ConsoleHarness) -> RecordingConsole:

@@ -52,8 +52,9 @@ default_team: support
 class Bot:
     """An App on the console with a seeded log; restartable on the same files."""
 
-    def __init__(self, tmp_path: Path, clock: FakeClock, book: str = BOOK):
+    def __init__(self, tmp_path: Path, clock: FakeClock, book: str = BOOK, store: str = ""):
         self.tmp_path = tmp_path
+        self.store = store or str(tmp_path / "bot.db")
         self.clock = clock
         self.book = tmp_path / "book.yaml"
         self.book.write_text(book, encoding="utf-8")
@@ -64,7 +65,7 @@ class Bot:
     def _new_app(self) -> App:
         console = ConsoleAdapter(self.out, reports_dir=self.reports)
         return App(
-            settings=Settings(db_path=str(self.tmp_path / "bot.db"), playbooks=str(self.book)),
+            settings=Settings(db_path=self.store, playbooks=str(self.book)),
             adapters={"console": console},
             clock=self.clock,
             playbooks=load_playbooks(self.book),
@@ -89,9 +90,9 @@ class Bot:
 
 
 @pytest.fixture
-async def bot(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Bot]:
+async def bot(tmp_path: Path, clock: FakeClock, store_url: str) -> AsyncIterator[Bot]:
     clock.advance(local(5, 0, 0) - clock.now())
-    bot = Bot(tmp_path, clock)
+    bot = Bot(tmp_path, clock, store=store_url)
     await bot.app.start()
     seeder = Seeder(bot.app.database, clock)
     await seed_support(seeder)
@@ -260,9 +261,9 @@ async def test_the_chart_is_a_labelled_png_worth_looking_at(bot: Bot, tmp_path: 
 def _report_rows(db: object) -> list[tuple[str, str]]:
     import json
 
-    import sqlite_utils
+    from bot.store.sql import Conn
 
-    assert isinstance(db, sqlite_utils.Database)
+    assert isinstance(db, Conn)
     rows = db.execute("SELECT payload, state FROM outbox WHERE kind = 'report' ORDER BY id")
     return [(json.loads(payload)["person"], state) for payload, state in rows.fetchall()]
 
@@ -314,9 +315,9 @@ async def test_a_kept_chart_day_is_what_the_chart_shows(bot: Bot) -> None:
 
 def _whole_histories(db: object, *, team: str, until: datetime) -> list[History]:
     """Every mention of the team with all its events before `until`, details and all."""
-    import sqlite_utils
+    from bot.store.sql import Conn
 
-    assert isinstance(db, sqlite_utils.Database)
+    assert isinstance(db, Conn)
     rows = query_rows(db, "SELECT * FROM mentions WHERE team = ? ORDER BY number", [team])
     return [
         History(
@@ -363,7 +364,7 @@ async def test_the_weekly_digest_says_what_the_whole_history_says(bot: Bot) -> N
 
 
 def _digest_keys(db: object) -> list[tuple[str, str]]:
-    import sqlite_utils
+    from bot.store.sql import Conn
 
-    assert isinstance(db, sqlite_utils.Database)
+    assert isinstance(db, Conn)
     return [(t, p) for t, p in db.execute("SELECT team, period FROM digests").fetchall()]

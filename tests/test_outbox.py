@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import sqlite3
 from datetime import timedelta
 
 from bot.app import App
@@ -143,10 +142,11 @@ async def test_queued_card_updates_for_one_card_go_out_as_one(
     await harness.app.outbox.drain()
     printed = harness.output()
     assert printed.count("~ #1 ") == 1 and "thread: hi" in printed
-    with sqlite3.connect(harness.app.settings.db_path) as conn:
-        rows = conn.execute(
+    rows = await db.read(
+        lambda conn: conn.execute(
             "SELECT id, state, result FROM outbox WHERE id > ? ORDER BY id", [note]
         ).fetchall()
+    )
     assert [(state, json.loads(result)) for _, state, result in rows] == [
         ("done", {"superseded_by": first}),
         ("done", {"superseded_by": first}),

@@ -29,6 +29,7 @@ NOW = datetime(2026, 3, 31, 9, 0, tzinfo=UTC)
 ACTIVE_ONLY = {"mentions_active", "mentions_active_team", "mentions_snoozing", "approvals_waiting"}
 # Tables (and a CTE) whose size does not grow with history.
 SMALL = {
+    "given",  # replies.count_given's subquery: at most `at_most` rows
     "chat_warnings",
     "mention_counts",
     "outbox_counts",

@@ -67,7 +67,7 @@ class Shop:
         await self.app.outbox.drain()
 
 
-async def open_shop(tmp_path: Path, template: str) -> AsyncIterator[Shop]:
+async def open_shop(tmp_path: Path, template: str, store: str = "") -> AsyncIterator[Shop]:
     replay = tmp_path / "posts.jsonl"
     replay.write_text("", encoding="utf-8")
     book = tmp_path / "book.yaml"
@@ -76,7 +76,7 @@ async def open_shop(tmp_path: Path, template: str) -> AsyncIterator[Shop]:
     clock = FakeClock(datetime(2026, 3, 28, 10, 0, tzinfo=LISBON).astimezone(UTC))  # Saturday
     out = io.StringIO()
     app = App(
-        settings=Settings(db_path=str(tmp_path / "shop.db")),
+        settings=Settings(db_path=store or str(tmp_path / "shop.db")),
         adapters={"console": ConsoleAdapter(out)},
         clock=clock,
         playbooks=load_playbooks(book),
@@ -89,8 +89,8 @@ async def open_shop(tmp_path: Path, template: str) -> AsyncIterator[Shop]:
 
 
 @pytest.fixture
-async def shop(tmp_path: Path) -> AsyncIterator[Shop]:
-    async for s in open_shop(tmp_path, "Hi @{author}, we are back at {opens_at}."):
+async def shop(tmp_path: Path, store_url: str) -> AsyncIterator[Shop]:
+    async for s in open_shop(tmp_path, "Hi @{author}, we are back at {opens_at}.", store_url):
         yield s
 
 

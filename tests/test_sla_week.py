@@ -81,8 +81,9 @@ def lisbon(*args: int) -> datetime:
 class Week:
     """One allhands on the console, restartable, with a rival sweeper racing its own."""
 
-    def __init__(self, tmp_path: Path, clock: FakeClock):
+    def __init__(self, tmp_path: Path, clock: FakeClock, store: str):
         self.tmp_path = tmp_path
+        self.store = store
         self.clock = clock
         self.out = io.StringIO()
         self.replay = tmp_path / "posts.jsonl"
@@ -96,7 +97,7 @@ class Week:
 
     async def start(self) -> None:
         self.app = App(
-            settings=Settings(db_path=str(self.tmp_path / "week.db")),
+            settings=Settings(db_path=self.store),
             adapters={"console": ConsoleAdapter(self.out)},
             clock=self.clock,
             playbooks=self.playbooks,
@@ -156,10 +157,10 @@ class Week:
         await self.app.outbox.drain()
 
 
-async def test_a_week_of_sla_steps_each_once(tmp_path: Path) -> None:
+async def test_a_week_of_sla_steps_each_once(tmp_path: Path, store_url: str) -> None:
     start, end = lisbon(2026, 3, 23, 7, 0), lisbon(2026, 3, 31, 12, 0)
     clock = FakeClock(start.astimezone(UTC))
-    week = Week(tmp_path, clock)
+    week = Week(tmp_path, clock, store_url)
     await week.start()
 
     async def crash_after_sweeping() -> None:

@@ -14,6 +14,7 @@ from bot.clock import FakeClock
 from bot.domain.mentions import Author, Item, State, Triage
 from bot.store import mentions, outbox, replies
 from bot.store.db import Database
+from bot.store.sql import INTEGRITY_ERRORS
 from tests.conftest import ConsoleHarness
 
 TRIAGE = Triage(kind="complaint", sentiment=-0.5, urgency="normal", team="support", rule="test")
@@ -46,7 +47,7 @@ async def test_event_log_is_append_only(database: Database, clock: FakeClock) ->
         channel_of={"support": "console:#support"},
     )  # fmt: skip
     for sql in ("UPDATE events SET actor = 'mallory'", "DELETE FROM events"):
-        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        with pytest.raises(INTEGRITY_ERRORS, match="append-only"):
             await database.write(lambda db, sql=sql: db.execute(sql))
     history = await database.read(mentions.events, number=1)
     assert [(e.action.value, e.actor) for e in history] == [("ingest", "allhands")]
@@ -58,7 +59,7 @@ async def test_batch_and_cursor_are_one_transaction(database: Database, clock: F
         mentions.ingest, source="s", items=good, cursor="after-1", now=clock.now(), channel_of={}
     )
     broken = Item(external_id="3", text="x", author=Author(None))  # type: ignore[arg-type]
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(INTEGRITY_ERRORS):
         await database.write(
             mentions.ingest, source="s", items=[(item("2"), TRIAGE), (broken, TRIAGE)],
             cursor="after-3", now=clock.now(), channel_of={},

@@ -7,24 +7,23 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import sqlite_utils
-
 from bot.domain.mentions import Action, Author, Item, State, Triage
-from bot.store import mentions, outbox
+from bot.store import mentions, migrate, outbox
 from bot.store.db import connect
 from bot.store.migrations import migrations
+from bot.store.sql import Conn, SqliteConn
 from bot.workflow import act
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-def _ingest(db: sqlite_utils.Database, external: str, team: str, parent: str | None = None) -> None:
+def _ingest(db: Conn, external: str, team: str, parent: str | None = None) -> None:
     triage = Triage(kind="question", sentiment=0.0, urgency="normal", team=team, rule="t")
     item = Item(external_id=external, text="hi", author=Author("ann"), parent_id=parent)
     mentions.ingest(db, source="social", items=[(item, triage)], cursor=None, now=T0, channel_of={})
 
 
-def _counted(db: sqlite_utils.Database) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
+def _counted(db: Conn) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
     """The figures as counted from the rows themselves."""
     teams: dict[str, dict[str, int]] = {}
     for team, state, n in db.execute(
@@ -35,7 +34,7 @@ def _counted(db: sqlite_utils.Database) -> tuple[dict[str, dict[str, int]], dict
     return teams, effects
 
 
-def _a_busy_day(db: sqlite_utils.Database) -> None:
+def _a_busy_day(db: Conn) -> None:
     for n in range(6):
         _ingest(db, f"p{n}", "support" if n % 2 else "billing")
     act(db, number=1, action=Action.CLAIM, actor="bo", now=T0, changes={"claimed_by": "bo"})
@@ -48,9 +47,9 @@ def _a_busy_day(db: sqlite_utils.Database) -> None:
     outbox.prune(db, now=T0 + timedelta(days=30))
 
 
-def test_kept_counts_agree_with_the_rows(tmp_path: Path) -> None:
-    db = connect(str(tmp_path / "c.db"))
-    migrations.apply(db)
+def test_kept_counts_agree_with_the_rows(store_url: str) -> None:
+    db = connect(store_url)
+    migrate.apply(db)
     _a_busy_day(db)
     teams, effects = _counted(db)
     assert mentions.count_by_team(db) == teams
@@ -64,6 +63,7 @@ def test_kept_counts_agree_with_the_rows(tmp_path: Path) -> None:
 
 def test_an_older_store_gets_its_counts_and_loses_ended_snoozes(tmp_path: Path) -> None:
     db = connect(str(tmp_path / "old.db"))
+    assert isinstance(db, SqliteConn)  # stopping half-way is sqlite-utils' runner's
     migrations.apply(db, stop_before="0017_flat_costs")
     _ingest(db, "p0", "support")
     _ingest(db, "p1", "billing")
@@ -81,9 +81,9 @@ def test_an_older_store_gets_its_counts_and_loses_ended_snoozes(tmp_path: Path) 
     assert snoozed == [(2,)]  # the closed one's ended snooze is gone; the open one keeps its
 
 
-def test_closing_a_mention_ends_its_snooze(tmp_path: Path) -> None:
-    db = connect(str(tmp_path / "s.db"))
-    migrations.apply(db)
+def test_closing_a_mention_ends_its_snooze(store_url: str) -> None:
+    db = connect(store_url)
+    migrate.apply(db)
     _ingest(db, "p0", "support")
     until = T0 + timedelta(hours=1)
     act(db, number=1, action=Action.SNOOZE, actor="bo", now=T0, changes={"snoozed_until": until})

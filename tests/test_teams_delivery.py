@@ -23,8 +23,10 @@ async def pending(h: TeamsHarness) -> list[outbox.Effect]:
     return await h.app.database.read(rows)
 
 
-async def test_429_waits_as_long_as_teams_asks(tmp_path: Path, clock: FakeClock) -> None:
-    async with teams_app(tmp_path, clock) as h:
+async def test_429_waits_as_long_as_teams_asks(
+    tmp_path: Path, clock: FakeClock, store_url: str
+) -> None:
+    async with teams_app(tmp_path, clock, db_path=store_url) as h:
         assert await h.post(h.installed()) == 200
         await h.app.poll_all()
         h.fake.fail(429, retry_after="7", conversation=BILLING)
@@ -45,9 +47,9 @@ async def test_429_waits_as_long_as_teams_asks(tmp_path: Path, clock: FakeClock)
 
 @pytest.mark.parametrize("status", [412, 500, 502, 503, 504])
 async def test_412_and_5xx_are_retried_with_backoff(
-    tmp_path: Path, clock: FakeClock, status: int
+    tmp_path: Path, clock: FakeClock, store_url: str, status: int
 ) -> None:
-    async with teams_app(tmp_path, clock) as h:
+    async with teams_app(tmp_path, clock, db_path=store_url) as h:
         assert await h.post(h.installed()) == 200
         await h.app.poll_all()
         h.fake.fail(status, conversation=BILLING)
@@ -68,8 +70,10 @@ async def test_412_and_5xx_are_retried_with_backoff(
 
 
 @pytest.mark.parametrize("status", [400, 403, 404, 413])
-async def test_other_4xx_are_permanent(tmp_path: Path, clock: FakeClock, status: int) -> None:
-    async with teams_app(tmp_path, clock) as h:
+async def test_other_4xx_are_permanent(
+    tmp_path: Path, clock: FakeClock, store_url: str, status: int
+) -> None:
+    async with teams_app(tmp_path, clock, db_path=store_url) as h:
         assert await h.post(h.installed()) == 200
         await h.app.poll_all()
         h.fake.fail(status)
@@ -81,8 +85,10 @@ async def test_other_4xx_are_permanent(tmp_path: Path, clock: FakeClock, status:
         )  # welcome and three cards, one refused
 
 
-async def test_nothing_is_lost_while_teams_is_unreachable(tmp_path: Path, clock: FakeClock) -> None:
-    async with teams_app(tmp_path, clock) as h:
+async def test_nothing_is_lost_while_teams_is_unreachable(
+    tmp_path: Path, clock: FakeClock, store_url: str
+) -> None:
+    async with teams_app(tmp_path, clock, db_path=store_url) as h:
         assert await h.post(h.installed()) == 200
         await h.app.poll_all()
         await h.deliver()
@@ -112,9 +118,9 @@ async def test_nothing_is_lost_while_teams_is_unreachable(tmp_path: Path, clock:
 
 
 async def test_the_bot_token_is_fetched_once_and_renewed_before_expiry(
-    tmp_path: Path, clock: FakeClock
+    tmp_path: Path, clock: FakeClock, store_url: str
 ) -> None:
-    async with teams_app(tmp_path, clock) as h:
+    async with teams_app(tmp_path, clock, db_path=store_url) as h:
         assert await h.post(h.installed()) == 200
         await h.app.poll_all()
         await h.deliver()
@@ -129,8 +135,10 @@ async def test_the_bot_token_is_fetched_once_and_renewed_before_expiry(
         assert len(h.fake.token_requests) == 2
 
 
-async def test_wrong_secret_is_retried_and_says_why(tmp_path: Path, clock: FakeClock) -> None:
-    async with teams_app(tmp_path, clock, microsoft_app_password="wrong") as h:
+async def test_wrong_secret_is_retried_and_says_why(
+    tmp_path: Path, clock: FakeClock, store_url: str
+) -> None:
+    async with teams_app(tmp_path, clock, db_path=store_url, microsoft_app_password="wrong") as h:
         assert await h.post(h.installed()) == 200
         await h.app.poll_all()
         await h.deliver()
@@ -139,8 +147,10 @@ async def test_wrong_secret_is_retried_and_says_why(tmp_path: Path, clock: FakeC
         assert h.fake.connector_calls() == []
 
 
-async def test_a_channel_the_bot_cannot_reach_waits(tmp_path: Path, clock: FakeClock) -> None:
-    async with teams_app(tmp_path, clock) as h:
+async def test_a_channel_the_bot_cannot_reach_waits(
+    tmp_path: Path, clock: FakeClock, store_url: str
+) -> None:
+    async with teams_app(tmp_path, clock, db_path=store_url) as h:
         await h.app.poll_all()  # the app was never added to a team
         await h.deliver()
         waiting = await pending(h)

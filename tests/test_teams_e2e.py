@@ -44,8 +44,10 @@ async def installed_with_cards(h: TeamsHarness) -> Post:
     return card_post
 
 
-async def test_card_claim_reply_resolve_updates_the_card(tmp_path: Path, clock: FakeClock) -> None:
-    async with teams_app(tmp_path, clock) as h:
+async def test_card_claim_reply_resolve_updates_the_card(
+    tmp_path: Path, clock: FakeClock, store_url: str
+) -> None:
+    async with teams_app(tmp_path, clock, db_path=store_url) as h:
         assert await h.post(h.installed()) == 200
         [welcome] = h.fake.channel_posts(TEAM)
         assert f"channel: teams:{TEAM}" in runs(h.fake.card(welcome))
@@ -112,8 +114,10 @@ async def test_card_claim_reply_resolve_updates_the_card(tmp_path: Path, clock: 
         )
 
 
-async def test_typed_commands_with_the_bots_mention(tmp_path: Path, clock: FakeClock) -> None:
-    async with teams_app(tmp_path, clock) as h:
+async def test_typed_commands_with_the_bots_mention(
+    tmp_path: Path, clock: FakeClock, store_url: str
+) -> None:
+    async with teams_app(tmp_path, clock, db_path=store_url) as h:
         await installed_with_cards(h)
         command = h.command("claim 2")
         thread = command["conversation"]["id"]
@@ -137,9 +141,9 @@ async def test_typed_commands_with_the_bots_mention(tmp_path: Path, clock: FakeC
 
 
 async def test_assign_by_mention_tells_the_person_privately(
-    tmp_path: Path, clock: FakeClock
+    tmp_path: Path, clock: FakeClock, store_url: str
 ) -> None:
-    async with teams_app(tmp_path, clock) as h:
+    async with teams_app(tmp_path, clock, db_path=store_url) as h:
         await installed_with_cards(h)
         carmen = {
             "type": "mention",
@@ -177,10 +181,12 @@ async def test_assign_by_mention_tells_the_person_privately(
         ]
 
 
-async def test_follow_ups_go_in_the_cards_reply_chain(tmp_path: Path, clock: FakeClock) -> None:
+async def test_follow_ups_go_in_the_cards_reply_chain(
+    tmp_path: Path, clock: FakeClock, store_url: str
+) -> None:
     from tests.conftest import POSTS, write_posts
 
-    async with teams_app(tmp_path, clock) as h:
+    async with teams_app(tmp_path, clock, db_path=store_url) as h:
         post = await installed_with_cards(h)
         later = {
             "id": "a9",
@@ -199,11 +205,13 @@ async def test_follow_ups_go_in_the_cards_reply_chain(tmp_path: Path, clock: Fak
         assert len(h.fake.channel_posts(BILLING)) == 1  # no second card for the same customer
 
 
-async def test_hostile_posts_and_names_reach_teams_inert(tmp_path: Path, clock: FakeClock) -> None:
+async def test_hostile_posts_and_names_reach_teams_inert(
+    tmp_path: Path, clock: FakeClock, store_url: str
+) -> None:
     hostile = (
         "<at>Dana Scully</at> [refund here](https://evil.example) **now** &lt;at&gt;x&lt;/at&gt;"
     )
-    async with teams_app(tmp_path, clock) as h:
+    async with teams_app(tmp_path, clock, db_path=store_url) as h:
         assert await h.post(h.installed()) == 200
         write_posts(
             h.replay, [{"id": "h1", "text": f"refund {hostile}", "author": {"handle": "x"}}]
@@ -239,11 +247,11 @@ async def test_hostile_posts_and_names_reach_teams_inert(tmp_path: Path, clock: 
 
 
 async def test_welcome_is_sent_once_per_install_and_removal_forgets(
-    tmp_path: Path, clock: FakeClock
+    tmp_path: Path, clock: FakeClock, store_url: str
 ) -> None:
     from bot.store import teams as store
 
-    async with teams_app(tmp_path, clock) as h:
+    async with teams_app(tmp_path, clock, db_path=store_url) as h:
         install = h.activity("installationUpdate", conversation=TEAM, action="add")
         assert await h.post(install) == 200
         assert await h.post(h.installed()) == 200
@@ -255,9 +263,9 @@ async def test_welcome_is_sent_once_per_install_and_removal_forgets(
 
 
 async def test_a_report_reaches_a_person_with_its_chart_inline(
-    tmp_path: Path, clock: FakeClock
+    tmp_path: Path, clock: FakeClock, store_url: str
 ) -> None:
-    async with teams_app(tmp_path, clock) as h:
+    async with teams_app(tmp_path, clock, db_path=store_url) as h:
         assert await h.post(h.command("list")) == 200  # Dana has written to the bot once
         png = b"\x89PNG\r\n\x1a\n" + b"chart" * 10
         await h.teams.send_report(
@@ -278,9 +286,9 @@ async def test_a_report_reaches_a_person_with_its_chart_inline(
 
 
 async def test_a_channels_report_is_a_new_post_with_its_chart(
-    tmp_path: Path, clock: FakeClock
+    tmp_path: Path, clock: FakeClock, store_url: str
 ) -> None:
-    async with teams_app(tmp_path, clock) as h:
+    async with teams_app(tmp_path, clock, db_path=store_url) as h:
         png = b"\x89PNG\r\n\x1a\n" + b"chart" * 10
         assert await h.post(h.installed()) == 200  # the app is in the channel's team
         before = len(h.fake.channel_posts(SUPPORT))
@@ -300,9 +308,9 @@ LEADS_BY_EMAIL = PLAYBOOK.replace(
 
 
 async def test_leads_named_by_email_are_reached_and_recognised(
-    tmp_path: Path, clock: FakeClock
+    tmp_path: Path, clock: FakeClock, store_url: str
 ) -> None:
-    async with teams_app(tmp_path, clock, playbook=LEADS_BY_EMAIL) as h:
+    async with teams_app(tmp_path, clock, db_path=store_url, playbook=LEADS_BY_EMAIL) as h:
         await installed_with_cards(h)  # the roster is read when the bot joins the team
         # Bob's first answer waits for a lead: the playbook's dana@lumo.example is Dana.
         command = h.command("reply 2 Try signing out and in again", user=BOB)
@@ -329,9 +337,9 @@ async def test_leads_named_by_email_are_reached_and_recognised(
 
 
 async def test_someone_outside_the_roster_is_looked_up_when_mentioned(
-    tmp_path: Path, clock: FakeClock
+    tmp_path: Path, clock: FakeClock, store_url: str
 ) -> None:
-    async with teams_app(tmp_path, clock) as h:
+    async with teams_app(tmp_path, clock, db_path=store_url) as h:
         await installed_with_cards(h)
         erin = {"id": "29:1eRiN-teams-user", "name": "Erin Ha", "aadObjectId": "e1"}
         h.fake.members[erin["id"]] = {**erin, "tenantId": "t"}  # joined after the install
@@ -345,9 +353,9 @@ async def test_someone_outside_the_roster_is_looked_up_when_mentioned(
 
 
 async def test_a_post_quoting_an_employees_id_is_not_shown_with_their_name(
-    tmp_path: Path, clock: FakeClock
+    tmp_path: Path, clock: FakeClock, store_url: str
 ) -> None:
-    async with teams_app(tmp_path, clock) as h:
+    async with teams_app(tmp_path, clock, db_path=store_url) as h:
         await installed_with_cards(h)  # the roster: Dana's AAD id is known with her name
         spoof = f"Support agent {DANA['aadObjectId']} told me to pay by wire"
         with h.replay.open("a", encoding="utf-8") as f:

@@ -42,9 +42,9 @@ def billing_lookups(h: TeamsHarness) -> list[str]:
 
 
 async def test_a_card_posted_before_a_crash_is_found_not_posted_again(
-    tmp_path: Path, clock: FakeClock
+    tmp_path: Path, clock: FakeClock, store_url: str
 ) -> None:
-    async with teams_app(tmp_path, clock) as h:
+    async with teams_app(tmp_path, clock, db_path=store_url) as h:
         effect = await cut_off(h, post=True)
         [posted] = h.fake.channel_posts(BILLING)
         assert h.fake.card(posted)["body"][0]["id"] == f"allhands-effect:{effect_key(effect)}"
@@ -61,9 +61,9 @@ async def test_a_card_posted_before_a_crash_is_found_not_posted_again(
 
 
 async def test_a_card_not_posted_before_a_crash_is_posted_once(
-    tmp_path: Path, clock: FakeClock
+    tmp_path: Path, clock: FakeClock, store_url: str
 ) -> None:
-    async with teams_app(tmp_path, clock) as h:
+    async with teams_app(tmp_path, clock, db_path=store_url) as h:
         await cut_off(h, post=False)
         await h.deliver()
         assert len(h.fake.channel_posts(BILLING)) == 1
@@ -71,9 +71,9 @@ async def test_a_card_not_posted_before_a_crash_is_posted_once(
 
 
 async def test_only_posts_since_the_effect_was_queued_are_read(
-    tmp_path: Path, clock: FakeClock
+    tmp_path: Path, clock: FakeClock, store_url: str
 ) -> None:
-    async with teams_app(tmp_path, clock) as h:
+    async with teams_app(tmp_path, clock, db_path=store_url) as h:
         assert await h.post(h.installed()) == 200
         for n in range(6):  # an hour of older posts: three pages Graph need not be asked for
             await h.teams.post_message(BILLING, f"older {n}")
@@ -85,9 +85,9 @@ async def test_only_posts_since_the_effect_was_queued_are_read(
 
 
 async def test_a_refused_graph_permission_is_told_and_the_card_still_goes_out(
-    tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, clock: FakeClock, store_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async with teams_app(tmp_path, clock) as h:
+    async with teams_app(tmp_path, clock, db_path=store_url) as h:
         h.fake.graph.refuse = True
         await cut_off(h, post=True)
         await h.deliver()
@@ -102,9 +102,9 @@ async def test_a_refused_graph_permission_is_told_and_the_card_still_goes_out(
 
 
 async def test_a_login_refusing_graph_tokens_is_told_and_the_card_still_goes_out(
-    tmp_path: Path, clock: FakeClock
+    tmp_path: Path, clock: FakeClock, store_url: str
 ) -> None:
-    async with teams_app(tmp_path, clock) as h:
+    async with teams_app(tmp_path, clock, db_path=store_url) as h:
         h.fake.graph.no_token = True
         await cut_off(h, post=True)
         await h.deliver()
@@ -115,9 +115,9 @@ async def test_a_login_refusing_graph_tokens_is_told_and_the_card_still_goes_out
 
 
 async def test_a_busy_graph_is_waited_for_and_the_card_not_doubled(
-    tmp_path: Path, clock: FakeClock
+    tmp_path: Path, clock: FakeClock, store_url: str
 ) -> None:
-    async with teams_app(tmp_path, clock) as h:
+    async with teams_app(tmp_path, clock, db_path=store_url) as h:
         effect = await cut_off(h, post=True)
         h.fake.graph.failures = [(429, "7")] * 3 + [(503, None)]
         await h.deliver()
@@ -130,9 +130,9 @@ async def test_a_busy_graph_is_waited_for_and_the_card_not_doubled(
 
 
 async def test_a_next_link_away_from_graph_is_not_followed(
-    tmp_path: Path, clock: FakeClock
+    tmp_path: Path, clock: FakeClock, store_url: str
 ) -> None:
-    async with teams_app(tmp_path, clock) as h:
+    async with teams_app(tmp_path, clock, db_path=store_url) as h:
         effect = await cut_off(h, post=True)
         for n in range(3):  # the card is on the second page, behind a hostile next link
             clock.advance(timedelta(seconds=1))
@@ -144,8 +144,10 @@ async def test_a_next_link_away_from_graph_is_not_followed(
         assert (await h.app.database.read(card_ref, number=effect.mention)) is not None
 
 
-async def test_hostile_graph_answers_do_not_stop_the_card(tmp_path: Path, clock: FakeClock) -> None:
-    async with teams_app(tmp_path, clock) as h:
+async def test_hostile_graph_answers_do_not_stop_the_card(
+    tmp_path: Path, clock: FakeClock, store_url: str
+) -> None:
+    async with teams_app(tmp_path, clock, db_path=store_url) as h:
         h.fake.graph.groups.clear()  # the team's details say no group id: nothing to read
         await cut_off(h, post=False)
         await h.deliver()

@@ -76,12 +76,12 @@ class Site:
 
 
 @pytest.fixture
-async def site(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Site]:
+async def site(tmp_path: Path, clock: FakeClock, store_url: str) -> AsyncIterator[Site]:
     book = tmp_path / "book.yaml"
     book.write_text(BOOK, encoding="utf-8")
     out = io.StringIO()
     app = App(
-        settings=Settings(db_path=str(tmp_path / "hooks.db")),
+        settings=Settings(db_path=store_url),
         adapters={"console": ConsoleAdapter(out)},
         clock=clock,
         playbooks=load_playbooks(book),
@@ -243,6 +243,14 @@ async def test_a_request_whose_mentions_cannot_be_stored_leaves_no_trace(site: S
     # The store refuses one mention (as a full disk would): nothing of the request is kept,
     # not even its signature, so the sender's identical resend is stored in full later.
     def refuse(db: Any) -> None:
+        if db.dialect == "postgresql":
+            db.executescript(
+                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS"
+                " $$ BEGIN RAISE EXCEPTION 'disk I/O error' USING ERRCODE = '58030'; END $$;"
+                " CREATE TRIGGER refuse BEFORE INSERT ON mentions FOR EACH ROW"
+                " WHEN (NEW.external_id = 'alert-18') EXECUTE FUNCTION refuse()"
+            )
+            return
         db.execute(
             "CREATE TRIGGER refuse BEFORE INSERT ON mentions WHEN NEW.external_id = 'alert-18'"
             " BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"
@@ -255,7 +263,13 @@ async def test_a_request_whose_mentions_cannot_be_stored_leaves_no_trace(site: S
     status, answer = await site.send(raw, timestamp=stamp)
     assert status == 503 and "send the request again" in answer["error"]
     assert await site.stored() == []
-    await site.app.database.write(lambda db: db.execute("DROP TRIGGER refuse"))
+    await site.app.database.write(
+        lambda db: db.execute(
+            "DROP TRIGGER refuse ON mentions"
+            if db.dialect == "postgresql"
+            else "DROP TRIGGER refuse"
+        )
+    )
     status, answer = await site.send(raw, timestamp=stamp)
     assert status == 202 and answer["new"] == 2
     assert sorted(await site.stored()) == ["alert-17", "alert-18"]

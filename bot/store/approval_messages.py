@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import sqlite_utils
-
 from bot.chat import MessageRef
+from bot.store.sql import Conn
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,18 +18,17 @@ class RequestMessage:
     ref: MessageRef
 
 
-def record(
-    db: sqlite_utils.Database, *, reply: int, lead: str, ref: MessageRef, now: datetime
-) -> None:
+def record(db: Conn, *, reply: int, lead: str, ref: MessageRef, now: datetime) -> None:
     """Remember where `lead` was asked about the held answer `reply` (once per message)."""
     db.execute(
-        "INSERT OR IGNORE INTO approval_messages"
-        " (platform, channel, message_id, reply, lead, posted_at) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO approval_messages"
+        " (platform, channel, message_id, reply, lead, posted_at) VALUES (?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT DO NOTHING",
         [ref.platform, ref.channel, ref.id, reply, lead, now.isoformat()],
     )
 
 
-def for_reply(db: sqlite_utils.Database, *, reply: int) -> list[RequestMessage]:
+def for_reply(db: Conn, *, reply: int) -> list[RequestMessage]:
     """Every request message posted about the held answer `reply`, oldest first."""
     rows = db.execute(
         "SELECT reply, lead, platform, channel, message_id FROM approval_messages"

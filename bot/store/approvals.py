@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import sqlite_utils
+from bot.store.sql import Conn
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +57,7 @@ def _held(row: tuple[Any, ...]) -> Held:
 
 
 def ask(
-    db: sqlite_utils.Database,
+    db: Conn,
     *,
     reply: int,
     mention: int,
@@ -85,13 +85,13 @@ def ask(
     )
 
 
-def waiting(db: sqlite_utils.Database, *, mention: int) -> Held | None:
+def waiting(db: Conn, *, mention: int) -> Held | None:
     """The answer to `mention` that waits for a lead, if one does."""
     row = db.execute(f"{_SELECT} WHERE a.mention = ? AND a.state = 'waiting'", [mention]).fetchone()
     return _held(row) if row else None
 
 
-def latest(db: sqlite_utils.Database, *, mention: int) -> Held | None:
+def latest(db: Conn, *, mention: int) -> Held | None:
     """The most recent held answer to `mention`, whatever became of it."""
     row = db.execute(
         f"{_SELECT} WHERE a.mention = ? ORDER BY a.reply DESC LIMIT 1", [mention]
@@ -100,7 +100,7 @@ def latest(db: sqlite_utils.Database, *, mention: int) -> Held | None:
 
 
 def settle(
-    db: sqlite_utils.Database,
+    db: Conn,
     *,
     reply: int,
     state: str,
@@ -117,7 +117,7 @@ def settle(
     return cursor.rowcount == 1
 
 
-def get(db: sqlite_utils.Database, *, reply: int) -> Held | None:
+def get(db: Conn, *, reply: int) -> Held | None:
     """The held answer stored as `reply`, whatever became of it."""
     row = db.execute(f"{_SELECT} WHERE a.reply = ?", [reply]).fetchone()
     return _held(row) if row else None

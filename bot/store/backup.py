@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bot.errors import AllhandsError
 from bot.store.runlock import RunLock
+from bot.store.sql import is_postgres
 
 
 class BackupError(AllhandsError):
@@ -29,8 +30,18 @@ class Copied:
     size: int
 
 
+# On PostgreSQL, the server's own tools copy a live database consistently.
+ON_POSTGRESQL = (
+    "the store is a PostgreSQL database: back it up with pg_dump"
+    " (e.g. `pg_dump --format=custom --file=allhands.dump URL`) and restore it with"
+    " pg_restore; `allhands backup` and `restore` copy SQLite stores only"
+)
+
+
 def backup(db_path: str, target: str, *, overwrite: bool = False) -> Copied:
     """Copy the store at `db_path` to `target` while it may be in use; BackupError if not."""
+    if is_postgres(db_path):
+        raise BackupError(ON_POSTGRESQL)
     source = Path(db_path)
     if not source.is_file():
         raise BackupError(f"no store at {db_path}: there is nothing to back up")
@@ -60,6 +71,8 @@ def backup(db_path: str, target: str, *, overwrite: bool = False) -> Copied:
 
 def restore(backup_file: str, db_path: str) -> Copied:
     """Put a backup in place of the store at `db_path`; BackupError while a bot runs on it."""
+    if is_postgres(db_path):
+        raise BackupError(ON_POSTGRESQL)
     if not Path(backup_file).is_file():
         raise BackupError(f"no backup file at {backup_file}")
     try:

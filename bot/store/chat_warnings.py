@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import sqlite_utils
+from bot.store.sql import Conn
 
 
-def record(
-    db: sqlite_utils.Database, *, platform: str, topic: str, message: str, now: datetime
-) -> None:
+def record(db: Conn, *, platform: str, topic: str, message: str, now: datetime) -> None:
     """Remember (or refresh) one warning about `platform`."""
     db.execute(
         "INSERT INTO chat_warnings (platform, topic, message, at) VALUES (?, ?, ?, ?)"
@@ -18,12 +16,12 @@ def record(
     )
 
 
-def clear(db: sqlite_utils.Database, *, platform: str, topic: str) -> None:
+def clear(db: Conn, *, platform: str, topic: str) -> None:
     """Forget a warning that no longer holds."""
     db.execute("DELETE FROM chat_warnings WHERE platform = ? AND topic = ?", [platform, topic])
 
 
-def every(db: sqlite_utils.Database) -> list[tuple[str, str, str]]:
+def every(db: Conn) -> list[tuple[str, str, str]]:
     """Each warning as (platform, message, when), oldest first."""
     return [
         (platform, message, at)

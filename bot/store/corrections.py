@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import sqlite_utils
-
 from bot.domain.mentions import Action, Mention
 from bot.store import mentions, outbox
+from bot.store.sql import Conn
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +22,7 @@ class Correction:
 
 
 def move(
-    db: sqlite_utils.Database,
+    db: Conn,
     *,
     mention: Mention,
     team: str,
@@ -67,9 +66,7 @@ def move(
     return updated
 
 
-def relabel(
-    db: sqlite_utils.Database, *, mention: Mention, kind: str, actor: str, now: datetime
-) -> Mention:
+def relabel(db: Conn, *, mention: Mention, kind: str, actor: str, now: datetime) -> Mention:
     """Correct a mention's kind and redraw its card (runs in a transaction)."""
     old = mentions.get(db, number=mention.number)
     assert old is not None
@@ -88,7 +85,7 @@ def relabel(
 
 
 def _record(
-    db: sqlite_utils.Database,
+    db: Conn,
     *,
     mention: int,
     field: str,
@@ -104,7 +101,7 @@ def _record(
     )
 
 
-def latest(db: sqlite_utils.Database, *, field: str) -> list[Correction]:
+def latest(db: Conn, *, field: str) -> list[Correction]:
     """The last correction of `field` on each mention, oldest first, with the post's text."""
     rows = db.execute(
         "SELECT c.mention, c.field, c.old, c.new, m.title, m.text FROM triage_corrections c"

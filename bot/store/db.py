@@ -1,19 +1,26 @@
-"""The database handle: every write goes through one writer thread; reads use their own."""
+"""The database handle: every write goes through one writer thread; reads use their own.
+
+The store is SQLite (a file path) or PostgreSQL (a `postgresql://` URL). On PostgreSQL
+other replicas write at the same time, so each write runs at SERIALIZABLE and is run again
+from the start when the server refuses it as a serialization failure or a deadlock.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import queue
-import sqlite3
+import random
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
-import sqlite_utils
+import psycopg
+import psycopg.errors
 
-from bot.store.migrations import migrations
+from bot.store import migrate, sql
 
 log = logging.getLogger(__name__)
 
@@ -23,16 +30,20 @@ T = TypeVar("T")
 _STOP = object()
 
 
-def connect(path: str) -> sqlite_utils.Database:
+# A write the server refused because another replica's write got there first: run again.
+# A unique key taken meanwhile is one too (the same post ingested by two replicas): run
+# again, the write reads the other's row and does what it does for a known key.
+RETRIED = (
+    psycopg.errors.SerializationFailure,
+    psycopg.errors.DeadlockDetected,
+    psycopg.errors.UniqueViolation,
+)
+WRITE_TRIES = 8
+
+
+def connect(target: str) -> sql.Conn:
     """Open one connection with the settings every connection here uses."""
-    conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
-    db = sqlite_utils.Database(conn)
-    if path != ":memory:":
-        conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA busy_timeout=30000")
-    return db
+    return sql.connect(target)
 
 
 class Database:
@@ -45,7 +56,7 @@ class Database:
         self._writer: threading.Thread | None = None
         self._readers: ThreadPoolExecutor | None = None
         self._local = threading.local()
-        self._reader_dbs: list[sqlite_utils.Database] = []
+        self._reader_dbs: list[sql.Conn] = []
         self._lock = threading.Lock()
 
     async def open(self) -> Database:
@@ -64,7 +75,9 @@ class Database:
     def _write_loop(self, loop: asyncio.AbstractEventLoop, ready: asyncio.Future[None]) -> None:
         try:
             db = connect(self.path)
-            migrations.apply(db)
+            migrate.apply(db)
+            if isinstance(db, sql.PgConn):
+                db.conn.isolation_level = psycopg.IsolationLevel.SERIALIZABLE
         except BaseException as exc:  # report to the opener, then stop the thread
             loop.call_soon_threadsafe(_settle, ready, None, exc)
             return
@@ -76,8 +89,7 @@ class Database:
                 break
             fn, args, kwargs, fut_loop, fut = job
             try:
-                with db.atomic():
-                    result = fn(db, *args, **kwargs)
+                result = _transaction(db, fn, args, kwargs)
             except BaseException as exc:
                 fut_loop.call_soon_threadsafe(_settle, fut, None, exc)
             else:
@@ -102,7 +114,7 @@ class Database:
             self._readers, lambda: fn(self._reader(), *args, **kwargs)
         )
 
-    def _reader(self) -> sqlite_utils.Database:
+    def _reader(self) -> sql.Conn:
         db = getattr(self._local, "db", None)
         if db is None:
             db = connect(self.path)
@@ -124,6 +136,20 @@ class Database:
             for db in self._reader_dbs:
                 db.close()
             self._reader_dbs.clear()
+
+
+def _transaction(db: sql.Conn, fn: Callable[..., T], args: Any, kwargs: Any) -> T:
+    """Run `fn` in one transaction; on PostgreSQL, again when a concurrent write won."""
+    for attempt in range(1, WRITE_TRIES + 1):
+        try:
+            with db.atomic():
+                return fn(db, *args, **kwargs)
+        except RETRIED as exc:
+            if attempt == WRITE_TRIES:
+                raise
+            log.info("write %s ran into another: %s; trying again", fn.__name__, exc)
+            time.sleep(random.uniform(0.005, 0.02) * attempt)
+    raise AssertionError("unreachable")
 
 
 def _settle(fut: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:

@@ -7,12 +7,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-import sqlite_utils
-
 from bot.domain.digest import DayPoint, History, Period
 from bot.domain.mentions import Event
-from bot.store import outbox
+from bot.store import outbox, sql
 from bot.store.mentions import ACTIVE_ROOT, EVENT_COLUMNS, event_of, query_rows, row_to_mention
+from bot.store.sql import Conn
 
 # The digest reads one detail, the `to` of an assignment: the other events come without
 # theirs (`{}`), which spares reading and decoding a week of them.
@@ -25,9 +24,7 @@ def _utc(at: datetime) -> str:
     return at.astimezone(UTC).isoformat()
 
 
-def histories(
-    db: sqlite_utils.Database, *, team: str, since: datetime, until: datetime
-) -> list[History]:
+def histories(db: Conn, *, team: str, since: datetime, until: datetime) -> list[History]:
     """The team's mentions that may count between `since` and `until`, with their events.
 
     That is every top-level mention that came in before `until` and either is active now
@@ -39,12 +36,13 @@ def histories(
     # reads the partial index of active mentions, the second the team's recent changes.
     # `+received_at` keeps the planner off (team, received_at), which for "before `until`"
     # would walk the team's whole history.
+    received_at, root_number = sql.unindexed(db, "received_at"), sql.unindexed(db, "root_number")
     mention_rows = query_rows(
         db,
         "SELECT * FROM mentions WHERE number IN ("
-        f"  SELECT number FROM mentions WHERE team = ? AND {ACTIVE_ROOT} AND +received_at < ?"
+        f"  SELECT number FROM mentions WHERE team = ? AND {ACTIVE_ROOT} AND {received_at} < ?"
         "   UNION SELECT number FROM mentions WHERE team = ? AND updated_at >= ?"
-        "     AND +root_number IS NULL AND +received_at < ?"
+        f"     AND {root_number} IS NULL AND {received_at} < ?"
         ") ORDER BY number",
         [team, _utc(until), team, _utc(since), _utc(until)],
     )
@@ -54,24 +52,24 @@ def histories(
     events: dict[int, list[Event]] = {n: [] for n in numbers}
     for values in db.execute(
         f"SELECT {_DIGEST_EVENT_COLUMNS} FROM events"
-        " WHERE mention IN (SELECT value FROM json_each(?)) AND at < ? ORDER BY mention, id",
-        [json.dumps(numbers), _utc(until)],
+        f" WHERE {sql.in_list(db, 'mention')} AND at < ? ORDER BY mention, id",
+        [sql.list_param(db, numbers), _utc(until)],
     ):
         events[values[1]].append(event_of(values))
     return [History(row_to_mention(r), tuple(events[r["number"]])) for r in mention_rows]
 
 
-def day_points(
-    db: sqlite_utils.Database, *, team: str, zone: str, days: Iterable[date]
-) -> dict[date, DayPoint]:
+def day_points(db: Conn, *, team: str, zone: str, days: Iterable[date]) -> dict[date, DayPoint]:
     """The chart points kept for these days of the team (counted in `zone`), by day."""
     wanted = [d.isoformat() for d in days]
-    if not wanted or not db["digest_days"].exists():  # a preview of a store not yet migrated
+    if not wanted or not sql.table_exists(
+        db, "digest_days"
+    ):  # a preview of a store not yet migrated
         return {}
     rows = db.execute(
         "SELECT day, mentions_in, median_first_response FROM digest_days"
-        " WHERE team = ? AND zone = ? AND day IN (SELECT value FROM json_each(?))",
-        [team, zone, json.dumps(wanted)],
+        f" WHERE team = ? AND zone = ? AND {sql.in_list(db, 'day')}",
+        [team, zone, sql.list_param(db, wanted)],
     ).fetchall()
     return {
         date.fromisoformat(day): DayPoint(
@@ -83,13 +81,11 @@ def day_points(
     }
 
 
-def keep_day_points(
-    db: sqlite_utils.Database, *, team: str, zone: str, points: Iterable[DayPoint]
-) -> None:
+def keep_day_points(db: Conn, *, team: str, zone: str, points: Iterable[DayPoint]) -> None:
     """Keep chart points of days that are over, for later digests (the first kept stays)."""
-    db.conn.executemany(
-        "INSERT OR IGNORE INTO digest_days (team, zone, day, mentions_in, median_first_response)"
-        " VALUES (?, ?, ?, ?, ?)",
+    db.executemany(
+        "INSERT INTO digest_days (team, zone, day, mentions_in, median_first_response)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         [
             (
                 team,
@@ -105,7 +101,7 @@ def keep_day_points(
     )
 
 
-def is_recorded(db: sqlite_utils.Database, *, team: str, period: str) -> bool:
+def is_recorded(db: Conn, *, team: str, period: str) -> bool:
     """Whether the team's digest for this period was made already."""
     row = db.execute(
         "SELECT 1 FROM digests WHERE team = ? AND period = ?", [team, period]
@@ -126,7 +122,7 @@ class StoredDigest:
 
 
 def record(
-    db: sqlite_utils.Database,
+    db: Conn,
     *,
     team: str,
     period: Period,
@@ -146,7 +142,7 @@ def record(
     cursor = db.execute(
         "INSERT INTO digests (team, period, starts_at, ends_at, text, chart_text, chart,"
         " recipients, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (team, period) DO NOTHING",
+        " ON CONFLICT (team, period) DO NOTHING RETURNING id",
         [
             team,
             period.key,
@@ -159,9 +155,10 @@ def record(
             now.isoformat(),
         ],
     )
-    if cursor.rowcount != 1:
+    made = cursor.fetchone()
+    if made is None:
         return None
-    digest_id = int(cursor.lastrowid or 0)
+    digest_id = int(made[0])
     for person in recipients:
         outbox.enqueue(
             db,
@@ -181,7 +178,7 @@ def record(
     return digest_id
 
 
-def load(db: sqlite_utils.Database, *, id: int) -> StoredDigest | None:
+def load(db: Conn, *, id: int) -> StoredDigest | None:
     """A digest by its id, or None."""
     row = db.execute(
         "SELECT id, team, period, text, chart_text, chart FROM digests WHERE id = ?", [id]

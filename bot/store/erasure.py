@@ -5,7 +5,8 @@ keeps them, the numbers digests need kept (times, states, team, kind, audience).
 text column of every table is searched for what identified them (handle, name, profile
 and post addresses) and those words are replaced. `expire` blanks what is older than the
 playbooks' retention. Both record that an erasure happened, never what was erased.
-Both turn on secure_delete, so that the old text does not stay in freed pages.
+Both turn on SQLite's secure_delete, so that the old text does not stay in freed pages
+(PostgreSQL keeps old row versions until VACUUM reclaims them: run it after an erasure).
 """
 
 from __future__ import annotations
@@ -20,10 +21,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import sqlite_utils
-
 from bot.errors import AllhandsError
-from bot.store import outbox
+from bot.store import outbox, sql
+from bot.store.sql import Conn
 
 REQUESTED = "(erased at the author's request)"
 EXPIRED = "(removed: older than the retention period)"
@@ -34,6 +34,7 @@ PRIVATE_KEYS = frozenset({"text", "before", "after", "reason", "note", "quote", 
 NOT_SWEPT = frozenset(
     {
         "_sqlite_migrations",
+        "allhands_migrations",
         "sqlite_sequence",
         "erasures",
         "erasing",
@@ -104,9 +105,7 @@ def handle_key(handle: str) -> str:
     return handle.strip().removeprefix("@").strip().casefold()
 
 
-def forget(
-    db: sqlite_utils.Database, *, source: str, handle: str, now: datetime, requested_by: str
-) -> Erased:
+def forget(db: Conn, *, source: str, handle: str, now: datetime, requested_by: str) -> Erased:
     """Erase everything the store keeps about `handle` on `source`; ErasureError if unknown."""
     key = handle_key(handle)
     if not key:
@@ -141,7 +140,7 @@ def forget(
     return Erased(mentions=len(numbers), cells=cells)
 
 
-def expire(db: sqlite_utils.Database, *, before: datetime, now: datetime) -> Erased:
+def expire(db: Conn, *, before: datetime, now: datetime) -> Erased:
     """Blank customers' text and identity in mentions received before `before`."""
     rows = db.execute(
         "SELECT number, source, author_handle FROM mentions"
@@ -184,7 +183,7 @@ def expire(db: sqlite_utils.Database, *, before: datetime, now: datetime) -> Era
 
 
 def _blank_mentions(
-    db: sqlite_utils.Database,
+    db: Conn,
     *,
     numbers: Sequence[int],
     text: str,
@@ -239,7 +238,7 @@ def _blank_mentions(
 
 
 def _blank_json(
-    db: sqlite_utils.Database,
+    db: Conn,
     table: str,
     key: str,
     column: str,
@@ -273,7 +272,7 @@ def _blank_value(value: Any, text: str) -> Any:
     return value
 
 
-def _forget_directory(db: sqlite_utils.Database, *, source: str, key: str) -> None:
+def _forget_directory(db: Conn, *, source: str, key: str) -> None:
     """The people directory holds staff; drop any entry naming this customer on `source`."""
     ids = [key, f"{source}:{key}"]
     db.execute(
@@ -283,7 +282,7 @@ def _forget_directory(db: sqlite_utils.Database, *, source: str, key: str) -> No
     db.execute("DELETE FROM people WHERE platform = ? AND id IN (?, ?)", [source, *ids])
 
 
-def _sweep(db: sqlite_utils.Database, *, needles: Iterable[str]) -> int:
+def _sweep(db: Conn, *, needles: Iterable[str]) -> int:
     """Replace the needles, as whole words in any case, in every text cell of every table."""
     words = sorted({n for n in needles if n}, key=len, reverse=True)
     if not words:
@@ -293,43 +292,58 @@ def _sweep(db: sqlite_utils.Database, *, needles: Iterable[str]) -> int:
         "|".join(rf"(?<!\w){re.escape(w)}(?!\w)" for w in sorted(variants, key=len, reverse=True)),
         re.IGNORECASE,
     )
-    db.conn.create_function(
-        "allhands_erase", 1, lambda v: pattern.sub(MARK, v) if isinstance(v, str) else v
-    )
+    if isinstance(db, sql.SqliteConn):
+        db.conn.create_function(
+            "allhands_erase", 1, lambda v: pattern.sub(MARK, v) if isinstance(v, str) else v
+        )
     cells = 0
-    for table in db.table_names():
-        if table in NOT_SWEPT or table.startswith("sqlite_"):
+    lowered = sorted({v.lower() for v in variants})
+    for table, found_columns in sql.text_columns(db).items():
+        if table in NOT_SWEPT:
             continue
-        columns = [
-            c.name
-            for c in db[table].columns
-            if c.type.upper() in ("TEXT", "") and c.name not in STRUCTURAL
-        ]
+        columns = [c for c in found_columns if c not in STRUCTURAL]
         if table == "events":
             columns = [c for c in columns if c in EVENT_COLUMNS]
-        lowered = sorted({v.lower() for v in variants})
         for column in columns:
-            # One pass a column: SQLite's instr finds the candidates, the regex decides.
-            found = " OR ".join(f'instr(lower("{column}"), ?) > 0' for _ in lowered)
-            cursor = db.execute(
-                f'UPDATE "{table}" SET "{column}" = allhands_erase("{column}")'
-                f' WHERE ({found}) AND allhands_erase("{column}") IS NOT "{column}"',
-                lowered,
-            )
-            cells += max(cursor.rowcount, 0)
+            cells += _sweep_column(db, table, column, pattern=pattern, lowered=lowered)
     return cells
 
 
-def _begin(db: sqlite_utils.Database, *, now: datetime) -> None:
+def _sweep_column(
+    db: Conn, table: str, column: str, *, pattern: re.Pattern[str], lowered: list[str]
+) -> int:
+    """One pass a column: the store finds the candidates, the regex decides."""
+    found = " OR ".join(f'instr(lower("{column}"), ?) > 0' for _ in lowered)
+    if db.dialect != sql.POSTGRESQL:
+        cursor = db.execute(
+            f'UPDATE "{table}" SET "{column}" = allhands_erase("{column}")'
+            f' WHERE ({found}) AND allhands_erase("{column}") IS NOT "{column}"',
+            lowered,
+        )
+        return max(cursor.rowcount, 0)
+    # PostgreSQL runs no Python inside SQL: the rows are read, changed here, written back
+    # (by their place in the table, which this transaction keeps).
+    found = found.replace("instr(", "strpos(")
+    cells = 0
+    for place, value in db.execute(
+        f'SELECT ctid, "{column}" FROM "{table}" WHERE {found}', lowered
+    ).fetchall():
+        erased = pattern.sub(MARK, value)
+        if erased != value:
+            db.execute(f'UPDATE "{table}" SET "{column}" = ? WHERE ctid = ?', [erased, place])
+            cells += 1
+    return cells
+
+
+def _begin(db: Conn, *, now: datetime) -> None:
     """Open an erasure: freed space is zeroed, and events may be blanked until it ends
     (in this transaction only: `erasing` is emptied before it commits)."""
-    db.execute("PRAGMA secure_delete = ON")
+    if db.dialect != sql.POSTGRESQL:
+        db.execute("PRAGMA secure_delete = ON")
     db.execute("INSERT INTO erasing (started_at) VALUES (?)", [now.isoformat()])
 
 
-def _record(
-    db: sqlite_utils.Database, *, now: datetime, reason: str, source: str, count: int, by: str
-) -> None:
+def _record(db: Conn, *, now: datetime, reason: str, source: str, count: int, by: str) -> None:
     db.execute(
         "INSERT INTO erasures (at, reason, source, mentions, requested_by) VALUES (?, ?, ?, ?, ?)",
         [now.isoformat(), reason, source, count, by],

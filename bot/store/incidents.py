@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlite_utils
-
-from bot.store import outbox
+from bot.store import outbox, sql
 from bot.store.mentions import query_rows
+from bot.store.sql import Conn
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,27 +44,25 @@ def _incident(row: dict[str, Any]) -> Incident:
     )
 
 
-def create(
-    db: sqlite_utils.Database, *, team: str, channel: str, why: str, now: datetime
-) -> Incident:
+def create(db: Conn, *, team: str, channel: str, why: str, now: datetime) -> Incident:
     """Open a new incident."""
     cursor = db.execute(
         "INSERT INTO incidents (team, channel, why, state, opened_at, updated_at)"
-        " VALUES (?, ?, ?, 'open', ?, ?)",
+        " VALUES (?, ?, ?, 'open', ?, ?) RETURNING number",
         [team, channel, why, now.isoformat(), now.isoformat()],
     )
-    found = get(db, number=int(cursor.lastrowid or 0))
+    found = get(db, number=int(cursor.fetchone()[0]))
     assert found is not None
     return found
 
 
-def get(db: sqlite_utils.Database, *, number: int) -> Incident | None:
+def get(db: Conn, *, number: int) -> Incident | None:
     """The incident with this number, or None."""
     rows = query_rows(db, "SELECT * FROM incidents WHERE number = ?", [number])
     return _incident(rows[0]) if rows else None
 
 
-def open_incidents(db: sqlite_utils.Database, *, team: str | None = None) -> list[Incident]:
+def open_incidents(db: Conn, *, team: str | None = None) -> list[Incident]:
     """Open incidents, oldest first."""
     sql = "SELECT * FROM incidents WHERE state = 'open'"
     params: list[Any] = []
@@ -75,7 +72,7 @@ def open_incidents(db: sqlite_utils.Database, *, team: str | None = None) -> lis
     return [_incident(r) for r in query_rows(db, sql + " ORDER BY number", params)]
 
 
-def update(db: sqlite_utils.Database, *, number: int, now: datetime, **changes: Any) -> None:
+def update(db: Conn, *, number: int, now: datetime, **changes: Any) -> None:
     """Change an incident's why, state, claimer, merge target or closing."""
     allowed = {"why", "state", "claimed_by", "merged_into", "closed_by", "closed_at"}
     sets = {k: v for k, v in changes.items() if k in allowed}
@@ -88,7 +85,7 @@ def update(db: sqlite_utils.Database, *, number: int, now: datetime, **changes: 
 
 
 def add_members(
-    db: sqlite_utils.Database,
+    db: Conn,
     *,
     incident: int,
     mentions: list[int],
@@ -97,21 +94,21 @@ def add_members(
 ) -> None:
     """Make mentions members of an incident (moving them from any other)."""
     keep = own_card or set()
-    db.conn.executemany(
+    db.executemany(
         "INSERT INTO incident_members (mention, incident, joined_at, own_card) VALUES (?, ?, ?, ?)"
         " ON CONFLICT(mention) DO UPDATE SET incident = excluded.incident",
         [(m, incident, now.isoformat(), int(m in keep)) for m in mentions],
     )
 
 
-def remove_members(db: sqlite_utils.Database, *, mentions: list[int]) -> int:
+def remove_members(db: Conn, *, mentions: list[int]) -> int:
     """Take mentions out of their incident; how many were in one."""
     marks = ", ".join("?" * len(mentions))
     cursor = db.execute(f"DELETE FROM incident_members WHERE mention IN ({marks})", mentions)
     return cursor.rowcount
 
 
-def members(db: sqlite_utils.Database, *, incident: int) -> list[int]:
+def members(db: Conn, *, incident: int) -> list[int]:
     """The numbers of an incident's members, oldest first."""
     rows = db.execute(
         "SELECT mention FROM incident_members WHERE incident = ? ORDER BY mention", [incident]
@@ -119,7 +116,7 @@ def members(db: sqlite_utils.Database, *, incident: int) -> list[int]:
     return [r[0] for r in rows]
 
 
-def incident_of(db: sqlite_utils.Database, *, mention: int) -> int | None:
+def incident_of(db: Conn, *, mention: int) -> int | None:
     """The incident a mention belongs to, or None."""
     row = db.execute(
         "SELECT incident FROM incident_members WHERE mention = ?", [mention]
@@ -127,7 +124,7 @@ def incident_of(db: sqlite_utils.Database, *, mention: int) -> int | None:
     return int(row[0]) if row else None
 
 
-def summary(db: sqlite_utils.Database, *, incident: int) -> dict[str, Any]:
+def summary(db: Conn, *, incident: int) -> dict[str, Any]:
     """Counts by source, kind and state, the newest examples and the people involved."""
     base = "FROM incident_members im JOIN mentions m ON m.number = im.mention WHERE im.incident = ?"
     by = {}
@@ -154,7 +151,7 @@ def summary(db: sqlite_utils.Database, *, incident: int) -> dict[str, Any]:
 
 
 def pending_cards(
-    db: sqlite_utils.Database,
+    db: Conn,
     *,
     mentions: list[int],
     now: datetime,
@@ -195,7 +192,7 @@ def summary_key(incident: int) -> str:
 
 
 def queue_card(
-    db: sqlite_utils.Database,
+    db: Conn,
     *,
     key: str,
     target: str,
@@ -234,15 +231,13 @@ def queue_card(
     )
 
 
-def queue_roll_up(
-    db: sqlite_utils.Database, *, target: str, payload: dict[str, Any], now: datetime
-) -> None:
+def queue_roll_up(db: Conn, *, target: str, payload: dict[str, Any], now: datetime) -> None:
     """Queue a summary card whose content is in `payload` (a team's SLA roll-up): a row
     still waiting for the same card takes the newer content, so one message is sent."""
     text = json.dumps(payload, ensure_ascii=False)
     waiting = db.execute(
         "UPDATE outbox SET payload = ? WHERE kind = ? AND state = 'pending' AND target = ?"
-        " AND json_extract(payload, '$.summary') = ?",
+        f" AND {sql.json_text(db, 'payload', 'summary')} = ?",
         [text, outbox.Kind.SUMMARY_CARD.value, target, payload["summary"]],
     ).rowcount
     if not waiting:
@@ -254,7 +249,7 @@ def queue_roll_up(
 
 
 def recent_card_ref(
-    db: sqlite_utils.Database, *, key: str, target: str, since: datetime
+    db: Conn, *, key: str, target: str, since: datetime
 ) -> tuple[tuple[str, str, str], datetime] | None:
     """Where a summary card was posted in `target` and when, if that was after `since`."""
     row = db.execute(
@@ -267,7 +262,7 @@ def recent_card_ref(
     return (row[0], row[1], row[2]), datetime.fromisoformat(row[3])
 
 
-def card_ref(db: sqlite_utils.Database, *, key: str) -> tuple[str, str, str] | None:
+def card_ref(db: Conn, *, key: str) -> tuple[str, str, str] | None:
     """Where a summary card was posted: platform, channel, message id."""
     row = db.execute(
         "SELECT platform, channel, message_id FROM summary_cards WHERE key = ?", [key]
@@ -276,7 +271,7 @@ def card_ref(db: sqlite_utils.Database, *, key: str) -> tuple[str, str, str] | N
 
 
 def card_drawn(
-    db: sqlite_utils.Database,
+    db: Conn,
     *,
     key: str,
     target: str,
@@ -298,7 +293,7 @@ def card_drawn(
 
 
 def record_spike(
-    db: sqlite_utils.Database,
+    db: Conn,
     *,
     team: str,
     incident: int | None,
@@ -315,7 +310,7 @@ def record_spike(
     )
 
 
-def team_count(db: sqlite_utils.Database, *, team: str, since: datetime, until: datetime) -> int:
+def team_count(db: Conn, *, team: str, since: datetime, until: datetime) -> int:
     """How many new mentions a team received in [since, until)."""
     row = db.execute(
         "SELECT count(*) FROM mentions WHERE team = ? AND root_number IS NULL"
@@ -325,7 +320,7 @@ def team_count(db: sqlite_utils.Database, *, team: str, since: datetime, until: 
     return int(row[0])
 
 
-def first_received(db: sqlite_utils.Database, *, team: str) -> datetime | None:
+def first_received(db: Conn, *, team: str) -> datetime | None:
     """When the team's first mention arrived (how much history the baseline has)."""
     row = db.execute(
         "SELECT min(received_at) FROM mentions WHERE team = ? AND root_number IS NULL", [team]
@@ -333,7 +328,7 @@ def first_received(db: sqlite_utils.Database, *, team: str) -> datetime | None:
     return datetime.fromisoformat(row[0]) if row and row[0] else None
 
 
-def recent_mentions(db: sqlite_utils.Database, *, since: datetime) -> list[dict[str, Any]]:
+def recent_mentions(db: Conn, *, since: datetime) -> list[dict[str, Any]]:
     """Top-level mentions received since then, with their incident, oldest first."""
     return query_rows(
         db,
@@ -344,7 +339,7 @@ def recent_mentions(db: sqlite_utils.Database, *, since: datetime) -> list[dict[
     )
 
 
-def incidents_of(db: sqlite_utils.Database, *, mentions: list[int]) -> dict[int, int]:
+def incidents_of(db: Conn, *, mentions: list[int]) -> dict[int, int]:
     """Of these mentions, those in an open incident: mention -> incident."""
     found: dict[int, int] = {}
     for start in range(0, len(mentions), 500):
@@ -360,9 +355,7 @@ def incidents_of(db: sqlite_utils.Database, *, mentions: list[int]) -> dict[int,
     return found
 
 
-def redraw_roll_up_of(
-    db: sqlite_utils.Database, *, number: int, now: datetime, every: timedelta
-) -> None:
+def redraw_roll_up_of(db: Conn, *, number: int, now: datetime, every: timedelta) -> None:
     """A rolled-up mention changed: its channel's roll-up is drawn again (in its turn)."""
     row = db.execute(
         "SELECT target FROM outbox WHERE mention = ? AND kind = ? AND result LIKE '%rolled up:%'",
@@ -373,7 +366,7 @@ def redraw_roll_up_of(
 
 
 def surface_follow_up(
-    db: sqlite_utils.Database,
+    db: Conn,
     *,
     root: int,
     follow_up: int,

@@ -9,38 +9,40 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import sqlite_utils
-
+from bot.store import sql
 from bot.store.outbox import COLUMNS, Effect, mark_taken, read_effect
+from bot.store.sql import Conn
 
 # Every lane with a pending effect, walked in the index from one lane name to the next
 # (one seek per lane, however many effects each holds), with its earliest due time.
+# (SQLite needs `INDEXED BY` to walk it so; PostgreSQL finds the index itself.)
 _LANES = """
     WITH RECURSIVE lanes(lane) AS (
-        SELECT (SELECT min(lane) FROM outbox INDEXED BY outbox_lane_due WHERE state = 'pending')
+        SELECT (SELECT min(lane) FROM outbox {due} WHERE state = 'pending')
         UNION ALL
         SELECT (
-            SELECT min(o.lane) FROM outbox o INDEXED BY outbox_lane_due
+            SELECT min(o.lane) FROM outbox o {due}
             WHERE o.state = 'pending' AND o.lane > l.lane
         )
         FROM lanes l WHERE l.lane IS NOT NULL
     )
     SELECT lane, (
-        SELECT min(o.next_at) FROM outbox o INDEXED BY outbox_lane_due
+        SELECT min(o.next_at) FROM outbox o {due}
         WHERE o.state = 'pending' AND o.lane = lanes.lane
     )
     FROM lanes WHERE lane IS NOT NULL
 """
 
 
-def pending_lanes(db: sqlite_utils.Database) -> dict[str, datetime]:
+def pending_lanes(db: Conn) -> dict[str, datetime]:
     """Each lane with pending effects, and when its earliest one is due."""
-    return {lane: datetime.fromisoformat(at) for lane, at in db.execute(_LANES)}
+    return {
+        lane: datetime.fromisoformat(at)
+        for lane, at in db.execute(_LANES.format(due=sql.indexed_by(db, "outbox_lane_due")))
+    }
 
 
-def take_next(
-    db: sqlite_utils.Database, *, lane: str, now: datetime, taker: str | None = None
-) -> Effect | None:
+def take_next(db: Conn, *, lane: str, now: datetime, taker: str | None = None) -> Effect | None:
     """Mark the lane's next due effect as sending and return it (None if nothing is due):
     the most urgent kind first, then the oldest.
 
@@ -50,7 +52,7 @@ def take_next(
     if taker is not None and not hold_lane(db, lane=lane, taker=taker, now=now):
         return None
     row = db.execute(
-        f"SELECT {COLUMNS} FROM outbox INDEXED BY outbox_lane_next"
+        f"SELECT {COLUMNS} FROM outbox {sql.indexed_by(db, 'outbox_lane_next')}"
         " WHERE state = 'pending' AND lane = ? AND next_at <= ?"
         f" ORDER BY priority, id LIMIT 1{_skip_locked(db)}",
         [lane, now.isoformat()],
@@ -68,7 +70,7 @@ def take_next(
 LANE_HOLD = timedelta(seconds=10)
 
 
-def hold_lane(db: sqlite_utils.Database, *, lane: str, taker: str, now: datetime) -> bool:
+def hold_lane(db: Conn, *, lane: str, taker: str, now: datetime) -> bool:
     """Whether `taker` may take from `lane` now: it holds the lane (taken here if free or
     let go), the lane is not resting, and no other replica's send in it is unsettled.
 
@@ -97,7 +99,7 @@ def hold_lane(db: sqlite_utils.Database, *, lane: str, taker: str, now: datetime
     return unsettled is None
 
 
-def pause_lane(db: sqlite_utils.Database, *, lane: str, until: datetime) -> None:
+def pause_lane(db: Conn, *, lane: str, until: datetime) -> None:
     """Rest `lane` until `until` on every replica (a platform's Retry-After, an outage)."""
     db.execute(
         "INSERT INTO outbox_lanes (lane, holder, held_until, paused_until) VALUES (?, '', ?, ?)"
@@ -107,7 +109,7 @@ def pause_lane(db: sqlite_utils.Database, *, lane: str, until: datetime) -> None
     )
 
 
-def _skip_locked(db: sqlite_utils.Database) -> str:
+def _skip_locked(db: Conn) -> str:
     """PostgreSQL locks the row taken, passing over rows another replica locked; SQLite's
     single writer needs nothing."""
-    return " FOR UPDATE SKIP LOCKED" if getattr(db, "dialect", "sqlite") == "postgresql" else ""
+    return " FOR UPDATE SKIP LOCKED" if db.dialect == sql.POSTGRESQL else ""

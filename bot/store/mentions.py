@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import sqlite_utils
-
 from bot.domain.mentions import (
     ACTIVE,
     CLOSED,
@@ -26,6 +24,7 @@ from bot.domain.mentions import (
 from bot.errors import TransitionError
 from bot.store import outbox
 from bot.store.migrations import ACTIVE_ROOT
+from bot.store.sql import Conn
 
 __all__ = ["ACTIVE_ROOT"]  # queries of active mentions hold it word for word
 
@@ -72,23 +71,21 @@ def row_to_mention(row: dict[str, Any]) -> Mention:
     )
 
 
-def query_rows(
-    db: sqlite_utils.Database, sql: str, params: Iterable[Any] = ()
-) -> list[dict[str, Any]]:
+def query_rows(db: Conn, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
     """The rows a query returns, each as a dict of column name to value."""
     cursor = db.execute(sql, list(params))
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
 
 
-def get(db: sqlite_utils.Database, *, number: int) -> Mention | None:
+def get(db: Conn, *, number: int) -> Mention | None:
     """The mention with this number, or None."""
     rows = query_rows(db, "SELECT * FROM mentions WHERE number = ?", [number])
     return row_to_mention(rows[0]) if rows else None
 
 
 def find(
-    db: sqlite_utils.Database,
+    db: Conn,
     *,
     states: Iterable[State] | None = None,
     team: str | None = None,
@@ -104,7 +101,7 @@ def find(
 
 
 def count_found(
-    db: sqlite_utils.Database,
+    db: Conn,
     *,
     states: Iterable[State] | None = None,
     team: str | None = None,
@@ -139,7 +136,7 @@ def _filters(
     return (f"WHERE {' AND '.join(where)}" if where else ""), params
 
 
-def follow_ups(db: sqlite_utils.Database, *, number: int) -> list[Mention]:
+def follow_ups(db: Conn, *, number: int) -> list[Mention]:
     """The customer's later posts in this mention's conversation, oldest first."""
     rows = query_rows(db, "SELECT * FROM mentions WHERE root_number = ? ORDER BY number", [number])
     return [row_to_mention(r) for r in rows]
@@ -173,17 +170,17 @@ def row_to_event(row: dict[str, Any]) -> Event:
     return event_of(tuple(row[c] for c in EVENT_COLUMNS.split(", ")))
 
 
-def events(db: sqlite_utils.Database, *, number: int) -> list[Event]:
+def events(db: Conn, *, number: int) -> list[Event]:
     """The audit log of one mention, oldest first."""
     rows = query_rows(db, "SELECT * FROM events WHERE mention = ? ORDER BY id", [number])
     return [row_to_event(r) for r in rows]
 
 
-def record_event(db: sqlite_utils.Database, *, event: Event) -> int:
+def record_event(db: Conn, *, event: Event) -> int:
     """Append one event to the log."""
     cursor = db.execute(
         "INSERT INTO events (mention, action, actor, at, from_state, to_state, detail)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
         [
             event.mention,
             event.action.value,
@@ -194,14 +191,14 @@ def record_event(db: sqlite_utils.Database, *, event: Event) -> int:
             json.dumps(event.detail, ensure_ascii=False, sort_keys=True),
         ],
     )
-    return int(cursor.lastrowid or 0)
+    return int(cursor.fetchone()[0])
 
 
 _CHANGEABLE = frozenset({"claimed_by", "snoozed_until", "team", "kind"})
 
 
 def transition(
-    db: sqlite_utils.Database,
+    db: Conn,
     *,
     mention: Mention,
     action: Action,
@@ -228,7 +225,8 @@ def transition(
         sets["snoozed_until"] = None  # a snooze ends with the mention; no index keeps it
     assignments = ", ".join(f"{k} = ?" for k in sets)
     cursor = db.execute(
-        f"UPDATE mentions SET {assignments} WHERE number = ? AND state = ? AND claimed_by IS ?",
+        f"UPDATE mentions SET {assignments} WHERE number = ? AND state = ?"
+        " AND claimed_by IS NOT DISTINCT FROM ?",
         [*sets.values(), mention.number, mention.state.value, mention.claimed_by],
     )
     if cursor.rowcount != 1:
@@ -259,7 +257,7 @@ class Ingested:
     duplicate: bool = False
 
 
-def _conversation_root(db: sqlite_utils.Database, *, source: str, item: Item) -> Mention | None:
+def _conversation_root(db: Conn, *, source: str, item: Item) -> Mention | None:
     """The mention an item answers or continues, if it is known."""
     keys = [k for k in (item.parent_id, item.conversation_id) if k]
     if not keys:
@@ -285,7 +283,7 @@ def _conversation_root(db: sqlite_utils.Database, *, source: str, item: Item) ->
 
 
 def ingest(
-    db: sqlite_utils.Database,
+    db: Conn,
     *,
     source: str,
     items: list[tuple[Item, Triage]],
@@ -355,7 +353,7 @@ def ingest(
 
 
 def _insert(
-    db: sqlite_utils.Database,
+    db: Conn,
     *,
     source: str,
     item: Item,
@@ -393,12 +391,13 @@ def _insert(
     }
     columns = ", ".join(row)
     cursor = db.execute(
-        f"INSERT INTO mentions ({columns}) VALUES ({', '.join('?' * len(row))})", list(row.values())
+        f"INSERT INTO mentions ({columns}) VALUES ({', '.join('?' * len(row))}) RETURNING number",
+        list(row.values()),
     )
-    return int(cursor.lastrowid or 0)
+    return int(cursor.fetchone()[0])
 
 
-def waiting_authors(db: sqlite_utils.Database, *, source: str, handles: list[str]) -> set[str]:
+def waiting_authors(db: Conn, *, source: str, handles: list[str]) -> set[str]:
     """Which of these authors have a mention from `source` still waiting for an answer."""
     if not handles:
         return set()
@@ -417,9 +416,7 @@ def waiting_authors(db: sqlite_utils.Database, *, source: str, handles: list[str
     return found
 
 
-def save_cursor(
-    db: sqlite_utils.Database, *, source: str, cursor: str | None, now: datetime
-) -> None:
+def save_cursor(db: Conn, *, source: str, cursor: str | None, now: datetime) -> None:
     """Remember how far a source has been read."""
     db.execute(
         "INSERT INTO cursors (source, cursor, updated_at) VALUES (?, ?, ?)"
@@ -429,13 +426,13 @@ def save_cursor(
     )
 
 
-def load_cursor(db: sqlite_utils.Database, *, source: str) -> str | None:
+def load_cursor(db: Conn, *, source: str) -> str | None:
     """How far a source has been read, or None if never."""
     row = db.execute("SELECT cursor FROM cursors WHERE source = ?", [source]).fetchone()
     return row[0] if row else None
 
 
-def count_by_state(db: sqlite_utils.Database) -> dict[str, int]:
+def count_by_state(db: Conn) -> dict[str, int]:
     """How many top-level mentions are in each state (kept by triggers: no history is read)."""
     rows = db.execute(
         "SELECT state, sum(n) FROM mention_counts GROUP BY state HAVING sum(n) > 0"
@@ -443,7 +440,7 @@ def count_by_state(db: sqlite_utils.Database) -> dict[str, int]:
     return {state: n for state, n in rows}
 
 
-def count_by_team(db: sqlite_utils.Database) -> dict[str, dict[str, int]]:
+def count_by_team(db: Conn) -> dict[str, dict[str, int]]:
     """How many top-level mentions each team has in each state (kept by triggers)."""
     counts: dict[str, dict[str, int]] = {}
     for team, state, n in db.execute("SELECT team, state, n FROM mention_counts WHERE n > 0"):

@@ -3,13 +3,12 @@ one of them, and who took each outbox effect."""
 
 from __future__ import annotations
 
-import sqlite_utils
-
 from bot.store.migrations import migrations
+from bot.store.sql import Conn
 
 
 @migrations(name="0020_replicas")
-def replicas(db: sqlite_utils.Database) -> None:
+def replicas(db: Conn) -> None:
     """The replica registry, job leases, lane holds, and the replica that took an effect."""
     db.executescript(
         """

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-import sqlite_utils
+from bot.store.sql import Conn
 
 
 class Kind(StrEnum):
@@ -80,7 +80,7 @@ class Effect:
     key: str = ""  # the idempotency key of this effect, the same on every try
 
 
-def _card_lane(db: sqlite_utils.Database, mention: int) -> str:
+def _card_lane(db: Conn, mention: int) -> str:
     """The channel a mention's card went (or goes) to: where its updates and thread go."""
     row = db.execute(
         "SELECT target FROM outbox WHERE mention = ? AND kind = ? ORDER BY id DESC LIMIT 1",
@@ -93,7 +93,7 @@ def _card_lane(db: sqlite_utils.Database, mention: int) -> str:
 
 
 def lane_of(
-    db: sqlite_utils.Database,
+    db: Conn,
     *,
     kind: Kind,
     mention: int | None,
@@ -125,7 +125,7 @@ _FOLLOWS: dict[Kind, tuple[Kind, ...]] = {
 }
 
 
-def _predecessor(db: sqlite_utils.Database, kind: Kind, mention: int | None) -> int | None:
+def _predecessor(db: Conn, kind: Kind, mention: int | None) -> int | None:
     follows = _FOLLOWS.get(kind)
     if mention is None or not follows:
         return None
@@ -139,7 +139,7 @@ def _predecessor(db: sqlite_utils.Database, kind: Kind, mention: int | None) -> 
 
 
 def enqueue(
-    db: sqlite_utils.Database,
+    db: Conn,
     *,
     kind: Kind,
     now: datetime,
@@ -152,7 +152,8 @@ def enqueue(
     after = _predecessor(db, kind, mention)
     cursor = db.execute(
         "INSERT INTO outbox (kind, mention, target, payload, next_at, created_at, state,"
-        " lane, priority, after_id, idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " lane, priority, after_id, idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " RETURNING id",
         [
             kind.value,
             mention,
@@ -167,7 +168,7 @@ def enqueue(
             new_key(),
         ],
     )
-    return int(cursor.lastrowid or 0)
+    return int(cursor.fetchone()[0])
 
 
 def new_key() -> str:
@@ -175,7 +176,7 @@ def new_key() -> str:
     return f"allhands-{uuid.uuid4()}"
 
 
-def _release(db: sqlite_utils.Database, id: int) -> None:
+def _release(db: Conn, id: int) -> None:
     """Effects waiting for effect `id` may go now that it is settled."""
     db.execute("UPDATE outbox SET state = 'pending' WHERE after_id = ? AND state = 'waiting'", [id])
 
@@ -209,9 +210,7 @@ def read_effect(row: tuple[Any, ...]) -> Effect:
     return _effect(row)
 
 
-def mark_taken(
-    db: sqlite_utils.Database, effect: Effect, *, now: datetime, taker: str | None = None
-) -> None:
+def mark_taken(db: Conn, effect: Effect, *, now: datetime, taker: str | None = None) -> None:
     """Mark an effect as being sent (by the replica `taker`); a card update stands for the
     updates queued after it."""
     db.execute(
@@ -235,7 +234,7 @@ def mark_taken(
         )
 
 
-def take_due(db: sqlite_utils.Database, *, now: datetime, limit: int = 100) -> list[Effect]:
+def take_due(db: Conn, *, now: datetime, limit: int = 100) -> list[Effect]:
     """Mark the effects that are due, in every lane, as sending and return them, oldest
     first (the worker takes one lane at a time with `bot.store.lanes.take_next`).
 
@@ -252,9 +251,7 @@ def take_due(db: sqlite_utils.Database, *, now: datetime, limit: int = 100) -> l
     return effects
 
 
-def finish(
-    db: sqlite_utils.Database, *, id: int, now: datetime, result: dict[str, Any] | None = None
-) -> None:
+def finish(db: Conn, *, id: int, now: datetime, result: dict[str, Any] | None = None) -> None:
     """Mark an effect delivered."""
     db.execute(
         "UPDATE outbox SET state = 'done', done_at = ?, result = ?, last_error = NULL WHERE id = ?",
@@ -263,7 +260,7 @@ def finish(
     _release(db, id)
 
 
-def retry(db: sqlite_utils.Database, *, id: int, at: datetime, error: str) -> None:
+def retry(db: Conn, *, id: int, at: datetime, error: str) -> None:
     """Put an effect back in the queue to be tried again at `at`."""
     db.execute(
         "UPDATE outbox SET state = 'pending', next_at = ?, last_error = ? WHERE id = ?",
@@ -271,7 +268,7 @@ def retry(db: sqlite_utils.Database, *, id: int, at: datetime, error: str) -> No
     )
 
 
-def fail(db: sqlite_utils.Database, *, id: int, now: datetime, error: str) -> None:
+def fail(db: Conn, *, id: int, now: datetime, error: str) -> None:
     """Give up on an effect; it stays in the table for people to see."""
     db.execute(
         "UPDATE outbox SET state = 'failed', done_at = ?, last_error = ? WHERE id = ?",
@@ -280,7 +277,7 @@ def fail(db: sqlite_utils.Database, *, id: int, now: datetime, error: str) -> No
     _release(db, id)
 
 
-def interrupted(db: sqlite_utils.Database, *, live: Collection[str] = ()) -> list[Effect]:
+def interrupted(db: Conn, *, live: Collection[str] = ()) -> list[Effect]:
     """The effects left `sending` by a process that stopped mid-send: every one taken by
     none of the `live` replicas."""
     marks = ", ".join("?" * len(live))
@@ -293,7 +290,7 @@ def interrupted(db: sqlite_utils.Database, *, live: Collection[str] = ()) -> lis
     ]
 
 
-def requeue(db: sqlite_utils.Database, *, id: int, now: datetime) -> None:
+def requeue(db: Conn, *, id: int, now: datetime) -> None:
     """Put an interrupted effect back in the queue, due now (it is safe to send again)."""
     db.execute(
         "UPDATE outbox SET state = 'pending', next_at = ? WHERE id = ? AND state = 'sending'",
@@ -301,7 +298,7 @@ def requeue(db: sqlite_utils.Database, *, id: int, now: datetime) -> None:
     )
 
 
-def mark_unknown(db: sqlite_utils.Database, *, id: int, now: datetime) -> None:
+def mark_unknown(db: Conn, *, id: int, now: datetime) -> None:
     """An interrupted effect may or may not have gone out; a person must check."""
     db.execute(
         "UPDATE outbox SET state = 'unknown', done_at = ?,"
@@ -311,7 +308,7 @@ def mark_unknown(db: sqlite_utils.Database, *, id: int, now: datetime) -> None:
     _release(db, id)
 
 
-def queued(db: sqlite_utils.Database) -> dict[str, int]:
+def queued(db: Conn) -> dict[str, int]:
     """How many effects wait to be sent, per lane (what a stop leaves for the next start)."""
     return {
         lane: n
@@ -322,13 +319,13 @@ def queued(db: sqlite_utils.Database) -> dict[str, int]:
     }
 
 
-def next_due(db: sqlite_utils.Database) -> datetime | None:
+def next_due(db: Conn) -> datetime | None:
     """When the earliest pending effect is due, or None if nothing is pending."""
     row = db.execute("SELECT min(next_at) FROM outbox WHERE state = 'pending'").fetchone()
     return datetime.fromisoformat(row[0]) if row and row[0] else None
 
 
-def counts(db: sqlite_utils.Database) -> dict[str, int]:
+def counts(db: Conn) -> dict[str, int]:
     """How many effects are in each state (kept by triggers: no row of the outbox is read)."""
     return {s: n for s, n in db.execute("SELECT state, n FROM outbox_counts WHERE n > 0")}
 
@@ -338,7 +335,7 @@ PRUNE_BATCH = 500
 
 
 def prune(
-    db: sqlite_utils.Database,
+    db: Conn,
     *,
     now: datetime,
     keep: timedelta = KEEP_DONE,
@@ -358,7 +355,7 @@ def prune(
     return max(cursor.rowcount, 0)
 
 
-def oldest_done(db: sqlite_utils.Database) -> datetime | None:
+def oldest_done(db: Conn) -> datetime | None:
     """When the oldest delivered effect still kept was delivered, or None."""
     row = db.execute("SELECT min(done_at) FROM outbox WHERE state = 'done'").fetchone()
     return datetime.fromisoformat(row[0]) if row and row[0] else None

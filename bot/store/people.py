@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-import sqlite_utils
+from bot.store.sql import Conn
 
 
 def alias_key(text: str) -> str:
@@ -21,7 +21,7 @@ def alias_key(text: str) -> str:
 
 
 def remember(
-    db: sqlite_utils.Database,
+    db: Conn,
     *,
     id: str,
     name: str,
@@ -39,13 +39,14 @@ def remember(
         [id, platform, name[:200], now.isoformat()],
     )
     keys = {alias_key(a) for a in (name, *aliases) if a and len(a) <= 200} - {""}
-    db.conn.executemany(
-        "INSERT OR IGNORE INTO people_aliases (alias, person, platform) VALUES (?, ?, ?)",
+    db.executemany(
+        "INSERT INTO people_aliases (alias, person, platform) VALUES (?, ?, ?)"
+        " ON CONFLICT DO NOTHING",
         [(key, id, platform) for key in sorted(keys)],
     )
 
 
-def find(db: sqlite_utils.Database, *, who: str, platform: str) -> str | None:
+def find(db: Conn, *, who: str, platform: str) -> str | None:
     """The platform id of the person a playbook calls `who` (an id, handle, e-mail or
     name), or None when nobody, or more than one person, goes by it there."""
     if db.execute("SELECT 1 FROM people WHERE id = ?", [who]).fetchone():
@@ -57,12 +58,12 @@ def find(db: sqlite_utils.Database, *, who: str, platform: str) -> str | None:
     return str(rows[0][0]) if len(rows) == 1 else None
 
 
-def resolve(db: sqlite_utils.Database, *, names: Iterable[str], platform: str) -> tuple[str, ...]:
+def resolve(db: Conn, *, names: Iterable[str], platform: str) -> tuple[str, ...]:
     """Each of `names` as its platform id where the directory knows it, else as written."""
     return tuple(find(db, who=name, platform=platform) or name for name in names)
 
 
-def names(db: sqlite_utils.Database, *, ids: Iterable[str]) -> dict[str, str]:
+def names(db: Conn, *, ids: Iterable[str]) -> dict[str, str]:
     """The known names of these people, by id (unknown ids are left out)."""
     wanted = sorted(set(ids))
     if not wanted:
@@ -73,13 +74,13 @@ def names(db: sqlite_utils.Database, *, ids: Iterable[str]) -> dict[str, str]:
     return dict(rows)
 
 
-def shown(db: sqlite_utils.Database, *, ids: Iterable[str | None]) -> dict[str, str]:
+def shown(db: Conn, *, ids: Iterable[str | None]) -> dict[str, str]:
     """How chat shows each of these people: their name where known, else the id itself
     (the console's people are their names already)."""
     wanted = {i for i in ids if i}
     return {i: i for i in wanted} | names(db, ids=wanted)
 
 
-def name_of(db: sqlite_utils.Database, *, id: str | None) -> str:
+def name_of(db: Conn, *, id: str | None) -> str:
     """How chat shows one person (their name, else their id); empty for nobody."""
     return shown(db, ids=[id]).get(id, "") if id else ""

@@ -13,7 +13,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import sqlite_utils
+from bot.store.sql import Conn
 
 DEAD_AFTER = timedelta(seconds=20)
 
@@ -40,9 +40,7 @@ class Lease:
     expires_at: datetime
 
 
-def register(
-    db: sqlite_utils.Database, *, id: str, host: str, pid: int, version: str, now: datetime
-) -> None:
+def register(db: Conn, *, id: str, host: str, pid: int, version: str, now: datetime) -> None:
     """Record a replica that starts."""
     db.execute(
         "INSERT INTO replicas (id, host, pid, version, started_at, seen_at)"
@@ -52,13 +50,13 @@ def register(
     )
 
 
-def heartbeat(db: sqlite_utils.Database, *, id: str, now: datetime) -> bool:
+def heartbeat(db: Conn, *, id: str, now: datetime) -> bool:
     """Say that a replica is alive; False if it was dropped as dead (it registers again)."""
     cursor = db.execute("UPDATE replicas SET seen_at = ? WHERE id = ?", [now.isoformat(), id])
     return cursor.rowcount > 0
 
 
-def every(db: sqlite_utils.Database) -> list[ReplicaRow]:
+def every(db: Conn) -> list[ReplicaRow]:
     """Every registered replica, oldest first."""
     return [
         ReplicaRow(id, host, int(pid), version, _at(started), _at(seen))
@@ -69,7 +67,7 @@ def every(db: sqlite_utils.Database) -> list[ReplicaRow]:
     ]
 
 
-def drop(db: sqlite_utils.Database, *, ids: Collection[str]) -> None:
+def drop(db: Conn, *, ids: Collection[str]) -> None:
     """Forget replicas that stopped or died, with the leases and lanes they held."""
     for id in ids:
         db.execute("DELETE FROM leases WHERE holder = ?", [id])
@@ -77,9 +75,7 @@ def drop(db: sqlite_utils.Database, *, ids: Collection[str]) -> None:
         db.execute("DELETE FROM replicas WHERE id = ?", [id])
 
 
-def take_lease(
-    db: sqlite_utils.Database, *, name: str, holder: str, now: datetime, ttl: timedelta
-) -> Lease:
+def take_lease(db: Conn, *, name: str, holder: str, now: datetime, ttl: timedelta) -> Lease:
     """Take or renew the lease `name` for `holder` if it is free, expired or its own; the
     lease as it stands after (its holder says whether it was taken)."""
     db.execute(
@@ -97,13 +93,13 @@ def take_lease(
     return _lease(row)
 
 
-def release_leases(db: sqlite_utils.Database, *, holder: str) -> None:
+def release_leases(db: Conn, *, holder: str) -> None:
     """Let go of every lease and lane `holder` holds (a clean stop)."""
     db.execute("DELETE FROM leases WHERE holder = ?", [holder])
     db.execute("DELETE FROM outbox_lanes WHERE holder = ?", [holder])
 
 
-def leases(db: sqlite_utils.Database) -> list[Lease]:
+def leases(db: Conn) -> list[Lease]:
     """Every job's lease, by name."""
     return [
         _lease(row)

@@ -4,26 +4,22 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import sqlite_utils
-
 from bot.chat.cards import ReplyView
 from bot.store import outbox
+from bot.store.sql import Conn
 
 
-def add(
-    db: sqlite_utils.Database, *, mention: int, actor: str, text: str, status: str, now: datetime
-) -> int:
+def add(db: Conn, *, mention: int, actor: str, text: str, status: str, now: datetime) -> int:
     """Record an answer: `queued` (to be posted), `manual` (post it by hand) or `held`."""
     cursor = db.execute(
-        "INSERT INTO replies (mention, actor, text, at, status) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO replies (mention, actor, text, at, status) VALUES (?, ?, ?, ?, ?)"
+        " RETURNING id",
         [mention, actor, text, now.isoformat(), status],
     )
-    return int(cursor.lastrowid or 0)
+    return int(cursor.fetchone()[0])
 
 
-def mark(
-    db: sqlite_utils.Database, *, id: int, status: str, external_id: str = "", url: str = ""
-) -> None:
+def mark(db: Conn, *, id: int, status: str, external_id: str = "", url: str = "") -> None:
     """Record what became of an answer: sent (with where), failed, or unknown."""
     db.execute(
         "UPDATE replies SET status = ?, external_id = ?, url = ? WHERE id = ?",
@@ -31,7 +27,7 @@ def mark(
     )
 
 
-def for_mention(db: sqlite_utils.Database, *, mention: int) -> list[ReplyView]:
+def for_mention(db: Conn, *, mention: int) -> list[ReplyView]:
     """The answers given to one mention, oldest first."""
     rows = db.execute(
         "SELECT actor, text, status, url FROM replies WHERE mention = ? ORDER BY id", [mention]
@@ -40,7 +36,7 @@ def for_mention(db: sqlite_utils.Database, *, mention: int) -> list[ReplyView]:
 
 
 def queue_public(
-    db: sqlite_utils.Database, *, mention: int, reply: int, text: str, actor: str, now: datetime
+    db: Conn, *, mention: int, reply: int, text: str, actor: str, now: datetime
 ) -> int:
     """Queue an answer to be posted in the customer's thread; the only place that does.
 
@@ -56,7 +52,7 @@ def queue_public(
     )
 
 
-def release(db: sqlite_utils.Database, *, id: int, status: str, text: str | None = None) -> bool:
+def release(db: Conn, *, id: int, status: str, text: str | None = None) -> bool:
     """A held answer goes ahead (`queued` or `manual`), with a lead's text if edited."""
     cursor = db.execute(
         "UPDATE replies SET status = ?, text = coalesce(?, text) WHERE id = ? AND status = 'held'",
@@ -65,18 +61,18 @@ def release(db: sqlite_utils.Database, *, id: int, status: str, text: str | None
     return cursor.rowcount == 1
 
 
-def count_given(db: sqlite_utils.Database, *, actor: str, at_most: int) -> int:
+def count_given(db: Conn, *, actor: str, at_most: int) -> int:
     """How many answers a person has given that went out or are going (not held or rejected),
     counted up to `at_most`: whatever a person's history, it reads at most that many."""
     row = db.execute(
         "SELECT count(*) FROM (SELECT 1 FROM replies WHERE actor = ?"
-        " AND status NOT IN ('held', 'rejected') LIMIT ?)",
+        " AND status NOT IN ('held', 'rejected') LIMIT ?) AS given",
         [actor, max(at_most, 0)],
     ).fetchone()
     return int(row[0])
 
 
-def writer(db: sqlite_utils.Database, *, id: int) -> str | None:
+def writer(db: Conn, *, id: int) -> str | None:
     """Who wrote an answer."""
     row = db.execute("SELECT actor FROM replies WHERE id = ?", [id]).fetchone()
     return str(row[0]) if row else None
@@ -87,7 +83,7 @@ def _same_words(text: str) -> str:
 
 
 def given_already(
-    db: sqlite_utils.Database, *, mention: int, text: str, since: datetime
+    db: Conn, *, mention: int, text: str, since: datetime
 ) -> tuple[datetime, str] | None:
     """When and by whom the same answer (same words, spacing and case aside) was last given
     to this conversation at `since` or later, unless it failed or was rejected; else None."""

@@ -6,13 +6,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import sqlite_utils
-
 from bot.store.mentions import query_rows
+from bot.store.sql import Conn
 
 
 def plan_reply_all(
-    db: sqlite_utils.Database, *, incident: int, actor: str, platform: str, text: str, now: datetime
+    db: Conn, *, incident: int, actor: str, platform: str, text: str, now: datetime
 ) -> tuple[int, int]:
     """Plan an answer to each customer of an incident once: the newest active mention of
     each author not yet planned. How many were planned, and how many skipped as repeats."""
@@ -44,14 +43,14 @@ def plan_reply_all(
             answered.add(customer)
             planned += 1
         db.execute(
-            "INSERT OR IGNORE INTO reply_all (mention, incident, actor, platform, text, status,"
-            " reason, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO reply_all (mention, incident, actor, platform, text, status,"
+            " reason, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             [row["number"], incident, actor, platform, text, status, reason, now.isoformat()],
         )
     return planned, skipped
 
 
-def planned_replies(db: sqlite_utils.Database, *, limit: int = 50) -> list[dict[str, Any]]:
+def planned_replies(db: Conn, *, limit: int = 50) -> list[dict[str, Any]]:
     """Answers planned and not yet sent, held or refused, oldest first."""
     return query_rows(
         db,
@@ -62,7 +61,7 @@ def planned_replies(db: sqlite_utils.Database, *, limit: int = 50) -> list[dict[
 
 
 def settle_reply(
-    db: sqlite_utils.Database, *, mention: int, status: str, reason: str = "", reply: int | None
+    db: Conn, *, mention: int, status: str, reason: str = "", reply: int | None
 ) -> bool:
     """Record what became of one planned answer (only once)."""
     cursor = db.execute(
@@ -73,7 +72,7 @@ def settle_reply(
     return cursor.rowcount == 1
 
 
-def reply_all_counts(db: sqlite_utils.Database, *, incident: int) -> dict[str, Any]:
+def reply_all_counts(db: Conn, *, incident: int) -> dict[str, Any]:
     """How an incident's answer to everyone stands: by status, posted, and why refused."""
     by = {
         k: n

@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlite_utils
-
 from bot.domain.mentions import ACTIVE, UNCLAIMED, State
 from bot.domain.sla import Due, Step, Waiting
 from bot.store.migrations import ACTIVE_ROOT
+from bot.store.sql import Conn
 
 # The events by which a mention starts waiting for someone: it arrives (no from_state), a
 # closed one is reopened, a claim is released. The partial index events_waiting holds
@@ -84,7 +83,7 @@ def _marks(values: Iterable[Any]) -> tuple[str, list[Any]]:
 
 
 def due_since_waiting(
-    db: sqlite_utils.Database,
+    db: Conn,
     *,
     team: str,
     step: Step,
@@ -119,7 +118,7 @@ def due_since_waiting(
 
 
 def due_since_claim(
-    db: sqlite_utils.Database, *, team: str, step: Step, cutoff: datetime, now: datetime
+    db: Conn, *, team: str, step: Step, cutoff: datetime, now: datetime
 ) -> list[Waiting]:
     """Claimed mentions of `team` claimed at `cutoff` or earlier, not snoozed, with no answer
     waiting for a lead (the claimer did answer), whose `step` for this claim has not been
@@ -140,7 +139,7 @@ def due_since_claim(
     return [_waiting(r) for r in db.execute(sql, params).fetchall()]
 
 
-def snoozes_over(db: sqlite_utils.Database, *, now: datetime) -> list[Waiting]:
+def snoozes_over(db: Conn, *, now: datetime) -> list[Waiting]:
     """Active mentions whose snooze has ended and who have not been woken for it."""
     marks, wanted = _marks(s.value for s in ACTIVE)
     sql = f"""
@@ -157,7 +156,7 @@ def snoozes_over(db: sqlite_utils.Database, *, now: datetime) -> list[Waiting]:
 
 
 def arrived_out_of_hours(
-    db: sqlite_utils.Database,
+    db: Conn,
     *,
     team: str,
     closed_at: datetime,
@@ -194,14 +193,12 @@ def arrived_out_of_hours(
     return [_waiting(r) for r in db.execute(sql, params).fetchall()]
 
 
-def record_step(
-    db: sqlite_utils.Database, *, due: Due, now: datetime, detail: dict[str, Any] | None = None
-) -> bool:
+def record_step(db: Conn, *, due: Due, now: datetime, detail: dict[str, Any] | None = None) -> bool:
     """Record a step as taken; False when it already was (another sweep got there first)."""
     cursor = db.execute(
-        "INSERT OR IGNORE INTO sla_steps"
+        "INSERT INTO sla_steps"
         " (mention, step, anchor, round, due_at, next_due, at, detail)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         [
             due.number,
             due.step.value,
@@ -229,7 +226,7 @@ class Taken:
     detail: dict[str, Any]
 
 
-def steps_taken(db: sqlite_utils.Database, *, mention: int | None = None) -> list[Taken]:
+def steps_taken(db: Conn, *, mention: int | None = None) -> list[Taken]:
     """The steps taken, for one mention or all, in the order they were taken."""
     where, params = ("WHERE mention = ?", [mention]) if mention is not None else ("", [])
     rows = db.execute(
@@ -251,7 +248,7 @@ def steps_taken(db: sqlite_utils.Database, *, mention: int | None = None) -> lis
     ]
 
 
-def still_as_read(db: sqlite_utils.Database, *, waiting: Waiting) -> bool:
+def still_as_read(db: Conn, *, waiting: Waiting) -> bool:
     """Whether a mention's state, claim and snooze are still what the sweep read."""
     row = db.execute(
         "SELECT state, claimed_by, claimed_at, snoozed_until FROM mentions WHERE number = ?",

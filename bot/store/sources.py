@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import sqlite_utils
+from bot.store.sql import Conn
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -13,7 +13,7 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def record_success(
-    db: sqlite_utils.Database,
+    db: Conn,
     *,
     source: str,
     now: datetime,
@@ -26,37 +26,37 @@ def record_success(
         "INSERT INTO source_health (source, last_success, items_seen, failures, retry_at)"
         " VALUES (?, ?, ?, 0, ?)"
         " ON CONFLICT(source) DO UPDATE SET last_success = excluded.last_success,"
-        " items_seen = items_seen + excluded.items_seen, failures = 0,"
+        " items_seen = source_health.items_seen + excluded.items_seen, failures = 0,"
         " retry_at = excluded.retry_at",
         [source, now.isoformat(), items, _iso(retry_at)],
     )
 
 
-def record_failure(db: sqlite_utils.Database, *, source: str, now: datetime, error: str) -> int:
+def record_failure(db: Conn, *, source: str, now: datetime, error: str) -> int:
     """A fetch failed with `error`; returns how many fetches in a row have failed."""
     db.execute(
         "INSERT INTO source_health (source, last_error, last_error_at, failures)"
         " VALUES (?, ?, ?, 1)"
         " ON CONFLICT(source) DO UPDATE SET last_error = excluded.last_error,"
-        " last_error_at = excluded.last_error_at, failures = failures + 1",
+        " last_error_at = excluded.last_error_at, failures = source_health.failures + 1",
         [source, error[:1000], now.isoformat()],
     )
     row = db.execute("SELECT failures FROM source_health WHERE source = ?", [source]).fetchone()
     return int(row[0])
 
 
-def wait_until(db: sqlite_utils.Database, *, source: str, at: datetime | None) -> None:
+def wait_until(db: Conn, *, source: str, at: datetime | None) -> None:
     """Do not read the source again before `at` (None: whenever it is due)."""
     db.execute("UPDATE source_health SET retry_at = ? WHERE source = ?", [_iso(at), source])
 
 
-def retry_at(db: sqlite_utils.Database, *, source: str) -> datetime | None:
+def retry_at(db: Conn, *, source: str) -> datetime | None:
     """When the source may be read again, if it is backing off."""
     row = db.execute("SELECT retry_at FROM source_health WHERE source = ?", [source]).fetchone()
     return datetime.fromisoformat(row[0]) if row and row[0] else None
 
 
-def health(db: sqlite_utils.Database) -> dict[str, dict[str, Any]]:
+def health(db: Conn) -> dict[str, dict[str, Any]]:
     """source -> {last_success, last_error, last_error_at, items_seen, failures, retry_at}."""
     cursor = db.execute("SELECT * FROM source_health ORDER BY source")
     names = [d[0] for d in cursor.description]

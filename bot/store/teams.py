@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import sqlite_utils
+from bot.store.sql import Conn
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,9 +38,7 @@ class Member:
     chat_id: str | None = None
 
 
-def remember_conversation(
-    db: sqlite_utils.Database, *, conversation: Conversation, now: datetime
-) -> None:
+def remember_conversation(db: Conn, *, conversation: Conversation, now: datetime) -> None:
     """Store or refresh a conversation reference (a known name is kept if none is given)."""
     c = conversation
     db.execute(
@@ -49,14 +47,16 @@ def remember_conversation(
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (id) DO UPDATE SET kind = excluded.kind,"
         " service_url = excluded.service_url, tenant_id = excluded.tenant_id,"
-        " bot_id = excluded.bot_id, team_id = coalesce(excluded.team_id, team_id),"
-        " name = CASE WHEN excluded.name != '' THEN excluded.name ELSE name END,"
+        " bot_id = excluded.bot_id,"
+        " team_id = coalesce(excluded.team_id, teams_conversations.team_id),"
+        " name = CASE WHEN excluded.name != ''"
+        " THEN excluded.name ELSE teams_conversations.name END,"
         " updated_at = excluded.updated_at",
         [c.id, c.kind, c.service_url, c.tenant_id, c.bot_id, c.team_id, c.name, now.isoformat()],
     )
 
 
-def forget_conversation(db: sqlite_utils.Database, *, id: str) -> None:
+def forget_conversation(db: Conn, *, id: str) -> None:
     """The bot was removed from a conversation: it can no longer post there."""
     db.execute("DELETE FROM teams_conversations WHERE id = ? OR team_id = ?", [id, id])
 
@@ -64,7 +64,7 @@ def forget_conversation(db: sqlite_utils.Database, *, id: str) -> None:
 _CONVERSATION = "id, kind, service_url, tenant_id, bot_id, team_id, name"
 
 
-def conversation(db: sqlite_utils.Database, *, id: str) -> Conversation | None:
+def conversation(db: Conn, *, id: str) -> Conversation | None:
     """The stored reference of a conversation, or None."""
     row = db.execute(
         f"SELECT {_CONVERSATION} FROM teams_conversations WHERE id = ?", [id]
@@ -72,7 +72,7 @@ def conversation(db: sqlite_utils.Database, *, id: str) -> Conversation | None:
     return Conversation(*row) if row else None
 
 
-def only_installation(db: sqlite_utils.Database) -> Conversation | None:
+def only_installation(db: Conn) -> Conversation | None:
     """The one service URL, tenant and bot every stored reference shares, if there is one.
 
     A bot added to a team may post in each of its channels; one installed in a single
@@ -87,7 +87,7 @@ def only_installation(db: sqlite_utils.Database) -> Conversation | None:
     return Conversation("", "channel", service_url, tenant_id, bot_id)
 
 
-def team_ids(db: sqlite_utils.Database) -> list[str]:
+def team_ids(db: Conn) -> list[str]:
     """The teams the bot is known to be in (their Bot Framework ids), at most ten."""
     return [
         row[0]
@@ -98,7 +98,7 @@ def team_ids(db: sqlite_utils.Database) -> list[str]:
     ]
 
 
-def remember_member(db: sqlite_utils.Database, *, member: Member, now: datetime) -> None:
+def remember_member(db: Conn, *, member: Member, now: datetime) -> None:
     """Store or refresh how to reach a person (their 1:1 chat id is kept)."""
     m = member
     db.execute(
@@ -107,7 +107,7 @@ def remember_member(db: sqlite_utils.Database, *, member: Member, now: datetime)
         " VALUES (?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (person) DO UPDATE SET user_id = excluded.user_id,"
         " tenant_id = excluded.tenant_id, service_url = excluded.service_url,"
-        " bot_id = excluded.bot_id, chat_id = coalesce(excluded.chat_id, chat_id),"
+        " bot_id = excluded.bot_id, chat_id = coalesce(excluded.chat_id, teams_members.chat_id),"
         " updated_at = excluded.updated_at",
         [m.person, m.user_id, m.tenant_id, m.service_url, m.bot_id, m.chat_id, now.isoformat()],
     )
@@ -116,18 +116,18 @@ def remember_member(db: sqlite_utils.Database, *, member: Member, now: datetime)
 _MEMBER = "person, user_id, tenant_id, service_url, bot_id, chat_id"
 
 
-def member(db: sqlite_utils.Database, *, person: str) -> Member | None:
+def member(db: Conn, *, person: str) -> Member | None:
     """How to reach a person by their actor id, or None if the bot never saw them."""
     row = db.execute(f"SELECT {_MEMBER} FROM teams_members WHERE person = ?", [person]).fetchone()
     return Member(*row) if row else None
 
 
-def member_by_user_id(db: sqlite_utils.Database, *, user_id: str) -> Member | None:
+def member_by_user_id(db: Conn, *, user_id: str) -> Member | None:
     """A person by their Teams user id (29:...), as mentions name them."""
     row = db.execute(f"SELECT {_MEMBER} FROM teams_members WHERE user_id = ?", [user_id]).fetchone()
     return Member(*row) if row else None
 
 
-def set_chat(db: sqlite_utils.Database, *, person: str, chat_id: str) -> None:
+def set_chat(db: Conn, *, person: str, chat_id: str) -> None:
     """Remember the 1:1 chat the bot opened with a person."""
     db.execute("UPDATE teams_members SET chat_id = ? WHERE person = ?", [chat_id, person])

@@ -6,13 +6,12 @@ import json
 from datetime import datetime
 from typing import Any
 
-import sqlite_utils
-
 from bot.clock import Clock
 from bot.store.db import Database
+from bot.store.sql import Conn
 
 
-def load(db: sqlite_utils.Database, *, source: str) -> dict[str, Any] | None:
+def load(db: Conn, *, source: str) -> dict[str, Any] | None:
     """The tokens saved for `source`, or None."""
     row = db.execute("SELECT tokens FROM source_tokens WHERE source = ?", [source]).fetchone()
     if not row:
@@ -21,7 +20,7 @@ def load(db: sqlite_utils.Database, *, source: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def save(db: sqlite_utils.Database, *, source: str, tokens: dict[str, Any], now: datetime) -> None:
+def save(db: Conn, *, source: str, tokens: dict[str, Any], now: datetime) -> None:
     """Keep `tokens` for `source`, replacing what was there."""
     db.execute(
         "INSERT INTO source_tokens (source, tokens, updated_at) VALUES (?, ?, ?)"

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlite_utils
+from bot.store.sql import Conn
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,13 +22,12 @@ class Signature:
         return {"source": self.source, "signature": self.signature, "now": now, "keep": self.keep}
 
 
-def remember(
-    db: sqlite_utils.Database, *, source: str, signature: str, now: datetime, keep: timedelta
-) -> bool:
+def remember(db: Conn, *, source: str, signature: str, now: datetime, keep: timedelta) -> bool:
     """Record a request's signature; False when it was seen before (a replay)."""
     db.execute("DELETE FROM webhook_signatures WHERE seen_at < ?", [(now - keep).isoformat()])
     cursor = db.execute(
-        "INSERT OR IGNORE INTO webhook_signatures (source, signature, seen_at) VALUES (?, ?, ?)",
+        "INSERT INTO webhook_signatures (source, signature, seen_at) VALUES (?, ?, ?)"
+        " ON CONFLICT DO NOTHING",
         [source, signature, now.isoformat()],
     )
     return cursor.rowcount == 1

@@ -224,7 +224,7 @@ def workspace(fake: SlackFake) -> None:
 
 
 @pytest.fixture
-async def slack(tmp_path: Path) -> AsyncIterator[SlackHarness]:
+async def slack(tmp_path: Path, store_url: str) -> AsyncIterator[SlackHarness]:
     """allhands with Slack configured against the fake, its web app on 127.0.0.1."""
     clock = FakeClock()
     # A burst of two: the fake clock jumps when any task sleeps, so a message in flight
@@ -236,7 +236,7 @@ async def slack(tmp_path: Path) -> AsyncIterator[SlackHarness]:
     book = tmp_path / "playbook.yaml"
     book.write_text(PLAYBOOK.format(replay=replay), encoding="utf-8")
     settings = Settings(
-        db_path=str(tmp_path / "app.db"),
+        db_path=store_url,
         slack_bot_token=BOT_TOKEN,
         slack_signing_secret=SECRET,
         slack_api_url=fake.api_url,
