@@ -28,12 +28,12 @@ from bot.incidents import IncidentDesk
 from bot.ingest import PollResult, poll
 from bot.playbooks import Playbooks, SourceSpec, load_playbooks
 from bot.reload import PlaybookReloader
-from bot.replicas import SLACK_SOCKET, Replica, shared_store
+from bot.replicas import SLACK_SOCKET, Replica
 from bot.retention import RetentionKeeper
 from bot.scheduler import RunningJobs, sync_poll_jobs
 from bot.settings import Settings
 from bot.sla import SlaSweeper
-from bot.store import outbox
+from bot.store import outbox, sql
 from bot.store.db import Database
 from bot.store.tokens import StoredTokens
 from bot.triage_learning import Learned, LearnError, learn
@@ -149,7 +149,7 @@ class App:
         self.replica = Replica(
             database=self.database,
             clock=self.clock,
-            exclusive=not shared_store(settings.db_path),
+            exclusive=not sql.is_postgres(settings.db_path),
             recover=lambda live: self.outbox.recover(live=live),
             host=settings.replica_host or None,
         )

@@ -52,11 +52,6 @@ JOB_LEASES = (POLL, SLA_SWEEP, DIGESTS, RETENTION, OUTBOX_PRUNE, TRIAGE_LEARN, R
 Hook = Callable[[], Awaitable[None]]
 
 
-def shared_store(target: str) -> bool:
-    """Whether the store setting names a store several replicas share (PostgreSQL)."""
-    return target.startswith(("postgresql://", "postgres://"))
-
-
 def version() -> str:
     """The installed allhands version."""
     try:
