@@ -195,7 +195,11 @@ class Drill:
             **os.environ,
             "ALLHANDS_DB": self.target,
             "ALLHANDS_PLAYBOOKS": str(self.workdir / "book.yaml"),
-            "ALLHANDS_REPLICA_HOST": f"host-{proc.name}",
+            # A restart comes up as a new machine would (another name): only the heartbeat
+            # tells the others that the killed one is gone (with --same-host, the restart
+            # finds its predecessor's process gone on its own host at once).
+            "ALLHANDS_REPLICA_HOST": f"host-{proc.name}"
+            + ("" if self.args.same_host else f"{proc.starts + 1}"),
             "PORT": str(proc.port),
             "SLACK_BOT_TOKEN": BOT_TOKEN,
             "SLACK_SIGNING_SECRET": SLACK_SECRET,
@@ -435,10 +439,16 @@ class Drill:
               f" doubled: {sum(c - 1 for c in answers.values() if c > 1)};"
               f" missing: {sum(1 for e in masto.values() if answers[e] == 0)}")  # fmt: skip
         print(f"replies flagged for a person (outcome unknown): {unknown}; failed: {failed}")
-        print("takeovers (seconds from the kill until a live replica held each lease):")
+        print(
+            "takeovers (seconds from the kill until a live replica held each lease,"
+            " and the host that took it):"
+        )
         worst = 0.0
         for n, t in enumerate(self.takeovers, 1):
-            moved = ", ".join(f"{name} {t.moved[name]:.1f}" for name in sorted(t.moved))
+            moved = ", ".join(
+                f"{name} {t.moved[name]:.1f} ({t.to[name].split('-')[1]})"
+                for name in sorted(t.moved)
+            )
             missing = sorted(set(t.held) - set(t.moved))
             worst = max([worst, *t.moved.values()])
             print(f"  kill {n:2d}: {t.killed} held {len(t.held)}; {moved}"
@@ -491,6 +501,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--sqlite", action="store_true", help="one replica on SQLite")
     parser.add_argument("--keep", help="a folder to keep the store and run.log in")
+    parser.add_argument(
+        "--same-host", action="store_true", help="restart a killed replica under its old host"
+    )
     args = parser.parse_args()
     random.seed(args.seed)
     server = os.environ.get("ALLHANDS_TEST_POSTGRES")
