@@ -7,6 +7,10 @@ sends it, and takes the next, so a lane sends one thing at a time at the pace it
 platform allows (the chat adapter spaces messages per channel) while every other lane goes
 on. A lane told to wait (a 429's Retry-After, a platform that is down) is paused on its
 own. Stopping lets each send in flight finish and takes nothing more.
+
+Replicas sharing a store deliver side by side: a lane is delivered by one replica at a
+time (`bot.store.lanes.hold_lane`), so it keeps its order and its pace, and a rest a
+platform asks for is kept in the store for all of them.
 """
 
 from __future__ import annotations
