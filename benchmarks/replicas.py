@@ -232,10 +232,11 @@ class Drill:
 
     async def kill_and_restart(self) -> None:
         """Kill the replica running the polling job, start it again, time the takeover."""
-        proc = self.holder_of("poll") or self.procs[0]
+        proc = await asyncio.to_thread(self.holder_of, "poll") or self.procs[0]
         assert proc.proc is not None
         pid = proc.proc.pid
-        held = [name for name, (holder, _) in self.leases().items() if f"-{pid}-" in holder]
+        leases = await asyncio.to_thread(self.leases)
+        held = [name for name, (holder, _) in leases.items() if f"-{pid}-" in holder]
         killed_at = time.monotonic()
         proc.proc.send_signal(signal.SIGKILL)
         await proc.proc.wait()
@@ -248,7 +249,7 @@ class Drill:
         """Note when each lease the killed replica held is held by a live one."""
         held = takeover.held
         while set(takeover.moved) != set(held) and time.monotonic() - killed_at < 90:
-            now = self.leases()
+            now = await asyncio.to_thread(self.leases)
             for name in held:
                 holder, _ = now.get(name, ("", ""))
                 if name not in takeover.moved and holder and f"-{pid}-" not in holder:
@@ -372,7 +373,8 @@ class Drill:
                     acct=f"p{n}@other.example",
                 )
                 await asyncio.sleep(gap)
-                for number in sorted(set(self.masto_mentions()) - asked):
+                stored = await asyncio.to_thread(self.masto_mentions)
+                for number in sorted(set(stored) - asked):
                     await self.command(http, f"reply {number} Thanks, a fix is on its way.")
                     asked.add(number)
 
@@ -381,8 +383,9 @@ class Drill:
         quiet = 0
         while quiet < 3:
             await asyncio.sleep(1.0)
-            busy = self.query(
-                "SELECT count(*) FROM outbox WHERE state IN ('pending', 'sending', 'waiting')"
+            busy = await asyncio.to_thread(
+                self.query,
+                "SELECT count(*) FROM outbox WHERE state IN ('pending', 'sending', 'waiting')",
             )
             quiet = quiet + 1 if busy and busy[0][0] == 0 else 0
 
@@ -471,7 +474,8 @@ class Drill:
             await asyncio.gather(*self.watching)
             await self.settle()
             # An answer whose command a kill cut off is typed again, as its writer would.
-            missing = sorted(set(self.masto_mentions()) - self.answered())
+            stored = await asyncio.to_thread(self.masto_mentions)
+            missing = sorted(set(stored) - await asyncio.to_thread(self.answered))
             self.resent = len(missing)
             async with aiohttp.ClientSession() as http:
                 for number in missing:
