@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import sys
 from collections.abc import Collection
 from datetime import timedelta
 
@@ -105,6 +106,33 @@ async def test_on_sqlite_a_starting_replica_takes_over_at_once(
     await new.join()
     assert all(new.holds(name) for name in JOB_LEASES)
     assert [r.id for r in await database.read(registry.every)] == [new.id]
+
+
+async def test_a_replica_whose_process_is_gone_from_this_host_is_dead_at_once(
+    database: Database, clock: FakeClock
+) -> None:
+    """A replica restarted on its machine need not wait for its predecessor's heartbeat."""
+    ended = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+    await ended.wait()  # its pid is free now
+    await database.write(
+        registry.register,
+        id="old",
+        host="web-1",
+        pid=ended.pid,
+        version="0",
+        now=clock.now(),
+    )
+    await database.write(
+        registry.register, id="elsewhere", host="web-2", pid=ended.pid, version="0",
+        now=clock.now(),
+    )  # fmt: skip
+    new = Replica(
+        database=database, clock=clock, exclusive=False, host="web-1", id="new",
+        recover=lambda live: asyncio.sleep(0),
+    )  # fmt: skip
+    await new.join()
+    # The one on another host may be alive for all this one can tell: its heartbeat is fresh.
+    assert {r.id for r in await database.read(registry.every)} == {"elsewhere", "new"}
 
 
 async def channel_notes(database: Database, clock: FakeClock, lanes_: int, each: int) -> None:
