@@ -3,26 +3,32 @@
 Run from the repository root:
 
     .venv/bin/python benchmarks/pipeline.py [--count 10000] [--batch 100] [--seed 7]
+        [--postgres postgresql://user@host:port/postgres]
 
 Posts are synthetic (templates filled with random words, handles, audiences and lengths;
 some HTML, entities, emoji, replies and long posts), the same for every run of a seed.
 The store is a real SQLite file in a temporary directory, written through the writer
-thread as the bot writes. A benchmark, not a test: it asserts nothing.
+thread as the bot writes; with --postgres, two scratch databases made on that PostgreSQL
+server (and dropped afterwards) instead. A benchmark, not a test: it asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import random
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from bot.app import build_triager
@@ -201,7 +207,26 @@ async def run_end_to_end(item_batches: list[list[Item]], triager: Triager, *, pa
         await db.close()
 
 
-def measure(count: int, *, batch: int, seed: int) -> Figures:
+@contextlib.contextmanager
+def stores(postgres: str) -> Iterator[tuple[str, str]]:
+    """Two empty stores: SQLite files in a temporary folder, or PostgreSQL databases."""
+    if not postgres:
+        with tempfile.TemporaryDirectory(prefix="allhands-bench-") as tmp:
+            yield str(Path(tmp) / "store.db"), str(Path(tmp) / "e2e.db")
+        return
+    names = [f"allhands_bench_{os.getpid()}_{n}" for n in ("store", "e2e")]
+    with psycopg.connect(postgres, autocommit=True) as admin:
+        for name in names:
+            admin.execute(f"CREATE DATABASE {name}")
+        try:
+            at = [urlunsplit(urlsplit(postgres)._replace(path="/" + n)) for n in names]
+            yield at[0], at[1]
+        finally:
+            for name in names:
+                admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def measure(count: int, *, batch: int, seed: int, postgres: str = "") -> Figures:
     """Generate the posts and time every stage on them."""
     items = synthetic_items(count, seed=seed)
     item_batches = batches(items, batch)
@@ -217,9 +242,9 @@ def measure(count: int, *, batch: int, seed: int) -> Figures:
     vader_long = timed(lambda: [analyzer.polarity_scores(t) for t in long_])
     prepared: list[list[tuple[Item, Triage]]] = []
     prep = timed(lambda: prepared.extend(prepare(b, triager, source=SOURCE) for b in item_batches))
-    with tempfile.TemporaryDirectory(prefix="allhands-bench-") as tmp:
-        store = asyncio.run(store_prepared(prepared, path=str(Path(tmp) / "store.db")))
-        e2e = asyncio.run(run_end_to_end(item_batches, triager, path=str(Path(tmp) / "e2e.db")))
+    with stores(postgres) as (store_at, e2e_at):
+        store = asyncio.run(store_prepared(prepared, path=store_at))
+        e2e = asyncio.run(run_end_to_end(item_batches, triager, path=e2e_at))
     return Figures(
         count=count,
         long_posts=len(long_),
@@ -260,8 +285,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=10_000, help="how many mentions")
     parser.add_argument("--batch", type=int, default=100, help="mentions per write")
     parser.add_argument("--seed", type=int, default=7, help="seed for the synthetic posts")
+    parser.add_argument(
+        "--postgres", default="", help="a PostgreSQL server URL to store in instead of SQLite"
+    )
     args = parser.parse_args(argv)
-    report(measure(args.count, batch=args.batch, seed=args.seed), batch=args.batch)
+    figures = measure(args.count, batch=args.batch, seed=args.seed, postgres=args.postgres)
+    print(f"store: {'PostgreSQL' if args.postgres else 'SQLite'}")
+    report(figures, batch=args.batch)
     return 0
 
 

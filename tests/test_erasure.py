@@ -18,6 +18,9 @@ from bot.playbooks import load_playbooks
 from bot.settings import Settings
 from tests.conftest import write_posts
 
+# The store's file itself is searched; tests/test_operations_postgres.py does it by SQL.
+pytestmark = pytest.mark.sqlite_only
+
 BOOK = """\
 sources:
   - id: social
@@ -53,13 +56,19 @@ POSTS = [
 @pytest.fixture
 async def filled(tmp_path: Path) -> AsyncIterator[Path]:
     """A store where zelda_q wrote twice, was answered, noted and quoted by someone else."""
+    db_path = tmp_path / "store.db"
+    await fill(str(db_path), tmp_path)
+    yield db_path
+
+
+async def fill(store: str, tmp_path: Path) -> None:
+    """Make the store of `filled` at `store` (a SQLite file or a PostgreSQL URL)."""
     replay = tmp_path / "posts.jsonl"
     write_posts(replay, POSTS)
     book = tmp_path / "book.yaml"
     book.write_text(BOOK.format(replay=replay), encoding="utf-8")
-    db_path = tmp_path / "store.db"
     app = App(
-        settings=Settings(db_path=str(db_path)),
+        settings=Settings(db_path=store),
         adapters={"console": ConsoleAdapter(_Sink())},
         clock=FakeClock(),
         playbooks=load_playbooks(book),
@@ -77,7 +86,6 @@ async def filled(tmp_path: Path) -> AsyncIterator[Path]:
         await app.workflow.handle(line, Context(actor="alice"))
         await app.outbox.drain()
     await app.stop()
-    yield db_path
 
 
 class _Sink:

@@ -14,11 +14,15 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
 from tests.test_erasure import file_bytes, filled  # noqa: F401  (the fixture)
 from tests.test_run import BOOK, free_port
+
+# SQLite files copied, restored and read directly (PostgreSQL: test_operations_postgres).
+pytestmark = pytest.mark.sqlite_only
 
 BOOK_FILE = str(Path(__file__).resolve().parent.parent / "playbooks")
 

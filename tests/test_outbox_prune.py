@@ -4,10 +4,8 @@ small batches; what failed, is unknown or is still to go is never deleted."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
-import sqlite_utils
 from click.testing import CliRunner
 
 from bot.cli import main
@@ -15,22 +13,22 @@ from bot.clock import FakeClock
 from bot.errors import ConfigError
 from bot.scheduler import build_scheduler
 from bot.settings import Settings
-from bot.store import outbox
+from bot.store import migrate, outbox
 from bot.store.db import connect
-from bot.store.migrations import migrations
+from bot.store.sql import Conn
 from tests.conftest import ConsoleHarness
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> sqlite_utils.Database:
-    db = connect(str(tmp_path / "prune.db"))
-    migrations.apply(db)
+def db(store_url: str) -> Conn:
+    db = connect(store_url)
+    migrate.apply(db)
     return db
 
 
-def _effect(db: sqlite_utils.Database, *, status: str, at: datetime) -> int:
+def _effect(db: Conn, *, status: str, at: datetime) -> int:
     effect = outbox.enqueue(db, kind=outbox.Kind.CHANNEL_NOTE, target="console:#x", now=at)
     if status == "done":
         outbox.finish(db, id=effect, now=at)
@@ -41,11 +39,11 @@ def _effect(db: sqlite_utils.Database, *, status: str, at: datetime) -> int:
     return effect
 
 
-def _ids(db: sqlite_utils.Database) -> set[int]:
+def _ids(db: Conn) -> set[int]:
     return {row[0] for row in db.execute("SELECT id FROM outbox")}
 
 
-def test_only_effects_delivered_before_the_window_go(db: sqlite_utils.Database) -> None:
+def test_only_effects_delivered_before_the_window_go(db: Conn) -> None:
     old = T0 - timedelta(days=10)
     old_done = _effect(db, status="done", at=old)
     kept = {
@@ -60,7 +58,7 @@ def test_only_effects_delivered_before_the_window_go(db: sqlite_utils.Database) 
     assert outbox.prune(db, now=T0, keep=timedelta(days=3)) == 0
 
 
-def test_pruning_goes_in_small_batches_oldest_first(db: sqlite_utils.Database) -> None:
+def test_pruning_goes_in_small_batches_oldest_first(db: Conn) -> None:
     ids = [_effect(db, status="done", at=T0 - timedelta(days=9, minutes=n)) for n in range(7)]
     assert outbox.prune(db, now=T0, batch=3) == 3
     assert _ids(db) == set(ids[:4])  # the three delivered longest ago went first
@@ -69,7 +67,7 @@ def test_pruning_goes_in_small_batches_oldest_first(db: sqlite_utils.Database) -
     assert _ids(db) == set()
 
 
-def test_counts_follow_pruning(db: sqlite_utils.Database) -> None:
+def test_counts_follow_pruning(db: Conn) -> None:
     for n in range(4):
         _effect(db, status="done", at=T0 - timedelta(days=5 + n))
     _effect(db, status="failed", at=T0 - timedelta(days=8))

@@ -26,6 +26,7 @@ def item(external_id: str, *, parent: str | None = None, handle: str = "ann") ->
     )
 
 
+@pytest.mark.sqlite_only
 async def test_migrations_are_recorded_once(tmp_path: Path) -> None:
     path = str(tmp_path / "m.db")
     for _ in range(2):

@@ -8,6 +8,7 @@ import asyncio
 import io
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -22,7 +23,7 @@ from bot.store.db import Database
 from bot.store.migrations import migrations
 from bot.workflow import Context
 from tests.conftest import PLAYBOOK, POSTS, write_posts
-from tests.stores import Server, rows
+from tests.stores import Server, rows, with_database
 
 TRIAGE = Triage(kind="complaint", sentiment=-0.5, urgency="normal", team="support", rule="t")
 
@@ -140,5 +141,28 @@ async def test_a_migrated_store_reports_what_it_had(pg_url: str) -> None:
     try:
         names = await db.read(migrate.applied)
         assert names == sorted(m.name for m in migrations._migrations)
+    finally:
+        await db.close()
+
+
+async def test_a_connection_the_server_dropped_is_opened_again(
+    pg_url: str, clock: FakeClock
+) -> None:
+    db = Database(pg_url)
+    await db.open()
+    try:
+        first = Item(external_id="p1", text="hello", author=Author("ann"))
+        args = {"source": "s", "cursor": None, "now": clock.now(), "channel_of": {}}
+        await db.write(mentions.ingest, items=[(first, TRIAGE)], **args)
+        assert await db.read(mentions.get, number=1) is not None
+        # A server restart or fail-over: every connection of the database is cut.
+        rows(
+            with_database(pg_url, "postgres"),
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ?",
+            [urlsplit(pg_url).path.lstrip("/")],
+        )
+        second = Item(external_id="p2", text="again", author=Author("bo"))
+        await db.write(mentions.ingest, items=[(second, TRIAGE)], **args)
+        assert await db.read(mentions.get, number=2) is not None
     finally:
         await db.close()

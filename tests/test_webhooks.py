@@ -239,6 +239,14 @@ async def test_webhook_sources_are_not_polled(site: Site) -> None:
     assert [r.source for r in results] == ["blog"]
 
 
+async def test_the_largest_audience_allowed_is_stored_on_either_store(site: Site) -> None:
+    huge = {**MENTION, "author": {"handle": "celebrity", "followers": 10**12}}
+    status, answer = await site.send(huge)
+    assert status == 202 and answer["new"] == 1
+    found = await site.app.database.read(mentions.find, roots_only=False)
+    assert [m.author.audience for m in found] == [10**12]
+
+
 async def test_a_request_whose_mentions_cannot_be_stored_leaves_no_trace(site: Site) -> None:
     # The store refuses one mention (as a full disk would): nothing of the request is kept,
     # not even its signature, so the sender's identical resend is stored in full later.

@@ -16,8 +16,13 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from connectors.webhook import sign
 from tests.test_run import free_port
+
+# A killed process and its SQLite file.
+pytestmark = pytest.mark.sqlite_only
 
 SECRET = "a-webhook-secret-for-the-kill-test"
 BOOK = f"""\

@@ -2,7 +2,10 @@
 
 The store is SQLite (a file path) or PostgreSQL (a `postgresql://` URL). On PostgreSQL
 other replicas write at the same time, so each write runs at SERIALIZABLE and is run again
-from the start when the server refuses it as a serialization failure or a deadlock.
+from the start when the server refuses it (a serialization failure, a deadlock, a unique
+key another replica took meanwhile) or the connection was lost before it asked to commit.
+A function passed to `write` is therefore a transaction body: it may run more than once,
+and must change nothing but the database.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ class Database:
 
     def __init__(self, path: str):
         self.path = path
+        self.dialect = sql.POSTGRESQL if sql.is_postgres(path) else sql.SQLITE
         self._queue: queue.Queue[Any] = queue.Queue()
         self._writer: threading.Thread | None = None
         self._readers: ThreadPoolExecutor | None = None
@@ -76,8 +80,8 @@ class Database:
         try:
             db = connect(self.path)
             migrate.apply(db)
-            if isinstance(db, sql.PgConn):
-                db.conn.isolation_level = psycopg.IsolationLevel.SERIALIZABLE
+            if isinstance(db, sql.PgConn):  # migrating read what the lock's holder committed
+                db.make_serializable()
         except BaseException as exc:  # report to the opener, then stop the thread
             loop.call_soon_threadsafe(_settle, ready, None, exc)
             return
@@ -110,9 +114,17 @@ class Database:
         if self._readers is None:  # an in-memory database has only the writer's connection
             return await self.write(fn, *args, **kwargs)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._readers, lambda: fn(self._reader(), *args, **kwargs)
-        )
+        return await loop.run_in_executor(self._readers, lambda: self._read(fn, args, kwargs))
+
+    def _read(self, fn: Callable[..., T], args: Any, kwargs: Any) -> T:
+        db = self._reader()
+        try:
+            return fn(db, *args, **kwargs)
+        except psycopg.OperationalError:
+            if not (isinstance(db, sql.PgConn) and db.conn.broken):
+                raise
+            log.warning("a store reader's connection was lost; connecting again")
+            return fn(self._reader(), *args, **kwargs)  # reading twice changes nothing
 
     def _reader(self) -> sql.Conn:
         db = getattr(self._local, "db", None)
@@ -121,6 +133,8 @@ class Database:
             self._local.db = db
             with self._lock:
                 self._reader_dbs.append(db)
+        elif isinstance(db, sql.PgConn):
+            db.reopen_if_lost()
         return db
 
     async def close(self) -> None:
@@ -139,16 +153,27 @@ class Database:
 
 
 def _transaction(db: sql.Conn, fn: Callable[..., T], args: Any, kwargs: Any) -> T:
-    """Run `fn` in one transaction; on PostgreSQL, again when a concurrent write won."""
+    """Run `fn` in one transaction; on PostgreSQL, again when a concurrent write won or the
+    connection was lost before the transaction asked to commit (then nothing was written)."""
     for attempt in range(1, WRITE_TRIES + 1):
+        if isinstance(db, sql.PgConn):
+            db.reopen_if_lost()
+        committing = False
         try:
             with db.atomic():
-                return fn(db, *args, **kwargs)
+                result = fn(db, *args, **kwargs)
+                committing = True
+            return result
         except RETRIED as exc:
             if attempt == WRITE_TRIES:
                 raise
-            log.info("write %s ran into another: %s; trying again", fn.__name__, exc)
+            log.info("write %s ran into another: %s; trying again", _name(fn), exc)
             time.sleep(random.uniform(0.005, 0.02) * attempt)
+        except psycopg.OperationalError as exc:
+            lost = isinstance(db, sql.PgConn) and db.conn.broken
+            if committing or not lost or attempt == WRITE_TRIES:
+                raise  # a commit cut off may have happened: its caller must know
+            log.warning("the store's connection was lost (%s); connecting again", exc)
     raise AssertionError("unreachable")
 
 
@@ -159,3 +184,7 @@ def _settle(fut: asyncio.Future[Any], result: Any, exc: BaseException | None) ->
         fut.set_exception(exc)
     else:
         fut.set_result(result)
+
+
+def _name(fn: Callable[..., Any]) -> str:
+    return str(getattr(fn, "__qualname__", fn))

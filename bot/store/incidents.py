@@ -103,6 +103,8 @@ def add_members(
 
 def remove_members(db: Conn, *, mentions: list[int]) -> int:
     """Take mentions out of their incident; how many were in one."""
+    if not mentions:  # `IN ()` is SQLite's alone
+        return 0
     marks = ", ".join("?" * len(mentions))
     cursor = db.execute(f"DELETE FROM incident_members WHERE mention IN ({marks})", mentions)
     return cursor.rowcount

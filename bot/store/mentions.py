@@ -120,7 +120,7 @@ def _filters(
     states = None if states is None else frozenset(states)
     if states is not None:
         wanted = sorted(s.value for s in states)
-        where.append(f"state IN ({', '.join('?' * len(wanted))})")
+        where.append(f"state IN ({', '.join('?' * len(wanted))})" if wanted else "0 = 1")
         params.extend(wanted)
     if team is not None:
         where.append("team = ?")

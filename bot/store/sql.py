@@ -95,11 +95,39 @@ class PgConn:
 
     dialect = POSTGRESQL
 
-    def __init__(self, conn: psycopg.Connection[Any]):
-        self.conn = conn
+    def __init__(self, url: str, *, read_only: bool = False, serializable: bool = False):
+        self.url = url
+        self.read_only = read_only
+        self.serializable = serializable
+        self.conn = self._open()
+
+    def _open(self) -> psycopg.Connection[Any]:
+        options = "-c default_transaction_read_only=on" if self.read_only else ""
+        conn = psycopg.connect(self.url, autocommit=True, options=options)
+        conn.adapters.register_loader("numeric", _NumericLoader)
+        if self.serializable:
+            conn.isolation_level = psycopg.IsolationLevel.SERIALIZABLE
+        return conn
+
+    def make_serializable(self) -> None:
+        """Run every transaction from now on at SERIALIZABLE (also after reconnecting)."""
+        self.serializable = True
+        self.conn.isolation_level = psycopg.IsolationLevel.SERIALIZABLE
+
+    def reopen_if_lost(self) -> None:
+        """Connect again when the server dropped the connection (a restart, a fail-over).
+
+        Only between transactions: a transaction cut off is not run again here, since it
+        may have committed; its caller sees the error."""
+        if self.conn.broken or self.conn.closed:
+            with contextlib.suppress(psycopg.Error):
+                self.conn.close()
+            self.conn = self._open()
 
     def execute(self, sql: str, parameters: Any = None) -> psycopg.Cursor[Any]:
         """Run one statement with `?` placeholders."""
+        # Never server-side prepared: a `SELECT *` prepared here would fail once another
+        # replica's migration adds a column, and preparing gained nothing measurable.
         cursor = self.conn.cursor()
         if parameters:
             cursor.execute(placeholders(sql), _values(parameters), prepare=False)
@@ -110,7 +138,7 @@ class PgConn:
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         """Run one statement for each row of parameters."""
         with self.conn.cursor() as cursor:
-            cursor.executemany(placeholders(sql), [_values(row) for row in rows])
+            cursor.executemany(placeholders(sql), [_values(row) for row in rows], returning=False)
 
     def executescript(self, sql: str) -> None:
         """Run several statements (no parameters)."""
@@ -125,12 +153,9 @@ class PgConn:
         self.conn.close()
 
 
-def connect_postgres(url: str, *, read_only: bool = False) -> PgConn:
+def connect_postgres(url: str, *, read_only: bool = False, serializable: bool = False) -> PgConn:
     """Open one PostgreSQL connection (autocommit: writes go through `atomic()`)."""
-    options = "-c default_transaction_read_only=on" if read_only else ""
-    conn = psycopg.connect(url, autocommit=True, options=options)
-    conn.adapters.register_loader("numeric", _NumericLoader)
-    return PgConn(conn)
+    return PgConn(url, read_only=read_only, serializable=serializable)
 
 
 def connect(target: str) -> Conn:
