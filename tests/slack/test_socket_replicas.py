@@ -24,9 +24,11 @@ from tests.slack.test_slack_socket_mode import _command_over_socket, _logged
 
 
 @pytest.fixture
-async def two_replicas(tmp_path: Path) -> AsyncIterator[tuple[App, App, SlackFake, FakeClock]]:
+async def two_replicas(
+    tmp_path: Path, store_url: str
+) -> AsyncIterator[tuple[App, App, SlackFake, FakeClock]]:
     """Two Apps for Socket Mode on one store and the fake Slack, as replicas of a shared
-    store (not SQLite's one replica, which takes every other for dead)."""
+    store (on SQLite too, whose one replica would take every other for dead)."""
     clock = FakeClock()
     fake = await SlackFake(clock=lambda: clock.now().timestamp(), burst=2).start()
     workspace(fake)
@@ -35,7 +37,7 @@ async def two_replicas(tmp_path: Path) -> AsyncIterator[tuple[App, App, SlackFak
     book = tmp_path / "playbook.yaml"
     book.write_text(PLAYBOOK.format(replay=replay), encoding="utf-8")
     settings = Settings(
-        db_path=str(tmp_path / "app.db"),
+        db_path=store_url,
         slack_bot_token=BOT_TOKEN,
         slack_app_token=APP_TOKEN,
         slack_api_url=fake.api_url,
