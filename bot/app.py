@@ -28,11 +28,12 @@ from bot.incidents import IncidentDesk
 from bot.ingest import PollResult, poll
 from bot.playbooks import Playbooks, SourceSpec, load_playbooks
 from bot.reload import PlaybookReloader
+from bot.replicas import SLACK_SOCKET, Replica
 from bot.retention import RetentionKeeper
 from bot.scheduler import RunningJobs, sync_poll_jobs
 from bot.settings import Settings
 from bot.sla import SlaSweeper
-from bot.store import outbox
+from bot.store import outbox, sql
 from bot.store.db import Database
 from bot.store.tokens import StoredTokens
 from bot.triage_learning import Learned, LearnError, learn
@@ -145,6 +146,13 @@ class App:
         self.running_jobs = RunningJobs()
         self.reloader = PlaybookReloader(self, settings.playbooks)
         self.slack: SlackBot | None = None
+        self.replica = Replica(
+            database=self.database,
+            clock=self.clock,
+            exclusive=not sql.is_postgres(settings.db_path),
+            recover=lambda live: self.outbox.recover(live=live),
+            host=settings.replica_host or None,
+        )
 
     async def start(self) -> None:
         """Load playbooks (ConfigError if bad), open the store, build connectors, recover."""
@@ -170,6 +178,7 @@ class App:
             clock=self.clock,
             adapters=self.adapters,
             connectors=lambda: self.connectors,
+            taker=self.replica.id,
         )
         self.workflow = Workflow(
             database=self.database,
@@ -207,6 +216,10 @@ class App:
             )
             self.adapters["slack"] = self.slack.adapter  # the worker shares this dict
             await self.slack.start()
+            if self.settings.slack_app_token:  # one replica at a time keeps the socket
+                self.replica.on_lease(
+                    SLACK_SOCKET, gained=self.slack.open_socket, lost=self.slack.close_socket
+                )
         self.reply_all = ReplyAll(
             desk=self.workflow.desk,
             database=self.database,
@@ -216,7 +229,9 @@ class App:
         self.workflow.incidents = IncidentCommands(
             desk=self.incidents, workflow=self.workflow, reply_all=self.reply_all
         )
-        await self.outbox.recover()
+        # Registers this replica, takes the free leases (opening Slack's socket if it gets
+        # that one), and settles what a stopped process left sending.
+        await self.replica.join()
         await self.incidents.rebuild()
         self.reply_all.resume()
         await self.reloader.remember_current()
@@ -325,9 +340,10 @@ class App:
             self.scheduler.shutdown(wait=False)
 
     async def stop(self) -> None:
-        """Stop the worker, close HTTP and the store."""
+        """Stop the worker, leave the replicas, close HTTP and the store."""
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        await self.replica.leave()
         if self.slack is not None:
             await self.slack.stop()
             self.slack = None

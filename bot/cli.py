@@ -269,6 +269,7 @@ async def _serve(settings: Settings) -> None:
         await runner.setup()
         await web.TCPSite(runner, settings.host, settings.port).start()
         app.outbox.start()
+        app.replica.start()
         scheduler.start()
         log.info("allhands listening on %s:%d", settings.host, settings.port)
         await stop.wait()

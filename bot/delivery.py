@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,6 +36,7 @@ from bot.reply_outcomes import reply_failed
 from bot.store import digests, mentions, outbox, people, replies
 from bot.store import sla as sla_store
 from bot.store.db import Database
+from bot.store.lanes import pause_lane
 from bot.store.sql import Conn
 from connectors.base import Connector
 
@@ -128,13 +129,14 @@ class OutboxWorker:
         adapters: Mapping[str, ChatAdapter],
         connectors: Callable[[], Mapping[str, Connector]],
         max_attempts: int = 8,
+        taker: str | None = None,
     ):
         self.database = database
         self.clock = clock
         self.adapters = adapters
         self.connectors = connectors
         self.max_attempts = max_attempts
-        self.lanes = Lanes(database=database, clock=clock, deliver=self._deliver)
+        self.lanes = Lanes(database=database, clock=clock, deliver=self._deliver, taker=taker)
         self.card_links = CardLinks(
             ref_of=lambda number: database.read(card_ref, number=number),
             adapter_of=self._adapter,
@@ -144,9 +146,10 @@ class OutboxWorker:
         """Something was queued: look now rather than at the next tick."""
         self.lanes.wake()
 
-    async def recover(self) -> None:
-        """After a restart: settle each effect a stopped process left mid-send."""
-        for effect in await self.database.read(outbox.interrupted):
+    async def recover(self, *, live: Collection[str] = ()) -> None:
+        """After a restart, or when a replica died: settle each effect a stopped process
+        left mid-send (those taken by the `live` replicas are theirs to finish)."""
+        for effect in await self.database.read(outbox.interrupted, live=live):
             await self.settle_interrupted(effect)
 
     async def settle_interrupted(self, effect: outbox.Effect) -> None:
@@ -275,6 +278,7 @@ class OutboxWorker:
             if retry_after is not None or transient:
                 # The destination asked for a rest or is down: its whole lane waits.
                 self.lanes.pause(effect.lane, wait.total_seconds())
+                await self.database.write(pause_lane, lane=effect.lane, until=now + wait)
             await self.database.write(outbox.retry, id=effect.id, at=now + wait, error=error)
 
     def _adapter(self, platform: str) -> ChatAdapter:

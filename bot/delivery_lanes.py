@@ -7,6 +7,10 @@ sends it, and takes the next, so a lane sends one thing at a time at the pace it
 platform allows (the chat adapter spaces messages per channel) while every other lane goes
 on. A lane told to wait (a 429's Retry-After, a platform that is down) is paused on its
 own. Stopping lets each send in flight finish and takes nothing more.
+
+Replicas sharing a store deliver side by side: a lane is delivered by one replica at a
+time (`bot.store.lanes.hold_lane`), so it keeps its order and its pace, and a rest a
+platform asks for is kept in the store for all of them.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from bot.store.db import Database
 log = logging.getLogger(__name__)
 
 IDLE_LOOK = 5.0  # seconds between looks for due work when nothing wakes the lanes
+ELSEWHERE_LOOK = 1.0  # seconds before looking again at a lane another replica delivers
 
 
 class Lanes:
@@ -35,8 +40,10 @@ class Lanes:
         database: Database,
         clock: Clock,
         deliver: Callable[[outbox.Effect], Awaitable[None]],
+        taker: str | None = None,
     ):
         self.database = database
+        self.taker = taker  # the replica taking effects, where several share the store
         self.clock = clock
         self.deliver = deliver
         self._paused: dict[str, datetime] = {}
@@ -76,7 +83,9 @@ class Lanes:
                 paused = self._paused.get(lane)
                 if paused is not None and paused > now:
                     break
-                effect = await self.database.write(lanes.take_next, lane=lane, now=now)
+                effect = await self.database.write(
+                    lanes.take_next, lane=lane, now=now, taker=self.taker
+                )
                 if effect is None:
                     break
                 taken += 1
@@ -134,7 +143,10 @@ class Lanes:
 
     async def _lane(self, lane: str) -> None:
         try:
-            await self.run_lane(lane, watch_stop=True)
+            taken = await self.run_lane(lane, watch_stop=True)
+            if not taken and self.taker is not None:
+                # Another replica delivers this lane now, or it rests: look again later.
+                self.pause(lane, ELSEWHERE_LOOK)
         except Exception:
             log.exception("outbox lane %s failed; it rests a moment", lane)
             self.pause(lane, 2.0)

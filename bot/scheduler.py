@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot import replicas
+
 if TYPE_CHECKING:
     from bot.app import App
 
@@ -44,11 +46,20 @@ class RunningJobs:
     def __init__(self) -> None:
         self.tasks: set[asyncio.Task[Any]] = set()
 
-    def tracked(self, job: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
-        """`job`, recorded as running while it runs."""
+    def tracked(
+        self,
+        job: Callable[P, Awaitable[T]],
+        *,
+        only_if: Callable[[], Awaitable[bool]] | None = None,
+    ) -> Callable[P, Awaitable[T | None]]:
+        """`job`, recorded as running while it runs; skipped (None) when `only_if` says no
+        (this replica does not hold the job's lease)."""
 
         @wraps(job)
-        async def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        async def run(*args: P.args, **kwargs: P.kwargs) -> T | None:
+            if only_if is not None and not await only_if():
+                log.debug("%s runs on another replica; skipped here", job.__name__)
+                return None
             task = asyncio.current_task()
             if task is not None:
                 self.tasks.add(task)
@@ -87,17 +98,19 @@ def build_scheduler(
     scheduler = AsyncIOScheduler(timezone=UTC)
     app.scheduler = scheduler
     sync_poll_jobs(scheduler, app, poll_now=poll_now)
+    # Each job but the reload (every replica keeps its playbooks current) runs on the one
+    # replica holding its lease (bot.replicas), its job id.
     repeating: list[tuple[bool, Callable[[], Awaitable[Any]], timedelta, str, str]] = [
         (reload, app.reloader.check, RELOAD_EVERY, "reload-playbooks", "reload playbooks"),
-        (digests, app.digests.send_due, DIGESTS_EVERY, "digests", "send due digests"),
-        (sla, app.sla.sweep, SLA_SWEEP_EVERY, "sla-sweep", "SLA sweep"),
-        (prune, app.prune_outbox, OUTBOX_PRUNE_EVERY, "outbox-prune", "prune the outbox"),
-        (learn, app.learn_nightly, LEARN_EVERY, "triage-learn", "refit triage on corrections"),
+        (digests, app.digests.send_due, DIGESTS_EVERY, replicas.DIGESTS, "send due digests"),
+        (sla, app.sla.sweep, SLA_SWEEP_EVERY, replicas.SLA_SWEEP, "SLA sweep"),
+        (prune, app.prune_outbox, OUTBOX_PRUNE_EVERY, replicas.OUTBOX_PRUNE, "prune the outbox"),
+        (learn, app.learn_nightly, LEARN_EVERY, replicas.TRIAGE_LEARN, "refit triage"),
     ]
     for wanted, job, every, job_id, name in repeating:
         if wanted:
             scheduler.add_job(
-                app.running_jobs.tracked(job),
+                app.running_jobs.tracked(job, only_if=_lease(app, job_id)),
                 "interval",
                 seconds=every.total_seconds(),
                 id=job_id,
@@ -107,16 +120,23 @@ def build_scheduler(
             )
     if retention:
         scheduler.add_job(
-            app.running_jobs.tracked(app.retention.expire),
+            app.running_jobs.tracked(app.retention.expire, only_if=_lease(app, replicas.RETENTION)),
             "interval",
             seconds=RETENTION_EVERY.total_seconds(),
-            id="retention",
+            id=replicas.RETENTION,
             name="retention",
             max_instances=1,
             coalesce=True,
             next_run_time=datetime.now(UTC) + RETENTION_FIRST,
         )
     return scheduler
+
+
+def _lease(app: App, name: str) -> Callable[[], Awaitable[bool]] | None:
+    """Whether this replica holds lease `name` (taken now if free); none for a reload."""
+    if name not in replicas.JOB_LEASES:
+        return None
+    return lambda: app.replica.hold(name)
 
 
 def sync_poll_jobs(scheduler: AsyncIOScheduler, app: App, *, poll_now: bool = True) -> None:
@@ -139,7 +159,7 @@ def sync_poll_jobs(scheduler: AsyncIOScheduler, app: App, *, poll_now: bool = Tr
                 existing.reschedule("interval", seconds=seconds)
             continue
         scheduler.add_job(
-            app.running_jobs.tracked(app.poll_source),
+            app.running_jobs.tracked(app.poll_source, only_if=_lease(app, replicas.POLL)),
             "interval",
             seconds=seconds,
             args=[spec.id],

@@ -36,6 +36,7 @@ class Settings:
     teams_token_url: str = ""  # default: Microsoft's login for MICROSOFT_APP_TENANT_ID
     teams_graph_url: str = TEAMS_GRAPH_URL  # where Teams cards are looked for after a crash
     outbox_keep: timedelta = timedelta(days=3)  # how long delivered effects stay in the store
+    replica_host: str = ""  # the host a replica reports (default: the machine's name)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -69,4 +70,5 @@ class Settings:
             teams_token_url=env.get("TEAMS_TOKEN_URL", ""),
             teams_graph_url=env.get("TEAMS_GRAPH_URL", TEAMS_GRAPH_URL),
             outbox_keep=outbox_keep,
+            replica_host=env.get("ALLHANDS_REPLICA_HOST", ""),
         )

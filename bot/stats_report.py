@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from bot.domain.mentions import State
-from bot.store import chat_warnings, mentions, outbox, sql
+from bot.store import chat_warnings, mentions, outbox, replicas, sql
+from bot.store.replicas import Lease, ReplicaRow
 from bot.store.sql import Conn
 
 # Column order of the per-team table: the way a mention goes.
@@ -27,10 +28,13 @@ class Stats:
     sla_steps: Counter[str] = field(default_factory=Counter)
     outbox_oldest_done: datetime | None = None
     chat_warnings: list[tuple[str, str, str]] = field(default_factory=list)
+    replicas: list[ReplicaRow] = field(default_factory=list)
+    leases: list[Lease] = field(default_factory=list)
+    now: datetime | None = None  # when the figures were read
 
 
-def read(db: Conn, *, since: datetime) -> Stats:
-    """The figures, with SLA steps taken since `since`."""
+def read(db: Conn, *, since: datetime, now: datetime | None = None) -> Stats:
+    """The figures, with SLA steps taken since `since` (replicas seen as at `now`)."""
     by_team: dict[str, Counter[str]] = defaultdict(Counter)
     for team, states in mentions.count_by_team(db).items():
         by_team[team].update(states)
@@ -48,8 +52,20 @@ def read(db: Conn, *, since: datetime) -> Stats:
         warned = chat_warnings.every(db)
     except sql.MISSING_TABLE:  # a store from before 0012_chat_warnings, read-only
         warned = []
+    try:
+        running, held = replicas.every(db), replicas.leases(db)
+    except sql.MISSING_TABLE:  # a store from before 0020_replicas, read-only
+        running, held = [], []
     return Stats(
-        dict(by_team), outbox.counts(db), int(waiting), steps, outbox.oldest_done(db), warned
+        dict(by_team),
+        outbox.counts(db),
+        int(waiting),
+        steps,
+        outbox.oldest_done(db),
+        warned,
+        running,
+        held,
+        now,
     )
 
 
@@ -58,7 +74,7 @@ def read_store(db_path: str, *, now: datetime) -> Stats | None:
     if not sql.store_exists(db_path):
         return None
     with sql.read_only(db_path) as db:
-        return read(db, since=now - timedelta(days=1))
+        return read(db, since=now - timedelta(days=1), now=now)
 
 
 def render(stats: Stats) -> str:
@@ -99,4 +115,30 @@ def render(stats: Stats) -> str:
     lines.append(f"SLA steps in the last 24 hours: {steps}")
     for platform, message, at in stats.chat_warnings:
         lines.append(f"{platform.capitalize()} (since {at[:16].replace('T', ' ')}): {message}")
+    lines += _replicas(stats)
     return "\n".join(lines)
+
+
+def _replicas(stats: Stats) -> list[str]:
+    """Who runs, and which replica runs each job (holds its lease) until when."""
+    now = stats.now
+    lines = [f"Replicas: {len(stats.replicas) or 'none running'}"]
+    for r in stats.replicas:
+        seen = f"{(now - r.seen_at).total_seconds():.0f} s ago" if now else f"{r.seen_at:%H:%M:%S}"
+        dead = now is not None and r.seen_at < now - replicas.DEAD_AFTER
+        lines.append(
+            f"  {r.id}: host {r.host}, pid {r.pid}, version {r.version},"
+            f" up since {r.started_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC, last seen {seen}"
+            + (" (not beating: taken for dead)" if dead else "")
+        )
+    if stats.leases:
+        lines.append("Jobs, and the replica that runs each (holds its lease):")
+        width = max(len(lease.name) for lease in stats.leases)
+        for lease in stats.leases:
+            until = f"{lease.expires_at.astimezone(UTC):%H:%M:%S} UTC"
+            if now is not None and lease.expires_at <= now:
+                held = f"free (held by {lease.holder} until {until})"
+            else:
+                held = f"{lease.holder} until {until}, renewed while it runs"
+            lines.append(f"  {lease.name.ljust(width)}  {held}")
+    return lines

@@ -35,6 +35,8 @@ SMALL = {
     "outbox_counts",
     "source_health",
     "people",
+    "replicas",  # one row per running replica
+    "leases",  # one row per scheduled job
     "json_each",
     "w",
     "sqlite_master",

@@ -239,7 +239,8 @@ class SlackBot:
     # ---- lifecycle
 
     async def start(self) -> None:
-        """Check the token with Slack (ConfigError if refused), then connect Socket Mode."""
+        """Check the token with Slack (ConfigError if refused); Socket Mode is opened by the
+        replica holding its lease (`open_socket`)."""
         try:
             who = await call_slack("auth.test", self.client.auth_test)
         except DeliveryError as exc:
@@ -256,17 +257,27 @@ class SlackBot:
             log.warning("Slack did not answer auth.test (%s); going on, cards will wait", exc)
         else:
             log.info("Slack: connected to %s as @%s", who.get("team"), who.get("user"))
-        if self.settings.slack_app_token:
-            self.socket = SlackSocket(
-                bolt=self.bolt,
-                client=self.client,
-                app_token=self.settings.slack_app_token,
-                clock=self.clock,
-            )
-            self.socket.start()
-            log.info("Slack: Socket Mode (no public URL needed)")
-        else:
+        if not self.settings.slack_app_token:
             log.info("Slack: HTTP mode; Slack's Request URL is https://<this host>/slack/events")
+
+    async def open_socket(self) -> None:
+        """Connect Socket Mode (kept by this replica until `close_socket`)."""
+        if self.socket is not None or not self.settings.slack_app_token:
+            return
+        self.socket = SlackSocket(
+            bolt=self.bolt,
+            client=self.client,
+            app_token=self.settings.slack_app_token,
+            clock=self.clock,
+        )
+        self.socket.start()
+        log.info("Slack: Socket Mode (no public URL needed)")
+
+    async def close_socket(self) -> None:
+        """Close Socket Mode (another replica keeps it now, or this one stops)."""
+        if self.socket is not None:
+            await self.socket.stop()
+            self.socket = None
 
     def mount(self, web_app: web.Application) -> None:
         """Serve Slack's requests (commands, interactivity, events) at /slack/events."""
@@ -279,9 +290,7 @@ class SlackBot:
 
     async def stop(self) -> None:
         """Close Socket Mode, let background work finish (briefly), close HTTP."""
-        if self.socket is not None:
-            await self.socket.stop()
-            self.socket = None
+        await self.close_socket()
         if self._tasks:
             _, pending = await asyncio.wait(list(self._tasks), timeout=5)
             for task in pending:

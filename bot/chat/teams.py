@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -49,7 +48,7 @@ from bot.clock import Clock
 from bot.errors import CommandError, ConfigError, DeliveryError, Problem
 from bot.incident_commands import stale_card_note
 from bot.settings import TEAMS_OPENID_URL, Settings
-from bot.store import people
+from bot.store import people, webhooks
 from bot.store import teams as store
 from bot.store.db import Database
 from bot.workflow import Answer, Context
@@ -66,7 +65,7 @@ TEAMS_HELP = (
     " with allhands), or use the buttons on a card. `@allhands channel` shows the id to put"
     " in a playbook for the channel you type it in."
 )
-_SEEN_MAX = 5000  # activity ids remembered, so a redelivered request is not run twice
+_SEEN_FOR = timedelta(hours=1)  # activity ids remembered, so a redelivery is not run twice
 
 
 class TeamsAdapter:
@@ -114,7 +113,6 @@ class TeamsAdapter:
         )
         self._http: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._seen: OrderedDict[str, None] = OrderedDict()
 
     @classmethod
     def from_settings(cls, settings: Settings, *, database: Database, clock: Clock) -> TeamsAdapter:
@@ -412,7 +410,7 @@ class TeamsAdapter:
         if self.tenant_id and activity.tenant_id and activity.tenant_id != self.tenant_id:
             log.warning("Teams: refused an activity from tenant %s", activity.tenant_id)
             return _refuse(403, "this bot serves another organisation")
-        if self._seen_before(activity):
+        if await self._seen_before(activity):
             return web.Response(status=200)
         await self._remember(activity)
         if activity.type == "message":
@@ -421,18 +419,20 @@ class TeamsAdapter:
             await self._on_update(activity)
         return web.Response(status=200)
 
-    def _seen_before(self, activity: Activity) -> bool:
+    async def _seen_before(self, activity: Activity) -> bool:
         # Bot Framework redelivers a request it got no answer to in time; a redelivered
-        # `reply` must not answer the customer twice.
+        # `reply` must not answer the customer twice. Remembered in the store, so that a
+        # redelivery reaching another replica is recognised too.
         if not activity.id:
             return False
-        key = f"{activity.conversation.id}|{activity.id}"
-        if key in self._seen:
-            return True
-        self._seen[key] = None
-        if len(self._seen) > _SEEN_MAX:
-            self._seen.popitem(last=False)
-        return False
+        first = await self.database.write(
+            webhooks.remember,
+            source="teams-activity",
+            signature=f"{activity.conversation.id}|{activity.id}",
+            now=self.clock.now(),
+            keep=_SEEN_FOR,
+        )
+        return not first
 
     async def _remember(self, activity: Activity) -> None:
         """Store who wrote and where, so the bot can name them and post there later."""

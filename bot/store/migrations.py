@@ -654,3 +654,7 @@ def digest_day_figures(db: Conn) -> None:
         CREATE INDEX digest_days_day ON digest_days (day);
         """
     )
+
+
+# Later migrations live in their own modules, registered on import.
+from bot.store import migrations_0020  # noqa: E402, F401

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -209,12 +210,13 @@ def read_effect(row: tuple[Any, ...]) -> Effect:
     return _effect(row)
 
 
-def mark_taken(db: Conn, effect: Effect, *, now: datetime) -> None:
-    """Mark an effect as being sent; a card update stands for the updates queued after it."""
+def mark_taken(db: Conn, effect: Effect, *, now: datetime, taker: str | None = None) -> None:
+    """Mark an effect as being sent (by the replica `taker`); a card update stands for the
+    updates queued after it."""
     db.execute(
-        "UPDATE outbox SET state = 'sending', attempts = attempts + 1"
+        "UPDATE outbox SET state = 'sending', attempts = attempts + 1, taken_by = ?"
         " WHERE id = ? AND state = 'pending'",
-        [effect.id],
+        [taker, effect.id],
     )
     if effect.kind == Kind.CARD_UPDATE:
         # A card is drawn from the store as it is when sent, so this update shows every
@@ -275,11 +277,16 @@ def fail(db: Conn, *, id: int, now: datetime, error: str) -> None:
     _release(db, id)
 
 
-def interrupted(db: Conn) -> list[Effect]:
-    """The effects left `sending` by a process that stopped mid-send."""
+def interrupted(db: Conn, *, live: Collection[str] = ()) -> list[Effect]:
+    """The effects left `sending` by a process that stopped mid-send: every one taken by
+    none of the `live` replicas."""
+    marks = ", ".join("?" * len(live))
+    by_the_dead = f" AND (taken_by IS NULL OR taken_by NOT IN ({marks}))" if live else ""
     return [
         _effect(r)
-        for r in db.execute(f"SELECT {_COLUMNS} FROM outbox WHERE state = 'sending'").fetchall()
+        for r in db.execute(
+            f"SELECT {_COLUMNS} FROM outbox WHERE state = 'sending'{by_the_dead}", [*live]
+        ).fetchall()
     ]
 
 

@@ -162,7 +162,9 @@ async def test_team_lists_know_the_channel_and_names_are_refreshed(slack: SlackH
     await slack.app.poll_all()
     await slack.settle()
     await slack.command("claim 1")  # typed in #billing, which the playbook names by name
+    await slack.settle()  # each command's work runs after its ack: one at a time here
     await slack.command("list team")
+    await slack.settle()
     await slack.command("show 1")
     await slack.settle()
     listed, shown = (r[1]["text"] for r in slack.fake.responses[-2:])
