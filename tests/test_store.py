@@ -183,3 +183,25 @@ async def test_a_requests_redraw_neither_waits_for_nor_holds_up_a_mentions_effec
     await database.write(outbox.finish, id=first, now=now)
     assert [e.id for e in await database.write(outbox.take_due, now=now)] == [second]
     assert [e.id for e in await database.write(outbox.take_due, now=later)] == [redraw]
+
+
+async def test_each_source_keeps_its_signatures_as_long_as_it_asks(
+    database: Database, clock: FakeClock
+) -> None:
+    from datetime import timedelta
+
+    from bot.store import webhooks
+
+    async def seen(source: str, signature: str, keep: timedelta) -> bool:
+        first = await database.write(
+            webhooks.remember, source=source, signature=signature, now=clock.now(), keep=keep
+        )
+        return not first
+
+    assert not await seen("teams-activity", "c1|a1", timedelta(hours=1))
+    clock.advance(timedelta(minutes=20))
+    # A Slack request prunes Slack's own ten-minute memory, not Teams' hour.
+    assert not await seen("slack", "v0=abc", timedelta(minutes=10))
+    assert await seen("teams-activity", "c1|a1", timedelta(hours=1))
+    clock.advance(timedelta(minutes=11))
+    assert not await seen("slack", "v0=abc", timedelta(minutes=10))  # forgotten, as it asked

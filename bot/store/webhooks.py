@@ -23,8 +23,14 @@ class Signature:
 
 
 def remember(db: Conn, *, source: str, signature: str, now: datetime, keep: timedelta) -> bool:
-    """Record a request's signature; False when it was seen before (a replay)."""
-    db.execute("DELETE FROM webhook_signatures WHERE seen_at < ?", [(now - keep).isoformat()])
+    """Record a request's signature; False when it was seen before (a replay).
+
+    Only this source's old signatures are dropped: each source keeps its own for as long as
+    it asks (Slack's ten minutes must not cut Teams' hour short)."""
+    db.execute(
+        "DELETE FROM webhook_signatures WHERE source = ? AND seen_at < ?",
+        [source, (now - keep).isoformat()],
+    )
     cursor = db.execute(
         "INSERT INTO webhook_signatures (source, signature, seen_at) VALUES (?, ?, ?)"
         " ON CONFLICT DO NOTHING",
