@@ -27,15 +27,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import sqlite_utils
-
 from bot.chat.chart import render_chart
 from bot.chat.digest import render_day_table, render_digest
 from bot.domain.digest import CHART_DAYS, SlaTerms, build_report, day_period, week_period
 from bot.domain.guardrails import ApprovalRules, Verdict
 from bot.domain.mentions import Action, Author, Item, Triage
 from bot.replying import submit
-from bot.store import digests, mentions
+from bot.store import digests, mentions, sql
 from bot.store.db import Database
 from bot.workflow import act
 
@@ -47,7 +45,7 @@ PEOPLE = [f"agent{i}" for i in range(25)]
 
 
 def _day_batch(
-    db: sqlite_utils.Database, *, rng: random.Random, day: date, count: int, teams: list[str]
+    db: sql.Conn, *, rng: random.Random, day: date, count: int, teams: list[str]
 ) -> None:
     """One day's mentions and what people did to them, in one transaction."""
     start = datetime.combine(day, datetime.min.time(), tzinfo=ZONE).astimezone(UTC)
@@ -85,7 +83,7 @@ def _audience(rng: random.Random) -> int | None:
     return int(rng.lognormvariate(6, 2))
 
 
-def _handle(db: sqlite_utils.Database, *, rng: random.Random, number: int, at: datetime) -> None:
+def _handle(db: sql.Conn, *, rng: random.Random, number: int, at: datetime) -> None:
     fate = rng.random()
     if fate < 0.05:
         return  # left open
@@ -139,7 +137,7 @@ async def seed(path: str, *, per_day: int, days: int, teams: list[str], seed: in
 
 def measure(path: str, *, days: int, team: str, runs: int) -> None:
     """Time each stage of one team's daily and weekly digest for the last seeded day."""
-    db = sqlite_utils.Database(path)
+    db = sql.connect_sqlite(path)
     sla = SlaTerms(claim_within=timedelta(minutes=30), reply_within=timedelta(hours=1))
     last = FIRST_DAY + timedelta(days=days - 1)
     rows = [f"{'stage':<56} {'ms':>9}"]
