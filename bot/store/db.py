@@ -159,10 +159,16 @@ def _transaction(db: sql.Conn, fn: Callable[..., T], args: Any, kwargs: Any) -> 
         if isinstance(db, sql.PgConn):
             db.reopen_if_lost()
         committing = False
+        sql.committed(db)  # nothing from an earlier write or attempt is left to undo
         try:
-            with db.atomic():
-                result = fn(db, *args, **kwargs)
-                committing = True
+            try:
+                with db.atomic():
+                    result = fn(db, *args, **kwargs)
+                    committing = True
+            except BaseException:
+                sql.rolled_back(db)  # undo what the body kept in memory, before any re-run
+                raise
+            sql.committed(db)
             return result
         except RETRIED as exc:
             if attempt == WRITE_TRIES:
