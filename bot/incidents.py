@@ -115,6 +115,20 @@ class IncidentDesk:
         """What a rolled-back transaction grouped is not so: group again from the store."""
         self.stale = True
 
+    def _undo_on_rollback(self, db: Conn) -> None:
+        """If this transaction rolls back, the grouping is made again from the store, and the
+        spike watch and budgets are put back as they are now (small: copied, not rebuilt),
+        lest a re-run count its mentions twice or its alert, rolled back, be held back."""
+        spent = {channel: deque(times) for channel, times in self._spent.items()}
+        arrivals = {team: deque(seen) for team, seen in self._arrivals.items()}
+        watches = {team: watch.copy() for team, watch in self._watches.items()}
+
+        def undo() -> None:
+            self.stale = True
+            self._spent, self._arrivals, self._watches = spent, arrivals, watches
+
+        sql.on_rollback(db, undo)
+
     def _regroup(self, rows: list[dict[str, Any]]) -> None:
         """Group stored mentions, and point their clusters at their open incidents."""
         for row in rows:
@@ -179,7 +193,7 @@ class IncidentDesk:
     ) -> None:
         """Group each new mention, hold back the cards its incident shows, keep the budget,
         and alert on spikes."""
-        sql.on_rollback(db, self.mark_stale)
+        self._undo_on_rollback(db)
         placing = frozenset(
             r.number for r in results if r.number is not None and r.root is None and not r.duplicate
         )

@@ -178,11 +178,15 @@ async def test_a_write_run_again_groups_each_post_once(
                         "UPDATE source_health SET failures = 0 WHERE source = %s", ["social"]
                     )
 
-        await ingest(app, burst(8, start=4), place_then_lose_a_race)
+        # The spike (20 in 5 minutes) fires in the attempt that is rolled back, and again
+        # in the re-run: the watch was put back as it was before.
+        await ingest(app, burst(20, start=4), place_then_lose_a_race)
         assert attempts == 2
         assert "ran into another" in caplog.text
+        alerts = rows(pg_url, "SELECT payload FROM outbox WHERE kind = 'channel_note'")
+        assert len(alerts) == 1 and "Spike for team support" in alerts[0][0]
         stored = stored_numbers(pg_url)
-        assert len(stored) == 12
+        assert len(stored) == 24
         assert grouped(app) == stored  # each post once, though `place` ran twice
         found, members = incidents_and_members(pg_url)
         assert [state for _, state in found] == ["open"]
