@@ -5,7 +5,8 @@ other replicas write at the same time, so each write runs at SERIALIZABLE and is
 from the start when the server refuses it (a serialization failure, a deadlock, a unique
 key another replica took meanwhile) or the connection was lost before it asked to commit.
 A function passed to `write` is therefore a transaction body: it may run more than once,
-and must change nothing but the database.
+and must change nothing but the database, or say with `sql.on_rollback` how to undo what
+else it changed (the incident desk's grouping in memory) when its attempt rolls back.
 """
 
 from __future__ import annotations
