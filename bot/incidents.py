@@ -130,8 +130,11 @@ class IncidentDesk:
         sql.on_rollback(db, undo)
 
     def _regroup(self, rows: list[dict[str, Any]]) -> None:
-        """Group stored mentions, and point their clusters at their open incidents."""
+        """Group stored mentions, and point their clusters at their open incidents; those of
+        a closed incident stay out (as `forget` leaves them)."""
         for row in rows:
+            if row["incident"] is not None and row["incident"] not in self._open:
+                continue
             post = Post(
                 key=row["number"],
                 text=row["text"],

@@ -191,3 +191,23 @@ async def test_a_write_run_again_groups_each_post_once(
         found, members = incidents_and_members(pg_url)
         assert [state for _, state in found] == ["open"]
         assert [m for m, _, _ in members] == stored
+
+
+async def test_an_incident_resolved_on_one_replica_takes_no_more_on_another(
+    tmp_path: Path, clock: FakeClock, pg_url: str
+) -> None:
+    from bot.workflow import Context
+
+    async with (
+        replica(tmp_path, clock, pg_url, "a") as a,
+        replica(tmp_path, clock, pg_url, "b") as b,
+    ):
+        await ingest(a, burst(10))
+        await ingest(b, burst(2, start=10))  # joins A's incident
+        answer = await a.workflow.handle("resolve I1", Context(actor="alice"))
+        assert "I1 is resolved" in answer.text
+        await ingest(b, burst(10, start=12))  # the outage again: a new incident, afresh
+        found, members = incidents_and_members(pg_url)
+        assert found == [(1, "resolved"), (2, "open")]
+        by_incident = {n: sum(1 for _, i, _ in members if i == n) for n, _ in found}
+        assert by_incident == {1: 12, 2: 10}
