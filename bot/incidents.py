@@ -116,9 +116,14 @@ class IncidentDesk:
         self.stale = True
 
     def _undo_on_rollback(self, db: Conn) -> None:
-        """If this transaction rolls back, the grouping is made again from the store, and the
-        spike watch and budgets are put back as they are now (small: copied, not rebuilt),
-        lest a re-run count its mentions twice or its alert, rolled back, be held back."""
+        """If this transaction rolls back, the grouping is made again from the store; on
+        PostgreSQL, which runs it again, the spike watch and budgets are put back as they are
+        now, lest the re-run count its mentions twice or its alert, rolled back, be held back.
+        (Copying them costs a few µs a mention in a storm: SQLite, which never runs a write
+        again, is spared it; a failed write there counts its batch in the watch once more.)"""
+        if db.dialect != sql.POSTGRESQL:
+            sql.on_rollback(db, self.mark_stale)
+            return
         spent = {channel: deque(times) for channel, times in self._spent.items()}
         arrivals = {team: deque(seen) for team, seen in self._arrivals.items()}
         watches = {team: watch.copy() for team, watch in self._watches.items()}
