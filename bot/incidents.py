@@ -4,6 +4,14 @@ told to the team, and a channel's attention budget rolls extra cards up into one
 `IncidentDesk.place` runs inside the ingest transaction, on the store's writer thread (so
 its in-memory grouping is only ever changed by one thread, in the order of the mentions);
 `deliver_summary` is how the outbox worker draws an incident's card or a roll-up.
+
+The grouping lives in memory but must agree with the store. A transaction that rolls back
+(any failed write; on PostgreSQL also one run again after losing a race) marks it stale,
+and the next `place` groups the window again from the store. On PostgreSQL other replicas
+store mentions too: each `place` first groups, in the same transaction, the window's
+mentions it has not seen, and groups everything again when the open incidents are not the
+ones it knows. At SERIALIZABLE two replicas placing at once read each other's new rows, so
+one is run again and sees the other's (tests/test_incident_replicas.py shows it).
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ import logging
 from collections import Counter, deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from bot.chat.text import shorten
 from bot.clock import Clock
@@ -21,7 +30,7 @@ from bot.domain.spikes import Spike, SpikeSettings, SpikeWatch
 from bot.domain.spikes import spike_threshold as threshold_of
 from bot.playbooks import ChannelRef, Playbooks
 from bot.store import incidents as store
-from bot.store import outbox
+from bot.store import outbox, sql
 from bot.store.db import Database
 from bot.store.mentions import Ingested
 from bot.store.sql import Conn
@@ -55,6 +64,9 @@ class IncidentDesk:
         self.grouper = Grouper(grouping)
         self.cluster_incident: dict[int, int] = {}
         self.incident_cluster: dict[int, int] = {}
+        self.stale = False  # a transaction that changed the grouping rolled back
+        self._grouped: set[int] = set()  # PostgreSQL: the window's mentions grouped here
+        self._open: set[int] = set()  # PostgreSQL: the open incidents as last seen
         self._watches: dict[str, SpikeWatch] = {}
         self._baselines: dict[str, tuple[datetime, int]] = {}
         self._spent: dict[str, deque[datetime]] = {}
@@ -86,10 +98,48 @@ class IncidentDesk:
         clusters), and point each cluster at its open incident."""
         await self.database.write(self._rebuild, now=self.clock.now())
 
-    def _rebuild(self, db: Conn, *, now: datetime) -> None:
+    def _rebuild(self, db: Conn, *, now: datetime, placing: frozenset[int] = frozenset()) -> None:
+        """Group the window's mentions afresh from the store (but those being `placing`)."""
+        sql.on_rollback(db, self.mark_stale)
+        self.grouper = Grouper(self.grouper.settings)
+        self.cluster_incident.clear()
+        self.incident_cluster.clear()
         rows = store.recent_mentions(db, since=now - self.grouper.settings.window)
-        open_ = {i.number for i in store.open_incidents(db)}
+        self._open = store.open_numbers(db)
+        self._regroup([r for r in rows if r["number"] not in placing])
+        self._grouped = {r["number"] for r in rows} | placing
+        self.stale = False
+        log.info("incidents: %d recent mentions grouped again", len(rows))
+
+    def mark_stale(self) -> None:
+        """What a rolled-back transaction grouped is not so: group again from the store."""
+        self.stale = True
+
+    def _undo_on_rollback(self, db: Conn) -> None:
+        """If this transaction rolls back, the grouping is made again from the store; on
+        PostgreSQL, which runs it again, the spike watch and budgets are put back as they are
+        now, lest the re-run count its mentions twice or its alert, rolled back, be held back.
+        (Copying them costs a few µs a mention in a storm: SQLite, which never runs a write
+        again, is spared it; a failed write there counts its batch in the watch once more.)"""
+        if db.dialect != sql.POSTGRESQL:
+            sql.on_rollback(db, self.mark_stale)
+            return
+        spent = {channel: deque(times) for channel, times in self._spent.items()}
+        arrivals = {team: deque(seen) for team, seen in self._arrivals.items()}
+        watches = {team: watch.copy() for team, watch in self._watches.items()}
+
+        def undo() -> None:
+            self.stale = True
+            self._spent, self._arrivals, self._watches = spent, arrivals, watches
+
+        sql.on_rollback(db, undo)
+
+    def _regroup(self, rows: list[dict[str, Any]]) -> None:
+        """Group stored mentions, and point their clusters at their open incidents; those of
+        a closed incident stay out (as `forget` leaves them)."""
         for row in rows:
+            if row["incident"] is not None and row["incident"] not in self._open:
+                continue
             post = Post(
                 key=row["number"],
                 text=row["text"],
@@ -98,9 +148,25 @@ class IncidentDesk:
                 url=row["url"],
             )
             placed = self.grouper.add(post)
-            if row["incident"] in open_:
+            for gone in placed.absorbed:  # the incidents were merged where it happened
+                lost = self.cluster_incident.pop(gone, None)
+                if lost is not None and placed.cluster not in self.cluster_incident:
+                    self._link(placed.cluster, lost)
+            if row["incident"] in self._open:
                 self._link(placed.cluster, row["incident"])
-        log.info("incidents: %d recent mentions grouped again", len(rows))
+
+    def _catch_up(self, db: Conn, *, now: datetime, placing: frozenset[int]) -> None:
+        """PostgreSQL: group what other replicas stored in the window since (or everything
+        again when incidents were opened, merged or closed elsewhere)."""
+        if store.open_numbers(db) != self._open:
+            self._rebuild(db, now=now, placing=placing)
+            return
+        stored = store.recent_numbers(db, since=now - self.grouper.settings.window)
+        missing = sorted(stored - self._grouped - placing)
+        if missing:
+            self._regroup(store.mentions_numbered(db, numbers=missing))
+            log.info("incidents: %d mentions from other replicas grouped", len(missing))
+        self._grouped = stored | placing
 
     def _link(self, cluster: int, incident: int) -> None:
         self.cluster_incident[cluster] = incident
@@ -108,12 +174,14 @@ class IncidentDesk:
 
     def relink(self, gone: int, into: int) -> None:
         """`gone` was merged into `into`: what would have joined it joins `into`."""
+        self._open.discard(gone)
         cluster = self.incident_cluster.pop(gone, None)
         if cluster is not None:
             self.cluster_incident[cluster] = into
 
     def forget(self, incident: int) -> None:
         """An incident is closed: its cluster starts afresh."""
+        self._open.discard(incident)
         cluster = self.incident_cluster.pop(incident, None)
         if cluster is not None:
             self.cluster_incident.pop(cluster, None)
@@ -133,6 +201,14 @@ class IncidentDesk:
     ) -> None:
         """Group each new mention, hold back the cards its incident shows, keep the budget,
         and alert on spikes."""
+        self._undo_on_rollback(db)
+        placing = frozenset(
+            r.number for r in results if r.number is not None and r.root is None and not r.duplicate
+        )
+        if self.stale:
+            self._rebuild(db, now=now, placing=placing)
+        elif db.dialect == sql.POSTGRESQL:
+            self._catch_up(db, now=now, placing=placing)
         touched: set[int] = set()
         for result, (item, triage) in zip(results, items, strict=True):
             if result.root is not None and result.number is not None:
@@ -163,6 +239,7 @@ class IncidentDesk:
                     now=now,
                 )
                 incident = found.number
+                self._open.add(incident)
                 self._link(placed.cluster, incident)
                 cluster = self.grouper.clusters[placed.cluster]
                 store.add_members(db, incident=incident, mentions=list(cluster.members), now=now)
@@ -225,6 +302,7 @@ class IncidentDesk:
             self._link(keep, lost)
             return
         merge_into(db, into=kept, other=lost, actor="allhands", now=now)
+        self._open.discard(lost)
         touched.update({kept, lost})
 
     def _spend_or_roll_up(self, db: Conn, *, number: int, channel: str, now: datetime) -> None:

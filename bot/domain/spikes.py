@@ -60,6 +60,13 @@ class SpikeWatch:
         self._fired[key] = at
         return Spike(key=key, count=len(times), threshold=threshold, onset=times[0])
 
+    def copy(self) -> SpikeWatch:
+        """An independent copy (to put back when what counted in this one is undone)."""
+        other = SpikeWatch(self.settings)
+        other._times = {key: deque(times) for key, times in self._times.items()}
+        other._fired = dict(self._fired)
+        return other
+
     def last_fired(self, key: str) -> datetime | None:
         """When `key` last fired, if it did."""
         return self._fired.get(key)

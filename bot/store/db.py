@@ -5,7 +5,8 @@ other replicas write at the same time, so each write runs at SERIALIZABLE and is
 from the start when the server refuses it (a serialization failure, a deadlock, a unique
 key another replica took meanwhile) or the connection was lost before it asked to commit.
 A function passed to `write` is therefore a transaction body: it may run more than once,
-and must change nothing but the database.
+and must change nothing but the database, or say with `sql.on_rollback` how to undo what
+else it changed (the incident desk's grouping in memory) when its attempt rolls back.
 """
 
 from __future__ import annotations
@@ -159,10 +160,16 @@ def _transaction(db: sql.Conn, fn: Callable[..., T], args: Any, kwargs: Any) -> 
         if isinstance(db, sql.PgConn):
             db.reopen_if_lost()
         committing = False
+        sql.committed(db)  # nothing from an earlier write or attempt is left to undo
         try:
-            with db.atomic():
-                result = fn(db, *args, **kwargs)
-                committing = True
+            try:
+                with db.atomic():
+                    result = fn(db, *args, **kwargs)
+                    committing = True
+            except BaseException:
+                sql.rolled_back(db)  # undo what the body kept in memory, before any re-run
+                raise
+            sql.committed(db)
             return result
         except RETRIED as exc:
             if attempt == WRITE_TRIES:

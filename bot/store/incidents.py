@@ -330,15 +330,41 @@ def first_received(db: Conn, *, team: str) -> datetime | None:
     return datetime.fromisoformat(row[0]) if row and row[0] else None
 
 
+_RECENT = (
+    "SELECT m.number, m.text, m.url, m.source, m.author_handle, m.received_at, m.team,"
+    " im.incident FROM mentions m LEFT JOIN incident_members im ON im.mention = m.number"
+)
+
+
 def recent_mentions(db: Conn, *, since: datetime) -> list[dict[str, Any]]:
     """Top-level mentions received since then, with their incident, oldest first."""
     return query_rows(
         db,
-        "SELECT m.number, m.text, m.url, m.source, m.author_handle, m.received_at, m.team,"
-        " im.incident FROM mentions m LEFT JOIN incident_members im ON im.mention = m.number"
-        " WHERE m.received_at >= ? AND m.root_number IS NULL ORDER BY m.number",
+        _RECENT + " WHERE m.received_at >= ? AND m.root_number IS NULL ORDER BY m.number",
         [since.isoformat()],
     )
+
+
+def recent_numbers(db: Conn, *, since: datetime) -> set[int]:
+    """The numbers of the top-level mentions received since then."""
+    rows = db.execute(
+        "SELECT number FROM mentions WHERE received_at >= ? AND root_number IS NULL",
+        [since.isoformat()],
+    )
+    return {r[0] for r in rows}
+
+
+def mentions_numbered(db: Conn, *, numbers: list[int]) -> list[dict[str, Any]]:
+    """These mentions as `recent_mentions` gives them, oldest first."""
+    where = sql.in_list(db, "m.number")
+    return query_rows(
+        db, _RECENT + f" WHERE {where} ORDER BY m.number", [sql.list_param(db, numbers)]
+    )
+
+
+def open_numbers(db: Conn) -> set[int]:
+    """The numbers of the open incidents."""
+    return {r[0] for r in db.execute("SELECT number FROM incidents WHERE state = 'open'")}
 
 
 def incidents_of(db: Conn, *, mentions: list[int]) -> dict[int, int]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -53,6 +53,32 @@ class Conn(Protocol):
     def atomic(self) -> contextlib.AbstractContextManager[Any]: ...
 
     def close(self) -> None: ...
+
+
+# What in-memory state a write body changed, to undo when its transaction rolls back.
+_rollback_hooks: dict[int, list[Callable[[], None]]] = {}
+
+
+def on_rollback(db: Conn, fn: Callable[[], None]) -> None:
+    """Have `fn()` run if the write under way on `db` rolls back.
+
+    A write body may keep state outside the database (the incident desk's grouping): a
+    rolled-back attempt must not leave it there. `db._transaction` runs these callbacks
+    when an attempt rolls back (before it runs the body again on PostgreSQL, and when the
+    write fails on either store) and forgets them when it commits. A callback is quick,
+    touches no database, and must not raise (it marks state stale; the body rebuilds)."""
+    _rollback_hooks.setdefault(id(db), []).append(fn)
+
+
+def rolled_back(db: Conn) -> None:
+    """The write under way on `db` rolled back: run what was registered with `on_rollback`."""
+    for fn in _rollback_hooks.pop(id(db), []):
+        fn()
+
+
+def committed(db: Conn) -> None:
+    """The write under way on `db` committed (or has not begun): forget its callbacks."""
+    _rollback_hooks.pop(id(db), None)
 
 
 def is_postgres(target: str) -> bool:
