@@ -48,7 +48,7 @@ from bot.ingest import store_batch  # noqa: E402
 from bot.playbooks import load_playbooks  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.store import sql  # noqa: E402
-from bot.store.db import WRITE_TRIES  # noqa: E402
+from bot.store.db import WRITE_PATIENCE  # noqa: E402
 from connectors.base import Batch  # noqa: E402
 from tests.stores import with_database  # noqa: E402
 
@@ -110,7 +110,7 @@ async def run(args: argparse.Namespace, store: str, book: Path) -> None:
                 Item(external_id=f"s{i}", text=posts[i].text, author=Author(handle=posts[i].author))
                 for i in batch
             ]
-            while True:  # a batch refused WRITE_TRIES times is fetched and fed again
+            while True:  # a batch still refused after WRITE_PATIENCE is fed again
                 try:
                     await store_batch(
                         Batch(items=items, cursor=None),
@@ -154,7 +154,7 @@ async def run(args: argparse.Namespace, store: str, book: Path) -> None:
     for number, why, state in incidents[:3]:
         print(f"  I{number} [{state}] {why}: {sum(1 for g in groups if g == number):,} members")
     total = sum(placing)
-    print(f"writes run again: {args.reruns.count}; batches refused {WRITE_TRIES} times (fed"
+    print(f"writes run again: {args.reruns.count}; batches refused for {WRITE_PATIENCE:.0f} s (fed"
           f" again): {sum(refused)}")  # fmt: skip
     print(f"incident desk: {total / len(posts) * 1e6:.0f}"
           f" µs per mention in the ingest transactions (re-runs included)")  # fmt: skip

@@ -42,6 +42,10 @@ RETRIED = (
     psycopg.errors.DeadlockDetected,
     psycopg.errors.UniqueViolation,
 )
+# How long a write keeps being run again while other replicas' writes win (each wait
+# drawn at random up to a doubling cap, so replicas that collided spread apart), and how
+# many times a lost connection is opened again.
+WRITE_PATIENCE = 10.0
 WRITE_TRIES = 8
 
 
@@ -156,7 +160,10 @@ class Database:
 def _transaction(db: sql.Conn, fn: Callable[..., T], args: Any, kwargs: Any) -> T:
     """Run `fn` in one transaction; on PostgreSQL, again when a concurrent write won or the
     connection was lost before the transaction asked to commit (then nothing was written)."""
-    for attempt in range(1, WRITE_TRIES + 1):
+    started = time.monotonic()
+    attempt = 0
+    while True:
+        attempt += 1
         if isinstance(db, sql.PgConn):
             db.reopen_if_lost()
         committing = False
@@ -172,16 +179,15 @@ def _transaction(db: sql.Conn, fn: Callable[..., T], args: Any, kwargs: Any) -> 
             sql.committed(db)
             return result
         except RETRIED as exc:
-            if attempt == WRITE_TRIES:
+            if time.monotonic() - started > WRITE_PATIENCE:
                 raise
             log.info("write %s ran into another: %s; trying again", _name(fn), exc)
-            time.sleep(random.uniform(0.005, 0.02) * attempt)
+            time.sleep(random.uniform(0.0, min(0.25, 0.004 * 2 ** min(attempt, 10))))
         except psycopg.OperationalError as exc:
             lost = isinstance(db, sql.PgConn) and db.conn.broken
-            if committing or not lost or attempt == WRITE_TRIES:
+            if committing or not lost or attempt >= WRITE_TRIES:
                 raise  # a commit cut off may have happened: its caller must know
             log.warning("the store's connection was lost (%s); connecting again", exc)
-    raise AssertionError("unreachable")
 
 
 def _settle(fut: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
