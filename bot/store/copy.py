@@ -108,6 +108,9 @@ def _open_source(source: str) -> sqlite3.Connection:
                 f"{source} has migration(s) this allhands does not know ({', '.join(unknown)}):"
                 " copy it with the allhands version that wrote it"
             )
+    except sqlite3.DatabaseError as exc:
+        lite.close()
+        raise CopyError(f"{source} is not a SQLite store: {exc}") from exc
     except BaseException:
         lite.close()
         raise
@@ -117,10 +120,10 @@ def _open_source(source: str) -> sqlite3.Connection:
 def _open_target(target: str) -> sql.PgConn:
     try:
         return sql.connect_postgres(target)
-    except psycopg.OperationalError:
-        raise  # a server out of reach: the CLI says "the store cannot be used"
-    except psycopg.Error as exc:  # a URL psycopg cannot read
-        raise CopyError(f"TO is not a usable PostgreSQL URL: {exc}") from exc
+    except psycopg.OperationalError as exc:  # a server out of reach, a URL it cannot read
+        raise CopyError(f"cannot connect to TO: {str(exc).strip()}") from exc
+    except psycopg.Error as exc:
+        raise CopyError(f"TO is not a usable PostgreSQL URL: {str(exc).strip()}") from exc
 
 
 def _copy(
