@@ -213,3 +213,18 @@ async def test_a_store_behind_this_version_is_refused(made: Made, pg_url: str) -
     code, out = invoke("store", "copy", str(made.path), pg_url)
     assert code == 2 and "lacks migration(s) 0020_replicas" in out
     assert rows(pg_url, "SELECT count(*) FROM mentions") == [(0,)]
+
+
+async def test_ids_sqlite_handed_out_and_deleted_are_not_handed_out_again(
+    made: Made, pg_url: str
+) -> None:
+    (top,) = rows(str(made.path), "SELECT max(id) FROM outbox")[0]
+    _change(made.path, f"DELETE FROM outbox WHERE id > {top - 3}")  # as pruning does
+    assert rows(str(made.path), "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'") == [(top,)]
+    code, out = invoke("store", "copy", str(made.path), pg_url)
+    assert code == 0, out
+    assert rows(pg_url, "SELECT max(id) FROM outbox") == [(top - 3,)]
+    assert rows(pg_url, "SELECT last_value, is_called FROM outbox_id_seq") == [(top, True)]
+    assert rows(pg_url, "SELECT last_value FROM mentions_number_seq") == rows(
+        pg_url, "SELECT max(number) FROM mentions"
+    )
