@@ -4,6 +4,7 @@ Run from the repository root:
 
     .venv/bin/python benchmarks/history.py [--sizes 10k,100k,1m] [--days 90] [--runs 5]
         [--rebuild | --reuse] [--live-days 3] [--cache /tmp/allhands-history]
+        [--postgres postgresql://user@host:port/db]
 
 Builds (or reuses from `--cache`, default /tmp/allhands-history) one store per size: that
 many conversations over 90 days, three teams, each with a realistic life (card posted,
@@ -34,6 +35,11 @@ flat (at 90 days for every size, the traffic a day grows tenfold with each size 
 `--reuse` measures on a cached store of the same shape built by other code, to compare two
 versions of the code on the very same store.
 
+`--postgres URL` measures the same figures on PostgreSQL too: each SQLite store, once
+measured (and so migrated), is copied into a new database on that server with `allhands
+store copy`'s code (`history_pg.py`; the copy's seconds are printed), measured there the
+same way, and the database dropped. The two stores' figures are printed side by side.
+
 A benchmark, not a test: it asserts nothing.
 """
 
@@ -57,7 +63,7 @@ from typing import Any
 
 import history_build as hb
 import history_bulk as bulk
-import sqlite_utils
+import history_pg
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import App
@@ -68,7 +74,7 @@ from bot.domain.digest import day_period, week_period
 from bot.playbooks import load_playbooks
 from bot.settings import Settings
 from bot.stats_report import read_store, render
-from bot.store import replies
+from bot.store import replies, sql
 from bot.store.db import Database
 from bot.web import build_web_app
 from bot.workflow import Context
@@ -165,7 +171,7 @@ def _sync_median_ms(fn: Callable[[], Any], runs: int) -> float:
     return asyncio.run(_median_ms(call, runs))
 
 
-async def _bot_figures(path: Path, runs: int) -> dict[str, float]:
+async def _bot_figures(path: Path | str, runs: int) -> dict[str, float]:
     clock = FakeClock(hb.NOW)
     app = App(
         settings=Settings(db_path=str(path), playbooks=str(ROOT / "playbooks")),
@@ -221,21 +227,19 @@ async def _bot_figures(path: Path, runs: int) -> dict[str, float]:
     return figures
 
 
-def _digest_figures(path: Path, runs: int) -> dict[str, float]:
+def _digest_figures(path: Path | str, runs: int) -> dict[str, float]:
     playbooks = load_playbooks(ROOT / "playbooks")
     clock = FakeClock(hb.NOW)
     team = playbooks.teams[DIGEST_TEAM]
     period = preview_period(playbooks, team, day=None, weekly=False, now=hb.NOW)
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    db = sqlite_utils.Database(conn)
-    store = _sync_median_ms(
-        lambda: compose(db, playbooks=playbooks, team=team, period=period), runs
-    )
-    week = week_period(period.last, period.zone)
-    weekly_store = _sync_median_ms(
-        lambda: compose(db, playbooks=playbooks, team=team, period=week), max(1, runs // 2)
-    )
-    conn.close()
+    with sql.read_only(str(path)) as db:
+        store = _sync_median_ms(
+            lambda: compose(db, playbooks=playbooks, team=team, period=period), runs
+        )
+        week = week_period(period.last, period.zone)
+        weekly_store = _sync_median_ms(
+            lambda: compose(db, playbooks=playbooks, team=team, period=week), max(1, runs // 2)
+        )
     whole = _sync_median_ms(
         lambda: preview_digest(
             playbooks, team_id=DIGEST_TEAM, day=None, weekly=False, db_path=str(path), clock=clock
@@ -256,6 +260,22 @@ def _digest_figures(path: Path, runs: int) -> dict[str, float]:
         "weekly digest store part": weekly_store,
         "stats": stats,
     }
+
+
+def _postgres_figures(server: str, path: Path, size: int, runs: int) -> dict[str, float]:
+    """The same figures on a copy of the store at `path` in a new database on `server`."""
+    url = history_pg.fresh_database(server, size)
+    try:
+        print(f"copying {path.name} into PostgreSQL ...", flush=True)
+        copied = history_pg.copy_into(path, url)
+        print(f"  {copied.rows:,} rows in {copied.seconds:.1f}s", flush=True)
+        figures = asyncio.run(_bot_figures(url, runs))
+        figures |= _digest_figures(url, runs)
+        figures |= history_pg.size_figures(url)
+        figures["copy seconds"] = copied.seconds
+    finally:
+        history_pg.drop_database(server, url)
+    return figures
 
 
 def _none() -> Any:
@@ -297,6 +317,7 @@ ROWS = (
     ("live bytes per mention", "bytes in use per mention"),
     ("outbox rows per mention", "outbox rows per mention"),
     ("mentions", "mention rows (with follow-ups)"),
+    ("copy seconds", "`store copy` into PostgreSQL, s"),
 )
 
 
@@ -325,7 +346,16 @@ def main(argv: list[str] | None = None) -> int:
         default=hb.LIVE_DAYS,
         help="recent days written through the store's functions (the rest in bulk)",
     )
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        default=None,
+        help="also measure on PostgreSQL: each store is copied into a new database on this"
+        " server (its user may create databases), which is dropped afterwards",
+    )
     args = parser.parse_args(argv)
+    if args.postgres is not None and not sql.is_postgres(args.postgres):
+        parser.error(f"--postgres {args.postgres!r}: give a postgresql:// URL")
     try:
         sizes = [SIZES[s.strip().lower()] for s in args.sizes.split(",") if s.strip()]
     except KeyError as exc:
@@ -338,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
         spans *= len(sizes)
     if len(spans) != len(sizes) or min(spans) < args.live_days or min(spans) < 1:
         parser.error("--days: one number of days, or one per size, each at least --live-days")
-    columns: dict[tuple[int, int], dict[str, float]] = {}
+    columns: dict[tuple[int, int, str], dict[str, float]] = {}
     for size, days in zip(sizes, spans, strict=True):
         path = store_for(
             size,
@@ -352,12 +382,18 @@ def main(argv: list[str] | None = None) -> int:
         figures = asyncio.run(_bot_figures(path, args.runs))
         figures |= _digest_figures(path, args.runs)
         figures |= _size_figures(path)
-        columns[(size, days)] = figures
-    print(f"{'conversations':<40}" + "".join(f"{size:>12,}" for size, _ in columns))
-    print(f"{'over days':<40}" + "".join(f"{days:>12,}" for _, days in columns))
-    print(f"{'conversations a day':<40}" + "".join(f"{s // d:>12,}" for s, d in columns))
+        columns[(size, days, "sqlite")] = figures
+        if args.postgres is not None:
+            columns[(size, days, "postgresql")] = _postgres_figures(
+                args.postgres, path, size, args.runs
+            )
+    print(f"{'conversations':<40}" + "".join(f"{size:>12,}" for size, _, _ in columns))
+    print(f"{'over days':<40}" + "".join(f"{days:>12,}" for _, days, _ in columns))
+    print(f"{'conversations a day':<40}" + "".join(f"{s // d:>12,}" for s, d, _ in columns))
+    print(f"{'store':<40}" + "".join(f"{store:>12}" for _, _, store in columns))
     for key, label in ROWS:
-        print(f"{label:<40}" + "".join(f"{column[key]:>12,.1f}" for column in columns.values()))
+        cells = (f"{c[key]:>12,.1f}" if key in c else f"{'':>12}" for c in columns.values())
+        print(f"{label:<40}" + "".join(cells))
     return 0
 
 

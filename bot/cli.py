@@ -399,3 +399,12 @@ def _add_triage_commands() -> None:
 
 
 _add_triage_commands()
+
+
+def _add_store_commands() -> None:
+    from bot.store_commands import store
+
+    main.add_command(store)
+
+
+_add_store_commands()
