@@ -169,6 +169,18 @@ async def test_copying_into_a_store_with_rows_refuses_and_changes_nothing(
     assert rows(pg_url, "SELECT count(*) FROM events") == events
 
 
+async def test_a_store_a_running_bot_holds_is_not_copied(made: Made, pg_url: str) -> None:
+    from bot.store.runlock import RunLock
+
+    with RunLock(str(made.path)):  # as `allhands run` holds it
+        code, out = invoke("store", "copy", str(made.path), pg_url)
+    assert code == 2
+    assert "is in use by allhands" in out and "stop it before copying" in out
+    assert "Copying" not in out
+    code, out = invoke("store", "copy", str(made.path), pg_url)  # stopped: it copies
+    assert code == 0, out
+
+
 async def test_a_copy_that_fails_midway_leaves_the_server_empty(made: Made, pg_url: str) -> None:
     # A row PostgreSQL refuses (a member of an incident that is not there), late in the copy.
     _change(made.path, "UPDATE incident_members SET incident = 999 WHERE mention = 4")

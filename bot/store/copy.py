@@ -73,6 +73,8 @@ def copy_store(
         try:
             migrate.apply(pg)
             copied = _copy(lite, pg, batch=batch, progress=progress)
+            # Fresh statistics, or the planner guesses the copied tables empty at first.
+            pg.execute("ANALYZE")
         finally:
             pg.close()
     finally:
