@@ -49,6 +49,7 @@ from slack_sdk.signature import SignatureVerifier
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.outbox_lanes import unrelated_words  # noqa: E402
 from connectors.webhook import sign  # noqa: E402
 from tests.fakes.bluesky import HANDLE, PASSWORD, FakeBluesky  # noqa: E402
 from tests.fakes.slack_api import BOT_TOKEN, SlackFake  # noqa: E402
@@ -57,6 +58,27 @@ HOOK_SECRET = "crash-drill-webhook-secret-0123"
 SLACK_SECRET = "crash-drill-slack-signing-secret"
 PERSON = "U0DRILL001"
 PER_REQUEST = 10
+
+
+async def start_allhands(
+    env: dict[str, str], *, log: Any, url: str, wait: float
+) -> asyncio.subprocess.Process:
+    """Start `allhands run` with `env` (no Socket Mode) and wait for its /healthz to answer."""
+    env = {k: v for k, v in env.items() if k != "SLACK_APP_TOKEN"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", "--host", "127.0.0.1",
+        env=env, stdout=log, stderr=log, cwd=ROOT,
+    )  # fmt: skip
+    async with aiohttp.ClientSession() as http:
+        for _ in range(int(wait / 0.05)):
+            try:
+                async with http.get(f"{url}/healthz") as r:
+                    if r.status == 200:
+                        return proc
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+    raise RuntimeError(f"allhands run at {url} did not start; see run.log")
 
 
 def free_port() -> int:
@@ -128,22 +150,8 @@ class Drill:
             "SLACK_SIGNING_SECRET": SLACK_SECRET,
             "SLACK_API_URL": self.slack.api_url,
         }
-        env.pop("SLACK_APP_TOKEN", None)
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "run", "--host", "127.0.0.1",
-            env=env, stdout=self.log, stderr=self.log, cwd=ROOT,
-        )  # fmt: skip
         self.starts += 1
-        async with aiohttp.ClientSession() as http:
-            for _ in range(600):
-                try:
-                    async with http.get(f"{self.url}/healthz") as r:
-                        if r.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.05)
-        raise RuntimeError("allhands run did not start; see run.log")
+        self.proc = await start_allhands(env, log=self.log, url=self.url, wait=30)
 
     @property
     def url(self) -> str:
@@ -184,8 +192,10 @@ class Drill:
             mentions = [
                 {
                     "id": f"m{n}",
-                    "text": f"kw{n % self.args.channels:02d} checkout broke for order {n}. "
-                    + "It keeps failing at the payment step, again and again. " * 8,
+                    # Words no other post shares: ordinary cards, not a storm (which storm
+                    # mode would rightly show as one incident card).
+                    "text": f"kw{n % self.args.channels:02d} {unrelated_words(n)} "
+                    + f"{unrelated_words(n)}, " * 8,
                     "author": {"handle": f"user{n}"},
                 }
                 for n in range(start, min(start + PER_REQUEST, self.args.mentions))

@@ -55,7 +55,7 @@ from slack_sdk.signature import SignatureVerifier
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.crash_drill import free_port  # noqa: E402
+from benchmarks.crash_drill import free_port, start_allhands  # noqa: E402
 from benchmarks.outbox_lanes import unrelated_words  # noqa: E402
 from connectors.webhook import sign  # noqa: E402
 from tests.fakes.mastodon import TOKEN, FakeMastodon  # noqa: E402
@@ -205,22 +205,8 @@ class Drill:
             "SLACK_SIGNING_SECRET": SLACK_SECRET,
             "SLACK_API_URL": self.slack.api_url,
         }
-        env.pop("SLACK_APP_TOKEN", None)
-        proc.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "run", "--host", "127.0.0.1",
-            env=env, stdout=self.log, stderr=self.log, cwd=ROOT,
-        )  # fmt: skip
+        proc.proc = await start_allhands(env, log=self.log, url=proc.url, wait=60)
         proc.starts += 1
-        async with aiohttp.ClientSession() as http:
-            for _ in range(1200):
-                try:
-                    async with http.get(f"{proc.url}/healthz") as r:
-                        if r.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.05)
-        raise RuntimeError(f"replica {proc.name} did not start; see run.log")
 
     def holder_of(self, lease: str) -> Proc | None:
         """The process holding `lease` now (replica ids carry their pid)."""
