@@ -37,13 +37,18 @@ def histories(db: Conn, *, team: str, since: datetime, until: datetime) -> list[
     # `+received_at` keeps the planner off (team, received_at), which for "before `until`"
     # would walk the team's whole history.
     received_at, root_number = sql.unindexed(db, "received_at"), sql.unindexed(db, "root_number")
+    # On PostgreSQL the numbers are read first (`in_select`): it guesses far more active
+    # mentions than there are, and would scan every mention to join them.
+    wanted = sql.in_select(
+        db,
+        "number",
+        f"SELECT number FROM mentions WHERE team = ? AND {ACTIVE_ROOT} AND {received_at} < ?"
+        " UNION SELECT number FROM mentions WHERE team = ? AND updated_at >= ?"
+        f" AND {root_number} IS NULL AND {received_at} < ?",
+    )
     mention_rows = query_rows(
         db,
-        "SELECT * FROM mentions WHERE number IN ("
-        f"  SELECT number FROM mentions WHERE team = ? AND {ACTIVE_ROOT} AND {received_at} < ?"
-        "   UNION SELECT number FROM mentions WHERE team = ? AND updated_at >= ?"
-        f"     AND {root_number} IS NULL AND {received_at} < ?"
-        ") ORDER BY number",
+        f"SELECT * FROM mentions WHERE {wanted} ORDER BY number",
         [team, _utc(until), team, _utc(since), _utc(until)],
     )
     if not mention_rows:

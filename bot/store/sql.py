@@ -260,6 +260,14 @@ def in_list(db: Conn, column: str) -> str:
     return f"{column} IN (SELECT value FROM json_each(?))"
 
 
+def in_select(db: Conn, column: str, select: str) -> str:
+    """`column` is one of the values `select` gives, read once (PostgreSQL's planner, trusting
+    its guess of their number, would otherwise join them against a scan of the whole table)."""
+    if db.dialect == POSTGRESQL:
+        return f"{column} = ANY(ARRAY({select}))"
+    return f"{column} IN ({select})"
+
+
 def list_param(db: Conn, values: Iterable[Any]) -> Any:
     """The parameter that `in_list` reads: a JSON array on SQLite, an array on PostgreSQL."""
     import json
