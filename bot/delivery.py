@@ -172,14 +172,20 @@ class OutboxWorker:
             await self.database.write(outbox.requeue, id=effect.id, now=now)
             return
         log.warning("public reply %s for #%s was interrupted; flagged", effect.id, effect.mention)
+        await self._reply_failed(effect, status="unknown", error="", now=now)
+
+    async def _reply_failed(
+        self, effect: outbox.Effect, *, status: str, error: str, now: datetime
+    ) -> None:
+        """A public reply failed for good or ended unknown: its mention goes back to people."""
         assert effect.mention is not None
         await self.database.write(
             reply_failed,
             effect_id=effect.id,
             number=effect.mention,
             reply_id=effect.payload["reply"],
-            status="unknown",
-            error="",
+            status=status,
+            error=error,
             now=now,
         )
 
@@ -257,16 +263,7 @@ class OutboxWorker:
             "; giving up" if give_up else "",
         )
         if effect.kind == outbox.Kind.PUBLIC_REPLY and give_up:
-            assert effect.mention is not None
-            await self.database.write(
-                reply_failed,
-                effect_id=effect.id,
-                number=effect.mention,
-                reply_id=effect.payload["reply"],
-                status="failed",
-                error=error,
-                now=now,
-            )
+            await self._reply_failed(effect, status="failed", error=error, now=now)
         elif give_up:
             await self.database.write(outbox.fail, id=effect.id, now=now, error=error)
         else:

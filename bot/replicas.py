@@ -124,17 +124,20 @@ class Replica:
 
     async def join(self) -> None:
         """Register, drop the dead (on SQLite every other one), and take the leases."""
+        await self._register(self.clock.now())
+        self.joined = True
+        log.info("replica %s (pid %d) joined", self.id, self.pid)
+        await self.beat()  # on SQLite, whoever ran here before is gone, leases and all
+
+    async def _register(self, now: datetime) -> None:
         await self.database.write(
             replicas.register,
             id=self.id,
             host=self.host,
             pid=self.pid,
             version=version(),
-            now=self.clock.now(),
+            now=now,
         )
-        self.joined = True
-        log.info("replica %s (pid %d) joined", self.id, self.pid)
-        await self.beat()  # on SQLite, whoever ran here before is gone, leases and all
 
     def holds(self, name: str) -> bool:
         """Whether this replica holds lease `name`, with time to spare."""
@@ -159,14 +162,7 @@ class Replica:
         now = self.clock.now()
         if not await self.database.write(replicas.heartbeat, id=self.id, now=now):
             log.warning("replica %s was taken for dead; registering again", self.id)
-            await self.database.write(
-                replicas.register,
-                id=self.id,
-                host=self.host,
-                pid=self.pid,
-                version=version(),
-                now=now,
-            )
+            await self._register(now)
         live = await self._drop_dead()
         for name in self.wanted:
             await self.hold(name)

@@ -32,20 +32,9 @@ def move(
 ) -> Mention:
     """Send a mention to `team`: its card goes to `channel` and the old card says where it
     went (runs in a transaction)."""
-    old = mentions.get(db, number=mention.number)
-    assert old is not None
-    updated = mentions.transition(
-        db,
-        mention=old,
-        action=Action.MOVE,
-        actor=actor,
-        now=now,
-        changes={"team": team},
-        detail={"from": old.team, "to": team},
+    old, updated = _correct(
+        db, number=mention.number, action=Action.MOVE, field="team", new=team, actor=actor, now=now
     )
-    _record(db, mention=old.number, field="team", old=old.team, new=team, actor=actor, now=now)
-    # The mention counts for its new team on every day since it came in.
-    day_figures.forget_since(db, at=old.received_at)
     posted = db.execute(
         "SELECT platform, channel, message_id FROM cards WHERE mention = ?", [old.number]
     ).fetchone()
@@ -70,21 +59,40 @@ def move(
 
 def relabel(db: Conn, *, mention: Mention, kind: str, actor: str, now: datetime) -> Mention:
     """Correct a mention's kind and redraw its card (runs in a transaction)."""
-    old = mentions.get(db, number=mention.number)
+    _, updated = _correct(
+        db,
+        number=mention.number,
+        action=Action.RELABEL,
+        field="kind",
+        new=kind,
+        actor=actor,
+        now=now,
+    )
+    outbox.enqueue(db, kind=outbox.Kind.CARD_UPDATE, mention=mention.number, now=now)
+    return updated
+
+
+def _correct(
+    db: Conn, *, number: int, action: Action, field: str, new: str, actor: str, now: datetime
+) -> tuple[Mention, Mention]:
+    """Change one field of a mention as a logged correction; the mention before and after.
+
+    The kept digest days from its arrival on are forgotten: it counts differently on each."""
+    old = mentions.get(db, number=number)
     assert old is not None
+    was = str(getattr(old, field))
     updated = mentions.transition(
         db,
         mention=old,
-        action=Action.RELABEL,
+        action=action,
         actor=actor,
         now=now,
-        changes={"kind": kind},
-        detail={"from": old.kind, "to": kind},
+        changes={field: new},
+        detail={"from": was, "to": new},
     )
-    _record(db, mention=old.number, field="kind", old=old.kind, new=kind, actor=actor, now=now)
+    _record(db, mention=number, field=field, old=was, new=new, actor=actor, now=now)
     day_figures.forget_since(db, at=old.received_at)
-    outbox.enqueue(db, kind=outbox.Kind.CARD_UPDATE, mention=old.number, now=now)
-    return updated
+    return old, updated
 
 
 def _record(
