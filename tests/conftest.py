@@ -70,6 +70,16 @@ def write_posts(path: Path, posts: list[dict[str, Any]]) -> None:
     path.write_text("".join(json.dumps(p) + "\n" for p in posts), encoding="utf-8")
 
 
+def write_book(tmp_path: Path, playbook: str, posts: list[dict[str, Any]]) -> tuple[Path, Path]:
+    """A replay source of `posts` and a playbook (a template naming it `{replay}`) in
+    `tmp_path`: (the replay file, the playbook file)."""
+    replay = tmp_path / "posts.jsonl"
+    write_posts(replay, posts)
+    book = tmp_path / "playbook.yaml"
+    book.write_text(playbook.format(replay=replay), encoding="utf-8")
+    return replay, book
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     """A clock the test moves by hand."""
@@ -122,10 +132,7 @@ async def harness(
     tmp_path: Path, clock: FakeClock, store_url: str
 ) -> AsyncIterator[ConsoleHarness]:
     """A whole allhands on the console, with a replay source of three posts."""
-    replay = tmp_path / "posts.jsonl"
-    write_posts(replay, POSTS)
-    book = tmp_path / "playbook.yaml"
-    book.write_text(PLAYBOOK.format(replay=replay), encoding="utf-8")
+    replay, book = write_book(tmp_path, PLAYBOOK, POSTS)
     out = io.StringIO()
     console = ConsoleAdapter(out)
     app = App(

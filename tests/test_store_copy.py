@@ -23,7 +23,7 @@ from bot.playbooks import load_playbooks
 from bot.settings import Settings
 from bot.store import migrate, sql
 from bot.workflow import Context
-from tests.conftest import PLAYBOOK, POSTS, served, write_posts
+from tests.conftest import PLAYBOOK, POSTS, served, write_book, write_posts
 from tests.stores import rows
 from tests.test_incidents import storm_posts
 
@@ -94,10 +94,7 @@ async def _seen(app: App, store: str) -> dict[str, Any]:
 @pytest.fixture
 async def made(tmp_path: Path) -> Made:
     """A SQLite store with mentions, claims, replies, notes, an incident, the outbox."""
-    replay = tmp_path / "posts.jsonl"
-    write_posts(replay, [*POSTS, *storm_posts(12)])
-    book = tmp_path / "playbook.yaml"
-    book.write_text(PLAYBOOK.format(replay=replay), encoding="utf-8")
+    replay, book = write_book(tmp_path, PLAYBOOK, [*POSTS, *storm_posts(12)])
     path = tmp_path / "app.db"
     clock = FakeClock()
     app = _app(str(path), book, clock)

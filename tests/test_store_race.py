@@ -22,7 +22,7 @@ from bot.store import mentions, migrate, outbox
 from bot.store.db import Database
 from bot.store.migrations import migrations
 from bot.workflow import Context
-from tests.conftest import PLAYBOOK, POSTS, write_posts
+from tests.conftest import PLAYBOOK, POSTS, write_book
 from tests.stores import Server, rows, with_database
 
 TRIAGE = Triage(kind="complaint", sentiment=-0.5, urgency="normal", team="support", rule="t")
@@ -31,10 +31,7 @@ TRIAGE = Triage(kind="complaint", sentiment=-0.5, urgency="normal", team="suppor
 @pytest.fixture
 async def replicas(tmp_path: Path, clock: FakeClock, pg_url: str) -> AsyncIterator[tuple[App, App]]:
     """Two allhands on the console, sharing one PostgreSQL database and one replay source."""
-    replay = tmp_path / "posts.jsonl"
-    write_posts(replay, POSTS)
-    book = tmp_path / "playbook.yaml"
-    book.write_text(PLAYBOOK.format(replay=replay), encoding="utf-8")
+    _, book = write_book(tmp_path, PLAYBOOK, POSTS)
     apps = tuple(
         App(
             settings=Settings(db_path=pg_url),

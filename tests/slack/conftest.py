@@ -20,7 +20,7 @@ from bot.chat.console import ConsoleAdapter
 from bot.clock import FakeClock
 from bot.playbooks import load_playbooks
 from bot.settings import Settings
-from tests.conftest import served, write_posts
+from tests.conftest import served, write_book
 from tests.fakes.slack_api import BOT_TOKEN, TEAM, SlackFake
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -231,10 +231,7 @@ async def slack(tmp_path: Path, store_url: str) -> AsyncIterator[SlackHarness]:
     # can seem to arrive later than it really left; Slack itself allows short bursts.
     fake = await SlackFake(clock=lambda: clock.now().timestamp(), burst=2).start()
     workspace(fake)
-    replay = tmp_path / "posts.jsonl"
-    write_posts(replay, POSTS)
-    book = tmp_path / "playbook.yaml"
-    book.write_text(PLAYBOOK.format(replay=replay), encoding="utf-8")
+    replay, book = write_book(tmp_path, PLAYBOOK, POSTS)
     settings = Settings(
         db_path=store_url,
         slack_bot_token=BOT_TOKEN,

@@ -17,7 +17,7 @@ from bot.clock import FakeClock
 from bot.playbooks import load_playbooks
 from bot.replicas import LEASE_TTL, SLACK_SOCKET
 from bot.settings import Settings
-from tests.conftest import write_posts
+from tests.conftest import write_book
 from tests.fakes.slack_api import APP_TOKEN, BOT_TOKEN, SlackFake
 from tests.slack.conftest import PLAYBOOK, POSTS, workspace
 from tests.slack.test_slack_socket_mode import _command_over_socket, _logged
@@ -32,10 +32,7 @@ async def two_replicas(
     clock = FakeClock()
     fake = await SlackFake(clock=lambda: clock.now().timestamp(), burst=2).start()
     workspace(fake)
-    replay = tmp_path / "posts.jsonl"
-    write_posts(replay, POSTS)
-    book = tmp_path / "playbook.yaml"
-    book.write_text(PLAYBOOK.format(replay=replay), encoding="utf-8")
+    _, book = write_book(tmp_path, PLAYBOOK, POSTS)
     settings = Settings(
         db_path=store_url,
         slack_bot_token=BOT_TOKEN,
