@@ -37,7 +37,7 @@ from bot.store import outbox, sql
 from bot.store.db import Database
 from bot.store.tokens import StoredTokens
 from bot.triage_learning import Learned, LearnError, learn
-from bot.triage_model import load_installed, load_model
+from bot.triage_model import InstalledModels, load_model
 from bot.triage_training import ACL_DATA
 from bot.workflow import Workflow
 from connectors.base import Connector
@@ -140,6 +140,7 @@ class App:
         self.adapters = dict(adapters)
         self._given_playbooks = playbooks
         self.database = Database(settings.db_path)
+        self.models = InstalledModels(self.database)
         self.connectors: dict[str, Connector] = {}
         self.http: aiohttp.ClientSession | None = None
         self.scheduler: AsyncIOScheduler | None = None
@@ -163,9 +164,9 @@ class App:
         else:
             self.playbooks = await asyncio.to_thread(load_playbooks, self.settings.playbooks)
         self.analyzer = await asyncio.to_thread(SentimentIntensityAnalyzer)
-        self.model = await asyncio.to_thread(load_installed, self.settings.db_path)
-        self.triager = build_triager(self.playbooks, self.analyzer, model=self.model)
         await self.database.open()
+        self.model = (await self.models.start()).model
+        self.triager = build_triager(self.playbooks, self.analyzer, model=self.model)
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
         self.connectors = {
             spec.id: self._connector(spec) for spec in self.playbooks.sources if spec.enabled
@@ -280,23 +281,35 @@ class App:
         if not self.playbooks.triage.learn_nightly:
             return None
         try:
-            done = await asyncio.to_thread(
-                learn, data=data, db_path=self.settings.db_path, analyzer=self.analyzer
+            done = await learn(
+                data=data, models=self.models, analyzer=self.analyzer, now=self.clock.now()
             )
         except LearnError as exc:
             log.warning("triage learn skipped: %s", exc)
+            await self.use_newest_model()  # another replica's, perhaps, found meanwhile
             return None
         log.info(
             "triage learn: %d correction(s); F1 on the labelled data %.3f -> %.3f; %s",
             done.corrections,
             done.labelled_before,
             done.labelled_after,
-            f"installed {done.installed}" if done.installed else "not installed (worse)",
+            f"installed as model #{done.installed}" if done.installed else "not installed (worse)",
         )
-        if done.installed is not None:
-            self.model = done.model
-            self.triager = build_triager(self.playbooks, self.analyzer, model=self.model)
+        self._triage_with(self.models.in_use.model)
         return done
+
+    async def use_newest_model(self) -> bool:
+        """Triage with the newest complaint model installed in the store, if it is newer than
+        the one in use (another replica or `allhands triage learn` installed it)."""
+        await self.models.refresh()
+        return self._triage_with(self.models.in_use.model)
+
+    def _triage_with(self, model: ComplaintModel) -> bool:
+        if model is self.model:
+            return False
+        self.model = model
+        self.triager = build_triager(self.playbooks, self.analyzer, model=model)
+        return True
 
     async def poll_all(self) -> list[PollResult]:
         """Poll every source that polls (webhook sources are pushed to) once."""

@@ -37,6 +37,9 @@ OUTBOX_PRUNE_EVERY = timedelta(minutes=10)
 # The complaint model is refitted on the team's corrections once a day, where the
 # playbook enables it (`triage.learn_nightly`).
 LEARN_EVERY = timedelta(days=1)
+# Every replica looks this often for a newer complaint model installed in the store (by
+# another replica's nightly job or `allhands triage learn`): one query for the newest id.
+MODEL_CHECK_EVERY = timedelta(minutes=1)
 
 
 class RunningJobs:
@@ -90,6 +93,7 @@ def build_scheduler(
     retention: bool = True,
     prune: bool = True,
     learn: bool = True,
+    models: bool = True,
 ) -> AsyncIOScheduler:
     """A scheduler with the app's jobs, kept on `app.scheduler`; start it inside the loop.
 
@@ -98,14 +102,15 @@ def build_scheduler(
     scheduler = AsyncIOScheduler(timezone=UTC)
     app.scheduler = scheduler
     sync_poll_jobs(scheduler, app, poll_now=poll_now)
-    # Each job but the reload (every replica keeps its playbooks current) runs on the one
-    # replica holding its lease (bot.replicas), its job id.
+    # Each job but the reload and the model check (every replica keeps its playbooks and
+    # model current) runs on the one replica holding its lease (bot.replicas), its job id.
     repeating: list[tuple[bool, Callable[[], Awaitable[Any]], timedelta, str, str]] = [
         (reload, app.reloader.check, RELOAD_EVERY, "reload-playbooks", "reload playbooks"),
         (digests, app.digests.send_due, DIGESTS_EVERY, replicas.DIGESTS, "send due digests"),
         (sla, app.sla.sweep, SLA_SWEEP_EVERY, replicas.SLA_SWEEP, "SLA sweep"),
         (prune, app.prune_outbox, OUTBOX_PRUNE_EVERY, replicas.OUTBOX_PRUNE, "prune the outbox"),
         (learn, app.learn_nightly, LEARN_EVERY, replicas.TRIAGE_LEARN, "refit triage"),
+        (models, app.use_newest_model, MODEL_CHECK_EVERY, "newest-model", "use the newest model"),
     ]
     for wanted, job, every, job_id, name in repeating:
         if wanted:

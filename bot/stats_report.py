@@ -6,13 +6,15 @@ Read from the store (opened read-only) for an operator at a terminal.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from bot.domain.mentions import State
-from bot.store import chat_warnings, mentions, outbox, replicas, sql
+from bot.store import chat_warnings, complaint_models, mentions, outbox, replicas, sql
+from bot.store.complaint_models import Installed
 from bot.store.replicas import Lease, ReplicaRow
 from bot.store.sql import Conn
+from bot.triage_model import describe, learned_path
 
 # Column order of the per-team table: the way a mention goes.
 STATES = tuple(State)
@@ -31,6 +33,8 @@ class Stats:
     replicas: list[ReplicaRow] = field(default_factory=list)
     leases: list[Lease] = field(default_factory=list)
     now: datetime | None = None  # when the figures were read
+    models: list[Installed] = field(default_factory=list)  # installed, newest first
+    old_model_file: str = ""  # a learned model beside a SQLite store, taken over at start
 
 
 def read(db: Conn, *, since: datetime, now: datetime | None = None) -> Stats:
@@ -56,6 +60,10 @@ def read(db: Conn, *, since: datetime, now: datetime | None = None) -> Stats:
         running, held = replicas.every(db), replicas.leases(db)
     except sql.MISSING_TABLE:  # a store from before 0020_replicas, read-only
         running, held = [], []
+    try:
+        models = complaint_models.every(db)
+    except sql.MISSING_TABLE:  # a store from before 0021_complaint_models, read-only
+        models = []
     return Stats(
         dict(by_team),
         outbox.counts(db),
@@ -66,6 +74,7 @@ def read(db: Conn, *, since: datetime, now: datetime | None = None) -> Stats:
         running,
         held,
         now,
+        models,
     )
 
 
@@ -74,7 +83,11 @@ def read_store(db_path: str, *, now: datetime) -> Stats | None:
     if not sql.store_exists(db_path):
         return None
     with sql.read_only(db_path) as db:
-        return read(db, since=now - timedelta(days=1), now=now)
+        stats = read(db, since=now - timedelta(days=1), now=now)
+    old = learned_path(db_path)
+    if not stats.models and not sql.is_postgres(db_path) and old.is_file():
+        stats = replace(stats, old_model_file=str(old))
+    return stats
 
 
 def render(stats: Stats) -> str:
@@ -115,8 +128,21 @@ def render(stats: Stats) -> str:
     lines.append(f"SLA steps in the last 24 hours: {steps}")
     for platform, message, at in stats.chat_warnings:
         lines.append(f"{platform.capitalize()} (since {at[:16].replace('T', ' ')}): {message}")
+    lines.append(_model(stats))
     lines += _replicas(stats)
     return "\n".join(lines)
+
+
+def _model(stats: Stats) -> str:
+    """Which complaint model the bots triage with (the newest installed one, or shipped)."""
+    if stats.old_model_file:
+        return (
+            f"Complaint model: the learned one in {stats.old_model_file}, which the bot moves"
+            " into the store at its next start"
+        )
+    if not stats.models:
+        return "Complaint model: the shipped one (`allhands triage learn` installs a refit)"
+    return f"Complaint model: {describe(stats.models[0])}; {len(stats.models)} kept"
 
 
 def _replicas(stats: Stats) -> list[str]:

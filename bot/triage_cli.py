@@ -159,18 +159,20 @@ def learn(data: Path, db_path: str | None, dry_run: bool) -> None:
     """Refit the complaint model on the labelled data plus the team's `kind` corrections.
 
     One correction in five is held out and the current and refitted models are compared on
-    them; the refitted model is installed beside the store only if it scores at least as
-    well as the current one on the labelled data."""
+    them; the refitted model is installed in the store only if it scores at least as well
+    as the current one on the labelled data. Running bots switch to it within a minute."""
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
+    from bot.clock import SystemClock
     from bot.settings import Settings
-    from bot.triage_learning import LearnError, learn
+    from bot.triage_learning import LearnError, learn_in_store
 
     try:
-        done = learn(
+        done = learn_in_store(
             data=data,
             db_path=db_path or Settings.from_env().db_path,
             analyzer=SentimentIntensityAnalyzer(),
+            now=SystemClock().now(),
             dry_run=dry_run,
         )
     except LearnError as exc:
@@ -198,4 +200,7 @@ def learn(data: Path, db_path: str | None, dry_run: bool) -> None:
     if done.installed is None:
         click.echo("dry run: nothing installed")
         return
-    click.echo(f"installed {done.installed}; a running bot uses it from its next start")
+    click.echo(
+        f"installed in the store as complaint model #{done.installed};"
+        " running bots switch to it within a minute"
+    )

@@ -1,27 +1,32 @@
-"""Refitting the complaint model on the labelled data plus the team's `kind` corrections.
+"""Refitting the complaint model on the labelled data plus the team's `kind` corrections,
+and installing it in the store, where every replica finds it.
 
-Used by `allhands triage learn` and by the nightly job (`triage.learn_nightly`). Blocking:
-callers in the event loop run it on a worker thread.
+Used by `allhands triage learn` and by the nightly job (`triage.learn_nightly`). The refit
+runs on a worker thread; the install is one write through the store's writer.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 
 from bot import triage_training as training
 from bot.domain.complaint_model import ComplaintModel
 from bot.domain.triage import SentimentAnalyzer
 from bot.errors import AllhandsError
-from bot.store import corrections, sql
-from bot.triage_model import learned_path, load_installed, save_model
+from bot.store import complaint_models, corrections, sql
+from bot.store.complaint_models import Installed
+from bot.store.db import Database
+from bot.triage_model import InstalledModels, encode
 
 MOVED_EXAMPLES = 50  # the most recent posts moved to a team that count as its examples
 
 
 class LearnError(AllhandsError):
-    """Learning cannot start: no labelled data, or no store to read corrections from."""
+    """Learning cannot start (no labelled data, no store), or another install came first."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +41,7 @@ class Learned:
     held_after: float | None
     labelled_before: float
     labelled_after: float
-    installed: Path | None
+    installed: int | None  # the refit's id in the store, if it was installed
     model: ComplaintModel
     moved: int = 0  # posts moved between teams, learned as the teams' examples
 
@@ -45,55 +50,127 @@ class Learned:
         """The refit scores worse on the labelled data (so it was not installed)."""
         return self.labelled_after < self.labelled_before
 
+    def figures(self) -> dict[str, float]:
+        """The refit's figures as the store keeps them beside it."""
+        found = dict(self.model.figures)
+        found.update(
+            labelled_before=self.labelled_before,
+            labelled_after=self.labelled_after,
+            corrections=float(self.corrections),
+        )
+        if self.held_before is not None and self.held_after is not None:
+            found.update(held_before=self.held_before, held_after=self.held_after)
+        return found
 
-def read_corrections(db_path: str, field: str = "kind") -> list[corrections.Correction]:
-    """The latest correction of `field` on each mention in the store (read-only)."""
-    if not sql.store_exists(db_path):
-        raise LearnError(f"no store at {db_path} (ALLHANDS_DB)")
-    try:
-        with sql.read_only(db_path) as db:
-            return corrections.latest(db, field=field)
-    except sql.MISSING_TABLE as exc:
-        raise LearnError(f"{db_path} is not an allhands store: {exc}") from None
 
-
-def learn(
-    *, data: Path, db_path: str, analyzer: SentimentAnalyzer, dry_run: bool = False
+async def learn(
+    *,
+    data: Path,
+    models: InstalledModels,
+    analyzer: SentimentAnalyzer,
+    now: datetime,
+    dry_run: bool = False,
 ) -> Learned:
-    """Refit, measure before and after, and install the refit only if it is no worse on the
-    labelled data (and this is not a dry run)."""
+    """Refit, measure before and after against the newest installed model, and install the
+    refit in the store only if it is no worse on the labelled data (and this is not a dry
+    run). LearnError if another model was installed while this one was fitted."""
+    if not await asyncio.to_thread(data.is_file):
+        raise LearnError(f"no labelled data at {data} (see ../shared/data/README.md)")
+    database = models.database
+    await models.refresh()
+    current, over = models.in_use.model, models.newest_seen
+    kinds = await database.read(corrections.latest, field="kind")
+    moved = await database.read(corrections.latest, field="team")
+    done = await asyncio.to_thread(_refit, data, analyzer, kinds, moved, current)
+    if done.worse or dry_run:
+        return done
+    body = await asyncio.to_thread(encode, done.model)
+    figures = done.figures()
+    trained_on = done.model.trained_on
+    installed = await database.write(
+        complaint_models.install,
+        body=body,
+        trained_on=trained_on,
+        figures=figures,
+        now=now,
+        over=over,
+    )
+    if installed is None:
+        raise LearnError(
+            "another complaint model was installed while this one was fitted; nothing was"
+            " installed (run `allhands triage learn` again to compare with that one)"
+        )
+    models.adopt(Installed(installed, now, trained_on, figures), done.model)
+    return replace(done, installed=installed)
+
+
+def learn_in_store(
+    *, data: Path, db_path: str, analyzer: SentimentAnalyzer, now: datetime, dry_run: bool = False
+) -> Learned:
+    """`learn` on the store at `db_path`, opened for this call (for the CLI)."""
     if not data.is_file():
         raise LearnError(f"no labelled data at {data} (see ../shared/data/README.md)")
+    if not sql.store_exists(db_path):
+        raise LearnError(f"no store at {db_path} (ALLHANDS_DB)")
+    try:  # a wrong --db is refused, not made into a store
+        with sql.read_only(db_path) as db:
+            ours = sql.table_exists(db, "mentions")
+    except sql.UNUSABLE as exc:
+        raise LearnError(f"cannot open the store at {db_path}: {exc}") from None
+    if not ours:
+        raise LearnError(f"{db_path} is not an allhands store (it has no mentions)")
+    return asyncio.run(
+        _learn_in_store(data=data, db_path=db_path, analyzer=analyzer, now=now, dry_run=dry_run)
+    )
+
+
+async def _learn_in_store(
+    *, data: Path, db_path: str, analyzer: SentimentAnalyzer, now: datetime, dry_run: bool
+) -> Learned:
+    database = Database(db_path)
+    try:
+        await database.open()
+    except sql.UNUSABLE as exc:
+        raise LearnError(f"cannot open the store at {db_path}: {exc}") from None
+    try:
+        models = InstalledModels(database)
+        await models.start()
+        return await learn(data=data, models=models, analyzer=analyzer, now=now, dry_run=dry_run)
+    finally:
+        await database.close()
+
+
+def _refit(
+    data: Path,
+    analyzer: SentimentAnalyzer,
+    kinds: list[corrections.Correction],
+    moved: list[corrections.Correction],
+    current: ComplaintModel,
+) -> Learned:
+    """Fit on the labelled data and the corrections but one in five, and measure (blocking)."""
     shipped = training.load_acl(data, analyzer)
-    found = read_corrections(db_path)
-    corrected = [training.example(c.text, c.new == "complaint", analyzer) for c in found]
+    corrected = [training.example(c.text, c.new == "complaint", analyzer) for c in kinds]
     held = corrected[4::5]
     taught = [e for i, e in enumerate(corrected) if i % 5 != 4]
-    current = load_installed(db_path)
     refitted = training.fit(
         [*shipped, *taught], trained_on=f"{data.name} + {len(taught)} corrections"
     )
-    moved = read_corrections(db_path, "team")
     examples: dict[str, list[str]] = {}
     for correction in reversed(moved):  # the most recent first
         texts = examples.setdefault(correction.new, [])
         if len(texts) < MOVED_EXAMPLES:
             texts.append(correction.text[:500])
     refitted = replace(refitted, team_examples={t: tuple(x) for t, x in examples.items()})
-    before, after = _f1(shipped, current), _f1(shipped, refitted)
-    installed = None
-    if after >= before and not dry_run:
-        installed = save_model(refitted, learned_path(db_path))
     return Learned(
-        corrections=len(found),
+        corrections=len(kinds),
         learned=len(taught),
         held_out=len(held),
         labelled=len(shipped),
         held_before=_f1(held, current) if held else None,
         held_after=_f1(held, refitted) if held else None,
-        labelled_before=before,
-        labelled_after=after,
-        installed=installed,
+        labelled_before=_f1(shipped, current),
+        labelled_after=_f1(shipped, refitted),
+        installed=None,
         model=refitted,
         moved=len(moved),
     )
