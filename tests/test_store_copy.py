@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import re
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,8 @@ from bot.cli import main
 from bot.clock import FakeClock
 from bot.playbooks import load_playbooks
 from bot.settings import Settings
-from bot.store import migrate, sql
+from bot.store import complaint_models, migrate, sql
+from bot.triage_model import encode, load_model
 from bot.workflow import Context
 from tests.conftest import PLAYBOOK, POSTS, served, write_book, write_posts
 from tests.stores import rows
@@ -106,6 +107,16 @@ async def made(tmp_path: Path) -> Made:
             await app.workflow.handle(line, Context(actor=actor))
             await app.outbox.drain()
             clock.advance(timedelta(minutes=3))
+        # A complaint model `triage learn` installed (the shipped one, renamed).
+        learned = replace(load_model(), trained_on="learned on the console")
+        await app.database.write(
+            complaint_models.install,
+            body=encode(learned),
+            trained_on=learned.trained_on,
+            figures={"labelled_after": 0.8},
+            now=clock.now(),
+            over=None,
+        )
         seen = await _seen(app, str(path))
     finally:
         await app.stop()
@@ -113,9 +124,10 @@ async def made(tmp_path: Path) -> Made:
 
 
 async def test_a_copied_store_reads_the_same_on_postgresql(made: Made, pg_url: str) -> None:
+    tables = ("mentions", "events", "replies", "outbox", "incidents", "incident_members")
     counts = {
         t: rows(str(made.path), f"SELECT count(*) FROM {t}")[0][0]
-        for t in ("mentions", "events", "replies", "outbox", "incidents", "incident_members")
+        for t in (*tables, "complaint_models")
     }
     assert all(counts.values()), counts  # the test can fail: every kind of row is there
     code, out = invoke("store", "copy", str(made.path), pg_url)
@@ -124,7 +136,7 @@ async def test_a_copied_store_reads_the_same_on_postgresql(made: Made, pg_url: s
     assert "Copied " in out and " s." in out
     for table, n in counts.items():
         assert rows(pg_url, f"SELECT count(*) FROM {table}") == [(n,)], table
-    for table in ("mention_counts", "outbox_counts", "events", "mentions"):
+    for table in ("mention_counts", "outbox_counts", "events", "mentions", "complaint_models"):
         assert sorted(rows(pg_url, f"SELECT * FROM {table}")) == sorted(
             rows(str(made.path), f"SELECT * FROM {table}")
         ), table
@@ -135,6 +147,8 @@ async def test_a_copied_store_reads_the_same_on_postgresql(made: Made, pg_url: s
         seen = await _seen(app, pg_url)
         for key, value in made.seen.items():
             assert seen[key] == value, key
+        assert "Complaint model: the learned complaint model #1" in seen["stats"]
+        assert app.triager.model.trained_on == "learned on the console"  # carried, and used
         # New mentions and events get numbers past the copied ones.
         top = counts["mentions"]
         write_posts(made.replay, [*POSTS, *storm_posts(12), {"id": "n1", "text": "Refund?"}])
