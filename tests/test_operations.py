@@ -39,6 +39,11 @@ def mention_count(path: Path) -> int:
 
 
 def test_backup_and_restore_round_trip(filled: Path, tmp_path: Path) -> None:  # noqa: F811
+    with sqlite3.connect(filled) as conn:  # a learned complaint model goes with the store
+        conn.execute(
+            "INSERT INTO complaint_models (installed_at, trained_on, figures, body)"
+            " VALUES ('2026-01-01T00:00:00+00:00', 'learned', '{}', x'1f8b')"
+        )
     copy = tmp_path / "copy.db"
     code, out = invoke("backup", "--db", str(filled), str(copy))
     assert code == 0, out
@@ -49,10 +54,13 @@ def test_backup_and_restore_round_trip(filled: Path, tmp_path: Path) -> None:  #
         conn.execute("DELETE FROM cards")
         conn.execute("PRAGMA foreign_keys = OFF")
         conn.execute("DELETE FROM outbox")
+        conn.execute("DELETE FROM complaint_models")
     code, out = invoke("restore", "--db", str(filled), str(copy))
     assert code == 0, out
     with sqlite3.connect(filled) as conn:
         assert conn.execute("SELECT count(*) FROM cards").fetchone()[0] > 0
+        models = conn.execute("SELECT trained_on, body FROM complaint_models").fetchall()
+        assert models == [("learned", b"\x1f\x8b")]
 
 
 def test_backup_refuses_bad_targets_and_changes_nothing(filled: Path, tmp_path: Path) -> None:  # noqa: F811
