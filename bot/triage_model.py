@@ -99,7 +99,8 @@ def describe(row: Installed | None) -> str:
     f1 = row.figures.get("labelled_after", row.figures.get("f1"))
     scored = f", F1 {f1:.3f} on the labelled data" if f1 is not None else ""
     return (
-        f"the learned complaint model #{row.id} (installed {row.installed_at:%Y-%m-%d %H:%M}"
+        f"the learned complaint model #{row.id}"
+        f" (installed {row.installed_at.astimezone(UTC):%Y-%m-%d %H:%M}"
         f" UTC, trained on {row.trained_on or 'unknown data'}{scored})"
     )
 
