@@ -37,6 +37,7 @@ SMALL = {
     "people",
     "replicas",  # one row per running replica
     "leases",  # one row per scheduled job
+    "complaint_models",  # the last few installed (complaint_models.KEEP)
     "json_each",
     "w",
     "sqlite_master",

@@ -36,7 +36,10 @@ async def test_stats_show_teams_outbox_and_what_needs_a_person(harness: ConsoleH
     assert "1 failed" in lines[4]
     assert "failed effects were given up after their retries" in result.output
     assert "Answers waiting for a lead's approval: 1" in result.output
-    assert "SLA steps in the last 24 hours: none\nReplicas: 1\n" in result.output
+    assert (
+        "SLA steps in the last 24 hours: none\nComplaint model: the shipped one"
+        " (`allhands triage learn` installs a refit)\nReplicas: 1\n"
+    ) in result.output
 
 
 def test_stats_without_a_store_says_so(tmp_path: Path) -> None:
