@@ -10,6 +10,7 @@ import io
 import logging
 import random
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from bot.clock import FakeClock
 from bot.domain.complaint_model import ComplaintModel
 from bot.domain.mentions import Author, Item, Triage
 from bot.playbooks import load_playbooks
+from bot.scheduler import build_scheduler
 from bot.settings import Settings
 from bot.store import complaint_models, corrections, mentions
 from bot.store.db import Database
@@ -177,7 +179,10 @@ async def test_a_replica_switches_to_a_newer_model_and_keeps_its_own_over_a_bad_
         assert running.models.in_use.row is None
         assert await running.use_newest_model() is False  # nothing installed: one cheap query
         assert await install(store_url, variant("by another replica"), clock) == 1
-        assert await running.use_newest_model() is True
+        # The scheduler's check, every minute on every replica (it takes no lease).
+        job = build_scheduler(running, poll_now=False, reload=False).get_job("newest-model")
+        assert job is not None and job.trigger.interval == timedelta(minutes=1)
+        assert await job.func() is True
         assert running.triager.model.trained_on == "by another replica"
         assert running.triager.model is not shipped
         assert await running.use_newest_model() is False
