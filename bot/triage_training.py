@@ -43,9 +43,12 @@ class Example:
     weight: float = 1.0  # how much the post counts in fitting
     neg: float = 0.0  # VADER's negative share of the post
     pos: float = 0.0  # and its positive share
+    # Written to or about a company (the ACL set's random tweets were not); the bot scores
+    # every post as one, and so does `score`.
+    to_company: bool = True
 
     def score(self, model: ComplaintModel) -> float:
-        """The model's score for this post."""
+        """The model's score for this post, read as the bot reads it."""
         return model.score(self.text, compound=self.compound, neg=self.neg, pos=self.pos)
 
 
@@ -115,7 +118,15 @@ def load_acl(path: Path, analyzer: SentimentAnalyzer) -> list[Example]:
             example(raw, label.strip() == "1", analyzer, domain.strip())
             for _tweet_id, raw, label, domain in csv.reader(f)
         ]
-    return [replace(e, weight=RANDOM_WEIGHT) if e.domain.startswith("random") else e for e in found]
+    return mark_random(found)
+
+
+def mark_random(examples: Sequence[Example]) -> list[Example]:
+    """The ACL set's random tweets at RANDOM_WEIGHT and marked as not written to a company."""
+    return [
+        replace(e, weight=RANDOM_WEIGHT, to_company=False) if e.domain.startswith("random") else e
+        for e in examples
+    ]
 
 
 def _matrix(rows: Sequence[dict[str, float]], index: dict[str, int]) -> Any:
@@ -257,7 +268,10 @@ def fit(
 
 
 def _rows(examples: Sequence[Example]) -> list[dict[str, float]]:
-    return [features(e.text, compound=e.compound, neg=e.neg, pos=e.pos) for e in examples]
+    return [
+        features(e.text, compound=e.compound, neg=e.neg, pos=e.pos, to_company=e.to_company)
+        for e in examples
+    ]
 
 
 def _fit_rows(

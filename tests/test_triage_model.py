@@ -14,7 +14,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from bot import triage_training as training
 from bot.clock import FakeClock
-from bot.domain.complaint_model import ComplaintModel
+from bot.domain.complaint_model import ComplaintModel, features
 from bot.domain.language import detect
 from bot.domain.mentions import Author, Item
 from bot.domain.team_match import TeamMatcher, TeamProfile
@@ -137,6 +137,38 @@ def test_the_threshold_decides_and_the_score_is_kept(analyzer: SentimentIntensit
 )
 def test_the_model_finds_complaints_the_rules_miss_or_catch(triager: Triager, text: str) -> None:
     assert triager(item(text)).kind == "complaint"
+
+
+@pytest.mark.parametrize("text", ["I hate you guys @lumo", "fuck you @lumo", "shame on you @lumo"])
+def test_anger_at_the_company_is_a_complaint(triager: Triager, text: str) -> None:
+    # The labelled set calls such insults no complaint when they are random tweets; every
+    # post the bot reads is written to the company, where they are.
+    assert triager(item(text)).kind == "complaint"
+
+
+def test_only_posts_written_to_a_company_count_their_anger_twice(
+    analyzer: SentimentIntensityAnalyzer,
+) -> None:
+    model = load_model()
+    hostile, thanks = "I hate you guys", "Thanks, sorry for the delay in getting back to you!"
+    tones = {text: analyzer.polarity_scores(text) for text in (hostile, thanks)}
+    to = {t: features(t, **_tone(tones[t])) for t in tones}
+    away = {t: features(t, **_tone(tones[t]), to_company=False) for t in tones}
+    assert to[hostile]["t hostile"] == 1.0 and to[hostile]["t neg"] == tones[hostile]["neg"]
+    assert "t neg" not in away[hostile] and model.raw(to[hostile]) > model.raw(away[hostile])
+    # A thank-you that mentions a delay is positive on the whole: no anger counted.
+    assert tones[thanks]["neg"] > 0 and "t neg" not in to[thanks]
+    # Training marks the random tweets as not written to a company; the bot scores all as one.
+    rows = [
+        training.example("I hate Mondays", False, analyzer, "random_tweet"),
+        training.example("@lumo I hate your app", True, analyzer, "software"),
+    ]
+    marked = training._rows(training.mark_random(rows))
+    assert "t neg" not in marked[0] and "t neg" in marked[1]
+
+
+def _tone(tone: dict[str, float]) -> dict[str, float]:
+    return {"compound": tone["compound"], "neg": tone["neg"], "pos": tone["pos"]}
 
 
 @pytest.mark.parametrize(
