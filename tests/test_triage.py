@@ -10,7 +10,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from bot.domain.mentions import Author, Item
 from bot.domain.normalise import clean_text
-from bot.domain.triage import Route, Router, kind_of, urgency_of
+from bot.domain.triage import Route, Router, kind_of, sarcastic, urgency_of
 from bot.domain.triager import Triager
 from bot.triage_model import load_model
 
@@ -74,6 +74,7 @@ def kind(analyzer: SentimentIntensityAnalyzer, text: str) -> str:
         ),
         ("Fibre installation done in 30 minutes, speeds as promised. Well done @lumo", "praise"),
         ("Signal is back! Thanks for the quick fix @lumo", "praise"),
+        ("@lumo dropped my call again, great job", "complaint"),  # praise for what went wrong
         ("Heading to the @lumo event tonight with the team.", "other"),
         ("Found it under Account > Documents, never mind! Thanks anyway.", "other"),
         ("Just switched my phone plan to @lumo.", "other"),
@@ -93,6 +94,21 @@ def test_sarcasm_with_no_fault_named_is_a_complaint_to_the_model(
     text = "Gotta love paying for 500 Mbps and getting 20 on a good day @lumo"
     triager = Triager(analyzer, Router(LUMO, default_team="support"), model=load_model())
     assert triager(Item(external_id="1", text=text, author=Author("a"))).kind == "complaint"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("@lumo dropped my call again, great job", True),
+        ("3 outages in a week. Well done @lumo", True),
+        ("Gotta love paying for 500 Mbps and getting 20", True),
+        ("Great job sorting out my delayed refund so quickly @lumo, thank you!", False),
+        ("Fibre installation done in 30 minutes, speeds as promised. Well done @lumo", False),
+        ("Great job on the new app @lumo", False),
+    ],
+)
+def test_sarcasm_is_praise_for_what_went_wrong(text: str, expected: bool) -> None:
+    assert sarcastic(text) is expected
 
 
 def test_typographic_apostrophes_read_like_plain_ones(analyzer: SentimentIntensityAnalyzer) -> None:

@@ -45,7 +45,6 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("persistence", triage.PERSISTENCE),
     ("expectation", triage.EXPECTATION_CUES),
     ("why", triage.WHY),
-    ("sarcasm", triage.SARCASM_CUES),
     ("negation", triage.NEGATION_WORD),
     ("own", triage.OWN_THING),
     ("plea", triage.PLEA),
@@ -97,6 +96,8 @@ def rule_features(
     tone is also evidence of a complaint against the company ("I hate you guys")."""
     plain = triage.HARMLESS.sub(" ", triage._plain(text[:SCANNED]))
     found = {f"r {name}": 1.0 for name, pattern in _RULES if pattern.search(plain)}
+    if triage.sarcastic(plain):
+        found["r sarcasm"] = 1.0
     if triage.BREACH.search(plain) or triage.BREACH_CUES.search(plain):
         found["r breach"] = 1.0
     if triage.is_question(text[:SCANNED]):

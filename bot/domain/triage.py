@@ -44,15 +44,17 @@ class SentimentAnalyzer(Protocol):
     def polarity_scores(self, text: str) -> dict[str, float]: ...
 
 
-def _cues(*phrases: str) -> re.Pattern[str]:
-    """Any of the phrases, taken literally, as whole words in any case and spacing."""
+def _cues(*phrases: str, plural: bool = False) -> re.Pattern[str]:
+    """Any of the phrases, taken literally, as whole words in any case and spacing
+    (`plural`: with or without a plural -s or -es: "delays", "outages")."""
     trie: dict[str, Any] = {}
     for phrase in {" ".join(p.split()) for p in phrases if p.strip()}:
         node = trie
         for char in phrase:
             node = node.setdefault(char, {})
         node[""] = {}
-    return re.compile(rf"(?<!\w){_alternation(trie)}(?!\w)", re.IGNORECASE)
+    ending = "(?:e?s)?" if plural else ""
+    return re.compile(rf"(?<!\w){_alternation(trie)}{ending}(?!\w)", re.IGNORECASE)
 
 
 def _alternation(node: dict[str, Any]) -> str:
@@ -145,7 +147,8 @@ TROUBLE_CUES = _cues(
     hacked, compromised, stolen, fraud, fraudulent, phishing, unauthorised, unauthorized,
     urgent, asap, escalate, please resolve, please fix, please reply, please respond,
     please assist, pls assist, plz resolve, look into, looked into
-    """)
+    """),
+    plural=True,
 )
 # The problem has lasted or come back.
 PERSISTENCE = _rule(
@@ -182,6 +185,35 @@ WHY = _rule(r"(?<!\w)(?:why|how\s+come)(?!\w)")
 SARCASM_CUES = _cues(
     *_listed("gotta love, love it when, love when, sarcasm, #sarcasm, thanks a lot")
 )
+# Praise for what went wrong: "losing my bags again, great job".
+IRONIC_PRAISE = _cues(
+    *_listed("""
+    well done, great job, good job, nice one, nice work, great work, way to go, bravo,
+    just great, great service, awesome service, fantastic service, brilliant service,
+    cheers for that, just what i needed
+    """)
+)
+# ... unless it is thanks for a fix: "great job sorting my delayed refund so quickly".
+RESOLVED = _cues(
+    *_listed("""
+    sorted, fixed, resolved, solved, sorting, fixing, quick, quickly, fast, helped, helping,
+    working again, back up, back on
+    """)
+)
+
+
+_AGAIN = _rule(r"(?<!\w)(?:again|still|keeps?\s+\w+ing|every\s+time)(?!\w)")
+
+
+def sarcastic(plain: str) -> bool:
+    """Whether a post (as `_plain` gives it) praises what went wrong."""
+    if SARCASM_CUES.search(plain):
+        return True
+    if IRONIC_PRAISE.search(plain) is None or RESOLVED.search(plain):
+        return False
+    return TROUBLE_CUES.search(plain) is not None or _AGAIN.search(plain) is not None
+
+
 # The customer's own thing, or a plea: context that strengthens other evidence.
 OWN_THING = _rule(
     r"(?<!\w)my\s+(?:\w+\s+)?(?:order|package|parcel|delivery|bill|account|phone|car|card|"
@@ -224,8 +256,9 @@ def complaint_points(text: str, *, compound: float) -> int:
     cues = 0
     if BREACH.search(text) or BREACH_CUES.search(text):
         cues += 2
-    for pattern in (TROUBLE_CUES, PERSISTENCE, EXPECTATION_CUES, WHY, SARCASM_CUES):
+    for pattern in (TROUBLE_CUES, PERSISTENCE, EXPECTATION_CUES, WHY):
         cues += pattern.search(text) is not None
+    cues += sarcastic(text)
     if NEGATION_WORD.search(text):
         cues += 1
     points = cues + (compound <= NEGATIVE) + (compound <= VERY_NEGATIVE)
