@@ -21,9 +21,9 @@ from bot.clock import FakeClock
 from bot.domain.mentions import Author, Item, Triage
 from bot.playbooks import load_playbooks
 from bot.settings import Settings
-from bot.store import corrections, erasure, mentions
+from bot.store import complaint_models, corrections, erasure, mentions
 from bot.store.db import Database
-from bot.triage_model import decode, load_model
+from bot.triage_model import decode, encode, load_model
 from tests.stores import rows
 from tests.test_triage_store import install, labelled, learn
 
@@ -199,6 +199,7 @@ async def test_retention_takes_expired_moved_posts_out_of_the_models(
 
     db = await Database(store_url).open()
     try:
+        fitting = await db.read(complaint_models.erasures_seen)  # as learn reads it
         # Nothing is old enough: nothing changes.
         nothing = await db.write(
             erasure.expire, before=clock.now() - timedelta(days=5), now=clock.now()
@@ -212,11 +213,16 @@ async def test_retention_takes_expired_moved_posts_out_of_the_models(
             erasure.expire, before=clock.now() - timedelta(days=2), now=clock.now()
         )
         assert (again.mentions, again.models) == (0, 0)
+        [(id_, _, cleaned, body)] = kept(store_url)
+        assert id_ == 2  # a newer id: every replica reads it within a minute
+        assert cleaned == {"billing": (late.text,)}  # shipping had only an expired post
+        # A model fitted on posts read before the erasure is not installed over it.
+        fitted = {"body": encode(model), "trained_on": "t", "figures": {}, "now": clock.now()}
+        assert await db.write(complaint_models.install, over=2, erasures=fitting, **fitted) is None
+        now_seen = await db.read(complaint_models.erasures_seen)
+        assert await db.write(complaint_models.install, over=2, erasures=now_seen, **fitted) == 3
     finally:
         await db.close()
-    [(id_, _, cleaned, body)] = kept(store_url)
-    assert id_ == 2  # a newer id: every replica reads it within a minute
-    assert cleaned == {"billing": (late.text,)}  # shipping had only an expired post
     for text in (POSTS[0][2], POSTS[2][2], POSTS[3][2]):
         assert text.encode() not in body, text
 

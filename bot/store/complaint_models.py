@@ -39,10 +39,15 @@ def install(
     now: datetime,
     over: int | None,
     keep: int = KEEP,
+    erasures: int | None = None,
 ) -> int | None:
-    """Install a model if the newest installed one is still `over` (None: there was none),
-    deleting all but the last `keep`; its id, or None when another was installed meanwhile."""
+    """Install a model if the newest installed one is still `over` (None: there was none)
+    and, with `erasures`, no erasure was recorded after that many (the model may hold posts
+    read before they were erased), deleting all but the last `keep`; its id, or None when
+    another was installed or an erasure ran meanwhile."""
     if newest_id(db) != over:
+        return None
+    if erasures is not None and erasures_seen(db) != erasures:
         return None
     row = db.execute(
         "INSERT INTO complaint_models (installed_at, trained_on, figures, body)"
@@ -55,6 +60,11 @@ def install(
         [keep],
     )
     return int(row[0])
+
+
+def erasures_seen(db: Conn) -> int:
+    """A mark of the erasures recorded so far (read before the posts a model learns from)."""
+    return int(db.execute("SELECT coalesce(max(id), 0) FROM erasures").fetchone()[0])
 
 
 def newest_id(db: Conn) -> int | None:
@@ -90,9 +100,8 @@ def clean_examples(db: Conn, *, clean: Callable[[str], str | None]) -> int:
     query a minute), so changing a body in place would leave the old texts in use. The rows
     from the oldest changed one on are therefore written again, in their order, under new
     ids, and the old rows deleted: within a minute every replica reads the newest again and
-    uses the cleaned one it would have chosen before. A `triage learn` fitted before this
-    (on texts read before they were erased) then finds a newer model than the one it
-    measured against, and installs nothing."""
+    uses the cleaned one it would have chosen before. (A `triage learn` fitted meanwhile,
+    on posts read before they were erased, installs nothing: see `install`.)"""
     rows = db.execute(
         "SELECT id, installed_at, trained_on, figures, body FROM complaint_models ORDER BY id"
     ).fetchall()

@@ -121,7 +121,8 @@ def latest(db: Conn, *, field: str) -> list[Correction]:
     rows = db.execute(
         "SELECT c.mention, c.field, c.old, c.new, m.title, m.text FROM triage_corrections c"
         " JOIN mentions m ON m.number = c.mention"
-        " WHERE c.field = ? AND m.erased_at IS NULL AND c.id = (SELECT MAX(id) FROM triage_corrections"
+        " WHERE c.field = ? AND m.erased_at IS NULL"
+        " AND c.id = (SELECT MAX(id) FROM triage_corrections"
         "  WHERE mention = c.mention AND field = c.field) ORDER BY c.id",
         [field],
     ).fetchall()

@@ -5,9 +5,10 @@ keeps them, the numbers digests need kept (times, states, team, kind, audience).
 text column of every table is searched for what identified them (handle, name, profile
 and post addresses) and those words are replaced. `expire` blanks what is older than the
 playbooks' retention. Both take the blanked posts out of the kept complaint models, whose
-teams' examples are copies of posts people moved to a team. Both record that an erasure happened, never what was erased.
-Both turn on SQLite's secure_delete, so that the old text does not stay in freed pages
-(PostgreSQL keeps old row versions until VACUUM reclaims them: run it after an erasure).
+teams' examples are copies of posts people moved to a team. Both record that an erasure
+happened, never what was erased. Both turn on SQLite's secure_delete, so that the old text
+does not stay in freed pages (PostgreSQL keeps old row versions until VACUUM reclaims them:
+run it after an erasure).
 """
 
 from __future__ import annotations
