@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import io
+import json
 import random
 from dataclasses import replace
 from datetime import timedelta
@@ -31,7 +32,7 @@ TRIAGE = Triage(kind="complaint", sentiment=-0.5, urgency="low", team="support",
 LONG = "the kettle-of-doom ZX-4471 leaks " * 30  # past the 500 characters learn keeps
 # (handle, title, text, team it is moved to or None)
 POSTS = [
-    ("zelda_q", "", "@shop my kettle-of-doom leaks again", "billing"),
+    ("zelda_q", "", '@shop my "kettle-of-doom" leaks again 🔥 <!channel>', "billing"),
     ("zelda_q", "Broken kettle", LONG, "shipping"),
     ("bob", "", "@shop did @zelda_q get her refund? mine is late", "billing"),
     ("carol", "", "@shop where is my parcel, it is a week late", "shipping"),
@@ -67,10 +68,10 @@ async def fill(target: str, clock: FakeClock) -> None:
         await db.close()
 
 
-def kept(target: str) -> list[tuple[int, str, dict[str, tuple[str, ...]], bytes]]:
-    """Every kept model: id, what it says it was trained on, teams' examples, the body
-    unzipped."""
-    found = rows(target, "SELECT id, body FROM complaint_models ORDER BY id")
+def kept(target: str, after: int = 0) -> list[tuple[int, str, dict[str, tuple[str, ...]], bytes]]:
+    """Every kept model past id `after`: id, what it says it was trained on, teams'
+    examples, the body unzipped."""
+    found = rows(target, "SELECT id, body FROM complaint_models WHERE id > ? ORDER BY id", [after])
     models = [(id_, decode(bytes(body), f"#{id_}"), gzip.decompress(body)) for id_, body in found]
     return [(i, m.trained_on, dict(m.team_examples), body) for i, m, body in models]
 
@@ -148,8 +149,8 @@ async def test_forget_takes_the_persons_posts_out_of_every_kept_model(
     }
     for _, _, examples, body in after:
         # (single words may be among a model's features, learned from many posts)
-        for words in ("zelda_q", "kettle-of-doom leaks", "ZX-4471 leaks", "Broken kettle"):
-            assert words.lower().encode() not in body.lower(), words
+        for words in ("zelda_q", "ZX-4471 leaks", "Broken kettle", *zelda):
+            assert json.dumps(words)[1:-1].lower().encode() not in body.lower(), words
         assert not set(zelda) & {t for texts in examples.values() for t in texts}
     # Only the examples changed: everything else in the model is as learn wrote it.
     assert (
@@ -195,7 +196,8 @@ async def test_retention_takes_expired_moved_posts_out_of_the_models(
         await db.close()
     examples = {"billing": (POSTS[0][2], POSTS[2][2], late.text), "shipping": (POSTS[3][2],)}
     model = replace(load_model(), team_examples=examples)
-    assert await install(store_url, model, clock) == 1
+    assert await install(store_url, b"\x1f\x8b not a model", clock) == 1  # left as it is
+    assert await install(store_url, model, clock) == 2
 
     db = await Database(store_url).open()
     try:
@@ -213,14 +215,17 @@ async def test_retention_takes_expired_moved_posts_out_of_the_models(
             erasure.expire, before=clock.now() - timedelta(days=2), now=clock.now()
         )
         assert (again.mentions, again.models) == (0, 0)
-        [(id_, _, cleaned, body)] = kept(store_url)
-        assert id_ == 2  # a newer id: every replica reads it within a minute
+        assert rows(store_url, "SELECT id, body FROM complaint_models WHERE id = 1") == [
+            (1, b"\x1f\x8b not a model")
+        ]
+        [(id_, _, cleaned, body)] = kept(store_url, after=1)
+        assert id_ == 3  # a newer id: every replica reads it within a minute
         assert cleaned == {"billing": (late.text,)}  # shipping had only an expired post
         # A model fitted on posts read before the erasure is not installed over it.
         fitted = {"body": encode(model), "trained_on": "t", "figures": {}, "now": clock.now()}
-        assert await db.write(complaint_models.install, over=2, erasures=fitting, **fitted) is None
+        assert await db.write(complaint_models.install, over=3, erasures=fitting, **fitted) is None
         now_seen = await db.read(complaint_models.erasures_seen)
-        assert await db.write(complaint_models.install, over=2, erasures=now_seen, **fitted) == 3
+        assert await db.write(complaint_models.install, over=3, erasures=now_seen, **fitted) == 4
     finally:
         await db.close()
     for text in (POSTS[0][2], POSTS[2][2], POSTS[3][2]):
