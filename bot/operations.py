@@ -84,7 +84,9 @@ def forget(source: str, author: str, yes: bool) -> None:
     emptied = sql.is_postgres(db_path) or checkpoint(db_path)
     click.echo(
         f"Erased {author} from {source}: {erased.mentions:,} mention(s) blanked,"
-        f" {erased.cells:,} other place(s) naming them mended; the erasure is recorded."
+        f" {erased.cells:,} other place(s) naming them mended,"
+        f" {erased.models:,} kept complaint model(s) cleaned of their posts;"
+        " the erasure is recorded."
     )
     if sql.is_postgres(db_path):
         click.echo(

@@ -28,15 +28,22 @@ class RetentionKeeper:
         keep = self.playbooks().retention
         if keep is None:
             return 0
-        total = 0
+        total = models = 0
         while True:
             now = self.clock.now()
             erased = await self.database.write(erasure.expire, before=now - keep, now=now)
             total += erased.mentions
+            models += erased.models
             if erased.mentions < erasure.BATCH * 20:
                 break
         if total:
-            log.info("retention: %d mention(s) older than %s blanked", total, keep)
+            log.info(
+                "retention: %d mention(s) older than %s blanked; %d kept complaint model(s)"
+                " cleaned of them",
+                total,
+                keep,
+                models,
+            )
             if self.database.path != ":memory:":
                 await asyncio.to_thread(erasure.checkpoint, self.database.path)
         return total

@@ -79,6 +79,8 @@ async def learn(
     database = models.database
     await models.refresh()
     current, over = models.in_use.model, models.newest_seen
+    # Read before the posts: an erasure after it makes the install refuse this fit.
+    erasures = await database.read(complaint_models.erasures_seen)
     kinds = await database.read(corrections.latest, field="kind")
     moved = await database.read(corrections.latest, field="team")
     done = await asyncio.to_thread(_refit, data, analyzer, kinds, moved, current)
@@ -94,11 +96,12 @@ async def learn(
         figures=figures,
         now=now,
         over=over,
+        erasures=erasures,
     )
     if installed is None:
         raise LearnError(
-            "another complaint model was installed while this one was fitted; nothing was"
-            " installed (run `allhands triage learn` again to compare with that one)"
+            "another complaint model was installed, or an erasure ran, while this one was"
+            " fitted; nothing was installed (run `allhands triage learn` again)"
         )
     models.adopt(Installed(installed, now, trained_on, figures), done.model)
     return replace(done, installed=installed)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from bot.domain.mentions import Action, Mention
 from bot.store import day_figures, mentions, outbox
 from bot.store.sql import Conn
+
+EXAMPLE_CHARS = 500  # how much of a moved post `triage learn` keeps as a team's example
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,15 +116,37 @@ def _record(
 
 
 def latest(db: Conn, *, field: str) -> list[Correction]:
-    """The last correction of `field` on each mention, oldest first, with the post's text."""
+    """The last correction of `field` on each mention, oldest first, with the post's text
+    (not of erased posts: their text is gone)."""
     rows = db.execute(
         "SELECT c.mention, c.field, c.old, c.new, m.title, m.text FROM triage_corrections c"
         " JOIN mentions m ON m.number = c.mention"
-        " WHERE c.field = ? AND c.id = (SELECT MAX(id) FROM triage_corrections"
+        " WHERE c.field = ? AND m.erased_at IS NULL"
+        " AND c.id = (SELECT MAX(id) FROM triage_corrections"
         "  WHERE mention = c.mention AND field = c.field) ORDER BY c.id",
         [field],
     ).fetchall()
     return [
-        Correction(number, fld, old, new, f"{title}\n{text}" if title else text)
+        Correction(number, fld, old, new, _text(title, text))
         for number, fld, old, new, title, text in rows
     ]
+
+
+def moved_texts(db: Conn, *, numbers: Sequence[int]) -> set[str]:
+    """The posts among `numbers` that people moved to a team, as `triage learn` keeps them
+    among the team's examples (cut at EXAMPLE_CHARS)."""
+    texts: set[str] = set()
+    for start in range(0, len(numbers), 500):
+        chunk = list(numbers[start : start + 500])
+        found = db.execute(
+            "SELECT m.title, m.text FROM mentions m WHERE m.number IN"
+            f" ({', '.join('?' * len(chunk))}) AND EXISTS (SELECT 1 FROM triage_corrections c"
+            " WHERE c.mention = m.number AND c.field = 'team')",
+            chunk,
+        )
+        texts.update(_text(title, text)[:EXAMPLE_CHARS] for title, text in found.fetchall())
+    return texts
+
+
+def _text(title: str, text: str) -> str:
+    return f"{title}\n{text}" if title else text

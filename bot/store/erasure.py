@@ -4,9 +4,11 @@ keeps them, the numbers digests need kept (times, states, team, kind, audience).
 `forget` serves one person's erasure request: their mentions are blanked, then every
 text column of every table is searched for what identified them (handle, name, profile
 and post addresses) and those words are replaced. `expire` blanks what is older than the
-playbooks' retention. Both record that an erasure happened, never what was erased.
-Both turn on SQLite's secure_delete, so that the old text does not stay in freed pages
-(PostgreSQL keeps old row versions until VACUUM reclaims them: run it after an erasure).
+playbooks' retention. Both take the blanked posts out of the kept complaint models, whose
+teams' examples are copies of posts people moved to a team. Both record that an erasure
+happened, never what was erased. Both turn on SQLite's secure_delete, so that the old text
+does not stay in freed pages (PostgreSQL keeps old row versions until VACUUM reclaims them:
+run it after an erasure).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.errors import AllhandsError
-from bot.store import day_figures, outbox, sql
+from bot.store import complaint_models, corrections, day_figures, outbox, sql
 from bot.store.sql import Conn
 
 REQUESTED = "(erased at the author's request)"
@@ -96,10 +98,12 @@ class ErasureError(AllhandsError):
 
 @dataclass(frozen=True, slots=True)
 class Erased:
-    """What an erasure changed: mentions blanked and other cells mended."""
+    """What an erasure changed: mentions blanked, other cells mended, kept complaint models
+    rewritten without the blanked posts among their teams' examples."""
 
     mentions: int
     cells: int = 0
+    models: int = 0
 
 
 def handle_key(handle: str) -> str:
@@ -128,6 +132,7 @@ def forget(db: Conn, *, source: str, handle: str, now: datetime, requested_by: s
     numbers = [r[0] for r in rows]
     needles = {key, *(r[1] for r in rows), *(r[2] for r in rows if len(r[2]) >= 3)}
     needles |= {r[3] for r in rows} | {r[4] for r in rows} | {r[5] for r in rows if len(r[5]) >= 6}
+    moved = corrections.moved_texts(db, numbers=numbers)  # read before the texts are blanked
     _blank_mentions(
         db, numbers=numbers, text=REQUESTED, pseudonym=lambda _h: pseudonym, now=now, redraw=True
     )
@@ -138,10 +143,17 @@ def forget(db: Conn, *, source: str, handle: str, now: datetime, requested_by: s
     _forget_directory(db, source=source, key=key)
     # Actors renamed in the event log may be anyone's answers on any day: count them again.
     day_figures.forget_all(db)
-    cells = _sweep(db, needles={n for n in needles if n and n.strip()})
+    variants = _variants({n for n in needles if n and n.strip()})
+    cells = _sweep(db, variants=variants)
+    pattern = _pattern(variants)
+    # Their moved posts leave the models; others' examples lose their name, as others'
+    # posts just did (a later `triage learn` takes these posts as they are now).
+    models = complaint_models.clean_examples(
+        db, clean=lambda t: None if t in moved else pattern.sub(MARK, t) if pattern else t
+    )
     _record(db, now=now, reason="request", source=source, count=len(numbers), by=requested_by)
     db.execute("DELETE FROM erasing")
-    return Erased(mentions=len(numbers), cells=cells)
+    return Erased(mentions=len(numbers), cells=cells, models=models)
 
 
 def expire(db: Conn, *, before: datetime, now: datetime) -> Erased:
@@ -161,6 +173,7 @@ def expire(db: Conn, *, before: datetime, now: datetime) -> Erased:
         return names.setdefault(by_number[number], f"erased-{secrets.token_hex(4)}")
 
     numbers = list(by_number)
+    moved = corrections.moved_texts(db, numbers=numbers)  # read before the texts are blanked
     _blank_mentions(db, numbers=numbers, text=EXPIRED, pseudonym=pseudonym, now=now)
     # A customer's later message is recorded on the conversation's first mention, as
     # theirs, when it arrived: within the times of the mentions blanked here.
@@ -181,9 +194,12 @@ def expire(db: Conn, *, before: datetime, now: datetime) -> Erased:
         "UPDATE digests SET text = ?, chart_text = '' WHERE created_at < ? AND text != ?",
         [EXPIRED, before.isoformat(), EXPIRED],
     )
+    models = 0
+    if moved:  # only posts people moved to a team are among the models' examples
+        models = complaint_models.clean_examples(db, clean=lambda t: None if t in moved else t)
     _record(db, now=now, reason="retention", source="", count=len(numbers), by="")
     db.execute("DELETE FROM erasing")
-    return Erased(mentions=len(numbers))
+    return Erased(mentions=len(numbers), models=models)
 
 
 def _blank_mentions(
@@ -286,16 +302,26 @@ def _forget_directory(db: Conn, *, source: str, key: str) -> None:
     db.execute("DELETE FROM people WHERE platform = ? AND id IN (?, ?)", [source, *ids])
 
 
-def _sweep(db: Conn, *, needles: Iterable[str]) -> int:
-    """Replace the needles, as whole words in any case, in every text cell of every table."""
-    words = sorted({n for n in needles if n}, key=len, reverse=True)
-    if not words:
-        return 0
-    variants = {w for n in words for w in (n, json.dumps(n)[1:-1])}
-    pattern = re.compile(
+def _variants(needles: Iterable[str]) -> set[str]:
+    """The needles as they may be written: as they are, and escaped inside JSON."""
+    return {w for n in needles if n for w in (n, json.dumps(n)[1:-1])}
+
+
+def _pattern(variants: set[str]) -> re.Pattern[str] | None:
+    """The variants as whole words in any case (None: there are none)."""
+    if not variants:
+        return None
+    return re.compile(
         "|".join(rf"(?<!\w){re.escape(w)}(?!\w)" for w in sorted(variants, key=len, reverse=True)),
         re.IGNORECASE,
     )
+
+
+def _sweep(db: Conn, *, variants: set[str]) -> int:
+    """Replace the variants, as whole words in any case, in every text cell of every table."""
+    pattern = _pattern(variants)
+    if pattern is None:
+        return 0
     if isinstance(db, sql.SqliteConn):
         db.conn.create_function(
             "allhands_erase", 1, lambda v: pattern.sub(MARK, v) if isinstance(v, str) else v
