@@ -7,6 +7,13 @@ key another replica took meanwhile) or the connection was lost before it asked t
 A function passed to `write` is therefore a transaction body: it may run more than once,
 and must change nothing but the database, or say with `sql.on_rollback` how to undo what
 else it changed (the incident desk's grouping in memory) when its attempt rolls back.
+
+A replica's heartbeat and its leases do not wait in the writer's queue: other replicas take
+a replica silent for 20 s for dead, and a queue held up by writes run again, a slow
+statement or a long ingest batch would silence a live one. They run on a connection of
+their own (`heartbeat_write`), one short transaction each at the server's default
+isolation, on a thread of their own. On SQLite that connection still waits for a write
+transaction under way (SQLite has one writer at a time), but no longer for the queue.
 """
 
 from __future__ import annotations
@@ -47,6 +54,9 @@ RETRIED = (
 # many times a lost connection is opened again.
 WRITE_PATIENCE = 10.0
 WRITE_TRIES = 8
+# How long a heartbeat write waits (for a row another transaction holds, SQLite's write
+# lock) before it gives up until the next beat, five seconds later.
+BEAT_TIMEOUT = 3.0
 
 
 def connect(target: str) -> sql.Conn:
@@ -67,6 +77,8 @@ class Database:
         self._local = threading.local()
         self._reader_dbs: list[sql.Conn] = []
         self._lock = threading.Lock()
+        self._beats: ThreadPoolExecutor | None = None
+        self._beat_db: sql.Conn | None = None
 
     async def open(self) -> Database:
         """Start the writer thread and bring the schema up to date."""
@@ -79,6 +91,7 @@ class Database:
         await ready
         if self.path != ":memory:":
             self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="allhands-db-read")
+            self._beats = ThreadPoolExecutor(max_workers=1, thread_name_prefix="allhands-db-beat")
         return self
 
     def _write_loop(self, loop: asyncio.AbstractEventLoop, ready: asyncio.Future[None]) -> None:
@@ -142,6 +155,41 @@ class Database:
             db.reopen_if_lost()
         return db
 
+    async def heartbeat_write(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run `fn(db, *args, **kwargs)` in one short transaction on the heartbeat's own
+        connection and thread, beside the writer's queue.
+
+        `fn` writes a row or two and may be run twice: when the connection was lost, it is
+        run again on a new one (its first run may have committed)."""
+        if self._beats is None:  # an in-memory database has only the writer's connection
+            return await self.write(fn, *args, **kwargs)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._beats, lambda: self._beat(fn, args, kwargs))
+
+    def _beat(self, fn: Callable[..., T], args: Any, kwargs: Any) -> T:
+        db = self._beat_db
+        if db is None:
+            db = self._beat_db = _beat_connection(self.path)
+        elif isinstance(db, sql.PgConn):
+            db.reopen_if_lost()
+        try:
+            with db.atomic():
+                return fn(db, *args, **kwargs)
+        except psycopg.OperationalError as exc:
+            if not (isinstance(db, sql.PgConn) and db.conn.broken):
+                raise
+            log.warning(
+                "the heartbeat's connection to the store was lost (%s); connecting again", exc
+            )
+            db.reopen_if_lost()
+            with db.atomic():
+                return fn(db, *args, **kwargs)
+
+    def _close_beat_db(self) -> None:
+        if self._beat_db is not None:
+            self._beat_db.close()
+            self._beat_db = None
+
     async def close(self) -> None:
         """Finish queued writes, then close every connection."""
         if self._writer is not None:
@@ -151,10 +199,23 @@ class Database:
         if self._readers is not None:
             self._readers.shutdown(wait=True)
             self._readers = None
+        if self._beats is not None:
+            beats, self._beats = self._beats, None
+            beats.submit(self._close_beat_db)
+            await asyncio.get_running_loop().run_in_executor(None, beats.shutdown)
         with self._lock:
             for db in self._reader_dbs:
                 db.close()
             self._reader_dbs.clear()
+
+
+def _beat_connection(target: str) -> sql.Conn:
+    """The heartbeat's connection: it gives up after BEAT_TIMEOUT rather than wait longer."""
+    if sql.is_postgres(target):
+        return sql.connect_postgres(target, timeout=BEAT_TIMEOUT)
+    db = sql.connect_sqlite(target)
+    db.execute(f"PRAGMA busy_timeout={int(BEAT_TIMEOUT * 1000)}")
+    return db
 
 
 def _transaction(db: sql.Conn, fn: Callable[..., T], args: Any, kwargs: Any) -> T:
