@@ -5,18 +5,19 @@ Every replica answers the web endpoints and delivers the outbox; the scheduled j
 Socket Mode and the recovery of dead replicas' sends run on the one replica that holds
 their lease. A replica beats every `BEAT_EVERY` seconds: its heartbeat, each free lease
 taken and its own renewed (`LEASE_TTL`); then the dead dropped with their leases (taken
-at once), and, holding `RECOVER`, what the dead left sending settled as after a crash. A dead holder's leases
-expire with its heartbeat, and another replica's next beat takes them: a job moves within
-`DEAD_AFTER + BEAT_EVERY` (25 s).
+at once), and, holding `RECOVER`, what the dead left sending settled as after a crash. A
+dead holder's leases expire with its heartbeat, and another replica's next beat takes
+them: a job moves within `DEAD_AFTER + BEAT_EVERY` (25 s).
 
 On SQLite the store has one replica (the run lock sees to it): starting, it drops every
 other one as dead. On a shared store (PostgreSQL) a replica is dead when its heartbeat is
 older than `DEAD_AFTER`, or at once when it ran on this host and its process is gone.
 
 The heartbeat and the leases are written on the store's heartbeat connection, beside the
-writer's queue (`Database.heartbeat_write`): a busy writer never makes a live replica look
-dead. The beat is still driven from the event loop, so a replica whose loop is stuck stops
-beating. Dropping the dead and settling their sends go through the writer, apart from the
+writer's queue (`Database.heartbeat_write`): writes queued or run again, a slow one or a
+long batch, never make a live replica look dead (on SQLite, a write under way still holds
+SQLite's one write lock). The beat is still driven from the event loop, so a replica whose
+loop is stuck stops beating. Dropping the dead and settling their sends go through the writer, apart from the
 beat: the next beat never waits for them.
 """
 
