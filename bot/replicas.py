@@ -17,8 +17,8 @@ The heartbeat and the leases are written on the store's heartbeat connection, be
 writer's queue (`Database.heartbeat_write`): writes queued or run again, a slow one or a
 long batch, never make a live replica look dead (on SQLite, a write under way still holds
 SQLite's one write lock). The beat is still driven from the event loop, so a replica whose
-loop is stuck stops beating. Dropping the dead and settling their sends go through the writer, apart from the
-beat: the next beat never waits for them.
+loop is stuck stops beating. Dropping the dead and settling their sends go through the
+writer, apart from the beat: the next beat never waits for them.
 """
 
 from __future__ import annotations
@@ -156,9 +156,13 @@ class Replica:
     async def hold(self, name: str) -> bool:
         """Take or renew lease `name` now; whether this replica holds it."""
         now = self.clock.now()
-        lease = await self.database.heartbeat_write(
-            replicas.take_lease, name=name, holder=self.id, now=now, ttl=LEASE_TTL
-        )
+        try:
+            lease = await self.database.heartbeat_write(
+                replicas.take_lease, name=name, holder=self.id, now=now, ttl=LEASE_TTL
+            )
+        except sql.ERRORS as exc:  # a row locked too long, the store out of reach
+            log.info("replica %s could not renew lease %s: %s", self.id, name, exc)
+            return self.holds(name)  # what it took before holds until it expires
         if lease.holder == self.id:
             self.held[name] = lease.expires_at
         else:

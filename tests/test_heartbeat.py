@@ -18,7 +18,7 @@ from bot.clock import Clock, FakeClock, SystemClock
 from bot.replicas import BEAT_EVERY, JOB_LEASES, LEASE_TTL, SLA_SWEEP, Replica
 from bot.store import replicas as registry
 from bot.store import sql
-from bot.store.db import Database
+from bot.store.db import BEAT_TIMEOUT, Database
 from bot.store.sql import Conn
 from tests.stores import rows, with_database
 
@@ -38,15 +38,19 @@ class BusyWriter:
     """A write that holds the writer thread until released: the body waits, then writes.
 
     Before it writes it holds no lock, so on SQLite too only the queue is held up (SQLite
-    has one writer at a time: a transaction that has written would hold up every other)."""
+    has one writer at a time: a transaction that has written would hold up every other).
+    With `lock_lease`, it first writes that lease's row, holding it (on SQLite, the store)."""
 
-    def __init__(self, database: Database):
+    def __init__(self, database: Database, *, lock_lease: str = ""):
         self.database = database
+        self.lock_lease = lock_lease
         self.started = threading.Event()
         self.released = threading.Event()
         self.write: asyncio.Future[None] | None = None
 
     def body(self, db: Conn) -> None:
+        if self.lock_lease:
+            db.execute("UPDATE leases SET holder = holder WHERE name = ?", [self.lock_lease])
         self.started.set()
         self.released.wait(30)
         registry.release_leases(db, holder="nobody")
@@ -83,6 +87,24 @@ async def test_a_busy_writer_does_not_hold_up_the_heartbeat_or_the_leases(
         # A scheduled job asking for its lease does not wait either.
         clock.advance(timedelta(seconds=1))
         assert await asyncio.wait_for(a.hold(SLA_SWEEP), timeout=BEAT_EVERY)
+
+
+async def test_a_lease_locked_by_a_write_under_way_is_judged_by_what_was_taken(
+    database: Database, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A beat write gives up after BEAT_TIMEOUT; the lease is its holder's until it expires."""
+    a = replica(database, clock, "a")
+    await a.join()
+    async with BusyWriter(database, lock_lease=SLA_SWEEP):
+        clock.advance(timedelta(seconds=5))
+        started = time.monotonic()
+        with caplog.at_level(logging.INFO, logger="bot.replicas"):
+            assert await a.hold(SLA_SWEEP)  # taken 5 s ago for 20: its job may run
+        assert BEAT_TIMEOUT <= time.monotonic() - started < BEAT_TIMEOUT + 2
+        assert f"replica a could not renew lease {SLA_SWEEP}: " in caplog.text
+        clock.advance(LEASE_TTL - timedelta(seconds=6))
+        assert not a.holds(SLA_SWEEP)  # within LEASE_MARGIN of its end: no job starts
+    assert await a.hold(SLA_SWEEP)
 
 
 async def test_the_beat_goes_on_while_dropping_the_dead_waits_for_the_writer(
