@@ -13,12 +13,12 @@ On SQLite the store has one replica (the run lock sees to it): starting, it drop
 other one as dead. On a shared store (PostgreSQL) a replica is dead when its heartbeat is
 older than `DEAD_AFTER`, or at once when it ran on this host and its process is gone.
 
-The heartbeat and the leases are written on the store's heartbeat connection, beside the
-writer's queue (`Database.heartbeat_write`): writes queued or run again, a slow one or a
-long batch, never make a live replica look dead (on SQLite, a write under way still holds
-SQLite's one write lock). The beat is still driven from the event loop, so a replica whose
-loop is stuck stops beating. Dropping the dead and settling their sends go through the
-writer, apart from the beat: the next beat never waits for them.
+The heartbeat and the leases skip the writer's queue (`Database.heartbeat_write`: on
+PostgreSQL a connection of their own, on SQLite the front of the queue): writes queued or
+run again, a slow one or a long batch, never make a live replica look dead. The beat is
+still driven from the event loop, so a replica whose loop is stuck stops beating.
+Dropping the dead and settling their sends go through the writer, apart from the beat:
+the next beat never waits for them.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from importlib import metadata
 from bot.clock import Clock
 from bot.store import replicas, sql
 from bot.store.db import Database
-from bot.store.replicas import DEAD_AFTER, ReplicaRow
+from bot.store.replicas import DEAD_AFTER, Lease, ReplicaRow
 
 log = logging.getLogger(__name__)
 
@@ -163,11 +163,14 @@ class Replica:
         except sql.ERRORS as exc:  # a row locked too long, the store out of reach
             log.info("replica %s could not renew lease %s: %s", self.id, name, exc)
             return self.holds(name)  # what it took before holds until it expires
-        if lease.holder == self.id:
-            self.held[name] = lease.expires_at
-        else:
-            self.held.pop(name, None)
+        self._took(lease)
         return self.holds(name)
+
+    def _took(self, lease: Lease) -> None:
+        if lease.holder == self.id:
+            self.held[lease.name] = lease.expires_at
+        else:
+            self.held.pop(lease.name, None)
 
     async def beat(self) -> None:
         """Heartbeat and leases taken or renewed (`pulse`); then the dead dropped, their
@@ -178,11 +181,19 @@ class Replica:
     async def pulse(self) -> None:
         """Heartbeat, and every wanted lease taken or renewed, beside the writer's queue."""
         now = self.clock.now()
-        if not await self.database.heartbeat_write(replicas.heartbeat, id=self.id, now=now):
+        names = list(self.wanted)
+        pulse = replicas.pulse
+        leases = await self.database.heartbeat_write(
+            pulse, id=self.id, names=names, now=now, ttl=LEASE_TTL
+        )
+        if leases is None:
             log.warning("replica %s was taken for dead; registering again", self.id)
             await self._register(now)
-        for name in self.wanted:
-            await self.hold(name)
+            leases = await self.database.heartbeat_write(
+                pulse, id=self.id, names=names, now=now, ttl=LEASE_TTL
+            )
+        for lease in leases or []:
+            self._took(lease)
         await self._changed()
 
     async def tend(self) -> None:

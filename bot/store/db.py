@@ -8,17 +8,21 @@ A function passed to `write` is therefore a transaction body: it may run more th
 and must change nothing but the database, or say with `sql.on_rollback` how to undo what
 else it changed (the incident desk's grouping in memory) when its attempt rolls back.
 
-A replica's heartbeat and its leases do not wait in the writer's queue: other replicas take
-a replica silent for 20 s for dead, and a queue held up by writes run again, a slow
-statement or a long ingest batch would silence a live one. They run on a connection of
-their own (`heartbeat_write`), one short transaction each at the server's default
-isolation, on a thread of their own. On SQLite that connection still waits for a write
-transaction under way (SQLite has one writer at a time), but no longer for the queue.
+A replica's heartbeat and its leases do not wait in the writer's queue (`heartbeat_write`):
+other replicas take a replica silent for 20 s for dead, and a queue held up by writes run
+again, a slow statement or a long ingest batch would silence a live one. On PostgreSQL
+they run on a connection and a thread of their own, one short transaction each at the
+server's default isolation, giving up after BEAT_TIMEOUT. On SQLite they go to the front
+of the writer's queue instead: SQLite writes one transaction at a time whatever the
+connection, and a second writing connection, which its lock does not queue fairly, was
+starved past BEAT_TIMEOUT by a busy writer (benchmarks/heartbeat.py); the one replica
+of a SQLite store has no other to take its leases.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import queue
 import random
@@ -54,8 +58,8 @@ RETRIED = (
 # many times a lost connection is opened again.
 WRITE_PATIENCE = 10.0
 WRITE_TRIES = 8
-# How long a heartbeat write waits (for a row another transaction holds, SQLite's write
-# lock) before it gives up until the next beat, five seconds later.
+# How long a heartbeat write waits on PostgreSQL (for a row another transaction holds)
+# before it gives up until the next beat, five seconds later.
 BEAT_TIMEOUT = 3.0
 
 
@@ -71,14 +75,16 @@ class Database:
     def __init__(self, path: str):
         self.path = path
         self.dialect = sql.POSTGRESQL if sql.is_postgres(path) else sql.SQLITE
-        self._queue: queue.Queue[Any] = queue.Queue()
+        # (0 for the heartbeat, else 1; the order of arrival; the job)
+        self._queue: queue.PriorityQueue[tuple[int, int, Any]] = queue.PriorityQueue()
+        self._arrivals = itertools.count()
         self._writer: threading.Thread | None = None
         self._readers: ThreadPoolExecutor | None = None
         self._local = threading.local()
         self._reader_dbs: list[sql.Conn] = []
         self._lock = threading.Lock()
         self._beats: ThreadPoolExecutor | None = None
-        self._beat_db: sql.Conn | None = None
+        self._beat_db: sql.PgConn | None = None
 
     async def open(self) -> Database:
         """Start the writer thread and bring the schema up to date."""
@@ -91,6 +97,7 @@ class Database:
         await ready
         if self.path != ":memory:":
             self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="allhands-db-read")
+        if self.dialect == sql.POSTGRESQL:
             self._beats = ThreadPoolExecutor(max_workers=1, thread_name_prefix="allhands-db-beat")
         return self
 
@@ -106,7 +113,7 @@ class Database:
         self._writer_db = db
         loop.call_soon_threadsafe(_settle, ready, None, None)
         while True:
-            job = self._queue.get()
+            _, _, job = self._queue.get()
             if job is _STOP:
                 break
             fn, args, kwargs, fut_loop, fut = job
@@ -122,9 +129,12 @@ class Database:
         """Run `fn(db, *args, **kwargs)` in one transaction on the writer thread."""
         if self._writer is None:
             raise RuntimeError("Database.open() was not awaited")
+        return await self._queued(1, fn, args, kwargs)
+
+    async def _queued(self, priority: int, fn: Callable[..., T], args: Any, kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
-        self._queue.put((fn, args, kwargs, loop, fut))
+        self._queue.put((priority, next(self._arrivals), (fn, args, kwargs, loop, fut)))
         return await fut
 
     async def read(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
@@ -156,27 +166,29 @@ class Database:
         return db
 
     async def heartbeat_write(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-        """Run `fn(db, *args, **kwargs)` in one short transaction on the heartbeat's own
-        connection and thread, beside the writer's queue.
+        """Run `fn(db, *args, **kwargs)` in one short transaction without waiting in the
+        writer's queue: on PostgreSQL on the heartbeat's own connection and thread, on SQLite
+        on the writer's, next.
 
-        `fn` writes a row or two and may be run twice: when the connection was lost, it is
+        `fn` writes a few rows and may be run twice: when the connection was lost, it is
         run again on a new one (its first run may have committed)."""
-        if self._beats is None:  # an in-memory database has only the writer's connection
-            return await self.write(fn, *args, **kwargs)
+        if self._beats is None:
+            if self._writer is None:
+                raise RuntimeError("Database.open() was not awaited")
+            return await self._queued(0, fn, args, kwargs)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._beats, lambda: self._beat(fn, args, kwargs))
 
     def _beat(self, fn: Callable[..., T], args: Any, kwargs: Any) -> T:
+        if self._beat_db is None:  # it gives up after BEAT_TIMEOUT rather than wait longer
+            self._beat_db = sql.connect_postgres(self.path, timeout=BEAT_TIMEOUT)
         db = self._beat_db
-        if db is None:
-            db = self._beat_db = _beat_connection(self.path)
-        elif isinstance(db, sql.PgConn):
-            db.reopen_if_lost()
+        db.reopen_if_lost()
         try:
             with db.atomic():
                 return fn(db, *args, **kwargs)
         except psycopg.OperationalError as exc:
-            if not (isinstance(db, sql.PgConn) and db.conn.broken):
+            if not db.conn.broken:
                 raise
             log.warning(
                 "the heartbeat's connection to the store was lost (%s); connecting again", exc
@@ -193,7 +205,7 @@ class Database:
     async def close(self) -> None:
         """Finish queued writes, then close every connection."""
         if self._writer is not None:
-            self._queue.put(_STOP)
+            self._queue.put((1, next(self._arrivals), _STOP))
             await asyncio.get_running_loop().run_in_executor(None, self._writer.join)
             self._writer = None
         if self._readers is not None:
@@ -207,15 +219,6 @@ class Database:
             for db in self._reader_dbs:
                 db.close()
             self._reader_dbs.clear()
-
-
-def _beat_connection(target: str) -> sql.Conn:
-    """The heartbeat's connection: it gives up after BEAT_TIMEOUT rather than wait longer."""
-    if sql.is_postgres(target):
-        return sql.connect_postgres(target, timeout=BEAT_TIMEOUT)
-    db = sql.connect_sqlite(target)
-    db.execute(f"PRAGMA busy_timeout={int(BEAT_TIMEOUT * 1000)}")
-    return db
 
 
 def _transaction(db: sql.Conn, fn: Callable[..., T], args: Any, kwargs: Any) -> T:
