@@ -132,14 +132,21 @@ class PgConn:
         self.url = url
         self.read_only = read_only
         self.serializable = serializable
-        self.timeout = timeout  # seconds a statement may take, lock waits included
+        # Seconds a statement may take (lock waits included), connecting may take, and the
+        # server may leave what was sent unacknowledged (a network that went silent).
+        self.timeout = timeout
         self.conn = self._open()
 
     def _open(self) -> psycopg.Connection[Any]:
         options = "-c default_transaction_read_only=on" if self.read_only else ""
+        limits: dict[str, Any] = {}
         if self.timeout is not None:
             options += f" -c statement_timeout={int(self.timeout * 1000)}"
-        conn = psycopg.connect(self.url, autocommit=True, options=options)
+            limits = {
+                "connect_timeout": max(2, round(self.timeout)),
+                "tcp_user_timeout": int(self.timeout * 1000),
+            }
+        conn = psycopg.connect(self.url, autocommit=True, options=options, **limits)
         conn.adapters.register_loader("numeric", _NumericLoader)
         if self.serializable:
             conn.isolation_level = psycopg.IsolationLevel.SERIALIZABLE
