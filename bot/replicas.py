@@ -3,15 +3,22 @@
 Every replica answers the web endpoints and delivers the outbox; the scheduled jobs
 (polling, the SLA sweep, digests, retention, outbox pruning, the nightly learn), Slack's
 Socket Mode and the recovery of dead replicas' sends run on the one replica that holds
-their lease. A replica beats every `BEAT_EVERY` seconds: its heartbeat, the dead dropped
-with their leases, each free lease taken and its own renewed (`LEASE_TTL`), then, holding
-`RECOVER`, what the dead left sending settled as after a crash. A dead holder's leases
-expire with its heartbeat, and another replica's next beat takes them: a job moves within
-`DEAD_AFTER + BEAT_EVERY` (25 s).
+their lease. A replica beats every `BEAT_EVERY` seconds: its heartbeat, each free lease
+taken and its own renewed (`LEASE_TTL`); then the dead dropped with their leases (taken
+at once), and, holding `RECOVER`, what the dead left sending settled as after a crash. A
+dead holder's leases expire with its heartbeat, and another replica's next beat takes
+them: a job moves within `DEAD_AFTER + BEAT_EVERY` (25 s).
 
 On SQLite the store has one replica (the run lock sees to it): starting, it drops every
 other one as dead. On a shared store (PostgreSQL) a replica is dead when its heartbeat is
 older than `DEAD_AFTER`, or at once when it ran on this host and its process is gone.
+
+The heartbeat and the leases skip the writer's queue (`Database.heartbeat_write`: on
+PostgreSQL a connection of their own, on SQLite the front of the queue): writes queued or
+run again, a slow one or a long batch, never make a live replica look dead. The beat is
+still driven from the event loop, so a replica whose loop is stuck stops beating.
+Dropping the dead and settling their sends go through the writer, apart from the beat:
+the next beat never waits for them.
 """
 
 from __future__ import annotations
@@ -27,9 +34,9 @@ from datetime import datetime, timedelta
 from importlib import metadata
 
 from bot.clock import Clock
-from bot.store import replicas
+from bot.store import replicas, sql
 from bot.store.db import Database
-from bot.store.replicas import DEAD_AFTER, ReplicaRow
+from bot.store.replicas import DEAD_AFTER, Lease, ReplicaRow
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +120,8 @@ class Replica:
         self._lost: dict[str, Hook] = {}
         self._active: set[str] = set()  # leases this replica acts on (their hooks ran)
         self._task: asyncio.Task[None] | None = None
+        self._tending: asyncio.Task[None] | None = None
+        self._changing = asyncio.Lock()  # lease hooks run for one change at a time
         self.joined = False
 
     def on_lease(self, name: str, *, gained: Hook, lost: Hook) -> None:
@@ -130,7 +139,7 @@ class Replica:
         await self.beat()  # on SQLite, whoever ran here before is gone, leases and all
 
     async def _register(self, now: datetime) -> None:
-        await self.database.write(
+        await self.database.heartbeat_write(
             replicas.register,
             id=self.id,
             host=self.host,
@@ -147,38 +156,62 @@ class Replica:
     async def hold(self, name: str) -> bool:
         """Take or renew lease `name` now; whether this replica holds it."""
         now = self.clock.now()
-        lease = await self.database.write(
-            replicas.take_lease, name=name, holder=self.id, now=now, ttl=LEASE_TTL
-        )
-        if lease.holder == self.id:
-            self.held[name] = lease.expires_at
-        else:
-            self.held.pop(name, None)
+        try:
+            lease = await self.database.heartbeat_write(
+                replicas.take_lease, name=name, holder=self.id, now=now, ttl=LEASE_TTL
+            )
+        except sql.ERRORS as exc:  # a row locked too long, the store out of reach
+            log.info("replica %s could not renew lease %s: %s", self.id, name, exc)
+            return self.holds(name)  # what it took before holds until it expires
+        self._took(lease)
         return self.holds(name)
 
+    def _took(self, lease: Lease) -> None:
+        if lease.holder == self.id:
+            self.held[lease.name] = lease.expires_at
+        else:
+            self.held.pop(lease.name, None)
+
     async def beat(self) -> None:
-        """Heartbeat; the dead dropped with their leases; leases taken or renewed; and,
-        holding RECOVER, what the dead left sending settled."""
-        now = self.clock.now()
-        if not await self.database.write(replicas.heartbeat, id=self.id, now=now):
+        """Heartbeat and leases taken or renewed (`pulse`); then the dead dropped, their
+        leases taken, and, holding RECOVER, what they left sending settled (`tend`)."""
+        await self.pulse()
+        await self.tend()
+
+    async def pulse(self) -> None:
+        """Heartbeat, and every wanted lease taken or renewed, in one transaction that does
+        not wait in the writer's queue."""
+        now, names = self.clock.now(), list(self.wanted)
+        write = self.database.heartbeat_write
+        leases = await write(replicas.pulse, id=self.id, names=names, now=now, ttl=LEASE_TTL)
+        if leases is None:
             log.warning("replica %s was taken for dead; registering again", self.id)
             await self._register(now)
-        live = await self._drop_dead()
-        for name in self.wanted:
-            await self.hold(name)
+            leases = await write(replicas.pulse, id=self.id, names=names, now=now, ttl=LEASE_TTL)
+        for lease in leases or []:
+            self._took(lease)
         await self._changed()
+
+    async def tend(self) -> None:
+        """Drop the dead with their leases, take those, and settle what the dead left sending."""
+        live, gone = await self._drop_dead()
+        if gone:  # their leases are free now: taken at once, not at the next beat
+            for name in self.wanted:
+                if not self.holds(name):
+                    await self.hold(name)
+            await self._changed()
         if self.holds(RECOVER):
             await self.recover(live)
 
     async def sweep(self) -> list[str]:
         """Drop the dead replicas and settle what they left sending; their ids."""
-        before = {row.id for row in await self.database.read(replicas.every)}
-        live = await self._drop_dead()
+        live, gone = await self._drop_dead()
         await self.recover(live)
-        return sorted(before - set(live))
+        return sorted(gone)
 
-    async def _drop_dead(self) -> list[str]:
-        """Forget the dead replicas, with their leases and lanes; the live ones' ids."""
+    async def _drop_dead(self) -> tuple[list[str], list[str]]:
+        """Forget the dead replicas, with their leases and lanes; the live ones' ids and
+        the dead ones'."""
         rows = await self.database.read(replicas.every)
         gone = dead(
             rows, me=self.id, host=self.host, now=self.clock.now(), exclusive=self.exclusive
@@ -187,38 +220,52 @@ class Replica:
             await self.database.write(replicas.drop, ids=gone)
             log.warning("replica(s) %s stopped beating; their work moves on", ", ".join(gone))
         live = [row.id for row in rows if row.id not in gone]
-        return live if self.id in live else [*live, self.id]
+        return (live if self.id in live else [*live, self.id]), gone
 
     async def _changed(self, *, leaving: bool = False) -> None:
         """Run the hooks of leases taken or lost since the last look."""
-        now_held = {name for name in self.wanted if self.holds(name)}
-        gained, lost = now_held - self._active, self._active - now_held
-        self._active = now_held
-        for name in sorted(gained):
-            log.info("replica %s holds %s", self.id, name)
-            await _run_hook(self._gained.get(name), name)
-        for name in sorted(lost):
-            log.log(
-                logging.INFO if leaving else logging.WARNING,
-                "replica %s lets go of %s",
-                self.id,
-                name,
-            )
-            await _run_hook(self._lost.get(name), name)
+        async with self._changing:  # the beat and the tending may both look
+            now_held = {name for name in self.wanted if self.holds(name)}
+            gained, lost = now_held - self._active, self._active - now_held
+            self._active = now_held
+            for name in sorted(gained):
+                log.info("replica %s holds %s", self.id, name)
+                await _run_hook(self._gained.get(name), name)
+            for name in sorted(lost):
+                log.log(
+                    logging.INFO if leaving else logging.WARNING,
+                    "replica %s lets go of %s",
+                    self.id,
+                    name,
+                )
+                await _run_hook(self._lost.get(name), name)
 
-    def start(self) -> None:
-        """Beat every BEAT_EVERY seconds in the background until `leave()`."""
-        self._task = asyncio.create_task(self._beating(), name="allhands-replica")
+    def start(self, *, every: float = BEAT_EVERY) -> None:
+        """Beat every `every` seconds in the background until `leave()`."""
+        self._task = asyncio.create_task(self._beating(every), name="allhands-replica")
 
-    async def _beating(self) -> None:
+    async def _beating(self, every: float) -> None:
         while True:
-            await asyncio.sleep(BEAT_EVERY)  # real time: a cadence, not a reading of the clock
+            await asyncio.sleep(every)  # real time: a cadence, not a reading of the clock
             try:
-                await self.beat()
+                await self.pulse()
+            except sql.ERRORS as exc:
+                log.warning(
+                    "replica %s could not beat (%s); trying again in %.0f s", self.id, exc, every
+                )
+                await self._changed()  # leases not renewed lapse here as they do for the others
             except Exception:
-                log.exception("replica heartbeat failed; trying again in %.0f s", BEAT_EVERY)
-                # Leases not renewed lapse here as they do for the others.
+                log.exception("replica heartbeat failed; trying again in %.0f s", every)
                 await self._changed()
+            # The writer's work, apart: a busy writer delays it, never the next beat.
+            if self._tending is None or self._tending.done():
+                self._tending = asyncio.create_task(self._tend(), name="allhands-replica-tend")
+
+    async def _tend(self) -> None:
+        try:
+            await self.tend()
+        except Exception:
+            log.exception("dropping the dead replicas failed; trying again after the next beat")
 
     async def leave(self) -> None:
         """Stop beating, let go of every lease and leave the registry (a clean stop)."""
@@ -227,6 +274,11 @@ class Replica:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._tending is not None:
+            self._tending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._tending
+            self._tending = None
         if not self.joined:
             return
         self.held.clear()

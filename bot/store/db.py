@@ -7,11 +7,22 @@ key another replica took meanwhile) or the connection was lost before it asked t
 A function passed to `write` is therefore a transaction body: it may run more than once,
 and must change nothing but the database, or say with `sql.on_rollback` how to undo what
 else it changed (the incident desk's grouping in memory) when its attempt rolls back.
+
+A replica's heartbeat and its leases do not wait in the writer's queue (`heartbeat_write`):
+other replicas take a replica silent for 20 s for dead, and a queue held up by writes run
+again, a slow statement or a long ingest batch would silence a live one. On PostgreSQL
+they run on a connection and a thread of their own, one short transaction each at the
+server's default isolation, giving up after BEAT_TIMEOUT. On SQLite they go to the front
+of the writer's queue instead: SQLite writes one transaction at a time whatever the
+connection, and a second writing connection, which its lock does not queue fairly, was
+starved past BEAT_TIMEOUT by a busy writer (benchmarks/heartbeat.py); the one replica
+of a SQLite store has no other to take its leases.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import queue
 import random
@@ -47,6 +58,9 @@ RETRIED = (
 # many times a lost connection is opened again.
 WRITE_PATIENCE = 10.0
 WRITE_TRIES = 8
+# How long a heartbeat write waits on PostgreSQL (for a row another transaction holds)
+# before it gives up until the next beat, five seconds later.
+BEAT_TIMEOUT = 3.0
 
 
 def connect(target: str) -> sql.Conn:
@@ -61,12 +75,16 @@ class Database:
     def __init__(self, path: str):
         self.path = path
         self.dialect = sql.POSTGRESQL if sql.is_postgres(path) else sql.SQLITE
-        self._queue: queue.Queue[Any] = queue.Queue()
+        # (0 for the heartbeat, else 1; the order of arrival; the job)
+        self._queue: queue.PriorityQueue[tuple[int, int, Any]] = queue.PriorityQueue()
+        self._arrivals = itertools.count()
         self._writer: threading.Thread | None = None
         self._readers: ThreadPoolExecutor | None = None
         self._local = threading.local()
         self._reader_dbs: list[sql.Conn] = []
         self._lock = threading.Lock()
+        self._beats: ThreadPoolExecutor | None = None
+        self._beat_db: sql.PgConn | None = None
 
     async def open(self) -> Database:
         """Start the writer thread and bring the schema up to date."""
@@ -79,6 +97,8 @@ class Database:
         await ready
         if self.path != ":memory:":
             self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="allhands-db-read")
+        if self.dialect == sql.POSTGRESQL:
+            self._beats = ThreadPoolExecutor(max_workers=1, thread_name_prefix="allhands-db-beat")
         return self
 
     def _write_loop(self, loop: asyncio.AbstractEventLoop, ready: asyncio.Future[None]) -> None:
@@ -93,7 +113,7 @@ class Database:
         self._writer_db = db
         loop.call_soon_threadsafe(_settle, ready, None, None)
         while True:
-            job = self._queue.get()
+            _, _, job = self._queue.get()
             if job is _STOP:
                 break
             fn, args, kwargs, fut_loop, fut = job
@@ -109,9 +129,12 @@ class Database:
         """Run `fn(db, *args, **kwargs)` in one transaction on the writer thread."""
         if self._writer is None:
             raise RuntimeError("Database.open() was not awaited")
+        return await self._queued(1, fn, args, kwargs)
+
+    async def _queued(self, priority: int, fn: Callable[..., T], args: Any, kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
-        self._queue.put((fn, args, kwargs, loop, fut))
+        self._queue.put((priority, next(self._arrivals), (fn, args, kwargs, loop, fut)))
         return await fut
 
     async def read(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
@@ -142,15 +165,56 @@ class Database:
             db.reopen_if_lost()
         return db
 
+    async def heartbeat_write(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run `fn(db, *args, **kwargs)` in one short transaction without waiting in the
+        writer's queue: on PostgreSQL on the heartbeat's own connection and thread, on SQLite
+        on the writer's, next.
+
+        `fn` writes a few rows and may be run twice: when the connection was lost, it is
+        run again on a new one (its first run may have committed)."""
+        if self._beats is None:
+            if self._writer is None:
+                raise RuntimeError("Database.open() was not awaited")
+            return await self._queued(0, fn, args, kwargs)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._beats, lambda: self._beat(fn, args, kwargs))
+
+    def _beat(self, fn: Callable[..., T], args: Any, kwargs: Any) -> T:
+        if self._beat_db is None:  # it gives up after BEAT_TIMEOUT rather than wait longer
+            self._beat_db = sql.connect_postgres(self.path, timeout=BEAT_TIMEOUT)
+        db = self._beat_db
+        db.reopen_if_lost()
+        try:
+            with db.atomic():
+                return fn(db, *args, **kwargs)
+        except psycopg.OperationalError as exc:
+            if not db.conn.broken:
+                raise
+            log.warning(
+                "the heartbeat's connection to the store was lost (%s); connecting again", exc
+            )
+            db.reopen_if_lost()
+            with db.atomic():
+                return fn(db, *args, **kwargs)
+
+    def _close_beat_db(self) -> None:
+        if self._beat_db is not None:
+            self._beat_db.close()
+            self._beat_db = None
+
     async def close(self) -> None:
         """Finish queued writes, then close every connection."""
         if self._writer is not None:
-            self._queue.put(_STOP)
+            self._queue.put((1, next(self._arrivals), _STOP))
             await asyncio.get_running_loop().run_in_executor(None, self._writer.join)
             self._writer = None
         if self._readers is not None:
             self._readers.shutdown(wait=True)
             self._readers = None
+        if self._beats is not None:
+            beats, self._beats = self._beats, None
+            beats.submit(self._close_beat_db)
+            await asyncio.get_running_loop().run_in_executor(None, beats.shutdown)
         with self._lock:
             for db in self._reader_dbs:
                 db.close()

@@ -56,6 +56,16 @@ def heartbeat(db: Conn, *, id: str, now: datetime) -> bool:
     return cursor.rowcount > 0
 
 
+def pulse(
+    db: Conn, *, id: str, names: Collection[str], now: datetime, ttl: timedelta
+) -> list[Lease] | None:
+    """A replica's heartbeat and each lease in `names` taken or renewed (`take_lease`), in one
+    transaction; None, and nothing taken, if it was dropped as dead (it registers again)."""
+    if not heartbeat(db, id=id, now=now):
+        return None
+    return [take_lease(db, name=name, holder=id, now=now, ttl=ttl) for name in names]
+
+
 def every(db: Conn) -> list[ReplicaRow]:
     """Every registered replica, oldest first."""
     return [

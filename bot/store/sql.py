@@ -121,15 +121,32 @@ class PgConn:
 
     dialect = POSTGRESQL
 
-    def __init__(self, url: str, *, read_only: bool = False, serializable: bool = False):
+    def __init__(
+        self,
+        url: str,
+        *,
+        read_only: bool = False,
+        serializable: bool = False,
+        timeout: float | None = None,
+    ):
         self.url = url
         self.read_only = read_only
         self.serializable = serializable
+        # Seconds a statement may take (lock waits included), connecting may take, and the
+        # server may leave what was sent unacknowledged (a network that went silent).
+        self.timeout = timeout
         self.conn = self._open()
 
     def _open(self) -> psycopg.Connection[Any]:
         options = "-c default_transaction_read_only=on" if self.read_only else ""
-        conn = psycopg.connect(self.url, autocommit=True, options=options)
+        limits: dict[str, Any] = {}
+        if self.timeout is not None:
+            options += f" -c statement_timeout={int(self.timeout * 1000)}"
+            limits = {
+                "connect_timeout": max(2, round(self.timeout)),
+                "tcp_user_timeout": int(self.timeout * 1000),
+            }
+        conn = psycopg.connect(self.url, autocommit=True, options=options, **limits)
         conn.adapters.register_loader("numeric", _NumericLoader)
         if self.serializable:
             conn.isolation_level = psycopg.IsolationLevel.SERIALIZABLE
@@ -179,9 +196,11 @@ class PgConn:
         self.conn.close()
 
 
-def connect_postgres(url: str, *, read_only: bool = False, serializable: bool = False) -> PgConn:
+def connect_postgres(
+    url: str, *, read_only: bool = False, serializable: bool = False, timeout: float | None = None
+) -> PgConn:
     """Open one PostgreSQL connection (autocommit: writes go through `atomic()`)."""
-    return PgConn(url, read_only=read_only, serializable=serializable)
+    return PgConn(url, read_only=read_only, serializable=serializable, timeout=timeout)
 
 
 def connect(target: str) -> Conn:
