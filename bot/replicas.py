@@ -217,7 +217,9 @@ class Replica:
             rows, me=self.id, host=self.host, now=self.clock.now(), exclusive=self.exclusive
         )
         if gone:
-            await self.database.write(replicas.drop, ids=gone)
+            seen = {row.id: row.seen_at for row in rows}
+            gone = await self.database.write(replicas.drop, ids=gone, seen=seen)
+        if gone:
             log.warning("replica(s) %s stopped beating; their work moves on", ", ".join(gone))
         live = [row.id for row in rows if row.id not in gone]
         return (live if self.id in live else [*live, self.id]), gone

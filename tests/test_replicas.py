@@ -81,6 +81,27 @@ async def test_one_holder_renewal_keeps_it_and_a_dead_holders_jobs_move(
     assert {r.id for r in await database.read(registry.every)} == {"a", "b"}
 
 
+async def test_a_replica_that_beat_after_it_was_judged_dead_is_kept(
+    database: Database, clock: FakeClock
+) -> None:
+    settled: list[str] = []
+    a, b = replica(database, clock, "a", settled), replica(database, clock, "b", settled)
+    await a.join()
+    await b.join()
+    clock.advance(LEASE_TTL)
+    stale = {row.id: row.seen_at for row in await database.read(registry.every)}
+    await a.beat()  # a beats between b's reading (a silent for 20 s) and b's drop
+    dropped = await database.write(registry.drop, ids=["a"], seen=stale)
+    assert dropped == []
+    assert {r.id for r in await database.read(registry.every)} == {"a", "b"}
+    assert held(await database.read(registry.leases)) == {name: "a" for name in JOB_LEASES}
+    # Still silent at the next reading: dropped with its leases.
+    clock.advance(LEASE_TTL)
+    seen = {row.id: row.seen_at for row in await database.read(registry.every)}
+    assert await database.write(registry.drop, ids=["a"], seen=seen) == ["a"]
+    assert await database.read(registry.leases) == []
+
+
 async def test_a_clean_stop_hands_the_jobs_over_at_the_next_beat(
     database: Database, clock: FakeClock
 ) -> None:

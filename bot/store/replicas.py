@@ -9,7 +9,7 @@ caller, so the same statements run on every store.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -77,12 +77,27 @@ def every(db: Conn) -> list[ReplicaRow]:
     ]
 
 
-def drop(db: Conn, *, ids: Collection[str]) -> None:
-    """Forget replicas that stopped or died, with the leases and lanes they held."""
+def drop(
+    db: Conn, *, ids: Collection[str], seen: Mapping[str, datetime] | None = None
+) -> list[str]:
+    """Forget replicas that stopped or died, with the leases and lanes they held; the ids
+    forgotten. With `seen` (id -> the last beat the caller read), a replica that has beaten
+    since is kept: it was judged dead on an older reading."""
+    dropped = []
     for id in ids:
+        if seen is not None and id in seen:
+            row = db.execute(
+                "DELETE FROM replicas WHERE id = ? AND seen_at <= ? RETURNING id",
+                [id, seen[id].isoformat()],
+            ).fetchone()
+        else:
+            row = db.execute("DELETE FROM replicas WHERE id = ? RETURNING id", [id]).fetchone()
+        if row is None:
+            continue
         db.execute("DELETE FROM leases WHERE holder = ?", [id])
         db.execute("DELETE FROM outbox_lanes WHERE holder = ?", [id])
-        db.execute("DELETE FROM replicas WHERE id = ?", [id])
+        dropped.append(id)
+    return dropped
 
 
 def take_lease(db: Conn, *, name: str, holder: str, now: datetime, ttl: timedelta) -> Lease:
