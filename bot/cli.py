@@ -84,6 +84,7 @@ def main(verbose: bool, log_format: str) -> None:
 @click.option("--source", default="", help="With --route: the source id the post came from.")
 @click.option("--author", default="", help="With --route: the author's handle.")
 @click.option("--language", default=None, help="With --route: the post's language, e.g. pt.")
+@db_option
 def check(
     path: Path | None, sample: str | None, source: str, author: str, language: str | None
 ) -> None:
@@ -93,6 +94,7 @@ def check(
     from bot.app import build_triager
     from bot.domain.mentions import Author, Item
     from bot.domain.normalise import normalise
+    from bot.triage_model import newest_installed
 
     target = path or Path(Settings.from_env().playbooks)
     playbooks = load_playbooks(target)
@@ -104,7 +106,9 @@ def check(
     )
     if sample is None:
         return
-    triager = build_triager(playbooks, SentimentIntensityAnalyzer())
+    model, which = newest_installed(_settings().db_path)  # the model the bot there uses
+    triager = build_triager(playbooks, SentimentIntensityAnalyzer(), model=model)
+    click.echo(f"model:   {which}")
     item = normalise(
         Item(external_id="sample", text=sample, author=Author(author), language=language)
     )

@@ -105,6 +105,25 @@ def describe(row: Installed | None) -> str:
     )
 
 
+def newest_installed(target: str) -> tuple[ComplaintModel, str]:
+    """The model a bot on the store at `target` triages with, and which it is: the newest
+    installed there that reads, else the shipped one (no store there, or none installed)."""
+    rows: list[Installed] = []
+    if sql.store_exists(target):
+        try:
+            with sql.read_only(target) as db:
+                rows = complaint_models.newer(db, than=None)
+        except sql.MISSING_TABLE:
+            pass  # not migrated this far: nothing installed
+    for row in rows:
+        assert row.body is not None
+        try:
+            return decode(row.body, f"complaint model #{row.id}"), describe(row)
+        except ModelError:
+            continue
+    return load_model(), describe(None)
+
+
 class InstalledModels:
     """The model this process triages with: the newest installed in the store that reads,
     else the shipped one. `refresh()` looks for a newer one (one cheap query)."""

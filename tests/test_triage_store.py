@@ -346,3 +346,38 @@ async def test_a_bad_model_file_beside_the_store_is_reported_and_not_taken_over(
     assert "the learned model beside the store is not taken over" in caplog.text
     assert "is not a readable complaint model" in caplog.text
     assert rows(store_url, "SELECT count(*) FROM complaint_models") == [(0,)]
+
+
+async def test_check_route_triages_with_the_model_the_store_uses(
+    store_url: str, clock: FakeClock, tmp_path: Path
+) -> None:
+    book = tmp_path / "teams.yaml"
+    book.write_text(
+        "teams:\n"
+        "  support: {channel: 'console:#support', description: accounts and passwords}\n"
+        "  billing: {channel: 'console:#billing', description: invoices}\n"
+        "default_team: support\n"
+        "triage: {route_threshold: 0.2}\n"
+    )
+    sample = ["check", str(book), "--route", "the zebra sticker pack never came", "--db"]
+    shipped = CliRunner().invoke(main, [*sample, store_url])
+    assert "model:   the shipped complaint model" in shipped.output, shipped.output
+    assert "team:    support" in shipped.output
+    # People moved such posts to billing; the learned model carries them as its examples.
+    taught = replace(load_model(), team_examples={"billing": ("zebra sticker pack missing",)})
+    db = await Database(store_url).open()
+    try:
+        await db.write(
+            complaint_models.install,
+            body=encode(taught),
+            trained_on="acl + 3 corrections",
+            figures={},
+            now=clock.now(),
+            over=None,
+        )
+    finally:
+        await db.close()
+    learned = CliRunner().invoke(main, [*sample, store_url])
+    assert learned.exit_code == 0, learned.output
+    assert "model:   the learned complaint model #1" in learned.output
+    assert "team:    billing" in learned.output
