@@ -38,6 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.both_stores import print_side_by_side
 from benchmarks.stores import postgres_target
 from bot.clock import FakeClock
 from bot.domain.mentions import Author, Item, Triage
@@ -173,13 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     target, why = postgres_target()
     postgres = asyncio.run(measure(target, count=args.mentions, runs=args.runs)) if target else {}
     print(f"{args.mentions} mentions, {MOVED} moved, 5 kept models (medians of {args.runs})")
-    width = max(len(k) for k in sqlite)
-    print(f"{'':{width}}  {'SQLite':>10}  {'PostgreSQL':>10}")
-    for key, value in sqlite.items():
-        pg = f"{postgres[key]:10.2f}" if key in postgres else f"{'-':>10}"
-        print(f"{key:{width}}  {value:10.2f}  {pg}")
-    if why:
-        print(f"PostgreSQL: {why}")
+    print_side_by_side(sqlite, postgres, why)
     return 0
 
 

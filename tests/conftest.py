@@ -19,6 +19,7 @@ from bot.chat.console import ConsoleAdapter
 from bot.clock import FakeClock
 from bot.playbooks import load_playbooks
 from bot.settings import Settings
+from bot.store import corrections, mentions
 from bot.store.db import Database
 from bot.web import build_web_app
 from tests.stores import pg_server, pg_url, store_at, store_kind, store_url
@@ -68,6 +69,20 @@ async def served(app: App) -> AsyncIterator[str]:
 def write_posts(path: Path, posts: list[dict[str, Any]]) -> None:
     """Write replay posts as JSON Lines."""
     path.write_text("".join(json.dumps(p) + "\n" for p in posts), encoding="utf-8")
+
+
+async def move_to_billing(database: Database, number: int, *, clock: FakeClock) -> None:
+    """Dana moves mention `number` to team billing (`move N billing`), as the store does it."""
+    mention = await database.read(mentions.get, number=number)
+    assert mention is not None
+    await database.write(
+        corrections.move,
+        mention=mention,
+        team="billing",
+        channel="console:#billing",
+        actor="dana",
+        now=clock.now(),
+    )
 
 
 def write_book(tmp_path: Path, playbook: str, posts: list[dict[str, Any]]) -> tuple[Path, Path]:

@@ -6,7 +6,7 @@ from bot.clock import FakeClock
 from bot.domain.mentions import Author, Item, Triage
 from bot.store import corrections, mentions
 from bot.store.db import Database
-from tests.conftest import ConsoleHarness
+from tests.conftest import ConsoleHarness, move_to_billing
 
 
 async def test_move_sends_the_card_to_the_team_and_the_old_card_says_where(
@@ -77,16 +77,7 @@ async def test_a_card_not_posted_yet_goes_to_the_new_team_instead(
         now=clock.now(),
         channel_of={"support": "console:#support"},
     )
-    mention = await database.read(mentions.get, number=1)
-    assert mention is not None
-    await database.write(
-        corrections.move,
-        mention=mention,
-        team="billing",
-        channel="console:#billing",
-        actor="dana",
-        now=clock.now(),
-    )
+    await move_to_billing(database, 1, clock=clock)
     due = await database.read(
         lambda db: db.execute("SELECT kind, target FROM outbox ORDER BY id").fetchall()
     )

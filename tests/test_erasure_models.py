@@ -25,6 +25,7 @@ from bot.settings import Settings
 from bot.store import complaint_models, corrections, erasure, mentions
 from bot.store.db import Database
 from bot.triage_model import decode, encode, load_model
+from tests.conftest import move_to_billing
 from tests.stores import rows
 from tests.test_triage_store import install, labelled, learn
 
@@ -182,16 +183,7 @@ async def test_retention_takes_expired_moved_posts_out_of_the_models(
             now=clock.now(),
             channel_of={},
         )
-        mention = await db.read(mentions.get, number=6)
-        assert mention is not None
-        await db.write(
-            corrections.move,
-            mention=mention,
-            team="billing",
-            channel="console:#billing",
-            actor="dana",
-            now=clock.now(),
-        )
+        await move_to_billing(db, 6, clock=clock)
     finally:
         await db.close()
     examples = {"billing": (POSTS[0][2], POSTS[2][2], late.text), "shipping": (POSTS[3][2],)}

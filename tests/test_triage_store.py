@@ -28,6 +28,7 @@ from bot.settings import Settings
 from bot.store import complaint_models, corrections, mentions
 from bot.store.db import Database
 from bot.triage_model import InstalledModels, encode, learned_path, load_model, save_model
+from tests.conftest import move_to_billing
 from tests.stores import rows
 
 COMPLAINTS = ["my order never arrived", "still no refund", "app keeps crashing", "charged twice"]
@@ -108,16 +109,7 @@ async def test_learn_installs_in_the_store_for_every_replica_and_refuses_a_worse
     # Two posts people moved to billing become billing's examples for routing by meaning.
     db = await Database(store_url).open()
     for number in (1, 2):
-        mention = await db.read(mentions.get, number=number)
-        assert mention is not None
-        await db.write(
-            corrections.move,
-            mention=mention,
-            team="billing",
-            channel="console:#billing",
-            actor="dana",
-            now=clock.now(),
-        )
+        await move_to_billing(db, number, clock=clock)
     await db.close()
     result = await learn("--data", str(data), "--db", store_url)
     assert result.exit_code == 0, result.output
