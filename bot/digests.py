@@ -35,7 +35,7 @@ from bot.domain.digest_days import DayTally, cut, report_of_days, tally_days, te
 from bot.errors import AllhandsError
 from bot.incident_commands import digest_section
 from bot.playbooks import Playbooks, TeamSpec
-from bot.playbooks.loader import did_you_mean
+from bot.playbooks.reader import did_you_mean
 from bot.playbooks.schema import WEEKDAYS, Digest
 from bot.sla import working_hours
 from bot.store import day_figures, digests, people, sql
