@@ -28,7 +28,8 @@ import sqlite_utils
 
 from bot.chat import MessageRef
 from bot.delivery import _card_posted, _reply_posted
-from bot.domain.guardrails import ApprovalRules, Verdict
+from bot.domain.approval_rules import ApprovalRules
+from bot.domain.guardrails import Verdict
 from bot.domain.mentions import Action, Author, Item, Triage
 from bot.store import mentions, outbox
 from bot.submitting import submit

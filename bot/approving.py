@@ -16,7 +16,7 @@ from typing import Any
 
 from bot.approval_requests import queue_redraws
 from bot.chat.text import sentence, shorten
-from bot.domain.guardrails import same_person
+from bot.domain.approval_rules import same_person
 from bot.domain.mentions import CLOSED, Action, Mention, authorise
 from bot.errors import CommandError, TransitionError
 from bot.replying import ReplyDesk, lines_of

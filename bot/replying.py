@@ -21,10 +21,9 @@ from dataclasses import dataclass
 
 from bot.answer_repeats import AGAIN, split_again
 from bot.clock import Clock
+from bot.domain.approval_rules import ApprovalRules, Decision
 from bot.domain.guardrails import (
     PRIVATE_TEMPLATE,
-    ApprovalRules,
-    Decision,
     Finding,
     Policy,
     Verdict,

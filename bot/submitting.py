@@ -13,7 +13,8 @@ from typing import Any
 
 from bot.answer_repeats import refuse_repeat, split_again
 from bot.chat.approval import ApprovalRequest
-from bot.domain.guardrails import ApprovalRules, Decision, Verdict, decide
+from bot.domain.approval_rules import ApprovalRules, Decision, decide
+from bot.domain.guardrails import Verdict
 from bot.domain.mentions import UNCLAIMED, Action, Mention, authorise
 from bot.errors import CommandError, TransitionError
 from bot.store import approvals, mentions, outbox, people, replies
