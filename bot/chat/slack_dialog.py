@@ -53,12 +53,28 @@ def _selected_template(view: Mapping[str, Any]) -> str | None:
     return option.get("value")
 
 
-def _metadata(view: Mapping[str, Any]) -> dict[str, Any]:
+def view_metadata(view: Mapping[str, Any]) -> dict[str, Any]:
+    """What a dialog keeps in its private_metadata (`{}` when it is not a JSON object)."""
     try:
         meta = json.loads(view.get("private_metadata") or "{}")
-    except json.JSONDecodeError:
+    except ValueError:
         return {}
     return meta if isinstance(meta, dict) else {}
+
+
+async def run_from_dialog(
+    bot: SlackBot, line: str, *, user: str, origin: Mapping[str, str]
+) -> None:
+    """Run a submitted dialog's command; its answer goes where the dialog was opened from
+    (privately in the channel, or App Home)."""
+    await bot.people.ensure(user)
+    channel = origin.get("channel")
+    context = Context(actor=user, platform=PLATFORM, channel=bot._playbook_channel(channel))
+    answer = await bot.workflow.handle(line, context)
+    if channel:
+        await bot.adapter.tell(user, answer.text, channel=channel)
+    else:
+        await bot.publish_home(user, notice=answer.text)
 
 
 class SlackReplyDialog:
@@ -131,7 +147,7 @@ class SlackReplyDialog:
     async def _redraw(self, body: dict[str, Any], *, template: str | None, typed: str) -> None:
         """views.update the dialog: a picked template refills the text, typing recounts."""
         view = body.get("view") or {}
-        meta = _metadata(view)
+        meta = view_metadata(view)
         number = meta.get("number")
         if not isinstance(number, int):
             return
@@ -180,7 +196,7 @@ class SlackReplyDialog:
         # Checked before the ack: Slack shows these errors in the dialog, under the text.
         user = str(body["user"]["id"])
         block_id, text = _text_value(view)
-        meta = _metadata(view)
+        meta = view_metadata(view)
         number = meta.get("number")
         if not isinstance(number, int):
             await ack(response_action="errors", errors={block_id: "This dialog is out of date."})
@@ -194,13 +210,4 @@ class SlackReplyDialog:
         self.bot.spawn(self._send_reply(number, text.strip(), user, origin), "reply")
 
     async def _send_reply(self, number: int, text: str, user: str, origin: dict[str, str]) -> None:
-        await self.bot.people.ensure(user)
-        channel = origin.get("channel")
-        context = Context(
-            actor=user, platform=PLATFORM, channel=self.bot._playbook_channel(channel)
-        )
-        answer = await self.bot.workflow.handle(f"reply {number} {text}", context)
-        if channel:
-            await self.bot.adapter.tell(user, answer.text, channel=channel)
-        else:
-            await self.bot.publish_home(user, notice=answer.text)
+        await run_from_dialog(self.bot, f"reply {number} {text}", user=user, origin=origin)
