@@ -29,12 +29,14 @@ from zoneinfo import ZoneInfo
 
 from bot.chat.chart import render_chart
 from bot.chat.digest import render_day_table, render_digest
-from bot.domain.digest import CHART_DAYS, SlaTerms, build_report, day_period, week_period
-from bot.domain.guardrails import ApprovalRules, Verdict
+from bot.domain.approval_rules import ApprovalRules
+from bot.domain.digest import CHART_DAYS, SlaTerms, build_report
+from bot.domain.digest_periods import day_period, week_period
+from bot.domain.guardrails import Verdict
 from bot.domain.mentions import Action, Author, Item, Triage
-from bot.replying import submit
 from bot.store import digests, mentions, sql
 from bot.store.db import Database
+from bot.submitting import submit
 from bot.workflow import act
 
 ZONE = ZoneInfo("Europe/Berlin")

@@ -70,7 +70,7 @@ from bot.app import App
 from bot.chat.console import ConsoleAdapter
 from bot.clock import FakeClock
 from bot.digests import compose, preview_digest, preview_period
-from bot.domain.digest import day_period, week_period
+from bot.domain.digest_periods import day_period, week_period
 from bot.playbooks import load_playbooks
 from bot.settings import Settings
 from bot.stats_report import read_store, render

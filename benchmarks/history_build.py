@@ -5,7 +5,7 @@ out, when it is resolved, whether the customer writes again, whether it is snooz
 ways carry a plan out:
 
 - `live`: through the store's own functions, as the bot does it (`mentions.ingest`,
-  `workflow.act`, `replying.submit`, and the outbox worker's store side: the card recorded,
+  `workflow.act`, `submitting.submit`, and the outbox worker's store side: the card recorded,
   the reply marked sent, each effect finished);
 - `bulk` (`history_bulk.py`): the same rows written directly with `executemany`, for the
   closed history of big stores (a million mentions through the functions takes most of
@@ -28,10 +28,11 @@ import sqlite_utils
 
 from bot.chat import MessageRef
 from bot.delivery import _card_posted, _reply_posted
-from bot.domain.guardrails import ApprovalRules, Verdict
+from bot.domain.approval_rules import ApprovalRules
+from bot.domain.guardrails import Verdict
 from bot.domain.mentions import Action, Author, Item, Triage
-from bot.replying import submit
 from bot.store import mentions, outbox
+from bot.submitting import submit
 from bot.workflow import act
 
 LISBON = ZoneInfo("Europe/Lisbon")

@@ -1,7 +1,7 @@
 """A lead's decision on a held answer: approve it, edit it, or reject it.
 
 Only the team's leads decide, never on their own answer. Approving releases the answer
-through `bot.replying.send_answer`, the same path an unheld reply takes, so it is queued
+through `bot.submitting.send_answer`, the same path an unheld reply takes, so it is queued
 once by `replies.queue_public`; the writer is told the outcome, every lead's request is
 drawn again with the decision (`bot.approval_requests`; a lead whose request could not
 be, as one shown as text, is told instead), and each step is an event in the mention's
@@ -16,12 +16,13 @@ from typing import Any
 
 from bot.approval_requests import queue_redraws
 from bot.chat.text import sentence, shorten
-from bot.domain.guardrails import same_person
+from bot.domain.approval_rules import same_person
 from bot.domain.mentions import CLOSED, Action, Mention, authorise
 from bot.errors import CommandError, TransitionError
-from bot.replying import ReplyDesk, lines_of, load_root, send_answer, thread_note
+from bot.replying import ReplyDesk, lines_of
 from bot.store import approvals, mentions, outbox, people, replies
 from bot.store.sql import Conn
+from bot.submitting import load_root, send_answer, thread_note
 
 
 def _tell(db: Conn, number: int, platform: str, person: str, text: str, now: datetime) -> None:

@@ -18,24 +18,20 @@ from functools import cache
 from bot.chat.chart import render_chart
 from bot.chat.digest import people_in, render_day_table, render_digest
 from bot.clock import Clock, SystemClock
-from bot.domain.digest import (
-    CHART_DAYS,
-    DayPoint,
+from bot.domain.digest import CHART_DAYS, DayPoint, Report, SlaTerms, chart_days_before
+from bot.domain.digest_days import DayTally, cut, report_of_days, tally_days, terms_key
+from bot.domain.digest_periods import (
     Period,
-    Report,
     Schedule,
-    SlaTerms,
-    chart_days_before,
     day_period,
     due_periods,
     local_midnight,
     week_period,
 )
-from bot.domain.digest_days import DayTally, cut, report_of_days, tally_days, terms_key
 from bot.errors import AllhandsError
 from bot.incident_commands import digest_section
 from bot.playbooks import Playbooks, TeamSpec
-from bot.playbooks.loader import did_you_mean
+from bot.playbooks.reader import did_you_mean
 from bot.playbooks.schema import WEEKDAYS, Digest
 from bot.sla import working_hours
 from bot.store import day_figures, digests, people, sql

@@ -20,11 +20,11 @@ from bot.replying import (
     approval_rules,
     lines_of,
     policy_for,
-    preview_decision,
 )
 from bot.sla import working_hours
 from bot.sla_steps import fill_template, opens_at_text
 from bot.store.db import Database
+from bot.submitting import preview_decision
 
 
 @dataclass(frozen=True, slots=True)

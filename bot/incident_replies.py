@@ -21,11 +21,12 @@ from bot.clock import Clock
 from bot.domain.guardrails import Verdict, fill_template
 from bot.errors import CommandError, TransitionError
 from bot.incidents import CARD_EVERY
-from bot.replying import ReplyDesk, Setting, approval_rules, lines_of, submit
+from bot.replying import ReplyDesk, Setting, approval_rules, lines_of
 from bot.store import incidents as store
 from bot.store import reply_all as reply_all_store
 from bot.store.db import Database
 from bot.store.sql import Conn
+from bot.submitting import submit
 
 log = logging.getLogger(__name__)
 

@@ -28,12 +28,13 @@ from bot.errors import CommandError
 from bot.incident_commands import IncidentCommands, incidents_line
 from bot.incidents import CARD_EVERY
 from bot.playbooks import Playbooks
-from bot.replying import ReplyDesk, load_root
+from bot.replying import ReplyDesk
 from bot.store import corrections, mentions, outbox, people, replies
 from bot.store import incidents as incident_store
 from bot.store import sla as sla_store
 from bot.store.db import Database
 from bot.store.sql import Conn
+from bot.submitting import load_root
 from connectors.base import Connector
 
 log = logging.getLogger(__name__)

@@ -13,11 +13,12 @@ from zoneinfo import ZoneInfo
 import sqlite_utils
 
 from bot.clock import FakeClock
-from bot.domain.guardrails import ApprovalRules, Verdict
+from bot.domain.approval_rules import ApprovalRules
+from bot.domain.guardrails import Verdict
 from bot.domain.mentions import Action, Author, Item, Triage
-from bot.replying import submit
 from bot.store import mentions
 from bot.store.db import Database
+from bot.submitting import submit
 from bot.workflow import act
 
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -10,15 +10,9 @@ from datetime import date, time, timedelta
 import sqlite_utils
 
 from bot.digests import compose, compose_counting, sla_terms
-from bot.domain.digest import (
-    Period,
-    Report,
-    SlaTerms,
-    build_report,
-    day_period,
-    week_period,
-)
+from bot.domain.digest import Report, SlaTerms, build_report
 from bot.domain.digest_days import DayTally, terms_key
+from bot.domain.digest_periods import Period, day_period, week_period
 from bot.domain.mentions import Action
 from bot.domain.sla import WorkingHours
 from bot.playbooks import load_playbooks

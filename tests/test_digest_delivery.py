@@ -17,7 +17,9 @@ from bot.chat.chart import RESPONSE_LABEL, VOLUME_LABEL, build_chart, chart_png
 from bot.chat.console import ConsoleAdapter
 from bot.clock import FakeClock
 from bot.digests import chart_title, compose, sla_terms
-from bot.domain.digest import DayPoint, History, build_report, day_period, week_period
+from bot.domain.digest import DayPoint, build_report
+from bot.domain.digest_periods import day_period, week_period
+from bot.domain.episodes import History
 from bot.playbooks import load_playbooks
 from bot.scheduler import build_scheduler
 from bot.settings import Settings

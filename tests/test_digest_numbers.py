@@ -29,7 +29,8 @@ import pytest
 
 from bot.clock import FakeClock
 from bot.digests import compose, team_zone
-from bot.domain.digest import Period, Report, day_period, week_period
+from bot.domain.digest import Report
+from bot.domain.digest_periods import Period, day_period, week_period
 from bot.domain.mentions import Action, State
 from bot.playbooks import Playbooks, load_playbooks
 from bot.store.db import Database
@@ -229,7 +230,7 @@ async def test_the_week_to_wednesday(
 async def test_a_reopened_mention_is_two_episodes(
     database: Database, playbooks: Playbooks, seeded: Seeder
 ) -> None:
-    from bot.domain.digest import episodes
+    from bot.domain.episodes import episodes
     from bot.store import digests
 
     histories = await database.read(

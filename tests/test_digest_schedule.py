@@ -12,14 +12,8 @@ from hypothesis import strategies as st
 
 from bot.chat.digest import render_digest
 from bot.digests import recipients_of, team_zone
-from bot.domain.digest import (
-    Schedule,
-    build_report,
-    day_period,
-    due_periods,
-    percentile,
-    week_period,
-)
+from bot.domain.digest import build_report, percentile
+from bot.domain.digest_periods import Schedule, day_period, due_periods, week_period
 from bot.errors import ConfigError
 from bot.playbooks import load_playbooks
 from tests.digest_log import BERLIN, NEW_YORK, local

@@ -6,17 +6,10 @@ from __future__ import annotations
 import pytest
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from bot.domain.guardrails import (
-    ApprovalRules,
-    Policy,
-    Rule,
-    check_reply,
-    decide,
-    fill_template,
-    links,
-    phrase_pattern,
-)
+from bot.domain.approval_rules import ApprovalRules, decide
+from bot.domain.guardrails import Policy, Rule, check_reply, fill_template
 from bot.domain.lookalikes import fold
+from bot.domain.phrases import links, phrase_pattern
 
 ZW = "\u200b"  # zero-width space
 POLICY = Policy(

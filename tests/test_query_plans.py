@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import sqlite_utils
 
-from bot.domain.digest import day_period
+from bot.domain.digest_periods import day_period
 from bot.domain.mentions import ACTIVE, UNCLAIMED, Action, Author, Item, State, Triage
 from bot.domain.sla import Step
 from bot.stats_report import read as read_stats

@@ -10,7 +10,7 @@ from pathlib import Path
 from bot.app import App
 from bot.chat.console import ConsoleAdapter
 from bot.clock import FakeClock
-from bot.domain.digest import day_period
+from bot.domain.digest_periods import day_period
 from bot.playbooks import load_playbooks
 from bot.settings import Settings
 from bot.store import people

@@ -11,14 +11,7 @@ from collections.abc import Mapping
 from datetime import date, datetime, timedelta, tzinfo
 
 from bot.chat.text import reveal_invisible, shorten
-from bot.domain.digest import (
-    UNKNOWN_AUDIENCE,
-    DayPoint,
-    OpenItem,
-    Report,
-    Spread,
-    audience_verdict,
-)
+from bot.domain.digest import UNKNOWN_AUDIENCE, DayPoint, OpenItem, Report, Spread, audience_verdict
 from bot.domain.durations import format_duration
 from bot.domain.mentions import State
 

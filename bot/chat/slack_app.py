@@ -3,8 +3,9 @@
 Listeners only translate Slack's requests into the shared command grammar and call
 `Workflow.handle`. Each acknowledges first (Slack wants an answer within 3 seconds) and
 does the rest in a background task it keeps track of; the only work before an ack is
-checking a reply dialog, and deciding in a lead's Edit or Reject dialog
-(`bot.chat.slack_approvals`), because their errors must be shown in the dialog itself.
+checking a reply dialog (`bot.chat.slack_dialog`), and deciding in a lead's Edit or Reject
+dialog (`bot.chat.slack_approvals`), because their errors must be shown in the dialog itself.
+App Home is drawn by `bot.chat.slack_home`.
 Socket Mode's connection is kept by `bot.chat.slack_socket`.
 
 Over HTTP every request's signature is checked against the Clock (stale after five
@@ -16,13 +17,11 @@ event id and not processed twice.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -35,98 +34,43 @@ from slack_sdk.signature import Clock as SignatureClock
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import incident_cards
-from bot.chat.cards import Card
 from bot.chat.slack import PLATFORM, SlackAdapter
 from bot.chat.slack_approvals import SlackApprovals
 from bot.chat.slack_blocks import (
-    REPLY_TEXT_BLOCK,
-    REPLY_VIEW,
     SNOOZE_CHOICES,
-    TEMPLATE_BLOCK,
     ActionId,
-    HomeQueue,
-    ReplyForm,
-    home_view,
-    reply_modal,
     text_message,
 )
 from bot.chat.slack_calls import call_slack
+from bot.chat.slack_dialog import SlackReplyDialog
+from bot.chat.slack_home import HOME_OPENED, SlackHome, from_home
 from bot.chat.slack_incidents import SlackReplyAll
+from bot.chat.slack_settings import check_settings
 from bot.chat.slack_shapes import shape_problem
 from bot.chat.slack_socket import SlackSocket
 from bot.chat.slack_text import command_from_slack
 from bot.clock import Clock
-from bot.delivery import load_card
-from bot.domain.mentions import UNCLAIMED, State
 from bot.drafts import ReplyDrafts
 from bot.errors import CommandError, ConfigError, DeliveryError, Problem
 from bot.playbooks import Playbooks
-from bot.replying import Setting
 from bot.settings import Settings
-from bot.store import mentions, webhooks
+from bot.store import webhooks
 from bot.store.db import Database
 from bot.workflow import Context, Workflow
 
 log = logging.getLogger(__name__)
 
 COMMAND = "/allhands"
-EVENTS = ("app_home_opened",)  # the bot events the manifest subscribes to
+EVENTS = (HOME_OPENED,)  # the bot events the manifest subscribes to
 DEFAULT_API_URL = "https://slack.com/api/"
 REQUEST_TIMEOUT = 10.0  # seconds for one Web API call; the outbox retries after that
 SIGNATURE_WINDOW = timedelta(minutes=5)  # Slack's own rule for a request's timestamp
 EVENT_MEMORY = timedelta(hours=1)  # Slack retries an event three times within minutes
-HOME_MINE = 10
-HOME_QUEUE = 8
 _STATE_BUTTONS = re.compile(r"^allhands_(claim|resolve|release|reopen)$")
 _NUMBER = re.compile(r"\d{1,9}")
 _INCIDENT = re.compile(r"I\d{1,9}")  # an incident card's buttons
 _SNOOZE = re.compile(r"(\d{1,9}) (" + "|".join(d for d, _ in SNOOZE_CHOICES) + ")")
-ERROR_TEXT = 1500  # what a dialog error shows at most
 _AUTH_ERRORS = ("invalid_auth", "not_authed", "token_revoked", "account_inactive")
-
-
-def check_settings(settings: Settings) -> None:
-    """Refuse Slack settings that cannot work, each problem with a hint; ConfigError."""
-    problems: list[Problem] = []
-    if not settings.slack_bot_token.startswith("xoxb-"):
-        problems.append(
-            Problem(
-                "is not a bot token",
-                key="SLACK_BOT_TOKEN",
-                hint="it starts with xoxb-: OAuth & Permissions > Bot User OAuth Token",
-            )
-        )
-    if settings.slack_app_token and not settings.slack_app_token.startswith("xapp-"):
-        problems.append(
-            Problem(
-                "is not an app-level token",
-                key="SLACK_APP_TOKEN",
-                hint="it starts with xapp-: Basic Information > App-Level Tokens,"
-                " scope connections:write",
-            )
-        )
-    if not settings.slack_signing_secret and not settings.slack_app_token:
-        problems.append(
-            Problem(
-                "is not set",
-                key="SLACK_SIGNING_SECRET",
-                hint="Basic Information > App Credentials > Signing Secret; or set"
-                " SLACK_APP_TOKEN to use Socket Mode instead of a public URL",
-            )
-        )
-    if settings.slack_api_url:
-        parts = urlsplit(settings.slack_api_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            problems.append(
-                Problem(
-                    f"{settings.slack_api_url!r} is not a URL",
-                    key="SLACK_API_URL",
-                    hint="leave it unset for Slack itself, e.g. https://slack.com/api/",
-                )
-            )
-    if problems:
-        raise ConfigError(problems)
 
 
 class _DropMessage(logging.Filter):
@@ -150,30 +94,6 @@ class _ClockForSignatures(SignatureClock):
     def now(self) -> float:
         """Seconds since the epoch, as the Clock says."""
         return self.clock.now().timestamp()
-
-
-def _text_value(view: Mapping[str, Any]) -> tuple[str, str]:
-    """The reply dialog's text input: (its block id, what was typed)."""
-    values = (view.get("state") or {}).get("values") or {}
-    for block_id, actions in values.items():
-        if block_id.startswith(REPLY_TEXT_BLOCK) and ActionId.REPLY_TEXT.value in actions:
-            return block_id, str(actions[ActionId.REPLY_TEXT.value].get("value") or "")
-    return f"{REPLY_TEXT_BLOCK}_0", ""
-
-
-def _selected_template(view: Mapping[str, Any]) -> str | None:
-    values = (view.get("state") or {}).get("values") or {}
-    picked = (values.get(TEMPLATE_BLOCK) or {}).get(ActionId.TEMPLATE.value) or {}
-    option = picked.get("selected_option") or {}
-    return option.get("value")
-
-
-def _metadata(view: Mapping[str, Any]) -> dict[str, Any]:
-    try:
-        meta = json.loads(view.get("private_metadata") or "{}")
-    except json.JSONDecodeError:
-        return {}
-    return meta if isinstance(meta, dict) else {}
 
 
 class SlackBot:
@@ -363,11 +283,9 @@ class SlackBot:
         bolt.command(COMMAND)(self._on_command)
         bolt.action(_STATE_BUTTONS)(self._on_button)
         bolt.action(ActionId.SNOOZE.value)(self._on_snooze)
-        bolt.action(ActionId.REPLY.value)(self._on_reply_button)
-        bolt.action(ActionId.TEMPLATE.value)(self._on_template)
-        bolt.action(ActionId.REPLY_TEXT.value)(self._on_typing)
-        bolt.view(REPLY_VIEW)(self._on_reply_submit)
-        bolt.event(EVENTS[0])(self._on_home_opened)
+        SlackReplyDialog(self).listen(bolt)
+        self.home = SlackHome(self)
+        self.home.listen(bolt)
         SlackApprovals(self).listen(bolt)
         self.reply_all = SlackReplyAll(self)
         self.reply_all.listen(bolt)
@@ -450,210 +368,15 @@ class SlackBot:
         )
         context = Context(actor=user, platform=PLATFORM, channel=self._playbook_channel(channel))
         answer = await self.workflow.handle(line, context)
-        if self._from_home(body):
+        if from_home(body):
             await self.publish_home(user, notice=None if answer.ok else answer.text)
         elif not answer.ok:
             # A refusal is news only to whoever clicked; success shows on the card itself.
             await self._respond(respond, answer.text)
 
-    @staticmethod
-    def _from_home(body: Mapping[str, Any]) -> bool:
-        return (body.get("view") or {}).get("type") == "home"
-
-    # ---- the reply dialog
-
-    async def _on_reply_button(
-        self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
-    ) -> None:
-        await ack()
-        value = str(action.get("value", ""))
-        if _NUMBER.fullmatch(value):
-            self.spawn(self._open_reply(int(value), body, respond), "reply dialog")
-        elif _INCIDENT.fullmatch(value):
-            self.spawn(self.reply_all.open(value, body, respond), "reply-all dialog")
-
-    async def _open_reply(self, number: int, body: dict[str, Any], respond: AsyncRespond) -> None:
-        user = str(body["user"]["id"])
-        try:
-            setting = await self.drafts.setting(number)
-        except CommandError as exc:
-            if self._from_home(body):
-                await self.publish_home(user, notice=str(exc))
-            else:
-                await self._respond(respond, str(exc))
-            return
-        channel = (body.get("channel") or {}).get("id")
-        origin = {"home": "1"} if self._from_home(body) or not channel else {"channel": channel}
-        form = self._form(setting, text="", version=0, template=None, origin=origin)
-        trigger = str(body.get("trigger_id", ""))
-        await call_slack(
-            "views.open", lambda: self.client.views_open(trigger_id=trigger, view=reply_modal(form))
-        )
-        # Templates say who answers: have the name ready for when one is picked.
-        await self.people.ensure(user)
-
-    def _form(
-        self,
-        setting: Setting,
-        *,
-        text: str,
-        version: int,
-        template: str | None,
-        origin: dict[str, str],
-    ) -> ReplyForm:
-        mention = setting.mention
-        return ReplyForm(
-            number=mention.number,
-            author=f"@{mention.author.handle}",
-            source=mention.source,
-            mention_text=mention.text,
-            templates=self.drafts.template_names(),
-            text=text,
-            count_note=self.drafts.count(setting, text).note,
-            version=version,
-            template=template,
-            origin=origin,
-        )
-
-    async def _redraw(self, body: dict[str, Any], *, template: str | None, typed: str) -> None:
-        """views.update the dialog: a picked template refills the text, typing recounts."""
-        view = body.get("view") or {}
-        meta = _metadata(view)
-        number = meta.get("number")
-        if not isinstance(number, int):
-            return
-        setting = await self.drafts.setting(number)
-        version = int(meta.get("version", 0))
-        text = typed
-        if template is not None:
-            agent = await self.people.ensure(str(body["user"]["id"]))
-            text = self.drafts.from_template(setting, template, agent=agent)
-            version += 1  # a new block id makes Slack show the new text
-        form = self._form(
-            setting,
-            text=text,
-            version=version,
-            template=template or _selected_template(view),
-            origin=meta.get("origin") or {},
-        )
-        try:
-            await call_slack(
-                "views.update",
-                lambda: self.client.views_update(
-                    view_id=str(view.get("id")), hash=view.get("hash"), view=reply_modal(form)
-                ),
-            )
-        except DeliveryError as exc:
-            if "hash_conflict" not in str(exc):
-                raise
-            log.debug("Slack: reply dialog changed meanwhile; a newer update follows")
-
-    async def _on_template(
-        self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]
-    ) -> None:
-        await ack()
-        name = str((action.get("selected_option") or {}).get("value", ""))
-        _, typed = _text_value(body.get("view") or {})
-        self.spawn(self._redraw(body, template=name, typed=typed), "template pick")
-
-    async def _on_typing(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
-        await ack()
-        typed = str(action.get("value") or "")
-        self.spawn(self._redraw(body, template=None, typed=typed), "reply count")
-
-    async def _on_reply_submit(
-        self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]
-    ) -> None:
-        # Checked before the ack: Slack shows these errors in the dialog, under the text.
-        user = str(body["user"]["id"])
-        block_id, text = _text_value(view)
-        meta = _metadata(view)
-        number = meta.get("number")
-        if not isinstance(number, int):
-            await ack(response_action="errors", errors={block_id: "This dialog is out of date."})
-            return
-        problem = await self.drafts.problem(number, actor=user, text=text)
-        if problem is not None:
-            await ack(response_action="errors", errors={block_id: problem[:ERROR_TEXT]})
-            return
-        await ack()
-        origin = meta.get("origin") or {}
-        self.spawn(self._send_reply(number, text.strip(), user, origin), "reply")
-
-    async def _send_reply(self, number: int, text: str, user: str, origin: dict[str, str]) -> None:
-        await self.people.ensure(user)
-        channel = origin.get("channel")
-        context = Context(actor=user, platform=PLATFORM, channel=self._playbook_channel(channel))
-        answer = await self.workflow.handle(f"reply {number} {text}", context)
-        if channel:
-            await self.adapter.tell(user, answer.text, channel=channel)
-        else:
-            await self.publish_home(user, notice=answer.text)
-
-    # ---- App Home
-
-    async def _on_home_opened(self, event: dict[str, Any]) -> None:
-        if event.get("tab", "home") == "home" and event.get("user"):
-            self.spawn(self.publish_home(str(event["user"])), "App Home")
-
     async def publish_home(self, user: str, *, notice: str | None = None) -> None:
-        """Show a person their claimed mentions and their teams' open queues (views.publish)."""
-        await self.people.ensure(user)
-        mine = await self.database.read(
-            mentions.find, states=(State.CLAIMED, State.ANSWERED), claimed_by=user, limit=500
-        )
-        teams, note = await self._teams_of(user)
-        now = self.clock.now()
-        queues = []
-        for team in teams:
-            waiting = await self.database.read(
-                mentions.find, states=UNCLAIMED, team=team, limit=500
-            )
-            label = self.playbooks().teams[team].name or team
-            cards = await self._cards([m.number for m in waiting[:HOME_QUEUE]])
-            storms = await self.database.read(incident_cards.open_cards, team=team, now=now)
-            queues.append(HomeQueue(team=label, cards=(*storms, *cards), total=len(waiting)))
-        view = home_view(
-            mine=await self._cards([m.number for m in mine[:HOME_MINE]]),
-            mine_total=len(mine),
-            queues=queues,
-            notice=notice or None,
-            note=note,
-        )
-        await call_slack(
-            "views.publish", lambda: self.client.views_publish(user_id=user, view=view)
-        )
-
-    async def _cards(self, numbers: list[int]) -> tuple[Card, ...]:
-        now = self.clock.now()
-        return tuple(
-            [await self.database.read(load_card, number=number, now=now) for number in numbers]
-        )
-
-    async def _teams_of(self, user: str) -> tuple[list[str], str | None]:
-        """The teams whose Slack channel the person is in; all teams (with a note) if none."""
-        slack_teams = {
-            team.id: team.channel.channel
-            for team in self.playbooks().teams.values()
-            if team.channel.platform == PLATFORM
-        }
-        try:
-            member_of = await self.adapter.channels.member_of(user)
-        except DeliveryError as exc:
-            log.warning("Slack: could not list %s's channels: %s", user, exc)
-            member_of = frozenset()
-        mine = []
-        for team_id, channel in slack_teams.items():
-            try:
-                channel_id = await self.adapter.channels.resolve(channel)
-            except DeliveryError:
-                continue
-            if channel_id in member_of:
-                mine.append(team_id)
-        if mine:
-            return mine, None
-        note = "You are in none of the teams' channels, so here is every team's queue."
-        return list(slack_teams), note
+        """Show a person their claimed mentions and their teams' open queues (App Home)."""
+        await self.home.publish(user, notice=notice)
 
     def _playbook_channel(
         self, channel_id: str | None, channel_name: str | None = None

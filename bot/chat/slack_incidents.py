@@ -3,30 +3,20 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
-from bot.chat.slack import PLATFORM
 from bot.chat.slack_blocks import REPLY_ALL_BLOCK, REPLY_ALL_VIEW, ActionId, reply_all_modal
 from bot.chat.slack_calls import call_slack
+from bot.chat.slack_dialog import run_from_dialog, view_metadata
 from bot.store import incidents as incident_store
-from bot.workflow import Context
 
 if TYPE_CHECKING:
     from bot.chat.slack_app import SlackBot
 
 _INCIDENT = re.compile(r"I\d{1,9}")
-
-
-def _metadata(view: dict[str, Any]) -> dict[str, Any]:
-    try:
-        meta = json.loads(view.get("private_metadata") or "{}")
-    except ValueError:
-        return {}
-    return meta if isinstance(meta, dict) else {}
 
 
 class SlackReplyAll:
@@ -59,12 +49,12 @@ class SlackReplyAll:
         values = (view.get("state") or {}).get("values") or {}
         typed = (values.get(REPLY_ALL_BLOCK) or {}).get(ActionId.REPLY_TEXT.value) or {}
         text = str(typed.get("value") or "").strip()
-        incident = str(_metadata(view).get("incident") or "")
+        incident = str(view_metadata(view).get("incident") or "")
         if not text or not _INCIDENT.fullmatch(incident):
             await ack(response_action="errors", errors={REPLY_ALL_BLOCK: "Write the answer first."})
             return
         await ack()
-        origin = _metadata(view).get("origin") or {}
+        origin = view_metadata(view).get("origin") or {}
         self.bot.spawn(
             self._send_reply_all(incident, text, str(body["user"]["id"]), origin), "reply-all"
         )
@@ -72,13 +62,4 @@ class SlackReplyAll:
     async def _send_reply_all(
         self, incident: str, text: str, user: str, origin: dict[str, str]
     ) -> None:
-        await self.bot.people.ensure(user)
-        channel = origin.get("channel")
-        context = Context(
-            actor=user, platform=PLATFORM, channel=self.bot._playbook_channel(channel)
-        )
-        answer = await self.bot.workflow.handle(f"reply-all {incident} {text}", context)
-        if channel:
-            await self.bot.adapter.tell(user, answer.text, channel=channel)
-        else:
-            await self.bot.publish_home(user, notice=answer.text)
+        await run_from_dialog(self.bot, f"reply-all {incident} {text}", user=user, origin=origin)

@@ -3,9 +3,10 @@
 Every number is computed from the events of each mention, as of the end of the period:
 nothing after it is looked at, so the digest of a day is the same whenever it is made.
 
-A mention's life is cut into episodes: one starts when it comes in, and another each time
-it is reopened (by a person, or by the customer writing again after it was resolved). Each
-episode needs its own first response, and ends when it is resolved or ignored.
+A mention's life is cut into episodes (`bot.domain.episodes`): one starts when it comes in,
+and another each time it is reopened (by a person, or by the customer writing again after it
+was resolved). Each episode needs its own first response, and ends when it is resolved or
+ignored. The periods and when their digests are due are `bot.domain.digest_periods`.
 
 - mentions in: mentions that came in during the period (reopenings are counted apart);
 - response rate: of the episodes that started in the period, the share answered by its
@@ -28,10 +29,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from typing import Any, Literal
+from datetime import date, datetime, timedelta
+from typing import Literal
 
-from bot.domain.mentions import ACTIVE, CLOSED, Action, Event, Mention, State
+from bot.domain.digest_periods import Period, day_period
+from bot.domain.episodes import Episode, History, episodes, state_at
+from bot.domain.mentions import ACTIVE, Action, Mention, State
 from bot.domain.sla import WorkingHours, add_working_time
 
 _DAY = timedelta(days=1)
@@ -43,80 +46,6 @@ AUDIENCE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
 )
 UNKNOWN_AUDIENCE = "audience unknown"
 CHART_DAYS = 7
-# Actions that show someone took a new or reopened mention in hand.
-_TAKEN = frozenset({Action.CLAIM, Action.ASSIGN, Action.ANSWER, Action.RESOLVE, Action.IGNORE})
-_CLAIMED = frozenset({Action.CLAIM, Action.ASSIGN})
-_CLOSING = frozenset({Action.RESOLVE, Action.IGNORE})
-
-
-def local_midnight(day: date, zone: tzinfo) -> datetime:
-    """The instant (in UTC) a local day starts in `zone`."""
-    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class Period:
-    """The local days a digest covers, `first` to `last` inclusive, and their UTC bounds."""
-
-    kind: Literal["day", "week"]
-    first: date
-    last: date
-    zone: tzinfo
-    start: datetime = field(init=False, compare=False)  # when the first day starts, in UTC
-    end: datetime = field(init=False, compare=False)  # when the last day ends (exclusive)
-
-    def __post_init__(self) -> None:
-        # Worked out once: the numbers ask for the bounds for every event.
-        object.__setattr__(self, "start", local_midnight(self.first, self.zone))
-        object.__setattr__(self, "end", local_midnight(self.last + _DAY, self.zone))
-
-    @property
-    def key(self) -> str:
-        """What makes a digest unique for a team: `day:2026-01-05`, `week:…..2026-01-11`."""
-        if self.kind == "day":
-            return f"day:{self.first.isoformat()}"
-        return f"week:{self.first.isoformat()}..{self.last.isoformat()}"
-
-    def contains(self, at: datetime) -> bool:
-        """Whether an instant falls in the period."""
-        return self.start <= at < self.end
-
-
-def day_period(day: date, zone: tzinfo) -> Period:
-    """One local day."""
-    return Period("day", day, day, zone)
-
-
-def week_period(last: date, zone: tzinfo) -> Period:
-    """The seven local days ending with `last`."""
-    return Period("week", last - 6 * _DAY, last, zone)
-
-
-@dataclass(frozen=True, slots=True)
-class Schedule:
-    """When a team's digest goes out: a local time each day, and a weekday for the weekly."""
-
-    at: time
-    zone: tzinfo
-    weekly: int | None = None  # 0 is Monday
-
-
-def due_periods(schedule: Schedule, now: datetime) -> list[Period]:
-    """The periods whose digest is due at `now`: sent at the local time, or later that day.
-
-    Yesterday's daily digest is due from the digest time until local midnight, so a bot
-    that was down at the time sends it when it is back; on the weekly day, the last seven
-    days' digest too. The caller sends each period once.
-    """
-    today = now.astimezone(schedule.zone).date()
-    send_at = datetime.combine(today, schedule.at, tzinfo=schedule.zone).astimezone(UTC)
-    if now < send_at:
-        return []
-    yesterday = today - _DAY
-    due = [day_period(yesterday, schedule.zone)]
-    if schedule.weekly is not None and today.weekday() == schedule.weekly:
-        due.append(week_period(yesterday, schedule.zone))
-    return due
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,71 +59,6 @@ class SlaTerms:
     def deadline(self, start: datetime, amount: timedelta) -> datetime:
         """When `amount` of SLA time has passed since `start`."""
         return add_working_time(start, amount, self.hours)
-
-
-@dataclass(frozen=True, slots=True)
-class History:
-    """A mention and its events (all of them, oldest first), as the store gives them."""
-
-    mention: Mention
-    events: tuple[Event, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Episode:
-    """One stretch of a mention needing attention: from arrival or reopening to closing."""
-
-    mention: Mention
-    start: datetime
-    reopened: bool
-    taken_at: datetime | None = None
-    claimed_at: datetime | None = None
-    answered_at: datetime | None = None
-    closed_at: datetime | None = None
-    closed_by: Action | None = None
-
-    @property
-    def ignored_unanswered(self) -> bool:
-        """Ignored before anyone answered: it needed no answer."""
-        return self.closed_by == Action.IGNORE and self.answered_at is None
-
-
-def episodes(history: History, *, until: datetime) -> list[Episode]:
-    """Cut a mention's events before `until` into episodes, oldest first."""
-    found: list[Episode] = []
-    current: dict[str, Any] | None = None  # the fields of the episode being read
-    for event in sorted(history.events, key=lambda e: (e.at, e.id or 0)):
-        if event.at >= until:
-            break
-        reopening = event.to_state == State.REOPENED and event.from_state in CLOSED
-        if event.action == Action.INGEST or reopening:
-            if current is not None:
-                found.append(Episode(history.mention, **current))
-            current = {"start": event.at, "reopened": reopening}
-            continue
-        if current is None or "closed_at" in current:
-            continue
-        if event.action in _TAKEN:
-            current.setdefault("taken_at", event.at)
-        if event.action in _CLAIMED:
-            current.setdefault("claimed_at", event.at)
-        if event.action == Action.ANSWER:
-            current.setdefault("answered_at", event.at)
-        if event.action in _CLOSING:
-            current["closed_at"] = event.at
-            current["closed_by"] = event.action
-    if current is not None:
-        found.append(Episode(history.mention, **current))
-    return found
-
-
-def state_at(history: History, at: datetime) -> State | None:
-    """The mention's state just before `at`, or None if it had not come in."""
-    state = None
-    for event in history.events:
-        if event.at < at:
-            state = event.to_state
-    return state
 
 
 def percentile(values: Sequence[timedelta], q: float) -> timedelta | None:

@@ -21,21 +21,18 @@ from datetime import date, datetime, timedelta, tzinfo
 from bot.domain.digest import (
     Breach,
     DayPoint,
-    Episode,
-    History,
-    Period,
     Report,
     SlaTerms,
     audience_bucket,
     audience_rows,
     breaches_of,
-    day_period,
-    episodes,
     open_items_at,
     percentile,
     ranked,
     spread,
 )
+from bot.domain.digest_periods import Period, day_period
+from bot.domain.episodes import Episode, History, episodes
 from bot.domain.mentions import Action
 
 _DAY = timedelta(days=1)

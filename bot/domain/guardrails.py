@@ -4,8 +4,9 @@
 `Finding` per problem, each a single line that names the rule and says how to fix the
 text. A finding either refuses the reply (private data, banned phrases, a missing
 sign-off, a link to a foreign domain, hidden text, too long) or holds it for a lead
-(a hostile tone). `decide` then adds the playbook's approval rules (audience size, a
-responder's first replies) and says: send, hold for these leads, or refuse.
+(a hostile tone). `decide` (`bot.domain.approval_rules`) then adds the playbook's approval
+rules (audience size, a responder's first replies) and says: send, hold for these leads, or
+refuse. Phrases and links are found by `bot.domain.phrases`.
 
 Every check reads the text after `fold`, so that disguises do not slip through:
 look-alike letters from other scripts (Cyrillic а for Latin a), fullwidth and other
@@ -19,12 +20,11 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import cache
 from typing import Any
 
 from bot.domain import private_data as private
 from bot.domain.lookalikes import fold, join_spaced_digits, squeeze_digits, words_to_digits
-from bot.domain.private_data import is_domain
+from bot.domain.phrases import allowed_host, links, phrase_hits
 from bot.domain.triage import SentimentAnalyzer
 
 DEFAULT_PHONE_REGIONS = ("US", "GB")
@@ -158,80 +158,6 @@ def _private_findings(folded: str, emails: list[str], policy: Policy) -> list[Fi
     return findings
 
 
-# --- Phrases, sign-off, links ----------------------------------------------------------
-
-# Characters a word may be written with instead of each letter ("y0ur f@ult").
-_LEET = {
-    "a": "a4@",
-    "b": "b8",
-    "e": "e3",
-    "g": "g9",
-    "i": "i1!l|",
-    "l": "l1|i",
-    "o": "o0",
-    "s": "s5$",
-    "t": "t7+",
-    "z": "z2",
-}
-
-
-@cache
-def phrase_pattern(phrase: str) -> re.Pattern[str] | None:
-    """A pattern for a phrase in any case, spacing or punctuation, and in simple leetspeak."""
-    words = re.findall(r"[a-z0-9']+", fold(phrase).lower())
-    if not words:
-        return None
-    parts = []
-    for word in words:
-        letters = []
-        for char in word.replace("'", ""):
-            chars = _LEET.get(char, char)
-            letters.append(f"[{re.escape(chars)}]")
-        # Letters may be split by dots, dashes or spaces inside one word: "c.a.l.m".
-        parts.append(r"[\W_]{0,2}".join(letters))
-    body = r"[\W_]+".join(parts)
-    return re.compile(rf"(?<![a-z0-9]){body}(?![a-z0-9])", re.IGNORECASE)
-
-
-def _phrase_hits(text: str, phrases: Iterable[str]) -> list[str]:
-    hits = []
-    for phrase in phrases:
-        pattern = phrase_pattern(phrase)
-        if pattern is not None and pattern.search(text):
-            hits.append(phrase)
-    return hits
-
-
-_URL = re.compile(
-    r"(?<![\w@.\-])(?:(?:https?|ftp)://)?(?:www\.)?"
-    r"(?P<host>(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{1,62}"
-    r"|\d{1,3}(?:\.\d{1,3}){3}(?=[:/]))(?::\d{1,5})?(?:/[^\s]*)?",
-    re.IGNORECASE,
-)
-_LINK_DOTS = re.compile(r"\s*[(\[{<]\s*dot\s*[)\]}>]\s*", re.IGNORECASE)
-
-
-def links(text: str) -> list[str]:
-    """The hosts of the links in folded text: full URLs and bare domains a platform would link."""
-    hosts = []
-    for match in _URL.finditer(_LINK_DOTS.sub(".", text)):
-        host = match["host"].lower()
-        is_ip = host.replace(".", "").isdigit()
-        if is_ip or is_domain(host):
-            hosts.append(host)
-    return hosts
-
-
-def _allowed_host(host: str, domains: Iterable[str]) -> bool:
-    for domain in domains:
-        domain = domain.lower().strip().strip(".")
-        if domain.startswith("www."):
-            domain = domain[4:]
-        if host == domain or host.endswith("." + domain):
-            return True
-    return False
-
-
 # --- Tone ------------------------------------------------------------------------------
 
 # Dismissive or insulting phrasings a responder might type in a hurry. A reply with one
@@ -290,7 +216,7 @@ def _tone_findings(
     hold = " A lead checks it first; to send it without waiting, rephrase it calmly."
     folded = _NAMES.sub(" ", folded)
     banned = {" ".join(fold(p).casefold().split()) for p in already}
-    if hits := [h for h in _phrase_hits(folded, HOSTILE_PHRASES) if h not in banned]:
+    if hits := [h for h in phrase_hits(folded, HOSTILE_PHRASES) if h not in banned]:
         quoted = ", ".join(f'"{h}"' for h in hits[:3])
         return [Finding(Rule.TONE, f"reads as dismissive or rude ({quoted}).{hold}", hold=True)]
     if _shouting(folded):
@@ -357,7 +283,7 @@ def check_reply(text: str, policy: Policy, *, analyzer: SentimentAnalyzer | None
         )
     addresses = private.emails(folded)
     findings += _private_findings(folded, [a for a, _ in addresses], policy)
-    if hits := _phrase_hits(folded, policy.banned_phrases):
+    if hits := phrase_hits(folded, policy.banned_phrases):
         quoted = ", ".join(f'"{h}"' for h in hits)
         findings.append(
             Finding(Rule.BANNED_PHRASE, f"{quoted} must never be said in public; rephrase it")
@@ -371,7 +297,7 @@ def check_reply(text: str, policy: Policy, *, analyzer: SentimentAnalyzer | None
     if policy.link_domains is not None:
         # An e-mail address is private data, not a link: its domain is not looked at here.
         linked = _blank(folded, [span for _, span in addresses])
-        foreign = [h for h in links(linked) if not _allowed_host(h, policy.link_domains)]
+        foreign = [h for h in links(linked) if not allowed_host(h, policy.link_domains)]
         if foreign:
             allowed = ", ".join(policy.link_domains) or "none"
             findings.append(
@@ -395,108 +321,6 @@ def _blank(text: str, spans: Iterable[tuple[int, int]]) -> str:
 def _contains_sign_off(folded: str, sign_off: str) -> bool:
     wanted = " ".join(fold(sign_off).casefold().split())
     return wanted in " ".join(folded.casefold().split())
-
-
-# --- Approval --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ApprovalRules:
-    """When a lead must approve: hold rules, audience size, a responder's first replies."""
-
-    on_hold: bool = True
-    audience_over: int | None = None
-    first_replies: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """What happens to a reply: refused (with why), held for `approvers`, or sent."""
-
-    refused: tuple[Finding, ...] = ()
-    held: tuple[Finding, ...] = ()
-    approvers: tuple[str, ...] = ()
-    notes: tuple[Finding, ...] = ()  # holds that would apply once the refusals are fixed
-
-    @property
-    def outcome(self) -> str:
-        """`refuse`, `hold` or `send`."""
-        if self.refused:
-            return "refuse"
-        return "hold" if self.held else "send"
-
-
-def same_person(a: str, b: str) -> bool:
-    """Whether two handles name the same person (`@Dana` and `dana`)."""
-    return a.strip().removeprefix("@").casefold() == b.strip().removeprefix("@").casefold()
-
-
-def decide(
-    verdict: Verdict,
-    rules: ApprovalRules,
-    *,
-    responder: str,
-    leads: Sequence[str],
-    team: str,
-    audience: int | None,
-    author: str,
-    earlier_replies: int,
-) -> Decision:
-    """Send, hold or refuse a checked reply, by the team's approval rules.
-
-    A lead's own replies skip the audience and coaching holds (a lead is the second pair
-    of eyes), but a hostile one still waits for another lead. A hold nobody can approve
-    (no other lead) refuses the reply instead, so nothing waits for ever.
-    """
-    is_lead = any(same_person(responder, lead) for lead in leads)
-    approvers = tuple(lead for lead in leads if not same_person(responder, lead))
-    refused = list(verdict.refusals)
-    held: list[Finding] = []
-    for finding in verdict.holds:
-        if rules.on_hold:
-            held.append(finding)
-        else:
-            refused.append(Finding(finding.rule, _without_lead(finding.message)))
-    if not is_lead:
-        if rules.audience_over is not None and (audience or 0) > rules.audience_over:
-            held.append(
-                Finding(
-                    Rule.AUDIENCE,
-                    f"@{author} has {audience:,} followers, more than the"
-                    f" {rules.audience_over:,} above which a lead approves replies",
-                    hold=True,
-                )
-            )
-        if earlier_replies < rules.first_replies:
-            held.append(
-                Finding(
-                    Rule.FIRST_REPLIES,
-                    "a lead reads each person's first reply before it goes out (coaching)"
-                    if rules.first_replies == 1
-                    else f"a lead reads each person's first {rules.first_replies} replies before"
-                    f" they go out (coaching); this is reply {earlier_replies + 1} of them",
-                    hold=True,
-                )
-            )
-    if held and not approvers:
-        who = "no other lead" if is_lead else "no lead"
-        for finding in held:
-            fix = (
-                _without_lead(finding.message)
-                if finding.rule == Rule.TONE
-                else f"{finding.message}, and team {team} has {who} to approve it;"
-                f" ask an admin to add one (teams.{team}.leads)"
-            )
-            refused.append(Finding(finding.rule, fix))
-        held = []
-    if refused:
-        return Decision(refused=tuple(refused), notes=tuple(held))
-    return Decision(held=tuple(held), approvers=approvers if held else ())
-
-
-def _without_lead(message: str) -> str:
-    head = message.split(" A lead checks it first", 1)[0]
-    return f"{head} Rephrase it calmly."
 
 
 # --- Templates -------------------------------------------------------------------------

@@ -1,29 +1,21 @@
-"""Loading playbooks: YAML with line numbers, the schema, merging files, cross-references.
+"""Loading playbooks: the files of a folder, merged, with references between them checked.
 
 Every problem is collected and reported at once as `file:line: key: problem (hint)`.
 """
 
 from __future__ import annotations
 
-import difflib
-import os
-import re
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
-from typing import Any, get_args, get_origin
+from typing import Any
 
-from pydantic import BaseModel, ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.constructor import RoundTripConstructor
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from pydantic import ValidationError
 
 from bot.domain.incidents import Budget, OwnCard
 from bot.domain.spikes import SpikeSettings
 from bot.errors import ConfigError, Problem
+from bot.playbooks.reader import Reader, did_you_mean, line_at
 from bot.playbooks.schema import (
-    PLATFORMS,
     BusinessHours,
     Guardrails,
     PlaybookFile,
@@ -33,91 +25,8 @@ from bot.playbooks.schema import (
     Team,
     TriageSection,
 )
-from connectors.base import ConnectorConfig
+from bot.playbooks.specs import ChannelRef, Playbooks, RouteSpec, SourceSpec, TeamSpec
 from connectors.registry import BUILT_IN, connector_class
-
-MAX_FILE_BYTES = 1_000_000
-MAX_VALUES = 100_000  # values in one file once YAML aliases are expanded
-MAX_FLOW_DEPTH = 64  # [ and { nested this deep is no playbook (and slows the YAML scanner)
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelRef:
-    """Where a team's cards go: a platform and the channel's name or id there."""
-
-    platform: str
-    channel: str
-
-    def __str__(self) -> str:
-        return f"{self.platform}:{self.channel}"
-
-    @classmethod
-    def parse(cls, text: str) -> ChannelRef:
-        """Read `slack:#support`, `teams:19:abc@thread.tacv2` or `console:#support`."""
-        platform, sep, channel = text.partition(":")
-        if not sep or platform not in PLATFORMS or not channel.strip():
-            raise ValueError(f"{text!r} is not a channel; write platform:channel")
-        return cls(platform, channel.strip())
-
-
-@dataclass(frozen=True, slots=True)
-class SourceSpec:
-    """A source ready to run."""
-
-    id: str
-    kind: str
-    every: timedelta
-    config: ConnectorConfig
-    enabled: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class TeamSpec:
-    """A team ready to route to, with its SLA, digest and guardrails."""
-
-    id: str
-    name: str
-    channel: ChannelRef
-    leads: tuple[str, ...] = ()
-    keywords: tuple[str, ...] = ()
-    description: str = ""
-    examples: tuple[str, ...] = ()
-    sla: Any = None
-    digest: Any = None
-    guardrails: Guardrails = field(default_factory=Guardrails)
-    spike: SpikeSettings | None = None  # None: no spike alerts
-    chat_budget: Budget = field(default_factory=Budget)
-    own_card: OwnCard = field(default_factory=OwnCard)
-
-
-@dataclass(frozen=True, slots=True)
-class RouteSpec:
-    """A routing rule and where it was written, so `check --route` can say which decided."""
-
-    rule: Route
-    where: str
-
-
-@dataclass(frozen=True, slots=True)
-class Playbooks:
-    """Everything the playbook files say, checked and merged."""
-
-    sources: tuple[SourceSpec, ...]
-    teams: dict[str, TeamSpec]
-    default_team: str
-    files: tuple[str, ...] = ()
-    routes: tuple[RouteSpec, ...] = ()
-    business_hours: dict[str, BusinessHours] = field(default_factory=dict)
-    templates: dict[str, str] = field(default_factory=dict)
-    admin_channel: ChannelRef | None = None
-    guardrails: Guardrails = field(default_factory=Guardrails)  # the top level, for all teams
-    retention: timedelta | None = None  # how long customers' text and handles are kept
-    triage: TriageSection = field(default_factory=TriageSection)
-
-    def channel_of(self) -> dict[str, str]:
-        """team id -> `platform:channel`, for queuing cards."""
-        return {t.id: str(t.channel) for t in self.teams.values()}
 
 
 def playbook_files(path: Path) -> list[Path]:
@@ -125,335 +34,6 @@ def playbook_files(path: Path) -> list[Path]:
     if path.is_dir():
         return sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
     return [path]
-
-
-def _line(node: Any, loc: tuple[Any, ...]) -> int | None:
-    """The 1-based line of the deepest node that `loc` reaches in a ruamel document."""
-    line = None
-    for part in loc:
-        if isinstance(node, CommentedMap) and part in node:
-            line = node.lc.key(part)[0] + 1
-            node = node[part]
-        elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
-            line = node.lc.item(part)[0] + 1
-            node = node[part]
-        else:
-            break
-    return line
-
-
-def _key_path(loc: tuple[Any, ...]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
-def did_you_mean(word: str, choices: list[str], noun: str = "keys") -> str:
-    """A hint naming the closest choice, or listing them all."""
-    close = difflib.get_close_matches(word, choices, n=1)
-    if close:
-        return f"did you mean {close[0]!r}?"
-    return f"known {noun}: {', '.join(choices)}" if choices else f"no {noun} are defined"
-
-
-def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
-    """The keys allowed where `loc` points, following models, dicts, lists and optionals."""
-    current: Any = model
-    for part in loc:
-        current = _unwrap(current)
-        if isinstance(current, type) and issubclass(current, BaseModel):
-            info = current.model_fields.get(str(part))
-            if info is None:
-                return []
-            current = info.annotation
-        elif get_origin(current) in (dict, list):
-            current = get_args(current)[-1]
-    current = _unwrap(current)
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return list(current.model_fields)
-    return []
-
-
-def _unwrap(annotation: Any) -> Any:
-    """`X | None` -> X."""
-    args = [a for a in get_args(annotation) if a is not type(None)]
-    if get_origin(annotation) not in (dict, list) and len(args) == 1:
-        return args[0]
-    return annotation
-
-
-class _Reader:
-    """Collects problems for one load; each file's document is kept for line look-ups."""
-
-    def __init__(self) -> None:
-        self.problems: list[Problem] = []
-        self.docs: dict[str, CommentedMap] = {}
-        self.unset: set[tuple[str, tuple[Any, ...]]] = set()  # values emptied by a missing ${VAR}
-
-    def add(self, message: str, *, file: str, loc: tuple[Any, ...] = (), hint: str = "") -> None:
-        line = _line(self.docs.get(file), loc) if loc else None
-        self.problems.append(Problem(message, file=file, line=line, key=_key_path(loc), hint=hint))
-
-    def pydantic(
-        self,
-        exc: ValidationError,
-        *,
-        file: str,
-        prefix: tuple[Any, ...] = (),
-        fields: list[str] | None = None,
-    ) -> None:
-        for err in exc.errors():
-            loc = (*prefix, *err["loc"])
-            if (file, loc) in self.unset:
-                continue  # already reported as an unset environment variable
-            if err["type"] == "extra_forbidden":
-                known = fields if fields is not None else _fields_at(PlaybookFile, err["loc"][:-1])
-                self.add(
-                    "unknown key", file=file, loc=loc, hint=did_you_mean(str(err["loc"][-1]), known)
-                )
-                continue
-            if err["type"] == "missing":
-                self.add("is required", file=file, loc=loc)
-                continue
-            self.add(_friendly(err), file=file, loc=_trim_loc(loc))
-
-    def read(self, file_path: Path) -> CommentedMap | None:
-        file = str(file_path)
-        try:
-            raw = file_path.read_bytes()
-        except OSError as exc:
-            self.add(f"cannot read: {exc.strerror}", file=file)
-            return None
-        if len(raw) > MAX_FILE_BYTES:
-            self.add(
-                f"file is {len(raw):,} bytes; the limit is {MAX_FILE_BYTES:,}",
-                file=file,
-                hint="split it into several files in the playbooks folder",
-            )
-            return None
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            self.add(f"not UTF-8 text (byte {exc.start})", file=file)
-            return None
-        depth, deepest_line = _flow_depth(text)
-        if depth > MAX_FLOW_DEPTH:
-            self.problems.append(
-                Problem(
-                    f"brackets nested more than {MAX_FLOW_DEPTH} levels deep",
-                    file=file,
-                    line=deepest_line,
-                    hint="a playbook needs a few levels; check for a runaway [ or {",
-                )
-            )
-            return None
-        try:
-            doc = _yaml().load(text)
-        except MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            line = mark.line + 1 if mark is not None else None
-            what = (exc.problem or exc.context or "invalid YAML").strip()
-            lines = text.splitlines()
-            bad = lines[line - 1] if line is not None and 0 < line <= len(lines) else ""
-            hint = "indent with spaces, not tabs" if "\t" in bad else ""
-            if not hint and "block" in what:
-                hint = "check the indentation of this line and the one above"
-            self.problems.append(
-                Problem(f"YAML syntax error: {what}", file=file, line=line, hint=hint)
-            )
-            return None
-        except RecursionError:
-            self.add(
-                "nested too deeply to read",
-                file=file,
-                hint="a playbook needs a few levels of indentation; check the indentation",
-            )
-            return None
-        except (YAMLError, ValueError) as exc:
-            self.add(f"YAML error: {exc}", file=file)
-            return None
-        if doc is None:
-            self.add("the file is empty", file=file, hint="add sources: and teams:")
-            return None
-        if not isinstance(doc, CommentedMap):
-            kind = _what(doc)
-            self.problems.append(
-                Problem(
-                    f"the file is {kind}, not a mapping",
-                    file=file,
-                    line=1,
-                    hint="start with keys such as sources: and teams:",
-                )
-            )
-            return None
-        if _expanded_size(doc) > MAX_VALUES:
-            self.add(
-                f"the file holds more than {MAX_VALUES:,} values once its YAML aliases"
-                " (*name) are expanded",
-                file=file,
-                hint="write the values out instead of nesting aliases",
-            )
-            return None
-        self.docs[file] = doc
-        return doc
-
-    def expand_env(self, node: Any, file: str, loc: tuple[Any, ...] = ()) -> Any:
-        """Replace ${VAR} in every string with the environment's value; unset ones are problems."""
-        if isinstance(node, CommentedMap):
-            for key in list(node):
-                node[key] = self.expand_env(node[key], file, (*loc, key))
-            return node
-        if isinstance(node, CommentedSeq):
-            for i, value in enumerate(node):
-                node[i] = self.expand_env(value, file, (*loc, i))
-            return node
-        if isinstance(node, str) and "${" in node:
-
-            def swap(match: re.Match[str]) -> str:
-                name = match.group(1)
-                if name not in os.environ:
-                    self.unset.add((file, loc))
-                    self.add(
-                        f"environment variable {name} is not set",
-                        file=file,
-                        loc=loc,
-                        hint=f"export {name}=... before starting allhands",
-                    )
-                    return ""
-                return os.environ[name]
-
-            return _ENV.sub(swap, node)
-        return node
-
-
-def _flow_depth(text: str) -> tuple[int, int]:
-    """The deepest nesting of YAML flow brackets ([ and {) outside quotes and comments, and
-    the line where it is first reached. Linear, so it can run before the YAML scanner, which
-    slows down sharply on deep flow nesting."""
-    depth = deepest = 0
-    line = where = 1
-    quote = ""
-    comment = False
-    previous = "\n"
-    for char in text:
-        if char == "\n":
-            line += 1
-            comment = False
-        elif comment:
-            pass
-        elif quote:
-            if char == quote and not (quote == '"' and previous == "\\"):
-                quote = ""
-        elif char in "'\"" and previous in " \t\n[{,:":
-            quote = char
-        elif char == "#" and previous in " \t\n":
-            comment = True
-        elif char in "[{":
-            depth += 1
-            if depth > deepest:
-                deepest, where = depth, line
-        elif char in "]}":
-            depth = max(0, depth - 1)
-        previous = char
-    return deepest, where
-
-
-def _expanded_size(root: Any) -> int:
-    """How many values a document has with aliases expanded; counted once per node, so an
-    alias bomb (a list of ten aliases to a list of ten aliases to ...) is measured at once."""
-    sizes: dict[int, int] = {}
-    visiting: set[int] = set()
-    # Post-order without recursion: a node is sized after all its children are.
-    stack: list[tuple[Any, bool]] = [(root, False)]
-    while stack:
-        node, children_done = stack.pop()
-        if not isinstance(node, CommentedMap | CommentedSeq) or id(node) in sizes:
-            continue
-        if not children_done:
-            if id(node) in visiting:  # a node inside itself: `&a [*a]` never ends
-                return MAX_VALUES + 1
-            visiting.add(id(node))
-        children = list(node.values()) if isinstance(node, CommentedMap) else list(node)
-        if children_done:
-            sizes[id(node)] = 1 + sum(
-                sizes.get(id(c), 1) if isinstance(c, CommentedMap | CommentedSeq) else 1
-                for c in children
-            )
-            continue
-        stack.append((node, True))
-        stack.extend((c, False) for c in children if id(c) not in sizes)
-    return sizes.get(id(root), 1)
-
-
-_TYPE_NAMES = {
-    "str": "text",
-    "int": "a number",
-    "float": "a number",
-    "bool": "true or false",
-    "CommentedSeq": "a list",
-    "list": "a list",
-    "CommentedMap": "a mapping",
-    "dict": "a mapping",
-    "NoneType": "empty",
-}
-
-
-def _what(value: Any) -> str:
-    name = type(value).__name__
-    return _TYPE_NAMES.get(name, name)
-
-
-def _friendly(err: Any) -> str:
-    """A pydantic error said the way an admin reads it."""
-    kind = err["type"]
-    value = err.get("input")
-    ctx = err.get("ctx") or {}
-    if kind in ("dict_type", "model_type"):
-        return f"should be a mapping (key: value on lines below), not {_what(value)}"
-    if kind == "list_type":
-        return f"should be a list ([a, b] or lines starting with -), not {_what(value)}"
-    if kind == "string_type":
-        return f"should be some text, not {_what(value)}"
-    if kind == "string_too_short":
-        least = ctx.get("min_length", 1)
-        if least <= 1:
-            return "should not be empty"
-        return f"should be at least {least} characters long, not {len(str(value))}"
-    if kind in ("int_type", "int_parsing", "int_from_float", "float_parsing"):
-        return f"should be a whole number, not {value!r}"
-    if kind in ("bool_type", "bool_parsing"):
-        return f"should be true or false, not {value!r}"
-    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
-        bound = {
-            "greater_than_equal": "{ge} or more",
-            "less_than_equal": "{le} or less",
-            "greater_than": "more than {gt}",
-            "less_than": "less than {lt}",
-        }[kind]
-        return f"must be {bound.format(**ctx)}, not {value!r}"
-    if kind in ("date_from_datetime_parsing", "date_parsing", "date_type"):
-        return f"{value!r} is not a date; write it like 2026-12-25"
-    message = str(err["msg"]).removeprefix("Value error, ")
-    if kind == "literal_error":
-        return f"{value!r} is not allowed; " + message[0].lower() + message[1:]
-    return message
-
-
-def _yaml() -> YAML:
-    """A round-trip loader (it keeps line numbers) that leaves dates as text for the schema."""
-    yaml = YAML(typ="rt")
-    yaml.constructor.add_constructor(
-        "tag:yaml.org,2002:timestamp", RoundTripConstructor.construct_yaml_str
-    )
-    return yaml
-
-
-def _trim_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Drop pydantic's internal loc parts (validator and union branch names)."""
-    return tuple(
-        p for p in loc if not (isinstance(p, str) and ("[" in p or p.startswith("function-")))
-    )
 
 
 @dataclass
@@ -481,7 +61,7 @@ class _Merged:
 def load_playbooks(path: str | Path) -> Playbooks:
     """Read and check the playbooks in a file or folder; ConfigError lists every problem."""
     root = Path(path)
-    reader = _Reader()
+    reader = Reader()
     if not root.exists():
         raise ConfigError([Problem("no such file or folder", file=str(root))])
     files = playbook_files(root)
@@ -508,7 +88,7 @@ _NAMED = ("teams", "business_hours", "templates")
 
 
 def _validate(
-    doc: dict[str, Any], file: str, merged: _Merged, reader: _Reader
+    doc: dict[str, Any], file: str, merged: _Merged, reader: Reader
 ) -> PlaybookFile | None:
     """The file's model; its problems are reported, and what is wrong is left out (a broken
     team, or a whole section) so that every other problem of the files is listed too."""
@@ -534,7 +114,7 @@ def _validate(
     return None
 
 
-def _merge(model: PlaybookFile, file: str, merged: _Merged, reader: _Reader) -> None:
+def _merge(model: PlaybookFile, file: str, merged: _Merged, reader: Reader) -> None:
     """Add one file's content to what earlier files said; the same id twice is a problem."""
     for i, source in enumerate(model.sources):
         merged.sources.append((source, file, i))
@@ -578,7 +158,7 @@ def _merge(model: PlaybookFile, file: str, merged: _Merged, reader: _Reader) -> 
         setattr(merged, slot, (value, file))
 
 
-def _resolve(merged: _Merged, reader: _Reader, root: Path, files: list[Path]) -> Playbooks | None:
+def _resolve(merged: _Merged, reader: Reader, root: Path, files: list[Path]) -> Playbooks | None:
     """Check references between sections and build the specs."""
     sources: list[SourceSpec] = []
     seen_sources: set[str] = set()
@@ -654,7 +234,7 @@ def _resolve(merged: _Merged, reader: _Reader, root: Path, files: list[Path]) ->
                     loc=("routes", i, "sources", j),
                     hint=did_you_mean(source_id, sorted(seen_sources), "sources"),
                 )
-        line = _line(reader.docs.get(file), ("routes", i))
+        line = line_at(reader.docs.get(file), ("routes", i))
         routes.append(RouteSpec(rule=route, where=f"{file}:{line}"))
     if not merged.teams and not reader.problems:
         reader.add("no teams defined", file=str(root), hint="add a teams: section")
@@ -687,7 +267,7 @@ def _resolve(merged: _Merged, reader: _Reader, root: Path, files: list[Path]) ->
     )
 
 
-def _source_spec(source: Source, *, file: str, index: int, reader: _Reader) -> SourceSpec | None:
+def _source_spec(source: Source, *, file: str, index: int, reader: Reader) -> SourceSpec | None:
     prefix = ("sources", index)
     try:
         cls = connector_class(source.kind)

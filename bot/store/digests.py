@@ -7,7 +7,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from bot.domain.digest import DayPoint, History, Period
+from bot.domain.digest import DayPoint
+from bot.domain.digest_periods import Period
+from bot.domain.episodes import History
 from bot.domain.mentions import Event
 from bot.store import outbox, sql
 from bot.store.mentions import ACTIVE_ROOT, EVENT_COLUMNS, event_of, query_rows, row_to_mention

@@ -18,7 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat.slack import SlackAdapter
 from bot.clock import FakeClock
-from bot.domain.digest import day_period
+from bot.domain.digest_periods import day_period
 from bot.errors import DeliveryError
 from bot.store import digests, outbox
 from bot.store.db import Database
