@@ -657,4 +657,4 @@ def digest_day_figures(db: Conn) -> None:
 
 
 # Later migrations live in their own modules, registered on import.
-from bot.store import migrations_0020, migrations_0021  # noqa: E402, F401
+from bot.store import migrations_0020, migrations_0021, migrations_0022  # noqa: E402, F401
