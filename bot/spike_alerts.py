@@ -90,7 +90,8 @@ class SpikeAlerts:
         count = batch.before[team] + batch.placed[team]
         if fires(count, threshold, told, now, settings):
             seen = store.arrivals(db, team=team, since=since, upto=number)
-            spike = Spike(store.team_watch(team), len(seen), threshold, seen[0][0] if seen else now)
+            total = max(count, len(seen))  # `count` reads no further than the threshold
+            spike = Spike(store.team_watch(team), total, threshold, seen[0][0] if seen else now)
             self._alert(batch, spike, f"team {team}", team, biggest(team), seen, channel)
             return
         if incident is None:

@@ -4,6 +4,7 @@ budget and send one alert per cooldown, and a restarted one remembers both."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -133,3 +134,25 @@ async def test_two_replicas_send_one_spike_alert_when_their_arrivals_add_up(
         await ingest(again, unrelated(300, 1))
         assert len(alerts(store_url)) == 2
         assert "6 new mentions" in alerts(store_url)[1]
+
+
+async def test_replicas_storing_at_once_spend_one_budget_and_send_one_alert(
+    tmp_path: Path, clock: FakeClock, pg_url: str
+) -> None:
+    book = SPIKES.replace("    leads: [dana]\n", "    chat_budget: {messages: 3, per: 10m}\n")
+    posts = unrelated(0, 24)
+    async with (
+        replica(tmp_path, clock, pg_url, book, "a") as a,
+        replica(tmp_path, clock, pg_url, book, "b") as b,
+    ):
+
+        async def feed(app: App, half: list[Item]) -> None:
+            for post in half:
+                await ingest(app, [post])
+
+        # Both read the same counts at once: one of two writes that both spend the last
+        # card, or both send the alert, is refused and run again, and sees the other's.
+        await asyncio.gather(feed(a, posts[0::2]), feed(b, posts[1::2]))
+    assert cards(pg_url) == (3, 21)
+    sent = alerts(pg_url)
+    assert len(sent) == 1 and "Spike for team support: 6 new mentions" in sent[0]
