@@ -83,10 +83,10 @@ class SpikeAlerts:
             return  # the team was told lately, of this incident too
         threshold = self._threshold(db, team, now, settings)
         if team not in batch.before:
-            upto = store.team_arrivals(
+            stored = store.team_arrivals(
                 db, team=team, since=since, at_most=threshold + batch.new[team]
             )
-            batch.before[team] = max(0, upto - batch.new[team])
+            batch.before[team] = max(0, stored - batch.new[team])
         count = batch.before[team] + batch.placed[team]
         if fires(count, threshold, told, now, settings):
             seen = store.arrivals(db, team=team, since=since, upto=number)
