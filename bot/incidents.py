@@ -222,12 +222,14 @@ class IncidentDesk:
                 self._link(placed.cluster, incident)
                 cluster = self.grouper.clusters[placed.cluster]
                 store.add_members(db, incident=incident, mentions=list(cluster.members), now=now)
-                store.pending_cards(
+                held = store.pending_cards(
                     db,
                     mentions=[m for m in cluster.members if m != number],
                     now=now,
                     keep=(own.audience_over, own.urgencies),
                 )
+                if attention.refund(db, mentions=held):  # never posted: the budget has room
+                    spent.pop(channel, None)
                 log.info("incident I%d opened for team %s: %s", incident, team, found.why)
             elif incident is not None:
                 store.add_members(
@@ -287,14 +289,15 @@ class IncidentDesk:
         self, db: Conn, *, number: int, channel: str, now: datetime, spent: dict[str, int]
     ) -> None:
         """Let the mention's card through if the channel's budget allows (the cards let
-        through within `per`, read from the store once a batch: its mentions share `now`),
-        else hold it back for the channel's roll-up."""
+        through within `per`, read from the store once a batch: its mentions share `now`;
+        those an incident's card showed before they were posted do not count), else hold it
+        back for the channel's roll-up."""
         budget = self.budget(channel)
         since = now - budget.per
         if channel not in spent:
             spent[channel] = attention.spent(db, channel=channel, since=since)
         if budget.allows(spent[channel]):
-            attention.spend(db, channel=channel, now=now, since=since)
+            attention.spend(db, channel=channel, mention=number, now=now, since=since)
             spent[channel] += 1
             return
         if store.pending_cards(db, mentions=[number], now=now, reason=ROLLED_UP):

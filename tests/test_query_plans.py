@@ -208,8 +208,12 @@ HOT: dict[str, tuple[Callable[[sqlite_utils.Database], Any], set[str]]] = {
         {"budget_spends_channel"},
     ),
     "storm: a card let through": (
-        lambda db: attention.spend(db, channel="console:#support", now=NOW, since=NOW),
+        lambda db: attention.spend(db, channel="console:#support", mention=1, now=NOW, since=NOW),
         {"budget_spends_channel"},
+    ),
+    "storm: a card shown by its incident": (
+        lambda db: attention.refund(db, mentions=[1, 2]),
+        {"budget_spends_mention"},
     ),
     "storm: last spike alert": (
         lambda db: attention.last_alert(db, watch=attention.team_watch("support")),

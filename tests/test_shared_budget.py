@@ -18,7 +18,7 @@ from bot.domain.mentions import Author, Item
 from bot.playbooks import load_playbooks
 from bot.settings import Settings
 from tests.stores import rows
-from tests.test_incident_replicas import ingest
+from tests.test_incident_replicas import burst, ingest
 
 BUDGET = """\
 teams:
@@ -73,9 +73,8 @@ def unrelated(start: int, n: int) -> list[Item]:
 
 def cards(store: str) -> tuple[int, int]:
     """Cards let through (to be posted or posted), and cards rolled up."""
-    found = rows(store, "SELECT result FROM outbox WHERE kind = 'card_post'")
-    rolled = sum(1 for (result,) in found if result and "rolled up" in result)
-    return len(found) - rolled, rolled
+    found = [r or "" for (r,) in rows(store, "SELECT result FROM outbox WHERE kind = 'card_post'")]
+    return sum("skipped" not in r for r in found), sum("rolled up" in r for r in found)
 
 
 def alerts(store: str) -> list[str]:
@@ -102,6 +101,20 @@ async def test_two_replicas_spend_one_budget_and_a_restart_keeps_it(
         clock.advance(timedelta(seconds=150))  # ten minutes after the first card only
         await ingest(again, unrelated(9, 2))
         assert cards(store_url) == (4, 7)  # the first card's place is free again, once
+
+
+async def test_cards_an_incident_shows_before_they_are_posted_free_the_budget(
+    tmp_path: Path, clock: FakeClock, store_url: str
+) -> None:
+    async with replica(tmp_path, clock, store_url, BUDGET, "one") as app:
+        for post in burst(8):  # one outage: three cards, four rolled up, then an incident
+            await ingest(app, [post])
+            clock.advance(timedelta(seconds=10))
+        held = rows(store_url, "SELECT count(*) FROM outbox WHERE result LIKE '%incident''s card%'")
+        # The three let through were never posted, nor the card of the post that opened it.
+        assert held == [(4,)] and cards(store_url) == (0, 4)
+        await ingest(app, unrelated(0, 4))
+        assert cards(store_url) == (3, 5)  # so the budget takes three more, and no more
 
 
 async def test_two_replicas_send_one_spike_alert_when_their_arrivals_add_up(

@@ -26,7 +26,8 @@ def incident_watch(incident: int) -> str:
 
 
 def spent(db: Conn, *, channel: str, since: datetime) -> int:
-    """How many cards the channel's budget let through after `since`."""
+    """How many cards the channel's budget let through after `since` (and are posted, or
+    waiting to be)."""
     row = db.execute(
         "SELECT count(*) FROM budget_spends WHERE channel = ? AND at > ?",
         [channel, since.isoformat()],
@@ -34,12 +35,25 @@ def spent(db: Conn, *, channel: str, since: datetime) -> int:
     return int(row[0])
 
 
-def spend(db: Conn, *, channel: str, now: datetime, since: datetime) -> None:
-    """One card let through now; those let through by `since` no longer count, and go."""
+def spend(db: Conn, *, channel: str, mention: int, now: datetime, since: datetime) -> None:
+    """The mention's card is let through now; those let through by `since` no longer
+    count, and go."""
     db.execute(
         "DELETE FROM budget_spends WHERE channel = ? AND at <= ?", [channel, since.isoformat()]
     )
-    db.execute("INSERT INTO budget_spends (channel, at) VALUES (?, ?)", [channel, now.isoformat()])
+    db.execute(
+        "INSERT INTO budget_spends (channel, at, mention) VALUES (?, ?, ?)",
+        [channel, now.isoformat(), mention],
+    )
+
+
+def refund(db: Conn, *, mentions: list[int]) -> int:
+    """These mentions' cards were held back before they were posted (their incident's card
+    shows them): they no longer count against their channel's budget. How many did."""
+    if not mentions:
+        return 0
+    marks = ", ".join("?" * len(mentions))
+    return db.execute(f"DELETE FROM budget_spends WHERE mention IN ({marks})", mentions).rowcount
 
 
 # Spike alerts.
