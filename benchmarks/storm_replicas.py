@@ -15,9 +15,11 @@ the grouping window. `--store sqlite` uses one SQLite file instead (one replica 
 has a single process).
 
 Printed: the incidents opened, grouping precision and recall against the generator's
-labels, how many writes PostgreSQL refused and ran again, and the time the incident desk
+labels, how many writes PostgreSQL refused and ran again, the time the incident desk
 took per mention inside the ingest transactions (its catch-up with the other replicas'
-mentions included, and every re-run). A benchmark, not a test: it asserts nothing.
+mentions included, and every re-run), and the spike alerts and cards sent between all the
+replicas (one chat budget and one alert per cooldown in all). A benchmark, not a test: it
+asserts nothing.
 """
 
 from __future__ import annotations
@@ -143,6 +145,11 @@ async def run(args: argparse.Namespace, store: str, book: Path) -> None:
         incidents = db.execute(
             "SELECT number, why, state FROM incidents ORDER BY number"
         ).fetchall()
+        alerts = [w or "" for (w,) in db.execute("SELECT watch FROM spike_alerts").fetchall()]
+        cards = [
+            r or ""
+            for (r,) in db.execute("SELECT result FROM outbox WHERE kind = 'card_post'").fetchall()
+        ]
     groups = [members.get(f"s{i}") for i in range(len(posts))]
     precision, recall = score([p.outage for p in posts], groups)
     kind = "PostgreSQL" if sql.is_postgres(store) else "SQLite"
@@ -158,6 +165,10 @@ async def run(args: argparse.Namespace, store: str, book: Path) -> None:
           f" again): {sum(refused)}")  # fmt: skip
     print(f"incident desk: {total / len(posts) * 1e6:.0f}"
           f" µs per mention in the ingest transactions (re-runs included)")  # fmt: skip
+    rolled, sent = sum("rolled up" in r for r in cards), sum("skipped" not in r for r in cards)
+    print(f"spike alerts, all replicas: {sum(w.startswith('team:') for w in alerts)} for the team,"
+          f" {sum(w.startswith('incident:') for w in alerts)} for an incident; cards the budget"
+          f" let through: {sent}, rolled up: {rolled}")  # fmt: skip
 
 
 def main() -> None:

@@ -3,7 +3,9 @@ told to the team, and a channel's attention budget rolls extra cards up into one
 
 `IncidentDesk.place` runs inside the ingest transaction, on the store's writer thread (so
 its in-memory grouping is only ever changed by one thread, in the order of the mentions);
-`deliver_summary` is how the outbox worker draws an incident's card or a roll-up.
+`deliver_summary` is how the outbox worker draws an incident's card or a roll-up. The chat
+budget and the spike watch keep nothing in memory: they count in the store, in the same
+transaction, so replicas share them and a restart keeps them (bot/spike_alerts.py).
 
 The grouping lives in memory but must agree with the store. A transaction that rolls back
 (any failed write; on PostgreSQL also one run again after losing a race) marks it stale,
@@ -17,20 +19,18 @@ one is run again and sees the other's (tests/test_incident_replicas.py shows it)
 from __future__ import annotations
 
 import logging
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.chat.text import shorten
 from bot.clock import Clock
 from bot.domain.incidents import Budget, Grouper, GroupingSettings, OwnCard, Post
 from bot.domain.mentions import Item, Triage
-from bot.domain.spikes import Spike, SpikeSettings, SpikeWatch
-from bot.domain.spikes import spike_threshold as threshold_of
-from bot.playbooks import ChannelRef, Playbooks
+from bot.playbooks import Playbooks
+from bot.spike_alerts import Batch, SpikeAlerts
+from bot.store import attention, sql
 from bot.store import incidents as store
-from bot.store import outbox, sql
 from bot.store.db import Database
 from bot.store.mentions import Ingested
 from bot.store.sql import Conn
@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 
 ROLLED_UP = "rolled up: the channel's budget is spent"
 CARD_EVERY = timedelta(seconds=30)  # an incident's card is drawn again at most this often
-BASELINE_EVERY = timedelta(hours=1)  # how often a team's baseline is counted again
 
 
 def rollup_key(channel: str) -> str:
@@ -67,17 +66,9 @@ class IncidentDesk:
         self.stale = False  # a transaction that changed the grouping rolled back
         self._grouped: set[int] = set()  # PostgreSQL: the window's mentions grouped here
         self._open: set[int] = set()  # PostgreSQL: the open incidents as last seen
-        self._watches: dict[str, SpikeWatch] = {}
-        self._baselines: dict[str, tuple[datetime, int]] = {}
-        self._spent: dict[str, deque[datetime]] = {}
-        self._arrivals: dict[str, deque[tuple[datetime, str, str]]] = {}
+        self.spikes = SpikeAlerts(playbooks=playbooks)
 
     # Settings from the playbooks, per team.
-
-    def spike_settings(self, team: str) -> SpikeSettings | None:
-        """A team's spike settings, or None if it wants no spike alerts."""
-        spec = self.playbooks().teams.get(team)
-        return spec.spike if spec is not None else SpikeSettings()
 
     def own_card(self, team: str) -> OwnCard:
         """Which members of the team's incidents still get their own card."""
@@ -114,25 +105,6 @@ class IncidentDesk:
     def mark_stale(self) -> None:
         """What a rolled-back transaction grouped is not so: group again from the store."""
         self.stale = True
-
-    def _undo_on_rollback(self, db: Conn) -> None:
-        """If this transaction rolls back, the grouping is made again from the store; on
-        PostgreSQL, which runs it again, the spike watch and budgets are put back as they are
-        now, lest the re-run count its mentions twice or its alert, rolled back, be held back.
-        (Copying them costs a few µs a mention in a storm: SQLite, which never runs a write
-        again, is spared it; a failed write there counts its batch in the watch once more.)"""
-        if db.dialect != sql.POSTGRESQL:
-            sql.on_rollback(db, self.mark_stale)
-            return
-        spent = {channel: deque(times) for channel, times in self._spent.items()}
-        arrivals = {team: deque(seen) for team, seen in self._arrivals.items()}
-        watches = {team: watch.copy() for team, watch in self._watches.items()}
-
-        def undo() -> None:
-            self.stale = True
-            self._spent, self._arrivals, self._watches = spent, arrivals, watches
-
-        sql.on_rollback(db, undo)
 
     def _regroup(self, rows: list[dict[str, Any]]) -> None:
         """Group stored mentions, and point their clusters at their open incidents; those of
@@ -201,10 +173,17 @@ class IncidentDesk:
     ) -> None:
         """Group each new mention, hold back the cards its incident shows, keep the budget,
         and alert on spikes."""
-        self._undo_on_rollback(db)
+        sql.on_rollback(db, self.mark_stale)
         placing = frozenset(
             r.number for r in results if r.number is not None and r.root is None and not r.duplicate
         )
+        new = Counter(
+            triage.team
+            for r, (_, triage) in zip(results, items, strict=True)
+            if r.number is not None and r.root is None and not r.duplicate
+        )
+        batch = Batch(db=db, now=now, new=new)
+        spent: dict[str, int] = {}  # cards the budget let through, per channel, as read
         if self.stale:
             self._rebuild(db, now=now, placing=placing)
         elif db.dialect == sql.POSTGRESQL:
@@ -243,12 +222,14 @@ class IncidentDesk:
                 self._link(placed.cluster, incident)
                 cluster = self.grouper.clusters[placed.cluster]
                 store.add_members(db, incident=incident, mentions=list(cluster.members), now=now)
-                store.pending_cards(
+                held = store.pending_cards(
                     db,
                     mentions=[m for m in cluster.members if m != number],
                     now=now,
                     keep=(own.audience_over, own.urgencies),
                 )
+                if attention.refund(db, mentions=held):  # never posted: the budget has room
+                    spent.pop(channel, None)
                 log.info("incident I%d opened for team %s: %s", incident, team, found.why)
             elif incident is not None:
                 store.add_members(
@@ -270,15 +251,14 @@ class IncidentDesk:
                 if not notable:
                     store.pending_cards(db, mentions=[number], now=now)
             elif channel:
-                self._spend_or_roll_up(db, number=number, channel=channel, now=now)
-            self._watch(
-                db,
+                self._spend_or_roll_up(db, number=number, channel=channel, now=now, spent=spent)
+            self.spikes.observe(
+                batch,
                 team=team,
-                source=source,
-                text=item.text,
-                now=now,
-                channel=channel,
+                number=number,
                 incident=incident,
+                channel=channel,
+                biggest=lambda team: self._biggest(db, team),
             )
         for incident in sorted(touched):
             drawn = store.get(db, number=incident)
@@ -305,107 +285,23 @@ class IncidentDesk:
         self._open.discard(lost)
         touched.update({kept, lost})
 
-    def _spend_or_roll_up(self, db: Conn, *, number: int, channel: str, now: datetime) -> None:
+    def _spend_or_roll_up(
+        self, db: Conn, *, number: int, channel: str, now: datetime, spent: dict[str, int]
+    ) -> None:
+        """Let the mention's card through if the channel's budget allows (the cards let
+        through within `per`, read from the store once a batch: its mentions share `now`;
+        those an incident's card showed before they were posted do not count), else hold it
+        back for the channel's roll-up."""
         budget = self.budget(channel)
-        spent = self._spent.setdefault(channel, deque())
-        while spent and spent[0] <= now - budget.per:
-            spent.popleft()
-        if len(spent) < budget.messages:
-            spent.append(now)
+        since = now - budget.per
+        if channel not in spent:
+            spent[channel] = attention.spent(db, channel=channel, since=since)
+        if budget.allows(spent[channel]):
+            attention.spend(db, channel=channel, mention=number, now=now, since=since)
+            spent[channel] += 1
             return
         if store.pending_cards(db, mentions=[number], now=now, reason=ROLLED_UP):
             store.queue_card(db, key=rollup_key(channel), target=channel, now=now, every=CARD_EVERY)
-
-    # Spikes.
-
-    def _threshold(self, db: Conn, team: str, now: datetime, settings: SpikeSettings) -> int:
-        cached = self._baselines.get(team)
-        if cached is not None and now - cached[0] < BASELINE_EVERY:
-            return cached[1]
-        start = now - settings.baseline
-        first = store.first_received(db, team=team)
-        until = now - settings.window
-        since = max(start, first) if first else until
-        count = store.team_count(db, team=team, since=since, until=until) if since < until else 0
-        found = threshold_of(count, until - since, settings)
-        self._baselines[team] = (now, found)
-        return found
-
-    def _watch(
-        self,
-        db: Conn,
-        *,
-        team: str,
-        source: str,
-        text: str,
-        now: datetime,
-        channel: str,
-        incident: int | None,
-    ) -> None:
-        """Count an arrival for its team (against the team's baseline) and its incident
-        (against the floor), and alert on a spike: a team's alert names its biggest
-        incident; an incident's own alert is sent when its team's was not, lately."""
-        settings = self.spike_settings(team)
-        if settings is None:
-            return
-        watch = self._watches.get(team)
-        if watch is None or watch.settings != settings:
-            watch = self._watches[team] = SpikeWatch(settings)
-        arrivals = self._arrivals.setdefault(team, deque())
-        arrivals.append((now, source, text))
-        while arrivals and arrivals[0][0] < now - settings.window:
-            arrivals.popleft()
-        spike = watch.observe(team, now, threshold=self._threshold(db, team, now, settings))
-        if spike is not None:
-            biggest = self._biggest(db, team)
-            self._alert(db, spike, f"team {team}", team, biggest, arrivals, channel, now)
-        elif incident is not None:
-            key = f"I{incident}"
-            grown = watch.observe(key, now, threshold=settings.floor)
-            told = watch.last_fired(team)
-            if grown is not None and (told is None or now - told >= settings.cooldown):
-                self._alert(db, grown, f"incident {key}", team, incident, arrivals, channel, now)
-
-    def _alert(
-        self,
-        db: Conn,
-        spike: Spike,
-        what: str,
-        team: str,
-        incident: int | None,
-        arrivals: deque[tuple[datetime, str, str]],
-        channel: str,
-        now: datetime,
-    ) -> None:
-        settings = self.spike_settings(team) or SpikeSettings()
-        if not channel:
-            return
-        store.record_spike(
-            db,
-            team=team,
-            incident=incident,
-            count=spike.count,
-            threshold=spike.threshold,
-            onset=spike.onset,
-            now=now,
-        )
-        alert = spike_text(
-            what, spike.count, spike.threshold, settings.window, list(arrivals), incident, now
-        )
-        outbox.enqueue(
-            db, kind=outbox.Kind.CHANNEL_NOTE, target=channel, payload={"text": alert}, now=now
-        )
-        spec = self.playbooks().teams.get(team)
-        platform = ChannelRef.parse(channel).platform
-        for lead in getattr(spec, "leads", ()):
-            outbox.enqueue(
-                db,
-                kind=outbox.Kind.PRIVATE_NOTE,
-                target=platform,
-                payload={"person": lead, "text": alert},
-                now=now,
-            )
-        log.warning("spike for %s: %d mentions (threshold %d)", what, spike.count, spike.threshold)
 
     def _biggest(self, db: Conn, team: str) -> int | None:
         best, size = None, 0
@@ -415,32 +311,6 @@ class IncidentDesk:
             if n > size:
                 best, size = incident.number, n
         return best
-
-
-def spike_text(
-    what: str,
-    count: int,
-    threshold: int,
-    window: timedelta,
-    arrivals: list[tuple[datetime, str, str]],
-    incident: int | None,
-    now: datetime,
-) -> str:
-    """The alert: what, how many, which sources, examples, the trend, the incident."""
-    minutes = max(1, int(window.total_seconds() // 60))
-    sources = Counter(source for _, source, _ in arrivals)
-    per_minute = Counter(int((now - at).total_seconds() // 60) for at, _, _ in arrivals)
-    trend = " → ".join(str(per_minute.get(m, 0)) for m in range(minutes - 1, -1, -1))
-    lines = [
-        f"Spike for {what}: {count} new mentions in the last {minutes} min (alert at {threshold}).",
-        "Sources: " + ", ".join(f"{s} {n}" for s, n in sources.most_common()),
-        f"Per minute: {trend}",
-        "Examples:",
-        *(f"  • {shorten(text, 140)}" for _, _, text in arrivals[-3:]),
-    ]
-    if incident is not None:
-        lines.append(f"Incident I{incident}: `show I{incident}`, `claim I{incident}`.")
-    return "\n".join(lines)
 
 
 def merge_into(db: Conn, *, into: int, other: int, actor: str, now: datetime) -> int:

@@ -179,7 +179,7 @@ async def test_a_write_run_again_groups_each_post_once(
                     )
 
         # The spike (20 in 5 minutes) fires in the attempt that is rolled back, and again
-        # in the re-run: the watch was put back as it was before.
+        # in the re-run: its counts and its last alert are read from the store, as they are.
         await ingest(app, burst(20, start=4), place_then_lose_a_race)
         assert attempts == 2
         assert "ran into another" in caplog.text

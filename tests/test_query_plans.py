@@ -18,7 +18,7 @@ from bot.domain.digest_periods import day_period
 from bot.domain.mentions import ACTIVE, UNCLAIMED, Action, Author, Item, State, Triage
 from bot.domain.sla import Step
 from bot.stats_report import read as read_stats
-from bot.store import day_figures, digests, mentions, outbox, replies, sources
+from bot.store import attention, day_figures, digests, mentions, outbox, replies, sources
 from bot.store import sla as sla_store
 from bot.store.db import connect
 from bot.store.migrations import ACTIVE_ROOT, migrations
@@ -202,6 +202,30 @@ HOT: dict[str, tuple[Callable[[sqlite_utils.Database], Any], set[str]]] = {
             db, team="support", closed_at=NOW - timedelta(hours=12), sources=["social"]
         ),
         {"mentions_active_team"},
+    ),
+    "storm: chat budget spent": (
+        lambda db: attention.spent(db, channel="console:#support", since=NOW),
+        {"budget_spends_channel"},
+    ),
+    "storm: a card let through": (
+        lambda db: attention.spend(db, channel="console:#support", mention=1, now=NOW, since=NOW),
+        {"budget_spends_channel"},
+    ),
+    "storm: a card shown by its incident": (
+        lambda db: attention.refund(db, mentions=[1, 2]),
+        {"budget_spends_mention"},
+    ),
+    "storm: last spike alert": (
+        lambda db: attention.last_alert(db, watch=attention.team_watch("support")),
+        {"spike_alerts_watch"},
+    ),
+    "storm: team arrivals": (
+        lambda db: attention.team_arrivals(db, team="support", since=NOW, at_most=20),
+        {"mentions_team_received"},
+    ),
+    "storm: incident arrivals": (
+        lambda db: attention.incident_arrivals(db, incident=1, since=NOW, at_most=20),
+        {"incident_members_joined"},
     ),
 }
 

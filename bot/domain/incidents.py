@@ -400,6 +400,10 @@ class Budget:
     messages: int = 30
     per: timedelta = timedelta(minutes=10)
 
+    def allows(self, spent: int) -> bool:
+        """Whether one more card may be posted, `spent` being posted within `per`."""
+        return spent < self.messages
+
 
 @dataclass(frozen=True, slots=True)
 class OwnCard:

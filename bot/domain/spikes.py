@@ -37,8 +37,22 @@ class Spike:
     onset: datetime
 
 
+def cooling(last_fired: datetime | None, now: datetime, settings: SpikeSettings) -> bool:
+    """Whether an alert that fired at `last_fired` still holds others back at `now`."""
+    return last_fired is not None and now - last_fired < settings.cooldown
+
+
+def fires(
+    count: int, threshold: int, last_fired: datetime | None, now: datetime, settings: SpikeSettings
+) -> bool:
+    """Whether `count` arrivals within the window make an alert now: at the threshold or
+    above, and out of the last alert's cooldown."""
+    return count >= threshold and not cooling(last_fired, now, settings)
+
+
 class SpikeWatch:
-    """Counts arrivals per key (a team, an incident) and fires once per cooldown."""
+    """Counts arrivals per key in memory and fires once per cooldown: the rules above for
+    one process's simulations (benchmarks/grouping.py). The bot counts in the store."""
 
     def __init__(self, settings: SpikeSettings | None = None):
         self.settings = settings or SpikeSettings()
@@ -52,25 +66,7 @@ class SpikeWatch:
         since = at - self.settings.window
         while times and times[0] < since:
             times.popleft()
-        if len(times) < threshold:
-            return None
-        last = self._fired.get(key)
-        if last is not None and at - last < self.settings.cooldown:
+        if not fires(len(times), threshold, self._fired.get(key), at, self.settings):
             return None
         self._fired[key] = at
         return Spike(key=key, count=len(times), threshold=threshold, onset=times[0])
-
-    def copy(self) -> SpikeWatch:
-        """An independent copy (to put back when what counted in this one is undone)."""
-        other = SpikeWatch(self.settings)
-        other._times = {key: deque(times) for key, times in self._times.items()}
-        other._fired = dict(self._fired)
-        return other
-
-    def last_fired(self, key: str) -> datetime | None:
-        """When `key` last fired, if it did."""
-        return self._fired.get(key)
-
-    def count(self, key: str) -> int:
-        """How many arrivals the window holds for `key`."""
-        return len(self._times.get(key, ()))

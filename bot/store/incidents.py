@@ -294,42 +294,6 @@ def card_drawn(
     outbox.finish(db, id=effect_id, now=now, result={"message": ref[2]})
 
 
-def record_spike(
-    db: Conn,
-    *,
-    team: str,
-    incident: int | None,
-    count: int,
-    threshold: int,
-    onset: datetime,
-    now: datetime,
-) -> None:
-    """Keep an alert that fired."""
-    db.execute(
-        "INSERT INTO spike_alerts (team, incident, count, threshold, onset, at)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        [team, incident, count, threshold, onset.isoformat(), now.isoformat()],
-    )
-
-
-def team_count(db: Conn, *, team: str, since: datetime, until: datetime) -> int:
-    """How many new mentions a team received in [since, until)."""
-    row = db.execute(
-        "SELECT count(*) FROM mentions WHERE team = ? AND root_number IS NULL"
-        " AND received_at >= ? AND received_at < ?",
-        [team, since.isoformat(), until.isoformat()],
-    ).fetchone()
-    return int(row[0])
-
-
-def first_received(db: Conn, *, team: str) -> datetime | None:
-    """When the team's first mention arrived (how much history the baseline has)."""
-    row = db.execute(
-        "SELECT min(received_at) FROM mentions WHERE team = ? AND root_number IS NULL", [team]
-    ).fetchone()
-    return datetime.fromisoformat(row[0]) if row and row[0] else None
-
-
 _RECENT = (
     "SELECT m.number, m.text, m.url, m.source, m.author_handle, m.received_at, m.team,"
     " im.incident FROM mentions m LEFT JOIN incident_members im ON im.mention = m.number"

@@ -302,4 +302,10 @@ ACTIVE_ROOT = "root_number IS NULL AND state IN ('new', 'open', 'reopened', 'cla
 
 
 # Later migrations live in their own modules, registered on import, in this order.
-from bot.store import migrations_0009, migrations_0017, migrations_0020, migrations_0021  # noqa: E402, F401  # noqa: E402, F401
+from bot.store import (  # noqa: E402, F401
+    migrations_0009,
+    migrations_0017,
+    migrations_0020,
+    migrations_0021,
+    migrations_0022,
+)
