@@ -25,6 +25,7 @@ from bot.store.migrations import ACTIVE_ROOT, migrations
 from bot.workflow import act
 
 NOW = datetime(2026, 3, 31, 9, 0, tzinfo=UTC)
+TRIAGE = Triage(kind="question", sentiment=0.0, urgency="normal", team="support", rule="t")
 # Indexes that hold only active conversations: walking one reads the active few.
 ACTIVE_ONLY = {"mentions_active", "mentions_active_team", "mentions_snoozing", "approvals_waiting"}
 # Tables (and a CTE) whose size does not grow with history.
@@ -196,6 +197,20 @@ HOT: dict[str, tuple[Callable[[sqlite_utils.Database], Any], set[str]]] = {
     "sla snoozes": (
         lambda db: sla_store.snoozes_over(db, now=NOW + timedelta(hours=2)),
         {"mentions_snoozing"},
+    ),
+    "ingest": (
+        lambda db: mentions.ingest(
+            db,
+            source="social",
+            items=[
+                (Item(external_id=e, text="x", author=Author("u9"), parent_id=p), TRIAGE)
+                for e, p in (("p1", None), ("q1", "p3"), ("q2", "q1"), ("q3", None))
+            ],
+            cursor=None,
+            now=NOW,
+            channel_of={},
+        ),
+        {"mentions_conversation", "replies_external"},
     ),
     "sla out of hours": (
         lambda db: sla_store.arrived_out_of_hours(

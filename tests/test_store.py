@@ -89,6 +89,54 @@ async def test_repeats_are_skipped_and_replies_join_the_conversation(
     assert [m.number for m in roots] == [1]
 
 
+async def test_one_batch_stores_each_post_as_if_they_came_one_after_another(
+    database: Database, clock: FakeClock
+) -> None:
+    # New posts are written a run at a time: a repeat of a post earlier in the same batch,
+    # and a reply to one, must still find it (and numbers follow the batch's order).
+    in_c9 = [Item(external_id=e, text=e, author=Author("bo"), conversation_id="c9") for e in "56"]
+    batch = [item("1"), item("2", parent="1"), item("1"), item("3"), item("4", parent="2")]
+    batch += [item("3"), *in_c9]
+    got = await database.write(
+        mentions.ingest, source="s", items=[(i, TRIAGE) for i in batch], cursor=None,
+        now=clock.now(), channel_of={"support": "console:#support"},
+    )  # fmt: skip
+    assert [(r.number, r.root, r.duplicate) for r in got] == [
+        (1, None, False),
+        (2, 1, False),
+        (1, None, True),
+        (3, None, False),
+        (4, 1, False),
+        (3, None, True),
+        (5, None, False),
+        (6, 5, False),
+    ]
+    stored = await database.read(mentions.find, roots_only=False)
+    assert [(m.number, m.external_id, m.root_number) for m in stored] == [
+        (1, "1", None), (2, "2", 1), (3, "3", None), (4, "4", 1), (5, "5", None), (6, "6", 5),
+    ]  # fmt: skip
+    effects = await database.read(outbox.take_due, now=clock.now())
+    assert [(e.kind.value, e.mention, e.payload) for e in effects] == [
+        ("card_post", 1, {}),
+        ("card_post", 3, {}),
+        ("card_post", 5, {}),
+    ]  # the thread posts wait for their cards
+    waiting = await database.read(
+        lambda db: db.execute(
+            "SELECT kind, mention, payload FROM outbox WHERE state = 'waiting' ORDER BY id"
+        ).fetchall()
+    )
+    assert [(k, m, json.loads(p)) for k, m, p in waiting] == [
+        ("thread_post", 1, {"follow_up": 2}),
+        ("thread_post", 1, {"follow_up": 4}),
+        ("thread_post", 5, {"follow_up": 6}),
+    ]
+    history = await database.read(mentions.events, number=3)
+    assert [(e.action.value, e.detail) for e in history] == [
+        ("ingest", {"team": "support", "kind": "complaint", "rule": "test"})
+    ]
+
+
 async def test_follow_up_reopens_a_resolved_mention(harness: ConsoleHarness) -> None:
     await harness.app.poll_all()
     await harness.app.outbox.drain()

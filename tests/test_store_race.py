@@ -132,6 +132,56 @@ async def test_racing_ingests_and_effects_keep_counts_right(pg_url: str, clock: 
         await second.close()
 
 
+async def test_overlapping_batches_on_two_replicas_store_each_post_once(
+    pg_url: str, clock: FakeClock
+) -> None:
+    # Each replica writes runs of new posts in one statement; a post the other stored
+    # meanwhile (or stores at the same moment) must still end up as exactly one mention.
+    posts = [
+        Item(
+            external_id=f"p{n}",
+            text=f"post {n}",
+            author=Author(f"u{n}"),
+            parent_id=f"p{n - 3}" if n % 4 == 3 else None,
+        )
+        for n in range(40)
+    ]
+    first, second = Database(pg_url), Database(pg_url)
+    await first.open()
+    await second.open()
+    try:
+
+        def ingest(db: object, batch: list[Item]) -> list[mentions.Ingested]:
+            return mentions.ingest(
+                db,  # type: ignore[arg-type]
+                source="s",
+                items=[(i, TRIAGE) for i in batch],
+                cursor=None,
+                now=clock.now(),
+                channel_of={"support": "console:#support"},
+            )
+
+        got = await asyncio.gather(
+            *(first.write(ingest, posts[n : n + 10]) for n in range(0, 40, 5)),
+            *(second.write(ingest, posts[n : n + 7] * 2) for n in range(33, -1, -3)),
+        )
+        stored = dict(rows(pg_url, "SELECT number, external_id FROM mentions"))
+        assert sorted(stored.values()) == sorted(p.external_id for p in posts)
+        batches = [posts[n : n + 10] for n in range(0, 40, 5)]
+        batches += [posts[n : n + 7] * 2 for n in range(33, -1, -3)]
+        new = []
+        for batch, results in zip(batches, got, strict=True):
+            assert [stored[r.number] for r in results] == [p.external_id for p in batch]
+            new += [r.number for r in results if not r.duplicate]
+        assert sorted(new) == sorted(stored)  # each stored by one write, reported once
+        kinds = rows(pg_url, "SELECT kind, count(*) FROM outbox GROUP BY kind")
+        roots = rows(pg_url, "SELECT count(*) FROM mentions WHERE root_number IS NULL")
+        assert dict(kinds) == {"card_post": roots[0][0], "thread_post": 40 - roots[0][0]}
+    finally:
+        await first.close()
+        await second.close()
+
+
 async def test_a_migrated_store_reports_what_it_had(pg_url: str) -> None:
     db = Database(pg_url)
     await db.open()

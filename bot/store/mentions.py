@@ -11,7 +11,6 @@ from typing import Any
 from bot.domain.mentions import (
     ACTIVE,
     CLOSED,
-    SYSTEM,
     Action,
     Author,
     Event,
@@ -22,7 +21,7 @@ from bot.domain.mentions import (
     next_state,
 )
 from bot.errors import TransitionError
-from bot.store import outbox
+from bot.store import new_mentions, outbox, sql
 from bot.store.migrations import ACTIVE_ROOT
 from bot.store.sql import Conn
 
@@ -179,17 +178,8 @@ def events(db: Conn, *, number: int) -> list[Event]:
 def record_event(db: Conn, *, event: Event) -> int:
     """Append one event to the log."""
     cursor = db.execute(
-        "INSERT INTO events (mention, action, actor, at, from_state, to_state, detail)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        [
-            event.mention,
-            event.action.value,
-            event.actor,
-            event.at.isoformat(),
-            event.from_state.value if event.from_state else None,
-            event.to_state.value,
-            json.dumps(event.detail, ensure_ascii=False, sort_keys=True),
-        ],
+        f"{new_mentions.EVENT_INSERT} VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        new_mentions.event_values(event),
     )
     return int(cursor.fetchone()[0])
 
@@ -224,12 +214,14 @@ def transition(
     if target in CLOSED and mention.snoozed_until is not None:
         sets["snoozed_until"] = None  # a snooze ends with the mention; no index keeps it
     assignments = ", ".join(f"{k} = ?" for k in sets)
-    cursor = db.execute(
+    # RETURNING gives the changed row: no second round trip to read it again.
+    rows = query_rows(
+        db,
         f"UPDATE mentions SET {assignments} WHERE number = ? AND state = ?"
-        " AND claimed_by IS NOT DISTINCT FROM ?",
+        " AND claimed_by IS NOT DISTINCT FROM ? RETURNING *",
         [*sets.values(), mention.number, mention.state.value, mention.claimed_by],
     )
-    if cursor.rowcount != 1:
+    if len(rows) != 1:
         raise TransitionError(f"{mention.ref} was changed by someone else just now; try again.")
     record_event(
         db,
@@ -243,9 +235,7 @@ def transition(
             detail=detail or {},
         ),
     )
-    updated = get(db, number=mention.number)
-    assert updated is not None
-    return updated
+    return row_to_mention(rows[0])
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,6 +272,37 @@ def _conversation_root(db: Conn, *, source: str, item: Item) -> Mention | None:
     return found
 
 
+def _stored_numbers(db: Conn, *, source: str, external_ids: list[str]) -> dict[str, int]:
+    """The numbers of the posts among `external_ids` that are stored already."""
+    rows = db.execute(
+        f"SELECT external_id, number FROM mentions WHERE source = ?"
+        f" AND {sql.in_list(db, 'external_id')}",
+        [source, sql.list_param(db, external_ids)],
+    ).fetchall()
+    return {external_id: number for external_id, number in rows}
+
+
+def _known_keys(db: Conn, *, source: str, keys: set[str]) -> set[str]:
+    """Which of these parent or conversation ids `_conversation_root` would find stored."""
+    if not keys:
+        return set()
+    listed = sql.list_param(db, sorted(keys))
+    rows = db.execute(
+        f"SELECT external_id FROM mentions WHERE source = ? AND {sql.in_list(db, 'external_id')}"
+        " UNION SELECT conversation_id FROM mentions WHERE source = ?"
+        f" AND {sql.in_list(db, 'conversation_id')}"
+        " UNION SELECT r.external_id FROM replies r JOIN mentions m ON m.number = r.mention"
+        # (through replies_external: by m.source SQLite would walk the source's history)
+        f" WHERE {sql.in_list(db, 'r.external_id')} AND {sql.unindexed(db, 'm.source')} = ?",
+        [source, listed, source, listed, listed, source],
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def _keys(item: Item) -> set[str]:
+    return {k for k in (item.parent_id, item.conversation_id) if k}
+
+
 def ingest(
     db: Conn,
     *,
@@ -296,105 +317,75 @@ def ingest(
     New posts become mentions in state `new` with a card queued for their team's channel;
     a post continuing a known conversation is stored under it, queued for the card's
     thread, and reopens the mention if it was resolved. Repeats are skipped.
+
+    Each item is handled as if stored one after another, but which items are repeats or
+    may continue a conversation is read for the whole batch at once, and consecutive new
+    posts are written together (`new_mentions.NewRun`): a few statements a batch instead
+    of several an item, each a round trip to a PostgreSQL server.
     """
-    results: list[Ingested] = []
+    stored = _stored_numbers(db, source=source, external_ids=[i.external_id for i, _ in items])
+    known = _known_keys(db, source=source, keys=set().union(*(_keys(i) for i, _ in items)))
+    results: list[Ingested | None] = []
+    place_of: dict[str, int] = {}  # this batch's posts stored so far, by external id
+    run = new_mentions.NewRun(source=source, now=now, channel_of=channel_of)
+
+    def store_run() -> None:
+        for place, number in run.store(db):
+            results[place] = Ingested(number=number)
+
     for item, triage in items:
-        exists = db.execute(
-            "SELECT number FROM mentions WHERE source = ? AND external_id = ?",
-            [source, item.external_id],
-        ).fetchone()
-        if exists:
-            results.append(Ingested(number=exists[0], duplicate=True))
+        if item.external_id in stored:
+            results.append(Ingested(number=stored[item.external_id], duplicate=True))
             continue
-        root = _conversation_root(db, source=source, item=item)
-        number = _insert(db, source=source, item=item, triage=triage, now=now, root=root)
+        if item.external_id in place_of:  # twice in one batch: a repeat of the first
+            store_run()
+            first = results[place_of[item.external_id]]
+            assert first is not None
+            results.append(Ingested(number=first.number, duplicate=True))
+            continue
+        keys = _keys(item)
+        root = None
+        if keys & known:  # the conversation's root may be in the run: store it first
+            store_run()
+            root = _conversation_root(db, source=source, item=item)
+        place_of[item.external_id] = len(results)
+        known.add(item.external_id)
+        known.update(k for k in (item.conversation_id,) if k)
         if root is None:
-            record_event(
-                db,
-                event=Event(
-                    mention=number,
-                    action=Action.INGEST,
-                    actor=SYSTEM,
-                    at=now,
-                    from_state=None,
-                    to_state=State.NEW,
-                    detail={"team": triage.team, "kind": triage.kind, "rule": triage.rule},
-                ),
-            )
-            outbox.enqueue(
-                db,
-                kind=outbox.Kind.CARD_POST,
-                mention=number,
-                target=channel_of.get(triage.team, ""),
-                now=now,
-            )
-            results.append(Ingested(number=number))
+            results.append(None)
+            run.add(item, triage, place=len(results) - 1)
             continue
-        updated = transition(
-            db,
-            mention=root,
-            action=Action.FOLLOW_UP,
-            actor=f"{source}:{item.author.handle}",
-            now=now,
-            detail={"follow_up": number},
-        )
-        outbox.enqueue(
-            db,
-            kind=outbox.Kind.THREAD_POST,
-            mention=root.number,
-            payload={"follow_up": number},
-            now=now,
-        )
-        if updated.state != root.state:
-            outbox.enqueue(db, kind=outbox.Kind.CARD_UPDATE, mention=root.number, now=now)
-        results.append(Ingested(number=number, root=root.number))
+        results.append(_follow_up(db, source=source, item=item, triage=triage, root=root, now=now))
+    store_run()
     save_cursor(db, source=source, cursor=cursor, now=now)
-    return results
+    return [r for r in results if r is not None]
 
 
-def _insert(
-    db: Conn,
-    *,
-    source: str,
-    item: Item,
-    triage: Triage,
-    now: datetime,
-    root: Mention | None,
-) -> int:
-    row = {
-        "source": source,
-        "external_id": item.external_id,
-        "url": item.url,
-        "author_handle": item.author.handle,
-        "author_name": item.author.name,
-        "author_audience": item.author.audience,
-        "author_url": item.author.url,
-        "text": item.text,
-        "title": item.title,
-        "language": item.language or triage.language or None,
-        "created_at": (item.created_at or now).isoformat(),
-        "received_at": now.isoformat(),
-        "parent_id": item.parent_id,
-        "conversation_id": item.conversation_id,
-        "root_number": root.number if root else None,
-        "state": State.NEW.value if root is None else root.state.value,
-        "team": root.team if root else triage.team,
-        "kind": triage.kind,
-        "urgency": triage.urgency,
-        "sentiment": triage.sentiment,
-        "rule": triage.rule,
-        "complaint_score": triage.score,
-        "severity": triage.severity,
-        "triage_note": triage.note,
-        "updated_at": now.isoformat(),
-        "rating": item.rating,
-    }
-    columns = ", ".join(row)
-    cursor = db.execute(
-        f"INSERT INTO mentions ({columns}) VALUES ({', '.join('?' * len(row))}) RETURNING number",
-        list(row.values()),
+def _follow_up(
+    db: Conn, *, source: str, item: Item, triage: Triage, root: Mention, now: datetime
+) -> Ingested:
+    """Store `item` under the conversation of `root`, queue it for the card's thread, and
+    reopen the mention if it was resolved."""
+    row = new_mentions.mention_row(source=source, item=item, triage=triage, now=now, root=root)
+    (number,) = new_mentions.insert_rows(db, [row])
+    updated = transition(
+        db,
+        mention=root,
+        action=Action.FOLLOW_UP,
+        actor=f"{source}:{item.author.handle}",
+        now=now,
+        detail={"follow_up": number},
     )
-    return int(cursor.fetchone()[0])
+    outbox.enqueue(
+        db,
+        kind=outbox.Kind.THREAD_POST,
+        mention=root.number,
+        payload={"follow_up": number},
+        now=now,
+    )
+    if updated.state != root.state:
+        outbox.enqueue(db, kind=outbox.Kind.CARD_UPDATE, mention=root.number, now=now)
+    return Ingested(number=number, root=root.number)
 
 
 def waiting_authors(db: Conn, *, source: str, handles: list[str]) -> set[str]:

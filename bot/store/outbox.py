@@ -171,6 +171,39 @@ def enqueue(
     return int(cursor.fetchone()[0])
 
 
+def enqueue_many(
+    db: Conn, *, kind: Kind, effects: list[tuple[int | None, str]], now: datetime
+) -> None:
+    """Queue one effect of `kind` per (mention, target), in that order, in one statement;
+    only for kinds that wait for no earlier effect (a run of new cards)."""
+    if kind in _FOLLOWS:
+        raise ValueError(f"{kind.value} effects wait for earlier ones: queue them one by one")
+    for start in range(0, len(effects), 200):
+        chunk = effects[start : start + 200]
+        rows = [
+            [
+                kind.value,
+                mention,
+                target,
+                "{}",
+                now.isoformat(),
+                now.isoformat(),
+                Status.PENDING.value,
+                lane_of(db, kind=kind, mention=mention, target=target, payload={}),
+                PRIORITY[kind],
+                None,
+                new_key(),
+            ]
+            for mention, target in chunk
+        ]
+        db.execute(
+            "INSERT INTO outbox (kind, mention, target, payload, next_at, created_at, state,"
+            " lane, priority, after_id, idempotency_key) VALUES"
+            f" {', '.join(['(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'] * len(rows))}",
+            [v for row in rows for v in row],
+        )
+
+
 def new_key() -> str:
     """A fresh idempotency key: random, so it never comes again (another database, a reset)."""
     return f"allhands-{uuid.uuid4()}"
