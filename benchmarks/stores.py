@@ -36,6 +36,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.both_stores import print_side_by_side
 from benchmarks.pipeline import CHANNEL_OF, PLAYBOOKS, SOURCE, START, synthetic_items
 from bot.app import App, build_triager
 from bot.chat.console import ConsoleAdapter
@@ -142,13 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     target, why = postgres_target()
     postgres = asyncio.run(measure(target, count=args.count)) if target else {}
     print(f"{args.count} mentions polled, {args.count // 10} pushed, on this machine")
-    width = max(len(k) for k in sqlite)
-    print(f"{'':{width}}  {'SQLite':>10}  {'PostgreSQL':>10}")
-    for key, value in sqlite.items():
-        pg = f"{postgres[key]:10.0f}" if key in postgres else f"{'-':>10}"
-        print(f"{key:{width}}  {value:10.0f}  {pg}")
-    if why:
-        print(f"PostgreSQL: {why}")
+    print_side_by_side(sqlite, postgres, why, decimals=0)
     return 0
 
 

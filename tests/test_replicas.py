@@ -35,6 +35,15 @@ def replica(database: Database, clock: FakeClock, name: str, settled: list[str])
     return Replica(database=database, clock=clock, exclusive=False, recover=recover, id=name)
 
 
+async def joined(database: Database, clock: FakeClock) -> tuple[Replica, Replica, list[str]]:
+    """Replicas a and b, joined in that order, and the list their recoveries write to."""
+    settled: list[str] = []
+    a, b = replica(database, clock, "a", settled), replica(database, clock, "b", settled)
+    await a.join()
+    await b.join()
+    return a, b, settled
+
+
 def held(leases: list[registry.Lease]) -> dict[str, str]:
     return {lease.name: lease.holder for lease in leases}
 
@@ -42,10 +51,7 @@ def held(leases: list[registry.Lease]) -> dict[str, str]:
 async def test_one_holder_renewal_keeps_it_and_a_dead_holders_jobs_move(
     database: Database, clock: FakeClock
 ) -> None:
-    settled: list[str] = []
-    a, b = replica(database, clock, "a", settled), replica(database, clock, "b", settled)
-    await a.join()
-    await b.join()
+    a, b, settled = await joined(database, clock)
     assert held(await database.read(registry.leases)) == {name: "a" for name in JOB_LEASES}
     assert all(a.holds(name) for name in JOB_LEASES)
     assert not any(b.holds(name) for name in JOB_LEASES)
@@ -84,10 +90,7 @@ async def test_one_holder_renewal_keeps_it_and_a_dead_holders_jobs_move(
 async def test_a_replica_that_beat_after_it_was_judged_dead_is_kept(
     database: Database, clock: FakeClock
 ) -> None:
-    settled: list[str] = []
-    a, b = replica(database, clock, "a", settled), replica(database, clock, "b", settled)
-    await a.join()
-    await b.join()
+    a, _b, _settled = await joined(database, clock)
     clock.advance(LEASE_TTL)
     stale = {row.id: row.seen_at for row in await database.read(registry.every)}
     await a.beat()  # a beats between b's reading (a silent for 20 s) and b's drop
@@ -105,10 +108,7 @@ async def test_a_replica_that_beat_after_it_was_judged_dead_is_kept(
 async def test_a_clean_stop_hands_the_jobs_over_at_the_next_beat(
     database: Database, clock: FakeClock
 ) -> None:
-    settled: list[str] = []
-    a, b = replica(database, clock, "a", settled), replica(database, clock, "b", settled)
-    await a.join()
-    await b.join()
+    a, b, _settled = await joined(database, clock)
     await a.leave()
     await b.beat()
     assert held(await database.read(registry.leases)) == {name: "b" for name in JOB_LEASES}
