@@ -108,7 +108,6 @@ def check(
         return
     model, which = newest_installed(_settings().db_path)  # the model the bot there uses
     triager = build_triager(playbooks, SentimentIntensityAnalyzer(), model=model)
-    click.echo(f"model:   {which}")
     item = normalise(
         Item(external_id="sample", text=sample, author=Author(author), language=language)
     )
@@ -123,6 +122,7 @@ def check(
         + (f" · language {triage.language}" if triage.language else "")
     )
     click.echo(f"rule:    {triage.rule}")
+    click.echo(f"model:   {which}")
     if triager.matcher is not None:
         scores = triager.matcher.scores(item.text)
         shown = " · ".join(f"{t} {v:.2f}" for t, v in scores)

@@ -163,6 +163,7 @@ def test_check_route_shows_team_kind_urgency_and_rule(tmp_path: Path) -> None:
     assert "· urgency critical · sentiment -" in lines[2]
     assert lines[2].endswith("· severity data breach · language en")
     assert lines[3] == (f"rule:    route 'security first' ({path}:17): phrase 'hacked' -> security")
+    assert lines[4].startswith("model:   the ")  # shipped, or learned in $ALLHANDS_DB's store
 
 
 def test_check_route_uses_source_author_and_language(tmp_path: Path) -> None:
