@@ -109,19 +109,22 @@ def newest_installed(target: str) -> tuple[ComplaintModel, str]:
     """The model a bot on the store at `target` triages with, and which it is: the newest
     installed there that reads, else the shipped one (no store there, or none installed)."""
     rows: list[Installed] = []
+    unread = ""
     if sql.store_exists(target):
         try:
             with sql.read_only(target) as db:
                 rows = complaint_models.newer(db, than=None)
         except sql.MISSING_TABLE:
             pass  # not migrated this far: nothing installed
+        except sql.ERRORS as exc:
+            unread = f" (the store could not be read: {str(exc).strip().splitlines()[0]})"
     for row in rows:
         assert row.body is not None
         try:
             return decode(row.body, f"complaint model #{row.id}"), describe(row)
         except ModelError:
             continue
-    return load_model(), describe(None)
+    return load_model(), describe(None) + unread
 
 
 class InstalledModels:

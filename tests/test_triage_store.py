@@ -373,3 +373,12 @@ async def test_check_route_triages_with_the_model_the_store_uses(
     assert learned.exit_code == 0, learned.output
     assert "model:   the learned complaint model #1" in learned.output
     assert "team:    billing" in learned.output
+
+
+def test_check_route_with_a_store_out_of_reach_uses_the_shipped_model(tmp_path: Path) -> None:
+    book = tmp_path / "teams.yaml"
+    book.write_text("teams:\n  support: {channel: 'console:#support'}\ndefault_team: support\n")
+    away = "postgresql://allhands@127.0.0.1:1/none?connect_timeout=2"
+    result = CliRunner().invoke(main, ["check", str(book), "--route", "hello", "--db", away])
+    assert result.exit_code == 0, result.output
+    assert "model:   the shipped complaint model (the store could not be read: " in result.output
