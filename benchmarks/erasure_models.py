@@ -26,10 +26,8 @@ A benchmark, not a test: it asserts nothing.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable
 from dataclasses import replace
@@ -38,8 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.both_stores import print_side_by_side
-from benchmarks.stores import postgres_target
+from benchmarks.both_stores import measure_both, print_side_by_side
 from bot.clock import FakeClock
 from bot.domain.mentions import Author, Item, Triage
 from bot.store import complaint_models, corrections, erasure, mentions
@@ -167,12 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mentions", type=int, default=3000, help="posts in the store (3000)")
     parser.add_argument("--runs", type=int, default=5, help="forgets of each kind (5)")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as tmp:
-        sqlite = asyncio.run(
-            measure(str(Path(tmp) / "bench.db"), count=args.mentions, runs=args.runs)
-        )
-    target, why = postgres_target()
-    postgres = asyncio.run(measure(target, count=args.mentions, runs=args.runs)) if target else {}
+    sqlite, postgres, why = measure_both(measure, count=args.mentions, runs=args.runs)
     print(f"{args.mentions} mentions, {MOVED} moved, 5 kept models (medians of {args.runs})")
     print_side_by_side(sqlite, postgres, why)
     return 0

@@ -40,8 +40,8 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.both_stores import postgres_target
 from benchmarks.pipeline import CHANNEL_OF, PLAYBOOKS, SOURCE, START, synthetic_items
-from benchmarks.stores import postgres_target
 from bot.app import build_triager
 from bot.clock import FakeClock
 from bot.domain.mentions import Item

@@ -26,15 +26,13 @@ import argparse
 import asyncio
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.both_stores import print_side_by_side
-from benchmarks.stores import postgres_target
+from benchmarks.both_stores import measure_both, print_side_by_side
 from bot.clock import FakeClock
 from bot.store import complaint_models
 from bot.store.db import Database
@@ -101,10 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--installs", type=int, default=20, help="models installed (20)")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as tmp:
-        sqlite = asyncio.run(measure(str(Path(tmp) / "bench.db"), installs=args.installs))
-    target, why = postgres_target()
-    postgres = asyncio.run(measure(target, installs=args.installs)) if target else {}
+    sqlite, postgres, why = measure_both(measure, installs=args.installs)
     print(f"{args.installs} installs of the shipped model, on this machine (medians)")
     print_side_by_side(sqlite, postgres, why)
     return 0

@@ -23,11 +23,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
-import os
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
@@ -36,7 +33,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.both_stores import print_side_by_side
+from benchmarks.both_stores import measure_both, print_side_by_side
 from benchmarks.pipeline import CHANNEL_OF, PLAYBOOKS, SOURCE, START, synthetic_items
 from bot.app import App, build_triager
 from bot.chat.console import ConsoleAdapter
@@ -48,23 +45,6 @@ from bot.workflow import Context
 from connectors.base import Batch
 
 VERBS = ("claim", "release", "claim", "resolve")
-
-
-def postgres_target() -> tuple[str | None, str]:
-    """A fresh PostgreSQL database to measure on, or None and why not."""
-    server = os.environ.get("ALLHANDS_TEST_POSTGRES")
-    if not server:
-        return None, "not measured: ALLHANDS_TEST_POSTGRES is not set (see the docstring)"
-    try:
-        import psycopg
-
-        from bot.store import sql  # noqa: F401  (the store speaks PostgreSQL)
-    except ImportError:
-        return None, "not measured: this build's store does not speak PostgreSQL"
-    name = f"bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    return server.rsplit("/", 1)[0] + f"/{name}", ""
 
 
 async def timed(work: Callable[[], Awaitable[object]]) -> float:
@@ -138,10 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=3000, help="mentions polled (default 3000)")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as tmp:
-        sqlite = asyncio.run(measure(str(Path(tmp) / "bench.db"), count=args.count))
-    target, why = postgres_target()
-    postgres = asyncio.run(measure(target, count=args.count)) if target else {}
+    sqlite, postgres, why = measure_both(measure, count=args.count)
     print(f"{args.count} mentions polled, {args.count // 10} pushed, on this machine")
     print_side_by_side(sqlite, postgres, why, decimals=0)
     return 0
