@@ -154,7 +154,6 @@ async def child(tmp: Path) -> None:
     from bot.app import App
     from bot.chat.console import ConsoleAdapter
     from bot.domain.mentions import Author, Item
-    from bot.ingest import store_batch
     from bot.playbooks import load_playbooks
     from bot.settings import Settings
     from bot.store import incidents, outbox
@@ -182,15 +181,7 @@ async def child(tmp: Path) -> None:
                     )
                     for p in posts[start : start + 500]
                 ]
-                await store_batch(
-                    Batch(items=items, cursor=None),
-                    source="mastodon",
-                    database=app.database,
-                    triager=app.triager,
-                    channel_of=app.playbooks.channel_of(),
-                    clock=app.clock,
-                    after_store=app.incidents.place,
-                )
+                await app.store(Batch(items=items, cursor=None), source="mastodon")
             found = await app.database.read(incidents.open_incidents)
             sizes = {
                 i.number: len(await app.database.read(incidents.members, incident=i.number))

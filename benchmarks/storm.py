@@ -41,7 +41,6 @@ from benchmarks.storm_gen import calm_day, score, storm  # noqa: E402
 from bot.app import App  # noqa: E402
 from bot.chat.console import ConsoleAdapter  # noqa: E402
 from bot.domain.mentions import Author, Item  # noqa: E402
-from bot.ingest import store_batch  # noqa: E402
 from bot.playbooks import load_playbooks  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.store import outbox  # noqa: E402
@@ -129,14 +128,8 @@ async def run(args: argparse.Namespace) -> None:
                     due.setdefault(SOURCES[i % len(SOURCES)], []).append(item)
                     i += 1
                 for source, items in due.items():
-                    await store_batch(
-                        Batch(items=items, cursor=None),
-                        source=source,
-                        database=app.database,
-                        triager=app.triager,
-                        channel_of=app.playbooks.channel_of(),
-                        clock=clock,
-                        after_store=timed_place,
+                    await app.store(
+                        Batch(items=items, cursor=None), source=source, after_store=timed_place
                     )
                 if due:
                     app.outbox.wake()

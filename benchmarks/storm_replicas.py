@@ -46,7 +46,6 @@ from bot.app import App  # noqa: E402
 from bot.chat.console import ConsoleAdapter  # noqa: E402
 from bot.clock import FakeClock  # noqa: E402
 from bot.domain.mentions import Author, Item  # noqa: E402
-from bot.ingest import store_batch  # noqa: E402
 from bot.playbooks import load_playbooks  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.store import sql  # noqa: E402
@@ -114,14 +113,8 @@ async def run(args: argparse.Namespace, store: str, book: Path) -> None:
             ]
             while True:  # a batch still refused after WRITE_PATIENCE is fed again
                 try:
-                    await store_batch(
-                        Batch(items=items, cursor=None),
-                        source="social",
-                        database=app.database,
-                        triager=app.triager,
-                        channel_of=app.playbooks.channel_of(),
-                        clock=clock,
-                        after_store=timed_place,
+                    await app.store(
+                        Batch(items=items, cursor=None), source="social", after_store=timed_place
                     )
                     break
                 except psycopg.errors.SerializationFailure:

@@ -26,7 +26,7 @@ from bot.drafts import ReplyDrafts
 from bot.incident_commands import IncidentCommands
 from bot.incident_replies import ReplyAll
 from bot.incidents import IncidentDesk
-from bot.ingest import PollResult, poll
+from bot.ingest import AfterStore, PollResult, poll, store_batch
 from bot.playbooks import Playbooks, SourceSpec, load_playbooks
 from bot.reload import PlaybookReloader
 from bot.replicas import SLACK_SOCKET, Replica
@@ -35,13 +35,14 @@ from bot.scheduler import RunningJobs, sync_poll_jobs
 from bot.settings import Settings
 from bot.sla import SlaSweeper
 from bot.store import outbox, sql
+from bot.store import webhooks as signatures
 from bot.store.db import Database
 from bot.store.tokens import StoredTokens
 from bot.triage_learning import Learned, LearnError, learn
 from bot.triage_model import InstalledModels, load_model
 from bot.triage_training import ACL_DATA
 from bot.workflow import Workflow
-from connectors.base import Connector
+from connectors.base import Batch, Connector
 from connectors.registry import connector_class
 
 log = logging.getLogger(__name__)
@@ -275,6 +276,27 @@ class App:
         if result.new or result.follow_ups:
             self.outbox.wake()
         return result
+
+    async def store(
+        self,
+        batch: Batch,
+        *,
+        source: str,
+        after_store: AfterStore | None = None,
+        signature: signatures.Signature | None = None,
+    ) -> PollResult | None:
+        """Store a batch from `source` as polling does: triaged, routed and grouped into
+        incidents (or passed to `after_store`); see `bot.ingest.store_batch`."""
+        return await store_batch(
+            batch,
+            source=source,
+            database=self.database,
+            triager=self.triager,
+            channel_of=self.playbooks.channel_of(),
+            clock=self.clock,
+            after_store=after_store or self.incidents.place,
+            signature=signature,
+        )
 
     async def learn_nightly(self, *, data: Path = ACL_DATA) -> Learned | None:
         """Refit the complaint model on the team's corrections where the playbook enables it,

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from bot.ingest import store_batch
 from bot.store import webhooks as signatures
 from connectors.base import Batch
 from connectors.webhook import (
@@ -86,14 +85,9 @@ async def receive(request: web.Request, app: App) -> web.Response:
     # The signature is recorded in the transaction that stores the mentions: a request
     # either left both or neither, so a sender's identical resend after a crash is stored.
     try:
-        result = await store_batch(
+        result = await app.store(
             Batch(items=items, cursor=None),
             source=source,
-            database=app.database,
-            triager=app.triager,
-            channel_of=app.playbooks.channel_of(),
-            clock=app.clock,
-            after_store=app.incidents.place,
             signature=signatures.Signature(source, signature.strip().lower(), KEEP_SIGNATURES),
         )
     except Exception:

@@ -18,7 +18,6 @@ from bot.app import App
 from bot.chat.console import ConsoleAdapter
 from bot.clock import FakeClock
 from bot.domain.mentions import Author, Item
-from bot.ingest import store_batch
 from bot.playbooks import load_playbooks
 from bot.settings import Settings
 from bot.store.sql import Conn
@@ -75,15 +74,7 @@ async def ingest(
     app: App, items: list[Item], after_store: Callable[..., Any] | None = None
 ) -> None:
     """Store one batch through the bot's own ingest, grouped by its desk (or `after_store`)."""
-    await store_batch(
-        Batch(items=items, cursor=None),
-        source="social",
-        database=app.database,
-        triager=app.triager,
-        channel_of=app.playbooks.channel_of(),
-        clock=app.clock,
-        after_store=after_store or app.incidents.place,
-    )
+    await app.store(Batch(items=items, cursor=None), source="social", after_store=after_store)
 
 
 def incidents_and_members(store: str) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
