@@ -1,8 +1,7 @@
 """Bluesky: mentions, replies and quotes of the account, and search terms; replies in thread.
 
-The session comes from an app password: `createSession` once (it is rate limited, so a
-refused or limited login is not retried before the platform's reset), then
-`refreshSession` whenever a call answers `ExpiredToken`. Notifications and search results
+The session comes from an app password (`bluesky_session`); the records as the lexicons
+send them, the cursor and record keys are in `bluesky_records`. Notifications and search results
 come newest first, so each stream remembers the newest time it handed over and the posts
 seen at that edge, and pages back until it reaches them. Replies are `app.bsky.feed.post`
 records whose `reply` holds strong references (uri + cid) to the thread's root and the
@@ -11,20 +10,30 @@ post answered, with link facets at UTF-8 byte offsets.
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import json
 import logging
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import datetime
 from typing import Any, ClassVar, Literal
-from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
-from bot.domain.mentions import Author, Item, Mention
+from bot.domain.mentions import Item, Mention
 from bot.errors import DeliveryError, SourceError
 from connectors.base import Batch, Connector, ConnectorConfig, ExternalRef, Limits, SearchTerms
+from connectors.bluesky_records import (
+    POST,
+    Edge,
+    Entry,
+    PostRecord,
+    StrongRef,
+    entry_item,
+    load_cursor,
+    post_url,
+    record_key,
+    timestamp,
+)
+from connectors.bluesky_session import EXPIRED, AppPasswordSession, Session
 from connectors.jsonapi import ApiResponse, JsonApi, PlatformError, web_address
 from connectors.richtext import graphemes, link_facets
 
@@ -34,9 +43,7 @@ MAX_GRAPHEMES = 300
 MAX_BYTES = 3000
 SEEN_LIMIT = 500  # post uris remembered per stream, to skip repeats at the edge
 PROFILES_PER_CALL = 25
-POST = "app.bsky.feed.post"
 WEB_SCHEMES = frozenset({"http", "https"})
-_EXPIRED = frozenset({"ExpiredToken", "InvalidToken"})
 Reason = Literal["mention", "reply", "quote"]
 REASONS: tuple[Reason, ...] = ("mention", "reply", "quote")
 
@@ -63,64 +70,6 @@ class BlueskyConfig(ConnectorConfig):
         return web_address(value)
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
-
-
-class _Profile(_Model):
-    did: str = Field(min_length=1, max_length=2048)
-    handle: str = Field(min_length=1, max_length=253)
-    displayName: str = ""  # the lexicon's names
-
-
-class _StrongRef(_Model):
-    uri: str = Field(min_length=1, max_length=8192)
-    cid: str = Field(min_length=1, max_length=512)
-
-
-class _ReplyRef(_Model):
-    root: _StrongRef
-    parent: _StrongRef
-
-
-class _PostRecord(_Model):
-    type: str = Field(alias="$type")
-    text: str = ""
-    createdAt: datetime | None = None
-    reply: _ReplyRef | None = None
-    langs: list[str] = []
-
-
-class _Entry(_Model):
-    """A notification or a post view: both carry these."""
-
-    uri: str = Field(min_length=1, max_length=8192)
-    cid: str = Field(min_length=1, max_length=512)
-    author: _Profile
-    record: dict[str, Any]
-    indexedAt: datetime
-    reason: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class _Session:
-    access: str
-    refresh: str
-    did: str
-    handle: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Edge:
-    """Where a newest-first stream was left: the newest time handed over and recent uris."""
-
-    at: datetime
-    seen: tuple[str, ...]
-
-    def dump(self) -> dict[str, Any]:
-        return {"at": self.at.isoformat(), "seen": list(self.seen)}
-
-
 class BlueskyConnector(Connector):
     """Reads mentions, replies, quotes and search results for one account; answers them."""
 
@@ -142,10 +91,14 @@ class BlueskyConnector(Connector):
             max_bytes=config.max_bytes,
             user_agent=config.user_agent,
         )
-        self._session: _Session | None = None
-        self._login_lock = asyncio.Lock()
-        self._no_login_before: datetime | None = None
-        self.logins = 0  # createSession calls, for the log and tests
+        self.session = AppPasswordSession(
+            self.api,
+            identifier=config.identifier,
+            app_password=config.app_password,
+            service=config.service,
+            source_id=self.source_id,
+            clock=self.clock,
+        )
         # Seconds until the rate-limit window resets, once a successful answer said no
         # calls are left (RateLimit-Remaining: 0): reading stops there until then.
         self._exhausted: float | None = None
@@ -156,82 +109,11 @@ class BlueskyConnector(Connector):
         assert isinstance(self.config, BlueskyConfig)
         return self.config
 
-    # Session
-
-    async def _current_session(self) -> _Session:
-        async with self._login_lock:
-            if self._session is None:
-                await self._login()
-            assert self._session is not None
-            return self._session
-
-    async def _login(self) -> None:
-        now = self.clock.now()
-        if self._no_login_before is not None and now < self._no_login_before:
-            wait = (self._no_login_before - now).total_seconds()
-            raise PlatformError(
-                f"createSession is rate limited; not trying again for {wait:.0f} s",
-                retry_after=wait,
-            )
-        config = self.settings
-        self.logins += 1
-        try:
-            answer = await self.api.call(
-                "POST",
-                "/xrpc/com.atproto.server.createSession",
-                json_body={"identifier": config.identifier, "password": config.app_password},
-            )
-        except PlatformError as exc:
-            if exc.retry_after is not None:
-                self._no_login_before = now + timedelta(seconds=exc.retry_after)
-            elif exc.status in (400, 401):
-                # Refused credentials stay refused: wait a while rather than hammer a
-                # rate-limited endpoint; the source's own backoff grows on top of this.
-                self._no_login_before = now + timedelta(minutes=5)
-                raise PlatformError(
-                    f"{config.identifier} could not log in: {exc}"
-                    " (check identifier and app_password)",
-                    status=exc.status,
-                    code=exc.code,
-                    transient=False,
-                ) from None
-            raise
-        self._session = self._read_session(answer.data, "createSession")
-        log.info("%s: logged in to %s as %s", self.source_id, config.service, self._session.handle)
-
-    async def _refresh(self, stale: _Session) -> None:
-        async with self._login_lock:
-            if self._session is not None and self._session.access != stale.access:
-                return  # another call refreshed it already
-            try:
-                answer = await self.api.call(
-                    "POST",
-                    "/xrpc/com.atproto.server.refreshSession",
-                    headers={"Authorization": f"Bearer {stale.refresh}"},
-                )
-            except PlatformError as exc:
-                if exc.code in _EXPIRED or exc.status in (400, 401):
-                    log.info("%s: refresh token no longer valid; logging in again", self.source_id)
-                    self._session = None
-                    await self._login()
-                    return
-                raise
-            self._session = self._read_session(answer.data, "refreshSession")
-
-    def _read_session(self, data: Any, call: str) -> _Session:
-        if not isinstance(data, dict):
-            raise PlatformError(f"{call} answered {type(data).__name__}, not a session")
-        values = [data.get(k) for k in ("accessJwt", "refreshJwt", "did", "handle")]
-        if not all(isinstance(v, str) and v for v in values):
-            raise PlatformError(f"{call} answered without accessJwt, refreshJwt, did and handle")
-        access, refresh, did, handle = values
-        return _Session(access=access, refresh=refresh, did=did, handle=handle)  # type: ignore[arg-type]
-
     async def _xrpc(
         self, method: str, nsid: str, *, params: Any = None, body: Any = None
     ) -> ApiResponse:
         """Call an XRPC method with the session; an expired token is refreshed once."""
-        session = await self._current_session()
+        session = await self.session.current()
         for attempt in (1, 2):
             try:
                 answer = await self.api.call(
@@ -245,21 +127,21 @@ class BlueskyConnector(Connector):
                     self._exhausted = answer.wait if answer.wait is not None else 60.0
                 return answer
             except PlatformError as exc:
-                if attempt == 2 or not (exc.code in _EXPIRED or exc.status == 401):
+                if attempt == 2 or not (exc.code in EXPIRED or exc.status == 401):
                     raise
-            await self._refresh(session)
-            session = await self._current_session()
+            await self.session.refresh(session)
+            session = await self.session.current()
         raise AssertionError("unreachable")
 
     # Reading
 
     async def fetch(self, cursor: str | None) -> Batch:
         """Mentions, replies, quotes and search hits newer than `cursor`, oldest first."""
-        edges = _load_cursor(cursor, self.source_id)
+        edges = load_cursor(cursor, self.source_id)
         config = self.settings
         self._exhausted = None
         try:
-            session = await self._current_session()
+            session = await self.session.current()
             found: dict[str, tuple[datetime, Item]] = {}
             streams: list[tuple[str, str, list[tuple[str, str]]]] = []
             if config.mentions:
@@ -294,11 +176,11 @@ class BlueskyConnector(Connector):
         return Batch(items=items, cursor=text, retry_after=wait)
 
     async def _read(
-        self, key: str, nsid: str, params: list[tuple[str, str]], edge: _Edge | None
-    ) -> tuple[list[_Entry], _Edge | None]:
+        self, key: str, nsid: str, params: list[tuple[str, str]], edge: Edge | None
+    ) -> tuple[list[Entry], Edge | None]:
         config = self.settings
         seen = set(edge.seen) if edge else set()
-        entries: list[_Entry] = []
+        entries: list[Entry] = []
         page_cursor: str | None = None
         reached = edge is None
         for _ in range(config.max_pages):
@@ -319,7 +201,7 @@ class BlueskyConnector(Connector):
             older = False
             for raw in listed:
                 try:
-                    entry = _Entry.model_validate(raw)
+                    entry = Entry.model_validate(raw)
                 except ValidationError as exc:
                     log.warning(
                         "%s: skipped an entry of %s: %s",
@@ -363,38 +245,14 @@ class BlueskyConnector(Connector):
             newest = edge.at
         recent = [e.uri for e in sorted(entries, key=lambda e: e.indexedAt, reverse=True)]
         kept = recent + [uri for uri in (edge.seen if edge else ()) if uri not in set(recent)]
-        return entries, _Edge(at=newest, seen=tuple(kept[:SEEN_LIMIT]))
+        return entries, Edge(at=newest, seen=tuple(kept[:SEEN_LIMIT]))
 
-    def _item(self, entry: _Entry, session: _Session, *, notification: bool) -> Item | None:
+    def _item(self, entry: Entry, session: Session, *, notification: bool) -> Item | None:
         if entry.author.did == session.did:
             return None  # our own posts are not mentions
         if notification and entry.reason not in self.settings.reasons:
             return None
-        try:
-            record = _PostRecord.model_validate(entry.record)
-        except ValidationError:
-            return None
-        if record.type != POST:
-            return None
-        return Item(
-            external_id=entry.uri,
-            text=record.text,
-            author=Author(
-                handle=entry.author.handle,
-                name=entry.author.displayName,
-                url=f"{self.settings.web_url}/profile/{quote(entry.author.handle, safe='')}",
-            ),
-            url=self._post_url(entry.author.handle, entry.uri),
-            created_at=record.createdAt or entry.indexedAt,
-            language=record.langs[0] if record.langs else None,
-            parent_id=record.reply.parent.uri if record.reply else None,
-        )
-
-    def _post_url(self, handle: str, uri: str) -> str:
-        rkey = uri.rsplit("/", 1)[-1]
-        return (
-            f"{self.settings.web_url}/profile/{quote(handle, safe='')}/post/{quote(rkey, safe='')}"
-        )
+        return entry_item(entry, web_url=self.settings.web_url)
 
     async def _with_audience(self, items: list[Item]) -> list[Item]:
         """The items with their authors' follower counts (getProfiles, 25 at a time)."""
@@ -446,7 +304,7 @@ class BlueskyConnector(Connector):
                 permanent=True,
             )
         try:
-            session = await self._current_session()
+            session = await self.session.current()
             rkey = record_key(mention, key)
             earlier = await self._own_reply(session, rkey, mention, text)
             if earlier is not None:
@@ -455,7 +313,7 @@ class BlueskyConnector(Connector):
             record: dict[str, Any] = {
                 "$type": POST,
                 "text": text,
-                "createdAt": _timestamp(self.clock.now()),
+                "createdAt": timestamp(self.clock.now()),
                 "reply": {"root": root.model_dump(), "parent": parent.model_dump()},
             }
             facets = link_facets(text)
@@ -487,18 +345,20 @@ class BlueskyConnector(Connector):
                 "%s: createRecord answered without a uri: %.200r", self.source_id, answer.data
             )
             uri = ""
-        return ExternalRef(id=uri, url=self._post_url(session.handle, uri) if uri else "")
+        return ExternalRef(
+            id=uri, url=post_url(self.settings.web_url, session.handle, uri) if uri else ""
+        )
 
     async def sent_before(self, mention: Mention, text: str, *, key: str) -> ExternalRef | None:
         """The answer with this `key` if an earlier try posted it, else None."""
         try:
-            session = await self._current_session()
+            session = await self.session.current()
             return await self._own_reply(session, record_key(mention, key), mention, text)
         except PlatformError as exc:
             raise DeliveryError(str(exc), retry_after=exc.retry_after) from None
 
     async def _own_reply(
-        self, session: _Session, rkey: str, mention: Mention, text: str
+        self, session: Session, rkey: str, mention: Mention, text: str
     ) -> ExternalRef | None:
         """Our post under `rkey` if it is this answer to this mention, else None."""
         try:
@@ -520,9 +380,9 @@ class BlueskyConnector(Connector):
         if parent != mention.external_id or value.get("text") != text:
             return None
         log.info("%s: the reply to %s was posted by an earlier try", self.source_id, parent)
-        return ExternalRef(id=uri, url=self._post_url(session.handle, uri))
+        return ExternalRef(id=uri, url=post_url(self.settings.web_url, session.handle, uri))
 
-    async def _thread_of(self, mention: Mention) -> tuple[_StrongRef, _StrongRef]:
+    async def _thread_of(self, mention: Mention) -> tuple[StrongRef, StrongRef]:
         """Strong references to the post answered and to its thread's root."""
         answer = await self._xrpc(
             "GET", "app.bsky.feed.getPosts", params=[("uris", mention.external_id)]
@@ -534,46 +394,9 @@ class BlueskyConnector(Connector):
                 transient=False,
             )
         try:
-            post = _Entry.model_validate(posts[0])
-            record = _PostRecord.model_validate(post.record)
+            post = Entry.model_validate(posts[0])
+            record = PostRecord.model_validate(post.record)
         except ValidationError as exc:
             raise PlatformError(f"getPosts answered a post we cannot read: {exc}") from None
-        parent = _StrongRef(uri=post.uri, cid=post.cid)
+        parent = StrongRef(uri=post.uri, cid=post.cid)
         return parent, record.reply.root if record.reply else parent
-
-
-_TID_DIGITS = "234567abcdefghijklmnopqrstuvwxyz"
-
-
-def record_key(mention: Mention, key: str) -> str:
-    """A record key (a TID, as post keys must be) that is the same for every try of one
-    answer: the mention's time, plus a part of a second and a clock id from `key`."""
-    digest = int.from_bytes(hashlib.sha256(f"{mention.external_id}|{key}".encode()).digest()[:8])
-    when = mention.created_at or mention.received_at
-    micros = int(when.timestamp() * 1_000_000) + digest % 1_000_000
-    value = ((micros & ((1 << 53) - 1)) << 10) | (digest >> 54)
-    return "".join(_TID_DIGITS[(value >> (60 - 5 * i)) & 31] for i in range(13))
-
-
-def _timestamp(when: datetime) -> str:
-    """An atproto datetime: UTC with milliseconds and a Z."""
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def _load_cursor(text: str | None, source_id: str) -> dict[str, _Edge]:
-    if not text:
-        return {}
-    try:
-        data = json.loads(text)
-        edges = {}
-        for key, value in data.items():
-            seen = value["seen"]
-            if not isinstance(seen, list) or not all(isinstance(s, str) for s in seen):
-                raise ValueError("seen is not a list of uris")
-            edges[str(key)] = _Edge(at=datetime.fromisoformat(value["at"]), seen=tuple(seen))
-        return edges
-    except (ValueError, TypeError, KeyError, AttributeError):
-        log.warning(
-            "%s: cursor %.80r is not readable; starting from the newest posts", source_id, text
-        )
-        return {}

@@ -14,7 +14,8 @@ from bot.clock import FakeClock
 from bot.domain.mentions import Author, Mention, State
 from bot.domain.normalise import normalise
 from bot.errors import DeliveryError, SourceError
-from connectors.bluesky import BlueskyConfig, BlueskyConnector, record_key
+from connectors.bluesky import BlueskyConfig, BlueskyConnector
+from connectors.bluesky_records import record_key
 from tests.fakes.bluesky import DID, HANDLE, PASSWORD, FakeBluesky
 
 FAMILY = "👨\u200d👩\u200d👧\u200d👦"
