@@ -6,132 +6,48 @@ Each stream (mentions, each hashtag, each search term) keeps its own place in th
 stream takes only its newest page. Paging stops early when the account's rate limit is
 nearly used up (`X-RateLimit-Remaining`), keeping room for replies, and the poller waits
 until `X-RateLimit-Reset`. Replies carry an `Idempotency-Key`, so a retried send after a
-timeout returns the status already posted instead of posting twice.
+timeout returns the status already posted instead of posting twice. The settings and the
+streams they ask for are in `mastodon_config`; statuses as the API sends them, in
+`mastodon_statuses`.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, ClassVar, Literal
-from urllib.parse import quote, urlsplit
+from typing import Any, ClassVar
+from urllib.parse import quote
 
-import yarl
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ValidationError
 
-from bot.domain.mentions import Author, Item, Mention
+from bot.domain.mentions import Item, Mention
 from bot.errors import DeliveryError, SourceError
-from connectors.base import Batch, Connector, ConnectorConfig, ExternalRef, Limits, SearchTerms
+from connectors.base import Batch, Connector, ConnectorConfig, ExternalRef, Limits
 from connectors.jsonapi import ApiResponse, JsonApi, PlatformError
+from connectors.mastodon_config import MastodonConfig, Stream, streams_of
+from connectors.mastodon_statuses import (
+    Account,
+    Notification,
+    Status,
+    id_order,
+    load_cursor,
+    prev_min_id,
+    status_item,
+    web,
+    words,
+)
 from connectors.richtext import MASTODON_URL_LENGTH, mastodon_length
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_CHARACTERS = 500  # until the instance says otherwise
-WEB_SCHEMES = frozenset({"http", "https"})
 # Narrowest last: a reply is never more public than the post it answers.
 VISIBILITIES = ("public", "unlisted", "private", "direct")
 _ACCT = re.compile(r"[\w.-]+(?:@[\w.-]+)?", re.ASCII)
-_HASHTAG = re.compile(r"\w+")
-
-
-def _web_address(value: str) -> str:
-    parts = urlsplit(value.strip())
-    if parts.scheme.lower() not in WEB_SCHEMES or not parts.netloc:
-        raise ValueError(f"{value!r} is not an instance address; write https://mastodon.example")
-    return value.strip().rstrip("/")
-
-
-class MastodonConfig(ConnectorConfig):
-    """Settings of a Mastodon source."""
-
-    instance: str = Field(description="the instance's address, e.g. https://mastodon.social")
-    token: str = Field(default="", description="the account's access token (write ${VAR})")
-    mentions: bool = Field(default=True, description="read mentions of the account")
-    hashtags: list[str] = Field(default=[], description="hashtags to follow, without #")
-    search: SearchTerms = Field(default=[], description="search terms to follow")
-    visibility: Literal["public", "unlisted", "private", "direct"] = "public"
-    page_size: int = Field(default=40, ge=1, le=40)
-    max_pages: int = Field(default=5, ge=1, le=100)
-    rate_limit_reserve: int = Field(default=10, ge=0, le=300)
-    timeout: float = Field(default=20.0, gt=0, le=600)
-    max_bytes: int = Field(default=5_000_000, ge=1024)
-    user_agent: str = Field(default="allhands/0.1 (+mastodon)", min_length=1)
-
-    @field_validator("instance")
-    @classmethod
-    def _instance(cls, value: str) -> str:
-        return _web_address(value)
-
-    @field_validator("hashtags")
-    @classmethod
-    def _hashtags(cls, value: list[str]) -> list[str]:
-        tags = []
-        for tag in value:
-            name = tag.strip().removeprefix("#")
-            if not _HASHTAG.fullmatch(name):
-                raise ValueError(f"{tag!r} is not a hashtag; write letters, digits and _ only")
-            tags.append(name)
-        return tags
-
-    @model_validator(mode="after")
-    def _something_to_read(self) -> MastodonConfig:
-        if self.mentions and not self.token:
-            raise ValueError(
-                "mentions need the account's token: add token: ${MASTODON_TOKEN},"
-                " or set mentions: false and follow hashtags or search terms"
-            )
-        if not (self.mentions or self.hashtags or self.search):
-            raise ValueError("nothing to read: set mentions: true, hashtags or search")
-        return self
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class _Account(_Model):
-    id: str
-    acct: str = Field(min_length=1, max_length=400)
-    display_name: str = ""
-    url: str | None = None
-    followers_count: int | None = None
-
-
-class _Status(_Model):
-    id: str = Field(min_length=1, max_length=100)
-    created_at: datetime | None = None
-    content: str = ""
-    spoiler_text: str = ""
-    url: str | None = None
-    uri: str = ""
-    in_reply_to_id: str | None = None
-    language: str | None = None
-    visibility: str = "public"
-    account: _Account
-    reblog: dict[str, Any] | None = None
-
-
-class _Notification(_Model):
-    id: str = Field(min_length=1, max_length=100)
-    type: str
-    status: _Status | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class _Stream:
-    """One thing to read: its cursor key, API path and fixed parameters."""
-
-    key: str
-    path: str
-    params: tuple[tuple[str, str], ...]
-    search: bool = False
-    notifications: bool = False
 
 
 @dataclass
@@ -139,15 +55,6 @@ class _StreamRead:
     items: list[Item]
     newest: str | None
     wait: float | None = None  # the rate limit is nearly used: wait this long
-
-
-def id_order(value: str) -> tuple[int, str]:
-    """Sort key for Mastodon ids: numeric strings compare by length first, then text."""
-    return (len(value), value)
-
-
-def _web(url: str | None) -> str:
-    return url if url and urlsplit(url).scheme.lower() in WEB_SCHEMES else ""
 
 
 class MastodonConnector(Connector):
@@ -212,32 +119,11 @@ class MastodonConnector(Connector):
 
     # Reading
 
-    def _streams(self) -> list[_Stream]:
-        config = self.settings
-        limit = ("limit", str(config.page_size))
-        streams = []
-        if config.mentions:
-            streams.append(
-                _Stream(
-                    "mentions",
-                    "/api/v1/notifications",
-                    (("types[]", "mention"), limit),
-                    notifications=True,
-                )
-            )
-        for tag in config.hashtags:
-            path = f"/api/v1/timelines/tag/{quote(tag, safe='')}"
-            streams.append(_Stream(f"tag:{tag.lower()}", path, (limit,)))
-        for term in config.search:
-            params = (("q", term), ("type", "statuses"), ("resolve", "false"), limit)
-            streams.append(_Stream(f"search:{term}", "/api/v2/search", params, search=True))
-        return streams
-
     async def _learn_me(self) -> None:
         if self.settings.token and self._me is None:
             answer = await self._get("/api/v1/accounts/verify_credentials", ())
             try:
-                self._me = _Account.model_validate(answer.data).id
+                self._me = Account.model_validate(answer.data).id
             except ValidationError:
                 raise SourceError(
                     self.source_id, "verify_credentials answered something that is not an account"
@@ -245,12 +131,12 @@ class MastodonConnector(Connector):
 
     async def fetch(self, cursor: str | None) -> Batch:
         """Posts newer than each stream's place in `cursor`, oldest first."""
-        places = _load_cursor(cursor, self.source_id)
+        places = load_cursor(cursor, self.source_id)
         await self._learn_instance()
         await self._learn_me()
         found: dict[str, Item] = {}
         wait = None
-        for stream in self._streams():
+        for stream in streams_of(self.settings):
             read = await self._read(stream, places.get(stream.key))
             for item in read.items:
                 found.setdefault(item.external_id, item)
@@ -268,7 +154,7 @@ class MastodonConnector(Connector):
         except PlatformError as exc:
             raise SourceError(self.source_id, str(exc), retry_after=exc.retry_after) from None
 
-    async def _read(self, stream: _Stream, since: str | None) -> _StreamRead:
+    async def _read(self, stream: Stream, since: str | None) -> _StreamRead:
         config = self.settings
         newest = since
         items: list[Item] = []
@@ -324,18 +210,18 @@ class MastodonConnector(Connector):
                     break  # offset paging needs a token
                 offset += len(entries)
             else:
-                min_id = _prev_min_id(answer.links) or page_newest
+                min_id = prev_min_id(answer.links) or page_newest
         return _StreamRead(items, newest)
 
-    def _status(self, entry: Any, stream: _Stream) -> tuple[Item | None, str | None]:
+    def _status(self, entry: Any, stream: Stream) -> tuple[Item | None, str | None]:
         """The item in one entry (None to skip it) and the id that orders the stream."""
         try:
             if stream.notifications:
-                notification = _Notification.model_validate(entry)
+                notification = Notification.model_validate(entry)
                 if notification.type != "mention" or notification.status is None:
                     return None, notification.id
-                return self._item(notification.status), notification.id
-            status = _Status.model_validate(entry)
+                return status_item(notification.status, me=self._me), notification.id
+            status = Status.model_validate(entry)
         except ValidationError as exc:
             ident = entry.get("id") if isinstance(entry, dict) else None
             log.warning(
@@ -346,29 +232,7 @@ class MastodonConnector(Connector):
                 exc.errors()[0]["msg"] if exc.errors() else exc,
             )
             return None, ident if isinstance(ident, str) and ident.isdigit() else None
-        return self._item(status), status.id
-
-    def _item(self, status: _Status) -> Item | None:
-        if status.reblog is not None or (self._me is not None and status.account.id == self._me):
-            return None  # boosts repeat someone else's post; our own posts are not mentions
-        account = status.account
-        return Item(
-            external_id=status.id,
-            text=status.content,
-            # The content warning is plain text; escaped so that normalising keeps it as written.
-            title=html.escape(status.spoiler_text, quote=False),
-            author=Author(
-                handle=account.acct,
-                name=account.display_name,
-                audience=account.followers_count,
-                url=_web(account.url),
-            ),
-            url=_web(status.url) or _web(status.uri),
-            created_at=status.created_at,
-            language=status.language,
-            parent_id=status.in_reply_to_id,
-            is_html=True,
-        )
+        return status_item(status, me=self._me), status.id
 
     # Answering
 
@@ -399,23 +263,23 @@ class MastodonConnector(Connector):
                 return None  # the post is gone; the reply itself says so
             raise DeliveryError(str(exc), retry_after=exc.retry_after) from None
         below = answer.data.get("descendants") if isinstance(answer.data, dict) else None
-        wanted = _words(self.reply_text(mention, text))
+        wanted = words(self.reply_text(mention, text))
         for raw in below if isinstance(below, list) else []:
             try:
-                status = _Status.model_validate(raw)
+                status = Status.model_validate(raw)
             except ValidationError:
                 continue
             if (
                 status.account.id == self._me
                 and status.in_reply_to_id == mention.external_id
-                and _words(status.content) == wanted
+                and words(status.content) == wanted
             ):
                 log.info(
                     "%s: the reply to %s was posted by an earlier try",
                     self.source_id,
                     status.in_reply_to_id,
                 )
-                return ExternalRef(id=status.id, url=_web(status.url) or _web(status.uri))
+                return ExternalRef(id=status.id, url=web(status.url) or web(status.uri))
         return None
 
     def reply_text(self, mention: Mention, text: str) -> str:
@@ -486,43 +350,11 @@ class MastodonConnector(Connector):
             wait = answer.wait if answer.wait is not None else 60.0
             self._spent_until = self.clock.now() + timedelta(seconds=wait)
         try:
-            posted = _Status.model_validate(answer.data)
+            posted = Status.model_validate(answer.data)
         except ValidationError:
             # It was posted (2xx), but we cannot tell where; retrying would post it twice.
             log.warning(
                 "%s: posted reply answer is not a status: %.200r", self.source_id, answer.data
             )
             return ExternalRef(id="", url="")
-        return ExternalRef(id=posted.id, url=_web(posted.url) or _web(posted.uri))
-
-
-def _words(text: str) -> str:
-    """A status's words, to compare what we sent with the HTML Mastodon shows: tags gone,
-    entities read, @mentions left out (shown as @user, sent as @user@host)."""
-    plain = html.unescape(re.sub(r"<[^>]*>", "", re.sub(r"<br\s*/?>|</p>", "\n", text)))
-    return " ".join(re.sub(r"(?<![\w])@[\w.@-]+", " ", plain).split())
-
-
-def _prev_min_id(links: dict[str, str]) -> str | None:
-    """The `min_id` of the Link header's newer page; only the id is used, never the host."""
-    prev = links.get("prev")
-    if not prev:
-        return None
-    value = yarl.URL(prev).query.get("min_id")
-    return value if value and len(value) <= 100 else None
-
-
-def _load_cursor(text: str | None, source_id: str) -> dict[str, str]:
-    if not text:
-        return {}
-    try:
-        data = json.loads(text)
-        if isinstance(data, dict) and all(
-            isinstance(k, str) and isinstance(v, str) for k, v in data.items()
-        ):
-            return data
-    except ValueError:
-        pass
-    # Starting over re-reads the newest page of each stream; the store drops repeats.
-    log.warning("%s: cursor %.80r is not readable; starting from the newest posts", source_id, text)
-    return {}
+        return ExternalRef(id=posted.id, url=web(posted.url) or web(posted.uri))

@@ -15,7 +15,8 @@ from bot.clock import FakeClock
 from bot.domain.mentions import Author, Mention, State
 from bot.domain.normalise import normalise
 from bot.errors import DeliveryError, SourceError
-from connectors.mastodon import MastodonConfig, MastodonConnector
+from connectors.mastodon import MastodonConnector
+from connectors.mastodon_config import MastodonConfig
 from tests.fakes.feeds import closed_port
 from tests.fakes.mastodon import TOKEN, FakeMastodon
 
