@@ -24,7 +24,7 @@ from bot.playbooks import load_playbooks
 from bot.scheduler import build_scheduler
 from bot.settings import Settings
 from bot.store import digests, mentions, outbox
-from bot.store.mentions import query_rows, row_to_mention
+from bot.store.mention_rows import query_rows, row_to_mention
 from bot.workflow import assign
 from tests.digest_log import BERLIN, Seeder, local, seed_support
 

@@ -12,7 +12,8 @@ from bot.domain.digest_periods import Period
 from bot.domain.episodes import History
 from bot.domain.mentions import Event
 from bot.store import outbox, sql
-from bot.store.mentions import ACTIVE_ROOT, EVENT_COLUMNS, event_of, query_rows, row_to_mention
+from bot.store.mention_rows import EVENT_COLUMNS, event_of, query_rows, row_to_mention
+from bot.store.mentions import ACTIVE_ROOT
 from bot.store.sql import Conn
 
 # The digest reads one detail, the `to` of an assignment: the other events come without

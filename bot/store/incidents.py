@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.store import outbox, sql
-from bot.store.mentions import query_rows
+from bot.store.mention_rows import query_rows
 from bot.store.sql import Conn
 
 

@@ -1,8 +1,10 @@
-"""Mentions and their audit log: ingest, look-up, and conditional state changes."""
+"""Mentions and their audit log: ingest, look-up, and conditional state changes.
+
+Rows are read back as Mentions and Events in `mention_rows`; which conversation a post
+continues is found in `conversations`."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,7 +14,6 @@ from bot.domain.mentions import (
     ACTIVE,
     CLOSED,
     Action,
-    Author,
     Event,
     Item,
     Mention,
@@ -21,7 +22,8 @@ from bot.domain.mentions import (
     next_state,
 )
 from bot.errors import TransitionError
-from bot.store import new_mentions, outbox, sql
+from bot.store import conversations, new_mentions, outbox
+from bot.store.mention_rows import query_rows, row_to_event, row_to_mention
 from bot.store.migrations import ACTIVE_ROOT
 from bot.store.sql import Conn
 
@@ -30,51 +32,6 @@ __all__ = ["ACTIVE_ROOT"]  # queries of active mentions hold it word for word
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
-
-
-def _time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
-def row_to_mention(row: dict[str, Any]) -> Mention:
-    """Build a Mention from a `mentions` row."""
-    return Mention(
-        number=row["number"],
-        source=row["source"],
-        external_id=row["external_id"],
-        url=row["url"],
-        author=Author(
-            handle=row["author_handle"],
-            name=row["author_name"],
-            audience=row["author_audience"],
-            url=row["author_url"],
-        ),
-        text=row["text"],
-        state=State(row["state"]),
-        team=row["team"],
-        kind=row["kind"],
-        urgency=row["urgency"],
-        sentiment=row["sentiment"],
-        created_at=datetime.fromisoformat(row["created_at"]),
-        received_at=datetime.fromisoformat(row["received_at"]),
-        language=row["language"],
-        title=row["title"],
-        parent_id=row["parent_id"],
-        conversation_id=row["conversation_id"],
-        claimed_by=row["claimed_by"],
-        snoozed_until=_time(row["snoozed_until"]),
-        root_number=row["root_number"],
-        rating=row.get("rating"),
-        complaint_score=row.get("complaint_score"),
-        triage_note=row.get("triage_note") or "",
-    )
-
-
-def query_rows(db: Conn, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
-    """The rows a query returns, each as a dict of column name to value."""
-    cursor = db.execute(sql, list(params))
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
 
 
 def get(db: Conn, *, number: int) -> Mention | None:
@@ -139,34 +96,6 @@ def follow_ups(db: Conn, *, number: int) -> list[Mention]:
     """The customer's later posts in this mention's conversation, oldest first."""
     rows = query_rows(db, "SELECT * FROM mentions WHERE root_number = ? ORDER BY number", [number])
     return [row_to_mention(r) for r in rows]
-
-
-# Look-ups by value, quicker than calling the enums: a digest builds events by the thousand.
-_ACTIONS = {a.value: a for a in Action}
-_STATES = {s.value: s for s in State}
-
-
-EVENT_COLUMNS = "id, mention, action, actor, at, from_state, to_state, detail"
-
-
-def event_of(values: tuple[Any, ...]) -> Event:
-    """Build an Event from the values of `EVENT_COLUMNS`, in that order."""
-    id_, mention, action, actor, at, from_state, to_state, detail = values
-    return Event(
-        id=id_,
-        mention=mention,
-        action=_ACTIONS[action],
-        actor=actor,
-        at=datetime.fromisoformat(at),
-        from_state=_STATES[from_state] if from_state else None,
-        to_state=_STATES[to_state],
-        detail={} if detail == "{}" else json.loads(detail),
-    )
-
-
-def row_to_event(row: dict[str, Any]) -> Event:
-    """Build an Event from an `events` row."""
-    return event_of(tuple(row[c] for c in EVENT_COLUMNS.split(", ")))
 
 
 def events(db: Conn, *, number: int) -> list[Event]:
@@ -247,62 +176,6 @@ class Ingested:
     duplicate: bool = False
 
 
-def _conversation_root(db: Conn, *, source: str, item: Item) -> Mention | None:
-    """The mention an item answers or continues, if it is known."""
-    keys = [k for k in (item.parent_id, item.conversation_id) if k]
-    if not keys:
-        return None
-    marks = ", ".join("?" * len(keys))
-    # Indexed look-ups (with OR, SQLite scans every mention of the source): a post of the
-    # conversation, or one of our own replies in it, which the customer answered.
-    rows = query_rows(
-        db,
-        f"SELECT * FROM mentions WHERE source = ? AND external_id IN ({marks})"
-        f" UNION SELECT * FROM mentions WHERE source = ? AND conversation_id IN ({marks})"
-        " UNION SELECT m.* FROM replies r JOIN mentions m ON m.number = r.mention"
-        f" WHERE r.external_id IN ({marks}) AND m.source = ?"
-        " ORDER BY number LIMIT 1",
-        [source, *keys, source, *keys, *keys, source],
-    )
-    if not rows:
-        return None
-    found = row_to_mention(rows[0])
-    if found.root_number is not None:
-        return get(db, number=found.root_number)
-    return found
-
-
-def _stored_numbers(db: Conn, *, source: str, external_ids: list[str]) -> dict[str, int]:
-    """The numbers of the posts among `external_ids` that are stored already."""
-    rows = db.execute(
-        f"SELECT external_id, number FROM mentions WHERE source = ?"
-        f" AND {sql.in_list(db, 'external_id')}",
-        [source, sql.list_param(db, external_ids)],
-    ).fetchall()
-    return {external_id: number for external_id, number in rows}
-
-
-def _known_keys(db: Conn, *, source: str, keys: set[str]) -> set[str]:
-    """Which of these parent or conversation ids `_conversation_root` would find stored."""
-    if not keys:
-        return set()
-    listed = sql.list_param(db, sorted(keys))
-    rows = db.execute(
-        f"SELECT external_id FROM mentions WHERE source = ? AND {sql.in_list(db, 'external_id')}"
-        " UNION SELECT conversation_id FROM mentions WHERE source = ?"
-        f" AND {sql.in_list(db, 'conversation_id')}"
-        " UNION SELECT r.external_id FROM replies r JOIN mentions m ON m.number = r.mention"
-        # (through replies_external: by m.source SQLite would walk the source's history)
-        f" WHERE {sql.in_list(db, 'r.external_id')} AND {sql.unindexed(db, 'm.source')} = ?",
-        [source, listed, source, listed, listed, source],
-    ).fetchall()
-    return {r[0] for r in rows}
-
-
-def _keys(item: Item) -> set[str]:
-    return {k for k in (item.parent_id, item.conversation_id) if k}
-
-
 def ingest(
     db: Conn,
     *,
@@ -323,8 +196,12 @@ def ingest(
     posts are written together (`new_mentions.NewRun`): a few statements a batch instead
     of several an item, each a round trip to a PostgreSQL server.
     """
-    stored = _stored_numbers(db, source=source, external_ids=[i.external_id for i, _ in items])
-    known = _known_keys(db, source=source, keys=set().union(*(_keys(i) for i, _ in items)))
+    stored = conversations.stored_numbers(
+        db, source=source, external_ids=[i.external_id for i, _ in items]
+    )
+    known = conversations.known_keys(
+        db, source=source, keys=set().union(*(conversations.thread_keys(i) for i, _ in items))
+    )
     results: list[Ingested | None] = []
     place_of: dict[str, int] = {}  # this batch's posts stored so far, by external id
     run = new_mentions.NewRun(source=source, now=now, channel_of=channel_of)
@@ -343,11 +220,11 @@ def ingest(
             assert first is not None
             results.append(Ingested(number=first.number, duplicate=True))
             continue
-        keys = _keys(item)
+        keys = conversations.thread_keys(item)
         root = None
         if keys & known:  # the conversation's root may be in the run: store it first
             store_run()
-            root = _conversation_root(db, source=source, item=item)
+            root = conversations.conversation_root(db, source=source, item=item)
         place_of[item.external_id] = len(results)
         known.add(item.external_id)
         known.update(k for k in (item.conversation_id,) if k)

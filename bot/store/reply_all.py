@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from bot.store.mentions import query_rows
+from bot.store.mention_rows import query_rows
 from bot.store.sql import Conn
 
 
