@@ -9,14 +9,11 @@ is permanent.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from datetime import datetime, timedelta
-from functools import partial
+from datetime import datetime
 from typing import Any, TypeVar
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -26,19 +23,19 @@ from bot.chat.approval import ApprovalDecision, ApprovalRequest
 from bot.chat.cards import Card
 from bot.chat.slack_approval_blocks import approval_message
 from bot.chat.slack_blocks import card_message, text_message
-from bot.chat.slack_calls import ChannelPacer, call_slack
+from bot.chat.slack_calls import PLATFORM, ChannelPacer, call_slack
+from bot.chat.slack_channels import SlackChannels
 from bot.chat.slack_files import SlackFiles, UploadRefused
 from bot.chat.slack_history import CardFinder, card_metadata
+from bot.chat.slack_people import SlackPeople
 from bot.chat.slack_text import fit
 from bot.clock import Clock
 from bot.errors import DeliveryError
-from bot.store import people
 from bot.store.db import Database
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-PLATFORM = "slack"
 # What the Web API methods allhands calls need, and nothing more (docs/slack/manifest.yaml):
 # chat.postMessage/update/postEphemeral: chat:write; chat.getPermalink (a card's link in
 # private notes): none; users.info: users:read;
@@ -60,200 +57,6 @@ SCOPES = (
 )
 # Slack cuts a message's text at 40,000 characters; a file's comment is one.
 COMMENT_TEXT = 40_000
-
-_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
-# Slack user ids where our own texts name people (claims and events record the id).
-
-
-class SlackChannels:
-    """Channel names and ids: playbooks may write `#name`; Slack's API wants ids.
-
-    Names come from conversations.list and are cached; a name not found triggers one
-    fresh listing at most every `recheck`, so a typo cannot hammer Slack.
-    """
-
-    def __init__(
-        self, *, client: AsyncWebClient, clock: Clock, recheck: timedelta = timedelta(minutes=1)
-    ):
-        self.client = client
-        self.clock = clock
-        self.recheck = recheck
-        self._ids: dict[str, str] = {}
-        self._names: dict[str, str] = {}
-        self._listed_at: datetime | None = None
-        self._lock = asyncio.Lock()
-        self._members: dict[str, tuple[datetime, frozenset[str]]] = {}
-
-    async def resolve(self, channel: str) -> str:
-        """The id of a channel written `#name` or as an id."""
-        if not channel.startswith("#"):
-            return channel
-        name = channel[1:]
-        if name in self._ids:
-            return self._ids[name]
-        async with self._lock:
-            now = self.clock.now()
-            if name not in self._ids and (
-                self._listed_at is None or now - self._listed_at >= self.recheck
-            ):
-                await self._list()
-                self._listed_at = now
-        if name in self._ids:
-            return self._ids[name]
-        raise DeliveryError(
-            f"Slack has no channel #{name} that allhands can see: create it, or invite"
-            " @allhands to it if it is private"
-        )
-
-    def cached_id(self, channel: str) -> str | None:
-        """The id of `channel` if known without asking Slack."""
-        return channel if not channel.startswith("#") else self._ids.get(channel[1:])
-
-    def forget(self, channel_id: str) -> None:
-        """Drop what is known of a channel (it was renamed, archived or deleted)."""
-        name = self._names.pop(channel_id, None)
-        if name is not None:
-            self._ids.pop(name, None)
-
-    async def _pages(
-        self, method: str, fetch: Callable[[str | None], Awaitable[Any]]
-    ) -> list[dict[str, Any]]:
-        """Every channel of a paginated listing (Slack's cursor pagination)."""
-        found: list[dict[str, Any]] = []
-        cursor: str | None = None
-        while True:
-            page = await call_slack(method, partial(fetch, cursor))
-            found.extend(page.get("channels") or [])
-            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
-            if cursor is None:
-                return found
-
-    async def _list(self) -> None:
-        def fetch(cursor: str | None) -> Awaitable[Any]:
-            return self.client.conversations_list(
-                types="public_channel,private_channel",
-                exclude_archived=True,
-                limit=1000,
-                cursor=cursor,
-            )
-
-        channels = await self._pages("conversations.list", fetch)
-        self._ids = {str(c["name"]): str(c["id"]) for c in channels}
-        self._names = {v: k for k, v in self._ids.items()}
-        log.info("Slack: %d channels listed", len(self._ids))
-
-    async def member_of(
-        self, user_id: str, *, max_age: timedelta = timedelta(minutes=5)
-    ) -> frozenset[str]:
-        """The ids of the channels a person is in (cached for `max_age`)."""
-        now = self.clock.now()
-        cached = self._members.get(user_id)
-        if cached is not None and now - cached[0] < max_age:
-            return cached[1]
-
-        def fetch(cursor: str | None) -> Awaitable[Any]:
-            return self.client.users_conversations(
-                user=user_id,
-                types="public_channel,private_channel",
-                exclude_archived=True,
-                limit=1000,
-                cursor=cursor,
-            )
-
-        channels = await self._pages("users.conversations", fetch)
-        found = frozenset(str(c["id"]) for c in channels)
-        self._members[user_id] = (now, found)
-        return found
-
-
-class SlackPeople:
-    """Slack users' names from users.info, kept in the people directory (bot.store.people).
-
-    A name is looked up when its person acts and at most once per `max_age`; a failed
-    look-up keeps the name already known (or the id) rather than stopping anything.
-    """
-
-    def __init__(
-        self,
-        *,
-        client: AsyncWebClient,
-        database: Database,
-        clock: Clock,
-        max_age: timedelta = timedelta(days=1),
-    ):
-        self.client = client
-        self.database = database
-        self.clock = clock
-        self.max_age = max_age
-        self._fetched: dict[str, datetime] = {}
-
-    async def ensure(self, user_id: str) -> str:
-        """The name of a Slack user, looked up if not done within `max_age`; never raises."""
-        now = self.clock.now()
-        fetched = self._fetched.get(user_id)
-        if fetched is None or now - fetched >= self.max_age:
-            try:
-                response = await call_slack(
-                    "users.info", lambda: self.client.users_info(user=user_id)
-                )
-            except DeliveryError as exc:
-                log.warning("Slack: could not look up the name of %s: %s", user_id, exc)
-            else:
-                await self._remember(response.get("user") or {}, fallback=user_id)
-        known = await self.database.read(people.names, ids=[user_id])
-        return known.get(user_id, user_id)
-
-    async def by_email(self, email: str) -> str | None:
-        """The Slack user id of the person with this e-mail address (users.lookupByEmail)."""
-        try:
-            response = await call_slack(
-                "users.lookupByEmail", lambda: self.client.users_lookupByEmail(email=email)
-            )
-        except DeliveryError as exc:
-            log.warning("Slack: no user found for %s: %s", email, exc)
-            return None
-        user = response.get("user") or {}
-        if not _USER_ID.fullmatch(str(user.get("id", ""))):
-            return None
-        await self._remember(user, fallback=str(user["id"]))
-        return str(user["id"])
-
-    async def _remember(self, user: dict[str, Any], *, fallback: str) -> None:
-        """Keep a user's shown name and the names they go by (handle, names, e-mail)."""
-        user_id = str(user.get("id") or fallback)
-        profile = user.get("profile") or {}
-        names = [
-            profile.get("display_name"),
-            profile.get("real_name"),
-            user.get("real_name"),
-            user.get("name"),
-        ]
-        name = next((str(n) for n in names if n), user_id)[:80]
-        aliases = [str(a) for a in (*names, profile.get("email")) if a]
-        now = self.clock.now()
-        await self.database.write(
-            people.remember, id=user_id, name=name, platform=PLATFORM, now=now, aliases=aliases
-        )
-        self._fetched[user_id] = now
-
-    async def user_id(self, person: str) -> str:
-        """The Slack user id of a person as allhands names them: an id already, or (for a
-        playbook's `dana@lumo.example`) found by e-mail; DeliveryError if Slack has nobody."""
-        if _USER_ID.fullmatch(person):
-            return person
-        if "@" in person.strip("@") and (found := await self.by_email(person.strip())):
-            return found
-        raise DeliveryError(
-            f"{person!r} is no Slack user allhands knows; in playbooks, name people by their"
-            " Slack e-mail address or member id (U0123ABCD)",
-            permanent=True,
-        )
-
-    async def name(self, person: str | None) -> str:
-        """How Slack shows one person: their name where known, else their id. (Texts arrive
-        with people named already: nothing is swapped into finished text, where a
-        customer's words could hold an id.)"""
-        return await self.database.read(people.name_of, id=person)
 
 
 class SlackAdapter:

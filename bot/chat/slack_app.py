@@ -34,14 +34,14 @@ from slack_sdk.signature import Clock as SignatureClock
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.chat.slack import PLATFORM, SlackAdapter
+from bot.chat.slack import SlackAdapter
 from bot.chat.slack_approvals import SlackApprovals
 from bot.chat.slack_blocks import (
     SNOOZE_CHOICES,
     ActionId,
     text_message,
 )
-from bot.chat.slack_calls import call_slack
+from bot.chat.slack_calls import PLATFORM, call_slack
 from bot.chat.slack_dialog import SlackReplyDialog
 from bot.chat.slack_home import HOME_OPENED, SlackHome, from_home
 from bot.chat.slack_incidents import SlackReplyAll

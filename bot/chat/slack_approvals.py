@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 from bot.chat import MessageRef
-from bot.chat.slack import PLATFORM
 from bot.chat.slack_approval_blocks import (
     CHANNEL_ID,
     EDIT_BLOCK,
@@ -39,7 +38,7 @@ from bot.chat.slack_approval_blocks import (
     submitted,
 )
 from bot.chat.slack_blocks import text_message
-from bot.chat.slack_calls import call_slack
+from bot.chat.slack_calls import PLATFORM, call_slack
 from bot.errors import CommandError
 from bot.store import approvals
 from bot.workflow import Context

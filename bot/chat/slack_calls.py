@@ -39,6 +39,8 @@ _DEFAULT_RETRY_AFTER = 5.0
 
 T = TypeVar("T")
 
+PLATFORM = "slack"  # how allhands records Slack: people, messages, who acted where
+
 
 class ChannelPacer:
     """Spaces messages to one channel (Slack allows about one a second per channel).

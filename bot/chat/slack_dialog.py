@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
-from bot.chat.slack import PLATFORM
 from bot.chat.slack_blocks import (
     REPLY_TEXT_BLOCK,
     REPLY_VIEW,
@@ -21,7 +20,7 @@ from bot.chat.slack_blocks import (
     ReplyForm,
     reply_modal,
 )
-from bot.chat.slack_calls import call_slack
+from bot.chat.slack_calls import PLATFORM, call_slack
 from bot.chat.slack_home import from_home
 from bot.errors import CommandError, DeliveryError
 from bot.replying import Setting

@@ -10,9 +10,8 @@ from slack_bolt.async_app import AsyncApp
 
 from bot import incident_cards
 from bot.chat.cards import Card
-from bot.chat.slack import PLATFORM
 from bot.chat.slack_blocks import HomeQueue, home_view
-from bot.chat.slack_calls import call_slack
+from bot.chat.slack_calls import PLATFORM, call_slack
 from bot.delivery import load_card
 from bot.domain.mentions import UNCLAIMED, State
 from bot.errors import DeliveryError
