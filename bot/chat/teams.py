@@ -32,13 +32,9 @@ from bot.card_links import teams_message_link
 from bot.chat import MessageRef, Ping
 from bot.chat.approval import ApprovalDecision, ApprovalRequest
 from bot.chat.cards import Card
+from bot.chat.teams_approval_cards import approval_activity
 from bot.chat.teams_auth import TokenChecker
-from bot.chat.teams_cards import (
-    approval_activity,
-    card_activity,
-    image_attachment,
-    text_activity,
-)
+from bot.chat.teams_cards import card_activity, image_attachment, text_activity
 from bot.chat.teams_connector import AppToken, BotConnector, token_url
 from bot.chat.teams_graph import GRAPH_URL, GraphCardFinder, card_marker
 from bot.chat.teams_inbound import PLATFORM, CommandRunner, TeamsInbound

@@ -2,7 +2,8 @@
 
 Strangers' text never reaches a place where Teams interprets markup: on cards it is put
 in TextRun elements (which render no Markdown), in messages it is escaped for Teams'
-Markdown and HTML, and no activity carries a mention entity built from it.
+Markdown and HTML, and no activity carries a mention entity built from it. A lead's
+approval card is built in `teams_approval_cards`.
 """
 
 from __future__ import annotations
@@ -10,12 +11,9 @@ from __future__ import annotations
 import base64
 import html
 import re
-from collections.abc import Mapping
 from typing import Any
 
-from bot.chat.approval import ApprovalDecision, ApprovalRequest
 from bot.chat.cards import Card
-from bot.chat.text import reveal_invisible, sentence
 from bot.domain.mentions import State
 
 ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
@@ -108,7 +106,7 @@ def image_attachment(image: bytes, name: str) -> dict[str, Any]:
     }
 
 
-def _run(text: str, **style: Any) -> dict[str, Any]:
+def text_run(text: str, **style: Any) -> dict[str, Any]:
     """A RichTextBlock of one TextRun: Adaptive Cards render no Markdown in a TextRun."""
     return {
         "type": "RichTextBlock",
@@ -216,13 +214,13 @@ def _actions(card: Card) -> list[dict[str, Any]]:
 def adaptive_card(card: Card) -> dict[str, Any]:
     """The Adaptive Card for a mention card, with its buttons for the card's state."""
     body: list[dict[str, Any]] = [
-        _run(card.title, weight="Bolder", size="Medium"),
-        _run(f"{card.author} on {card.where}", isSubtle=True),
-        _run(card.text),
+        text_run(card.title, weight="Bolder", size="Medium"),
+        text_run(f"{card.author} on {card.where}", isSubtle=True),
+        text_run(card.text),
     ]
     if card.url:
-        body.append(_run(card.url, isSubtle=True, fontType="Monospace"))
-    body.append(_run(card.status, weight="Bolder", color=_STATE_COLOUR[card.state]))
+        body.append(text_run(card.url, isSubtle=True, fontType="Monospace"))
+    body.append(text_run(card.status, weight="Bolder", color=_STATE_COLOUR[card.state]))
     actions = _actions(card)
     if card.url.startswith(("https://", "http://")):
         actions.append({"type": "Action.OpenUrl", "title": "Open the post", "url": card.url})
@@ -257,168 +255,12 @@ def channel_id_card(playbook_channel: str, note: str) -> dict[str, Any]:
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
         "version": CARD_VERSION,
         "body": [
-            _run(note),
-            _run(f"channel: {playbook_channel}", fontType="Monospace", weight="Bolder"),
+            text_run(note),
+            text_run(f"channel: {playbook_channel}", fontType="Monospace", weight="Bolder"),
         ],
     }
     return {
         "type": "message",
         "summary": "This channel's id for playbooks",
         "attachments": [{"contentType": ADAPTIVE_CARD, "content": content}],
-    }
-
-
-def _held_data(verb: str, request: ApprovalRequest) -> dict[str, Any]:
-    return {VERB_KEY: verb, NUMBER_KEY: request.mention, HELD_KEY: request.reply}
-
-
-def _decision_actions(request: ApprovalRequest) -> list[dict[str, Any]]:
-    """Approve, Edit (the text pre-filled) and Reject (with a reason); labels name nobody."""
-    number = request.mention
-    return [
-        {
-            "type": "Action.Submit",
-            "title": "Approve",
-            "style": "positive",
-            "data": _held_data("approve", request),
-        },
-        {
-            "type": "Action.ShowCard",
-            "title": "Edit",
-            "card": {
-                "type": "AdaptiveCard",
-                "body": [
-                    {
-                        "type": "Input.Text",
-                        "id": EDIT_INPUT,
-                        "label": f"Your text for #{number}, posted instead of the answer above",
-                        # An input's value is shown as typed, never rendered as Markdown.
-                        "value": request.text,
-                        "isMultiline": True,
-                        "maxLength": REPLY_MAX,
-                        "isRequired": True,
-                        "errorMessage": "Write the answer to post.",
-                    }
-                ],
-                "actions": [
-                    {
-                        "type": "Action.Submit",
-                        "title": "Post my text",
-                        "data": _held_data("edit", request),
-                    }
-                ],
-            },
-        },
-        {
-            "type": "Action.ShowCard",
-            "title": "Reject",
-            "card": {
-                "type": "AdaptiveCard",
-                "body": [
-                    {
-                        "type": "Input.Text",
-                        "id": REJECT_INPUT,
-                        "label": "Why not? The writer is told",
-                        "placeholder": "e.g. too sharp, please soften it",
-                        "maxLength": REASON_MAX,
-                        "isRequired": True,
-                        "errorMessage": "Say why, so the writer knows what to change.",
-                    }
-                ],
-                "actions": [
-                    {
-                        "type": "Action.Submit",
-                        "title": "Reject",
-                        "style": "destructive",
-                        "data": _held_data("reject", request),
-                    }
-                ],
-            },
-        },
-    ]
-
-
-_OUTCOME = {
-    "approved": ("Approved", "Good"),
-    "edited": ("Edited and approved", "Good"),
-    "rejected": ("Rejected", "Attention"),
-}
-
-
-def _outcome_runs(outcome: ApprovalDecision, names: Mapping[str, str]) -> list[dict[str, Any]]:
-    done, colour = _OUTCOME.get(outcome.state, (outcome.state.capitalize(), "Default"))
-    line = f"{done} by {names.get(outcome.by, outcome.by)} at {outcome.at:%Y-%m-%d %H:%M} UTC"
-    if outcome.state == "rejected":
-        line += f": {sentence(reveal_invisible(outcome.note))} Nothing was posted."
-    runs = [_run(line, weight="Bolder", color=colour)]
-    if outcome.state == "edited":
-        runs += [_run("Posted instead:", weight="Bolder"), _run(reveal_invisible(outcome.text))]
-    return runs
-
-
-def approval_card(
-    request: ApprovalRequest,
-    *,
-    names: Mapping[str, str] | None = None,
-    outcome: ApprovalDecision | None = None,
-) -> dict[str, Any]:
-    """The Adaptive Card asking a lead to approve a held answer, or showing their decision.
-
-    Every text from people (the answer, the customer's handle, the reasons, which quote
-    the answer) is in a TextRun; the Edit box holds the answer as its value, to change.
-    """
-    names = names or {}
-    responder = names.get(request.responder, request.responder)
-    number = request.mention
-    waits = outcome is None
-    title = f"#{number}: {responder}'s answer" + (" waits for your approval" if waits else "")
-    customer = f"To @{request.author} on {request.source}" if request.author else request.source
-    body: list[dict[str, Any]] = [
-        _run(title, weight="Bolder", size="Medium"),
-        _run(reveal_invisible(customer), isSubtle=True),
-    ]
-    if request.url:
-        body.append(_run(request.url, isSubtle=True, fontType="Monospace"))
-    body.append(_run("Why it waits:", weight="Bolder"))
-    body += [_run(f"• {reveal_invisible(reason)}") for reason in request.reasons]
-    body.append(_run("It would post, exactly:" if waits else "The answer:", weight="Bolder"))
-    body.append(_run(reveal_invisible(request.text), fontType="Monospace"))
-    if outcome is None:
-        body.append(_run("Nothing is posted until a lead decides.", isSubtle=True))
-        actions = _decision_actions(request)
-    else:
-        body += _outcome_runs(outcome, names)
-        actions = []
-    if request.url.startswith(("https://", "http://")):
-        actions.append({"type": "Action.OpenUrl", "title": "Open the post", "url": request.url})
-    return {
-        "type": "AdaptiveCard",
-        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-        "version": CARD_VERSION,
-        "msteams": {"width": "Full"},
-        "fallbackText": inert(f"#{number}: an answer waits for a lead's approval"),
-        "body": body,
-        "actions": actions,
-    }
-
-
-def approval_activity(
-    request: ApprovalRequest,
-    *,
-    names: Mapping[str, str] | None = None,
-    outcome: ApprovalDecision | None = None,
-) -> dict[str, Any]:
-    """A message carrying an approval card (its preview holds nobody's text)."""
-    summary = f"Mention {request.mention}: " + (
-        "an answer waits for your approval" if outcome is None else f"answer {outcome.state}"
-    )
-    return {
-        "type": "message",
-        "summary": inert(summary),
-        "attachments": [
-            {
-                "contentType": ADAPTIVE_CARD,
-                "content": approval_card(request, names=names, outcome=outcome),
-            }
-        ],
     }
