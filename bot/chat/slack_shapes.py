@@ -31,6 +31,9 @@ def shape_problem(body: Any) -> str | None:
     kind = body.get("type")
     if kind is not None and not isinstance(kind, str):
         return "type is not text"
+    if "event" in body and not isinstance(body["event"], Mapping):
+        # bolt reads body["event"] as an object before any listener is chosen.
+        return "event is not an object"
     if kind == "event_callback":
         event = body.get("event")
         if not isinstance(event, Mapping) or not _text(event.get("type")):

@@ -54,6 +54,8 @@ def event(**fields: object) -> str:
         (event(event=[1], event_id="Ev1"), JSON),
         (event(event={"type": "app_home_opened", "user": 5}, event_id="Ev2"), JSON),
         (json.dumps({"type": "url_verification"}), JSON),
+        (json.dumps({"type": None, "event": -109, "event_id": -109}), JSON),
+        (json.dumps({"event": None}), JSON),
     ],
 )
 async def test_signed_bodies_slack_never_sends_get_a_4xx(
