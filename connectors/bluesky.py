@@ -1,11 +1,11 @@
 """Bluesky: mentions, replies and quotes of the account, and search terms; replies in thread.
 
 The session comes from an app password (`bluesky_session`); the records as the lexicons
-send them, the cursor and record keys are in `bluesky_records`. Notifications and search results
-come newest first, so each stream remembers the newest time it handed over and the posts
-seen at that edge, and pages back until it reaches them. Replies are `app.bsky.feed.post`
-records whose `reply` holds strong references (uri + cid) to the thread's root and the
-post answered, with link facets at UTF-8 byte offsets.
+send them, the cursor and record keys are in `bluesky_records`. Notifications and search
+results come newest first, so each stream remembers the newest time it handed over and
+the posts seen at that edge, and pages back until it reaches them. Replies are
+`app.bsky.feed.post` records whose `reply` holds strong references (uri + cid) to the
+thread's root and the post answered, with link facets at UTF-8 byte offsets.
 """
 
 from __future__ import annotations
