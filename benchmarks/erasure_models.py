@@ -13,7 +13,7 @@ its examples (the most `triage learn` keeps).
 - forget (examples): `erasure.forget` of an author with posts among every model's
   examples, one write transaction (the median of `--runs`, each on another author);
 - forget (none): the same for an author none of whose posts were moved;
-- clean (no change): `complaint_models.clean_examples` alone finding nothing to change
+- clean (no change): `complaint_models.clean_models` alone finding nothing to change
   (reading and unzipping the 5 bodies), which forget always pays;
 - expire (moved / none): one retention pass of 300 old mentions, with and without moved
   posts among them (without, the models are not read at all);
@@ -125,7 +125,7 @@ async def measure(target: str, *, count: int, runs: int) -> dict[str, float]:
         await build(db, clock, count)
         now = clock.now()
         clean_ms = [
-            await timed(db.write(complaint_models.clean_examples, clean=lambda t: t))
+            await timed(db.write(complaint_models.clean_models, clean=lambda t: t))
             for _ in range(runs)
         ]
         # Retention: the first group (some moved), then the second (none moved).

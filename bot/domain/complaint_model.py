@@ -23,7 +23,8 @@ import functools
 import itertools
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from bot.domain import triage
@@ -81,6 +82,15 @@ def _letters(word: str) -> tuple[str, ...]:
     padded = f" {word} "
     last = len(padded)
     return tuple(f"c{padded[i : i + size]}" for size in CHAR_SIZES for i in range(last - size + 1))
+
+
+def text_feature_names(text: str) -> set[str]:
+    """Every text feature a post gives the model: its words, word pairs and the letter
+    sequences inside its words."""
+    found, spelled = text_features(text)
+    for word in spelled:
+        found.update(_letters(word))
+    return found
 
 
 # VADER compound at or under which a post written to the company reads as hostile to it.
@@ -250,6 +260,71 @@ class ComplaintModel:
             figures={str(k): float(v) for k, v in figures.items()},
             team_examples={str(k): tuple(map(str, v)) for k, v in examples.items()},
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Forgotten:
+    """The text features an erasure takes out of learned models: those of the erased posts
+    and of the person's names, and the word pairs holding a word of their names, except
+    what the model trained on public data alone (`public`) has as well."""
+
+    features: frozenset[str] = frozenset()
+    name_words: frozenset[str] = frozenset()
+    public: AbstractSet[str] = frozenset()
+
+    def __bool__(self) -> bool:
+        return bool(self.features or self.name_words)
+
+    def drops(self, name: str) -> bool:
+        """Whether the feature `name` is taken out."""
+        if name in self.features:
+            return True
+        if not self.name_words or not name.startswith("b ") or name in self.public:
+            return False
+        first, _, second = name[2:].partition(" ")
+        return first in self.name_words or second in self.name_words
+
+
+def forgotten(
+    texts: Iterable[str], *, names: Iterable[str] = (), public: AbstractSet[str]
+) -> Forgotten:
+    """What an erasure takes out of learned models: `texts` are the erased posts a model
+    may have learned from (as training read them), `names` the erased person's handles and
+    names, `public` the features of the model trained on public data alone. A name's word
+    that the public model has ("the", "sam") is no one's in particular: pairs holding it
+    stay."""
+    found: set[str] = set()
+    for text in texts:
+        found.update(text_feature_names(text))
+    words: set[str] = set()
+    for name in names:
+        found.update(text_feature_names(name))
+        words.update(w for w in _words(name) if len(w) > 1 and f"w {w}" not in public)
+    # One letter ("w q", "cv", "c v") is no one's: the public model may lack it only
+    # because its weight there came out too small to keep.
+    dropped = {f for f in found.difference(public) if len(f[1:].strip()) > 1}
+    return Forgotten(frozenset(dropped), frozenset(words), public)
+
+
+def without_features(
+    data: Mapping[str, object], forgotten: Forgotten
+) -> tuple[dict[str, object], int]:
+    """A model's data (as `to_dict` makes it) without the features `forgotten` drops, and
+    how many went; all else (calibration, figures, team examples) is left as it was."""
+    names, weights = data.get("features"), data.get("weights")
+    if (
+        not forgotten
+        or not isinstance(names, list)
+        or not isinstance(weights, list)
+        or len(names) != len(weights)
+    ):
+        return dict(data), 0
+    drops = forgotten.drops
+    kept = [i for i, name in enumerate(names) if not (isinstance(name, str) and drops(name))]
+    if len(kept) == len(names):
+        return dict(data), 0
+    cleaned = {**data, "features": [names[i] for i in kept], "weights": [weights[i] for i in kept]}
+    return cleaned, len(names) - len(kept)
 
 
 def _number(data: Mapping[str, object], key: str) -> float:
