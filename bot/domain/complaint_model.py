@@ -319,11 +319,18 @@ def without_features(
         or len(names) != len(weights)
     ):
         return dict(data), 0
-    drops = forgotten.drops
-    kept = [i for i, name in enumerate(names) if not (isinstance(name, str) and drops(name))]
-    if len(kept) == len(names):
+    try:
+        present = set(names)
+    except TypeError:  # a name that is no string: not a model any replica reads
         return dict(data), 0
-    cleaned = {**data, "features": [names[i] for i in kept], "weights": [weights[i] for i in kept]}
+    gone = set(forgotten.features & present)
+    if forgotten.name_words:
+        pairs = (n for n in present if isinstance(n, str) and n.startswith("b "))
+        gone.update(filter(forgotten.drops, pairs))
+    if not gone:
+        return dict(data), 0
+    kept = [(name, weight) for name, weight in zip(names, weights, strict=True) if name not in gone]
+    cleaned = {**data, "features": [n for n, _ in kept], "weights": [w for _, w in kept]}
     return cleaned, len(names) - len(kept)
 
 
