@@ -277,12 +277,24 @@ class Forgotten:
 
     def drops(self, name: str) -> bool:
         """Whether the feature `name` is taken out."""
-        if name in self.features:
-            return True
-        if not self.name_words or not name.startswith("b ") or name in self.public:
-            return False
-        first, _, second = name[2:].partition(" ")
-        return first in self.name_words or second in self.name_words
+        return bool(self.among([name]))
+
+    def among(self, names: Sequence[str]) -> set[str]:
+        """The features among `names` that are taken out (TypeError if one is no string)."""
+        gone = set(self.features.intersection(names))
+        if self.name_words:
+            # A model has tens of thousands of features: the pairs are found by one search
+            # of them all, one a line, rather than a look at each.
+            found = _pairs(self.name_words).findall("\n" + "\n".join(names) + "\n")
+            gone.update(pair for pair in found if pair not in self.public)
+        return gone
+
+
+@functools.lru_cache(maxsize=8)
+def _pairs(words: frozenset[str]) -> re.Pattern[str]:
+    """Word-pair features holding one of `words`, found among features one a line."""
+    either = "|".join(re.escape(w) for w in sorted(words))
+    return re.compile(rf"\n(b (?:(?:{either}) [^ \n]+|[^ \n]+ (?:{either})))(?=\n)")
 
 
 def forgotten(
@@ -320,13 +332,9 @@ def without_features(
     ):
         return dict(data), 0
     try:
-        present = set(names)
+        gone = forgotten.among(names)
     except TypeError:  # a name that is no string: not a model any replica reads
         return dict(data), 0
-    gone = set(forgotten.features & present)
-    if forgotten.name_words:
-        pairs = (n for n in present if isinstance(n, str) and n.startswith("b "))
-        gone.update(filter(forgotten.drops, pairs))
     if not gone:
         return dict(data), 0
     kept = [(name, weight) for name, weight in zip(names, weights, strict=True) if name not in gone]
