@@ -195,13 +195,17 @@ async def test_an_erasure_of_posts_nobody_corrected_leaves_the_models_as_they_ar
 
 def test_what_an_erasure_forgets_is_exact() -> None:
     public = frozenset({"w my", "w the", "b my order", "c ord", "w order"})
-    found = forgotten(["my order", f"the {WORD}"], names=["the_quorvath", "Z"], public=public)
+    names = ["the_quorvath", "Z", "@zorvex@mastodon.social", "yindle.bsky.social"]
+    found = forgotten(["my order", f"the {WORD}"], names=names, public=public)
     assert f"w {WORD}" in found.features and f"b the {WORD}" in found.features
     assert "w quorvath" in found.features and f"c{WORD[:6]}" in found.features
-    # Public features, and one letter (a weight too small to ship), are no one's.
+    assert {"w zorvex", "w yindle"} <= found.features
+    # Public features, one letter (a weight too small to ship) and a handle's server are
+    # no one's.
     assert not found.features & public
     assert not {"w z", "cz", "c z", "cx ", "c x "} & found.features
-    assert found.name_words == {"quorvath"}  # "the" is public: its pairs stay
+    assert not {f for f in found.features if "mastodon" in f or "bsky" in f}
+    assert found.name_words == {"quorvath", "zorvex", "yindle"}  # "the" is public
     assert found.drops("b did quorvath") and found.drops("b quorvath said")
     assert not found.drops("b did the") and not found.drops("w did")
 

@@ -309,13 +309,22 @@ def forgotten(
     for text in texts:
         found.update(text_feature_names(text))
     words: set[str] = set()
-    for name in names:
+    for name in map(_owner, names):
         found.update(text_feature_names(name))
         words.update(w for w in _words(name) if len(w) > 1 and f"w {w}" not in public)
     # One letter ("w q", "cv", "c v") is no one's: the public model may lack it only
     # because its weight there came out too small to keep.
     dropped = {f for f in found.difference(public) if len(f[1:].strip()) > 1}
     return Forgotten(frozenset(dropped), frozenset(words), public)
+
+
+def _owner(name: str) -> str:
+    """A handle's part that names its owner, without the server or domain around it
+    ("@ann@mastodon.social", "ann.bsky.social": "ann"), or a display name as it is."""
+    name = name.strip()
+    if " " in name or ("@" not in name and "." not in name):
+        return name
+    return name.lstrip("@").partition("@")[0].partition(".")[0] or name
 
 
 def without_features(
