@@ -6,10 +6,9 @@ text column of every table is searched for what identified them (handle, name, p
 and post addresses) and those words are replaced. `expire` blanks what is older than the
 playbooks' retention. Both take the blanked posts out of the kept complaint models, whose
 teams' examples are copies of posts people moved to a team and whose weights learned from
-posts people corrected the kind of. Both record that an erasure
-happened, never what was erased. Both turn on SQLite's secure_delete, so that the old text
-does not stay in freed pages (PostgreSQL keeps old row versions until VACUUM reclaims them:
-run it after an erasure).
+posts whose kind people corrected. Both record that an erasure happened, never what was
+erased. Both turn on SQLite's secure_delete, so that the old text does not stay in freed
+pages (PostgreSQL keeps old row versions until VACUUM reclaims them: run it after one).
 """
 
 from __future__ import annotations
@@ -100,8 +99,7 @@ class ErasureError(AllhandsError):
 @dataclass(frozen=True, slots=True)
 class Erased:
     """What an erasure changed: mentions blanked, other cells mended, kept complaint models
-    rewritten without the blanked posts among their teams' examples or without the text
-    features their weights learned only from them."""
+    rewritten without the blanked posts among their examples or what their weights learned."""
 
     mentions: int
     cells: int = 0
@@ -133,9 +131,8 @@ def forget(db: Conn, *, source: str, handle: str, now: datetime, requested_by: s
     pseudonym = f"erased-{secrets.token_hex(4)}"
     numbers = [r[0] for r in rows]
     names = {key, *(r[1] for r in rows), *(r[2] for r in rows if len(r[2]) >= 3)}
-    needles = (
-        names | {r[3] for r in rows} | {r[4] for r in rows} | {r[5] for r in rows if len(r[5]) >= 6}
-    )
+    needles = names | {r[3] for r in rows} | {r[4] for r in rows}
+    needles |= {r[5] for r in rows if len(r[5]) >= 6}
     moved = corrections.moved_texts(db, numbers=numbers)  # read before the texts are blanked
     learned = corrections.learned_texts(db, numbers=numbers)
     _blank_mentions(
