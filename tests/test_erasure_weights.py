@@ -143,12 +143,12 @@ async def test_retention_drops_what_the_weights_learned_from_expired_posts(
     await fill(store_url, clock, old)
     clock.advance(timedelta(days=3))
     await fill(store_url, clock, [("bo", "Bo", f"@shop the {WORD} {OTHER} is late", "complaint")])
-    shipped = load_model()
+    public = ComplaintModel(weights={"w my": 0.1, "b my order": 0.2, "c brok": 0.3}, bias=0.0)
     taught = {f"w {WORD}": 0.9, f"b my {WORD}": 0.4, f"c{WORD[:5]}": 0.3, f"w {OTHER.lower()}": 0.5}
-    learned = replace(shipped, weights={**shipped.weights, **taught})
+    learned = replace(public, weights={**public.weights, **taught})
     assert await install(store_url, b"\x1f\x8b not a model", clock) == 1  # left as it is
     assert await install(store_url, learned, clock) == 2
-    assert await install(store_url, shipped, clock) == 3  # nothing to drop in it
+    assert await install(store_url, public, clock) == 3  # nothing to drop in it
     caplog.set_level(logging.INFO, logger="bot.store.complaint_models")
 
     db = await Database(store_url).open()
@@ -169,8 +169,8 @@ async def test_retention_drops_what_the_weights_learned_from_expired_posts(
     after = model(kept[1][1])
     # The newer post still holds the word: a refit would keep it only with two such posts,
     # and the erasure does what a refit without the expired post would most nearly do.
-    assert after.weights == {**shipped.weights, f"w {OTHER.lower()}": 0.5}
-    assert model(kept[2][1]).weights == shipped.weights
+    assert after.weights == {**public.weights, f"w {OTHER.lower()}": 0.5}
+    assert model(kept[2][1]).weights == public.weights
     logged = [r.getMessage() for r in caplog.records if "text feature" in r.getMessage()]
     assert logged == ["erasure: 3 learned text feature(s) dropped from 1 kept complaint model(s)"]
     assert WORD not in caplog.text
@@ -180,8 +180,7 @@ async def test_an_erasure_of_posts_nobody_corrected_leaves_the_models_as_they_ar
     store_url: str, clock: FakeClock
 ) -> None:
     await fill(store_url, clock, [("eve", "Eve", f"@shop my {WORD} broke", None)])
-    shipped = load_model()
-    learned = replace(shipped, weights={**shipped.weights, f"w {WORD}": 0.9})
+    learned = ComplaintModel(weights={"w my": 0.1, f"w {WORD}": 0.9}, bias=0.0)
     assert await install(store_url, learned, clock) == 1
     before = bodies(store_url)
     db = await Database(store_url).open()
