@@ -15,6 +15,8 @@ A logistic regression trained on labelled posts (`bot/triage_training.py`) gives
 feature a weight; a post's score is the sum of its features' weights, mapped to a
 probability by Platt scaling fitted on held-out predictions, so 0.7 means that about 7
 in 10 such posts were complaints in the training data.
+An erasure takes out of a learned model the text features it may have learned only from
+the erased posts and the person's names (`forgotten`, `without_features`).
 """
 
 from __future__ import annotations
