@@ -1,19 +1,23 @@
-"""What erasure costs now that it reaches the kept complaint models' team examples, on
-SQLite and on PostgreSQL side by side.
+"""What erasure costs now that it reaches the kept complaint models' team examples and
+weights, on SQLite and on PostgreSQL side by side.
 
 Run from the repository root, PostgreSQL beside it:
 
     scripts/with_postgres.sh .venv/bin/python benchmarks/erasure_models.py [--mentions 3000]
 
 (without ALLHANDS_TEST_POSTGRES only SQLite is measured). Each store is fresh: `--mentions`
-posts from as many authors as a tenth of them (so each wrote about ten), 500 of them moved
-to 10 teams, and 5 kept models: the shipped one with 50 of those moved posts per team as
-its examples (the most `triage learn` keeps).
+posts from as many authors as a tenth of them (so each wrote about ten, each post and the
+author's name holding a made-up word of theirs), 500 of them moved to 10 teams, one post of
+every fifth author corrected (`kind`), and 5 kept models: the shipped one with 50 of those
+moved posts per team as its examples (the most `triage learn` keeps) and, as if learned
+from them, the made-up words of the authors with moved or corrected posts as features.
 
 - forget (examples): `erasure.forget` of an author with posts among every model's
   examples, one write transaction (the median of `--runs`, each on another author);
-- forget (none): the same for an author none of whose posts were moved;
-- clean (no change): `complaint_models.clean_examples` alone finding nothing to change
+- forget (weights): the same for an author with a corrected post and none moved: the
+  features of their word leave every model's weights;
+- forget (none): the same for an author none of whose posts were moved or corrected;
+- clean (no change): `complaint_models.clean_models` alone finding nothing to change
   (reading and unzipping the 5 bodies), which forget always pays;
 - expire (moved / none): one retention pass of 300 old mentions, with and without moved
   posts among them (without, the models are not read at all);
@@ -44,13 +48,25 @@ from bot.store.db import Database
 from bot.triage_model import encode, load_model
 
 TEAMS = [f"team{t}" for t in range(10)]
+LETTERS = "abcdefghijklmnopqrstuvwxyz"
 TRIAGE = Triage(kind="complaint", sentiment=-0.4, urgency="low", team="support", rule="b")
 MOVED = 500
 EXPIRED = 300
 
 
-def post(n: int) -> str:
-    return f"@shop order {n} arrived late and the box was crushed, refund please " * 3
+def word(author: int) -> str:
+    """The author's made-up word, in no public post."""
+    return "zq" + "".join(LETTERS[int(d)] for d in str(author))
+
+
+def post(n: int, authors: int) -> str:
+    said = f"@shop order {n} arrived late and the box was crushed, refund please "
+    return said * 3 + word(n % authors)
+
+
+def person(author: int) -> tuple[str, str]:
+    """An author's handle and name."""
+    return f"author{author}", f"Pat {word(author).title()}"
 
 
 async def build(db: Database, clock: FakeClock, count: int) -> None:
@@ -62,7 +78,7 @@ async def build(db: Database, clock: FakeClock, count: int) -> None:
         clock.advance(timedelta(days=gap))
         for start in range(first, end, 500):
             items = [
-                (Item(f"p{n}", post(n), Author(f"author{n % authors}")), TRIAGE)
+                (Item(f"p{n}", post(n, authors), Author(*person(n % authors))), TRIAGE)
                 for n in range(start, min(start + 500, end))
             ]
             await db.write(
@@ -87,6 +103,14 @@ async def build(db: Database, clock: FakeClock, count: int) -> None:
             actor="b",
             now=clock.now(),
         )
+    # Corrected: the latest post of each author k with k % 5 == 1 (none of them moved).
+    for author in range(1, authors, 5):
+        number = count - (count - 1 - author) % authors
+        mention = await db.read(mentions.get, number=number)
+        assert mention is not None
+        await db.write(
+            corrections.relabel, mention=mention, kind="question", actor="b", now=clock.now()
+        )
     moved = await db.read(corrections.latest, field="team")
     examples: dict[str, list[str]] = {}
     for c in moved:  # the oldest first: the examples include the old posts retention takes
@@ -94,9 +118,12 @@ async def build(db: Database, clock: FakeClock, count: int) -> None:
         if len(texts) < 50:
             texts.append(c.text[:500])
     shipped = load_model()
+    learned = {f"w {word(a)}": 0.5 for a in range(authors) if a % 5 in (0, 1)}
+    learned.update({f"b please {w[2:]}": 0.2 for w in list(learned)})
     for n in range(complaint_models.KEEP):
         model = replace(
             shipped,
+            weights={**shipped.weights, **learned},
             trained_on=f"run {n}",
             team_examples={t: tuple(x) for t, x in examples.items()},
         )
@@ -125,7 +152,7 @@ async def measure(target: str, *, count: int, runs: int) -> dict[str, float]:
         await build(db, clock, count)
         now = clock.now()
         clean_ms = [
-            await timed(db.write(complaint_models.clean_examples, clean=lambda t: t))
+            await timed(db.write(complaint_models.clean_models, clean=lambda t: t))
             for _ in range(runs)
         ]
         # Retention: the first group (some moved), then the second (none moved).
@@ -135,6 +162,7 @@ async def measure(target: str, *, count: int, runs: int) -> dict[str, float]:
         # 1, 6, 11, ... (authors 0, 5, 10, ... when authors is a multiple of 5).
         authors = max(count // 10, 1)
         with_moved = [a for a in range(authors) if a % 5 == 0][-runs:]
+        corrected = [a for a in range(authors) if a % 5 == 1][-runs:]
         without = [a for a in range(authors) if a % 5 == 2][-runs:]
 
         def forget(author: int) -> Awaitable[object]:
@@ -143,12 +171,14 @@ async def measure(target: str, *, count: int, runs: int) -> dict[str, float]:
             )
 
         with_ms = [await timed(forget(a)) for a in with_moved]
+        weights_ms = [await timed(forget(a)) for a in corrected]
         without_ms = [await timed(forget(a)) for a in without]
         kept = await db.read(complaint_models.every)
     finally:
         await db.close()
     return {
         "forget, examples (ms)": statistics.median(with_ms),
+        "forget, weights (ms)": statistics.median(weights_ms),
         "forget, none (ms)": statistics.median(without_ms),
         "clean, no change (ms)": statistics.median(clean_ms),
         "expire, moved (ms)": old,

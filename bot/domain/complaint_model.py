@@ -15,6 +15,8 @@ A logistic regression trained on labelled posts (`bot/triage_training.py`) gives
 feature a weight; a post's score is the sum of its features' weights, mapped to a
 probability by Platt scaling fitted on held-out predictions, so 0.7 means that about 7
 in 10 such posts were complaints in the training data.
+An erasure takes out of a learned model the text features it may have learned only from
+the erased posts and the person's names (`forgotten`, `without_features`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ import functools
 import itertools
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from bot.domain import triage
@@ -81,6 +84,15 @@ def _letters(word: str) -> tuple[str, ...]:
     padded = f" {word} "
     last = len(padded)
     return tuple(f"c{padded[i : i + size]}" for size in CHAR_SIZES for i in range(last - size + 1))
+
+
+def text_feature_names(text: str) -> set[str]:
+    """Every text feature a post gives the model: its words, word pairs and the letter
+    sequences inside its words."""
+    found, spelled = text_features(text)
+    for word in spelled:
+        found.update(_letters(word))
+    return found
 
 
 # VADER compound at or under which a post written to the company reads as hostile to it.
@@ -250,6 +262,95 @@ class ComplaintModel:
             figures={str(k): float(v) for k, v in figures.items()},
             team_examples={str(k): tuple(map(str, v)) for k, v in examples.items()},
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Forgotten:
+    """The text features an erasure takes out of learned models: those of the erased posts
+    and of the person's names, and the word pairs holding a word of their names, except
+    what the model trained on public data alone (`public`) has as well."""
+
+    features: frozenset[str] = frozenset()
+    name_words: frozenset[str] = frozenset()
+    public: AbstractSet[str] = frozenset()
+
+    def __bool__(self) -> bool:
+        return bool(self.features or self.name_words)
+
+    def drops(self, name: str) -> bool:
+        """Whether the feature `name` is taken out."""
+        return bool(self.among([name]))
+
+    def among(self, names: Sequence[str]) -> set[str]:
+        """The features among `names` that are taken out (TypeError if one is no string)."""
+        gone = set(self.features.intersection(names))
+        if self.name_words:
+            # A model has tens of thousands of features: the pairs are found by one search
+            # of them all, one a line, rather than a look at each.
+            found = _pairs(self.name_words).findall("\n" + "\n".join(names) + "\n")
+            gone.update(pair for pair in found if pair not in self.public)
+        return gone
+
+
+@functools.lru_cache(maxsize=8)
+def _pairs(words: frozenset[str]) -> re.Pattern[str]:
+    """Word-pair features holding one of `words`, found among features one a line."""
+    either = "|".join(re.escape(w) for w in sorted(words))
+    return re.compile(rf"\n(b (?:(?:{either}) [^ \n]+|[^ \n]+ (?:{either})))(?=\n)")
+
+
+def forgotten(
+    texts: Iterable[str], *, names: Iterable[str] = (), public: AbstractSet[str]
+) -> Forgotten:
+    """What an erasure takes out of learned models: `texts` are the erased posts a model
+    may have learned from (as training read them), `names` the erased person's handles and
+    names, `public` the features of the model trained on public data alone. A name's word
+    that the public model has ("the", "sam") is no one's in particular: pairs holding it
+    stay."""
+    found: set[str] = set()
+    for text in texts:
+        found.update(text_feature_names(text))
+    words: set[str] = set()
+    for name in map(_owner, names):
+        found.update(text_feature_names(name))
+        words.update(w for w in _words(name) if len(w) > 1 and f"w {w}" not in public)
+    # One letter ("w q", "cv", "c v") is no one's: the public model may lack it only
+    # because its weight there came out too small to keep.
+    dropped = {f for f in found.difference(public) if len(f[1:].strip()) > 1}
+    return Forgotten(frozenset(dropped), frozenset(words), public)
+
+
+def _owner(name: str) -> str:
+    """A handle's part that names its owner, without the server or domain around it
+    ("@ann@mastodon.social", "ann.bsky.social": "ann"), or a display name as it is."""
+    name = name.strip()
+    if " " in name or ("@" not in name and "." not in name):
+        return name
+    return name.lstrip("@").partition("@")[0].partition(".")[0] or name
+
+
+def without_features(
+    data: Mapping[str, object], forgotten: Forgotten
+) -> tuple[dict[str, object], int]:
+    """A model's data (as `to_dict` makes it) without the features `forgotten` drops, and
+    how many went; all else (calibration, figures, team examples) is left as it was."""
+    names, weights = data.get("features"), data.get("weights")
+    if (
+        not forgotten
+        or not isinstance(names, list)
+        or not isinstance(weights, list)
+        or len(names) != len(weights)
+    ):
+        return dict(data), 0
+    try:
+        gone = forgotten.among(names)
+    except TypeError:  # a name that is no string: not a model any replica reads
+        return dict(data), 0
+    if not gone:
+        return dict(data), 0
+    kept = [(name, weight) for name, weight in zip(names, weights, strict=True) if name not in gone]
+    cleaned = {**data, "features": [n for n, _ in kept], "weights": [w for _, w in kept]}
+    return cleaned, len(names) - len(kept)
 
 
 def _number(data: Mapping[str, object], key: str) -> float:

@@ -6,15 +6,23 @@ them triage alike and a restarted container keeps it. Only the last `KEEP` are k
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
+import logging
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+from bot.domain import complaint_model
+from bot.domain.complaint_model import Forgotten, without_features
+from bot.errors import ModelError
 from bot.store.sql import Conn
+
+log = logging.getLogger(__name__)
 
 KEEP = 5  # installed models kept; older ones are deleted by the write that installs one
 REWRITE_LEVEL = 6  # gzip level of a body rewritten inside an erasure's transaction
@@ -93,9 +101,18 @@ def every(db: Conn) -> list[Installed]:
     return [_installed(r) for r in found]
 
 
-def clean_examples(db: Conn, *, clean: Callable[[str], str | None]) -> int:
+def clean_models(
+    db: Conn,
+    *,
+    clean: Callable[[str], str | None],
+    learned: Iterable[str] = (),
+    names: Iterable[str] = (),
+) -> int:
     """Rewrite the kept models whose teams' examples `clean` changes (None: the example is
-    dropped, as a team left with none); the number of models rewritten.
+    dropped, as a team left with none) or whose weights hold text features of the erased
+    posts `learned` (as training read them) or of the erased person's `names` that the
+    shipped model, trained on public data only, does not have (see
+    `complaint_model.forgotten`); the number of models rewritten.
 
     Each replica reads a model again only when a row with a higher id appears (one cheap
     query a minute), so changing a body in place would leave the old texts in use. The rows
@@ -106,11 +123,25 @@ def clean_examples(db: Conn, *, clean: Callable[[str], str | None]) -> int:
     rows = db.execute(
         "SELECT id, installed_at, trained_on, figures, body FROM complaint_models ORDER BY id"
     ).fetchall()
+    learned, names = list(learned), list(names)
+    forgotten = None
+    if learned or names:
+        forgotten = complaint_model.forgotten(learned, names=names, public=public_features())
     changed: dict[int, bytes] = {}
+    dropped: list[int] = []
     for row in rows:
-        cleaned = _cleaned(bytes(row[4]), clean)
+        cleaned, features = _cleaned(bytes(row[4]), clean, forgotten)
         if cleaned is not None:
             changed[int(row[0])] = cleaned
+        if features:
+            dropped.append(features)
+    if dropped:
+        # How many, never which: the features are the erased people's words.
+        log.info(
+            "erasure: %d learned text feature(s) dropped from %d kept complaint model(s)",
+            sum(dropped),
+            len(dropped),
+        )
     if not changed:
         return 0
     first = min(changed)
@@ -126,21 +157,65 @@ def clean_examples(db: Conn, *, clean: Callable[[str], str | None]) -> int:
     return len(changed)
 
 
-def _cleaned(body: bytes, clean: Callable[[str], str | None]) -> bytes | None:
-    """The model file `body` with its teams' examples cleaned, None if nothing changed.
+def public_features() -> frozenset[str]:
+    """The features of the shipped model, trained on public data only (read again when its
+    file changes); none, with an error logged, when it does not read."""
+    # Imported here: triage_model, which owns the model file, imports this module.
+    from bot.triage_model import SHIPPED
 
-    Only `team_examples` is touched; the rest is written back as `triage_model.encode`
-    wrote it (the same key order, separators and gzip header), compressed at level 6: it
-    takes a seventh of the time of level 9 for 1% more bytes, and the writer waits for it
-    (benchmarks/erasure_models.py). A body that does not read is no model any replica
-    uses, and is left as it is."""
+    try:
+        stat = SHIPPED.stat()
+    except OSError:
+        return _public(SHIPPED, 0, -1)
+    return _public(SHIPPED, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=2)
+def _public(path: Path, _mtime: int, _size: int) -> frozenset[str]:
+    from bot.triage_model import load_model
+
+    try:
+        return frozenset(load_model(path).weights)
+    except ModelError as exc:
+        log.error("%s; an erasure drops every learned feature of the erased posts", exc)
+        return frozenset()
+
+
+def _cleaned(
+    body: bytes, clean: Callable[[str], str | None], forgotten: Forgotten | None
+) -> tuple[bytes | None, int]:
+    """The model file `body` with its teams' examples cleaned and the features `forgotten`
+    drops taken out (None if nothing changed), and how many features went.
+
+    Only `team_examples`, `features` and `weights` are touched; the rest is written back as
+    `triage_model.encode` wrote it (the same key order, separators and gzip header),
+    compressed at level 6: it takes a seventh of the time of level 9 for 1% more bytes, and
+    the writer waits for it (benchmarks/erasure_models.py). A body that does not read is
+    no model any replica uses, and is left as it is."""
     try:
         data = json.loads(gzip.decompress(body).decode("utf-8"))
     except (OSError, EOFError, zlib.error, UnicodeDecodeError, ValueError):
-        return None
-    examples = data.get("team_examples") if isinstance(data, dict) else None
-    if not isinstance(examples, dict):
-        return None
+        return None, 0
+    if not isinstance(data, dict):
+        return None, 0
+    data, dropped = without_features(data, forgotten) if forgotten else (data, 0)
+    changed = dropped > 0
+    examples = data.get("team_examples")
+    if isinstance(examples, dict):
+        kept = _kept_examples(examples, clean)
+        if kept != examples:
+            data["team_examples"] = kept
+            changed = True
+    if not changed:
+        return None, 0
+    compressed = gzip.compress(
+        json.dumps(data, separators=(",", ":")).encode(), compresslevel=REWRITE_LEVEL, mtime=0
+    )
+    return compressed, dropped
+
+
+def _kept_examples(examples: dict[str, Any], clean: Callable[[str], str | None]) -> dict[str, Any]:
+    """The teams' examples cleaned, a team left with none dropped."""
     kept: dict[str, Any] = {}
     for team, texts in examples.items():
         if not isinstance(texts, list):
@@ -150,12 +225,7 @@ def _cleaned(body: bytes, clean: Callable[[str], str | None]) -> bytes | None:
         left = [t for t in cleaned if t is not None]
         if left:
             kept[team] = left
-    if kept == examples:
-        return None
-    data["team_examples"] = kept
-    return gzip.compress(
-        json.dumps(data, separators=(",", ":")).encode(), compresslevel=REWRITE_LEVEL, mtime=0
-    )
+    return kept
 
 
 def _installed(row: tuple[object, ...]) -> Installed:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.domain.mentions import Action, Mention
+from bot.domain.normalise import clean_text
 from bot.store import day_figures, mentions, outbox
 from bot.store.sql import Conn
 
@@ -145,6 +146,22 @@ def moved_texts(db: Conn, *, numbers: Sequence[int]) -> set[str]:
             chunk,
         )
         texts.update(_text(title, text)[:EXAMPLE_CHARS] for title, text in found.fetchall())
+    return texts
+
+
+def learned_texts(db: Conn, *, numbers: Sequence[int]) -> list[str]:
+    """The posts among `numbers` whose kind people corrected, as `triage learn` learns the
+    complaint model's weights from them (title and text, cleaned as training cleans them)."""
+    texts: list[str] = []
+    for start in range(0, len(numbers), 500):
+        chunk = list(numbers[start : start + 500])
+        found = db.execute(
+            "SELECT m.title, m.text FROM mentions m WHERE m.number IN"
+            f" ({', '.join('?' * len(chunk))}) AND EXISTS (SELECT 1 FROM triage_corrections c"
+            " WHERE c.mention = m.number AND c.field = 'kind')",
+            chunk,
+        )
+        texts.extend(clean_text(_text(title, text)) for title, text in found.fetchall())
     return texts
 
 

@@ -5,10 +5,10 @@ keeps them, the numbers digests need kept (times, states, team, kind, audience).
 text column of every table is searched for what identified them (handle, name, profile
 and post addresses) and those words are replaced. `expire` blanks what is older than the
 playbooks' retention. Both take the blanked posts out of the kept complaint models, whose
-teams' examples are copies of posts people moved to a team. Both record that an erasure
-happened, never what was erased. Both turn on SQLite's secure_delete, so that the old text
-does not stay in freed pages (PostgreSQL keeps old row versions until VACUUM reclaims them:
-run it after an erasure).
+teams' examples are copies of posts people moved to a team and whose weights learned from
+posts whose kind people corrected. Both record that an erasure happened, never what was
+erased. Both turn on SQLite's secure_delete, so that the old text does not stay in freed
+pages (PostgreSQL keeps old row versions until VACUUM reclaims them: run it after one).
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ class ErasureError(AllhandsError):
 @dataclass(frozen=True, slots=True)
 class Erased:
     """What an erasure changed: mentions blanked, other cells mended, kept complaint models
-    rewritten without the blanked posts among their teams' examples."""
+    rewritten without the blanked posts among their examples or what their weights learned."""
 
     mentions: int
     cells: int = 0
@@ -130,9 +130,11 @@ def forget(db: Conn, *, source: str, handle: str, now: datetime, requested_by: s
     _begin(db, now=now)
     pseudonym = f"erased-{secrets.token_hex(4)}"
     numbers = [r[0] for r in rows]
-    needles = {key, *(r[1] for r in rows), *(r[2] for r in rows if len(r[2]) >= 3)}
-    needles |= {r[3] for r in rows} | {r[4] for r in rows} | {r[5] for r in rows if len(r[5]) >= 6}
+    names = {key, *(r[1] for r in rows), *(r[2] for r in rows if len(r[2]) >= 3)}
+    needles = names | {r[3] for r in rows} | {r[4] for r in rows}
+    needles |= {r[5] for r in rows if len(r[5]) >= 6}
     moved = corrections.moved_texts(db, numbers=numbers)  # read before the texts are blanked
+    learned = corrections.learned_texts(db, numbers=numbers)
     _blank_mentions(
         db, numbers=numbers, text=REQUESTED, pseudonym=lambda _h: pseudonym, now=now, redraw=True
     )
@@ -147,9 +149,13 @@ def forget(db: Conn, *, source: str, handle: str, now: datetime, requested_by: s
     cells = _sweep(db, variants=variants)
     pattern = _pattern(variants)
     # Their moved posts leave the models; others' examples lose their name, as others'
-    # posts just did (a later `triage learn` takes these posts as they are now).
-    models = complaint_models.clean_examples(
-        db, clean=lambda t: None if t in moved else pattern.sub(MARK, t) if pattern else t
+    # posts just did (a later `triage learn` takes these posts as they are now). What the
+    # models' weights learned from their corrected posts and their names goes too.
+    models = complaint_models.clean_models(
+        db,
+        clean=lambda t: None if t in moved else pattern.sub(MARK, t) if pattern else t,
+        learned=learned,
+        names=names,
     )
     _record(db, now=now, reason="request", source=source, count=len(numbers), by=requested_by)
     db.execute("DELETE FROM erasing")
@@ -174,6 +180,7 @@ def expire(db: Conn, *, before: datetime, now: datetime) -> Erased:
 
     numbers = list(by_number)
     moved = corrections.moved_texts(db, numbers=numbers)  # read before the texts are blanked
+    learned = corrections.learned_texts(db, numbers=numbers)
     _blank_mentions(db, numbers=numbers, text=EXPIRED, pseudonym=pseudonym, now=now)
     # A customer's later message is recorded on the conversation's first mention, as
     # theirs, when it arrived: within the times of the mentions blanked here.
@@ -195,8 +202,10 @@ def expire(db: Conn, *, before: datetime, now: datetime) -> Erased:
         [EXPIRED, before.isoformat(), EXPIRED],
     )
     models = 0
-    if moved:  # only posts people moved to a team are among the models' examples
-        models = complaint_models.clean_examples(db, clean=lambda t: None if t in moved else t)
+    if moved or learned:  # the only posts the models' examples and weights learned from
+        models = complaint_models.clean_models(
+            db, clean=lambda t: None if t in moved else t, learned=learned
+        )
     _record(db, now=now, reason="retention", source="", count=len(numbers), by="")
     db.execute("DELETE FROM erasing")
     return Erased(mentions=len(numbers), models=models)
