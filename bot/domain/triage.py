@@ -183,7 +183,10 @@ HARMLESS = _cues(
 WHY = _rule(r"(?<!\w)(?:why|how\s+come)(?!\w)")
 # Praise that is not meant: "gotta love it when the line drops".
 SARCASM_CUES = _cues(
-    *_listed("gotta love, love it when, love when, sarcasm, #sarcasm, thanks a lot")
+    *_listed("""
+    gotta love, love it when, love when, sarcasm, #sarcasm, thanks a lot, thanks for nothing,
+    thank you for nothing
+    """)
 )
 # Praise for what went wrong: "losing my bags again, great job".
 IRONIC_PRAISE = _cues(
