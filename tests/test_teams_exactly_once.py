@@ -13,7 +13,7 @@ from urllib.parse import quote
 import pytest
 
 from bot.clock import FakeClock
-from bot.delivery import card_ref, load_card
+from bot.mention_cards import card_ref, load_card
 from bot.sent_once import effect_key
 from bot.settings import TEAMS_GRAPH_URL, Settings
 from bot.stats_report import read, render

@@ -12,9 +12,9 @@ from bot import incident_cards
 from bot.chat.cards import Card
 from bot.chat.slack.blocks import HomeQueue, home_view
 from bot.chat.slack.calls import PLATFORM, call_slack
-from bot.delivery import load_card
 from bot.domain.mentions import UNCLAIMED, State
 from bot.errors import DeliveryError
+from bot.mention_cards import load_card
 from bot.store import mentions
 
 if TYPE_CHECKING:
