@@ -27,10 +27,11 @@ from zoneinfo import ZoneInfo
 import sqlite_utils
 
 from bot.chat import MessageRef
-from bot.delivery import _card_posted, _reply_posted
 from bot.domain.approval_rules import ApprovalRules
 from bot.domain.guardrails import Verdict
 from bot.domain.mentions import Action, Author, Item, Triage
+from bot.mention_cards import card_posted
+from bot.reply_outcomes import reply_posted
 from bot.store import mentions, outbox
 from bot.submitting import submit
 from bot.workflow import act
@@ -145,9 +146,9 @@ def _deliver(db: sqlite_utils.Database, *, number: int, now: datetime) -> None:
         if kind == outbox.Kind.CARD_POST:
             team = db.execute("SELECT team FROM mentions WHERE number = ?", [number]).fetchone()[0]
             ref = MessageRef("slack", CHANNELS[team], f"{now.timestamp():.6f}")
-            _card_posted(db, effect_id=effect_id, number=number, ref=ref, now=now)
+            card_posted(db, effect_id=effect_id, number=number, ref=ref, now=now)
         elif kind == outbox.Kind.PUBLIC_REPLY:
-            _reply_posted(
+            reply_posted(
                 db,
                 effect_id=effect_id,
                 number=number,

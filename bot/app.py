@@ -12,8 +12,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from bot.chat import ChatAdapter
-from bot.chat.slack_app import SlackBot
-from bot.chat.slack_settings import check_settings
+from bot.chat.slack.app import SlackBot
+from bot.chat.slack.settings import check_settings
 from bot.clock import Clock, SystemClock
 from bot.delivery import OutboxWorker
 from bot.digests import DigestSender

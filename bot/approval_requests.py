@@ -1,5 +1,6 @@
-"""The leads' approval requests as posted in chat: where each is, and drawing them again.
+"""The leads' approval requests in chat: asking a lead, where each is, drawing them again.
 
+The outbox worker asks (`post_request`) and redraws (`redraw_request`) through these.
 When an adapter posts a request with buttons (`bot.chat.approval.deliver`), where it went
 is recorded (`bot.store.approval_messages`) in the transaction that marks the outbox row
 done. When a lead decides, `queue_redraws` runs inside the decision's transaction and
@@ -12,13 +13,17 @@ and one not yet sent is not sent at all (`still_waiting`): its lead is told inst
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from bot.chat import MessageRef
+from bot.chat import ChatAdapter, MessageRef, approval
 from bot.chat.approval import ApprovalDecision, ApprovalRequest
+from bot.clock import Clock
 from bot.store import approval_messages, approvals, mentions, outbox
 from bot.store.approval_messages import RequestMessage
+from bot.store.db import Database
 from bot.store.sql import Conn
 
 
@@ -105,3 +110,61 @@ def decided_request(
         note=held.note or "",
     )
     return request, decision
+
+
+async def post_request(
+    effect: outbox.Effect,
+    *,
+    database: Database,
+    clock: Clock,
+    adapter_of: Callable[[str], ChatAdapter],
+    person_of: Callable[[str, str], Awaitable[str]],
+    source_name: Callable[[str], str],
+) -> None:
+    """Ask a lead; record where the request went, with its row done, to redraw it."""
+    reply = int(effect.payload["reply"])
+    if not await database.read(still_waiting, reply=reply):
+        # A lead decided before this one was asked: they were told instead.
+        skipped = {"skipped": "decided before this lead was asked"}
+        await database.write(outbox.finish, id=effect.id, now=clock.now(), result=skipped)
+        return
+    platform = effect.target or "console"
+    person = await person_of(effect.payload["person"], platform)
+    source = source_name(str(effect.payload.get("source", "")))
+    payload = {**effect.payload, "person": person, "source": source}
+    ref = await approval.deliver(adapter_of(platform), payload)
+    assert effect.mention is not None
+    await database.write(
+        request_posted,
+        effect_id=effect.id,
+        number=effect.mention,
+        reply=reply,
+        lead=str(effect.payload["person"]),
+        ref=ref,
+        now=clock.now(),
+    )
+
+
+async def redraw_request(
+    effect: outbox.Effect,
+    *,
+    database: Database,
+    adapter_of: Callable[[str], ChatAdapter],
+    person_of: Callable[[str, str], Awaitable[str]],
+    source_name: Callable[[str], str],
+) -> dict[str, Any]:
+    """Draw a lead's request again with the decision on the held answer."""
+    payload = effect.payload
+    ref = MessageRef(str(payload["platform"]), str(payload["channel"]), str(payload["message"]))
+    found = await database.read(decided_request, reply=int(payload["reply"]), lead=payload["lead"])
+    if found is None:
+        return {"skipped": "the answer is not decided"}
+    request, decision = found
+    person = await person_of(request.person, ref.platform)
+    await approval.redraw(
+        adapter_of(ref.platform),
+        ref,
+        replace(request, person=person, source=source_name(request.source)),
+        decision,
+    )
+    return {}

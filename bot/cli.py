@@ -258,7 +258,7 @@ async def _serve(settings: Settings) -> None:
     app = App(settings=settings, adapters=adapters)
     teams = None
     if settings.microsoft_app_id or settings.teams_emulator:
-        from bot.chat.teams import TeamsAdapter
+        from bot.chat.teams.adapter import TeamsAdapter
 
         teams = TeamsAdapter.from_settings(settings, database=app.database, clock=app.clock)
         app.adapters["teams"] = teams

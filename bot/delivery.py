@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections import Counter
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -23,99 +22,22 @@ from typing import Any
 
 from bot import approval_requests, incident_cards, sent_once
 from bot.card_links import CardLinks
-from bot.chat import ChatAdapter, MessageRef, approval
-from bot.chat.cards import Card, build_card, moved_card
+from bot.chat import ChatAdapter, MessageRef
+from bot.chat.cards import Card, moved_card
 from bot.chat.text import shorten
 from bot.clock import Clock
 from bot.delivery_lanes import Lanes
-from bot.domain.mentions import CLOSED, SYSTEM, Action, State
 from bot.errors import DeliveryError
 from bot.logs import about_effect
+from bot.mention_cards import card_posted, card_ref, load_card
 from bot.playbooks import ChannelRef
-from bot.reply_outcomes import reply_failed
-from bot.store import digests, mentions, outbox, people, replies
-from bot.store import sla as sla_store
+from bot.reply_outcomes import reply_failed, reply_posted
+from bot.store import digests, mentions, outbox, people
 from bot.store.db import Database
 from bot.store.lanes import pause_lane
-from bot.store.sql import Conn
 from connectors.base import Connector
 
 log = logging.getLogger(__name__)
-
-
-def load_card(db: Conn, *, number: int, now: datetime) -> Card:
-    """The card of a mention as it stands now."""
-    mention = mentions.get(db, number=number)
-    if mention is None:
-        raise DeliveryError(f"mention #{number} does not exist", permanent=True)
-    closed_by = closed_at = None
-    if mention.state in CLOSED or mention.state == State.REOPENED:
-        last = mentions.events(db, number=number)[-1]
-        # A reopened card names the person who reopened it (not when the customer did).
-        if mention.state in CLOSED or last.action == Action.REOPEN:
-            closed_by, closed_at = last.actor, last.at
-    answers = replies.for_mention(db, mention=number)
-    return build_card(
-        mention,
-        now=now,
-        replies=answers,
-        closed_by=closed_by,
-        closed_at=closed_at,
-        follow_ups=len(mentions.follow_ups(db, number=number)),
-        names=people.shown(db, ids=[mention.claimed_by, closed_by, *(a.actor for a in answers)]),
-        sla=Counter(t.step.value for t in sla_store.steps_taken(db, mention=number)),
-    )
-
-
-def card_ref(db: Conn, *, number: int) -> MessageRef | None:
-    """Where a mention's card was posted, if it was."""
-    row = db.execute(
-        "SELECT platform, channel, message_id FROM cards WHERE mention = ?", [number]
-    ).fetchone()
-    return MessageRef(*row) if row else None
-
-
-def _card_posted(db: Conn, *, effect_id: int, number: int, ref: MessageRef, now: datetime) -> None:
-    db.execute(
-        "INSERT INTO cards (mention, platform, channel, message_id, posted_at)"
-        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (mention) DO UPDATE SET platform = excluded.platform,"
-        " channel = excluded.channel, message_id = excluded.message_id,"
-        " posted_at = excluded.posted_at",
-        [number, ref.platform, ref.channel, ref.id, now.isoformat()],
-    )
-    mention = mentions.get(db, number=number)
-    if mention is not None and mention.state == State.NEW:
-        mentions.transition(
-            db,
-            mention=mention,
-            action=Action.ANNOUNCE,
-            actor=SYSTEM,
-            now=now,
-            detail={"channel": f"{ref.platform}:{ref.channel}"},
-        )
-    outbox.finish(db, id=effect_id, now=now, result={"message": ref.id})
-
-
-def _reply_posted(
-    db: Conn,
-    *,
-    effect_id: int,
-    number: int,
-    reply_id: int,
-    actor: str,
-    external_id: str,
-    url: str,
-    now: datetime,
-) -> None:
-    replies.mark(db, id=reply_id, status="sent", external_id=external_id, url=url)
-    outbox.finish(db, id=effect_id, now=now, result={"id": external_id, "url": url})
-    who = people.shown(db, ids=[actor]).get(actor, actor)
-    what = "The automatic holding reply" if actor == SYSTEM else f"{who}'s answer"
-    text = f"{what} is posted in the customer's thread: {url or external_id}"
-    outbox.enqueue(
-        db, kind=outbox.Kind.THREAD_POST, mention=number, payload={"text": text}, now=now
-    )
-    outbox.enqueue(db, kind=outbox.Kind.CARD_UPDATE, mention=number, now=now)
 
 
 class OutboxWorker:
@@ -303,10 +225,23 @@ class OutboxWorker:
         elif kind == outbox.Kind.REPORT:
             await self._report(effect)
         elif kind == outbox.Kind.APPROVAL_REQUEST:
-            await self._approval_request(effect)
+            await approval_requests.post_request(
+                effect,
+                database=self.database,
+                clock=self.clock,
+                adapter_of=self._adapter,
+                person_of=self._person,
+                source_name=self._platform_of,
+            )
             return
         elif kind == outbox.Kind.APPROVAL_UPDATE:
-            done = await self._approval_update(effect)
+            done = await approval_requests.redraw_request(
+                effect,
+                database=self.database,
+                adapter_of=self._adapter,
+                person_of=self._person,
+                source_name=self._platform_of,
+            )
         elif kind == outbox.Kind.SUMMARY_CARD:
             await incident_cards.deliver_summary(
                 effect, database=self.database, adapter_of=self._adapter, clock=self.clock
@@ -329,7 +264,7 @@ class OutboxWorker:
                     database=self.database,
                 )
                 await self.database.write(
-                    _card_posted, effect_id=effect.id, number=number, ref=ref, now=self.clock.now()
+                    card_posted, effect_id=effect.id, number=number, ref=ref, now=self.clock.now()
                 )
                 return
             if kind == outbox.Kind.CARD_UPDATE and "moved_to" in effect.payload:
@@ -402,51 +337,6 @@ class OutboxWorker:
             image_text=stored.chart_text,
         )
 
-    async def _approval_request(self, effect: outbox.Effect) -> None:
-        """Ask a lead; record where the request went, with its row done, to redraw it."""
-        reply = int(effect.payload["reply"])
-        if not await self.database.read(approval_requests.still_waiting, reply=reply):
-            # A lead decided before this one was asked: they were told instead.
-            skipped = {"skipped": "decided before this lead was asked"}
-            await self.database.write(
-                outbox.finish, id=effect.id, now=self.clock.now(), result=skipped
-            )
-            return
-        platform = effect.target or "console"
-        person = await self._person(effect.payload["person"], platform)
-        source = self._platform_of(str(effect.payload.get("source", "")))
-        payload = {**effect.payload, "person": person, "source": source}
-        ref = await approval.deliver(self._adapter(platform), payload)
-        assert effect.mention is not None
-        await self.database.write(
-            approval_requests.request_posted,
-            effect_id=effect.id,
-            number=effect.mention,
-            reply=reply,
-            lead=str(effect.payload["person"]),
-            ref=ref,
-            now=self.clock.now(),
-        )
-
-    async def _approval_update(self, effect: outbox.Effect) -> dict[str, Any]:
-        """Draw a lead's request again with the decision on the held answer."""
-        payload = effect.payload
-        ref = MessageRef(str(payload["platform"]), str(payload["channel"]), str(payload["message"]))
-        found = await self.database.read(
-            approval_requests.decided_request, reply=int(payload["reply"]), lead=payload["lead"]
-        )
-        if found is None:
-            return {"skipped": "the answer is not decided"}
-        request, decision = found
-        person = await self._person(request.person, ref.platform)
-        await approval.redraw(
-            self._adapter(ref.platform),
-            ref,
-            replace(request, person=person, source=self._platform_of(request.source)),
-            decision,
-        )
-        return {}
-
     async def _person(self, who: str, platform: str) -> str:
         """The platform's id for a person named in a playbook (`dana@lumo.example`), where
         the people directory knows them; else as written, for the adapter to judge."""
@@ -472,7 +362,7 @@ class OutboxWorker:
             connector, mention, effect.payload["text"], effect=effect
         )
         await self.database.write(
-            _reply_posted,
+            reply_posted,
             effect_id=effect.id,
             number=number,
             reply_id=effect.payload["reply"],

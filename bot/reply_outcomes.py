@@ -112,3 +112,26 @@ def reply_failed(
         now=now,
     )
     outbox.enqueue(db, kind=outbox.Kind.CARD_UPDATE, mention=number, now=now)
+
+
+def reply_posted(
+    db: Conn,
+    *,
+    effect_id: int,
+    number: int,
+    reply_id: int,
+    actor: str,
+    external_id: str,
+    url: str,
+    now: datetime,
+) -> None:
+    """A public answer is posted: marked sent, its effect done, its card's thread told."""
+    replies.mark(db, id=reply_id, status="sent", external_id=external_id, url=url)
+    outbox.finish(db, id=effect_id, now=now, result={"id": external_id, "url": url})
+    who = people.shown(db, ids=[actor]).get(actor, actor)
+    what = "The automatic holding reply" if actor == SYSTEM else f"{who}'s answer"
+    text = f"{what} is posted in the customer's thread: {url or external_id}"
+    outbox.enqueue(
+        db, kind=outbox.Kind.THREAD_POST, mention=number, payload={"text": text}, now=now
+    )
+    outbox.enqueue(db, kind=outbox.Kind.CARD_UPDATE, mention=number, now=now)

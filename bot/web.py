@@ -37,7 +37,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 def _teams_keys(app: App) -> dict[str, Any] | None:
-    from bot.chat.teams import TeamsAdapter
+    from bot.chat.teams.adapter import TeamsAdapter
 
     teams = app.adapters.get("teams")
     if not isinstance(teams, TeamsAdapter) or teams.authenticator.disabled:
@@ -101,7 +101,7 @@ def build_web_app(app: App) -> web.Application:
     web_app.router.add_get("/healthz", healthz)
     web_app.router.add_get("/metrics", metrics)
     web_app.router.add_post("/webhooks/{source}", webhook)
-    from bot.chat.teams import TeamsAdapter  # here: botbuilder is slow to import
+    from bot.chat.teams.adapter import TeamsAdapter  # here: botbuilder is slow to import
 
     teams = app.adapters.get("teams")
     if isinstance(teams, TeamsAdapter):

@@ -18,7 +18,7 @@ import aiohttp
 
 from bot.app import App
 from bot.chat.console import ConsoleAdapter
-from bot.chat.teams import TeamsAdapter
+from bot.chat.teams.adapter import TeamsAdapter
 from bot.clock import FakeClock
 from bot.playbooks import load_playbooks
 from bot.settings import Settings

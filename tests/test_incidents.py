@@ -7,8 +7,9 @@ import io
 from datetime import UTC, datetime, timedelta
 
 from benchmarks.storm_gen import calm_day, score, storm
-from bot.domain.incidents import Grouper, Post, features
+from bot.domain.incidents import Grouper, Post
 from bot.domain.spikes import SpikeSettings, SpikeWatch, spike_threshold
+from bot.domain.topic_features import features
 from bot.incident_cards import draw_summary
 from bot.store import incidents, mentions, outbox
 from bot.store import reply_all as reply_all_store

@@ -108,7 +108,7 @@ async def say(app: App, line: str, actor: str = "alice") -> str:
 
 
 async def test_joined_emoji_stay_whole_and_hiding_characters_are_shown(tmp_path: Path) -> None:
-    from bot.chat.slack_text import mrkdwn
+    from bot.chat.slack.text import mrkdwn
 
     family, flag = "👨\u200d👩\u200d👧", "🏳️\u200d🌈"
     text = f"Our {family} loves it {flag}, but pay\u200dpal\u200b and \u202eevil look odd"

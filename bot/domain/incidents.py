@@ -11,71 +11,14 @@ from __future__ import annotations
 
 import heapq
 import math
-import re
 from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-_URL = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
-_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
-# An account named in a post (`@lumo`, `@ann@social.example`, `u/name`) is who it is
-# addressed to, not what it is about: every post to the brand names the brand.
-_HANDLE = re.compile(r"(?<![\w/])(?:@[\w.-]+(?:@[\w.-]+)?|u/[\w-]+)", re.IGNORECASE)
-LINK_WEIGHT = 3.0  # the same link says more than one shared word
+from bot.domain.topic_features import features, weight_of
+
 _POSTINGS_LIMIT = 48  # a word shared by this many clusters is too common to find candidates
-
-STOPWORDS = frozenset(
-    """a about above after again against all also am an and any anyone anybody are aren as at
-    be because been before being below between both but by can cannot could couldn did didn do
-    does doesn doing don down during each else even ever every few for from further get gets
-    getting got had hadn has hasn have haven having he her here hers herself him himself his
-    how however i if in into is isn it its itself just let lol me more most much must my
-    myself no nor not now of off ok okay on once only or other our ours ourselves out over
-    own please pls same she should shouldn so some such than that the their theirs them
-    themselves then there these they this those through to too under until up very via was
-    wasn we were weren what when where which while who whom why will with won would wouldn
-    you your yours yourself yourselves hi hey hello thanks thank guys folks anyone someone
-    something still really today again already yet since ago im ive its youre dont cant
-    wont isnt doesnt didnt u ur r y yes yeah yep hm hmm omg wtf lmao rt via amp""".split()  # noqa: SIM905
-)
-
-
-def _stem(word: str) -> str:
-    """A light, deterministic English stem: plurals and common endings folded."""
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if len(word) > 5 and word.endswith("ing"):
-        return word[:-3]
-    if len(word) > 4 and word.endswith("ed") and not word.endswith("eed"):
-        return word[:-2]
-    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        return word[:-1]
-    return word
-
-
-def _link(url: str) -> str:
-    bare = re.sub(r"^https?://(www\.)?", "", url.lower()).split("#")[0].split("?")[0]
-    return "link:" + bare.rstrip("/.,;:!)")
-
-
-def features(text: str, url: str = "") -> dict[str, str]:
-    """The topic features of a post: stem -> the first surface form seen; links as `link:...`."""
-    found: dict[str, str] = {}
-    for link in _URL.findall(text):
-        key = _link(link)
-        found.setdefault(key, key[5:])
-    words = _HANDLE.sub(" ", _URL.sub(" ", text)).lower().replace("’", "'")
-    for match in _WORD.finditer(words):
-        word = match.group().replace("'", "")
-        if len(word) < 2 or word in STOPWORDS or word.isdigit():
-            continue
-        found.setdefault(_stem(word), word)
-    return found
-
-
-def _weight(token: str) -> float:
-    return LINK_WEIGHT if token.startswith("link:") else 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +74,7 @@ class Cluster:
         self.last_at = max(self.last_at, post.at)
         for token, shown in tokens.items():
             c = self.counts[token]
-            w = _weight(token)
+            w = weight_of(token)
             self.norm2 += (2 * c + 1) * w * w
             self.counts[token] = c + 1
             self.surface.setdefault(token, shown)
@@ -139,7 +82,7 @@ class Cluster:
     def why(self, n: int = 3) -> tuple[str, ...]:
         """The words that make this cluster, most frequent first (ties alphabetically)."""
         ranked = heapq.nsmallest(
-            n, self.counts.items(), key=lambda kv: (-kv[1] * _weight(kv[0]), kv[0])
+            n, self.counts.items(), key=lambda kv: (-kv[1] * weight_of(kv[0]), kv[0])
         )
         shown = [self.surface[t] for t, c in ranked[:n] if c > 1 or len(self.members) == 1]
         return tuple(shown)
@@ -147,7 +90,7 @@ class Cluster:
     def cosine(self, tokens: Iterable[str], *, min_shared: int = 1) -> float:
         """How near a post's features are to this cluster's centroid (0..1); 0 when they
         share fewer than `min_shared` features (a link counts as many)."""
-        return self.near([(t, _weight(t)) for t in tokens], min_shared=min_shared)
+        return self.near([(t, weight_of(t)) for t in tokens], min_shared=min_shared)
 
     def near(self, weighted: list[tuple[str, float]], *, min_shared: int = 1) -> float:
         """`cosine` for features already weighed."""
@@ -166,7 +109,7 @@ class Cluster:
 
 def _centroid_cosine(a: Cluster, b: Cluster) -> float:
     small, large = (a, b) if len(a.counts) <= len(b.counts) else (b, a)
-    dot = sum(c * large.counts.get(t, 0) * _weight(t) ** 2 for t, c in small.counts.items())
+    dot = sum(c * large.counts.get(t, 0) * weight_of(t) ** 2 for t, c in small.counts.items())
     if not dot:
         return 0.0
     return dot / math.sqrt(a.norm2 * b.norm2)
@@ -243,7 +186,7 @@ class Grouper:
             if posting and (len(posting) <= _POSTINGS_LIMIT or token.startswith("link:")):
                 candidates.update(posting)
         near: list[tuple[float, int, Cluster]] = []
-        weighted = [(t, _weight(t) * self._filler(t)) for t in tokens]
+        weighted = [(t, weight_of(t) * self._filler(t)) for t in tokens]
         anchored: tuple[float, int, Cluster] | None = None
         anchor_word, anchor_share = "", 0.0
         for cid in sorted(candidates):
@@ -331,7 +274,7 @@ class Grouper:
             if posting is not None:
                 posting.discard(gone.id)
                 posting.add(keep.id)
-        keep.norm2 = sum((c * _weight(t)) ** 2 for t, c in keep.counts.items())
+        keep.norm2 = sum((c * weight_of(t)) ** 2 for t, c in keep.counts.items())
 
     def expire(self, now: datetime) -> list[int]:
         """Close the clusters quiet for longer than the window; their ids."""

@@ -13,7 +13,7 @@ import pytest
 from slack_sdk.signature import SignatureVerifier
 
 from bot.chat.approval import ApprovalDecision, ApprovalRequest
-from bot.chat.slack_approval_blocks import (
+from bot.chat.slack.approval_blocks import (
     DecisionForm,
     approval_message,
     edit_modal,

@@ -12,7 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.app import App
 from bot.chat.cards import build_card
 from bot.chat.console import ConsoleAdapter
-from bot.chat.slack import SlackAdapter
+from bot.chat.slack.adapter import SlackAdapter
 from bot.clock import FakeClock
 from bot.domain.mentions import Author, Mention, State
 from bot.errors import DeliveryError

@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.chat.slack import SlackAdapter
+from bot.chat.slack.adapter import SlackAdapter
 from bot.clock import FakeClock
 from bot.domain.digest_periods import day_period
 from bot.errors import DeliveryError
@@ -142,7 +142,7 @@ async def test_an_app_without_the_scope_sends_the_text_and_table_and_says_why_on
     slack: SlackHarness, scope: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     slack.fake.withheld = {scope}
-    caplog.set_level(logging.WARNING, logger="bot.chat.slack")
+    caplog.set_level(logging.WARNING, logger="bot.chat.slack.adapter")
     await record(slack, "Daily digest · Support · Sun 4 Jan 2026", day=4)
     await record(slack, "Daily digest · Support · Mon 5 Jan 2026", day=5)
     await slack.settle()

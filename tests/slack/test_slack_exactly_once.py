@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.delivery import card_ref, load_card
+from bot.mention_cards import card_ref, load_card
 from bot.sent_once import effect_key
 from bot.stats_report import read, render
 from bot.store import outbox

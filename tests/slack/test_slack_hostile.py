@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from bot.chat.cards import build_card
-from bot.chat.slack_blocks import ReplyForm, card_message, home_view, reply_modal, text_message
-from bot.chat.slack_text import command_from_slack, fit, from_slack, mrkdwn
+from bot.chat.slack.blocks import ReplyForm, card_message, home_view, reply_modal, text_message
+from bot.chat.slack.text import command_from_slack, fit, from_slack, mrkdwn
 from bot.domain.mentions import Author, Mention, State
 from bot.domain.normalise import clean_text
 from bot.errors import CommandError

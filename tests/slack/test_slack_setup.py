@@ -17,9 +17,9 @@ from slack_sdk.signature import SignatureVerifier
 
 from bot.app import App
 from bot.chat.console import ConsoleAdapter
-from bot.chat.slack import SCOPES
-from bot.chat.slack_app import COMMAND, EVENTS
-from bot.chat.slack_settings import check_settings
+from bot.chat.slack.adapter import SCOPES
+from bot.chat.slack.app import COMMAND, EVENTS
+from bot.chat.slack.settings import check_settings
 from bot.clock import FakeClock
 from bot.errors import ConfigError
 from bot.playbooks import load_playbooks

@@ -103,7 +103,7 @@ def _gaps(fake: SlackFake) -> list[float]:
 
 
 def _said(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "bot.chat.slack_socket"]
+    return [r.getMessage() for r in caplog.records if r.name == "bot.chat.slack.socket_mode"]
 
 
 async def _logged(caplog: pytest.LogCaptureFixture, line: str) -> None:
@@ -130,7 +130,7 @@ async def _command_over_socket(fake: SlackFake, envelope: str, text: str = "list
 async def test_connecting_is_retried_with_backoff_on_the_clock(
     socket_parts: tuple[App, SlackFake], caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="bot.chat.slack_socket")
+    caplog.set_level(logging.INFO, logger="bot.chat.slack.socket_mode")
     app, fake = socket_parts
     fake.fail("apps.connections.open", Failure(status=503, error="service_unavailable", times=2))
     fake.refuse_sockets = 1  # then the websocket itself is refused once
@@ -153,7 +153,7 @@ async def test_connecting_is_retried_with_backoff_on_the_clock(
 async def test_a_dropped_connection_is_opened_again(
     socket_parts: tuple[App, SlackFake], caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="bot.chat.slack_socket")
+    caplog.set_level(logging.INFO, logger="bot.chat.slack.socket_mode")
     app, fake = socket_parts
     await app.start()
     await _logged(caplog, "Slack Socket Mode: connected (connection 1)")
@@ -181,7 +181,7 @@ async def test_a_dropped_connection_is_opened_again(
 async def test_slack_asks_for_a_new_connection_and_the_old_one_is_let_go(
     socket_parts: tuple[App, SlackFake], caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="bot.chat.slack_socket")
+    caplog.set_level(logging.INFO, logger="bot.chat.slack.socket_mode")
     app, fake = socket_parts
     await app.start()
     await _logged(caplog, "Slack Socket Mode: connected (connection 1)")
@@ -204,7 +204,7 @@ async def test_slack_asks_for_a_new_connection_and_the_old_one_is_let_go(
 async def test_stopping_ends_the_retries_and_closes_the_connection(
     socket_parts: tuple[App, SlackFake], caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="bot.chat.slack_socket")
+    caplog.set_level(logging.INFO, logger="bot.chat.slack.socket_mode")
     app, fake = socket_parts
     fake.fail("apps.connections.open", Failure(status=200, error="invalid_auth", times=10**6))
     await app.start()

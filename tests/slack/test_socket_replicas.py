@@ -57,7 +57,7 @@ async def two_replicas(
 async def test_one_replica_keeps_the_socket_and_another_takes_over_when_it_dies(
     two_replicas: tuple[App, App, SlackFake, FakeClock], caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="bot.chat.slack_socket")
+    caplog.set_level(logging.INFO, logger="bot.chat.slack.socket_mode")
     a, b, fake, clock = two_replicas
     await a.start()
     await _logged(caplog, "Slack Socket Mode: connected (connection 1)")

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.chat.teams_cards import (
+from bot.chat.teams.cards import (
     EDIT_INPUT,
     HELD_KEY,
     INCIDENT_KEY,

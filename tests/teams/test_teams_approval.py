@@ -10,8 +10,8 @@ import pytest
 
 from bot.clock import FakeClock
 from bot.store import mentions
+from tests.teams.test_teams_e2e import buttons, installed_with_cards, runs
 from tests.teams_harness import BOB, CARMEN, DANA, PLAYBOOK, SUPPORT, TeamsHarness, teams_app
-from tests.test_teams_e2e import buttons, installed_with_cards, runs
 
 # Dana (named by e-mail) leads support; everyone's first five answers wait for a lead.
 LEADS = PLAYBOOK.replace(

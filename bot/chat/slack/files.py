@@ -26,7 +26,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.chat.slack_calls import ChannelPacer, delivery_error, retry_after_header, slack_error
+from bot.chat.slack.calls import ChannelPacer, delivery_error, retry_after_header, slack_error
 from bot.errors import DeliveryError
 
 log = logging.getLogger(__name__)

@@ -1,11 +1,11 @@
-"""Microsoft Teams: the ChatAdapter and the /api/messages endpoint (`teams_inbound`).
+"""Microsoft Teams: the ChatAdapter and the /api/messages endpoint (`inbound`).
 
-Each request from the Bot Connector carries a JWT, checked by `teams_auth` against
+Each request from the Bot Connector carries a JWT, checked by `auth` against
 Microsoft's published keys (fetched over aiohttp, cached, following key rotation) before
 anything is read from the body.
 Everything else speaks plain HTTP and JSON: activities and Adaptive Cards are built by
-`teams_cards`, read by `teams_activity`, and sent by `teams_connector`; a card a crash
-may have cut off is looked for in its channel with Microsoft Graph (`teams_graph`).
+`cards`, read by `activity`, and sent by `connector`; a card a crash may have cut off is
+looked for in its channel with Microsoft Graph (`graph`).
 
 Requests are acknowledged as soon as the command they carry is done; the bot's answer
 is posted in the background, in the thread where the command was typed or clicked.
@@ -32,12 +32,12 @@ from bot.card_links import teams_message_link
 from bot.chat import MessageRef, Ping
 from bot.chat.approval import ApprovalDecision, ApprovalRequest
 from bot.chat.cards import Card
-from bot.chat.teams_approval_cards import approval_activity
-from bot.chat.teams_auth import TokenChecker
-from bot.chat.teams_cards import card_activity, image_attachment, text_activity
-from bot.chat.teams_connector import AppToken, BotConnector, token_url
-from bot.chat.teams_graph import GRAPH_URL, GraphCardFinder, card_marker
-from bot.chat.teams_inbound import PLATFORM, CommandRunner, TeamsInbound
+from bot.chat.teams.approval_cards import approval_activity
+from bot.chat.teams.auth import TokenChecker
+from bot.chat.teams.cards import card_activity, image_attachment, text_activity
+from bot.chat.teams.connector import AppToken, BotConnector, token_url
+from bot.chat.teams.graph import GRAPH_URL, GraphCardFinder, card_marker
+from bot.chat.teams.inbound import PLATFORM, CommandRunner, TeamsInbound
 from bot.clock import Clock
 from bot.errors import ConfigError, DeliveryError, Problem
 from bot.settings import TEAMS_OPENID_URL, Settings
@@ -213,7 +213,7 @@ class TeamsAdapter:
 
     async def find_card(self, channel: str, key: str, *, since: datetime) -> MessageRef | None:
         """The card posted under `key` in a channel since `since`, read back with Graph;
-        None when there is none, or Graph may not be asked (see `teams_graph`)."""
+        None when there is none, or Graph may not be asked (see `graph`)."""
         if self._finder is None:
             return None
         conversation = await self._where(channel)

@@ -1,7 +1,7 @@
 """Microsoft Teams: what arrives at /api/messages. Each activity's token is checked first
-(`teams_auth`), then the activity is read (`teams_activity`), remembered once (a redelivery
-is not run twice), and acted on: a command typed or clicked is run and answered in its
-thread; the bot added to a team learns its roster.
+(`auth`), then the activity is read (`activity`), remembered once (a redelivery is not run
+twice), and acted on: a command typed or clicked is run and answered in its thread; the bot
+added to a team learns its roster.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from pydantic import ValidationError
 
-from bot.chat.teams_activity import Activity, command_text, mentions, read_submit
-from bot.chat.teams_auth import KeysUnavailable, Unauthorized
-from bot.chat.teams_cards import channel_id_card, text_activity
+from bot.chat.teams.activity import Activity, command_text, mentions, read_submit
+from bot.chat.teams.auth import KeysUnavailable, Unauthorized
+from bot.chat.teams.cards import channel_id_card, text_activity
 from bot.errors import CommandError, DeliveryError
 from bot.incident_commands import stale_card_note
 from bot.store import people, webhooks
@@ -25,7 +25,7 @@ from bot.store import teams as store
 from bot.workflow import Answer, Context
 
 if TYPE_CHECKING:
-    from bot.chat.teams import TeamsAdapter
+    from bot.chat.teams.adapter import TeamsAdapter
 
 log = logging.getLogger(__name__)
 

@@ -36,7 +36,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.chat.slack_calls import call_slack
+from bot.chat.slack.calls import call_slack
 from bot.clock import Clock
 from bot.errors import AllhandsError, DeliveryError
 

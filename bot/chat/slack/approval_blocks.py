@@ -19,7 +19,7 @@ from enum import StrEnum
 from typing import Any
 
 from bot.chat.approval import ApprovalDecision, ApprovalRequest
-from bot.chat.slack_blocks import (
+from bot.chat.slack.blocks import (
     BUTTON_TEXT,
     FALLBACK_TEXT,
     INPUT_MAX,
@@ -30,7 +30,7 @@ from bot.chat.slack_blocks import (
     plain_text,
     text_blocks,
 )
-from bot.chat.slack_text import escape, fit, link
+from bot.chat.slack.text import escape, fit, link
 from bot.chat.text import shorten
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bot.domain.commands import VERBS
 
-TEAMS = Path(__file__).resolve().parent.parent / "docs" / "teams"
+TEAMS = Path(__file__).resolve().parents[2] / "docs" / "teams"
 PLACEHOLDER = "00000000-0000-0000-0000-000000000000"
 
 

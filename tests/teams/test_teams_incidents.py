@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bot.chat.teams_activity import read_submit
+from bot.chat.teams.activity import read_submit
 from bot.clock import FakeClock
 from bot.errors import CommandError
 from bot.store import incidents

@@ -10,15 +10,15 @@ from slack_bolt.async_app import AsyncApp
 
 from bot import incident_cards
 from bot.chat.cards import Card
-from bot.chat.slack_blocks import HomeQueue, home_view
-from bot.chat.slack_calls import PLATFORM, call_slack
-from bot.delivery import load_card
+from bot.chat.slack.blocks import HomeQueue, home_view
+from bot.chat.slack.calls import PLATFORM, call_slack
 from bot.domain.mentions import UNCLAIMED, State
 from bot.errors import DeliveryError
+from bot.mention_cards import load_card
 from bot.store import mentions
 
 if TYPE_CHECKING:
-    from bot.chat.slack_app import SlackBot
+    from bot.chat.slack.app import SlackBot
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from bot.chat.approval import ApprovalDecision, ApprovalRequest
-from bot.chat.teams_activity import Submit, read_submit
-from bot.chat.teams_approval_cards import approval_activity, approval_card
-from bot.chat.teams_cards import ADAPTIVE_CARD
+from bot.chat.teams.activity import Submit, read_submit
+from bot.chat.teams.approval_cards import approval_activity, approval_card
+from bot.chat.teams.cards import ADAPTIVE_CARD
 from bot.errors import CommandError
 
 BOB = "0a9b8c7d-6e5f-4a3b-8c2d-1e0f9a8b7c6d"

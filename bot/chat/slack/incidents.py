@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
-from bot.chat.slack_blocks import REPLY_ALL_BLOCK, REPLY_ALL_VIEW, ActionId, reply_all_modal
-from bot.chat.slack_calls import call_slack
-from bot.chat.slack_dialog import run_from_dialog, view_metadata
+from bot.chat.slack.blocks import REPLY_ALL_BLOCK, REPLY_ALL_VIEW, ActionId, reply_all_modal
+from bot.chat.slack.calls import call_slack
+from bot.chat.slack.dialog import run_from_dialog, view_metadata
 from bot.store import incidents as incident_store
 
 if TYPE_CHECKING:
-    from bot.chat.slack_app import SlackBot
+    from bot.chat.slack.app import SlackBot
 
 _INCIDENT = re.compile(r"I\d{1,9}")
 

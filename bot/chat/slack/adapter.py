@@ -1,6 +1,6 @@
 """The Slack ChatAdapter: cards and messages through Slack's Web API, paced per channel.
 
-Every failure becomes a DeliveryError the outbox understands (`bot.chat.slack_calls`):
+Every failure becomes a DeliveryError the outbox understands (`bot.chat.slack.calls`):
 a 429 carries Slack's Retry-After (and holds the channel back for that long), 5xx
 answers, timeouts and broken connections are transient (retried with backoff for as long
 as Slack is down), and a request Slack will never accept (bad blocks, a deleted message)
@@ -21,14 +21,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.chat import MessageRef, Ping
 from bot.chat.approval import ApprovalDecision, ApprovalRequest
 from bot.chat.cards import Card
-from bot.chat.slack_approval_blocks import approval_message
-from bot.chat.slack_blocks import card_message, text_message
-from bot.chat.slack_calls import PLATFORM, ChannelPacer, call_slack
-from bot.chat.slack_channels import SlackChannels
-from bot.chat.slack_files import SlackFiles, UploadRefused
-from bot.chat.slack_history import CardFinder, card_metadata
-from bot.chat.slack_people import SlackPeople
-from bot.chat.slack_text import fit
+from bot.chat.slack.approval_blocks import approval_message
+from bot.chat.slack.blocks import card_message, text_message
+from bot.chat.slack.calls import PLATFORM, ChannelPacer, call_slack
+from bot.chat.slack.channels import SlackChannels
+from bot.chat.slack.files import SlackFiles, UploadRefused
+from bot.chat.slack.history import CardFinder, card_metadata
+from bot.chat.slack.people import SlackPeople
+from bot.chat.slack.text import fit
 from bot.clock import Clock
 from bot.errors import DeliveryError
 from bot.store.db import Database
@@ -126,7 +126,7 @@ class SlackAdapter:
         return await self._post(channel_id, await self._card(card), **extra)
 
     async def find_card(self, channel: str, key: str, *, since: datetime) -> MessageRef | None:
-        """The card posted under `key` in the channel since `since` (see slack_history)."""
+        """The card posted under `key` in the channel since `since` (see `history`)."""
         channel_id = await self.channels.resolve(channel)
         return await self.history.find(channel_id, key, since=since)
 

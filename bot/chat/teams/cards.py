@@ -3,7 +3,7 @@
 Strangers' text never reaches a place where Teams interprets markup: on cards it is put
 in TextRun elements (which render no Markdown), in messages it is escaped for Teams'
 Markdown and HTML, and no activity carries a mention entity built from it. A lead's
-approval card is built in `teams_approval_cards`.
+approval card is built in `approval_cards`.
 """
 
 from __future__ import annotations
@@ -237,7 +237,7 @@ def adaptive_card(card: Card) -> dict[str, Any]:
 
 def card_activity(card: Card, *, marker: str = "") -> dict[str, Any]:
     """A message activity carrying a mention card (its preview holds no customer text);
-    `marker`, the id of its first element, lets the card be found again (`teams_graph`)."""
+    `marker`, the id of its first element, lets the card be found again (`graph`)."""
     content = adaptive_card(card)
     if marker:
         content["body"][0]["id"] = marker

@@ -3,10 +3,10 @@
 Listeners only translate Slack's requests into the shared command grammar and call
 `Workflow.handle`. Each acknowledges first (Slack wants an answer within 3 seconds) and
 does the rest in a background task it keeps track of; the only work before an ack is
-checking a reply dialog (`bot.chat.slack_dialog`), and deciding in a lead's Edit or Reject
-dialog (`bot.chat.slack_approvals`), because their errors must be shown in the dialog itself.
-App Home is drawn by `bot.chat.slack_home`.
-Socket Mode's connection is kept by `bot.chat.slack_socket`.
+checking a reply dialog (`bot.chat.slack.dialog`), and deciding in a lead's Edit or Reject
+dialog (`bot.chat.slack.approvals`), because their errors must be shown in the dialog itself.
+App Home is drawn by `bot.chat.slack.home`.
+Socket Mode's connection is kept by `bot.chat.slack.socket_mode`.
 
 Over HTTP every request's signature is checked against the Clock (stale after five
 minutes) and each signature is accepted once, so a replayed request is refused; events
@@ -34,21 +34,21 @@ from slack_sdk.signature import Clock as SignatureClock
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.chat.slack import SlackAdapter
-from bot.chat.slack_approvals import SlackApprovals
-from bot.chat.slack_blocks import (
+from bot.chat.slack.adapter import SlackAdapter
+from bot.chat.slack.approvals import SlackApprovals
+from bot.chat.slack.blocks import (
     SNOOZE_CHOICES,
     ActionId,
     text_message,
 )
-from bot.chat.slack_calls import PLATFORM, call_slack
-from bot.chat.slack_dialog import SlackReplyDialog
-from bot.chat.slack_home import HOME_OPENED, SlackHome, from_home
-from bot.chat.slack_incidents import SlackReplyAll
-from bot.chat.slack_settings import check_settings
-from bot.chat.slack_shapes import shape_problem
-from bot.chat.slack_socket import SlackSocket
-from bot.chat.slack_text import command_from_slack
+from bot.chat.slack.calls import PLATFORM, call_slack
+from bot.chat.slack.dialog import SlackReplyDialog
+from bot.chat.slack.home import HOME_OPENED, SlackHome, from_home
+from bot.chat.slack.incidents import SlackReplyAll
+from bot.chat.slack.settings import check_settings
+from bot.chat.slack.shapes import shape_problem
+from bot.chat.slack.socket_mode import SlackSocket
+from bot.chat.slack.text import command_from_slack
 from bot.clock import Clock
 from bot.drafts import ReplyDrafts
 from bot.errors import CommandError, ConfigError, DeliveryError, Problem

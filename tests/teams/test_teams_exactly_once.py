@@ -13,7 +13,7 @@ from urllib.parse import quote
 import pytest
 
 from bot.clock import FakeClock
-from bot.delivery import card_ref, load_card
+from bot.mention_cards import card_ref, load_card
 from bot.sent_once import effect_key
 from bot.settings import TEAMS_GRAPH_URL, Settings
 from bot.stats_report import read, render
@@ -156,7 +156,7 @@ async def test_hostile_graph_answers_do_not_stop_the_card(
 
 
 def test_a_card_is_recognised_only_by_its_own_key() -> None:
-    from bot.chat.teams_graph import carries
+    from bot.chat.teams.graph import carries
 
     def message(content: object) -> dict[str, object]:
         return {"attachments": [{"contentType": "application/vnd.microsoft.card.adaptive",

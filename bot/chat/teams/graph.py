@@ -24,7 +24,7 @@ import aiohttp
 from yarl import URL
 
 from bot.chat import MessageRef
-from bot.chat.teams_connector import RETRYABLE, AppToken, BotConnector, retry_after, token_url
+from bot.chat.teams.connector import RETRYABLE, AppToken, BotConnector, retry_after, token_url
 from bot.clock import Clock
 from bot.errors import DeliveryError
 from bot.settings import TEAMS_GRAPH_URL

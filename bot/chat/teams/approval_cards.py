@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.chat.approval import ApprovalDecision, ApprovalRequest
-from bot.chat.teams_cards import (
+from bot.chat.teams.cards import (
     ADAPTIVE_CARD,
     CARD_VERSION,
     EDIT_INPUT,

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 from bot.chat import MessageRef
-from bot.chat.slack_approval_blocks import (
+from bot.chat.slack.approval_blocks import (
     CHANNEL_ID,
     EDIT_BLOCK,
     EDIT_VIEW,
@@ -37,14 +37,14 @@ from bot.chat.slack_approval_blocks import (
     reject_modal,
     submitted,
 )
-from bot.chat.slack_blocks import text_message
-from bot.chat.slack_calls import PLATFORM, call_slack
+from bot.chat.slack.blocks import text_message
+from bot.chat.slack.calls import PLATFORM, call_slack
 from bot.errors import CommandError
 from bot.store import approvals
 from bot.workflow import Context
 
 if TYPE_CHECKING:
-    from bot.chat.slack_app import SlackBot
+    from bot.chat.slack.app import SlackBot
 
 log = logging.getLogger(__name__)
 

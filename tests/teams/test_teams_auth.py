@@ -171,7 +171,7 @@ async def test_emulator_mode_runs_without_authentication(
 
 
 def test_app_id_without_password_is_a_config_error() -> None:
-    from bot.chat.teams import TeamsAdapter
+    from bot.chat.teams.adapter import TeamsAdapter
     from bot.errors import ConfigError
     from bot.settings import Settings
     from bot.store.db import Database

@@ -10,7 +10,7 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.chat.slack_calls import PLATFORM, call_slack
+from bot.chat.slack.calls import PLATFORM, call_slack
 from bot.clock import Clock
 from bot.errors import DeliveryError
 from bot.store import people

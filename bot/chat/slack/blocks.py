@@ -1,6 +1,6 @@
 """Block Kit for allhands: cards, answers, the reply dialog and App Home. Pure.
 
-Every string that reaches a text object goes through `bot.chat.slack_text` (escaped,
+Every string that reaches a text object goes through `bot.chat.slack.text` (escaped,
 inert, links only as themselves) and is cut to Slack's limits; mrkdwn objects carrying
 it are `verbatim` so that Slack adds no links or mentions of its own.
 """
@@ -15,7 +15,7 @@ from typing import Any
 
 from bot.chat import Ping
 from bot.chat.cards import Card
-from bot.chat.slack_text import fit, link
+from bot.chat.slack.text import fit, link
 from bot.chat.text import shorten
 
 # Slack's limits (Block Kit reference): text objects, blocks per surface, element text.

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from bot.chat.cards import Card, build_card
-from bot.chat.teams_activity import Activity, command_text, submitted_command
-from bot.chat.teams_cards import (
+from bot.chat.teams.activity import Activity, command_text, submitted_command
+from bot.chat.teams.cards import (
     ADAPTIVE_CARD,
     adaptive_card,
     card_activity,

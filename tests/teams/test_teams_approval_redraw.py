@@ -12,9 +12,9 @@ import sqlite_utils
 
 from bot.clock import FakeClock
 from bot.store import approvals, replies
+from tests.teams.test_teams_approval import ANSWER, card_in, click, data, held_answer, sent, texts
+from tests.teams.test_teams_e2e import buttons, installed_with_cards, runs
 from tests.teams_harness import BOB, CARMEN, DANA, PLAYBOOK, TeamsHarness, teams_app
-from tests.test_teams_approval import ANSWER, card_in, click, data, held_answer, sent, texts
-from tests.test_teams_e2e import buttons, installed_with_cards, runs
 
 # Dana and Carmen lead support; everyone's first five answers wait for one of them.
 TWO_LEADS = PLAYBOOK.replace(

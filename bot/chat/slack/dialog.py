@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
-from bot.chat.slack_blocks import (
+from bot.chat.slack.blocks import (
     REPLY_TEXT_BLOCK,
     REPLY_VIEW,
     TEMPLATE_BLOCK,
@@ -20,14 +20,14 @@ from bot.chat.slack_blocks import (
     ReplyForm,
     reply_modal,
 )
-from bot.chat.slack_calls import PLATFORM, call_slack
-from bot.chat.slack_home import from_home
+from bot.chat.slack.calls import PLATFORM, call_slack
+from bot.chat.slack.home import from_home
 from bot.errors import CommandError, DeliveryError
 from bot.replying import Setting
 from bot.workflow import Context
 
 if TYPE_CHECKING:
-    from bot.chat.slack_app import SlackBot
+    from bot.chat.slack.app import SlackBot
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Microsoft Teams: the ChatAdapter, /api/messages, the Bot Connector client and Adaptive Cards."""
