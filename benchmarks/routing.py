@@ -107,7 +107,7 @@ def ways(model: MeaningModel) -> list[tuple[str, dict[str, object]]]:
     found: list[tuple[str, dict[str, object]]] = [("letters", {"meaning": None})]
     found += [(f"meaning {how}", {"meaning": model, "weight": 1.0, "how": how}) for how in HOW]
     for how in HOW:
-        for weight in (0.3, 0.5, 0.7):
+        for weight in (0.3, 0.4, 0.5, 0.7):
             found.append(
                 (f"both {how} w={weight}", {"meaning": model, "weight": weight, "how": how})
             )
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
           f" {'with examples: default':>24} {'routed ok':>9}")
     shipped = TeamMatcher(profiles(), model)
     taught = [(TeamMatcher(profiles(ex), model), rest) for ex, rest in draws]
-    for threshold in (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4):
+    for threshold in (0.05, 0.08, 0.1, 0.12, 0.15, 0.2, 0.25, 0.3):
         _, default, ok = measure(shipped, posts, threshold)
         runs = [measure(m, rest, threshold) for m, rest in taught]
         print(

@@ -19,6 +19,7 @@ from bot.delivery import OutboxWorker
 from bot.digests import DigestSender
 from bot.domain.complaint_model import ComplaintModel
 from bot.domain.team_match import TeamMatcher, TeamProfile
+from bot.meaning_model import shipped_meaning
 from bot.domain.triage import Route, Router
 from bot.domain.triager import Triager, TriageSettings
 from bot.domain.urgency import with_overrides
@@ -75,7 +76,8 @@ def build_matcher(
     playbooks: Playbooks, learned: Mapping[str, tuple[str, ...]] | None = None
 ) -> TeamMatcher | None:
     """Routing by meaning, when a team describes itself or gives examples, or people moved
-    posts to teams (`learned`, from `allhands triage learn`)."""
+    posts to teams (`learned`, from `allhands triage learn`); the shipped meaning model is
+    loaded then, once per process (ModelError if its files are missing or broken)."""
     teams = playbooks.teams.values()
     learned = learned or {}
     if not any(t.description or t.examples or learned.get(t.id) for t in teams):
@@ -86,7 +88,8 @@ def build_matcher(
                 t.id, t.name, t.description, (*t.examples, *learned.get(t.id, ())), t.keywords
             )
             for t in teams
-        ]
+        ],
+        shipped_meaning(),
     )
 
 

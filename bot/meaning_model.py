@@ -37,7 +37,11 @@ def load_meaning(folder: Path) -> MeaningModel:
     unknown = tokenizer.token_to_id("[UNK]")
 
     def split(word: str) -> list[int]:
-        ids = tokenizer.encode(word, add_special_tokens=False).ids
+        try:
+            ids = tokenizer.encode(word, add_special_tokens=False).ids
+        except TypeError:  # a lone surrogate (JSON allows "\ud800") is no str to tokenizers
+            clean = word.encode("utf-8", "replace").decode("utf-8")
+            ids = tokenizer.encode(clean, add_special_tokens=False).ids
         return [i for i in ids if i != unknown]
 
     log.info(

@@ -51,6 +51,7 @@ def main() -> None:
         static.save_pretrained(tmp)
         shutil.copyfile(Path(tmp) / "tokenizer.json", args.out / "tokenizer.json")
     save_file({"vectors": values, "scales": scales}, str(args.out / "vectors.safetensors"))
+    (args.out / "vectors.safetensors").chmod(0o644)  # safetensors writes it 0600
     size = sum(p.stat().st_size for p in args.out.iterdir() if p.is_file())
     print(f"{values.shape[0]} tokens x {values.shape[1]} dims -> {args.out} ({size / 1e6:.1f} MB)")
 

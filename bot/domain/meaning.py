@@ -6,6 +6,7 @@ without a word in common. Pure: the vectors and the word splitter are handed in
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -13,6 +14,14 @@ import numpy.typing as npt
 
 Vector = npt.NDArray[np.float32]
 
+# Words that say nothing of what a post is about: left out of its meaning (and its letters).
+_WORDS_OF_NO_TOPIC = """a about after again all also am an and any are as at be been but by can could
+did do does for from get got had has have he her him his how i if in into is it its just me my
+no not of on or our out so some than that the their them then there these they this to too up
+us very was we were what when where which who why will with would you your hi hello please
+thanks thank"""
+STOPWORDS = frozenset(_WORDS_OF_NO_TOPIC.split())
+_TOKEN = re.compile(r"\w+|[^\w\s]")
 SCANNED = 300  # characters of a post read: what it is about comes first
 MEMO = 65_536  # words whose pieces are remembered
 
@@ -36,7 +45,8 @@ class MeaningModel:
         return int(self.vectors.shape[1])
 
     def pieces(self, text: str) -> list[int]:
-        """The rows of a text's word pieces, in order (unknown pieces left out)."""
+        """The rows of a text's word pieces, in order (stop words and unknown pieces left
+        out)."""
         found: list[int] = []
         memo = self._pieces
         for word in text.split():
@@ -44,9 +54,13 @@ class MeaningModel:
             if rows is None:
                 if len(memo) >= MEMO:
                     memo.clear()
-                rows = memo[word] = tuple(self.split(word))
+                rows = memo[word] = self._rows(word)
             found.extend(rows)
         return found
+
+    def _rows(self, word: str) -> tuple[int, ...]:
+        kept = [t for t in _TOKEN.findall(word) if t.lower() not in STOPWORDS]
+        return tuple(self.split(" ".join(kept))) if kept else ()
 
     def embed(self, text: str, *, limit: int | None = SCANNED) -> Vector | None:
         """The text's unit vector, or None when no piece of it is known."""

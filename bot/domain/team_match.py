@@ -13,21 +13,16 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from bot.domain.meaning import STOPWORDS as _STOP
 from bot.domain.meaning import MeaningModel, TeamMeanings
 
 _WORD = re.compile(r"[^\W\d_]{2,}")
-_STOPWORDS = """a about after again all also am an and any are as at be been but by can could
-did do does for from get got had has have he her him his how i if in into is it its just me my
-no not of on or our out so some than that the their them then there these they this to too up
-us very was we were what when where which who why will with would you your hi hello please
-thanks thank"""
-_STOP = frozenset(_STOPWORDS.split())
 SCANNED = 300  # characters of a post compared: what it is about comes first
 MEMO = 65_536  # words whose share of the similarity is remembered
 # How much of a team's similarity is the meaning's (the rest the letters'), and how a team's
 # meaning is taken: chosen on the proxy of benchmarks/routing.py.
-MEANING_WEIGHT = 0.5
-MEANING_HOW = "centroid"
+MEANING_WEIGHT = 0.4
+MEANING_HOW = "document"
 
 
 def _terms(text: str, limit: int | None = SCANNED) -> dict[str, float]:
