@@ -28,6 +28,7 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from bot.domain.meaning import HOW, MeaningModel
@@ -101,16 +102,28 @@ def measure(
     return right / n, 1 - routed / n, routed_right / routed if routed else 0.0
 
 
-def ways(model: MeaningModel) -> list[tuple[str, dict[str, object]]]:
-    """The ways of routing compared: letters, meaning (each way of taking a team's
-    meaning), and both weighed together."""
-    found: list[tuple[str, dict[str, object]]] = [("letters", {"meaning": None})]
-    found += [(f"meaning {how}", {"meaning": model, "weight": 1.0, "how": how}) for how in HOW]
+@dataclass(frozen=True)
+class Way:
+    """One way of routing: the meaning model (None: letters alone), its weight and how a
+    team's meaning is taken."""
+
+    name: str
+    meaning: MeaningModel | None = None
+    weight: float = MEANING_WEIGHT
+    how: str = MEANING_HOW
+
+    def matcher(self, teams: list[TeamProfile]) -> TeamMatcher:
+        """The matcher for these teams."""
+        return TeamMatcher(teams, self.meaning, weight=self.weight, how=self.how)
+
+
+def ways(model: MeaningModel) -> list[Way]:
+    """The ways compared: letters, meaning (each way of taking a team's meaning), and both
+    weighed together."""
+    found = [Way("letters")]
+    found += [Way(f"meaning {how}", model, 1.0, how) for how in HOW]
     for how in HOW:
-        for weight in (0.3, 0.4, 0.5, 0.7):
-            found.append(
-                (f"both {how} w={weight}", {"meaning": model, "weight": weight, "how": how})
-            )
+        found += [Way(f"both {how} w={w}", model, w, how) for w in (0.3, 0.4, 0.5, 0.7)]
     return found
 
 
@@ -142,30 +155,29 @@ def main(argv: list[str] | None = None) -> int:
     )
     header = f"  {'way':<24} {'top team':>9} {'default':>10} {'routed ok':>9}"
     print("descriptions only:\n" + header)
-    for name, options in ways(model):
-        matcher = TeamMatcher(profiles(), **options)  # type: ignore[arg-type]
-        print(line(name, measure(matcher, posts, args.threshold)))
+    for way in ways(model):
+        print(line(way.name, measure(way.matcher(profiles()), posts, args.threshold)))
     seeds = [int(s) for s in args.seeds.split(",") if s]
     print(f"with {EXAMPLES} examples per team from other tweets (mean of seeds {args.seeds}):")
     print(header)
     draws = [_draw(posts, seed) for seed in seeds]
-    for name, options in ways(model):
-        runs = [
-            measure(TeamMatcher(profiles(ex), **options), rest, args.threshold)  # type: ignore[arg-type]
-            for ex, rest in draws
-        ]
-        print(line(name, [statistics.mean(r[i] for r in runs) for i in range(3)]))
+    for way in ways(model):
+        runs = [measure(way.matcher(profiles(ex)), rest, args.threshold) for ex, rest in draws]
+        print(line(way.name, [statistics.mean(r[i] for r in runs) for i in range(3)]))
     print(f"the shipped way (both {MEANING_HOW} w={MEANING_WEIGHT}) by threshold:")
-    print(f"  {'threshold':<10} {'descriptions: default':>22} {'routed ok':>9}"
-          f" {'with examples: default':>24} {'routed ok':>9}")
+    print(
+        f"  {'threshold':<10} {'descriptions: default':>22} {'routed ok':>9}"
+        f" {'with examples: default':>24} {'routed ok':>9}"
+    )
     shipped = TeamMatcher(profiles(), model)
     taught = [(TeamMatcher(profiles(ex), model), rest) for ex, rest in draws]
     for threshold in (0.05, 0.08, 0.1, 0.12, 0.15, 0.2, 0.25, 0.3):
         _, default, ok = measure(shipped, posts, threshold)
         runs = [measure(m, rest, threshold) for m, rest in taught]
+        by_examples = [statistics.mean(r[i] for r in runs) for i in (1, 2)]
         print(
             f"  {threshold:<10.2f} {default:22.1%} {ok:9.3f}"
-            f" {statistics.mean(r[1] for r in runs):24.1%} {statistics.mean(r[2] for r in runs):9.3f}"
+            f" {by_examples[0]:24.1%} {by_examples[1]:9.3f}"
         )
     return 0
 

@@ -19,7 +19,6 @@ from bot.delivery import OutboxWorker
 from bot.digests import DigestSender
 from bot.domain.complaint_model import ComplaintModel
 from bot.domain.team_match import TeamMatcher, TeamProfile
-from bot.meaning_model import shipped_meaning
 from bot.domain.triage import Route, Router
 from bot.domain.triager import Triager, TriageSettings
 from bot.domain.urgency import with_overrides
@@ -28,6 +27,7 @@ from bot.incident_commands import IncidentCommands
 from bot.incident_replies import ReplyAll
 from bot.incidents import IncidentDesk
 from bot.ingest import AfterStore, PollResult, poll, store_batch
+from bot.meaning_model import shipped_meaning
 from bot.playbooks import Playbooks, SourceSpec, load_playbooks
 from bot.reload import PlaybookReloader
 from bot.replicas import SLACK_SOCKET, Replica

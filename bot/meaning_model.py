@@ -44,9 +44,7 @@ def load_meaning(folder: Path) -> MeaningModel:
             ids = tokenizer.encode(clean, add_special_tokens=False).ids
         return [i for i in ids if i != unknown]
 
-    log.info(
-        "meaning model %s loaded in %.0f ms", folder, (time.perf_counter() - started) * 1000
-    )
+    log.info("meaning model %s loaded in %.0f ms", folder, (time.perf_counter() - started) * 1000)
     return MeaningModel(split, vectors, name=folder.name)
 
 

@@ -6,6 +6,7 @@ without a word in common. Pure: the vectors and the word splitter are handed in
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 
@@ -15,8 +16,8 @@ import numpy.typing as npt
 Vector = npt.NDArray[np.float32]
 
 # Words that say nothing of what a post is about: left out of its meaning (and its letters).
-_WORDS_OF_NO_TOPIC = """a about after again all also am an and any are as at be been but by can could
-did do does for from get got had has have he her him his how i if in into is it its just me my
+_WORDS_OF_NO_TOPIC = """a about after again all also am an and any are as at be been but by can
+could did do does for from get got had has have he her him his how i if in into is it its just me my
 no not of on or our out so some than that the their them then there these they this to too up
 us very was we were what when where which who why will with would you your hi hello please
 thanks thank"""
@@ -62,14 +63,17 @@ class MeaningModel:
         kept = [t for t in _TOKEN.findall(word) if t.lower() not in STOPWORDS]
         return tuple(self.split(" ".join(kept))) if kept else ()
 
+    def total(self, text: str, *, limit: int | None = SCANNED) -> Vector | None:
+        """The sum of the text's pieces' vectors (its direction is its meaning), or None
+        when no piece of it is known."""
+        rows = self.pieces(text[:limit] if limit else text)
+        return np.add.reduce(self.vectors[rows]) if rows else None
+
     def embed(self, text: str, *, limit: int | None = SCANNED) -> Vector | None:
         """The text's unit vector, or None when no piece of it is known."""
-        rows = self.pieces(text[:limit] if limit else text)
-        if not rows:
-            return None
-        total = self.vectors[rows].sum(axis=0)
-        norm = float(np.sqrt(total @ total))
-        return total / norm if norm > 0 else None
+        total = self.total(text, limit=limit)
+        norm = math.sqrt(float(total @ total)) if total is not None else 0.0
+        return total / norm if total is not None and norm > 0 else None
 
 
 def centroid(vectors: Sequence[Vector | None]) -> Vector | None:
@@ -78,7 +82,7 @@ def centroid(vectors: Sequence[Vector | None]) -> Vector | None:
     if not known:
         return None
     total = np.sum(known, axis=0)
-    norm = float(np.sqrt(total @ total))
+    norm = math.sqrt(float(total @ total))
     return total / norm if norm > 0 else None
 
 
@@ -105,8 +109,9 @@ class TeamMeanings:
         zero = np.zeros(model.dims, dtype=np.float32)
         for i, (_, parts) in enumerate(teams):
             texts = [p for p in parts if p.strip()]
+            found: list[Vector | None]
             if how == "max":
-                found = [v for v in (model.embed(p, limit=None) for p in texts) if v is not None]
+                found = [model.embed(p, limit=None) for p in texts]
             elif how == "centroid":
                 found = [centroid([model.embed(p, limit=None) for p in texts])]
             else:
@@ -119,13 +124,13 @@ class TeamMeanings:
 
     def similarities(self, text: str) -> list[float]:
         """Each team's closeness to the post, in the order the teams were given."""
-        vector = self.model.embed(text)
-        if vector is None:
+        total = self.model.total(text)
+        norm = math.sqrt(float(total @ total)) if total is not None else 0.0
+        if total is None or norm == 0:
             return [0.0] * len(self.teams)
-        cosines = self.matrix @ vector
-        if len(cosines) == len(self.teams):
-            best = cosines
-        else:
+        cosines = self.matrix @ total
+        if len(cosines) > len(self.teams):  # `max`: a team's closest part
             best = np.full(len(self.teams), -1.0, dtype=np.float32)
             np.maximum.at(best, self.owners, cosines)
-        return [min(max(float(c), 0.0), 1.0) for c in best]
+            cosines = best
+        return [min(max(c / norm, 0.0), 1.0) for c in cosines.tolist()]
