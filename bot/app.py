@@ -171,7 +171,10 @@ class App:
         self.analyzer = await asyncio.to_thread(SentimentIntensityAnalyzer)
         await self.database.open()
         self.model = (await self.models.start()).model
-        self.triager = build_triager(self.playbooks, self.analyzer, model=self.model)
+        # In a thread: it may load the meaning model from disk (once per process).
+        self.triager = await asyncio.to_thread(
+            build_triager, self.playbooks, self.analyzer, model=self.model
+        )
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
         self.connectors = {
             spec.id: self._connector(spec) for spec in self.playbooks.sources if spec.enabled

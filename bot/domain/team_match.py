@@ -1,8 +1,11 @@
 """Routing by meaning: which team's description, examples and keywords a post is most like.
 
 Each team is one document (its name, description, examples and keywords); a post and the
-teams are compared as TF-IDF vectors of words and in-word letter sequences (so "charged",
-"charges" and "overcharge" meet), by cosine similarity. Pure.
+teams are compared two ways, and the two cosines weighed together: by letters, as TF-IDF
+vectors of words and in-word letter sequences (so "charged", "charges" and "overcharge"
+meet, and product names, codes and misspellings count), and by meaning, as static
+embeddings (bot/domain/meaning.py: "charged twice" is like "payments and refunds"). Pure:
+the meaning model is handed in.
 """
 
 from __future__ import annotations
@@ -63,7 +66,8 @@ class TeamProfile:
 
 
 class TeamMatcher:
-    """Cosine similarity of a post to each team's profile."""
+    """Similarity of a post to each team's profile: letters, and meaning when a meaning
+    model is given."""
 
     def __init__(
         self,
