@@ -5,6 +5,7 @@ unsure case, and hostile text."""
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 from safetensors.numpy import save_file
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
+from bot.domain.meaning import HOW
 from bot.domain.mentions import Author, Item
 from bot.domain.team_match import TeamMatcher, TeamProfile
 from bot.domain.triage import Router
@@ -144,3 +146,19 @@ def test_check_route_shows_meaning_and_letters(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "team:    billing" in result.output
     assert "parts:   billing meaning 0." in result.output and " letters 0." in result.output
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_each_way_of_taking_a_teams_meaning_routes(how: str) -> None:
+    examples = {
+        "billing": "why did my direct debit go up",
+        "network": "my connection keeps dropping",
+        "delivery": "the courier left it in the rain",
+        "accounts": "locked out after the update",
+    }
+    taught = [replace(p, examples=(examples[p.team],)) for p in TEAMS]
+    matcher = TeamMatcher(taught, shipped_meaning(), how=how)
+    best, score = matcher.scores("My broadband keeps cutting out every evening")[0]
+    assert best == "network" and THRESHOLD <= score <= 1.0
+    with pytest.raises(ValueError, match="how: one of"):
+        TeamMatcher(TEAMS, shipped_meaning(), how="median")
