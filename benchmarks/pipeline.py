@@ -3,13 +3,15 @@
 Run from the repository root:
 
     .venv/bin/python benchmarks/pipeline.py [--count 10000] [--batch 100] [--seed 7]
-        [--postgres postgresql://user@host:port/postgres]
+        [--postgres postgresql://user@host:port/postgres] [--meaning-only]
 
 Posts are synthetic (templates filled with random words, handles, audiences and lengths;
 some HTML, entities, emoji, replies and long posts), the same for every run of a seed.
 The store is a real SQLite file in a temporary directory, written through the writer
 thread as the bot writes; with --postgres, two scratch databases made on that PostgreSQL
-server (and dropped afterwards) instead. A benchmark, not a test: it asserts nothing.
+server (and dropped afterwards) instead. The example playbooks route about one post in six
+by meaning (the rest by routes and keywords); with --meaning-only, every post. A benchmark,
+not a test: it asserts nothing.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -38,7 +40,7 @@ from bot.domain.normalise import normalise
 from bot.domain.triage import SENTIMENT_SCANNED
 from bot.domain.triager import Triager
 from bot.ingest import prepare, store_batch
-from bot.playbooks import load_playbooks
+from bot.playbooks import Playbooks, load_playbooks
 from bot.store import mentions
 from bot.store.db import Database
 from connectors.base import Batch
@@ -226,12 +228,20 @@ def stores(postgres: str) -> Iterator[tuple[str, str]]:
                 admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-def measure(count: int, *, batch: int, seed: int, postgres: str = "") -> Figures:
+def by_meaning_only(playbooks: Playbooks) -> Playbooks:
+    """The playbooks without routes or team keywords: every post is routed by meaning."""
+    teams = {k: replace(t, keywords=()) for k, t in playbooks.teams.items()}
+    return replace(playbooks, routes=(), teams=teams)
+
+
+def measure(
+    count: int, *, batch: int, seed: int, postgres: str = "", meaning_only: bool = False
+) -> Figures:
     """Generate the posts and time every stage on them."""
     items = synthetic_items(count, seed=seed)
     item_batches = batches(items, batch)
     analyzer = SentimentIntensityAnalyzer()
-    triager = build_triager(PLAYBOOKS, analyzer)
+    triager = build_triager(by_meaning_only(PLAYBOOKS) if meaning_only else PLAYBOOKS, analyzer)
     # The exact strings the triager hands VADER: normalised title and text, cut to
     # SENTIMENT_SCANNED.
     cleaned = [normalise(item) for item in items]
@@ -288,9 +298,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--postgres", default="", help="a PostgreSQL server URL to store in instead of SQLite"
     )
+    parser.add_argument(
+        "--meaning-only",
+        action="store_true",
+        help="route every post by meaning (the playbooks without routes or team keywords)",
+    )
     args = parser.parse_args(argv)
-    figures = measure(args.count, batch=args.batch, seed=args.seed, postgres=args.postgres)
+    figures = measure(
+        args.count,
+        batch=args.batch,
+        seed=args.seed,
+        postgres=args.postgres,
+        meaning_only=args.meaning_only,
+    )
     print(f"store: {'PostgreSQL' if args.postgres else 'SQLite'}")
+    if args.meaning_only:
+        print("routing: every post by meaning (no routes, no team keywords)")
     report(figures, batch=args.batch)
     return 0
 

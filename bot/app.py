@@ -27,6 +27,7 @@ from bot.incident_commands import IncidentCommands
 from bot.incident_replies import ReplyAll
 from bot.incidents import IncidentDesk
 from bot.ingest import AfterStore, PollResult, poll, store_batch
+from bot.meaning_model import shipped_meaning
 from bot.playbooks import Playbooks, SourceSpec, load_playbooks
 from bot.reload import PlaybookReloader
 from bot.replicas import SLACK_SOCKET, Replica
@@ -75,7 +76,8 @@ def build_matcher(
     playbooks: Playbooks, learned: Mapping[str, tuple[str, ...]] | None = None
 ) -> TeamMatcher | None:
     """Routing by meaning, when a team describes itself or gives examples, or people moved
-    posts to teams (`learned`, from `allhands triage learn`)."""
+    posts to teams (`learned`, from `allhands triage learn`); the shipped meaning model is
+    loaded then, once per process (ModelError if its files are missing or broken)."""
     teams = playbooks.teams.values()
     learned = learned or {}
     if not any(t.description or t.examples or learned.get(t.id) for t in teams):
@@ -86,7 +88,8 @@ def build_matcher(
                 t.id, t.name, t.description, (*t.examples, *learned.get(t.id, ())), t.keywords
             )
             for t in teams
-        ]
+        ],
+        shipped_meaning(),
     )
 
 
@@ -168,7 +171,10 @@ class App:
         self.analyzer = await asyncio.to_thread(SentimentIntensityAnalyzer)
         await self.database.open()
         self.model = (await self.models.start()).model
-        self.triager = build_triager(self.playbooks, self.analyzer, model=self.model)
+        # In a thread: it may load the meaning model from disk (once per process).
+        self.triager = await asyncio.to_thread(
+            build_triager, self.playbooks, self.analyzer, model=self.model
+        )
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
         self.connectors = {
             spec.id: self._connector(spec) for spec in self.playbooks.sources if spec.enabled

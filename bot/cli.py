@@ -127,6 +127,10 @@ def check(
         scores = triager.matcher.scores(item.text)
         shown = " · ".join(f"{t} {v:.2f}" for t, v in scores)
         click.echo(f"meaning: {shown} (threshold {triager.settings.route_threshold:.2f})")
+        parts = triager.matcher.parts(item.text)[:3]
+        click.echo(
+            "parts:   " + " · ".join(f"{t} meaning {m:.2f} letters {v:.2f}" for t, _, m, v in parts)
+        )
     if triage.note:
         click.echo(f"note:    {triage.note}")
 

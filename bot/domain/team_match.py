@@ -1,8 +1,11 @@
 """Routing by meaning: which team's description, examples and keywords a post is most like.
 
 Each team is one document (its name, description, examples and keywords); a post and the
-teams are compared as TF-IDF vectors of words and in-word letter sequences (so "charged",
-"charges" and "overcharge" meet), by cosine similarity. Pure.
+teams are compared two ways, and the two cosines weighed together: by letters, as TF-IDF
+vectors of words and in-word letter sequences (so "charged", "charges" and "overcharge"
+meet, and product names, codes and misspellings count), and by meaning, as static
+embeddings (bot/domain/meaning.py: "charged twice" is like "payments and refunds"). Pure:
+the meaning model is handed in.
 """
 
 from __future__ import annotations
@@ -13,15 +16,16 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from bot.domain.meaning import STOPWORDS as _STOP
+from bot.domain.meaning import MeaningModel, TeamMeanings
+
 _WORD = re.compile(r"[^\W\d_]{2,}")
-_STOPWORDS = """a about after again all also am an and any are as at be been but by can could
-did do does for from get got had has have he her him his how i if in into is it its just me my
-no not of on or our out so some than that the their them then there these they this to too up
-us very was we were what when where which who why will with would you your hi hello please
-thanks thank"""
-_STOP = frozenset(_STOPWORDS.split())
 SCANNED = 300  # characters of a post compared: what it is about comes first
 MEMO = 65_536  # words whose share of the similarity is remembered
+# How much of a team's similarity is the meaning's (the rest the letters'), and how a team's
+# meaning is taken: chosen on the proxy of benchmarks/routing.py.
+MEANING_WEIGHT = 0.4
+MEANING_HOW = "document"
 
 
 def _terms(text: str, limit: int | None = SCANNED) -> dict[str, float]:
@@ -54,13 +58,25 @@ class TeamProfile:
 
     def document(self) -> str:
         """The team's words, one text."""
-        return "\n".join([self.name, self.description, *self.examples, *self.keywords])
+        return "\n".join(self.parts())
+
+    def parts(self) -> tuple[str, ...]:
+        """Name, description, examples and keywords, each on its own."""
+        return (self.name, self.description, *self.examples, *self.keywords)
 
 
 class TeamMatcher:
-    """Cosine similarity of a post to each team's profile."""
+    """Similarity of a post to each team's profile: letters, and meaning when a meaning
+    model is given."""
 
-    def __init__(self, profiles: Sequence[TeamProfile]):
+    def __init__(
+        self,
+        profiles: Sequence[TeamProfile],
+        meaning: MeaningModel | None = None,
+        *,
+        weight: float = MEANING_WEIGHT,
+        how: str = MEANING_HOW,
+    ):
         documents = {p.team: _terms(p.document(), None) for p in profiles}
         df: dict[str, int] = {}
         for terms in documents.values():
@@ -76,9 +92,36 @@ class TeamMatcher:
             vector = {t: v * self.idf[t] for t, v in terms.items()}
             self.vectors[team] = _unit(vector)
         self._words: dict[str, tuple[tuple[float, ...], float]] = {}
+        self.weight = weight
+        self.meanings = (
+            TeamMeanings([(p.team, p.parts()) for p in profiles], meaning, how=how)
+            if meaning is not None
+            else None
+        )
 
     def scores(self, text: str) -> list[tuple[str, float]]:
-        """(team, similarity 0-1), most similar first.
+        """(team, similarity 0-1), most similar first."""
+        return [(team, score) for team, score, _, _ in self.parts(text)]
+
+    def parts(self, text: str) -> list[tuple[str, float, float, float]]:
+        """(team, similarity, meaning, letters), most similar first: the similarity is the
+        meaning's cosine and the letters' weighed together (the letters alone without a
+        meaning model)."""
+        teams = list(self.vectors)
+        letters = self.letters(text)
+        if self.meanings is None:
+            found = [(t, v, 0.0, v) for t, v in zip(teams, letters, strict=True)]
+        else:
+            w = self.weight
+            meaning = self.meanings.similarities(text)
+            found = [
+                (t, w * m + (1 - w) * v, m, v)
+                for t, m, v in zip(teams, meaning, letters, strict=True)
+            ]
+        return sorted(found, key=_second)
+
+    def letters(self, text: str) -> list[float]:
+        """Each team's TF-IDF cosine to the post (words and letter sequences), team order.
 
         A post's vector is the sum of its distinct words' vectors (each word with its letter
         sequences), and its length is taken as if those did not overlap: each word's share
@@ -97,7 +140,7 @@ class TeamMatcher:
             for i, dot in enumerate(dots):
                 totals[i] += dot
         norm = math.sqrt(norm) or 1.0
-        return sorted(((t, v / norm) for t, v in zip(teams, totals, strict=True)), key=_second)
+        return [v / norm for v in totals]
 
     def _word_share(self, word: str, teams: list[str]) -> tuple[tuple[float, ...], float]:
         idf, unseen = self.idf, self.unseen
@@ -109,8 +152,8 @@ class TeamMatcher:
         return dots, sum(w * w for w in vector.values())
 
 
-def _second(pair: tuple[str, float]) -> float:
-    return -pair[1]
+def _second(row: tuple[str, float, float, float]) -> float:
+    return -row[1]
 
 
 def _unit(vector: Mapping[str, float]) -> dict[str, float]:
