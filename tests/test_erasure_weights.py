@@ -5,7 +5,6 @@ taught stays as it was, and a model no erased post taught anything is not rewrit
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import logging
 import random
@@ -14,9 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from bot.cli import main
 from bot.clock import FakeClock
 from bot.domain.complaint_model import (
     ComplaintModel,
@@ -29,6 +26,7 @@ from bot.store import complaint_models, corrections, erasure, mentions
 from bot.store.db import Database
 from bot.triage_model import decode, load_model
 from tests.stores import rows
+from tests.test_erasure_models import forget
 from tests.test_triage_store import install, labelled, learn
 
 WORD = "glorbnax"  # made up: in no public post
@@ -105,7 +103,7 @@ async def test_forget_drops_what_the_weights_learned_only_from_the_person(
     for feature in (f"w {WORD}", f"b my {WORD}", f"w {name}", "b did zed", f"w {other}"):
         assert feature in before.weights and feature not in public, feature
 
-    out = await _forget(store_url, "zed")
+    out = await forget(store_url, "zed")
     assert "2 mention(s) blanked" in out
     assert "1 kept complaint model(s) cleaned of their posts" in out
     [(id_, cleaned)] = bodies(store_url)
@@ -128,7 +126,7 @@ async def test_forget_drops_what_the_weights_learned_only_from_the_person(
     assert score(after, f"my {WORD} broke") != score(before, f"my {WORD} broke")
 
     # Someone none of whose posts was corrected: the model is left byte for byte.
-    out = await _forget(store_url, "dave")
+    out = await forget(store_url, "dave")
     assert "0 kept complaint model(s) cleaned" in out
     assert bodies(store_url) == [(2, cleaned)]
 
@@ -218,17 +216,6 @@ def test_what_an_erasure_forgets_is_exact() -> None:
     assert without_features(cleaned, found) == (cleaned, 0)
     assert without_features({"features": [["x"]], "weights": [1]}, found)[1] == 0
     assert without_features({"features": "w x"}, found)[1] == 0
-
-
-async def _forget(target: str, author: str) -> str:
-    """`allhands forget` as an operator types it (off this test's event loop)."""
-    result = await asyncio.to_thread(
-        CliRunner().invoke,
-        main,
-        ["forget", "--db", target, "--source", "s", "--author", author, "--yes"],
-    )
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 def test_the_shipped_models_features_are_the_public_ones() -> None:

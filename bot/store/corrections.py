@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -136,33 +136,25 @@ def latest(db: Conn, *, field: str) -> list[Correction]:
 def moved_texts(db: Conn, *, numbers: Sequence[int]) -> set[str]:
     """The posts among `numbers` that people moved to a team, as `triage learn` keeps them
     among the team's examples (cut at EXAMPLE_CHARS)."""
-    texts: set[str] = set()
-    for start in range(0, len(numbers), 500):
-        chunk = list(numbers[start : start + 500])
-        found = db.execute(
-            "SELECT m.title, m.text FROM mentions m WHERE m.number IN"
-            f" ({', '.join('?' * len(chunk))}) AND EXISTS (SELECT 1 FROM triage_corrections c"
-            " WHERE c.mention = m.number AND c.field = 'team')",
-            chunk,
-        )
-        texts.update(_text(title, text)[:EXAMPLE_CHARS] for title, text in found.fetchall())
-    return texts
+    return {_text(t, x)[:EXAMPLE_CHARS] for t, x in _corrected(db, numbers=numbers, field="team")}
 
 
 def learned_texts(db: Conn, *, numbers: Sequence[int]) -> list[str]:
     """The posts among `numbers` whose kind people corrected, as `triage learn` learns the
     complaint model's weights from them (title and text, cleaned as training cleans them)."""
-    texts: list[str] = []
+    return [clean_text(_text(t, x)) for t, x in _corrected(db, numbers=numbers, field="kind")]
+
+
+def _corrected(db: Conn, *, numbers: Sequence[int], field: str) -> Iterator[tuple[str, str]]:
+    """(title, text) of the posts among `numbers` with a correction of `field`."""
     for start in range(0, len(numbers), 500):
         chunk = list(numbers[start : start + 500])
-        found = db.execute(
+        yield from db.execute(
             "SELECT m.title, m.text FROM mentions m WHERE m.number IN"
             f" ({', '.join('?' * len(chunk))}) AND EXISTS (SELECT 1 FROM triage_corrections c"
-            " WHERE c.mention = m.number AND c.field = 'kind')",
-            chunk,
-        )
-        texts.extend(clean_text(_text(title, text)) for title, text in found.fetchall())
-    return texts
+            " WHERE c.mention = m.number AND c.field = ?)",
+            [*chunk, field],
+        ).fetchall()
 
 
 def _text(title: str, text: str) -> str:
