@@ -30,6 +30,9 @@ def _search_terms(value: list[str]) -> list[str]:
 SearchTerms = Annotated[list[str], AfterValidator(_search_terms)]
 """A source's `search` setting: terms to follow, none of them empty."""
 
+# The link schemes a post, a profile or a configured address may use.
+WEB_SCHEMES = frozenset({"http", "https"})
+
 
 class ConnectorConfig(BaseModel):
     """Base for connector settings: unknown keys are refused, not ignored."""

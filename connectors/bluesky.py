@@ -43,7 +43,6 @@ MAX_GRAPHEMES = 300
 MAX_BYTES = 3000
 SEEN_LIMIT = 500  # post uris remembered per stream, to skip repeats at the edge
 PROFILES_PER_CALL = 25
-WEB_SCHEMES = frozenset({"http", "https"})
 Reason = Literal["mention", "reply", "quote"]
 REASONS: tuple[Reason, ...] = ("mention", "reply", "quote")
 

@@ -23,8 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bot.domain.mentions import Author, Item, Mention
 from bot.errors import SourceError
-from connectors.base import Batch, Connector, ConnectorConfig, SearchTerms
-from connectors.jsonapi import WEB_SCHEMES, JsonApi, PlatformError, web_address
+from connectors.base import WEB_SCHEMES, Batch, Connector, ConnectorConfig, SearchTerms
+from connectors.jsonapi import JsonApi, PlatformError, web_address
 
 log = logging.getLogger(__name__)
 

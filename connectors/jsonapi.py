@@ -23,20 +23,21 @@ import aiohttp
 
 from bot.clock import Clock
 from bot.errors import AllhandsError, DeliveryError, SourceError
+from connectors.base import WEB_SCHEMES
 
 log = logging.getLogger(__name__)
 
 CHUNK = 64 * 1024
 MAX_WAIT = 3600.0  # never believe a platform that asks us to wait longer than an hour
 PARSE_INLINE = 64 * 1024  # larger bodies are parsed on a worker thread
-WEB_SCHEMES = frozenset({"http", "https"})
 
 
-def web_address(value: str) -> str:
-    """A configured http(s) address with a host, without the trailing slash; else ValueError."""
+def web_address(value: str, *, what: str = "an address", example: str = "https://…") -> str:
+    """A configured http(s) address with a host, without the trailing slash; else ValueError
+    saying it is not `what` and to write something like `example`."""
     parts = urlsplit(value.strip())
     if parts.scheme.lower() not in WEB_SCHEMES or not parts.netloc:
-        raise ValueError(f"{value!r} is not an address; write https://…")
+        raise ValueError(f"{value!r} is not {what}; write {example}")
     return value.strip().rstrip("/")
 
 

@@ -6,21 +6,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from pydantic import Field, field_validator, model_validator
 
 from connectors.base import ConnectorConfig, SearchTerms
-from connectors.mastodon_statuses import WEB_SCHEMES
+from connectors.jsonapi import web_address
 
 _HASHTAG = re.compile(r"\w+")
-
-
-def _web_address(value: str) -> str:
-    parts = urlsplit(value.strip())
-    if parts.scheme.lower() not in WEB_SCHEMES or not parts.netloc:
-        raise ValueError(f"{value!r} is not an instance address; write https://mastodon.example")
-    return value.strip().rstrip("/")
 
 
 class MastodonConfig(ConnectorConfig):
@@ -42,7 +35,7 @@ class MastodonConfig(ConnectorConfig):
     @field_validator("instance")
     @classmethod
     def _instance(cls, value: str) -> str:
-        return _web_address(value)
+        return web_address(value, what="an instance address", example="https://mastodon.example")
 
     @field_validator("hashtags")
     @classmethod

@@ -16,10 +16,9 @@ import yarl
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.domain.mentions import Author, Item
+from connectors.base import WEB_SCHEMES
 
 log = logging.getLogger(__name__)
-
-WEB_SCHEMES = frozenset({"http", "https"})
 
 
 class _Model(BaseModel):

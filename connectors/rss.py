@@ -27,7 +27,7 @@ from pydantic import Field, field_validator
 
 from bot.domain.mentions import Author, Item, Mention
 from bot.errors import FeedError
-from connectors.base import Batch, Connector, ConnectorConfig
+from connectors.base import WEB_SCHEMES, Batch, Connector, ConnectorConfig
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,6 @@ CHUNK = 64 * 1024
 ACCEPT = (
     "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 )
-WEB_SCHEMES = frozenset({"http", "https"})
 
 # The DTD part of a document comes before its first element. Feeds have no use for entities
 # that expand into other entities, parameter entities or external ones; those are how

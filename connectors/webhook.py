@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bot.domain.mentions import Author, Item, Mention
 from bot.errors import AllhandsError
-from connectors.base import Batch, Connector, ConnectorConfig
+from connectors.base import WEB_SCHEMES, Batch, Connector, ConnectorConfig
 
 TIMESTAMP_HEADER = "X-Allhands-Timestamp"
 SIGNATURE_HEADER = "X-Allhands-Signature"
@@ -35,7 +35,6 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 MAX_PROBLEMS = 10  # problems listed in one answer; the rest are counted
 _SIGNATURE = re.compile(r"sha256=([0-9a-fA-F]{64})")
-_WEB_SCHEMES = frozenset({"http", "https"})
 
 
 class WebhookConfig(ConnectorConfig):
@@ -94,7 +93,7 @@ class _Strict(BaseModel):
 
 
 def _web(value: str) -> str:
-    if value and urlsplit(value).scheme.lower() not in _WEB_SCHEMES:
+    if value and urlsplit(value).scheme.lower() not in WEB_SCHEMES:
         raise ValueError("must be an http:// or https:// address")
     return value
 

@@ -55,10 +55,6 @@ _STATE_COLOUR = {
     State.IGNORED: "Default",
 }
 
-# Teams user ids that name people in our texts (AAD object ids are GUIDs).
-_PERSON_ID = re.compile(
-    r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
-)
 # Markdown that Teams renders inside a line: emphasis, code, links, strike-through.
 _MARKDOWN_INLINE = re.compile(r"([\\`*_\[\]~|])")
 # Markdown that only counts at the start of a line: headings, rules, lists.
