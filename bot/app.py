@@ -310,8 +310,13 @@ class App:
         if not self.playbooks.triage.learn_nightly:
             return None
         try:
+            playbooks = self.playbooks
             done = await learn(
-                data=data, models=self.models, analyzer=self.analyzer, now=self.clock.now()
+                data=data,
+                models=self.models,
+                analyzer=self.analyzer,
+                now=self.clock.now(),
+                matcher_for=lambda examples: build_matcher(playbooks, examples),
             )
         except LearnError as exc:
             log.warning("triage learn skipped: %s", exc)
@@ -324,6 +329,13 @@ class App:
             done.labelled_after,
             f"installed as model #{done.installed}" if done.installed else "not installed (worse)",
         )
+        if done.routed_before is not None and done.routed_after is not None:
+            log.info(
+                "triage learn: %d held-out move(s) routed to their team %.0f%% -> %.0f%%",
+                done.moves_held_out,
+                100 * done.routed_before,
+                100 * done.routed_after,
+            )
         self._triage_with(self.models.in_use.model)
         return done
 

@@ -7,11 +7,16 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from bot import triage_training as training
+from bot.errors import AllhandsError
 from bot.triage_model import SHIPPED, load_model, save_model
+
+if TYPE_CHECKING:
+    from bot.triage_learning import MatcherFor
 
 YES = frozenset({"1", "true", "yes", "y", "complaint"})
 NO = frozenset({"0", "false", "no", "n", "not", "not complaint", "other", "question", "praise"})
@@ -155,25 +160,35 @@ def evaluate(
 )
 @click.option("--db", "db_path", default=None, help="The store (default: $ALLHANDS_DB).")
 @click.option("--dry-run", is_flag=True, help="Measure, but install nothing.")
-def learn(data: Path, db_path: str | None, dry_run: bool) -> None:
+@click.option(
+    "--playbooks",
+    "playbooks_path",
+    default=None,
+    help="The teams routing is measured with (default: $ALLHANDS_PLAYBOOKS or ./playbooks).",
+)
+def learn(data: Path, db_path: str | None, dry_run: bool, playbooks_path: str | None) -> None:
     """Refit the complaint model on the labelled data plus the team's `kind` corrections.
 
     One correction in five is held out and the current and refitted models are compared on
     them; the refitted model is installed in the store only if it scores at least as well
-    as the current one on the labelled data. Running bots switch to it within a minute."""
+    as the current one on the labelled data. Running bots switch to it within a minute.
+    With ten moves or more, one in five is held out too, and routing with the playbooks'
+    teams is measured on them before and after."""
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
     from bot.clock import SystemClock
     from bot.settings import Settings
     from bot.triage_learning import LearnError, learn_in_store
 
+    settings = Settings.from_env()
     try:
         done = learn_in_store(
             data=data,
-            db_path=db_path or Settings.from_env().db_path,
+            db_path=db_path or settings.db_path,
             analyzer=SentimentIntensityAnalyzer(),
             now=SystemClock().now(),
             dry_run=dry_run,
+            matcher_for=_matcher_for(playbooks_path or settings.playbooks),
         )
     except LearnError as exc:
         raise click.UsageError(str(exc)) from None
@@ -190,6 +205,9 @@ def learn(data: Path, db_path: str | None, dry_run: bool) -> None:
     if done.moved:
         teams = ", ".join(f"{t} {len(x)}" for t, x in sorted(done.model.team_examples.items()))
         click.echo(f"routing: {done.moved} moved post(s) become teams' examples ({teams})")
+    if done.routed_before is not None and done.routed_after is not None:
+        name = f"routed right, {done.moves_held_out} held-out move(s)"
+        click.echo(f"{name:<34} {done.routed_before:>7.0%} {done.routed_after:>7.0%}")
     if done.worse:
         click.echo(
             f"not installed: the refitted model scores worse on the labelled data"
@@ -203,4 +221,25 @@ def learn(data: Path, db_path: str | None, dry_run: bool) -> None:
     click.echo(
         f"installed in the store as complaint model #{done.installed};"
         " running bots switch to it within a minute"
+    )
+
+
+def _matcher_for(path: str) -> MatcherFor:
+    """Routing as the bot does it with the playbooks at `path`; where they do not load, with
+    the teams people moved posts to and their examples alone."""
+    from bot.app import build_matcher
+    from bot.domain.team_match import TeamMatcher, TeamProfile
+    from bot.meaning_model import shipped_meaning
+    from bot.playbooks import load_playbooks
+
+    try:
+        playbooks = load_playbooks(path) if Path(path).exists() else None
+    except AllhandsError as exc:
+        click.echo(f"routing measured without the playbooks at {path}: {exc}", err=True)
+        playbooks = None
+    if playbooks is not None:
+        found = playbooks
+        return lambda examples: build_matcher(found, examples)
+    return lambda examples: TeamMatcher(
+        [TeamProfile(team, examples=texts) for team, texts in examples.items()], shipped_meaning()
     )
