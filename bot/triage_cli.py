@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -240,6 +240,9 @@ def _matcher_for(path: str) -> MatcherFor:
     if playbooks is not None:
         found = playbooks
         return lambda examples: build_matcher(found, examples)
-    return lambda examples: TeamMatcher(
-        [TeamProfile(team, examples=texts) for team, texts in examples.items()], shipped_meaning()
-    )
+
+    def from_examples(examples: Mapping[str, tuple[str, ...]]) -> TeamMatcher | None:
+        profiles = [TeamProfile(team, examples=texts) for team, texts in examples.items() if texts]
+        return TeamMatcher(profiles, shipped_meaning()) if profiles else None
+
+    return from_examples

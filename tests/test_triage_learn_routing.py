@@ -100,3 +100,17 @@ async def test_learn_with_few_moves_keeps_them_all_as_examples(
         result.stdout
     )
     assert "routed right" not in result.stdout
+
+
+async def test_learn_without_playbooks_measures_with_the_moved_to_teams_alone(
+    store_url: str, tmp_path: Path, clock: FakeClock
+) -> None:
+    data = tmp_path / "labelled.csv"
+    labelled(data, random.Random(5), 240)
+    await store_moves(store_url, clock, MOVED)
+    result = await learn(
+        "--data", str(data), "--db", store_url, "--playbooks", str(tmp_path / "none"), "--dry-run"
+    )
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.stdout.splitlines() if x.startswith("routed right"))
+    assert line.split()[-2:] == ["0%", "100%"], line
