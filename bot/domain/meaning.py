@@ -119,7 +119,9 @@ class TeamMeanings:
             kept = [v for v in found if v is not None] or [zero]
             rows += kept
             owners += [i] * len(kept)
-        self.matrix = np.vstack(rows).astype(np.float32)
+        self.matrix = (
+            np.vstack(rows).astype(np.float32) if rows else np.zeros((0, model.dims), np.float32)
+        )
         self.owners = np.asarray(owners)
 
     def similarities(self, text: str) -> list[float]:
