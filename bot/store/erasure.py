@@ -1,14 +1,15 @@
 """Erasure requests and retention: customers' text and identity blanked wherever the store
 keeps them, the numbers digests need kept (times, states, team, kind, audience).
 
-`forget` serves one person's erasure request: their mentions are blanked, then every
-text column of every table is searched for what identified them (handle, name, profile
-and post addresses) and those words are replaced (bot.store.erasure_sweep). `expire` blanks what is older than the
-playbooks' retention. Both take the blanked posts out of the kept complaint models, whose
-teams' examples are copies of posts people moved to a team and whose weights learned from
-posts whose kind people corrected. Both record that an erasure happened, never what was
-erased. Both turn on SQLite's secure_delete, so that the old text does not stay in freed
-pages (PostgreSQL keeps old row versions until VACUUM reclaims them: run it after one).
+`forget` serves one person's erasure request: their mentions are blanked, then every text
+column of every table is searched for what identified them (handle, name, profile and post
+addresses) and those words are replaced (bot.store.erasure_sweep). `expire` blanks what is
+older than the playbooks' retention. Both take the blanked posts out of the kept complaint
+models, whose teams' examples are copies of posts people moved to a team and whose weights
+learned from posts whose kind people corrected. Both record that an erasure happened,
+never what was erased. Both turn on SQLite's secure_delete, so that the old text does not
+stay in freed pages (PostgreSQL keeps old row versions until VACUUM reclaims them: run it
+after one).
 """
 
 from __future__ import annotations
