@@ -18,8 +18,8 @@ from bot.clock import Clock, SystemClock
 from bot.delivery import OutboxWorker
 from bot.digests import DigestSender
 from bot.domain.complaint_model import ComplaintModel
+from bot.domain.routes import Route, Router
 from bot.domain.team_match import TeamMatcher, TeamProfile
-from bot.domain.triage import Route, Router
 from bot.domain.triager import Triager, TriageSettings
 from bot.domain.urgency import with_overrides
 from bot.drafts import ReplyDrafts

@@ -15,10 +15,10 @@ import pytest
 
 from bot.app import App
 from bot.chat.console import ConsoleAdapter
-from bot.cli import EXAMPLE_PLAYBOOKS
 from bot.clock import FakeClock
 from bot.domain.normalise import clean_text
 from bot.playbooks import load_playbooks
+from bot.run_cli import EXAMPLE_PLAYBOOKS
 from bot.settings import Settings
 from bot.workflow import Context
 from tests.conftest import write_posts

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from bot.app import build_router
 from bot.cli import main
-from bot.domain.triage import Post, Route, Router
+from bot.domain.routes import Post, Route, Router
 from bot.playbooks import load_playbooks
 
 BOOK = """\

@@ -15,8 +15,8 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from bot.domain.meaning import HOW
 from bot.domain.mentions import Author, Item
+from bot.domain.routes import Router
 from bot.domain.team_match import TeamMatcher, TeamProfile
-from bot.domain.triage import Router
 from bot.domain.triager import Triager, TriageSettings
 from bot.errors import ModelError
 from bot.meaning_model import SHIPPED, TOKENIZER, VECTORS, load_meaning, shipped_meaning

@@ -10,7 +10,8 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from bot.domain.mentions import Author, Item
 from bot.domain.normalise import clean_text
-from bot.domain.triage import Route, Router, kind_of, sarcastic, urgency_of
+from bot.domain.routes import Route, Router
+from bot.domain.triage import kind_of, sarcastic, urgency_of
 from bot.domain.triager import Triager
 from bot.triage_model import load_model
 

@@ -17,8 +17,8 @@ from bot.clock import FakeClock
 from bot.domain.complaint_model import ComplaintModel, features
 from bot.domain.language import detect
 from bot.domain.mentions import Author, Item
+from bot.domain.routes import Route, Router
 from bot.domain.team_match import TeamMatcher, TeamProfile
-from bot.domain.triage import Route, Router
 from bot.domain.triager import Triager, TriageSettings
 from bot.domain.urgency import urgency, with_overrides
 from bot.errors import ModelError

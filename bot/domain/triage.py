@@ -1,8 +1,8 @@
-"""Triage's rules and routes: complaint cues, kind, urgency by shipped cues, and the Router.
+"""Triage's rules: complaint cues, kind, and urgency by shipped cues.
 
 The Triager (bot.domain.triager) combines these with the learned complaint model
-(bot.domain.complaint_model), which uses the cues below as features; without a model,
-the cues alone decide as follows.
+(bot.domain.complaint_model), which uses the cues below as features, and with the Router
+(bot.domain.routes); without a model, the cues alone decide as follows.
 
 A post is a complaint when it collects COMPLAINT_POINTS (2) from the evidence below. Each
 kind of evidence counts once however often it appears, and no rule looks further than a
@@ -29,52 +29,16 @@ here?") is a complaint. `benchmarks/triage_eval.py` measures the rules on labell
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
-import regex
-
 from bot.domain import urgency
+from bot.domain.cue_patterns import cues
 
 
 class SentimentAnalyzer(Protocol):
     """Anything shaped like VADER's SentimentIntensityAnalyzer."""
 
     def polarity_scores(self, text: str) -> dict[str, float]: ...
-
-
-def _cues(*phrases: str, plural: bool = False) -> re.Pattern[str]:
-    """Any of the phrases, taken literally, as whole words in any case and spacing
-    (`plural`: with or without a plural -s or -es: "delays", "outages")."""
-    trie: dict[str, Any] = {}
-    for phrase in {" ".join(p.split()) for p in phrases if p.strip()}:
-        node = trie
-        for char in phrase:
-            node = node.setdefault(char, {})
-        node[""] = {}
-    ending = "(?:e?s)?" if plural else ""
-    return re.compile(rf"(?<!\w){_alternation(trie)}{ending}(?!\w)", re.IGNORECASE)
-
-
-def _alternation(node: dict[str, Any]) -> str:
-    # The phrases as a trie, so that the engine tries each first letter once rather than
-    # every phrase at every position: three times faster on the long cue lists. A run of
-    # letters without a fork is one literal, so a long phrase does not recurse deeply.
-    branches = []
-    for char, child in sorted(node.items()):
-        if not char:
-            continue
-        run = [char]
-        while len(child) == 1 and "" not in child:
-            ((char, child),) = child.items()
-            run.append(char)
-        literal = "".join(r"\s+" if c == " " else re.escape(c) for c in run)
-        branches.append(literal + _alternation(child))
-    if not branches:
-        return ""
-    body = branches[0] if len(branches) == 1 else f"(?:{'|'.join(branches)})"
-    return f"(?:{body})?" if "" in node else body
 
 
 def _listed(block: str) -> list[str]:
@@ -116,7 +80,7 @@ BREACH = _rule(
     r"|never\s+(?:\w+\s+){0,4}?again"
     r"|(?:charg\w*|bill\w*)\s+(?:me\s+)?(?:twice|double|two\s+times))(?!\w)"
 )
-BREACH_CUES = _cues(
+BREACH_CUES = cues(
     *_listed("""
     not working, stopped working, still waiting, still no, still nothing, still broken,
     charged twice, double charged, overcharged, on hold, hung up, hangs up, hang up on,
@@ -134,7 +98,7 @@ BREACH_CUES = _cues(
     """)
 )
 # A fault, named: a point, not a complaint on its own ("how do I report a bug?").
-TROUBLE_CUES = _cues(
+TROUBLE_CUES = cues(
     *_listed("""
     problem, problems, issue, issues, error, errors, bug, bugs, glitch, broken, broke,
     crash, crashes, crashed, crashing, freezes, freezing, outage, is down, are down,
@@ -160,7 +124,7 @@ PERSISTENCE = _rule(
     r"(?:\s+wait)?)(?!\w)"
 )
 # The customer was told or promised something else.
-EXPECTATION_CUES = _cues(
+EXPECTATION_CUES = cues(
     *_listed("""
     supposed to, should have, should've, promised, expected, meant to, was told, were told,
     guaranteed, used to
@@ -172,7 +136,7 @@ NEGATION_WORD = _rule(
 )
 # Phrases that look like trouble but are not: help-seeking ("can't find", "not sure"),
 # politeness ("no problem", "never mind") and expectations met ("as promised").
-HARMLESS = _cues(
+HARMLESS = cues(
     *_listed("""
     can't find, cannot find, can not find, cant find, can't see, not sure, confused,
     never mind, nevermind, no problem, no problems, not a problem, no worries, no rush,
@@ -182,14 +146,14 @@ HARMLESS = _cues(
 )
 WHY = _rule(r"(?<!\w)(?:why|how\s+come)(?!\w)")
 # Praise that is not meant: "gotta love it when the line drops".
-SARCASM_CUES = _cues(
+SARCASM_CUES = cues(
     *_listed("""
     gotta love, love it when, love when, sarcasm, #sarcasm, thanks a lot, thanks for nothing,
     thank you for nothing
     """)
 )
 # Praise for what went wrong: "losing my bags again, great job".
-IRONIC_PRAISE = _cues(
+IRONIC_PRAISE = cues(
     *_listed("""
     well done, great job, good job, nice one, nice work, great work, way to go, bravo,
     just great, great service, awesome service, fantastic service, brilliant service,
@@ -197,7 +161,7 @@ IRONIC_PRAISE = _cues(
     """)
 )
 # ... unless it is thanks for a fix: "great job sorting my delayed refund so quickly".
-RESOLVED = _cues(
+RESOLVED = cues(
     *_listed("""
     sorted, fixed, resolved, solved, sorting, fixing, quick, quickly, fast, helped, helping,
     working again, back up, back on
@@ -227,7 +191,7 @@ PLEA = _rule(
     r"(?<!\w)(?:please\s+help|help\s+(?:me|us|please)|need\s+(?:your\s+)?help|help\s*[!?]|"
     r"can\s+(?:someone|anyone)\s+help|pl[sz]\s+help)"
 )
-PRAISE_CUES = _cues(
+PRAISE_CUES = cues(
     *_listed("""
     thank you, thanks, thx, love, loving, great, awesome, amazing, brilliant, excellent,
     fantastic, kudos, well done, impressed, best, perfect, shoutout, shout-out
@@ -299,125 +263,6 @@ def urgency_of(
         audience=audience,
         audience_weight=audience_weight,
     )
-
-
-REGEX_TIMEOUT = 0.05  # seconds one admin regex may spend on one post
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    """A routing rule: when every condition given holds, the post goes to `team`.
-
-    `keywords`, `phrases` and `regex` look at the text, and any one of them is enough;
-    `sources`, `kinds`, `languages` and `authors` must each hold when given. `label`
-    names the rule in explanations (`route 'security first' (teams.yaml:4)`); a rule
-    without a label is a team's own keyword list.
-    """
-
-    team: str
-    keywords: tuple[str, ...] = ()
-    phrases: tuple[str, ...] = ()
-    regex: str | None = None
-    sources: tuple[str, ...] = ()
-    kinds: tuple[str, ...] = ()
-    languages: tuple[str, ...] = ()
-    authors: tuple[str, ...] = ()
-    label: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Post:
-    """What routing looks at besides the kind: the text and where and whom it came from."""
-
-    text: str
-    source: str = ""
-    language: str | None = None
-    author: str = ""
-
-
-class _CompiledRoute:
-    def __init__(self, route: Route):
-        self.route = route
-        self.keywords = _cues(*route.keywords) if _any_text(route.keywords) else None
-        self.phrases = _cues(*route.phrases) if _any_text(route.phrases) else None
-        # Admins' patterns run on strangers' text: the `regex` module can stop one that
-        # backtracks without end, where `re` would hang the triage thread.
-        self.regex = regex.compile(route.regex, regex.IGNORECASE) if route.regex else None
-        self.sources = frozenset(route.sources)
-        self.kinds = frozenset(route.kinds)
-        self.languages = frozenset(lang.lower() for lang in route.languages)
-        self.authors = frozenset(a.lower().removeprefix("@") for a in route.authors)
-        self.matches_text = bool(self.keywords or self.phrases or self.regex)
-        self.has_condition = self.matches_text or bool(
-            self.sources or self.kinds or self.languages or self.authors
-        )
-
-    def why(self, post: Post, kind: str) -> str | None:
-        """Why this rule takes the post, or None when it does not."""
-        reasons = []
-        if self.sources:
-            if post.source not in self.sources:
-                return None
-            reasons.append(f"source {post.source!r}")
-        if self.kinds:
-            if kind not in self.kinds:
-                return None
-            reasons.append(f"kind {kind}")
-        if self.languages:
-            language = (post.language or "").lower()
-            if language not in self.languages and language.split("-")[0] not in self.languages:
-                return None
-            reasons.append(f"language {language}")
-        if self.authors:
-            author = post.author.lower().removeprefix("@")
-            if author not in self.authors:
-                return None
-            reasons.append(f"author @{author}")
-        if self.matches_text:
-            found = self._text_match(post.text)
-            if found is None:
-                return None
-            reasons.insert(0, found)
-        return ", ".join(reasons)
-
-    def _text_match(self, text: str) -> str | None:
-        for noun, pattern in (("keyword", self.keywords), ("phrase", self.phrases)):
-            if pattern is not None and (found := pattern.search(text)):
-                return f"{noun} {' '.join(found.group(0).lower().split())!r}"
-        if self.regex is not None:
-            try:
-                found = self.regex.search(text, timeout=REGEX_TIMEOUT)
-            except TimeoutError:
-                return None
-            if found:
-                return f"regex matched {found.group(0)[:60]!r}"
-        return None
-
-
-def _any_text(words: Sequence[str]) -> bool:
-    return any(w.strip() for w in words)
-
-
-class Router:
-    """Routes a post to the first rule that takes it, in order; else to the default team."""
-
-    def __init__(self, routes: Sequence[Route], *, default_team: str):
-        self.default_team = default_team
-        compiled = [_CompiledRoute(r) for r in routes]
-        self._compiled = [c for c in compiled if c.has_condition]
-
-    def route(self, post: Post | str, *, kind: str = "") -> tuple[str, str]:
-        """(team, the rule that decided and why) for a post of this kind."""
-        if isinstance(post, str):
-            post = Post(post)
-        for rule in self._compiled:
-            why = rule.why(post, kind)
-            if why is None:
-                continue
-            team = rule.route.team
-            label = f"{rule.route.label}: " if rule.route.label else ""
-            return team, f"{label}{why} -> {team}"
-        return self.default_team, f"no rule matched -> default team {self.default_team}"
 
 
 DEFAULT_URGENCY = urgency.UrgencyRules()

@@ -10,8 +10,9 @@ from bot.domain import urgency
 from bot.domain.complaint_model import ComplaintModel
 from bot.domain.mentions import Item, Triage
 from bot.domain.ratings import kind_for_rating
+from bot.domain.routes import Post, Router
 from bot.domain.team_match import TeamMatcher
-from bot.domain.triage import SENTIMENT_SCANNED, Post, Router, SentimentAnalyzer, kind_of
+from bot.domain.triage import SENTIMENT_SCANNED, SentimentAnalyzer, kind_of
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from bot.domain.cue_patterns import cues
+
 LEVELS = ("low", "normal", "high", "critical")
 SCANNED = 1000  # characters read for severity cues; a post says what is at stake early
 _SHIPPED = {
@@ -69,17 +71,14 @@ class UrgencyRules:
     _rank: dict[str, int] = field(init=False, repr=False)  # class -> its place
 
     def __post_init__(self) -> None:
-        # triage imports this module; its cue matcher (one trie for every phrase, so a post
-        # is read once whatever the number of classes) is taken when rules are built.
-        from bot.domain.triage import _cues
-
         owner: dict[str, str] = {}
         for name, phrases in self.severity.items():
             for phrase in phrases:
                 owner.setdefault(_key(phrase), name)
         object.__setattr__(self, "_owner", owner)
         object.__setattr__(self, "_rank", {name: i for i, name in enumerate(self.severity)})
-        object.__setattr__(self, "_pattern", _cues(*owner) if any(owner) else None)
+        # One trie for every phrase: a post is read once whatever the number of classes.
+        object.__setattr__(self, "_pattern", cues(*owner) if any(owner) else None)
 
     def severity_of(self, text: str) -> str:
         """The first severity class (in the playbook's order) whose cue the post names, or ''."""

@@ -1,20 +1,20 @@
 """Erasure requests and retention: customers' text and identity blanked wherever the store
 keeps them, the numbers digests need kept (times, states, team, kind, audience).
 
-`forget` serves one person's erasure request: their mentions are blanked, then every
-text column of every table is searched for what identified them (handle, name, profile
-and post addresses) and those words are replaced. `expire` blanks what is older than the
-playbooks' retention. Both take the blanked posts out of the kept complaint models, whose
-teams' examples are copies of posts people moved to a team and whose weights learned from
-posts whose kind people corrected. Both record that an erasure happened, never what was
-erased. Both turn on SQLite's secure_delete, so that the old text does not stay in freed
-pages (PostgreSQL keeps old row versions until VACUUM reclaims them: run it after one).
+`forget` serves one person's erasure request: their mentions are blanked, then every text
+column of every table is searched for what identified them (handle, name, profile and post
+addresses) and those words are replaced (bot.store.erasure_sweep). `expire` blanks what is
+older than the playbooks' retention. Both take the blanked posts out of the kept complaint
+models, whose teams' examples are copies of posts people moved to a team and whose weights
+learned from posts whose kind people corrected. Both record that an erasure happened,
+never what was erased. Both turn on SQLite's secure_delete, so that the old text does not
+stay in freed pages (PostgreSQL keeps old row versions until VACUUM reclaims them: run it
+after one).
 """
 
 from __future__ import annotations
 
 import json
-import re
 import secrets
 import sqlite3
 import time
@@ -24,71 +24,13 @@ from datetime import datetime
 from typing import Any
 
 from bot.errors import AllhandsError
-from bot.store import complaint_models, corrections, day_figures, outbox, sql
+from bot.store import complaint_models, corrections, day_figures, erasure_sweep, outbox, sql
 from bot.store.sql import Conn
 
 REQUESTED = "(erased at the author's request)"
 EXPIRED = "(removed: older than the retention period)"
-MARK = "[erased]"
 # Keys whose values in event details and outbox payloads are people's words.
 PRIVATE_KEYS = frozenset({"text", "before", "after", "reason", "note", "quote", "title"})
-# Tables that hold our own staff and chat plumbing, not customers; searched apart.
-NOT_SWEPT = frozenset(
-    {
-        "_sqlite_migrations",
-        "allhands_migrations",
-        "sqlite_sequence",
-        "erasures",
-        "erasing",
-        "digest_day_figures",
-        "digest_days",
-        "people",
-        "people_aliases",
-        "teams_members",
-        "teams_conversations",
-    }
-)
-# Columns that name things of ours (states, teams, kinds, ids), never people's words, and
-# other authors' own identity (someone else may share the erased person's name).
-STRUCTURAL = frozenset(
-    {
-        "state",
-        "team",
-        "kind",
-        "platform",
-        "channel",
-        "source",
-        "action",
-        "from_state",
-        "to_state",
-        "urgency",
-        "rule",
-        "step",
-        "anchor",
-        "period",
-        "status",
-        "language",
-        "target",
-        "at",
-        "created_at",
-        "received_at",
-        "updated_at",
-        "next_at",
-        "done_at",
-        "erased_at",
-        "claimed_by",
-        "claimed_at",
-        "responder",
-        "decided_by",
-        "lead",
-        "reason",
-        "author_handle",
-        "author_name",
-        "author_url",
-    }
-)
-# The only columns of the append-only event log that may be blanked.
-EVENT_COLUMNS = ("actor", "detail")
 BATCH = 500
 
 
@@ -145,15 +87,17 @@ def forget(db: Conn, *, source: str, handle: str, now: datetime, requested_by: s
     _forget_directory(db, source=source, key=key)
     # Actors renamed in the event log may be anyone's answers on any day: count them again.
     day_figures.forget_all(db)
-    variants = _variants({n for n in needles if n and n.strip()})
-    cells = _sweep(db, variants=variants)
-    pattern = _pattern(variants)
+    variants = erasure_sweep.as_written({n for n in needles if n and n.strip()})
+    cells = erasure_sweep.sweep(db, variants=variants)
+    pattern = erasure_sweep.whole_words(variants)
     # Their moved posts leave the models; others' examples lose their name, as others'
     # posts just did (a later `triage learn` takes these posts as they are now). What the
     # models' weights learned from their corrected posts and their names goes too.
     models = complaint_models.clean_models(
         db,
-        clean=lambda t: None if t in moved else pattern.sub(MARK, t) if pattern else t,
+        clean=lambda t: (
+            None if t in moved else pattern.sub(erasure_sweep.MARK, t) if pattern else t
+        ),
         learned=learned,
         names=names,
     )
@@ -309,69 +253,6 @@ def _forget_directory(db: Conn, *, source: str, key: str) -> None:
         [source, *ids, *ids],
     )
     db.execute("DELETE FROM people WHERE platform = ? AND id IN (?, ?)", [source, *ids])
-
-
-def _variants(needles: Iterable[str]) -> set[str]:
-    """The needles as they may be written: as they are, and escaped inside JSON."""
-    return {w for n in needles if n for w in (n, json.dumps(n)[1:-1])}
-
-
-def _pattern(variants: set[str]) -> re.Pattern[str] | None:
-    """The variants as whole words in any case (None: there are none)."""
-    if not variants:
-        return None
-    return re.compile(
-        "|".join(rf"(?<!\w){re.escape(w)}(?!\w)" for w in sorted(variants, key=len, reverse=True)),
-        re.IGNORECASE,
-    )
-
-
-def _sweep(db: Conn, *, variants: set[str]) -> int:
-    """Replace the variants, as whole words in any case, in every text cell of every table."""
-    pattern = _pattern(variants)
-    if pattern is None:
-        return 0
-    if isinstance(db, sql.SqliteConn):
-        db.conn.create_function(
-            "allhands_erase", 1, lambda v: pattern.sub(MARK, v) if isinstance(v, str) else v
-        )
-    cells = 0
-    lowered = sorted({v.lower() for v in variants})
-    for table, found_columns in sql.text_columns(db).items():
-        if table in NOT_SWEPT:
-            continue
-        columns = [c for c in found_columns if c not in STRUCTURAL]
-        if table == "events":
-            columns = [c for c in columns if c in EVENT_COLUMNS]
-        for column in columns:
-            cells += _sweep_column(db, table, column, pattern=pattern, lowered=lowered)
-    return cells
-
-
-def _sweep_column(
-    db: Conn, table: str, column: str, *, pattern: re.Pattern[str], lowered: list[str]
-) -> int:
-    """One pass a column: the store finds the candidates, the regex decides."""
-    found = " OR ".join(f'instr(lower("{column}"), ?) > 0' for _ in lowered)
-    if db.dialect != sql.POSTGRESQL:
-        cursor = db.execute(
-            f'UPDATE "{table}" SET "{column}" = allhands_erase("{column}")'
-            f' WHERE ({found}) AND allhands_erase("{column}") IS NOT "{column}"',
-            lowered,
-        )
-        return max(cursor.rowcount, 0)
-    # PostgreSQL runs no Python inside SQL: the rows are read, changed here, written back
-    # (by their place in the table, which this transaction keeps).
-    found = found.replace("instr(", "strpos(")
-    cells = 0
-    for place, value in db.execute(
-        f'SELECT ctid, "{column}" FROM "{table}" WHERE {found}', lowered
-    ).fetchall():
-        erased = pattern.sub(MARK, value)
-        if erased != value:
-            db.execute(f'UPDATE "{table}" SET "{column}" = ? WHERE ctid = ?', [erased, place])
-            cells += 1
-    return cells
 
 
 def _begin(db: Conn, *, now: datetime) -> None:
