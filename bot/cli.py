@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import NoReturn
 
 import click
 
-from bot.cli_options import db_option
+from bot.cli_options import db_option, refuse
 from bot.cli_options import settings as _settings
 from bot.errors import AllhandsError, ConfigError
 from bot.playbooks import load_playbooks
@@ -156,14 +155,8 @@ def stats() -> None:
     settings = _settings()
     figures = stats_report.read_store(settings.db_path, now=SystemClock().now())
     if figures is None:
-        _refuse(f"no store at {settings.db_path} (ALLHANDS_DB): allhands has not run there yet")
+        refuse(f"no store at {settings.db_path} (ALLHANDS_DB): allhands has not run there yet")
     click.echo(stats_report.render(figures))
-
-
-def _refuse(message: str) -> NoReturn:
-    """A one-line error and exit status 2: the command was asked something it cannot do."""
-    click.echo(f"error: {message}", err=True)
-    sys.exit(2)
 
 
 @main.command()
@@ -186,7 +179,7 @@ def digest(
     from bot.digests import PreviewError, preview_digest
 
     if not preview:
-        _refuse("the running bot sends digests at the playbook's time; add --preview to print one")
+        refuse("the running bot sends digests at the playbook's time; add --preview to print one")
     settings = _settings()
     playbooks = load_playbooks(playbooks_path or settings.playbooks)
     try:
@@ -194,13 +187,13 @@ def digest(
             playbooks, team_id=team_id, day=day, weekly=weekly, db_path=settings.db_path
         )
     except PreviewError as exc:
-        _refuse(str(exc))
+        refuse(str(exc))
     click.echo(text)
     if chart is not None:
         try:
             chart.write_bytes(png)
         except OSError as exc:
-            _refuse(f"cannot write the chart to {chart}: {exc.strerror or exc}")
+            refuse(f"cannot write the chart to {chart}: {exc.strerror or exc}")
         click.echo(f"\nChart: {chart}")
 
 

@@ -29,7 +29,7 @@ here?") is a complaint. `benchmarks/triage_eval.py` measures the rules on labell
 from __future__ import annotations
 
 import re
-from typing import Any, Protocol
+from typing import Protocol
 
 from bot.domain import urgency
 from bot.domain.cue_patterns import cues
@@ -266,13 +266,3 @@ def urgency_of(
 
 
 DEFAULT_URGENCY = urgency.UrgencyRules()
-
-
-def __getattr__(name: str) -> Any:
-    # The Triager moved to bot.domain.triager; `from bot.domain.triage import Triager`
-    # keeps working for callers written before.
-    if name in ("Triager", "TriageSettings"):
-        from bot.domain import triager
-
-        return getattr(triager, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
