@@ -71,18 +71,23 @@ def write_posts(path: Path, posts: list[dict[str, Any]]) -> None:
     path.write_text("".join(json.dumps(p) + "\n" for p in posts), encoding="utf-8")
 
 
-async def move_to_billing(database: Database, number: int, *, clock: FakeClock) -> None:
-    """Dana moves mention `number` to team billing (`move N billing`), as the store does it."""
+async def move_to(database: Database, number: int, team: str, *, clock: FakeClock) -> None:
+    """Dana moves mention `number` to `team` (`move N team`), as the store does it."""
     mention = await database.read(mentions.get, number=number)
     assert mention is not None
     await database.write(
         corrections.move,
         mention=mention,
-        team="billing",
-        channel="console:#billing",
+        team=team,
+        channel=f"console:#{team}",
         actor="dana",
         now=clock.now(),
     )
+
+
+async def move_to_billing(database: Database, number: int, *, clock: FakeClock) -> None:
+    """Dana moves mention `number` to team billing (`move N billing`)."""
+    await move_to(database, number, "billing", clock=clock)
 
 
 def write_book(tmp_path: Path, playbook: str, posts: list[dict[str, Any]]) -> tuple[Path, Path]:

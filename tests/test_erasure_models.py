@@ -25,7 +25,7 @@ from bot.settings import Settings
 from bot.store import complaint_models, corrections, erasure, mentions
 from bot.store.db import Database
 from bot.triage_model import decode, encode, load_model
-from tests.conftest import move_to_billing
+from tests.conftest import move_to, move_to_billing
 from tests.stores import rows
 from tests.test_triage_store import install, labelled, learn
 
@@ -54,17 +54,8 @@ async def fill(target: str, clock: FakeClock) -> None:
             mentions.ingest, source="s", items=items, cursor=None, now=clock.now(), channel_of={}
         )
         for number, (_, _, _, team) in enumerate(POSTS, start=1):
-            mention = await db.read(mentions.get, number=number)
-            assert mention is not None
             if team:
-                await db.write(
-                    corrections.move,
-                    mention=mention,
-                    team=team,
-                    channel=f"console:#{team}",
-                    actor="dana",
-                    now=clock.now(),
-                )
+                await move_to(db, number, team, clock=clock)
     finally:
         await db.close()
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 from bot.clock import FakeClock
 from bot.domain.mentions import Author, Item, Triage
-from bot.store import corrections, mentions
+from bot.store import mentions
 from bot.store.db import Database
+from tests.conftest import move_to
 from tests.test_triage_store import labelled, learn
 
 BOOK = """teams:
@@ -49,27 +50,24 @@ async def store_moves(target: str, clock: FakeClock, moves: list[tuple[str, str]
             mentions.ingest, source="s", items=items, cursor=None, now=clock.now(), channel_of={}
         )
         for number, (_, team) in enumerate(moves, start=1):
-            mention = await db.read(mentions.get, number=number)
-            assert mention is not None
-            await db.write(
-                corrections.move,
-                mention=mention,
-                team=team,
-                channel=f"console:#{team}",
-                actor="dana",
-                now=clock.now(),
-            )
+            await move_to(db, number, team, clock=clock)
     finally:
         await db.close()
+
+
+def data_and_book(tmp_path: Path) -> tuple[Path, Path]:
+    """A small labelled CSV and the playbook with the three teams, in `tmp_path`."""
+    data = tmp_path / "labelled.csv"
+    labelled(data, random.Random(5), 240)
+    book = tmp_path / "playbook.yaml"
+    book.write_text(BOOK, encoding="utf-8")
+    return data, book
 
 
 async def test_learn_measures_routing_on_held_out_moves(
     store_url: str, tmp_path: Path, clock: FakeClock
 ) -> None:
-    data = tmp_path / "labelled.csv"
-    labelled(data, random.Random(5), 240)
-    book = tmp_path / "playbook.yaml"
-    book.write_text(BOOK, encoding="utf-8")
+    data, book = data_and_book(tmp_path)
     await store_moves(store_url, clock, MOVED)
 
     result = await learn(
@@ -89,10 +87,7 @@ async def test_learn_measures_routing_on_held_out_moves(
 async def test_learn_with_few_moves_keeps_them_all_as_examples(
     store_url: str, tmp_path: Path, clock: FakeClock
 ) -> None:
-    data = tmp_path / "labelled.csv"
-    labelled(data, random.Random(5), 240)
-    book = tmp_path / "playbook.yaml"
-    book.write_text(BOOK, encoding="utf-8")
+    data, book = data_and_book(tmp_path)
     await store_moves(store_url, clock, MOVED[:4])
     result = await learn("--data", str(data), "--db", store_url, "--playbooks", str(book))
     assert result.exit_code == 0, result.output
@@ -105,8 +100,7 @@ async def test_learn_with_few_moves_keeps_them_all_as_examples(
 async def test_learn_without_playbooks_measures_with_the_moved_to_teams_alone(
     store_url: str, tmp_path: Path, clock: FakeClock
 ) -> None:
-    data = tmp_path / "labelled.csv"
-    labelled(data, random.Random(5), 240)
+    data, _ = data_and_book(tmp_path)
     await store_moves(store_url, clock, MOVED)
     result = await learn(
         "--data", str(data), "--db", store_url, "--playbooks", str(tmp_path / "none"), "--dry-run"
