@@ -171,10 +171,7 @@ class App:
         self.analyzer = await asyncio.to_thread(SentimentIntensityAnalyzer)
         await self.database.open()
         self.model = (await self.models.start()).model
-        # In a thread: it may load the meaning model from disk (once per process).
-        self.triager = await asyncio.to_thread(
-            build_triager, self.playbooks, self.analyzer, model=self.model
-        )
+        self.triager = await self._triager_for(self.playbooks)
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
         self.connectors = {
             spec.id: self._connector(spec) for spec in self.playbooks.sources if spec.enabled
@@ -245,8 +242,9 @@ class App:
         self.reply_all.resume()
         await self.reloader.remember_current()
 
-    def apply_playbooks(self, playbooks: Playbooks) -> None:
+    async def apply_playbooks(self, playbooks: Playbooks) -> None:
         """Put new playbooks in force: routing, teams, and sources added, changed or gone."""
+        triager = await self._triager_for(playbooks)
         old = {s.id: s for s in self.playbooks.sources if s.enabled}
         new = {s.id: s for s in playbooks.sources if s.enabled}
         for gone in old.keys() - new.keys():
@@ -255,7 +253,7 @@ class App:
             if old.get(source_id) != spec:
                 self.connectors[source_id] = self._connector(spec)
         self.playbooks = playbooks
-        self.triager = build_triager(playbooks, self.analyzer, model=self.model)
+        self.triager = triager
         if self.scheduler is not None:
             sync_poll_jobs(self.scheduler, self)
 
@@ -336,21 +334,32 @@ class App:
                 100 * done.routed_before,
                 100 * done.routed_after,
             )
-        self._triage_with(self.models.in_use.model)
+        await self._triage_with(self.models.in_use.model)
         return done
 
     async def use_newest_model(self) -> bool:
         """Triage with the newest complaint model installed in the store, if it is newer than
         the one in use (another replica or `allhands triage learn` installed it)."""
         await self.models.refresh()
-        return self._triage_with(self.models.in_use.model)
+        return await self._triage_with(self.models.in_use.model)
 
-    def _triage_with(self, model: ComplaintModel) -> bool:
+    async def _triage_with(self, model: ComplaintModel) -> bool:
         if model is self.model:
             return False
         self.model = model
-        self.triager = build_triager(self.playbooks, self.analyzer, model=model)
+        self.triager = await self._triager_for()
         return True
+
+    async def _triager_for(self, playbooks: Playbooks | None = None) -> Triager:
+        """The triager for `playbooks` (else those in force) and the model in use, built in a
+        thread (it may read the meaning model from disk, once per process); built again if
+        the model, or the playbooks in force, changed meanwhile, so that the one returned
+        fits what is in force when it is put to use (with no await in between)."""
+        while True:
+            book, model = playbooks or self.playbooks, self.model
+            triager = await asyncio.to_thread(build_triager, book, self.analyzer, model=model)
+            if model is self.model and (playbooks is not None or book is self.playbooks):
+                return triager
 
     async def poll_all(self) -> list[PollResult]:
         """Poll every source that polls (webhook sources are pushed to) once."""

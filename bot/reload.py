@@ -65,7 +65,7 @@ class PlaybookReloader:
                 f" {len(exc.problems)} problem(s):\n{listing}"
             )
             return False
-        self.app.apply_playbooks(playbooks)
+        await self.app.apply_playbooks(playbooks)
         log.info("playbooks in %s reloaded", self.path)
         await self._tell_admins(
             f"Playbooks reloaded: {len(playbooks.sources)} source(s), {len(playbooks.teams)}"

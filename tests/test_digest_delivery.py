@@ -181,7 +181,7 @@ async def test_the_scheduler_runs_digests_and_follows_reloaded_playbooks(
     # An edit moves support's digest to 10:00: at 09:00 it is not due any more.
     edited = tmp_path / "edited.yaml"
     edited.write_text(BOOK.replace("weekly: mon", 'weekly: mon\n      time: "10:00"'), "utf-8")
-    bot.app.apply_playbooks(load_playbooks(edited))
+    await bot.app.apply_playbooks(load_playbooks(edited))
     assert scheduler.get_job("digests") is not None
     bot.at(local(7, 9, 0))
     assert [q for q in await bot.app.digests.send_due() if q[0] == "support"] == []
